@@ -1,0 +1,80 @@
+import { Option, type Command } from 'commander';
+import { parseAliasIp, parseLabel, parseNames } from '../../core/address.js';
+import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../core/config.js';
+import { down, status, up } from '../../core/ops.js';
+import { EXIT_CODES } from '../../errors.js';
+import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { printChange } from '../render-change.js';
+
+interface UpFlags extends CommonOptions {
+  ip?: string;
+  label?: string;
+  names?: string;
+  persist?: PersistChoice;
+  hostsFile?: boolean;
+}
+
+/** Turns `up` flags into changes to the stored configuration; flags not given stay as installed. */
+export function upChanges(flags: UpFlags): Partial<Desired> {
+  return {
+    ip: flags.ip === undefined ? undefined : parseAliasIp(flags.ip),
+    label: flags.label === undefined ? undefined : parseLabel(flags.label),
+    names: flags.names === undefined ? undefined : parseNames(flags.names),
+    persist: flags.persist,
+    hostsFile: flags.hostsFile,
+  } as Partial<Desired>;
+}
+
+/** Extra `up` flags contributed by other features (docker daemon, firewall); see main.ts. */
+export type UpFlagExtension = { add(cmd: Command): void; changes(flags: Record<string, unknown>): Partial<Desired> };
+
+export function registerAliasCommands(program: Command, io: CliIO, extensions: UpFlagExtension[] = []): void {
+  const upCmd = addCommonOptions(program.command('up'), true)
+    .description('add the loopback alias (idempotent), persist it across reboots, record the names containers use')
+    .option('--ip <addr>', 'the alias address (IPv4, not 127/8)', undefined)
+    .option('--label <label>', 'interface label for the alias (lo:…, at most 15 characters)')
+    .option('--names <a,b,c>', 'host names containers use for the host (default local_host,local,host.docker.internal)')
+    .addOption(new Option('--persist <kind>', 'how the alias survives reboots').choices(['auto', ...PERSIST_KINDS]))
+    .option('--hosts-file', 'also name the alias in /etc/hosts (marked block)')
+    .option('--no-hosts-file', 'remove the /etc/hosts block');
+  for (const ext of extensions) ext.add(upCmd);
+  upCmd.action(async (flags: UpFlags & Record<string, unknown>) => {
+    const ctx = contextFrom(flags);
+    let changes = upChanges(flags);
+    for (const ext of extensions) changes = { ...changes, ...Object.fromEntries(Object.entries(ext.changes(flags)).filter(([, v]) => v !== undefined)) };
+    const res = await up(ctx, changes, { dryRun: flags.dryRun, commandLine: commandLine() });
+    const d = res.state?.desired;
+    printChange(io, ctx, 'up', res, {
+      json: flags.json,
+      already: `already up: ${d?.ip}/32 on lo${res.state?.persistence ? `, persisted by ${res.state.persistence.kind}` : ''}`,
+      done: d ? [`Containers reach this host as ${d.names.join(', ')} → ${d.ip}:`, `  hostalias run --rm IMAGE …    or    docker run $(hostalias flags) --rm IMAGE …`] : [],
+    });
+  });
+
+  addCommonOptions(program.command('down'), true)
+    .description('remove everything up installed (alias, persistence, hosts block, …); already down is success')
+    .action(async (flags: CommonOptions) => {
+      const ctx = contextFrom(flags);
+      const res = await down(ctx, { dryRun: flags.dryRun, commandLine: commandLine() });
+      printChange(io, ctx, 'down', res, { json: flags.json, already: 'already down: nothing hostalias installed is left' });
+    });
+
+  addCommonOptions(program.command('status'), false)
+    .description('show the alias and what is installed (no root needed); exit 0 when the alias is present')
+    .option('--ip <addr>', 'check this address instead of the configured one')
+    .action(async (flags: CommonOptions & { ip?: string }) => {
+      const ctx = contextFrom(flags);
+      const report = await status(ctx, flags.ip ? { ip: parseAliasIp(flags.ip) } : {});
+      if (flags.json) io.out(JSON.stringify(report, null, 2));
+      else {
+        io.out(`alias        ${report.ip}/32 on lo: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`);
+        io.out(`persistence  ${report.persistence ?? 'none'}${report.persistenceReason ? ` (${report.persistenceReason})` : ''}`);
+        io.out(`names        ${report.names.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
+        if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
+        if (report.lanGuard) io.out('lan guard    on: the alias answers only lo and container bridges');
+        for (const e of report.exposes) io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to}`);
+        if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
+      }
+      io.exitCode = report.present ? EXIT_CODES.ok : EXIT_CODES['not-present'];
+    });
+}

@@ -1,0 +1,40 @@
+import { Option, type Command } from 'commander';
+import { defaultContext, type Context } from '../core/context.js';
+import { usageError } from '../errors.js';
+
+/** Where the CLI writes; injected so tests can capture output. Only the CLI prints. */
+export interface CliIO {
+  out(text: string): void;
+  err(text: string): void;
+  /** Exit status the command wants (default 0); main applies it. */
+  exitCode: number;
+}
+
+export interface CommonOptions {
+  root?: string;
+  json?: boolean;
+  dryRun?: boolean;
+  verbose?: boolean;
+  platform?: 'linux' | 'darwin';
+}
+
+/** Options every command takes. */
+export function addCommonOptions(cmd: Command, changing: boolean): Command {
+  cmd
+    .option('--root <dir>', 'read and write system files and state under DIR (service managers are not called)')
+    .option('--json', 'print machine-readable JSON')
+    .option('-v, --verbose', 'explain each decision')
+    .addOption(new Option('--platform <os>', 'plan for this OS (with --dry-run: preview macOS anywhere)').choices(['linux', 'darwin']));
+  if (changing) cmd.option('-n, --dry-run', 'print what would be done, change nothing');
+  return cmd;
+}
+
+export function contextFrom(opts: CommonOptions): Context {
+  if (opts.root === '') throw usageError('--root needs a folder', '--root /mnt/image');
+  return defaultContext({ ...(opts.root ? { root: opts.root } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
+}
+
+/** The command line as typed, for "run it with sudo" hints. */
+export function commandLine(): string {
+  return ['hostalias', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,44 @@
+import type { ChangeResult } from '../core/ops.js';
+import type { Context } from '../core/context.js';
+import { renderPlan, renderStep, type Step } from '../plan/steps.js';
+import type { CliIO } from './io.js';
+
+function stepJson(step: Step, ctx: Context): Record<string, unknown> {
+  return { ...step, shell: renderStep(step, { rooted: ctx.fs.isRooted, root: ctx.fs.root }) };
+}
+
+/** Prints the outcome of a changing command: the plan (dry run), what changed, or "already …". */
+export function printChange(io: CliIO, ctx: Context, command: string, res: ChangeResult, opts: { json?: boolean; already: string; done?: string[] }): void {
+  const changed = res.plan.steps.length > 0;
+  if (opts.json) {
+    io.out(JSON.stringify({
+      command,
+      dryRun: !res.applied,
+      applied: res.applied,
+      changed,
+      steps: res.plan.steps.map((s) => stepJson(s, ctx)),
+      skipped: res.skipped.map((s) => stepJson(s, ctx)),
+      notes: res.plan.notes,
+      warnings: res.plan.warnings,
+      state: res.state,
+    }, null, 2));
+    return;
+  }
+  for (const w of res.plan.warnings) io.err(`warning: ${w}`);
+  if (!res.applied) {
+    io.out(changed ? `Plan for \`hostalias ${command}\` (dry run: nothing was changed):` : `Nothing to do: ${opts.already}`);
+    if (changed) io.out(renderPlan(res.plan, { rooted: ctx.fs.isRooted, root: ctx.fs.root }));
+    for (const n of res.plan.notes) io.out(`note: ${n}`);
+    return;
+  }
+  if (!changed) {
+    io.out(`✓ ${opts.already}`);
+    return;
+  }
+  for (const s of res.plan.steps) {
+    const skipped = res.skipped.includes(s);
+    io.out(`${skipped ? '- skipped (under --root):' : '✓'} ${s.why}`);
+  }
+  for (const n of res.plan.notes) io.out(`note: ${n}`);
+  for (const line of opts.done ?? []) io.out(line);
+}

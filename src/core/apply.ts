@@ -1,0 +1,103 @@
+import { describeCause, HostaliasError } from '../errors.js';
+import { runChecked, shellQuote } from '../exec/runner.js';
+import type { Step } from '../plan/steps.js';
+import type { Context } from './context.js';
+import { JOURNAL_PATH } from './state.js';
+
+export interface ApplyResult {
+  done: Step[];
+  /** Service-manager steps not run because the target is a --root folder. */
+  skipped: Step[];
+}
+
+type Undo = { what: string; run: () => Promise<void> };
+
+function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'run':
+      return shellQuote(step.argv);
+    case 'write':
+      return `write ${step.path}`;
+    case 'remove':
+      return `remove ${step.path}`;
+    case 'symlink':
+      return `link ${step.path} -> ${step.target}`;
+  }
+}
+
+async function restoreFile(ctx: Context, path: string, previous: string | null): Promise<void> {
+  if (previous === null) await ctx.fs.remove(path);
+  else await ctx.fs.write(path, previous);
+}
+
+async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
+  switch (step.kind) {
+    case 'run': {
+      await runChecked(ctx.runner, step.argv, step.why);
+      const undo = step.undo;
+      return undo ? { what: shellQuote(undo), run: async () => void (await runChecked(ctx.runner, undo, `undoing: ${step.why}`)) } : null;
+    }
+    case 'write': {
+      const previous = await ctx.fs.read(step.path);
+      await ctx.fs.write(step.path, step.content, step.mode);
+      return { what: `restore ${step.path}`, run: () => restoreFile(ctx, step.path, previous) };
+    }
+    case 'remove': {
+      const previous = await ctx.fs.read(step.path);
+      const link = await ctx.fs.readLink(step.path);
+      await ctx.fs.remove(step.path);
+      return { what: `restore ${step.path}`, run: () => (link !== null ? ctx.fs.symlink(step.path, link) : restoreFile(ctx, step.path, previous)) };
+    }
+    case 'symlink': {
+      const previous = await ctx.fs.readLink(step.path);
+      await ctx.fs.symlink(step.path, step.target);
+      return { what: `unlink ${step.path}`, run: () => (previous !== null ? ctx.fs.symlink(step.path, previous) : ctx.fs.remove(step.path)) };
+    }
+  }
+}
+
+/**
+ * Executes steps in order, journaling each. Stops at the first failure and undoes, in reverse,
+ * everything already done; the error names the failed step, the cause and the rollback outcome.
+ * Needs whatever privileges the steps need (root for a live system).
+ */
+export async function applySteps(ctx: Context, steps: readonly Step[], label: string): Promise<ApplyResult> {
+  const journal = (line: string) => ctx.fs.append(JOURNAL_PATH, `${new Date().toISOString()} ${label}: ${line}\n`);
+  const undos: Undo[] = [];
+  const result: ApplyResult = { done: [], skipped: [] };
+  for (const step of steps) {
+    if (step.kind === 'run' && step.service && ctx.fs.isRooted) {
+      result.skipped.push(step);
+      await journal(`skipped (under --root) ${describeStep(step)}`);
+      continue;
+    }
+    try {
+      const undo = await applyStep(ctx, step);
+      if (undo) undos.push(undo);
+      result.done.push(step);
+      await journal(`done ${describeStep(step)}`);
+    } catch (err) {
+      await journal(`FAILED ${describeStep(step)}: ${describeCause(err)}`).catch(() => undefined);
+      throw await rollback(ctx, undos, step, err, journal);
+    }
+  }
+  return result;
+}
+
+async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<HostaliasError> {
+  const problems: string[] = [];
+  for (const undo of [...undos].reverse()) {
+    try {
+      await undo.run();
+      await journal(`rolled back: ${undo.what}`);
+    } catch (err) {
+      problems.push(`${undo.what}: ${describeCause(err)}`);
+      await journal(`ROLLBACK FAILED ${undo.what}: ${describeCause(err)}`).catch(() => undefined);
+    }
+  }
+  const base = cause instanceof HostaliasError ? cause : null;
+  const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
+  const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
+  const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${ctx.fs.resolve(JOURNAL_PATH)})` : '';
+  return new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, base?.fix, { cause });
+}

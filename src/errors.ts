@@ -1,0 +1,44 @@
+/**
+ * The only error type the library throws. `code` is stable and maps to a documented exit status;
+ * `fix` is the exact command or action that resolves it, shown by the CLI after the message.
+ */
+export type ErrorCode =
+  | 'usage' // bad input: nothing was changed
+  | 'conflict' // the address clashes with the system's own configuration
+  | 'permission' // needs root
+  | 'locked' // another hostalias run holds the lock
+  | 'not-present' // status: the alias is not on lo
+  | 'unsupported' // this platform / engine / version can't do what was asked
+  | 'failed'; // a step failed part-way; what was done has been rolled back
+
+export const EXIT_CODES: Readonly<Record<ErrorCode | 'ok', number>> = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  conflict: 3,
+  permission: 4,
+  locked: 5,
+  'not-present': 6,
+  unsupported: 7,
+};
+
+export class HostaliasError extends Error {
+  override readonly name = 'HostaliasError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly fix?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function usageError(message: string, fix?: string): HostaliasError {
+  return new HostaliasError('usage', message, fix);
+}
+
+export function describeCause(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

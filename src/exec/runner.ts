@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { HostaliasError } from '../errors.js';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  input?: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+}
+
+/**
+ * The one gateway through which hostalias starts processes: always an argv array, never a shell
+ * string. A non-zero exit is returned, not thrown, so probes can read failures as data.
+ */
+export interface Runner {
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+/** Runs real processes with LC_ALL=C so their output parses the same on every locale. */
+export class ProcessRunner implements Runner {
+  run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    const [file, ...args] = argv;
+    if (!file) throw new Error('ProcessRunner.run: empty argv');
+    return new Promise((resolve) => {
+      const child = spawn(file, args, {
+        env: { ...process.env, ...opts.env, LC_ALL: 'C' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+        timeout: opts.timeoutMs ?? 60_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        const missing = err.code === 'ENOENT';
+        resolve({ code: missing ? 127 : 126, stdout, stderr: missing ? `${file}: command not found` : err.message });
+      });
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+}
+
+/** Quotes an argv for display as one shell line (`$ ip addr replace …`); never executed. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** Runs argv and throws a HostaliasError naming what was being done when it exits non-zero. */
+export async function runChecked(runner: Runner, argv: readonly string[], doing: string, opts?: RunOptions): Promise<RunResult> {
+  const res = await runner.run(argv, opts);
+  if (res.code !== 0) throw commandError(argv, doing, res);
+  return res;
+}
+
+export function commandError(argv: readonly string[], doing: string, res: RunResult): HostaliasError {
+  const detail = (res.stderr || res.stdout).trim() || `exit status ${res.code}`;
+  if (/Operation not permitted|Permission denied/i.test(detail)) {
+    return new HostaliasError('permission', `${doing}: ${detail}`, 'run it again with sudo');
+  }
+  if (res.code === 127) {
+    return new HostaliasError('unsupported', `${doing}: ${argv[0]} is not installed`, `install the package that provides ${argv[0]}`);
+  }
+  return new HostaliasError('failed', `${doing}: \`${shellQuote(argv)}\` failed: ${detail}`);
+}

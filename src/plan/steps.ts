@@ -1,0 +1,60 @@
+import { createTwoFilesPatch } from 'diff';
+import { shellQuote } from '../exec/runner.js';
+
+/**
+ * One change to the system. Planners return these; only `apply` executes them.
+ * - `run`: a command; `undo` reverses it when a later step fails. `service` marks calls to a
+ *   service manager (systemctl, nmcli, …), which are skipped under `--root`.
+ * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs);
+ *   `backup` keeps the original of a system file that hostalias edits rather than owns.
+ * - `remove` / `symlink`: as named; removing something already gone is success.
+ */
+export type Step =
+  | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; why: string }
+  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; backup?: boolean; why: string }
+  | { kind: 'remove'; path: string; before: string | null; why: string }
+  | { kind: 'symlink'; path: string; target: string; why: string };
+
+export interface Plan {
+  steps: Step[];
+  /** Facts worth telling the user ("persistence: systemd (PID 1 is systemd)"). */
+  notes: string[];
+  /** Problems that don't stop the plan; each names the command that fixes it. */
+  warnings: string[];
+}
+
+export function emptyPlan(): Plan {
+  return { steps: [], notes: [], warnings: [] };
+}
+
+export function mergePlans(...plans: Plan[]): Plan {
+  return {
+    steps: plans.flatMap((p) => p.steps),
+    notes: plans.flatMap((p) => p.notes),
+    warnings: plans.flatMap((p) => p.warnings),
+  };
+}
+
+/** Renders a step as the user would type it, or as a file diff, for `--dry-run`. */
+export function renderStep(step: Step, opts: { rooted: boolean; root: string }): string {
+  const where = (p: string) => (opts.rooted ? `${opts.root.replace(/\/$/, '')}${p}` : p);
+  switch (step.kind) {
+    case 'run': {
+      const line = `$ ${shellQuote(step.argv)}`;
+      return step.service && opts.rooted ? `${line}    # skipped under --root` : line;
+    }
+    case 'symlink':
+      return `$ ln -sf ${shellQuote([step.target, where(step.path)])}`;
+    case 'remove':
+      return `$ rm -f ${shellQuote([where(step.path)])}`;
+    case 'write': {
+      const header = `# write ${where(step.path)} (mode ${step.mode.toString(8).padStart(4, '0')})`;
+      const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', { context: 3 });
+      return `${header}\n${patch.split('\n').slice(1).join('\n').trimEnd()}`;
+    }
+  }
+}
+
+export function renderPlan(plan: Plan, opts: { rooted: boolean; root: string }): string {
+  return plan.steps.map((s) => renderStep(s, opts)).join('\n');
+}

@@ -1,0 +1,41 @@
+import type { Part } from '../../core/part.js';
+import { checkAliasConflicts, planAlias } from '../../plan/alias.js';
+import { HOSTS_PATH, planHostsFile } from '../../plan/hosts-file.js';
+import { planPersistence } from '../../plan/persistence.js';
+import { backupPathFor } from '../../core/state.js';
+import { emptyPlan } from '../../plan/steps.js';
+import { listAddresses, routesMatching } from './ip.js';
+import { observePersistence } from './observe.js';
+
+export const aliasPart: Part = {
+  id: 'alias',
+  async plan(ctx, { desired, state }) {
+    const addrs = await listAddresses(ctx.runner);
+    const previous = state ? { ip: state.desired.ip, label: state.desired.label } : null;
+    const warnings = desired ? checkAliasConflicts(desired.ip, addrs, await routesMatching(ctx.runner, desired.ip)) : [];
+    const plan = planAlias(desired ? { ip: desired.ip, label: desired.label } : null, previous, addrs);
+    return { ...plan, warnings: [...plan.warnings, ...warnings] };
+  },
+};
+
+export const persistencePart: Part = {
+  id: 'persistence',
+  async plan(ctx, { persistence, state }) {
+    if (!persistence && !state?.persistence) return emptyPlan();
+    const plan = planPersistence(persistence, state?.persistence ?? null, await observePersistence(ctx));
+    if (persistence && plan.steps.length > 0) plan.notes.push(`persistence: ${persistence.reason}`);
+    return plan;
+  },
+};
+
+export const hostsFilePart: Part = {
+  id: 'hosts-file',
+  async plan(ctx, { desired }) {
+    const current = await ctx.fs.read(HOSTS_PATH);
+    const backup = await ctx.fs.read(backupPathFor(HOSTS_PATH));
+    return planHostsFile(desired?.hostsFile ? { ip: desired.ip, names: desired.names } : null, current, backup);
+  },
+};
+
+/** Parts in the order `up` applies them; `down` plans them in reverse. */
+export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart];
