@@ -283,13 +283,35 @@ export async function startDockerd(ns: Netns, opts: StartDockerdOptions = {}): P
 
 /** IPv4 gateway of a docker network ('bridge' = docker0), i.e. the namespace's address on it. */
 export async function networkGateway(d: Dockerd, network = 'bridge'): Promise<string> {
+  const ipv4 = (s: string): string | undefined =>
+    s
+      .trim()
+      .split(/\s+/)
+      .find((w) => /^\d+\.\d+\.\d+\.\d+$/.test(w));
   const r = await d.docker(['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}} {{end}}', network]);
-  const gw = r.stdout
-    .trim()
-    .split(/\s+/)
-    .find((s) => /^\d+\.\d+\.\d+\.\d+$/.test(s));
-  if (gw === undefined) throw new Error(`network ${network} has no IPv4 gateway: ${r.stdout}`);
-  return gw;
+  const gw = ipv4(r.stdout);
+  if (gw !== undefined) return gw;
+  // dockerd 20.10 leaves IPAM.Config[].Gateway empty for the default bridge: read the
+  // address of the bridge interface inside the namespace instead.
+  const dev = await bridgeInterface(d, network);
+  const a = await d.ns.exec(['ip', '-4', '-o', 'addr', 'show', 'dev', dev]);
+  const m = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(a.stdout);
+  if (m?.[1] === undefined) throw new Error(`network ${network} (${dev}) has no IPv4 address: ${a.stdout}`);
+  return m[1];
+}
+
+/** Linux bridge behind a docker bridge network: docker0 for 'bridge', br-<id12> for user networks. */
+export async function bridgeInterface(d: Dockerd, network = 'bridge'): Promise<string> {
+  const r = await d.docker([
+    'network',
+    'inspect',
+    '--format',
+    '{{.Driver}} {{.Id}} {{index .Options "com.docker.network.bridge.name"}}',
+    network,
+  ]);
+  const [driver, id, name] = r.stdout.trim().split(' ');
+  if (driver !== 'bridge' || id === undefined) throw new Error(`network ${network} is not a bridge network: ${r.stdout}`);
+  return name !== undefined && name !== '' && name !== '<no value>' ? name : `br-${id.slice(0, 12)}`;
 }
 
 /* ------------------------------------------------------------------ image */
