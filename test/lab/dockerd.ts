@@ -11,7 +11,7 @@
 import { copyFile, chmod, mkdir, mkdtemp, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { execArgv, pidAlive, sleep, tail, waitFor } from './exec.js';
+import { execArgv, pidAlive, raceTimeout, sleep, TIMEOUT, waitFor, which } from './exec.js';
 import type { ExecOptions, ExecResult } from './exec.js';
 import {
   containerIdsIn,
@@ -28,19 +28,22 @@ import {
 import type { Netns } from './netns.js';
 
 export interface StartDockerdOptions {
-  /** Written to <dir>/daemon.json and passed as --config-file. Ignored if configFile is given. */
-  daemonJson?: Record<string, unknown>;
+  /**
+   * Written to <dir>/daemon.json and passed as --config-file. Ignored if configFile is given.
+   * The lab adds "deprecated-key-path": "<dir>/key.json" unless present (see startDockerd).
+   */
+  daemonJson?: Record<string, unknown> | undefined;
   /** Use this daemon.json instead (e.g. one the CLI under test edits; then call restart()). */
-  configFile?: string;
+  configFile?: string | undefined;
   /**
    * Force a storage driver (--storage-driver). Default: dockerd's own choice, which is
    * overlay2 on this machine's /tmp (ext4); env HOSTALIAS_LAB_STORAGE_DRIVER overrides.
    */
-  storageDriver?: string;
+  storageDriver?: string | undefined;
   /** Extra dockerd flags. Flags also set in the config file make dockerd refuse to start. */
-  extraArgs?: string[];
+  extraArgs?: string[] | undefined;
   /** Default 60 000. */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
 }
 
 export interface Dockerd {
@@ -197,10 +200,9 @@ class DockerdImpl implements Dockerd {
       else c.once('exit', () => r());
     });
     c.kill('SIGTERM');
-    const ok = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
-    if (ok) return false;
+    if ((await raceTimeout(exited, graceMs)) !== TIMEOUT) return false;
     c.kill('SIGKILL');
-    await Promise.race([exited, sleep(10_000)]);
+    await raceTimeout(exited, 10_000);
     return true;
   }
 
@@ -265,7 +267,11 @@ export async function startDockerd(ns: Netns, opts: StartDockerdOptions = {}): P
   let configFile = opts.configFile;
   if (configFile === undefined) {
     configFile = join(dir, 'daemon.json');
-    await writeFile(configFile, `${JSON.stringify(opts.daemonJson ?? {}, null, 2)}\n`);
+    // dockerd 20.10 otherwise creates /etc/docker/key.json (its "trust key") on the
+    // machine; there is no flag for it, only this config key.
+    const json: Record<string, unknown> = { ...(opts.daemonJson ?? {}) };
+    if (!('deprecated-key-path' in json)) json['deprecated-key-path'] = join(dir, 'key.json');
+    await writeFile(configFile, `${JSON.stringify(json, null, 2)}\n`);
   }
   const flags: string[] = [];
   const driver = opts.storageDriver ?? process.env['HOSTALIAS_LAB_STORAGE_DRIVER'];
@@ -352,4 +358,21 @@ export async function buildBusyboxImage(d: Dockerd, tag = 'hostalias-busybox:tes
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Debian packages that provide what the lab runs (for CI's install step). */
+export const LAB_DEBIAN_PACKAGES = ['docker.io', 'busybox-static', 'iproute2', 'iptables', 'util-linux', 'tar'] as const;
+
+/**
+ * What is missing on this machine for the docker lab (empty = ready): root, the
+ * commands it runs and Debian's static busybox.
+ */
+export function labPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (uid 0)');
+  for (const cmd of ['ip', 'nsenter', 'dockerd', 'containerd', 'containerd-shim-runc-v2', 'runc', 'docker', 'tar', 'umount']) {
+    if (which(cmd, `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`) === undefined) missing.push(cmd);
+  }
+  if (which(BUSYBOX_PATH) === undefined) missing.push(`${BUSYBOX_PATH} (busybox-static)`);
+  return missing;
 }

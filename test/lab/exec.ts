@@ -5,18 +5,19 @@
  * that parsed output of ip/iptables/docker is stable.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 export interface ExecOptions {
   /** Full environment for the child. Defaults to process.env. LC_ALL=C is always forced. */
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
   /** Written to the child's stdin, which is then closed. Without it stdin is /dev/null. */
-  input?: string | Buffer;
+  input?: string | Buffer | undefined;
   /** Kill the child with SIGKILL after this many ms (default: 120 000). The result has code 124. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Do not throw on a non-zero exit code / signal / timeout. */
-  allowFail?: boolean;
-  cwd?: string;
+  allowFail?: boolean | undefined;
+  cwd?: string | undefined;
 }
 
 export interface ExecResult {
@@ -119,6 +120,23 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Resolve with p's value, or with TIMEOUT after ms. The timer is
+ * cleared either way, so it never keeps the event loop (and the test file) alive.
+ */
+export const TIMEOUT: unique symbol = Symbol('timeout');
+export async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMEOUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<typeof TIMEOUT>((r) => {
+    timer = setTimeout(() => r(TIMEOUT), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** True if a process with this pid exists (zombies count as gone). */
 export function pidAlive(pid: number): boolean {
   try {
@@ -152,4 +170,19 @@ export async function waitFor(
     if (Date.now() >= deadline) return false;
     await sleep(intervalMs);
   }
+}
+
+/** Absolute path of an executable found on PATH (like `command -v`), or undefined. */
+export function which(cmd: string, pathEnv: string = process.env['PATH'] ?? ''): string | undefined {
+  const dirs = cmd.includes('/') ? [''] : pathEnv.split(delimiter).filter((d) => d !== '');
+  for (const d of dirs) {
+    const p = d === '' ? cmd : join(d, cmd);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
 }

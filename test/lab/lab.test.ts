@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execArgv, pidAlive } from './exec.js';
 import { mountsUnder, pidsWithArg, sweepStaleLab } from './cleanup.js';
@@ -22,7 +22,7 @@ import {
   withNetns,
 } from './netns.js';
 import type { Netns } from './netns.js';
-import { buildBusyboxImage, networkGateway, startDockerd } from './dockerd.js';
+import { buildBusyboxImage, LAB_DEBIAN_PACKAGES, labPrerequisites, networkGateway, startDockerd } from './dockerd.js';
 import type { Dockerd } from './dockerd.js';
 
 /** Root-namespace interfaces and addresses: must be identical before and after. */
@@ -53,6 +53,10 @@ async function assertGone(ns: Netns, d: Dockerd, pid: number): Promise<void> {
   assert.equal((await netnsNames()).includes(ns.name), false, `${ns.name} still listed`);
 }
 
+test('lab: prerequisites are installed', () => {
+  assert.deepEqual(labPrerequisites(), [], `install: apt-get install -y ${LAB_DEBIAN_PACKAGES.join(' ')}`);
+});
+
 test('lab: sweep leftovers of dead runs', () => {
   const removed = sweepStaleLab();
   // Nothing to assert about the count: this only must not throw or touch live resources.
@@ -61,6 +65,7 @@ test('lab: sweep leftovers of dead runs', () => {
 
 test('lab: containers on docker0 and on a user bridge reach a server in the namespace', async (t) => {
   const rootBefore = await rootNetSnapshot();
+  const keyBefore = existsSync('/etc/docker/key.json');
   const ns = await withNetns(t, 'lab');
   assert.equal((await ns.exec(['ip', 'route', 'show'])).stdout.trim(), '', 'fresh netns must have no routes');
 
@@ -120,6 +125,7 @@ test('lab: containers on docker0 and on a user bridge reach a server in the name
   const rootLinks = await execArgv(['ip', 'link', 'show', 'docker0'], { allowFail: true });
   assert.notEqual(rootLinks.code, 0, 'docker0 must not exist in the root namespace');
   assert.equal(await rootNetSnapshot(), rootBefore, 'root namespace interfaces/addresses changed');
+  if (!keyBefore) assert.equal(existsSync('/etc/docker/key.json'), false, 'dockerd wrote /etc/docker/key.json');
 
   const pid = d.pid;
   t0 = Date.now();
@@ -164,7 +170,8 @@ test('lab: two dockerds in two namespaces run at the same time', async (t) => {
   assert.deepEqual(JSON.parse(labelsA.stdout) as unknown, []);
 
   // restart() picks up an edited config file (what a CLI that rewrites daemon.json needs).
-  await writeFile(dA.configFile, JSON.stringify({ labels: ['lab=a2'] }));
+  const cfg = JSON.parse(await readFile(dA.configFile, 'utf8')) as Record<string, unknown>;
+  await writeFile(dA.configFile, JSON.stringify({ ...cfg, labels: ['lab=a2'] }));
   await dA.docker(['run', '-d', '--init', '--restart', 'always', '--name', 'keep', imgA, 'sleep', '1000']);
   const oldPid = dA.pid;
   t0 = Date.now();

@@ -16,10 +16,10 @@ import type { ExecOptions, ExecResult } from './exec.js';
 import { destroyNetnsSync, killPidsSync, NETNS_PREFIX, pidsInNetns, registerExitCleanup } from './cleanup.js';
 
 export interface NetnsSpawnOptions {
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
+  env?: NodeJS.ProcessEnv | undefined;
+  cwd?: string | undefined;
   /** Default: ['ignore', 'pipe', 'pipe']. */
-  stdio?: StdioOptions;
+  stdio?: StdioOptions | undefined;
 }
 
 export interface Netns {
@@ -341,10 +341,10 @@ export function cliPath(): string {
 }
 
 export interface RunCliOptions {
-  env?: NodeJS.ProcessEnv;
-  input?: string;
-  timeoutMs?: number;
-  cwd?: string;
+  env?: NodeJS.ProcessEnv | undefined;
+  input?: string | undefined;
+  timeoutMs?: number | undefined;
+  cwd?: string | undefined;
 }
 
 /**

@@ -1,0 +1,13 @@
+/**
+ * hostalias as a library: the same operations as the CLI, which is a thin layer over them.
+ * Every changing operation plans first (observe → plan), applies with rollback, and records state.
+ */
+export { DEFAULT_IP, DEFAULT_NAMES, parseAliasIp, parseNames, parseLabel } from './core/address.js';
+export { defaultDesired, PERSIST_KINDS, type Desired, type ExposeSpec, type PersistChoice, type PersistKind } from './core/config.js';
+export { defaultContext, type Context } from './core/context.js';
+export { converge, down, planChange, resolveDesired, status, up, type ChangeOptions, type ChangeResult, type StatusReport } from './core/ops.js';
+export { loadState, type State } from './core/state.js';
+export { EXIT_CODES, HostaliasError, type ErrorCode } from './errors.js';
+export { ProcessRunner, type Runner, type RunResult } from './exec/runner.js';
+export { SystemFs } from './fs/system-fs.js';
+export { renderPlan, type Plan, type Step } from './plan/steps.js';
