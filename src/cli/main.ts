@@ -4,6 +4,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES, HostaliasError } from '../errors.js';
 import { registerAliasCommands } from './commands/alias.js';
+import { registerForwardCommand } from './commands/forward.js';
 import type { CliIO } from './io.js';
 
 export function buildProgram(io: CliIO): Command {
@@ -15,6 +16,7 @@ export function buildProgram(io: CliIO): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
   registerAliasCommands(program, io);
+  registerForwardCommand(program, io);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

@@ -1,6 +1,6 @@
 import { describeCause, HostaliasError } from '../errors.js';
 import { runChecked, shellQuote } from '../exec/runner.js';
-import type { Step } from '../plan/steps.js';
+import { CAPTURED, type Step, type StepCapture } from '../plan/steps.js';
 import type { Context } from './context.js';
 import { JOURNAL_PATH } from './state.js';
 
@@ -30,12 +30,31 @@ async function restoreFile(ctx: Context, path: string, previous: string | null):
   else await ctx.fs.write(path, previous);
 }
 
+/** Stores what a step's output names (the pf enable token) so a later `down` can release it. */
+async function saveCapture(ctx: Context, step: Step & { kind: 'run' }, capture: StepCapture, output: string): Promise<string> {
+  const value = new RegExp(capture.pattern).exec(output)?.[1];
+  if (value === undefined) {
+    throw new HostaliasError('failed', `${step.why}: \`${shellQuote(step.argv)}\` succeeded but printed no ${capture.pattern}: ${output.trim() || 'nothing'}`);
+  }
+  await ctx.fs.write(capture.path, `${value}\n`, 0o600);
+  return value;
+}
+
 async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
   switch (step.kind) {
     case 'run': {
-      await runChecked(ctx.runner, step.argv, step.why);
-      const undo = step.undo;
-      return undo ? { what: shellQuote(undo), run: async () => void (await runChecked(ctx.runner, undo, `undoing: ${step.why}`)) } : null;
+      const res = await runChecked(ctx.runner, step.argv, step.why, step.input === undefined ? undefined : { input: step.input });
+      const captured = step.capture ? await saveCapture(ctx, step, step.capture, `${res.stdout}\n${res.stderr}`) : null;
+      const undo = step.undo?.map((a) => (a === CAPTURED && captured !== null ? captured : a));
+      if (!undo) return null;
+      const capture = step.capture;
+      return {
+        what: shellQuote(undo),
+        run: async () => {
+          await runChecked(ctx.runner, undo, `undoing: ${step.why}`);
+          if (capture) await ctx.fs.remove(capture.path);
+        },
+      };
     }
     case 'write': {
       const previous = await ctx.fs.read(step.path);

@@ -1,8 +1,11 @@
 import { DEFAULT_IP, DEFAULT_NAMES } from './address.js';
 
-export const PERSIST_KINDS = ['systemd', 'networkd', 'netplan', 'ifupdown', 'networkmanager', 'none'] as const;
+/** Linux kinds, then macOS's `launchd`; each backend refuses the other's kinds (issue 6). */
+export const PERSIST_KINDS = ['systemd', 'networkd', 'netplan', 'ifupdown', 'networkmanager', 'launchd', 'none'] as const;
 export type PersistKind = (typeof PERSIST_KINDS)[number];
 export type PersistChoice = PersistKind | 'auto';
+
+export type FirewallChoice = 'auto' | 'nftables' | 'iptables';
 
 export interface ExposeSpec {
   port: number;
@@ -10,6 +13,18 @@ export interface ExposeSpec {
   /** Port on 127.0.0.1 that receives the traffic. */
   to: number;
   keepSource: boolean;
+}
+
+/**
+ * A userspace relay installed as a service (`hostalias forward --install`). `targets` are
+ * HOST:PORT strings (empty: 127.0.0.1:PORT); `listen` unset means the alias.
+ */
+export interface ForwardSpec {
+  port: number;
+  proto: 'tcp' | 'udp';
+  targets: string[];
+  listen?: string;
+  workers?: number;
 }
 
 /**
@@ -23,10 +38,16 @@ export interface Desired {
   persist: PersistChoice;
   hostsFile: boolean;
   dockerDaemon: boolean;
+  /** Restart the Docker daemon whenever hostalias changes daemon.json (`up` and `down`); issue 3. */
+  restartDocker: boolean;
   /** Drop traffic for the alias unless it arrives on lo or a container bridge (issue 4). */
   lanGuard: boolean;
   allowIfaces: string[];
   exposes: ExposeSpec[];
+  /** Which packet filter carries the guard and exposed ports (`auto`: nft when found, else iptables). */
+  firewall: FirewallChoice;
+  /** Userspace relays run as services; `down` stops and removes them. */
+  forwards: ForwardSpec[];
 }
 
 export function defaultDesired(): Desired {
@@ -37,8 +58,11 @@ export function defaultDesired(): Desired {
     persist: 'auto',
     hostsFile: false,
     dockerDaemon: false,
-    lanGuard: false,
+    restartDocker: false,
+    lanGuard: true,
     allowIfaces: [],
     exposes: [],
+    firewall: 'auto',
+    forwards: [],
   };
 }

@@ -1,5 +1,6 @@
 import { HostaliasError } from '../errors.js';
 import { backendFor } from '../platform/backend.js';
+import type { PersistDecision } from '../platform/linux/detect.js';
 import { mergePlans, type Plan, type Step } from '../plan/steps.js';
 import { applySteps } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type PersistKind } from './config.js';
@@ -22,6 +23,8 @@ export interface ChangeResult {
   skipped: Step[];
   state: State | null;
   previous: State | null;
+  /** How the alias is persisted and why (`--verbose` shows it); null for `down`. */
+  persistence: PersistDecision | null;
 }
 
 /** The configuration `up` converges to: defaults, then what is installed, then the caller's changes. */
@@ -41,7 +44,7 @@ async function resolvePersistence(ctx: Context, desired: Desired | null, state: 
 }
 
 /** Observes and plans every part. Read-only. `desired` null plans `down`. */
-export async function planChange(ctx: Context, desired: Desired | null, state: State | null): Promise<{ plan: Plan; input: PartInput }> {
+export async function planChange(ctx: Context, desired: Desired | null, state: State | null): Promise<{ plan: Plan; input: PartInput; decision: PersistDecision | null }> {
   const persistence = await resolvePersistence(ctx, desired, state);
   const input: PartInput = { desired, persistence: persistence?.kind === 'none' ? null : persistence, state };
   const parts = backendFor(ctx).parts;
@@ -50,7 +53,8 @@ export async function planChange(ctx: Context, desired: Desired | null, state: S
   for (const part of ordered) plans.push(await part.plan(ctx, input));
   const plan = mergePlans(...plans);
   if (persistence?.kind === 'none') plan.notes.push(`persistence: ${persistence.reason}`);
-  return { plan, input };
+  const kept = desired?.persist === 'auto' && state?.persistence ? ' (kept from the last up; change it with --persist)' : '';
+  return { plan, input, decision: persistence ? { kind: persistence.kind, reason: `${persistence.reason}${kept}` } : null };
 }
 
 function requireRoot(ctx: Context, opts: ChangeOptions): void {
@@ -70,17 +74,17 @@ export async function converge(ctx: Context, change: (state: State | null) => De
   const run = async (): Promise<ChangeResult> => {
     const previous = await loadState(ctx.fs);
     const desired = change(previous);
-    const { plan, input } = await planChange(ctx, desired, previous);
+    const { plan, input, decision } = await planChange(ctx, desired, previous);
     const next: State | null = desired
       ? { version: 1, desired, persistence: input.persistence, updatedAt: new Date().toISOString() }
       : null;
-    if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous };
+    if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };
     const label = desired ? 'up' : 'down';
     const result = await applySteps(ctx, plan.steps, label);
     if (plan.steps.length > 0 || JSON.stringify(previous?.desired) !== JSON.stringify(next?.desired) || (previous === null) !== (next === null)) {
       await saveState(ctx.fs, next);
     }
-    return { plan, applied: true, skipped: result.skipped, state: next, previous };
+    return { plan, applied: true, skipped: result.skipped, state: next, previous, persistence: decision };
   };
   if (opts.dryRun) return run();
   requireRoot(ctx, opts);

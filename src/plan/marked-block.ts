@@ -37,8 +37,10 @@ export function setBlock(content: string, body: string[], after?: RegExp): strin
     lines.splice(anchor + 1, 0, ...block);
     return lines.join('\n');
   }
-  const base = content === '' || content.endsWith('\n') ? content : `${content}\n`;
-  return `${base}${block.join('\n')}\n`;
+  // A file without a final newline gets the block appended without one either, so that
+  // stripBlock gives back the user's bytes exactly (the line split is the same both ways).
+  if (content !== '' && !content.endsWith('\n')) return `${content}\n${block.join('\n')}`;
+  return `${content}${block.join('\n')}\n`;
 }
 
 export function hasBlock(content: string | null): boolean {

@@ -121,6 +121,7 @@ function artifacts(kind: PersistKind, t: AliasTarget, obs: PersistObserved): Fil
       return [{ path: PATHS.nmKeyfile, content: nmKeyfile(t), mode: 0o600 }];
     case 'ifupdown':
       return [{ path: PATHS.interfaces, content: interfacesWithAlias(obs.files[PATHS.interfaces] ?? null, t, obs.ipPath), mode: 0o644, edited: true }];
+    case 'launchd': // macOS only: src/platform/darwin/launchd-part.ts; the Linux backend refuses it earlier
     case 'none':
       return [];
   }
@@ -158,6 +159,10 @@ function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): 
   for (const a of artifacts(kind, t, obs)) {
     const before = obs.files[a.path] ?? null;
     if (before === a.content) continue;
+    if (!a.edited && before !== null && !before.includes(HEADER)) {
+      // A file hostalias didn't write sits where its own would go: never overwrite (and later delete) it.
+      throw new HostaliasError('conflict', `${a.path} exists and was not written by hostalias`, `move it away (sudo mv ${a.path} ${a.path}.orig) and run hostalias up again, or choose another --persist`);
+    }
     const backup = backupPathFor(a.path);
     if (a.edited && before !== null && !hasBlock(before) && (obs.files[backup] ?? null) === null) {
       steps.push({ kind: 'write', path: backup, content: before, mode: 0o600, before: null, why: `back up ${a.path} before editing it` });
@@ -182,7 +187,7 @@ function uninstallSteps(kind: PersistKind, obs: PersistObserved): Step[] {
       if (hasBlock(before)) steps.push({ kind: 'write', path: a.path, content: stripBlock(before), mode: a.mode, before, why: `remove hostalias's lines from ${a.path}` });
       const backup = backupPathFor(a.path);
       if ((obs.files[backup] ?? null) !== null) steps.push({ kind: 'remove', path: backup, before: obs.files[backup] ?? null, why: `drop the backup of ${a.path}` });
-    } else {
+    } else if (before.includes(HEADER)) {
       steps.push({ kind: 'remove', path: a.path, before, why: `remove the ${kind} persistence file` });
     }
   }

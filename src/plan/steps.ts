@@ -8,12 +8,23 @@ import { shellQuote } from '../exec/runner.js';
  * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs);
  *   `backup` keeps the original of a system file that hostalias edits rather than owns.
  * - `remove` / `symlink`: as named; removing something already gone is success.
+ * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
+ * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
 export type Step =
-  | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; why: string }
+  | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; input?: string; capture?: StepCapture; why: string }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; backup?: boolean; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
   | { kind: 'symlink'; path: string; target: string; why: string };
+
+/** Saves group 1 of `pattern`, matched against stdout then stderr, to `path` (mode 0600). */
+export interface StepCapture {
+  path: string;
+  pattern: string;
+}
+
+/** Stands for the captured value in a capturing step's `undo` argv. */
+export const CAPTURED = '{captured}';
 
 export interface Plan {
   steps: Step[];
@@ -40,8 +51,10 @@ export function renderStep(step: Step, opts: { rooted: boolean; root: string }):
   const where = (p: string) => (opts.rooted ? `${opts.root.replace(/\/$/, '')}${p}` : p);
   switch (step.kind) {
     case 'run': {
-      const line = `$ ${shellQuote(step.argv)}`;
-      return step.service && opts.rooted ? `${line}    # skipped under --root` : line;
+      let line = `$ ${shellQuote(step.argv)}`;
+      if (step.capture) line += `    # saves ${where(step.capture.path)}`;
+      if (step.service && opts.rooted) line += '    # skipped under --root';
+      return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
     }
     case 'symlink':
       return `$ ln -sf ${shellQuote([step.target, where(step.path)])}`;

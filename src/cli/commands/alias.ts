@@ -43,6 +43,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     let changes = upChanges(flags);
     for (const ext of extensions) changes = { ...changes, ...Object.fromEntries(Object.entries(ext.changes(flags)).filter(([, v]) => v !== undefined)) };
     const res = await up(ctx, changes, { dryRun: flags.dryRun, commandLine: commandLine() });
+    if (flags.verbose && !flags.json && res.persistence) io.out(`persistence decision: ${res.persistence.reason}`);
     const d = res.state?.desired;
     printChange(io, ctx, 'up', res, {
       json: flags.json,

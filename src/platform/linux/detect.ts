@@ -23,7 +23,7 @@ export interface PersistDecision {
  * ifupdown.
  */
 export function choosePersistence(choice: PersistChoice, p: PersistProbes): PersistDecision {
-  if (choice !== 'auto') return { kind: choice, reason: 'chosen with --persist' };
+  if (choice !== 'auto') return { kind: choice, reason: `${choice}: chosen with --persist ${choice}` };
   const netplanFiles = Object.keys(p.netplanConfigs);
   const nmRendered = netplanFiles.filter((f) => /renderer:\s*NetworkManager/.test(p.netplanConfigs[f] ?? ''));
   const systemd = p.pid1 === null ? p.systemdInstalled : p.pid1 === 'systemd';

@@ -1,4 +1,5 @@
 import type { Part } from '../../core/part.js';
+import { dockerDaemonPart } from '../../docker/daemon-part.js';
 import { checkAliasConflicts, planAlias } from '../../plan/alias.js';
 import { HOSTS_PATH, planHostsFile } from '../../plan/hosts-file.js';
 import { planPersistence } from '../../plan/persistence.js';
@@ -6,6 +7,7 @@ import { backupPathFor } from '../../core/state.js';
 import { emptyPlan } from '../../plan/steps.js';
 import { listAddresses, routesMatching } from './ip.js';
 import { observePersistence } from './observe.js';
+import { forwardServicesPart } from '../../forward/service-part.js';
 
 export const aliasPart: Part = {
   id: 'alias',
@@ -38,4 +40,4 @@ export const hostsFilePart: Part = {
 };
 
 /** Parts in the order `up` applies them; `down` plans them in reverse. */
-export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart];
+export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, forwardServicesPart];
