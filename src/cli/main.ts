@@ -4,7 +4,13 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES, HostaliasError } from '../errors.js';
 import { registerAliasCommands } from './commands/alias.js';
+import { registerComposeCommand } from './commands/compose.js';
+import { dockerDaemonUpFlags } from './commands/docker-daemon.js';
+import { registerFlagsCommand } from './commands/flags.js';
+import { registerRunCommand } from './commands/run.js';
 import { registerForwardCommand } from './commands/forward.js';
+import { firewallUpFlags, registerExposeCommands } from './commands/expose.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import type { CliIO } from './io.js';
 
 export function buildProgram(io: CliIO): Command {
@@ -15,8 +21,13 @@ export function buildProgram(io: CliIO): Command {
     .showHelpAfterError('(run hostalias help COMMAND for its options)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  registerAliasCommands(program, io);
+  registerAliasCommands(program, io, [dockerDaemonUpFlags, firewallUpFlags]);
+  registerFlagsCommand(program, io);
+  registerRunCommand(program, io);
+  registerComposeCommand(program, io);
   registerForwardCommand(program, io);
+  registerExposeCommands(program, io);
+  registerDoctorCommand(program, io);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }

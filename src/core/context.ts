@@ -1,5 +1,7 @@
 import { ProcessRunner, type Runner } from '../exec/runner.js';
 import { SystemFs } from '../fs/system-fs.js';
+import type { Part } from './part.js';
+import { MacPreviewRunner } from '../platform/darwin/preview-runner.js';
 
 /**
  * Everything with side effects that an operation may use, injected so that tests can substitute
@@ -12,13 +14,19 @@ export interface Context {
   /** Effective uid is 0; changing commands refuse to run otherwise. */
   isRoot: boolean;
   env: Record<string, string | undefined>;
+  /** Replaces the platform's parts (tests of one part, embedders that want only the alias). */
+  parts?: readonly Part[];
 }
 
 export function defaultContext(opts: { root?: string; platform?: 'linux' | 'darwin'; runner?: Runner } = {}): Context {
+  const fs = new SystemFs(opts.root ?? '/');
+  const platform = opts.platform ?? (process.platform === 'darwin' ? 'darwin' : 'linux');
+  // macOS commands can't run elsewhere: a preview answers their probes as a Mac would (see MacPreviewRunner).
+  const preview = platform === 'darwin' && process.platform !== 'darwin';
   return {
-    runner: opts.runner ?? new ProcessRunner(),
-    fs: new SystemFs(opts.root ?? '/'),
-    platform: opts.platform ?? (process.platform === 'darwin' ? 'darwin' : 'linux'),
+    runner: opts.runner ?? (preview ? new MacPreviewRunner(fs) : new ProcessRunner()),
+    fs,
+    platform,
     isRoot: typeof process.geteuid === 'function' ? process.geteuid() === 0 : false,
     env: process.env,
   };

@@ -1,5 +1,7 @@
 import { HostaliasError } from '../errors.js';
+import { ProcessRunner } from '../exec/runner.js';
 import { backendFor } from '../platform/backend.js';
+import { MacPreviewRunner } from '../platform/darwin/preview-runner.js';
 import type { PersistDecision } from '../platform/linux/detect.js';
 import { mergePlans, type Plan, type Step } from '../plan/steps.js';
 import { applySteps } from './apply.js';
@@ -47,7 +49,7 @@ async function resolvePersistence(ctx: Context, desired: Desired | null, state: 
 export async function planChange(ctx: Context, desired: Desired | null, state: State | null): Promise<{ plan: Plan; input: PartInput; decision: PersistDecision | null }> {
   const persistence = await resolvePersistence(ctx, desired, state);
   const input: PartInput = { desired, persistence: persistence?.kind === 'none' ? null : persistence, state };
-  const parts = backendFor(ctx).parts;
+  const parts = ctx.parts ?? backendFor(ctx).parts;
   const ordered = desired ? parts : [...parts].reverse();
   const plans: Plan[] = [];
   for (const part of ordered) plans.push(await part.plan(ctx, input));
@@ -58,7 +60,10 @@ export async function planChange(ctx: Context, desired: Desired | null, state: S
 }
 
 function requireRoot(ctx: Context, opts: ChangeOptions): void {
-  if (ctx.platform !== (process.platform === 'darwin' ? 'darwin' : 'linux')) {
+  // Another OS's plan can't run here through the real or the preview runner; an injected runner
+  // (the unit tests' FakeMac) simulates that OS and may apply it.
+  const realRunner = ctx.runner instanceof ProcessRunner || ctx.runner instanceof MacPreviewRunner;
+  if (ctx.platform !== (process.platform === 'darwin' ? 'darwin' : 'linux') && realRunner) {
     throw new HostaliasError('unsupported', `the ${ctx.platform} plan can only be previewed on this machine`, 'add --dry-run');
   }
   if (!ctx.isRoot) {

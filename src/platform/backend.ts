@@ -7,6 +7,9 @@ import { listAddresses } from './linux/ip.js';
 import { observePersistProbes } from './linux/observe.js';
 import { linuxParts } from './linux/parts.js';
 import type { PersistChoice } from '../core/config.js';
+import { chooseMacPersistence, refuseOnLinux } from './darwin/backend.js';
+import { isLo0AliasPresent, listLo0 } from './darwin/ifconfig.js';
+import { darwinParts } from './darwin/parts.js';
 
 /** A platform's implementation of the alias lifecycle. */
 export interface Backend {
@@ -20,10 +23,22 @@ export interface Backend {
 const linuxBackend: Backend = {
   parts: linuxParts,
   async decidePersistence(ctx, choice) {
+    refuseOnLinux(choice);
     return choosePersistence(choice, await observePersistProbes(ctx));
   },
   async aliasPresent(ctx, ip) {
     return isAliasPresent(await listAddresses(ctx.runner), ip);
+  },
+};
+
+/** macOS: lo0 alias, LaunchDaemon persistence, pf redirects (src/platform/darwin, issue 6). */
+const darwinBackend: Backend = {
+  parts: darwinParts,
+  async decidePersistence(_ctx, choice) {
+    return chooseMacPersistence(choice);
+  },
+  async aliasPresent(ctx, ip) {
+    return isLo0AliasPresent(await listLo0(ctx.runner), ip);
   },
 };
 
@@ -32,6 +47,6 @@ export function backendFor(ctx: Context): Backend {
     case 'linux':
       return linuxBackend;
     case 'darwin':
-      throw new Error('the macOS backend is not built yet');
+      return darwinBackend;
   }
 }

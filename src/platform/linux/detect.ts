@@ -35,8 +35,10 @@ export function choosePersistence(choice: PersistChoice, p: PersistProbes): Pers
     const why = netplanFiles.length > 0 ? `netplan renders with NetworkManager (${nmRendered.join(', ')})` : 'no netplan';
     return { kind: 'systemd', reason: `systemd: ${systemdWhy}, ${why}` };
   }
+  // Under --root the live PID 1 says nothing about the target, so the reason names what was looked at.
+  const noSystemd = p.pid1 === null ? 'no systemd in the target root' : `PID 1 is ${p.pid1}`;
   if (p.interfacesFile) {
-    return { kind: 'ifupdown', reason: `ifupdown: /etc/network/interfaces exists and PID 1 is ${p.pid1 ?? 'not systemd'}` };
+    return { kind: 'ifupdown', reason: `ifupdown: /etc/network/interfaces exists and ${noSystemd}` };
   }
-  return { kind: 'none', reason: `none: PID 1 is ${p.pid1 ?? 'unknown'}, no netplan, no /etc/network/interfaces; the alias lasts until reboot (choose one with --persist)` };
+  return { kind: 'none', reason: `none: ${noSystemd}, no netplan, no /etc/network/interfaces; the alias lasts until reboot (choose one with --persist)` };
 }

@@ -8,6 +8,8 @@ import { emptyPlan } from '../../plan/steps.js';
 import { listAddresses, routesMatching } from './ip.js';
 import { observePersistence } from './observe.js';
 import { forwardServicesPart } from '../../forward/service-part.js';
+import { firewallPart } from '../../firewall/part.js';
+import { wslNotesPart } from './wsl.js';
 
 export const aliasPart: Part = {
   id: 'alias',
@@ -40,4 +42,4 @@ export const hostsFilePart: Part = {
 };
 
 /** Parts in the order `up` applies them; `down` plans them in reverse. */
-export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, forwardServicesPart];
+export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, forwardServicesPart, firewallPart, wslNotesPart];

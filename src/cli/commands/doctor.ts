@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { doctorInput, runChecks } from '../../doctor/run-checks.js';
+import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
+import { renderJson, renderReport, useColor } from '../../doctor/render.js';
+import { EXIT_CODES, usageError } from '../../errors.js';
+import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+
+interface DoctorFlags extends CommonOptions {
+  probe?: boolean | string[];
+  image?: string;
+}
+
+function parsePorts(values: string[]): number[] {
+  return values.flatMap((v) => v.split(',')).filter((v) => v !== '').map((v) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw usageError(`--probe: "${v}" is not a TCP port`, 'give ports between 1 and 65535, e.g. --probe 5432 8080');
+    return Number(v);
+  });
+}
+
+/** `hostalias doctor`: read-only diagnosis; exit 0 when nothing fails, 1 otherwise. */
+export function registerDoctorCommand(program: Command, io: CliIO): void {
+  addCommonOptions(program.command('doctor'), false)
+    .description('find why a container can\'t reach this host and print the exact fix (read-only; exit 1 when a check fails)')
+    .option('--probe [ports...]', 'also start a short-lived container that resolves every name and connects to each PORT (default: the reachable TCP listeners)')
+    .option('--image <image>', 'image for --probe (default: a local busybox or alpine image)')
+    .action(async (flags: DoctorFlags) => {
+      const ctx = contextFrom(flags);
+      const ports = Array.isArray(flags.probe) ? parsePorts(flags.probe) : [];
+      const input = await doctorInput(ctx);
+      const findings = await runChecks(input);
+      if (flags.probe !== undefined) {
+        let container: string | null = null;
+        // Ctrl-C must not leave the probe container behind: remove it, then exit as interrupted.
+        const onSigint = () => {
+          const done = container ? removeProbeContainer(ctx.runner, container) : Promise.resolve();
+          void done.finally(() => process.exit(130));
+        };
+        process.once('SIGINT', onSigint);
+        try {
+          findings.push(...(await runProbe(input, { ports, image: flags.image, progress: (l) => io.err(l), onContainer: (n) => (container = n) })));
+        } catch (err) {
+          findings.push({ id: 'probe', status: 'fail', message: `the probe crashed: ${err instanceof Error ? err.message : String(err)}`, fix: 'hostalias doctor --probe --image busybox:stable' });
+        } finally {
+          process.removeListener('SIGINT', onSigint);
+        }
+      }
+      if (flags.json) io.out(renderJson(findings));
+      else {
+        const d = input.desired;
+        const title = `hostalias doctor: ${d.ip} for ${d.names.join(', ')}${input.state ? '' : ' (not set up yet)'}`;
+        io.out(renderReport(findings, { color: useColor(process.stdout.isTTY === true, ctx.env), title }));
+      }
+      io.exitCode = findings.some((f) => f.status === 'fail') ? EXIT_CODES.failed : EXIT_CODES.ok;
+    });
+}

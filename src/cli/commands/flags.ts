@@ -1,0 +1,19 @@
+import { Option, type Command } from 'commander';
+import { FLAG_FORMATS, formatFlags, parseFlagFormat } from '../../docker/add-hosts.js';
+import { loadHostTarget } from '../../docker/target.js';
+import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+
+/** `hostalias flags`: the --add-host flags for the recorded names, for `docker run $(hostalias flags) …`. */
+export function registerFlagsCommand(program: Command, io: CliIO): void {
+  addCommonOptions(program.command('flags'), false)
+    .description('print --add-host flags for the alias names: docker run $(hostalias flags) --rm IMAGE … (no root needed)')
+    .addOption(new Option('--format <format>', 'args (one line for $(…)), compose (an extra_hosts block) or json').choices(FLAG_FORMATS).default('args'))
+    .action(async (flags: CommonOptions & { format: string }) => {
+      const ctx = contextFrom(flags);
+      const format = flags.json ? 'json' : parseFlagFormat(flags.format);
+      const { target, warning } = await loadHostTarget(ctx);
+      // stderr, so `$(hostalias flags)` still expands to the flags alone.
+      if (warning) io.err(`warning: ${warning}`);
+      io.out(formatFlags(target, format));
+    });
+}

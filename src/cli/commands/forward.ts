@@ -1,0 +1,115 @@
+import { Option, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_IP } from '../../core/address.js';
+import type { ForwardSpec } from '../../core/config.js';
+import { converge, resolveDesired } from '../../core/ops.js';
+import { loadState } from '../../core/state.js';
+import { usageError } from '../../errors.js';
+import { startForwarder, type Schedule } from '../../forward/forwarder.js';
+import { checkNoLoop, formatEndpoint, parseEndpoint, parseListenAddress, parsePortProto, targetsOf, unitName } from '../../forward/spec.js';
+import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { printChange } from '../render-change.js';
+
+interface ForwardFlags extends CommonOptions {
+  to: string[];
+  listen?: string;
+  workers?: string;
+  schedule: Schedule;
+  connectTimeout: string;
+  idleTimeout: string;
+  grace: string;
+  install?: boolean;
+  uninstall?: boolean;
+}
+
+function positiveInt(text: string, flag: string, example: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw usageError(`invalid ${flag} "${text}": expected a positive whole number`, `${flag} ${example}`);
+  return Number(text);
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
+  const { port, proto } = parsePortProto(portArg);
+  const ctx = contextFrom(flags);
+  const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : ((await loadState(ctx.fs))?.desired.ip ?? DEFAULT_IP);
+  const listen = { host, port };
+  const targets = targetsOf({ port, targets: flags.to });
+  checkNoLoop(listen, targets);
+  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2') : availableParallelism();
+  const graceMs = positiveInt(flags.grace, '--grace', '10') * 1000;
+  const fw = await startForwarder({
+    proto,
+    listen,
+    targets,
+    workers,
+    schedule: flags.schedule,
+    connectTimeoutMs: positiveInt(flags.connectTimeout, '--connect-timeout', '5000'),
+    idleTimeoutMs: positiveInt(flags.idleTimeout, '--idle-timeout', '60') * 1000,
+    graceMs,
+  });
+  const to = targets.map(formatEndpoint).join(', ');
+  if (flags.json) io.out(JSON.stringify({ event: 'listening', listen: fw.address, proto, targets, workers: fw.workers, pid: process.pid }));
+  else io.out(`forwarding ${formatEndpoint(fw.address)}/${proto} → ${to} (${fw.workers} worker${fw.workers > 1 ? 's' : ''}); Ctrl-C stops`);
+  const sig = await waitForSignal();
+  if (!flags.json) io.out(`${sig}: no new connections; letting live ones finish (up to ${graceMs / 1000} s)`);
+  const stats = await fw.close();
+  if (flags.json) io.out(JSON.stringify({ event: 'stopped', signal: sig, stats }));
+  else io.out(`stopped: ${Object.entries(stats).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+}
+
+async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
+  const { port, proto } = parsePortProto(portArg);
+  const ctx = contextFrom(flags);
+  const spec: ForwardSpec = { port, proto, targets: flags.to.map((t) => formatEndpoint(parseEndpoint(t))) };
+  if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
+  if (flags.workers !== undefined) spec.workers = positiveInt(flags.workers, '--workers', '2');
+  const same = (f: ForwardSpec) => f.port === port && f.proto === proto;
+  const res = await converge(
+    ctx,
+    (state) => {
+      const d = resolveDesired(state, {});
+      checkNoLoop({ host: spec.listen ?? d.ip, port }, targetsOf(spec));
+      const others = d.forwards.filter((f) => !same(f));
+      return { ...d, forwards: flags.uninstall ? others : [...others, spec].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto)) };
+    },
+    { dryRun: flags.dryRun, commandLine: commandLine() },
+  );
+  const unit = unitName({ port, proto });
+  printChange(io, ctx, 'forward', res, {
+    json: flags.json,
+    already: flags.uninstall ? `${unit} is not installed` : `${unit} is installed and up to date`,
+    done: flags.uninstall ? [] : [`logs: journalctl -u ${unit}    remove: sudo hostalias forward ${port}/${proto} --uninstall`],
+  });
+}
+
+export function registerForwardCommand(program: Command, io: CliIO): void {
+  addCommonOptions(program.command('forward'), true)
+    .description('relay ALIAS:PORT to a 127.0.0.1-only service (userspace, no firewall rules); runs in the foreground, or as a service with --install')
+    .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
+    .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped); default 127.0.0.1:PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--listen <addr>', 'listen on this address instead of the alias')
+    .option('--workers <n>', 'TCP relay processes sharing the port (default: number of CPUs)')
+    .addOption(new Option('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
+    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
+    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
+    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
+    .option('--install', 'run it as a service (systemd unit hostalias-forward-PORT-PROTO); `down` removes it')
+    .option('--uninstall', 'stop and remove the service installed by --install')
+    .action(async (portArg: string, flags: ForwardFlags) => {
+      if (flags.install && flags.uninstall) throw usageError('--install and --uninstall exclude each other', `hostalias forward ${portArg} --install`);
+      if (flags.install || flags.uninstall) return runInstall(io, portArg, flags);
+      if (flags.dryRun) throw usageError('--dry-run only applies to --install/--uninstall', `hostalias forward ${portArg} --install --dry-run`);
+      return runForeground(io, portArg, flags);
+    });
+}

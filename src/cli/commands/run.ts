@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { buildRunArgv } from '../../docker/run-argv.js';
+import { execDocker } from '../../docker/exec-docker.js';
+import { loadHostTarget } from '../../docker/target.js';
+import { usageError } from '../../errors.js';
+import { shellQuote } from '../../exec/runner.js';
+import { contextFrom, type CliIO } from '../io.js';
+
+interface RunFlags {
+  root?: string;
+  dryRun?: boolean;
+}
+
+/**
+ * `hostalias run ARGS…` = `docker run <--add-host flags> ARGS…`. hostalias's own options must
+ * come first: the first option it doesn't know starts docker's arguments (passThroughOptions).
+ * Only long options, and no -h: `docker run -h` is --hostname.
+ */
+export function registerRunCommand(program: Command, io: CliIO): void {
+  program
+    .command('run')
+    .description('docker run with --add-host flags for the alias names; stdio, exit status and signals pass through')
+    .usage('[--root DIR] [--dry-run] [DOCKER RUN OPTIONS] IMAGE [COMMAND] [ARG...]')
+    .helpOption('--help', 'show help for hostalias run')
+    .option('--root <dir>', 'read the recorded names under DIR')
+    .option('--dry-run', 'print the docker command instead of running it')
+    .argument('[docker-args...]', 'what docker run takes')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action(async (args: string[], flags: RunFlags) => {
+      const userArgs = args[0] === '--' ? args.slice(1) : args;
+      if (userArgs.length === 0) throw usageError('hostalias run needs docker run arguments (at least an image)', 'hostalias run --rm -it IMAGE sh');
+      const ctx = contextFrom(flags);
+      const { target, warning } = await loadHostTarget(ctx);
+      if (warning) io.err(`warning: ${warning}`);
+      const built = buildRunArgv(target, userArgs);
+      if (flags.dryRun) {
+        io.out(shellQuote(['docker', ...built.args]));
+        return;
+      }
+      io.exitCode = await execDocker(built.args);
+    });
+}

@@ -1,0 +1,78 @@
+import { HostaliasError, usageError } from '../errors.js';
+import { findJsonError } from './json-position.js';
+
+export const DAEMON_JSON = '/etc/docker/daemon.json';
+
+/** Engine 20.10–27 take one address; Engine 28 takes a list (IPv4 and IPv6) under a new key. */
+export type GatewayKey = 'host-gateway-ip' | 'host-gateway-ips';
+export const GATEWAY_KEYS: readonly GatewayKey[] = ['host-gateway-ip', 'host-gateway-ips'];
+
+function parseVersion(version: string): [number, number] | null {
+  const m = /(\d+)\.(\d+)/.exec(version);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/**
+ * Which daemon.json key sets host-gateway on this engine version. Pure.
+ * Throws `unsupported` for engines before 20.10, which have no host-gateway at all.
+ */
+export function chooseGatewayKey(version: string): GatewayKey {
+  const v = parseVersion(version);
+  if (!v) throw new HostaliasError('unsupported', `can't read the Docker Engine version "${version}"`, 'check `docker version`; hostalias needs Engine 20.10 or newer');
+  const [major, minor] = v;
+  if (major >= 28) return 'host-gateway-ips';
+  if (major > 20 || (major === 20 && minor >= 10)) return 'host-gateway-ip';
+  throw new HostaliasError('unsupported', `Docker Engine ${version} has no host-gateway (it came with 20.10)`, 'upgrade Docker Engine to 20.10 or newer, or use hostalias run / hostalias flags, which work with any version');
+}
+
+/** Parses daemon.json (null = absent → {}); malformed JSON is a usage error naming line and column. Pure. */
+export function parseDaemonJson(text: string | null, path = DAEMON_JSON): Record<string, unknown> {
+  if (text === null || text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    const pos = findJsonError(text);
+    const where = pos ? `line ${pos.line}, column ${pos.column}: expected ${pos.expected}` : (err as Error).message;
+    throw usageError(`${path} is not valid JSON (${where}); nothing was changed`, `fix ${path} (dockerd refuses it too: \`dockerd --validate --config-file ${path}\` on Engine 23+), then run hostalias again`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw usageError(`${path} must hold a JSON object ({ … }); nothing was changed`, `fix ${path}, then run hostalias again`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** The indentation the file uses (tabs or N spaces), so our rewrite looks like the user's. */
+function detectIndent(text: string | null): string | number {
+  const m = /\n([ \t]+)"/.exec(text ?? '');
+  if (!m?.[1]) return 2;
+  return m[1].startsWith('\t') ? '\t' : m[1].length;
+}
+
+function serialize(obj: Record<string, unknown>, like: string | null): string {
+  const body = JSON.stringify(obj, null, detectIndent(like));
+  return like === null || like.endsWith('\n') ? `${body}\n` : body;
+}
+
+/**
+ * daemon.json with host-gateway set to `ip` under `key`, every other key kept in its order.
+ * The other gateway key is dropped: Engine 28 refuses a file that sets both. Pure; idempotent.
+ */
+export function withGateway(text: string | null, ip: string, key: GatewayKey, path = DAEMON_JSON): string {
+  const obj = parseDaemonJson(text, path);
+  const value = key === 'host-gateway-ips' ? [ip] : ip;
+  if (JSON.stringify(obj[key]) === JSON.stringify(value) && GATEWAY_KEYS.every((k) => k === key || !(k in obj))) return text ?? serialize(obj, null);
+  const next: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) if (!GATEWAY_KEYS.includes(k as GatewayKey) || k === key) next[k] = v;
+  next[key] = value;
+  return serialize(next, text);
+}
+
+/** daemon.json without the gateway keys whose value is `ip` (what hostalias set). Pure. */
+export function withoutGateway(text: string, ip: string, path = DAEMON_JSON): string {
+  const obj = parseDaemonJson(text, path);
+  const ours = (k: GatewayKey) => JSON.stringify(obj[k]) === JSON.stringify(k === 'host-gateway-ips' ? [ip] : ip);
+  if (!GATEWAY_KEYS.some((k) => k in obj && ours(k))) return text;
+  const next = Object.fromEntries(Object.entries(obj).filter(([k]) => !(GATEWAY_KEYS.includes(k as GatewayKey) && ours(k as GatewayKey))));
+  return serialize(next, text);
+}

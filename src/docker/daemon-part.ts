@@ -1,0 +1,56 @@
+import type { Part } from '../core/part.js';
+import { HostaliasError } from '../errors.js';
+import { emptyPlan } from '../plan/steps.js';
+import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type GatewayKey } from './daemon-json.js';
+import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserved } from './daemon-plan.js';
+import { detectEngine } from './engine.js';
+import type { Context } from '../core/context.js';
+
+async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
+  return {
+    current: await ctx.fs.read(DAEMON_JSON),
+    backup: await ctx.fs.read(DAEMON_BACKUP),
+    absentMarker: await ctx.fs.exists(DAEMON_ABSENT_MARKER),
+  };
+}
+
+/** The key this engine reads; when no engine answers, the key daemon.json already uses. */
+async function decideKey(ctx: Context, current: string | null): Promise<{ key: GatewayKey; note: string }> {
+  const engine = await detectEngine(ctx.runner);
+  if (engine?.desktop) {
+    throw new HostaliasError(
+      'unsupported',
+      `--docker-daemon does not work with Docker Desktop (${engine.desktopReason}): Desktop runs the engine in its own VM, manages daemon.json itself and already points host.docker.internal and host-gateway at the host`,
+      'leave out --docker-daemon (sudo hostalias up --no-docker-daemon); use hostalias run or docker run $(hostalias flags) for the other names',
+    );
+  }
+  if (engine) {
+    const key = chooseGatewayKey(engine.version);
+    return { key, note: `docker daemon: "${key}" because the engine is ${engine.version}, from ${engine.source}` };
+  }
+  const obj = parseDaemonJson(current);
+  const existing = GATEWAY_KEYS.find((k) => k in obj);
+  if (existing) return { key: existing, note: `docker daemon: no engine answered (docker version, dockerd --version); keeping the "${existing}" key ${DAEMON_JSON} already uses` };
+  throw new HostaliasError('unsupported', `can't tell which Docker Engine version to configure: \`docker version\` got no answer from the engine and \`dockerd --version\` failed`, 'start Docker (sudo systemctl start docker) or set DOCKER_HOST, then run hostalias up --docker-daemon again');
+}
+
+/**
+ * Docker's `host-gateway` (for `--add-host NAME:host-gateway`) resolves to the alias, for every
+ * container, via daemon.json. Needs a daemon restart to take effect, which `restartDocker` does.
+ */
+export const dockerDaemonPart: Part = {
+  id: 'docker-daemon',
+  async plan(ctx, { desired, state }) {
+    const obs = await observeDaemon(ctx);
+    const restart = (desired ?? state?.desired)?.restartDocker === true;
+    if (!desired?.dockerDaemon) {
+      if (obs.backup === null && !obs.absentMarker) return emptyPlan();
+      return planDaemonJson(null, state?.desired.ip ?? null, obs, restart);
+    }
+    parseDaemonJson(obs.current); // refuse malformed JSON before asking the engine anything
+    const { key, note } = await decideKey(ctx, obs.current);
+    const plan = planDaemonJson({ ip: desired.ip, key }, state?.desired.ip ?? null, obs, restart);
+    if (plan.steps.length > 0) plan.notes.push(note);
+    return plan;
+  },
+};

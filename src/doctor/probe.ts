@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { addHostArgs } from '../docker/add-hosts.js';
+import type { Runner } from '../exec/runner.js';
+import { judgeListeners } from './check-listeners.js';
+import { firewallDropFix } from './check-firewall.js';
+import { parseProbeOutput, pickProbeImage, PROBE_SCRIPT, type ProbeOutput } from './probe-script.js';
+import { fail, ok, warn, type DoctorInput, type Finding } from './types.js';
+
+export interface ProbeOptions {
+  ports: number[];
+  image?: string;
+  /** Progress lines (stderr in the CLI). */
+  progress?: (line: string) => void;
+  /** Told the container name before it starts, so a Ctrl-C handler can remove it. */
+  onContainer?: (name: string) => void;
+}
+
+/** `docker rm -f NAME`: "already gone" is success. */
+export async function removeProbeContainer(runner: Runner, name: string): Promise<void> {
+  await runner.run(['docker', 'rm', '-f', name], { timeoutMs: 30_000 });
+}
+
+/** The probe's `docker run` argv (after `docker`). Pure. */
+export function probeRunArgs(name: string, image: string, input: Pick<DoctorInput, 'desired'>, ports: number[]): string[] {
+  const { desired } = input;
+  // With --docker-daemon the names go through host-gateway, so the probe also tests daemon.json.
+  const hosts = desired.dockerDaemon ? desired.names.map((n) => `--add-host=${n}:host-gateway`) : addHostArgs({ ip: desired.ip, names: desired.names });
+  return ['run', '--rm', '--name', name, '--label', 'hostalias.doctor=probe', '--pull', 'never', ...hosts, '--entrypoint', 'sh', image, '-c', PROBE_SCRIPT, 'probe', desired.names.join(' '), ports.join(' ')];
+}
+
+/** Ports to probe when none are given: TCP listeners doctor says containers reach. */
+export async function defaultProbePorts(input: DoctorInput): Promise<number[]> {
+  const ports = judgeListeners(await input.facts.listeners(), input.desired.ip, input.desired.exposes);
+  return ports.filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed')).map((p) => p.port).slice(0, 12);
+}
+
+/** Turns the container's report into findings (id `probe`), with a fix per failure. */
+export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promise<Finding[]> {
+  const { desired, hostalias } = input;
+  const findings: Finding[] = [];
+  if (out.ncMissing) findings.push(warn('probe', 'the image has no nc: connections were not tested', 'hostalias doctor --probe --image busybox:stable'));
+  for (const r of out.resolved) {
+    if (r.address === desired.ip) findings.push(ok('probe', `${r.name} resolves to ${r.address} in the container`));
+    else if (r.address === null) findings.push(fail('probe', `${r.name} does not resolve in the container`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
+    else findings.push(fail('probe', `${r.name} resolves to ${r.address} in the container, not the alias ${desired.ip}`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
+  }
+  const reach = judgeListeners(await input.facts.listeners(), desired.ip, desired.exposes);
+  for (const c of out.connections) {
+    const target = `${c.name}:${c.port}`;
+    if (c.result === 'connected') {
+      findings.push(ok('probe', `${target}: connected`));
+      continue;
+    }
+    const listener = reach.find((p) => p.proto === 'tcp' && p.port === c.port);
+    if (c.result === 'refused') {
+      if (listener?.reach === 'loopback-only') findings.push(fail('probe', `${target}: refused — the service listens on loopback only`, hostalias(`expose ${c.port}`)));
+      else if (!listener) findings.push(fail('probe', `${target}: refused — nothing listens on port ${c.port} here`, `start the service so that it listens on 0.0.0.0:${c.port} or ${desired.ip}:${c.port}`));
+      else findings.push(fail('probe', `${target}: refused (${c.detail || 'connection refused'}) although something listens on ${c.port}: a REJECT rule?`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
+    } else if (c.result === 'timeout') {
+      findings.push(fail('probe', `${target}: timed out — a firewall drops container → ${desired.ip}:${c.port}`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
+    } else {
+      findings.push(fail('probe', `${target}: ${c.result} (${c.detail || 'no message'})`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
+    }
+  }
+  return findings;
+}
+
+/**
+ * Starts a short-lived container that resolves every configured name and connects to each port,
+ * then reports per name and port. Always removes the container (the caller also removes it on
+ * Ctrl-C via `onContainer`). Changes nothing on the host.
+ */
+export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<Finding[]> {
+  const { runner } = input.ctx;
+  const say = opts.progress ?? (() => undefined);
+  let image = opts.image;
+  if (!image) {
+    const ls = await runner.run(['docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], { timeoutMs: 15_000 });
+    if (ls.code !== 0) return [fail('probe', `can't list images: ${(ls.stderr || ls.stdout).trim()}`, 'see the docker findings')];
+    image = pickProbeImage(ls.stdout) ?? undefined;
+    if (!image) return [warn('probe', 'no small image with a shell (busybox, alpine) exists locally, so nothing was probed', 'docker pull busybox:stable')];
+  }
+  const ports = opts.ports.length > 0 ? opts.ports : await defaultProbePorts(input);
+  const name = `hostalias-doctor-${process.pid}-${randomBytes(3).toString('hex')}`;
+  opts.onContainer?.(name);
+  say(`probe: starting ${name} (${image}): resolving ${input.desired.names.join(', ')}${ports.length ? `, connecting to port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}` : ''}…`);
+  const started = Date.now();
+  const ticker = setInterval(() => say(`probe: still running (${Math.round((Date.now() - started) / 1000)} s)…`), 2000);
+  let res;
+  try {
+    res = await runner.run(['docker', ...probeRunArgs(name, image, input, ports)], { timeoutMs: 60_000 });
+  } finally {
+    clearInterval(ticker);
+    await removeProbeContainer(runner, name);
+  }
+  say(`probe: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const out = parseProbeOutput(res.stdout);
+  if (!out.complete) {
+    const why = (res.stderr || res.stdout).trim().split('\n').slice(-2).join(' ') || `docker run exited ${res.code}`;
+    const findings = await probeFindings(input, out);
+    return [...findings, fail('probe', `the probe container did not finish: ${why}`, /No such image|pull access denied/i.test(why) ? `docker pull ${image}` : 'hostalias doctor --probe --image busybox:stable')];
+  }
+  const findings = await probeFindings(input, out);
+  if (ports.length === 0) findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', 'hostalias doctor --probe PORT'));
+  return findings;
+}

@@ -1,0 +1,68 @@
+import type { Desired, ExposeSpec, FirewallChoice } from '../core/config.js';
+import { usageError } from '../errors.js';
+
+/**
+ * What the firewall part converges to, derived from `Desired` and the container bridges Docker
+ * reports. `trusted` are the interfaces (besides lo) that may use the alias: container bridges
+ * and `--allow-iface` ones; exposed ports are DNATed only for packets arriving on them.
+ */
+export interface FirewallSpec {
+  ip: string;
+  guard: boolean;
+  trusted: string[];
+  exposes: ExposeSpec[];
+}
+
+export const FIREWALL_CHOICES = ['auto', 'nftables', 'iptables'] as const;
+
+/** The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). Pure. */
+export function firewallSpec(desired: Desired | null, bridges: readonly string[]): FirewallSpec | null {
+  if (!desired || (!desired.lanGuard && desired.exposes.length === 0)) return null;
+  const trusted = [...new Set([...bridges, ...desired.allowIfaces])].filter((i) => i !== 'lo').sort();
+  const exposes = [...desired.exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+  return { ip: desired.ip, guard: desired.lanGuard, trusted, exposes };
+}
+
+export function describeExpose(e: ExposeSpec): string {
+  return `${e.port}/${e.proto}`;
+}
+
+function parsePortNumber(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw usageError(`${what} "${text}" is not a port number`, 'give a port between 1 and 65535, e.g. 5432 or 5432/tcp');
+  const n = Number(text);
+  if (n < 1 || n > 65535) throw usageError(`${what} ${text} is out of range`, 'give a port between 1 and 65535');
+  return n;
+}
+
+/** Parses `PORT[/tcp|/udp]` as typed on the command line. Throws a usage error naming the fix. */
+export function parsePortProto(text: string): { port: number; proto: 'tcp' | 'udp' } {
+  const m = /^([^/]*)(?:\/(.*))?$/.exec(text.trim());
+  const proto = (m?.[2] ?? 'tcp').toLowerCase();
+  if (proto !== 'tcp' && proto !== 'udp') throw usageError(`unknown protocol "${m?.[2] ?? ''}" in "${text}"`, 'use PORT/tcp or PORT/udp, e.g. 5353/udp');
+  return { port: parsePortNumber(m?.[1] ?? '', 'port'), proto };
+}
+
+export function parseExpose(text: string, opts: { to?: string; keepSource?: boolean } = {}): ExposeSpec {
+  const { port, proto } = parsePortProto(text);
+  const to = opts.to === undefined ? port : parsePortNumber(opts.to, '--to port');
+  return { port, proto, to, keepSource: opts.keepSource ?? false };
+}
+
+/** `exposes` with `e` added, replacing an earlier expose of the same port and protocol. Pure. */
+export function withExpose(exposes: readonly ExposeSpec[], e: ExposeSpec): ExposeSpec[] {
+  return [...exposes.filter((x) => !(x.port === e.port && x.proto === e.proto)), e];
+}
+
+export function withoutExpose(exposes: readonly ExposeSpec[], port: number, proto: 'tcp' | 'udp'): ExposeSpec[] {
+  return exposes.filter((x) => !(x.port === port && x.proto === proto));
+}
+
+/** Interface names as the kernel accepts them (IFNAMSIZ 16, no '/', whitespace or quotes). */
+export function parseIfaceName(text: string): string {
+  if (!/^[A-Za-z0-9_.:@+-]{1,15}$/.test(text) || text === '.' || text === '..') {
+    throw usageError(`"${text}" is not an interface name`, 'give a name as `ip link` shows it, e.g. --allow-iface wg0');
+  }
+  return text;
+}
+
+export type { FirewallChoice };

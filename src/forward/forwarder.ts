@@ -1,0 +1,194 @@
+/**
+ * Runs a TCP or UDP relay in this process or, for TCP, in `workers` cluster processes that share
+ * one listening socket. A single Node process saturates one core; with workers the kernel spreads
+ * accepts over them (`schedule: 'kernel'`, cluster.SCHED_NONE) or the primary hands them out in
+ * turn (`'round-robin'`, cluster.SCHED_RR: fairer, but every accept crosses the IPC channel).
+ * UDP always runs in one process: sessions are per client address and must live in one place.
+ *
+ * SIDE EFFECTS: opens sockets and, with workers > 1, forks Node processes (this module's
+ * worker-main.js) through node:cluster, outside the runner gateway: a relay is a long-running
+ * server, not a plan step. The workers exit when this process closes them or goes away.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { HostaliasError } from '../errors.js';
+import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
+import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay } from './tcp-relay.js';
+import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
+
+export type Schedule = 'kernel' | 'round-robin';
+
+export interface ForwarderOptions {
+  proto: ForwardProto;
+  listen: Endpoint;
+  targets: Endpoint[];
+  /** TCP only. Default 1 (in this process). */
+  workers?: number;
+  schedule?: Schedule;
+  connectTimeoutMs?: number;
+  /** UDP session idle timeout. */
+  idleTimeoutMs?: number;
+  /** How long close() lets live connections finish. Default 10 000. */
+  graceMs?: number;
+}
+
+export type ForwardStats = RelayStats | UdpRelayStats;
+
+export interface Forwarder {
+  readonly address: Endpoint;
+  readonly workers: number;
+  stats(): Promise<ForwardStats>;
+  /** Graceful stop (see TcpRelay.close); resolves with the final stats. Idempotent. */
+  close(): Promise<ForwardStats>;
+}
+
+/** Messages between the primary and worker-main.js. */
+export type WorkerMessage =
+  | { type: 'listening' }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'stats'; id: number; stats: RelayStats }
+  | { type: 'stopped'; stats: RelayStats };
+export type PrimaryMessage = { type: 'stats'; id: number } | { type: 'stop' };
+
+export const WORKER_ENV = 'HOSTALIAS_FORWARD_WORKER';
+
+/** Turns a listen error into what the user can act on. */
+export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto): HostaliasError {
+  const e = err as NodeJS.ErrnoException;
+  const where = `listening on ${formatEndpoint(listen)}/${proto}`;
+  switch (e.code) {
+    case 'EADDRNOTAVAIL':
+      return new HostaliasError('not-present', `${where}: ${listen.host} is not an address of this host`, 'sudo hostalias up   (adds the alias), or pass --listen ADDR');
+    case 'EADDRINUSE':
+      return new HostaliasError('conflict', `${where}: the port is already in use`, `see what listens there: ss -lntup 'sport = :${listen.port}'`);
+    case 'EACCES':
+      return new HostaliasError('permission', `${where}: ports below 1024 need root`, 'run it with sudo');
+    default:
+      return new HostaliasError('failed', `${where}: ${e.message ?? String(err)}`);
+  }
+}
+
+function sumStats(all: RelayStats[]): RelayStats {
+  const total = emptyStats();
+  for (const s of all) for (const k of Object.keys(total) as Array<keyof RelayStats>) total[k] += s[k];
+  return total;
+}
+
+async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
+  const graceMs = opts.graceMs ?? 10_000;
+  let relay: TcpRelay | UdpRelay;
+  try {
+    relay =
+      opts.proto === 'tcp'
+        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) })
+        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) });
+  } catch (err) {
+    throw listenError(err, opts.listen, opts.proto);
+  }
+  return {
+    address: relay.address,
+    workers: 1,
+    stats: async () => relay.stats(),
+    close: async () => {
+      await relay.close(graceMs);
+      return relay.stats();
+    },
+  };
+}
+
+function startCluster(opts: ForwarderOptions, count: number): Promise<Forwarder> {
+  // Fixed at the first fork; set both ways so a library user's earlier choice can't surprise us.
+  cluster.schedulingPolicy = opts.schedule === 'round-robin' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+  const env = { [WORKER_ENV]: JSON.stringify(opts) };
+  const workers = new Set<Worker>();
+  const finals: RelayStats[] = [];
+  let stopping = false;
+  let nextQuery = 0;
+
+  const fork = (): Promise<Worker> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork(env);
+      workers.add(w);
+      let listening = false;
+      w.on('message', (m: WorkerMessage) => {
+        if (m.type === 'listening') {
+          listening = true;
+          resolve(w);
+        } else if (m.type === 'error') {
+          reject(listenError(Object.assign(new Error(m.message), { code: m.code }), opts.listen, opts.proto));
+        } else if (m.type === 'stopped') {
+          finals.push(m.stats);
+        }
+      });
+      w.once('exit', (code, signal) => {
+        workers.delete(w);
+        if (!listening) reject(new HostaliasError('failed', `forward worker exited while starting (${signal ?? `exit ${code}`})`));
+        // A worker that crashed while serving is replaced, so capacity doesn't silently shrink.
+        else if (!stopping) void fork().catch(() => undefined);
+      });
+    });
+
+  const stopAll = async (): Promise<RelayStats> => {
+    stopping = true;
+    const graceMs = opts.graceMs ?? 10_000;
+    const exits = [...workers].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.isDead()) return resolve();
+          const kill = setTimeout(() => w.process.kill('SIGKILL'), graceMs + 5000);
+          w.once('exit', () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          try {
+            w.send({ type: 'stop' } satisfies PrimaryMessage);
+          } catch {
+            w.process.kill('SIGTERM');
+          }
+        }),
+    );
+    await Promise.all(exits);
+    return sumStats(finals);
+  };
+
+  return (async () => {
+    try {
+      for (let i = 0; i < count; i++) await fork();
+    } catch (err) {
+      await stopAll();
+      throw err;
+    }
+    let closing: Promise<RelayStats> | null = null;
+    return {
+      address: opts.listen,
+      workers: count,
+      stats: async () => {
+        const id = nextQuery++;
+        const replies = [...workers].map(
+          (w) =>
+            new Promise<RelayStats>((resolve) => {
+              const timer = setTimeout(() => resolve(emptyStats()), 2000);
+              const onMsg = (m: WorkerMessage) => {
+                if (m.type !== 'stats' || m.id !== id) return;
+                clearTimeout(timer);
+                w.off('message', onMsg);
+                resolve(m.stats);
+              };
+              w.on('message', onMsg);
+              w.send({ type: 'stats', id } satisfies PrimaryMessage);
+            }),
+        );
+        return sumStats(await Promise.all(replies));
+      },
+      close: () => (closing ??= stopAll()),
+    };
+  })();
+}
+
+/** Starts a forwarder; rejects with a HostaliasError naming the fix when it can't listen. */
+export function startForwarder(opts: ForwarderOptions): Promise<Forwarder> {
+  const workers = opts.proto === 'tcp' ? Math.max(1, Math.floor(opts.workers ?? 1)) : 1;
+  if (workers > 1 && opts.listen.port === 0) throw new HostaliasError('usage', 'forward with several workers needs a fixed port', 'pass a port number');
+  return workers > 1 ? startCluster(opts, workers) : startLocal(opts);
+}

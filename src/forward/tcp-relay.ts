@@ -1,0 +1,174 @@
+/**
+ * The userspace TCP relay behind `hostalias forward` (issue 4), usable as a library.
+ *
+ * SIDE EFFECTS: this module opens listening and outgoing sockets itself, outside the runner/fs
+ * gateway: relaying bytes is the whole job, so there is no plan to show or step to undo. It never
+ * spawns processes or touches files.
+ *
+ * Semantics, each proven by test/unit/forward-*.test.ts:
+ * - backpressure: a side whose peer reads slowly stops the other side's reads (pause on a full
+ *   write buffer, resume on drain), so memory stays bounded whatever the rates;
+ * - half-close: both sockets are allowHalfOpen; a FIN is passed on as a FIN (`end()`), and the
+ *   other direction keeps flowing until it ends too;
+ * - resets: an error (RST, EPIPE) on one side resets the other (`resetAndDestroy`), so a client
+ *   sees what it would have seen talking to the target directly;
+ * - a target that refuses or doesn't answer within `connectTimeoutMs` resets the client at once;
+ *   with several targets the next one is tried first (round-robin start, failover on error).
+ */
+import net from 'node:net';
+import { formatEndpoint, type Endpoint } from './spec.js';
+
+export interface TcpRelayOptions {
+  listen: Endpoint;
+  /** Connections go round-robin over these; a target that fails to connect is skipped (failover). */
+  targets: readonly Endpoint[];
+  /** Give up on a target that doesn't answer the SYN after this long. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Bytes buffered per direction before reads pause. Default 256 KiB (fewer pause/resume syscalls than Node's 16 KiB). */
+  highWaterMark?: number;
+  backlog?: number;
+}
+
+export interface RelayStats {
+  accepted: number;
+  /** Connections open now (client side accepted, not yet closed). */
+  active: number;
+  /** Clients reset because no target could be reached. */
+  connectFailures: number;
+  /** Connections ended by a reset/error on either side (passed on to the other side). */
+  resets: number;
+  bytesToTarget: number;
+  bytesToClient: number;
+}
+
+export interface TcpRelay {
+  readonly address: Endpoint;
+  stats(): RelayStats;
+  /**
+   * Stops accepting, lets live connections finish for `graceMs`, then resets the rest.
+   * Resolves when every socket is closed. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function emptyStats(): RelayStats {
+  return { accepted: 0, active: 0, connectFailures: 0, resets: 0, bytesToTarget: 0, bytesToClient: 0 };
+}
+
+/** RST if the socket is connected, plain destroy otherwise; never throws. */
+function resetSocket(s: net.Socket | null): void {
+  if (!s || s.destroyed) return;
+  try {
+    s.resetAndDestroy();
+  } catch {
+    s.destroy();
+  }
+}
+
+/** Copies src → dst with backpressure; a FIN from src becomes a FIN to dst. */
+function pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): void {
+  src.on('data', (chunk: Buffer) => {
+    count(chunk.length);
+    if (!dst.write(chunk)) src.pause();
+  });
+  dst.on('drain', () => src.resume());
+  src.on('end', () => dst.end());
+}
+
+/** Starts listening; resolves once bound. Rejects with the listen error (EADDRNOTAVAIL, EADDRINUSE, EACCES). */
+export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
+  if (opts.targets.length === 0) throw new Error('startTcpRelay: no targets');
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+  const highWaterMark = opts.highWaterMark ?? 256 * 1024;
+  const targets = [...opts.targets];
+  const stats = emptyStats();
+  const live = new Set<net.Socket>();
+  let nextTarget = 0;
+
+  const handle = (client: net.Socket): void => {
+    stats.accepted++;
+    stats.active++;
+    live.add(client);
+    let upstream: net.Socket | null = null;
+    let connected = false;
+    let errored = false;
+    client.on('error', () => {
+      if (!errored) stats.resets++;
+      errored = true;
+      resetSocket(upstream);
+    });
+    client.once('close', () => {
+      stats.active--;
+      live.delete(client);
+      if (!connected) upstream?.destroy();
+    });
+
+    const start = nextTarget;
+    nextTarget = (nextTarget + 1) % targets.length;
+    const attempt = (i: number): void => {
+      if (client.destroyed) return;
+      const target = targets[(start + i) % targets.length] as Endpoint;
+      // highWaterMark is honoured by net.Socket (Duplex options) though @types/node omits it here.
+      const connectOpts: net.NetConnectOpts & { highWaterMark: number } = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, highWaterMark };
+      const up = net.connect(connectOpts);
+      upstream = up;
+      live.add(up);
+      up.once('close', () => live.delete(up));
+      const timer = setTimeout(() => up.destroy(new Error(`connect to ${formatEndpoint(target)} timed out`)), connectTimeoutMs);
+      up.once('connect', () => {
+        clearTimeout(timer);
+        connected = true;
+        if (client.destroyed) return void up.destroy();
+        up.setKeepAlive(true, 60_000);
+        pump(client, up, (n) => (stats.bytesToTarget += n));
+        pump(up, client, (n) => (stats.bytesToClient += n));
+        client.resume();
+      });
+      up.on('error', () => {
+        clearTimeout(timer);
+        if (connected) {
+          if (!errored) stats.resets++;
+          errored = true;
+          resetSocket(client);
+        } else if (i + 1 < targets.length) {
+          attempt(i + 1);
+        } else {
+          stats.connectFailures++;
+          resetSocket(client);
+        }
+      });
+    };
+    client.setKeepAlive(true, 60_000);
+    attempt(0);
+  };
+
+  // pauseOnConnect: nothing is read from the client until the target answers, so an
+  // unreachable target costs no buffering.
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark }, handle);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: opts.listen.host, port: opts.listen.port, backlog: opts.backlog ?? 4096 }, () => {
+      server.off('error', reject);
+      // After start, accept errors (EMFILE) must not crash the relay; Node retries accepting.
+      server.on('error', () => undefined);
+      const addr = server.address() as net.AddressInfo;
+      let closing: Promise<void> | null = null;
+      resolve({
+        address: { host: addr.address, port: addr.port },
+        stats: () => ({ ...stats }),
+        close(graceMs = 10_000) {
+          closing ??= drain(server, live, graceMs);
+          return closing;
+        },
+      });
+    });
+  });
+}
+
+async function drain(server: net.Server, live: Set<net.Socket>, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  const deadline = Date.now() + graceMs;
+  while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const s of live) resetSocket(s);
+  await closed;
+}

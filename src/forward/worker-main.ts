@@ -1,0 +1,47 @@
+/**
+ * Entry point of a forward worker process (node:cluster, see forwarder.ts). Reads its options
+ * from the environment, relays until the primary says stop, a signal arrives, or the primary
+ * goes away, then drains gracefully and exits.
+ */
+import cluster from 'node:cluster';
+import type { ForwarderOptions, PrimaryMessage, WorkerMessage } from './forwarder.js';
+import { WORKER_ENV } from './forwarder.js';
+import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
+
+function send(m: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected) return resolve();
+    process.send?.(m, undefined, {}, () => resolve());
+  });
+}
+
+async function runWorker(): Promise<void> {
+  const opts = JSON.parse(process.env[WORKER_ENV] ?? '{}') as ForwarderOptions;
+  let relay: TcpRelay;
+  try {
+    relay = await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    await send({ type: 'error', code: e.code ?? 'EUNKNOWN', message: e.message });
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await relay.close(opts.graceMs ?? 10_000);
+    await send({ type: 'stopped', stats: relay.stats() });
+    process.exit(0);
+  };
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'stats') void send({ type: 'stats', id: m.id, stats: relay.stats() });
+    else if (m.type === 'stop') void stop();
+  });
+  // Ctrl-C reaches the whole process group and systemd signals the whole cgroup: drain, don't die.
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  process.on('disconnect', () => void stop());
+  await send({ type: 'listening' });
+}
+
+if (cluster.isWorker) await runWorker();

@@ -1,0 +1,110 @@
+import { inSubnet } from '../../core/address.js';
+import { HostaliasError } from '../../errors.js';
+import { runChecked, type Runner } from '../../exec/runner.js';
+import { emptyPlan, type Plan } from '../../plan/steps.js';
+
+/** One address as macOS `ifconfig` prints it; `peer` is the far end of a point-to-point link (utun). */
+export interface MacAddress {
+  ifname: string;
+  family: 'inet' | 'inet6';
+  local: string;
+  prefixlen: number;
+  peer?: string;
+}
+
+/** Bits set in `ifconfig`'s hex netmask (`0xffffffff` → 32). */
+export function prefixFromHexNetmask(hex: string): number {
+  const n = Number.parseInt(hex, 16);
+  if (!Number.isFinite(n)) return 32;
+  let bits = 0;
+  for (let v = n >>> 0; v !== 0; v >>>= 1) bits += v & 1;
+  return bits;
+}
+
+/**
+ * Parses macOS `ifconfig` / `ifconfig -a` / `ifconfig lo0` output. Pure. Interface headers start
+ * at column 0 (`lo0: flags=8049<…> mtu 16384`); address lines are tab-indented:
+ * `inet 10.254.254.254 netmask 0xffffffff`, `inet 10.8.0.6 --> 10.8.0.5 netmask 0xffffffff`,
+ * `inet6 fe80::1%lo0 prefixlen 64 scopeid 0x1`.
+ */
+export function parseIfconfig(text: string): MacAddress[] {
+  const out: MacAddress[] = [];
+  let ifname: string | null = null;
+  for (const line of text.split('\n')) {
+    const header = /^([A-Za-z0-9_.-]+): flags=/.exec(line);
+    if (header) {
+      ifname = header[1] ?? null;
+      continue;
+    }
+    if (!ifname) continue;
+    const v4 = /^\s+inet (\d+\.\d+\.\d+\.\d+)(?: --> (\d+\.\d+\.\d+\.\d+))? netmask (0x[0-9a-fA-F]+)/.exec(line);
+    if (v4?.[1] && v4[3]) {
+      out.push({ ifname, family: 'inet', local: v4[1], prefixlen: prefixFromHexNetmask(v4[3]), ...(v4[2] ? { peer: v4[2] } : {}) });
+      continue;
+    }
+    const v6 = /^\s+inet6 ([0-9a-fA-F:.]+)(?:%\S+)? prefixlen (\d+)/.exec(line);
+    if (v6?.[1] && v6[2]) out.push({ ifname, family: 'inet6', local: v6[1], prefixlen: Number(v6[2]) });
+  }
+  return out;
+}
+
+export function aliasAddArgv(ip: string): string[] {
+  // Without an explicit netmask macOS gives a 10.x alias the classful /8 (0xff000000), which
+  // would make the whole 10/8 local; /32 claims exactly one address.
+  return ['ifconfig', 'lo0', 'alias', ip, 'netmask', '255.255.255.255'];
+}
+
+export function aliasDelArgv(ip: string): string[] {
+  return ['ifconfig', 'lo0', '-alias', ip];
+}
+
+export function isLo0AliasPresent(addrs: readonly MacAddress[], ip: string): boolean {
+  return addrs.some((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === ip && a.prefixlen === 32);
+}
+
+/** Every address of every interface (`ifconfig -a`). Read-only, no root. */
+export async function listMacAddresses(runner: Runner): Promise<MacAddress[]> {
+  return parseIfconfig((await runChecked(runner, ['ifconfig', '-a'], 'listing addresses')).stdout);
+}
+
+/** The addresses of lo0 only (`ifconfig lo0`), for `status`. Read-only, no root. */
+export async function listLo0(runner: Runner): Promise<MacAddress[]> {
+  return parseIfconfig((await runChecked(runner, ['ifconfig', 'lo0'], 'listing the addresses of lo0')).stdout);
+}
+
+/**
+ * Refuses an address macOS already uses elsewhere, as the Linux check does. Pure. Throws a
+ * `conflict` error naming the interface and the fix.
+ */
+export function checkMacAliasConflicts(ip: string, addrs: readonly MacAddress[]): void {
+  for (const a of addrs) {
+    if (a.family !== 'inet') continue;
+    if (a.ifname === 'lo0') {
+      if (a.local === ip && a.prefixlen !== 32) {
+        throw new HostaliasError('conflict', `${ip} is already on lo0 as /${a.prefixlen} (added without "netmask 255.255.255.255"?), which makes macOS treat the whole /${a.prefixlen} as local`, `sudo ifconfig lo0 -alias ${ip}, then run hostalias up again`);
+      }
+      continue;
+    }
+    if (a.local === ip || a.peer === ip) {
+      throw new HostaliasError('conflict', `${ip} is already used by ${a.ifname}${a.peer === ip ? ' (as the far end of its point-to-point link)' : ''}`, 'choose another address with --ip (for example 10.254.254.253)');
+    }
+    if (a.prefixlen < 32 && inSubnet(ip, a.local, a.prefixlen)) {
+      throw new HostaliasError('conflict', `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`, `choose an address outside ${a.local}/${a.prefixlen} with --ip`);
+    }
+  }
+}
+
+/**
+ * Converges lo0 to hold `desiredIp` as a /32 and no longer hold `previousIp`. Pure; idempotent.
+ * `desiredIp` null removes the previous alias (`down`).
+ */
+export function planMacAlias(desiredIp: string | null, previousIp: string | null, addrs: readonly MacAddress[]): Plan {
+  const plan = emptyPlan();
+  if (previousIp && previousIp !== desiredIp && isLo0AliasPresent(addrs, previousIp)) {
+    plan.steps.push({ kind: 'run', argv: aliasDelArgv(previousIp), undo: aliasAddArgv(previousIp), why: `remove the alias ${previousIp} from lo0` });
+  }
+  if (desiredIp && !isLo0AliasPresent(addrs, desiredIp)) {
+    plan.steps.push({ kind: 'run', argv: aliasAddArgv(desiredIp), undo: aliasDelArgv(desiredIp), why: `add the alias ${desiredIp}/32 to lo0` });
+  }
+  return plan;
+}

@@ -1,0 +1,131 @@
+import type { Context } from '../../core/context.js';
+import { HostaliasError } from '../../errors.js';
+import { commandError, type RunResult } from '../../exec/runner.js';
+import type { Step } from '../../plan/steps.js';
+
+export const LAUNCH_DAEMONS_DIR = '/Library/LaunchDaemons';
+export const ALIAS_JOB_LABEL = 'dev.hostalias.alias';
+export const PF_JOB_LABEL = 'dev.hostalias.pf';
+
+/** The marker that says hostalias wrote a plist (so it may rewrite and remove it). */
+export const PLIST_MARKER = 'Managed by hostalias';
+
+/** A LaunchDaemon that runs one command at boot (RunAtLoad) and exits. */
+export interface LaunchdJob {
+  label: string;
+  programArguments: string[];
+  /** launchd appends the job's stderr here (the pf job's `Token : N` line). */
+  standardErrorPath?: string;
+}
+
+export function plistPathFor(label: string): string {
+  return `${LAUNCH_DAEMONS_DIR}/${label}.plist`;
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * The job as an XML property list, the format launchd and `plutil -lint` accept. Pure.
+ * Built by hand (few, fixed keys; every value escaped) so the runtime needs no XML library; the
+ * unit tests parse it with the `plist` package. The comment never contains "--", which XML forbids.
+ */
+export function renderPlist(job: LaunchdJob): string {
+  const args = job.programArguments.map((a) => `\t\t<string>${xmlEscape(a)}</string>`).join('\n');
+  const stderr = job.standardErrorPath ? `\t<key>StandardErrorPath</key>\n\t<string>${xmlEscape(job.standardErrorPath)}</string>\n` : '';
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- ${PLIST_MARKER}: \`sudo hostalias down\` removes this file. Edits are overwritten by \`hostalias up\`. -->
+<plist version="1.0">
+<dict>
+\t<key>Label</key>
+\t<string>${xmlEscape(job.label)}</string>
+\t<key>ProgramArguments</key>
+\t<array>
+${args}
+\t</array>
+\t<key>RunAtLoad</key>
+\t<true/>
+${stderr}</dict>
+</plist>
+`;
+}
+
+/** The boot-time job that re-adds the alias; the same command `up` runs. */
+export function aliasJob(ip: string): LaunchdJob {
+  return { label: ALIAS_JOB_LABEL, programArguments: ['/sbin/ifconfig', 'lo0', 'alias', ip, 'netmask', '255.255.255.255'] };
+}
+
+/**
+ * Reads `launchctl print system/LABEL`: exit 0 means loaded; exit 113 with "Could not find service"
+ * means not loaded. Anything else is an error (a permission problem must not read as "absent").
+ */
+export function parseLaunchctlPrint(label: string, res: RunResult): boolean {
+  if (res.code === 0) return true;
+  if (res.code === 113 || /Could not find service/.test(res.stderr)) return false;
+  throw commandError(['launchctl', 'print', `system/${label}`], `asking launchd about ${label}`, res);
+}
+
+export interface JobObserved {
+  /** The plist as on disk, null when absent. */
+  file: string | null;
+  /** launchd has the job loaded; null under --root, where launchd says nothing about the folder. */
+  loaded: boolean | null;
+}
+
+/** What the job planner needs. Read-only, no root (`launchctl print` works unprivileged). */
+export async function observeJob(ctx: Context, label: string): Promise<JobObserved> {
+  const file = await ctx.fs.read(plistPathFor(label));
+  if (ctx.fs.isRooted) return { file, loaded: null };
+  return { file, loaded: parseLaunchctlPrint(label, await ctx.runner.run(['launchctl', 'print', `system/${label}`])) };
+}
+
+function bootstrap(path: string): string[] {
+  return ['launchctl', 'bootstrap', 'system', path];
+}
+
+function bootout(label: string): string[] {
+  return ['launchctl', 'bootout', `system/${label}`];
+}
+
+/**
+ * Converges one LaunchDaemon: its plist in /Library/LaunchDaemons and, when `load`, its place in
+ * launchd's system domain. Pure; idempotent. `planJobRemoval` is the inverse.
+ * The plist is written mode 0644; files root creates there are root:wheel (BSD gives new files the
+ * directory's group), which launchd requires: it refuses plists writable by others.
+ * Under --root `loaded` is unknown and launchctl steps follow the file (and are skipped anyway).
+ * `load` false only places the plist: launchd loads it at the next boot.
+ */
+export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean }): Step[] {
+  const path = plistPathFor(job.label);
+  const steps: Step[] = [];
+  const content = renderPlist(job);
+  const loaded = obs.loaded ?? obs.file === content;
+  if (obs.file !== null && !obs.file.includes(PLIST_MARKER)) {
+    throw new HostaliasError('conflict', `${path} exists and was not written by hostalias`, `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`);
+  }
+  if (obs.file !== content) {
+    if (opts.load && obs.loaded === true) {
+      steps.push({ kind: 'run', argv: bootout(job.label), undo: bootstrap(path), service: true, why: `unload ${job.label} to load its new definition` });
+    }
+    steps.push({ kind: 'write', path: path, content, mode: 0o644, before: obs.file, why: `persist across reboots: launchd runs ${job.label} at boot` });
+    if (opts.load) steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), service: true, why: `load ${job.label} into launchd (it runs once now)` });
+  } else if (opts.load && !loaded) {
+    steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), service: true, why: `load ${job.label} into launchd` });
+  }
+  return steps;
+}
+
+/** Unloads and deletes a job hostalias installed; already gone is success. Pure. */
+export function planJobRemoval(label: string, obs: JobObserved): Step[] {
+  const path = plistPathFor(label);
+  const steps: Step[] = [];
+  if (obs.file !== null && !obs.file.includes(PLIST_MARKER)) return steps; // not ours: leave it
+  if (obs.loaded ?? obs.file !== null) {
+    const undo = obs.file !== null ? bootstrap(path) : undefined;
+    steps.push({ kind: 'run', argv: bootout(label), ...(undo ? { undo } : {}), service: true, why: `unload ${label} from launchd` });
+  }
+  if (obs.file !== null) steps.push({ kind: 'remove', path, before: obs.file, why: `remove the LaunchDaemon ${path}` });
+  return steps;
+}

@@ -1,0 +1,46 @@
+/**
+ * The iptables fallback (`--firewall iptables`, what `auto` picks where nft is missing): same
+ * semantics as nftables, checked against the real kernel and a real dockerd.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ALIAS, ok, startExposeLab, startServers } from './expose-lab.js';
+
+test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, down cleans up', { timeout: 300_000 }, async (t) => {
+  const lab = await startExposeLab(t, 'exipt');
+  const srv = await startServers(lab);
+  const before = await lab.routeLocalnet('docker0');
+
+  const up = await lab.cli(['up', '--firewall', 'iptables']);
+  ok(up, 'up');
+  assert.match(up.stdout, /firewall: iptables \(nf_tables\) \(chosen with --firewall\)|firewall: iptables \(legacy\) \(chosen with --firewall\)/);
+  assert.equal(await lab.containerTcp(srv.local.port), '', 'refused before expose');
+  assert.equal(await lab.lanReaches(srv.any.port), false, 'guard on');
+
+  ok(await lab.cli(['expose', String(srv.local.port)]), 'expose tcp');
+  ok(await lab.cli(['expose', `${srv.udpPort}/udp`]), 'expose udp');
+  const save = (await lab.host.exec(['iptables-save'])).stdout;
+  assert.match(save, /-A HOSTALIAS-DNAT -d 10\.254\.254\.254\/32 -i docker0 -p tcp -m tcp --dport \d+ -j DNAT --to-destination 127\.0\.0\.1:\d+/);
+  assert.equal((await lab.host.exec(['nft', 'list', 'tables'])).stdout.includes('inet hostalias'), false, 'no nftables table of ours');
+  assert.equal(await lab.containerTcp(srv.local.port), 'local-ok');
+  assert.equal(srv.local.connections.at(-1)?.remoteAddress, '127.0.0.1');
+  assert.equal(await lab.containerUdp(srv.udpPort), 'udp-from=127.0.0.1');
+  assert.equal(await lab.lanReaches(srv.local.port), false, 'LAN: exposed port');
+  assert.equal(await lab.lanReaches(srv.any.port), false, 'LAN: 0.0.0.0 service');
+
+  const again = await lab.cli(['up', '--dry-run', '--json']);
+  ok(again, 'plan again');
+  assert.deepEqual((JSON.parse(again.stdout) as { steps: unknown[] }).steps, [], 'converged: planning again returns no steps');
+
+  ok(await lab.cli(['up', '--no-lan-guard']), 'no guard');
+  assert.equal(await lab.lanReaches(srv.any.port), true, 'without the guard the LAN neighbour connects (the test is meaningful)');
+  ok(await lab.cli(['up', '--lan-guard']), 'guard again');
+
+  ok(await lab.cli(['unexpose', String(srv.local.port)]), 'unexpose');
+  assert.equal(await lab.containerTcp(srv.local.port), '', 'refused again after unexpose');
+
+  ok(await lab.cli(['down']), 'down');
+  const after = (await lab.host.exec(['iptables-save'])).stdout + (await lab.host.exec(['nft', 'list', 'ruleset'])).stdout;
+  assert.doesNotMatch(after, new RegExp(`${ALIAS.replace(/\./g, '\\.')}|HOSTALIAS|hostalias`));
+  assert.equal(await lab.routeLocalnet('docker0'), before, 'route_localnet as it was');
+});

@@ -1,0 +1,46 @@
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
+import type { Netns } from '../lab/netns.js';
+
+/** A fresh temp folder for `--root`, so no test ever touches the real /etc; removed after the test. */
+export async function tempRoot(t: Pick<TestContext, 'after'>, tag: string): Promise<string> {
+  const root = await mkdtemp(`${LAB_TMP_PREFIX}${tag}-`);
+  t.after(() => rm(root, { recursive: true, force: true }));
+  return root;
+}
+
+/** `ip -j addr show dev lo` inside the namespace, raw (for before/after equality). */
+export async function loJson(ns: Netns): Promise<string> {
+  return (await ns.exec(['ip', '-j', 'addr', 'show', 'dev', 'lo'])).stdout;
+}
+
+interface AddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  label?: string;
+}
+
+/** The IPv4 addresses on lo as `ip/prefix label`, parsed from `ip -j addr show dev lo`. */
+export async function loAddrs(ns: Netns): Promise<string[]> {
+  const links = JSON.parse(await loJson(ns)) as Array<{ addr_info?: AddrInfo[] }>;
+  return (links[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen} ${a.label ?? ''}`.trim());
+}
+
+/** Every file and link under `root` with its content and mtime: equal snapshots mean nothing was written. */
+export async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of (await readdir(join(root, dir))).sort()) {
+      const path = `${dir}/${name}`;
+      const st = await lstat(join(root, path));
+      if (st.isDirectory()) await walk(path);
+      else if (st.isSymbolicLink()) out[path] = `-> ${await readlink(join(root, path))}`;
+      else out[path] = `${st.mtimeMs} ${st.mode.toString(8)} ${await readFile(join(root, path), 'utf8')}`;
+    }
+  };
+  await walk('');
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * Helpers for the forward relay tests: servers on 127.0.0.1, relays listening on 127.0.0.2
+ * (another loopback address: the stand-in for the alias, no address is ever added), and the
+ * relay as a real CLI child process whose fds and RSS can be read from /proc.
+ * Traffic stays on 127.0.0.0/8.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const RELAY_HOST = '127.0.0.2';
+
+export function repoDir(): string {
+  // build/test/support/forward-lab.js → repository root
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+export function cliMain(): string {
+  return join(repoDir(), 'dist', 'cli', 'main.js');
+}
+
+export async function listen(server: net.Server, host = '127.0.0.1', port = 0): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => resolve());
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+export function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A port with nothing listening on 127.0.0.1 (and, very likely, on 127.0.0.2). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  const port = await listen(s);
+  await closeServer(s);
+  return port;
+}
+
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+/** Soft and hard RLIMIT_NOFILE of a process. */
+export function nofileLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/);
+  const num = (s: string | undefined) => (s === 'unlimited' ? 1 << 20 : Number(s));
+  return { soft: num(soft), hard: num(hard) };
+}
+
+export interface RelayChild {
+  proc: ChildProcess;
+  pid: number;
+  lines: string[];
+  stderr(): string;
+  /** Resolves with the exit code (or 128+signal). */
+  exited: Promise<number>;
+  kill(sig?: NodeJS.Signals): Promise<number>;
+}
+
+/**
+ * Runs `hostalias forward PORT --listen 127.0.0.2 --json …` as a child (optionally under
+ * `prlimit --nofile`), resolves once it printed its listening event.
+ */
+export async function spawnRelay(port: number, args: string[] = [], opts: { nofile?: number } = {}): Promise<RelayChild> {
+  const argv = [process.execPath, cliMain(), 'forward', String(port), '--listen', RELAY_HOST, '--json', ...args];
+  const full = opts.nofile ? ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`, '--', ...argv] : argv;
+  const proc = spawn(full[0] as string, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let err = '';
+  proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1))));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay did not start: ${err}`)), 15_000);
+    let buf = '';
+    proc.stdout?.on('data', (b: Buffer) => {
+      buf += b.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        if (line.includes('"listening"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`relay exited (${code}) before listening: ${err}`));
+    });
+  });
+  return {
+    proc,
+    pid: proc.pid as number,
+    lines,
+    stderr: () => err,
+    exited,
+    async kill(sig: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+/** Connects, resolves on 'connect' (rejects on error). */
+export function connect(port: number, host = RELAY_HOST, opts: { allowHalfOpen?: boolean } = {}): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, allowHalfOpen: opts.allowHalfOpen ?? false });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** Collects what a socket receives until it ends or errors. */
+export function readAll(s: net.Socket): Promise<{ data: Buffer; error: NodeJS.ErrnoException | null }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let error: NodeJS.ErrnoException | null = null;
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.on('error', (e) => (error = e));
+    s.once('close', () => resolve({ data: Buffer.concat(chunks), error }));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { applySteps } from '../../src/core/apply.js';
+import { HostaliasError } from '../../src/errors.js';
+import type { Step } from '../../src/plan/steps.js';
+import { fail } from '../support/fake-runner.js';
+import { FakeIp } from '../support/fake-ip.js';
+import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
+
+const ADD: Step = { kind: 'run', argv: ['ip', 'addr', 'replace', '10.254.254.254/32', 'dev', 'lo', 'label', 'lo:hostalias'], undo: ['ip', 'addr', 'del', '10.254.254.254/32', 'dev', 'lo'], why: 'add the alias 10.254.254.254/32 to lo' };
+
+test('a failing late step undoes the earlier ones, in reverse, and the error says so', async (t) => {
+  const root = await makeRoot(t, { '/etc/hosts': '127.0.0.1 localhost\n' });
+  const ip = new FakeIp();
+  ip.runner.on(['systemctl', 'enable', 'hostalias.service'], fail('Failed to enable unit: Unit file hostalias.service does not exist.'));
+  const ctx = rootedContext(ip.runner, root);
+  const steps: Step[] = [
+    ADD,
+    { kind: 'write', path: '/etc/systemd/system/hostalias.service', content: '[Unit]\n', mode: 0o644, before: null, why: 'persist the alias' },
+    { kind: 'write', path: '/etc/hosts', content: '127.0.0.1 localhost\n10.254.254.254 local_host\n', mode: 0o644, before: '127.0.0.1 localhost\n', why: 'name the alias in /etc/hosts' },
+    { kind: 'symlink', path: '/etc/systemd/system/multi-user.target.wants/hostalias.service', target: '/etc/systemd/system/hostalias.service', why: 'enable' },
+    { kind: 'run', argv: ['systemctl', 'enable', 'hostalias.service'], why: 'enable the unit' },
+  ];
+  await assert.rejects(applySteps(ctx, steps, 'up'), (err: unknown) => {
+    assert.ok(err instanceof HostaliasError);
+    assert.equal(err.code, 'failed');
+    assert.match(err.message, /^enable the unit: `systemctl enable hostalias\.service` failed: Failed to enable unit/);
+    assert.match(err.message, /the 4 earlier change\(s\) were rolled back$/);
+    return true;
+  });
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'the alias was removed again');
+  const { ['/var/lib/hostalias/journal.log']: journal, ...files } = await readTree(root);
+  assert.deepEqual(files, { '/etc/hosts': '127.0.0.1 localhost\n' }, 'files restored, created ones removed');
+  const lines = (journal ?? '').trim().split('\n').map((l) => l.replace(/^\S+ /, ''));
+  assert.deepEqual(lines, [
+    'up: done ip addr replace 10.254.254.254/32 dev lo label lo:hostalias',
+    'up: done write /etc/systemd/system/hostalias.service',
+    'up: done write /etc/hosts',
+    'up: done link /etc/systemd/system/multi-user.target.wants/hostalias.service -> /etc/systemd/system/hostalias.service',
+    'up: FAILED systemctl enable hostalias.service: enable the unit: `systemctl enable hostalias.service` failed: Failed to enable unit: Unit file hostalias.service does not exist.',
+    'up: rolled back: unlink /etc/systemd/system/multi-user.target.wants/hostalias.service',
+    'up: rolled back: restore /etc/hosts',
+    'up: rolled back: restore /etc/systemd/system/hostalias.service',
+    'up: rolled back: ip addr del 10.254.254.254/32 dev lo',
+  ]);
+});
+
+test('a failing first step says nothing had been changed', async (t) => {
+  const root = await makeRoot(t);
+  const step: Step = { kind: 'run', argv: ['ip', 'addr', 'replace', '10.0.0.9/32', 'dev', 'lo', 'label', 'lo:x'], why: 'adding 10.0.0.9/32 to lo' };
+  await assert.rejects(applySteps(rootedContext(failingRunner(), root), [step], 'up'), (err: unknown) => {
+    assert.ok(err instanceof HostaliasError);
+    assert.equal(err.code, 'permission', 'EPERM maps to the permission exit code');
+    assert.match(err.message, /^adding 10\.0\.0\.9\/32 to lo: RTNETLINK answers: Operation not permitted — nothing had been changed yet$/);
+    assert.equal(err.fix, 'run it again with sudo');
+    return true;
+  });
+});
+
+function failingRunner() {
+  return { run: async () => fail('RTNETLINK answers: Operation not permitted', 2) };
+}
+
+test('service steps are skipped under --root and journaled as skipped', async (t) => {
+  const root = await makeRoot(t);
+  const ip = new FakeIp();
+  const res = await applySteps(rootedContext(ip.runner, root), [{ kind: 'run', argv: ['systemctl', 'daemon-reload'], service: true, why: 'reload' }], 'up');
+  assert.equal(res.skipped.length, 1);
+  assert.deepEqual(ip.runner.calls, []);
+  assert.match((await readTree(root))['/var/lib/hostalias/journal.log'] ?? '', /up: skipped \(under --root\) systemctl daemon-reload/);
+});

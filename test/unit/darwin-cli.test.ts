@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse as parsePlist } from 'plist';
+import { defaultDesired } from '../../src/core/config.js';
+import { aliasJob, renderPlist } from '../../src/platform/darwin/launchd.js';
+import { anchorFileContent, pfJob } from '../../src/platform/darwin/pf.js';
+import { makeRoot, readTree } from '../support/rooted.js';
+
+// The CLI as users run it: `--platform darwin` on this Linux machine (macOS steps never run here).
+const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+const PLIST = '/Library/LaunchDaemons/dev.hostalias.alias.plist';
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('the CLI is built', () => {
+  assert.ok(existsSync(CLI), `${CLI} missing: run npx tsc -p tsconfig.json first`);
+});
+
+test('up --platform darwin --dry-run previews the macOS plan: commands, the plist, a note; nothing is written', async (t) => {
+  const root = await makeRoot(t);
+  const res = await cli(['up', '--platform', 'darwin', '--dry-run', '--root', root]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^\$ ifconfig lo0 alias 10\.254\.254\.254 netmask 255\.255\.255\.255$/m);
+  assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped under --root$`, 'm'));
+  assert.match(res.stdout, /previewing macOS from linux: assuming nothing is installed/);
+  assert.match(res.stdout, /persistence: launchd/);
+  // The plist's content is in the diff: strip the "+" of added lines and parse it.
+  const added = res.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1)).join('\n');
+  const plistText = added.slice(added.indexOf('<?xml'), added.indexOf('</plist>') + '</plist>'.length);
+  assert.deepEqual(parsePlist(plistText), { Label: 'dev.hostalias.alias', ProgramArguments: ['/sbin/ifconfig', 'lo0', 'alias', '10.254.254.254', 'netmask', '255.255.255.255'], RunAtLoad: true });
+  assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
+});
+
+test('without --dry-run the macOS plan is refused on Linux (exit 7) and nothing changes', async (t) => {
+  const root = await makeRoot(t);
+  const res = await cli(['up', '--platform', 'darwin', '--root', root]);
+  assert.equal(res.code, 7);
+  assert.match(res.stderr, /can only be previewed/);
+  assert.match(res.stderr, /fix: add --dry-run/);
+  assert.deepEqual(await readTree(root), {});
+});
+
+test('expose --platform darwin --dry-run shows the pf anchor, its loading and the enable reference', async (t) => {
+  const root = await makeRoot(t);
+  const res = await cli(['expose', '5432', '--platform', 'darwin', '--dry-run', '--root', root]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^\$ pfctl -a com\.apple\/hostalias -f - <<'EOF'$/m);
+  assert.match(res.stdout, /^rdr pass on lo0 inet proto tcp from any to 10\.254\.254\.254 port = 5432 -> 127\.0\.0\.1 port 5432$/m);
+  assert.match(res.stdout, /^\$ pfctl -E    # saves .*\/var\/lib\/hostalias\/pf-token$/m);
+  assert.match(res.stdout, /dev\.hostalias\.pf\.plist/);
+});
+
+test('--persist: Linux kinds on darwin and launchd on Linux are usage errors (exit 2)', async (t) => {
+  const root = await makeRoot(t);
+  const a = await cli(['up', '--platform', 'darwin', '--persist', 'systemd', '--dry-run', '--root', root]);
+  assert.equal(a.code, 2);
+  assert.match(a.stderr, /does not exist on macOS/);
+  const b = await cli(['up', '--platform', 'linux', '--persist', 'launchd', '--dry-run', '--root', root]);
+  assert.equal(b.code, 2);
+  assert.match(b.stderr, /macOS only/);
+});
+
+test('down --platform darwin --dry-run with a --root state previews removing what that state records', async (t) => {
+  const ip = '10.254.254.254';
+  const exposes = [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }];
+  const state = { version: 1, desired: { ...defaultDesired(), exposes }, persistence: { kind: 'launchd', reason: 'test', ip, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
+  const root = await makeRoot(t, {
+    '/var/lib/hostalias/state.json': JSON.stringify(state),
+    '/var/lib/hostalias/pf-token': '10760036128423510625\n',
+    [PLIST]: renderPlist(aliasJob(ip)),
+    '/Library/LaunchDaemons/dev.hostalias.pf.plist': renderPlist(pfJob()),
+    '/etc/pf.anchors/dev.hostalias': anchorFileContent(ip, exposes),
+  });
+  const res = await cli(['down', '--platform', 'darwin', '--dry-run', '--root', root]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 1 pf redirect\(s\)\)/);
+  const lines = res.stdout.split('\n').filter((l) => l.startsWith('$ '));
+  assert.deepEqual(lines, [
+    '$ launchctl bootout system/dev.hostalias.alias    # skipped under --root',
+    `$ rm -f ${root}${PLIST}`,
+    '$ ifconfig lo0 -alias 10.254.254.254',
+    '$ launchctl bootout system/dev.hostalias.pf    # skipped under --root',
+    `$ rm -f ${root}/Library/LaunchDaemons/dev.hostalias.pf.plist`,
+    '$ pfctl -a com.apple/hostalias -F all',
+    `$ rm -f ${root}/etc/pf.anchors/dev.hostalias`,
+    `$ rm -f ${root}/var/lib/hostalias/pf-token`,
+    '$ pfctl -X 10760036128423510625',
+  ]);
+});

@@ -1,0 +1,147 @@
+/**
+ * The relay library (src/forward/tcp-relay.ts, udp-relay.ts) over real sockets on 127.0.0.0/8:
+ * half-close, reset propagation both ways, a down target, failover/round-robin, UDP sessions.
+ */
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { test } from 'node:test';
+import { startTcpRelay } from '../../src/forward/tcp-relay.js';
+import { startUdpRelay } from '../../src/forward/udp-relay.js';
+import { closeServer, connect, freePort, listen, readAll, RELAY_HOST, sleep } from '../support/forward-lab.js';
+
+async function relayTo(targets: number[], opts: { connectTimeoutMs?: number } = {}) {
+  return startTcpRelay({ listen: { host: RELAY_HOST, port: 0 }, targets: targets.map((port) => ({ host: '127.0.0.1', port })), ...opts });
+}
+
+test('half-close: a client that sends, shuts its write side and waits still gets the reply', async (t) => {
+  // The server answers only after it has seen the client's FIN, like `wc -c` over the network.
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    const got: Buffer[] = [];
+    s.on('data', (c: Buffer) => got.push(c));
+    s.on('end', () => s.end(`received ${Buffer.concat(got).length} bytes: ${Buffer.concat(got).toString()}`));
+  });
+  const port = await listen(server);
+  const relay = await relayTo([port]);
+  t.after(async () => {
+    await relay.close(1000);
+    await closeServer(server);
+  });
+  const c = await connect(relay.address.port, RELAY_HOST, { allowHalfOpen: true });
+  const reply = readAll(c);
+  c.end('ping');
+  const { data, error } = await reply;
+  assert.equal(error, null);
+  assert.equal(data.toString(), 'received 4 bytes: ping');
+});
+
+test('reset by the target is passed to the client as a reset, not a clean end', async (t) => {
+  const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  const port = await listen(server);
+  const relay = await relayTo([port]);
+  t.after(async () => {
+    await relay.close(1000);
+    await closeServer(server);
+  });
+  const c = await connect(relay.address.port);
+  const res = readAll(c);
+  c.write('x');
+  const { error } = await res;
+  assert.equal(error?.code, 'ECONNRESET');
+  await sleep(50);
+  assert.ok(relay.stats().resets >= 1);
+  assert.equal(relay.stats().active, 0);
+});
+
+test('reset by the client is passed to the target as a reset', async (t) => {
+  const serverSaw = new Promise<string>((resolve) => {
+    const server = net.createServer((s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      s.on('end', () => resolve('clean end'));
+      s.once('data', () => s.write('ack'));
+    });
+    t.after(() => closeServer(server));
+    void listen(server).then(async (port) => {
+      const relay = await relayTo([port]);
+      t.after(() => relay.close(1000));
+      const c = await connect(relay.address.port);
+      c.write('x');
+      c.once('data', () => c.resetAndDestroy());
+    });
+  });
+  assert.equal(await serverSaw, 'ECONNRESET');
+});
+
+test('a target that is down closes the client promptly (reset), never a hang', async (t) => {
+  const deadPort = await freePort();
+  const relay = await relayTo([deadPort]);
+  t.after(() => relay.close(1000));
+  const started = Date.now();
+  const c = await connect(relay.address.port);
+  const { error, data } = await readAll(c);
+  const ms = Date.now() - started;
+  t.diagnostic(`client closed after ${ms} ms (${error?.code ?? 'clean'})`);
+  assert.equal(data.length, 0);
+  assert.equal(error?.code, 'ECONNRESET');
+  assert.ok(ms < 1000, `closed after ${ms} ms`);
+  assert.equal(relay.stats().connectFailures, 1);
+});
+
+test('several targets: round-robin, and a refusing one is skipped (failover)', async (t) => {
+  const names = ['a', 'b'];
+  const servers = names.map((n) =>
+    net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.end(n);
+    }),
+  );
+  const ports = await Promise.all(servers.map((s) => listen(s)));
+  const dead = await freePort();
+  const relay = await relayTo([ports[0] as number, dead, ports[1] as number]);
+  t.after(async () => {
+    await relay.close(1000);
+    for (const s of servers) await closeServer(s);
+  });
+  const seen: string[] = [];
+  for (let i = 0; i < 6; i++) seen.push((await readAll(await connect(relay.address.port))).data.toString());
+  // Starts rotate a, dead→b, b, a, dead→b, b: every connection is served, both targets used.
+  assert.deepEqual(seen, ['a', 'b', 'b', 'a', 'b', 'b']);
+  assert.equal(relay.stats().connectFailures, 0);
+});
+
+test('UDP: one session per client, replies reach the right client, idle sessions expire', async (t) => {
+  const server = dgram.createSocket('udp4');
+  const sources = new Set<number>();
+  server.on('message', (msg, from) => {
+    sources.add(from.port);
+    server.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address);
+  });
+  await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
+  const relay = await startUdpRelay({ listen: { host: RELAY_HOST, port: 0 }, targets: [{ host: '127.0.0.1', port: server.address().port }], idleTimeoutMs: 300 });
+  const clients = [dgram.createSocket('udp4'), dgram.createSocket('udp4')];
+  t.after(async () => {
+    await relay.close();
+    server.close();
+    for (const c of clients) c.close();
+  });
+  const ask = (c: dgram.Socket, text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no UDP reply within 2 s')), 2000);
+      c.once('message', (m, from) => {
+        clearTimeout(timer);
+        assert.equal(from.address, RELAY_HOST, 'the reply comes from the relay address');
+        resolve(m.toString());
+      });
+      c.send(text, relay.address.port, RELAY_HOST);
+    });
+  assert.equal(await ask(clients[0] as dgram.Socket, 'one'), 'echo:one');
+  assert.equal(await ask(clients[1] as dgram.Socket, 'two'), 'echo:two');
+  assert.equal(await ask(clients[0] as dgram.Socket, 'three'), 'echo:three');
+  assert.equal(relay.stats().sessions, 2);
+  assert.equal(sources.size, 2, 'one upstream socket per client');
+  await sleep(800);
+  assert.equal(relay.stats().sessions, 0, 'idle sessions closed');
+  assert.equal(relay.stats().sessionsExpired, 2);
+  assert.equal(await ask(clients[0] as dgram.Socket, 'again'), 'echo:again');
+  assert.equal(relay.stats().sessionsOpened, 3);
+});

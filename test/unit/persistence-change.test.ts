@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { down, planChange, up } from '../../src/core/ops.js';
+import { loadState } from '../../src/core/state.js';
+import { HostaliasError } from '../../src/errors.js';
+import { planPersistence, type PersistObserved } from '../../src/plan/persistence.js';
+import { renderPlan } from '../../src/plan/steps.js';
+import { FakeIp } from '../support/fake-ip.js';
+import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
+
+const UNRENDERED = { rooted: false, root: '/' };
+const DEBIAN_INTERFACES = 'auto lo\niface lo inet loopback\n';
+const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n# my own line, no newline at the end';
+
+test('changing the kind (systemd → ifupdown) uninstalls the old one; down removes everything incl. backups', async (t) => {
+  const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
+  const root = await makeRoot(t, files);
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+
+  await up(ctx, { persist: 'systemd', hostsFile: true });
+  const afterSystemd = await readTree(root);
+  assert.equal(afterSystemd['/etc/systemd/system/multi-user.target.wants/hostalias.service'], '-> /etc/systemd/system/hostalias.service');
+  assert.equal(afterSystemd['/var/lib/hostalias/backups/etc_hosts'], HOSTS, 'the original /etc/hosts is backed up before the first edit');
+
+  const state = await loadState(ctx.fs);
+  const { plan } = await planChange(ctx, { ...state!.desired, persist: 'ifupdown' }, state);
+  assert.equal(
+    renderPlan(plan, UNRENDERED),
+    [
+      '$ rm -f /etc/systemd/system/multi-user.target.wants/hostalias.service',
+      '$ rm -f /etc/systemd/system/hostalias.service',
+      '# write /var/lib/hostalias/backups/etc_network_interfaces (mode 0600)',
+      '--- /dev/null',
+      '+++ b/var/lib/hostalias/backups/etc_network_interfaces',
+      '@@ -0,0 +1,2 @@',
+      '+auto lo',
+      '+iface lo inet loopback',
+      '# write /etc/network/interfaces (mode 0644)',
+      '--- a/etc/network/interfaces',
+      '+++ b/etc/network/interfaces',
+      '@@ -1,2 +1,6 @@',
+      ' auto lo',
+      ' iface lo inet loopback',
+      '+# BEGIN hostalias (managed: removed by `hostalias down`)',
+      '+    up /usr/sbin/ip addr replace 10.254.254.254/32 dev lo label lo:hostalias',
+      '+    down /usr/sbin/ip addr del 10.254.254.254/32 dev lo || true',
+      '+# END hostalias',
+    ].join('\n'),
+    'the alias itself is already there: only the boot config moves',
+  );
+
+  await up(ctx, { persist: 'ifupdown' });
+  const moved = await readTree(root);
+  assert.equal(moved['/etc/systemd/system/hostalias.service'], undefined);
+  assert.equal(moved['/etc/systemd/system/multi-user.target.wants/hostalias.service'], undefined);
+  assert.match(moved['/etc/network/interfaces'] ?? '', /up \/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias/);
+  assert.deepEqual((await planChange(ctx, (await loadState(ctx.fs))!.desired, await loadState(ctx.fs))).plan.steps, []);
+
+  const res = await down(ctx);
+  assert.ok(res.plan.steps.some((s) => s.kind === 'remove' && s.path === '/var/lib/hostalias/backups/etc_hosts'));
+  const { ['/var/lib/hostalias/journal.log']: journal, ...left } = await readTree(root);
+  assert.deepEqual(left, files, 'every file is back byte for byte, backups and state are gone');
+  assert.ok(journal && journal.includes('down: done'), 'the journal records what down did');
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo']);
+});
+
+test('up --ip NEW moves the alias and rewrites the unit', async (t) => {
+  const root = await makeRoot(t, { '/usr/sbin/ip': '' });
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+  await up(ctx, { persist: 'systemd' });
+  const res = await up(ctx, { ip: '10.254.254.1' });
+  const shell = renderPlan(res.plan, UNRENDERED);
+  assert.match(shell, /^\$ ip addr del 10\.254\.254\.254\/32 dev lo\n\$ ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias\n# write \/etc\/systemd\/system\/hostalias\.service/);
+  assert.match(shell, /^-ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias$/m);
+  assert.match(shell, /^\+ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias$/m);
+  assert.doesNotMatch(shell, /ln -sf/, 'the unit stays enabled');
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.1/32 lo:hostalias']);
+});
+
+test('a file hostalias did not write at its unit path is a conflict, never overwritten', async (t) => {
+  const theirs = '[Service]\nExecStart=/bin/true\n';
+  const root = await makeRoot(t, { '/etc/systemd/system/hostalias.service': theirs });
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+  await assert.rejects(up(ctx, { persist: 'systemd' }), (err: unknown) => err instanceof HostaliasError && err.code === 'conflict' && /not written by hostalias/.test(err.message) && /mv/.test(err.fix ?? ''));
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'nothing was applied');
+  assert.deepEqual(await readTree(root), { '/etc/systemd/system/hostalias.service': theirs }, 'their file is untouched, no state');
+});
+
+const LIVE: PersistObserved = {
+  files: {},
+  wantsLink: null,
+  ipPath: '/usr/sbin/ip',
+  systemdRunning: true,
+  networkdRunning: true,
+  netplanPresent: true,
+  nmRunning: true,
+  nmVersion: '1.42.4',
+};
+const T = { ip: '10.254.254.254', label: 'lo:hostalias', reason: 'test' };
+
+test('on a live system the service manager is told about new files (install and uninstall)', () => {
+  const reload = (kind: 'systemd' | 'networkd' | 'netplan' | 'networkmanager') => {
+    const install = planPersistence({ ...T, kind }, null, LIVE).steps.filter((s) => s.kind === 'run');
+    return renderPlan({ steps: install, notes: [], warnings: [] }, { rooted: true, root: '/r' });
+  };
+  assert.equal(reload('systemd'), '$ systemctl daemon-reload    # skipped under --root');
+  assert.equal(reload('networkd'), '$ networkctl reload    # skipped under --root');
+  assert.equal(reload('netplan'), '$ netplan generate    # skipped under --root');
+  assert.equal(reload('networkmanager'), '$ nmcli connection reload    # skipped under --root');
+
+  const installed = { ...LIVE, files: { '/etc/systemd/system/hostalias.service': '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.\n' }, wantsLink: '/etc/systemd/system/hostalias.service' };
+  const uninstall = planPersistence(null, { ...T, kind: 'systemd' }, installed);
+  assert.equal(
+    renderPlan(uninstall, { rooted: false, root: '/' }),
+    ['$ rm -f /etc/systemd/system/multi-user.target.wants/hostalias.service', '$ rm -f /etc/systemd/system/hostalias.service', '$ systemctl daemon-reload'].join('\n'),
+  );
+});
+
+test('NetworkManager older than 1.42 is refused (no loopback profiles); 1.42+ and unknown are accepted', () => {
+  for (const old of ['1.36.6', '1.40.18']) {
+    assert.throws(
+      () => planPersistence({ ...T, kind: 'networkmanager' }, null, { ...LIVE, nmVersion: old }),
+      (err: unknown) => err instanceof HostaliasError && err.code === 'unsupported' && err.message.includes(old) && err.message.includes('1.42') && err.fix === 'use --persist systemd instead',
+    );
+  }
+  for (const fine of ['1.42.0', '1.46.0', '2.0.1', null]) {
+    const plan = planPersistence({ ...T, kind: 'networkmanager' }, null, { ...LIVE, nmVersion: fine });
+    assert.ok(plan.steps.some((s) => s.kind === 'write' && s.path.endsWith('hostalias-lo.nmconnection')), String(fine));
+  }
+});
