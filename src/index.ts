@@ -11,3 +11,6 @@ export { EXIT_CODES, HostaliasError, type ErrorCode } from './errors.js';
 export { ProcessRunner, type Runner, type RunResult } from './exec/runner.js';
 export { SystemFs } from './fs/system-fs.js';
 export { renderPlan, type Plan, type Step } from './plan/steps.js';
+export { startForwarder, type Forwarder, type ForwarderOptions, type ForwardStats } from './forward/forwarder.js';
+export { startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './forward/tcp-relay.js';
+export { startUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './forward/udp-relay.js';

@@ -45,6 +45,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     if (err instanceof HostaliasError) {
       io.err(`hostalias: ${err.message}`);
       if (err.fix) io.err(`  fix: ${err.fix}`);
+      // --json callers parse stdout: give them the error as data too.
+      if (argv.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES[err.code], message: err.message, fix: err.fix ?? null } }, null, 2));
       return EXIT_CODES[err.code];
     }
     io.err(`hostalias: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -76,13 +76,15 @@ async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
 }
 
 /**
- * Executes steps in order, journaling each. Stops at the first failure and undoes, in reverse,
- * everything already done; the error names the failed step, the cause and the rollback outcome.
- * Needs whatever privileges the steps need (root for a live system).
+ * Executes steps in order, journaling each. Setup stops at the first failure and undoes, in
+ * reverse, everything already done; the error names the failed step, the cause and the rollback
+ * outcome. Teardown (`down`) instead tries every step and reports all failures together, so one
+ * stuck piece doesn't keep the others installed. Needs the privileges the steps need (root).
  */
-export async function applySteps(ctx: Context, steps: readonly Step[], label: string): Promise<ApplyResult> {
+export async function applySteps(ctx: Context, steps: readonly Step[], label: string, opts: { teardown?: boolean } = {}): Promise<ApplyResult> {
   const journal = (line: string) => ctx.fs.append(JOURNAL_PATH, `${new Date().toISOString()} ${label}: ${line}\n`);
   const undos: Undo[] = [];
+  const failures: Array<{ step: Step; err: unknown }> = [];
   const result: ApplyResult = { done: [], skipped: [] };
   for (const step of steps) {
     if (step.kind === 'run' && step.service && ctx.fs.isRooted) {
@@ -97,10 +99,20 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
       await journal(`done ${describeStep(step)}`);
     } catch (err) {
       await journal(`FAILED ${describeStep(step)}: ${describeCause(err)}`).catch(() => undefined);
-      throw await rollback(ctx, undos, step, err, journal);
+      if (opts.teardown) failures.push({ step, err });
+      else throw await rollback(ctx, undos, step, err, journal);
     }
   }
+  if (failures.length > 0) throw teardownError(ctx, failures, result.done.length);
   return result;
+}
+
+function teardownError(ctx: Context, failures: Array<{ step: Step; err: unknown }>, done: number): HostaliasError {
+  const list = failures.map(({ step, err }) => `${step.why}: ${describeCause(err)}`).join('; ');
+  const first = failures[0]?.err;
+  const code = first instanceof HostaliasError ? first.code : 'failed';
+  const fix = first instanceof HostaliasError && first.fix ? first.fix : `fix the cause and run it again (the state is kept; see ${ctx.fs.resolve(JOURNAL_PATH)})`;
+  return new HostaliasError(code, `${failures.length} step(s) failed (${done} others were done): ${list}`, fix);
 }
 
 async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<HostaliasError> {

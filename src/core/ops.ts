@@ -85,7 +85,7 @@ export async function converge(ctx: Context, change: (state: State | null) => De
       : null;
     if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };
     const label = desired ? 'up' : 'down';
-    const result = await applySteps(ctx, plan.steps, label);
+    const result = await applySteps(ctx, plan.steps, label, { teardown: desired === null });
     if (plan.steps.length > 0 || JSON.stringify(previous?.desired) !== JSON.stringify(next?.desired) || (previous === null) !== (next === null)) {
       await saveState(ctx.fs, next);
     }

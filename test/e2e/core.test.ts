@@ -61,6 +61,10 @@ test('up, idempotent up, move, status, down, second down', async (t) => {
   const moved = JSON.parse((await runCli(ns, ['status', '--root', root, '--json'])).stdout) as { ip: string; names: string[] };
   assert.deepEqual([moved.ip, moved.names], ['10.254.254.1', ['local_host', 'api.local']]);
 
+  const relabel = await runCli(ns, ['up', '--root', root, '--label', 'lo:ha2']);
+  assert.equal(relabel.code, 0, relabel.stderr);
+  assert.deepEqual(await loAddrs(ns), [LOOPBACK, '10.254.254.1/32 lo:ha2'], 'a new label reaches the kernel');
+
   const down = await runCli(ns, ['down', '--root', root]);
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK]);

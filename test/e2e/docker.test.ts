@@ -69,6 +69,10 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
 
   await t.test('a container on a user-defined bridge network reaches the alias like one on docker0', async () => {
     await d.docker(['network', 'create', 'usernet']);
+    // The LAN guard (issue 4, on by default) admits Docker's bridges by name; on a real host
+    // hostalias-bridges.service runs this on every network event (`hostalias refresh --watch`).
+    const refresh = await cli(['refresh', '--root', root]);
+    assert.equal(refresh.code, 0, refresh.stderr);
     const r = await cli(['run', '--root', root, '--network', 'usernet', '--rm', image, ...probe(NAMES)]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), reached(NAMES));
@@ -85,9 +89,11 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const script = 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.2; done';
     const child = ns.spawn([process.execPath, cliPath(), 'run', '--root', root, '--rm', image, 'sh', '-c', script], { env: d.env });
     let out = '';
+    let err = '';
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
     const ready = new Promise<void>((resolve) => child.stdout?.on('data', (b: Buffer) => ((out += b.toString()), out.includes('ready') && resolve())));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    assert.notEqual(await raceTimeout(ready, 30_000), TIMEOUT, 'the container started');
+    assert.notEqual(await raceTimeout(ready, 60_000), TIMEOUT, `the container started (stdout ${out}, stderr ${err})`);
     child.kill('SIGTERM');
     const code = await raceTimeout(exited, 30_000);
     assert.notEqual(code, TIMEOUT, 'hostalias run exited after SIGTERM');
@@ -137,6 +143,10 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     assert.match(r.stdout, /docker compose -f compose\.yaml -f compose\.hostalias\.yaml up/);
     assert.match(r.stdout, /skipped service "hostnet": network_mode: host/);
     const files = ['-f', 'compose.yaml', '-f', 'compose.hostalias.yaml'];
+    // Create the project network first and let the LAN guard admit it, as hostalias-bridges.service would.
+    const created = await dc(dir, [...files, 'up', '--no-start']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((await cli(['refresh', '--root', root])).code, 0);
     const app = await dc(dir, [...files, 'run', '--rm', '-T', 'app', 'sh', '-c', `grep -c "db.example" /etc/hosts; ${(probe(NAMES)[2] ?? '')}`]);
     assert.equal(app.code, 0, app.stderr);
     assert.equal(app.stdout.trim(), `1\n${reached(NAMES)}`, 'own entry kept, every name reaches (compose project network = user-defined bridge)');
@@ -156,6 +166,8 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     assert.match(edited, /# the user's comment/);
     assert.match(edited, /# user entry/);
     assert.equal(await readFile(join(dir, 'compose.yaml.hostalias.bak'), 'utf8'), compose);
+    assert.equal((await dc(dir, ['-f', 'compose.yaml', 'up', '--no-start'])).code, 0);
+    assert.equal((await cli(['refresh', '--root', root])).code, 0);
     const app = await dc(dir, ['-f', 'compose.yaml', 'run', '--rm', '-T', 'app', ...probe(['host.docker.internal'])]);
     assert.equal(app.code, 0, app.stderr);
     assert.equal(app.stdout.trim(), reached(['host.docker.internal']));
@@ -198,7 +210,8 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await readFile(daemonJson, 'utf8'), ORIGINAL_DAEMON_JSON);
     assert.ok(!(await loAddrs(ns)).some((a) => a.startsWith(ALIAS)), 'alias gone from lo');
-    const plain = await d.docker(['run', '--rm', image, 'nc', '-w', '3', 'local_host', '8080'], { allowFail: true, timeoutMs: 60_000 });
+    // --dns 127.0.0.1: a name not in /etc/hosts fails at once instead of waiting for DNS.
+    const plain = await d.docker(['run', '--rm', '--dns', '127.0.0.1', image, 'nc', '-w', '3', 'local_host', '8080'], { allowFail: true, timeoutMs: 60_000 });
     assert.notEqual(plain.code, 0);
     assert.match(plain.stderr, /bad address 'local_host'/);
     const viaRun = await cli(['run', '--root', root, '--rm', image, 'nc', '-w', '3', 'local_host', '8081']);

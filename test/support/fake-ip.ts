@@ -68,8 +68,8 @@ export class FakeIp {
     const label = String(argv[7]);
     const info = (this.lo().addr_info ??= []);
     const existing = info.find((a) => a.family === 'inet' && a.local === ip && a.prefixlen === Number(prefix));
-    if (existing) existing.label = label;
-    else {
+    // Like the kernel, `replace` on an existing address keeps its label (measured with iproute2 6.1).
+    if (!existing) {
       // The kernel lists IPv4 addresses before IPv6 ones, in the order they were added.
       const at = info.findIndex((a) => a.family === 'inet6');
       const entry = { family: 'inet', local: String(ip), prefixlen: Number(prefix), scope: 'global', label, valid_life_time: 4294967295, preferred_life_time: 4294967295 };

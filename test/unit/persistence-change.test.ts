@@ -79,6 +79,19 @@ test('up --ip NEW moves the alias and rewrites the unit', async (t) => {
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.1/32 lo:hostalias']);
 });
 
+test('up --label NEW relabels the live alias (delete + add) and the unit', async (t) => {
+  const root = await makeRoot(t, { '/usr/sbin/ip': '' });
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+  await up(ctx, { persist: 'systemd' });
+  const res = await up(ctx, { label: 'lo:ha2' });
+  const runs = renderPlan({ ...res.plan, steps: res.plan.steps.filter((s) => s.kind === 'run') }, UNRENDERED);
+  assert.equal(runs, '$ ip addr del 10.254.254.254/32 dev lo\n$ ip addr replace 10.254.254.254/32 dev lo label lo:ha2');
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.254/32 lo:ha2']);
+  assert.match((await readTree(root))['/etc/systemd/system/hostalias.service'] ?? '', /label lo:ha2$/m);
+  assert.deepEqual((await up(ctx, {})).plan.steps, []);
+});
+
 test('a file hostalias did not write at its unit path is a conflict, never overwritten', async (t) => {
   const theirs = '[Service]\nExecStart=/bin/true\n';
   const root = await makeRoot(t, { '/etc/systemd/system/hostalias.service': theirs });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Context } from '../../core/context.js';
 import type { Part } from '../../core/part.js';
 import { emptyPlan } from '../../plan/steps.js';
+import { ok, warn, type Check, type Finding } from '../../doctor/types.js';
 
 export const WSL_CONF = '/etc/wsl.conf';
 
@@ -78,5 +79,17 @@ export const wslNotesPart: Part = {
     plan.notes.push(...notes);
     plan.warnings.push(...warnings);
     return plan;
+  },
+};
+
+/** A `doctor` check: on WSL, what differs and whether persistence can run at all. Read-only. */
+export const wslCheck: Check = {
+  id: 'wsl',
+  async run({ ctx, state }): Promise<Finding[]> {
+    const info = await observeWsl(ctx);
+    if (!info.wsl) return [];
+    const kind = state?.persistence?.kind ?? null;
+    const { notes, warnings } = wslNotes(info, kind);
+    return [...notes.map((n) => ok('wsl', n)), ...warnings.map((w) => warn('wsl', w, `printf '[boot]\\nsystemd=true\\n' | sudo tee -a ${WSL_CONF}   # then, from Windows: wsl --shutdown`))];
   },
 };

@@ -1,0 +1,134 @@
+/**
+ * Load generator and server for `npm run bench`, in Node (no C tool is needed on the machine).
+ *
+ *   node load.js server HOST:PORT [HOST:PORT…]     prints "ready" once listening on all
+ *   node load.js client HOST PORT tput STREAMS SECONDS
+ *   node load.js client HOST PORT latency SECONDS
+ *   node load.js client HOST PORT connect LANES SECONDS
+ *
+ * The first byte a client sends picks the server's behaviour: 'T' sink (on the client's FIN it
+ * answers with the byte count, so throughput is what the server received), 'L' echo, 'C' answer
+ * 'y' and close. The client prints one JSON line with its result.
+ */
+import net from 'node:net';
+
+function serve(addrs: string[]): void {
+  let pending = addrs.length;
+  for (const a of addrs) {
+    const i = a.lastIndexOf(':');
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
+      s.on('error', () => undefined);
+      let mode = '';
+      let count = 0;
+      s.on('data', (d: Buffer) => {
+        if (mode === '') {
+          mode = String.fromCharCode(d[0] as number);
+          d = d.subarray(1);
+          if (mode === 'C') return void s.end('y');
+        }
+        if (mode === 'T') count += d.length;
+        else if (mode === 'L') s.write(d);
+      });
+      s.on('end', () => {
+        if (mode === 'T') s.end(`${count}\n`);
+        else s.end();
+      });
+    });
+    server.listen({ host: a.slice(0, i), port: Number(a.slice(i + 1)), backlog: 4096 }, () => {
+      if (--pending === 0) process.stdout.write('ready\n');
+    });
+  }
+}
+
+function connect(host: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, noDelay: true, allowHalfOpen: true });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+async function throughput(host: string, port: number, streams: number, seconds: number): Promise<object> {
+  const block = Buffer.alloc(256 * 1024, 0x5a);
+  const started = process.hrtime.bigint();
+  const one = async (): Promise<number> => {
+    const s = await connect(host, port);
+    s.write('T');
+    const deadline = Date.now() + seconds * 1000;
+    while (Date.now() < deadline) {
+      if (!s.write(block)) await new Promise((r) => s.once('drain', r));
+    }
+    const reply = new Promise<number>((resolve) => {
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('end', () => resolve(Number(text.trim())));
+    });
+    s.end();
+    return reply;
+  };
+  const bytes = (await Promise.all(Array.from({ length: streams }, one))).reduce((a, b) => a + b, 0);
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  return { gbps: (bytes * 8) / secs / 1e9, bytes, secs };
+}
+
+async function latency(host: string, port: number, seconds: number): Promise<object> {
+  const s = await connect(host, port);
+  const rtts: number[] = [];
+  const byte = Buffer.from('x');
+  let resolveOne: (() => void) | null = null;
+  s.on('data', () => resolveOne?.());
+  s.write('L');
+  const deadline = Date.now() + seconds * 1000;
+  for (let i = 0; Date.now() < deadline || i < 100; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((r) => {
+      resolveOne = r;
+      s.write(byte);
+    });
+    if (i >= 200) rtts.push(Number(process.hrtime.bigint() - t0) / 1000); // first 200 warm up
+  }
+  s.destroy();
+  rtts.sort((a, b) => a - b);
+  const pct = (p: number) => rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * p))] ?? 0;
+  return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
+}
+
+async function connections(host: string, port: number, lanes: number, seconds: number): Promise<object> {
+  let done = 0;
+  let failed = 0;
+  const deadline = Date.now() + seconds * 1000;
+  const started = process.hrtime.bigint();
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const s = net.connect({ host, port, noDelay: true });
+      let got = false;
+      s.on('data', () => (got = true));
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        if (got) done++;
+        else failed++;
+        resolve();
+      });
+      s.write('C');
+    });
+  const lane = async () => {
+    while (Date.now() < deadline) await one();
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  return { perSec: done / secs, done, failed };
+}
+
+async function client(args: string[]): Promise<void> {
+  const [host, port, test, a, b] = args;
+  const p = Number(port);
+  let result: object;
+  if (test === 'tput') result = await throughput(host as string, p, Number(a), Number(b));
+  else if (test === 'latency') result = await latency(host as string, p, Number(a));
+  else result = await connections(host as string, p, Number(a), Number(b));
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+const [mode, ...rest] = process.argv.slice(2);
+if (mode === 'server') serve(rest);
+else await client(rest);
