@@ -14,3 +14,8 @@ export { renderPlan, type Plan, type Step } from './plan/steps.js';
 export { startForwarder, type Forwarder, type ForwarderOptions, type ForwardStats } from './forward/forwarder.js';
 export { startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './forward/tcp-relay.js';
 export { startUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './forward/udp-relay.js';
+export { addHostArgs, formatFlags, hostEntries, type FlagFormat, type HostTarget } from './docker/add-hosts.js';
+export { buildRunArgv, type RunArgv } from './docker/run-argv.js';
+export { planInPlace, planOverride, type ComposePlan, type ComposeSource } from './docker/compose-plan.js';
+export { chooseGatewayKey, withGateway, type GatewayKey } from './docker/daemon-json.js';
+export { loadHostTarget } from './docker/target.js';

@@ -121,7 +121,7 @@ function artifacts(kind: PersistKind, t: AliasTarget, obs: PersistObserved): Fil
       return [{ path: PATHS.nmKeyfile, content: nmKeyfile(t), mode: 0o600 }];
     case 'ifupdown':
       return [{ path: PATHS.interfaces, content: interfacesWithAlias(obs.files[PATHS.interfaces] ?? null, t, obs.ipPath), mode: 0o644, edited: true }];
-    case 'launchd': // macOS only: src/platform/darwin/launchd-part.ts; the Linux backend refuses it earlier
+    case 'launchd': // macOS only (launchdPart in src/platform/darwin/parts.ts); the Linux backend refuses it earlier
     case 'none':
       return [];
   }
