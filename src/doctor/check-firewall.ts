@@ -25,8 +25,8 @@ export function judgeGate(gate: string, iface: string, ip: string, res: WalkResu
   for (const p of res.partial as PartialDrop[]) {
     if (seen.has(p.rule.text)) continue;
     seen.add(p.rule.text);
-    const what = p.how === 'ports' ? 'drops some ports of' : 'may drop (conditions doctor cannot evaluate)';
-    out.push(warn('firewall', `${gate}: \`${p.rule.text}\` ${what} traffic from ${iface} to ${ip}`, `${p.rule.deleteFix}   (if containers should reach it)`));
+    const what = p.how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
+    out.push(warn('firewall', `${gate}: \`${p.rule.text}\` may drop traffic from ${iface} to ${ip} ${what}`, `${p.rule.deleteFix}   (if containers should reach it)`));
   }
   return out;
 }

@@ -30,16 +30,20 @@ export class ProcessRunner implements Runner {
       const child = spawn(file, args, {
         env: { ...process.env, ...opts.env, LC_ALL: 'C' },
         stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: opts.timeoutMs ?? 60_000,
       });
+      // Our own timer, not spawn's `timeout`: Node leaves that one running when spawn fails
+      // (ENOENT emits no 'exit'), which kept the process alive for the full timeout.
+      const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 60_000);
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         const missing = err.code === 'ENOENT';
         resolve({ code: missing ? 127 : 126, stdout, stderr: missing ? `${file}: command not found` : err.message });
       });
+      child.on('close', () => clearTimeout(timer));
       child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');

@@ -173,9 +173,11 @@ test('doctor --probe: Ctrl-C removes the probe container', async () => {
   }
 });
 
-test('doctor: a connected route covering the alias → route-conflict fails; moving the alias fixes it', async () => {
-  await ns.exec(['ip', 'link', 'add', 'hadoc0', 'type', 'dummy']);
+test('doctor: a connected subnet covering the alias → route-conflict fails; moving the alias fixes it', async () => {
+  // A veth pair with both ends in the namespace (this kernel may lack the dummy module): a LAN-like link.
+  await ns.exec(['ip', 'link', 'add', 'hadoc0', 'type', 'veth', 'peer', 'name', 'hadoc1']);
   await ns.exec(['ip', 'addr', 'add', '10.254.0.1/16', 'dev', 'hadoc0']);
+  await ns.exec(['ip', 'link', 'set', 'hadoc1', 'up']);
   await ns.exec(['ip', 'link', 'set', 'hadoc0', 'up']);
   try {
     const r = await doctor();
