@@ -10,11 +10,13 @@ import { firewallCheck } from './check-firewall.js';
 import { listenersCheck } from './check-listeners.js';
 import { persistenceCheck } from './check-persistence.js';
 import { routeConflictCheck } from './check-route-conflict.js';
+import { dockerDesktopCheck } from '../platform/darwin/docker-desktop.js';
+import { wslCheck } from '../platform/linux/wsl.js';
 import { createFacts } from './facts.js';
 import type { Check, DoctorInput, Finding } from './types.js';
 
 /** Every check, in report order. */
-export const CHECKS: readonly Check[] = [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, daemonGatewayCheck, firewallCheck, listenersCheck];
+export const CHECKS: readonly Check[] = [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck];
 
 /** `sudo hostalias ARGS [--root DIR]`: fixes name the same target folder doctor looked at. */
 export function hostaliasFix(ctx: Context): (args: string) => string {
