@@ -13,13 +13,17 @@ import { firewallSpec } from './spec.js';
  */
 export const firewallPart: Part = {
   id: 'firewall',
-  async plan(ctx, { desired, state }) {
+  async plan(ctx, { desired, persistence, state }) {
     const wanted = desired && (desired.lanGuard || desired.exposes.length > 0);
     const probes = await probeFirewall(ctx);
     const docker = wanted ? await observeDockerBridges(ctx) : { bridges: [], reason: '' };
     const spec = firewallSpec(desired, docker.bridges);
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;
-    const obs = await observeFirewall(ctx, probes, spec?.trusted ?? []);
+    const observed = await observeFirewall(ctx, probes, spec?.trusted ?? []);
+    // The rules come back at boot through systemd units, so only when the alias itself is
+    // persisted on a systemd system: with --persist none (or ifupdown without systemd) the alias
+    // is gone after a reboot too, and units would load rules for an address that isn't there.
+    const obs = { ...observed, systemdInstalled: observed.systemdInstalled && persistence !== null && persistence.kind !== 'ifupdown' };
     if (!spec && !obs.record && obs.nftListing === null && Object.keys(obs.iptables?.chains ?? {}).length === 0 && !Object.values(obs.files).some((f) => f !== null)) {
       return emptyPlan();
     }

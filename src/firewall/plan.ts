@@ -84,7 +84,7 @@ function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: Firewa
       ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service'),
     ];
     if (uninstall.length > 0 && obs.systemdRunning) uninstall.push(svc(['systemctl', 'daemon-reload'], 'make systemd forget the units'));
-    return { install: [], uninstall, notes: s ? ['firewall: no systemd on this system, so the rules last until reboot (run `hostalias up` after boot)'] : [] };
+    return { install: [], uninstall, notes: s ? ['firewall: the rules are not restored at boot (the alias is not persisted by a systemd-based backend here), so they last until reboot: run `sudo hostalias up` after boot'] : [] };
   }
   const load = backend === 'nftables' ? [obs.paths.nft, '-f', NFT_FILE] : [obs.paths.iptablesRestore, '-w', '5', '--noflush', IPTABLES_FILE];
   const unload = backend === 'nftables' ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias'] : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
