@@ -8,7 +8,7 @@
  *
  * The first byte a client sends picks the server's behaviour: 'T' sink (on the client's FIN it
  * answers with the byte count, so throughput is what the server received), 'L' echo, 'C' answer
- * 'y' and close. The client prints one JSON line with its result.
+ * 'y' and close once the client has closed. The client prints one JSON line with its result.
  */
 import net from 'node:net';
 
@@ -24,7 +24,8 @@ function serve(addrs: string[]): void {
         if (mode === '') {
           mode = String.fromCharCode(d[0] as number);
           d = d.subarray(1);
-          if (mode === 'C') return void s.end('y');
+          // 'C': answer one byte and wait for the client to close, as a request/response server does.
+          if (mode === 'C') return void s.write('y');
         }
         if (mode === 'T') count += d.length;
         else if (mode === 'L') s.write(d);
@@ -93,6 +94,12 @@ async function latency(host: string, port: number, seconds: number): Promise<obj
   return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
 }
 
+/**
+ * New connections per second as a real short-lived client makes them: connect, send one byte,
+ * read the one-byte reply, close (FIN from the client, the side that normally closes), and count
+ * the connection once it is fully closed (the server's FIN came back). `lanes` such loops run
+ * concurrently; a connection that fails or doesn't finish within 2 s counts as failed.
+ */
 async function connections(host: string, port: number, lanes: number, seconds: number): Promise<object> {
   let done = 0;
   let failed = 0;
@@ -102,10 +109,15 @@ async function connections(host: string, port: number, lanes: number, seconds: n
     new Promise<void>((resolve) => {
       const s = net.connect({ host, port, noDelay: true });
       let got = false;
-      s.on('data', () => (got = true));
+      const timer = setTimeout(() => s.destroy(), 2000);
+      s.once('data', () => {
+        got = true;
+        s.end();
+      });
       s.on('error', () => undefined);
-      s.on('close', () => {
-        if (got) done++;
+      s.on('close', (hadError) => {
+        clearTimeout(timer);
+        if (got && !hadError) done++;
         else failed++;
         resolve();
       });

@@ -1,8 +1,9 @@
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import type { Netns } from '../lab/netns.js';
+import { readTree } from './rooted.js';
 
 /** A fresh temp folder for `--root`, so no test ever touches the real /etc; removed after the test. */
 export async function tempRoot(t: Pick<TestContext, 'after'>, tag: string): Promise<string> {
@@ -29,18 +30,7 @@ export async function loAddrs(ns: Netns): Promise<string[]> {
   return (links[0]?.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen} ${a.label ?? ''}`.trim());
 }
 
-/** Every file and link under `root` with its content and mtime: equal snapshots mean nothing was written. */
-export async function snapshot(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (dir: string): Promise<void> => {
-    for (const name of (await readdir(join(root, dir))).sort()) {
-      const path = `${dir}/${name}`;
-      const st = await lstat(join(root, path));
-      if (st.isDirectory()) await walk(path);
-      else if (st.isSymbolicLink()) out[path] = `-> ${await readlink(join(root, path))}`;
-      else out[path] = `${st.mtimeMs} ${st.mode.toString(8)} ${await readFile(join(root, path), 'utf8')}`;
-    }
-  };
-  await walk('');
-  return out;
+/** Every file and link under `root` with its content, mtime and mode: equal snapshots mean nothing was written. */
+export function snapshot(root: string): Promise<Record<string, string>> {
+  return readTree(root, { withStat: true });
 }

@@ -26,8 +26,11 @@ export function rootedContext(runner: Runner, root: string): Context {
   return { runner, fs: new SystemFs(root), platform: 'linux', isRoot: true, env: {}, parts: CORE_PARTS };
 }
 
-/** Every file and symlink under `root`: path on the target → content, or `-> target` for a link. */
-export async function readTree(root: string): Promise<Record<string, string>> {
+/**
+ * Every file and symlink under `root`: path on the target → content, or `-> target` for a link.
+ * With `withStat`, a file's mtime and mode come first, so equal trees mean nothing was rewritten.
+ */
+export async function readTree(root: string, opts: { withStat?: boolean } = {}): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (dir: string): Promise<void> => {
     for (const name of (await readdir(join(root, dir))).sort()) {
@@ -35,7 +38,7 @@ export async function readTree(root: string): Promise<Record<string, string>> {
       const st = await lstat(join(root, path));
       if (st.isDirectory()) await walk(path);
       else if (st.isSymbolicLink()) out[path] = `-> ${await readlink(join(root, path))}`;
-      else out[path] = await readFile(join(root, path), 'utf8');
+      else out[path] = `${opts.withStat ? `${st.mtimeMs} ${st.mode.toString(8)} ` : ''}${await readFile(join(root, path), 'utf8')}`;
     }
   };
   await walk('');
