@@ -69,3 +69,25 @@ test('service steps are skipped under --root and journaled as skipped', async (t
   assert.deepEqual(ip.runner.calls, []);
   assert.match((await readTree(root))['/var/lib/hostalias/journal.log'] ?? '', /up: skipped \(under --root\) systemctl daemon-reload/);
 });
+
+test('teardown (down) tries every step, rolls nothing back, and reports all failures together', async (t) => {
+  const root = await makeRoot(t, { '/etc/systemd/system/hostalias.service': '[Unit]\n', '/etc/hosts': '127.0.0.1 localhost\n' });
+  const ip = new FakeIp();
+  ip.runner.on(['systemctl', 'daemon-reload'], fail('Failed to connect to bus: No such file or directory'));
+  ip.runner.on(['nft', 'delete', 'table', 'inet', 'hostalias'], fail('Error: No such file or directory'));
+  const ctx = rootedContext(ip.runner, root);
+  const steps: Step[] = [
+    { kind: 'remove', path: '/etc/systemd/system/hostalias.service', before: '[Unit]\n', why: 'remove the unit' },
+    { kind: 'run', argv: ['systemctl', 'daemon-reload'], why: 'make systemd forget the unit' },
+    { kind: 'run', argv: ['nft', 'delete', 'table', 'inet', 'hostalias'], why: 'delete the table' },
+    { kind: 'write', path: '/etc/hosts', content: '127.0.0.1 localhost\n# x\n', mode: 0o644, before: '127.0.0.1 localhost\n', why: 'edit hosts' },
+  ];
+  await assert.rejects(applySteps(ctx, steps, 'down', { teardown: true }), (err: unknown) => {
+    assert.ok(err instanceof HostaliasError);
+    assert.equal(err.code, 'failed');
+    assert.match(err.message, /^2 step\(s\) failed \(2 others were done\): make systemd forget the unit: .*Failed to connect to bus.*; delete the table: .*No such file/);
+    return true;
+  });
+  const { ['/var/lib/hostalias/journal.log']: _journal, ...files } = await readTree(root);
+  assert.deepEqual(files, { '/etc/hosts': '127.0.0.1 localhost\n# x\n' }, 'the steps after the failures ran, and nothing was rolled back');
+});
