@@ -5,15 +5,15 @@ import { shellQuote } from '../exec/runner.js';
  * One change to the system. Planners return these; only `apply` executes them.
  * - `run`: a command; `undo` reverses it when a later step fails. `service` marks calls to a
  *   service manager (systemctl, nmcli, …), which are skipped under `--root`.
- * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs);
- *   `backup` keeps the original of a system file that hostalias edits rather than owns.
+ * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs). A system
+ *   file hostalias edits rather than owns is backed up by an explicit earlier `write` step.
  * - `remove` / `symlink`: as named; removing something already gone is success.
  * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
 export type Step =
   | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; input?: string; capture?: StepCapture; why: string }
-  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; backup?: boolean; why: string }
+  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
   | { kind: 'symlink'; path: string; target: string; why: string };
 

@@ -16,6 +16,10 @@ export interface LaunchdJob {
   programArguments: string[];
   /** launchd appends the job's stderr here (the pf job's `Token : N` line). */
   standardErrorPath?: string;
+  /** launchd appends the job's stdout here. */
+  standardOutPath?: string;
+  /** A daemon (the forward relay): launchd restarts it whenever it exits. */
+  keepAlive?: boolean;
 }
 
 export function plistPathFor(label: string): string {
@@ -34,6 +38,8 @@ function xmlEscape(s: string): string {
 export function renderPlist(job: LaunchdJob): string {
   const args = job.programArguments.map((a) => `\t\t<string>${xmlEscape(a)}</string>`).join('\n');
   const stderr = job.standardErrorPath ? `\t<key>StandardErrorPath</key>\n\t<string>${xmlEscape(job.standardErrorPath)}</string>\n` : '';
+  const stdout = job.standardOutPath ? `\t<key>StandardOutPath</key>\n\t<string>${xmlEscape(job.standardOutPath)}</string>\n` : '';
+  const keepAlive = job.keepAlive ? '\t<key>KeepAlive</key>\n\t<true/>\n' : '';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <!-- ${PLIST_MARKER}: \`sudo hostalias down\` removes this file. Edits are overwritten by \`hostalias up\`. -->
@@ -47,7 +53,7 @@ ${args}
 \t</array>
 \t<key>RunAtLoad</key>
 \t<true/>
-${stderr}</dict>
+${keepAlive}${stdout}${stderr}</dict>
 </plist>
 `;
 }

@@ -1,0 +1,103 @@
+import type { Context } from '../../core/context.js';
+import type { ForwardSpec } from '../../core/config.js';
+import type { Part } from '../../core/part.js';
+import { forwardArgs, type ForwardRuntime } from '../../forward/service-plan.js';
+import { currentRuntime } from '../../forward/service-part.js';
+import { emptyPlan, type Plan } from '../../plan/steps.js';
+import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
+
+/** Labels this planner owns; any other plist in /Library/LaunchDaemons is never touched. */
+export const FORWARD_PLIST_PATTERN = /^(dev\.hostalias\.forward\.\d+-(?:tcp|udp))\.plist$/;
+
+/** e.g. dev.hostalias.forward.5432-tcp (the plist is LABEL.plist in /Library/LaunchDaemons). */
+export function forwardLabel(spec: Pick<ForwardSpec, 'port' | 'proto'>): string {
+  return `dev.hostalias.forward.${spec.port}-${spec.proto}`;
+}
+
+/** launchd writes the relay's stdout and stderr here; /var/log exists on every Mac (launchd creates files, not folders). */
+export function forwardLogPath(label: string): string {
+  return `/var/log/${label}.log`;
+}
+
+/**
+ * The relay as a LaunchDaemon: started at load and at boot (RunAtLoad), restarted whenever it exits
+ * (KeepAlive) — which also covers a boot where it starts before the alias job has added the address
+ * and the bind fails: launchd retries it (at most every 10 s, its default throttle). Pure.
+ */
+export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): LaunchdJob {
+  const label = forwardLabel(spec);
+  return {
+    label,
+    programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs(spec, ip)],
+    keepAlive: true,
+    standardOutPath: forwardLogPath(label),
+    standardErrorPath: forwardLogPath(label),
+  };
+}
+
+export interface ForwardJobsObserved {
+  /** Every dev.hostalias.forward.* job that is installed or wanted, by label. */
+  jobs: Record<string, JobObserved>;
+  /** Labels whose log file exists. */
+  logs: Record<string, string>;
+}
+
+export interface ForwardJobsTarget {
+  ip: string;
+  forwards: ForwardSpec[];
+}
+
+/**
+ * Converges the forward LaunchDaemons to `desired` (null: `down`, remove them all). Jobs no longer
+ * wanted are booted out, their plist and log removed (already gone is success); new or changed
+ * ones are written and bootstrapped (a changed one is booted out first). Pure; planning again after
+ * apply returns no steps. Under --root launchd's state is unknown and its steps are skipped.
+ */
+export function planForwardJobs(desired: ForwardJobsTarget | null, obs: ForwardJobsObserved, rt: ForwardRuntime): Plan {
+  const plan = emptyPlan();
+  const wanted = new Map<string, LaunchdJob>();
+  for (const f of desired?.forwards ?? []) {
+    const job = forwardJob(f, desired?.ip ?? '', rt);
+    wanted.set(job.label, job);
+  }
+  const none: JobObserved = { file: null, loaded: false };
+  for (const label of Object.keys(obs.jobs).sort()) {
+    if (wanted.has(label)) continue;
+    plan.steps.push(...planJobRemoval(label, obs.jobs[label] ?? none));
+    const log = obs.logs[label];
+    if (log !== undefined) plan.steps.push({ kind: 'remove', path: forwardLogPath(label), before: log, why: `remove the log of ${label}` });
+  }
+  for (const [label, job] of wanted) plan.steps.push(...planJob(job, obs.jobs[label] ?? none, { load: true }));
+  return plan;
+}
+
+/** Reads the forward plists, whether launchd has them loaded, and their logs. Read-only, no root. */
+export async function observeForwardJobs(ctx: Context, wantedLabels: readonly string[]): Promise<ForwardJobsObserved> {
+  const labels = new Set(wantedLabels);
+  for (const name of await ctx.fs.list(LAUNCH_DAEMONS_DIR)) {
+    const m = FORWARD_PLIST_PATTERN.exec(name);
+    if (m?.[1]) labels.add(m[1]);
+  }
+  const jobs: Record<string, JobObserved> = {};
+  const logs: Record<string, string> = {};
+  for (const label of [...labels].sort()) {
+    jobs[label] = await observeJob(ctx, label);
+    const log = await ctx.fs.read(forwardLogPath(label));
+    if (log !== null) logs[label] = log;
+  }
+  return { jobs, logs };
+}
+
+/** `forward --install` on macOS: one LaunchDaemon per forward; `--uninstall` and `down` remove it. */
+export const forwardLaunchdPart: Part = {
+  id: 'forward-services',
+  async plan(ctx, { desired }) {
+    const forwards = desired?.forwards ?? [];
+    const obs = await observeForwardJobs(ctx, forwards.map(forwardLabel));
+    const plan = planForwardJobs(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
+    if (plan.steps.length > 0 && forwards.length > 0) {
+      plan.notes.push(`forward services run ${currentRuntime().nodePath}: if that node is moved or upgraded to another path, run hostalias forward PORT --install again`);
+    }
+    return plan;
+  },
+};
