@@ -98,7 +98,7 @@ async function latency(host: string, port: number, seconds: number): Promise<obj
  * New connections per second as a real short-lived client makes them: connect, send one byte,
  * read the one-byte reply, close (FIN from the client, the side that normally closes), and count
  * the connection once it is fully closed (the server's FIN came back). `lanes` such loops run
- * concurrently; a connection that fails or doesn't finish within 2 s counts as failed.
+ * concurrently; a connection that fails or doesn't finish within 10 s counts as failed.
  */
 async function connections(host: string, port: number, lanes: number, seconds: number): Promise<object> {
   let done = 0;
@@ -109,7 +109,7 @@ async function connections(host: string, port: number, lanes: number, seconds: n
     new Promise<void>((resolve) => {
       const s = net.connect({ host, port, noDelay: true });
       let got = false;
-      const timer = setTimeout(() => s.destroy(), 2000);
+      const timer = setTimeout(() => s.destroy(), 10_000);
       s.once('data', () => {
         got = true;
         s.end();

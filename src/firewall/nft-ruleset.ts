@@ -79,6 +79,29 @@ export function liveDigest(listing: string | null): string | null {
   return /comment "hostalias:([0-9a-f]+)"/.exec(listing)?.[1] ?? '';
 }
 
+/** Rules per chain, in our file or in `nft list table` output (both print one rule a line). Pure. */
+export function countChainRules(text: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  let chain: string | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const open = /^chain (\S+) \{$/.exec(line);
+    if (open) chain = open[1] as string;
+    else if (line === '}') chain = null;
+    else if (chain && line !== '' && !/^(type |comment |#)/.test(line)) counts[chain] = (counts[chain] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * The live table is the one `s` describes: same digest in its comment, and no rule deleted or
+ * added by hand since (the comment alone survives `nft delete rule`). Pure.
+ */
+export function liveTableCurrent(listing: string | null, s: FirewallSpec): boolean {
+  if (listing === null || liveDigest(listing) !== rulesetDigest(s)) return false;
+  return JSON.stringify(countChainRules(listing)) === JSON.stringify(countChainRules(body(s).join('\n')));
+}
+
 export function nftLoadArgv(path: string): string[] {
   return ['nft', '-f', path];
 }

@@ -1,7 +1,7 @@
 import { emptyPlan, type Plan, type Step } from '../plan/steps.js';
 import { bridgesUnit, firewallUnit, UNITS } from './boot-units.js';
 import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
-import { liveDigest, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset, rulesetDigest } from './nft-ruleset.js';
+import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
 import { planRouteLocalnet, RECORD_PATH, renderRecord, type FirewallRecord } from './route-localnet.js';
 import type { FirewallSpec } from './spec.js';
 
@@ -53,7 +53,7 @@ function removeIptables(obs: FirewallObserved): Step[] {
 function installNft(s: FirewallSpec, obs: FirewallObserved): Step[] {
   const content = renderNftRuleset(s);
   const steps = write(NFT_FILE, content, obs, 'save the nftables ruleset (loaded at boot)');
-  if (liveDigest(obs.nftListing) !== rulesetDigest(s)) {
+  if (!liveTableCurrent(obs.nftListing, s)) {
     const previous = obs.files[NFT_FILE] ?? null;
     // Rollback: reload what was live before, or delete the table when there was none.
     const undo = obs.nftListing !== null && previous !== null ? ['nft', previous] : nftDeleteArgv();

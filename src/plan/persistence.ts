@@ -82,6 +82,12 @@ function nameUuid(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
+/**
+ * NetworkManager 1.42 refuses a loopback profile without a (possibly empty) `[loopback]` section
+ * ("setting required for connection of type 'loopback'") and with `ipv6.method=ignore` ("not
+ * supported for loopback"); `auto` is what `nmcli --offline connection add type loopback` writes.
+ * NM keeps 127.0.0.1/8 and ::1 on lo next to the manual address.
+ */
 export function nmKeyfile(t: AliasTarget): string {
   return `${HEADER}
 [connection]
@@ -91,12 +97,14 @@ type=loopback
 interface-name=lo
 autoconnect=true
 
+[loopback]
+
 [ipv4]
 method=manual
 address1=${t.ip}/32
 
 [ipv6]
-method=ignore
+method=auto
 `;
 }
 

@@ -36,6 +36,8 @@ export class FakeMac implements Runner {
   /** Extra lo0 addresses: ip → hex netmask. */
   readonly aliases = new Map<string, string>();
   readonly loaded = new Set<string>();
+  /** KeepAlive jobs launchd keeps running (label → ProgramArguments); bootout stops them. */
+  readonly daemons = new Map<string, string[]>();
   anchor: string[] = [];
   tokens: string[] = [];
   rest = fixture('ifconfig-a-rest.txt');
@@ -58,6 +60,7 @@ export class FakeMac implements Runner {
     });
     f.onMatch(/^launchctl bootout system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
+      this.daemons.delete(label);
       return this.loaded.delete(label) ? ok() : { code: 113, stdout: '', stderr: 'Boot-out failed: 113: Could not find specified service\n' };
     });
     f.on(['pfctl', '-a', ANCHOR, '-s', 'nat'], () => ({ code: 0, stdout: this.anchor.map((r) => `${r}\n`).join(''), stderr: ALTQ }));
@@ -131,11 +134,14 @@ export class FakeMac implements Runner {
   private async bootstrap(path: string): Promise<RunResult> {
     const text = await this.fs.read(path);
     if (text === null) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
-    const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean };
+    const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean; KeepAlive?: boolean };
     if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     this.loaded.add(job.Label);
-    if (job.RunAtLoad) {
+    if (job.KeepAlive) {
+      // A daemon (the forward relay): launchd starts it and keeps it running; it is not a command to run to completion.
+      this.daemons.set(job.Label, job.ProgramArguments);
+    } else if (job.RunAtLoad) {
       const [program, ...args] = job.ProgramArguments;
       await this.run([basename(program as string), ...args]);
     }

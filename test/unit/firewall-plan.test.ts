@@ -5,7 +5,8 @@ import { chooseFirewall } from '../../src/firewall/backend.js';
 import { parseBridgeLines } from '../../src/firewall/bridges.js';
 import { UNITS } from '../../src/firewall/boot-units.js';
 import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/firewall/iptables-rules.js';
-import { liveDigest, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/firewall/nft-ruleset.js';
+import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/firewall/nft-ruleset.js';
+import { readFileSync } from 'node:fs';
 import { planFirewall, type FirewallObserved } from '../../src/firewall/plan.js';
 import { planRouteLocalnet, RECORD_PATH } from '../../src/firewall/route-localnet.js';
 import { firewallSpec, parseExpose, parseIfaceName, parsePortProto, type FirewallSpec } from '../../src/firewall/spec.js';
@@ -54,7 +55,8 @@ function applyTo(obs: FirewallObserved, steps: Step[], s: FirewallSpec | null): 
       if (m?.[1]) next.routeLocalnet[m[1]] = Number(m[2]);
     }
     if (st.kind === 'run' && st.argv.join(' ') === 'nft delete table inet hostalias') next.nftListing = null;
-    if (st.kind === 'run' && st.argv[1] === '-f' && s) next.nftListing = `table inet hostalias {\n\tcomment "hostalias:${rulesetDigest(s)}"\n}`;
+    // nft lists the table as the file declares it (from `table inet hostalias {` on).
+    if (st.kind === 'run' && st.argv[1] === '-f' && s) next.nftListing = renderNftRuleset(s).slice(renderNftRuleset(s).indexOf('table inet hostalias {'));
   }
   const rec = next.files[RECORD_PATH];
   next.record = rec ? (JSON.parse(rec) as FirewallObserved['record']) : null;
@@ -234,4 +236,17 @@ test('backend choice says why; missing tools are refused with the fix', () => {
   assert.equal(chooseFirewall('iptables', { nft: true, iptables: 'nf_tables' }).backend, 'iptables');
   assert.throws(() => chooseFirewall('auto', { nft: false, iptables: null }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /no-lan-guard/.test(e.fix ?? ''));
   assert.throws(() => chooseFirewall('nftables', { nft: false, iptables: 'legacy' }), /nft is not installed/);
+});
+
+test('a rule deleted by hand makes the live table stale, though its comment is unchanged', () => {
+  // Captured with `nft list table inet hostalias` after `up --allow-iface lo2` + `expose 5432` in a namespace.
+  const listing = readFileSync(new URL('../../../test/fixtures/linux/nft-list-table-hostalias.txt', import.meta.url), 'utf8');
+  const s = spec({ trusted: ['lo2'] });
+  assert.deepEqual(countChainRules(listing), { guard: 3, expose: 1, source: 1, localnet: 1 });
+  assert.deepEqual(countChainRules(renderNftRuleset(s)), countChainRules(listing), 'our file and the nft listing count alike');
+  assert.equal(liveTableCurrent(listing, s), true);
+  const hardeningGone = listing.split('\n').filter((l) => !l.includes('127.0.0.0/8')).join('\n');
+  assert.equal(liveTableCurrent(hardeningGone, s), false);
+  const plan = planFirewall(s, 'nftables', observed({ nftListing: hardeningGone }));
+  assert.match(shell(plan.steps), /\$ nft -f \/etc\/hostalias\/firewall\.nft/, 'up reloads the table');
 });

@@ -7,6 +7,7 @@ import { loadState } from '../../core/state.js';
 import { usageError } from '../../errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
 import { checkNoLoop, formatEndpoint, parseEndpoint, parseListenAddress, parsePortProto, targetsOf, unitName } from '../../forward/spec.js';
+import { forwardLabel, forwardLogPath } from '../../platform/darwin/forward-launchd.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 import { printChange } from '../render-change.js';
 
@@ -85,11 +86,14 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Prom
     },
     { dryRun: flags.dryRun, commandLine: commandLine() },
   );
-  const unit = unitName({ port, proto });
+  // macOS runs it as a LaunchDaemon (src/platform/darwin/forward-launchd.ts), Linux as a systemd unit.
+  const mac = ctx.platform === 'darwin';
+  const unit = mac ? forwardLabel({ port, proto }) : unitName({ port, proto });
+  const logs = mac ? `tail -f ${forwardLogPath(unit)}` : `journalctl -u ${unit}`;
   printChange(io, ctx, 'forward', res, {
     json: flags.json,
     already: flags.uninstall ? `${unit} is not installed` : `${unit} is installed and up to date`,
-    done: flags.uninstall ? [] : [`logs: journalctl -u ${unit}    remove: sudo hostalias forward ${port}/${proto} --uninstall`],
+    done: flags.uninstall ? [] : [`logs: ${logs}    remove: sudo hostalias forward ${port}/${proto} --uninstall`],
   });
 }
 
@@ -104,7 +108,7 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
     .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
     .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
-    .option('--install', 'run it as a service (systemd unit hostalias-forward-PORT-PROTO); `down` removes it')
+    .option('--install', 'run it as a service (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
     .action(async (portArg: string, flags: ForwardFlags) => {
       if (flags.install && flags.uninstall) throw usageError('--install and --uninstall exclude each other', `hostalias forward ${portArg} --install`);

@@ -3,6 +3,7 @@ import type { ForwardSpec } from '../../core/config.js';
 import type { Part } from '../../core/part.js';
 import { forwardArgs, type ForwardRuntime } from '../../forward/service-plan.js';
 import { currentRuntime } from '../../forward/service-part.js';
+import { formatEndpoint, targetsOf } from '../../forward/spec.js';
 import { emptyPlan, type Plan } from '../../plan/steps.js';
 import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
@@ -28,7 +29,8 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
   const label = forwardLabel(spec);
   return {
     label,
-    programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs(spec, ip)],
+    // The default target (127.0.0.1:PORT) is spelled out so the plist says where the relay goes.
+    programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: targetsOf(spec).map(formatEndpoint) }, ip)],
     keepAlive: true,
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
@@ -71,16 +73,16 @@ export function planForwardJobs(desired: ForwardJobsTarget | null, obs: ForwardJ
   return plan;
 }
 
-/** Reads the forward plists, whether launchd has them loaded, and their logs. Read-only, no root. */
-export async function observeForwardJobs(ctx: Context, wantedLabels: readonly string[]): Promise<ForwardJobsObserved> {
-  const labels = new Set(wantedLabels);
+/** Reads the forward plists (found on disk, plus `labels`), whether launchd has them loaded, and their logs. Read-only, no root. */
+export async function observeForwardJobs(ctx: Context, labels: readonly string[]): Promise<ForwardJobsObserved> {
+  const all = new Set(labels);
   for (const name of await ctx.fs.list(LAUNCH_DAEMONS_DIR)) {
     const m = FORWARD_PLIST_PATTERN.exec(name);
-    if (m?.[1]) labels.add(m[1]);
+    if (m?.[1]) all.add(m[1]);
   }
   const jobs: Record<string, JobObserved> = {};
   const logs: Record<string, string> = {};
-  for (const label of [...labels].sort()) {
+  for (const label of [...all].sort()) {
     jobs[label] = await observeJob(ctx, label);
     const log = await ctx.fs.read(forwardLogPath(label));
     if (log !== null) logs[label] = log;
@@ -91,9 +93,10 @@ export async function observeForwardJobs(ctx: Context, wantedLabels: readonly st
 /** `forward --install` on macOS: one LaunchDaemon per forward; `--uninstall` and `down` remove it. */
 export const forwardLaunchdPart: Part = {
   id: 'forward-services',
-  async plan(ctx, { desired }) {
+  async plan(ctx, { desired, state }) {
     const forwards = desired?.forwards ?? [];
-    const obs = await observeForwardJobs(ctx, forwards.map(forwardLabel));
+    // The state's forwards too: a job still loaded whose plist was deleted by hand must be booted out.
+    const obs = await observeForwardJobs(ctx, [...forwards, ...(state?.desired.forwards ?? [])].map(forwardLabel));
     const plan = planForwardJobs(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
     if (plan.steps.length > 0 && forwards.length > 0) {
       plan.notes.push(`forward services run ${currentRuntime().nodePath}: if that node is moved or upgraded to another path, run hostalias forward PORT --install again`);

@@ -4,6 +4,7 @@ import { HostaliasError } from '../../errors.js';
 import { runChecked } from '../../exec/runner.js';
 import { emptyPlan } from '../../plan/steps.js';
 import { hostsFilePart } from '../linux/parts.js';
+import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
 import { hasAppleRdrAnchor, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfObserved } from './pf.js';
@@ -26,9 +27,6 @@ export const macGuardPart: Part = {
         "--docker-daemon edits a Linux dockerd's /etc/docker/daemon.json; on macOS Docker runs as Docker Desktop, which manages its own daemon configuration and already makes host.docker.internal reach this Mac",
         `run it again with --no-docker-daemon; containers reach the alias directly (docker run --add-host local_host:${desired.ip} …, or hostalias run)`,
       );
-    }
-    if (desired.forwards.length > 0) {
-      throw new HostaliasError('unsupported', 'forwards installed as services (hostalias forward --install) are Linux-only (systemd units)', 'run hostalias forward in the foreground on macOS, or use hostalias expose, which uses pf');
     }
     return plan;
   },
@@ -121,4 +119,4 @@ export const pfPart: Part = {
  * Parts in `up` order; `down` runs them reversed. pf comes first so that on `down` releasing the
  * pf enable reference (which can't be undone) is the very last step.
  */
-export const darwinParts: readonly Part[] = [macGuardPart, pfPart, macAliasPart, launchdPart, hostsFilePart];
+export const darwinParts: readonly Part[] = [macGuardPart, pfPart, macAliasPart, launchdPart, forwardLaunchdPart, hostsFilePart];
