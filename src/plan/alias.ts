@@ -58,7 +58,9 @@ export function planAlias(desired: AliasTarget | null, previous: AliasTarget | n
     plan.steps.push({ kind: 'run', argv: aliasAddArgv(desired), undo: aliasDelArgv(desired.ip), why: `add the alias ${desired.ip}/32 to lo` });
   }
   const current = desired ? addrs.find((a) => a.ifname === 'lo' && a.local === desired.ip && a.prefixlen === 32) : undefined;
-  if (desired && current?.label !== undefined && current.label !== desired.label) {
+  // An unlabelled alias ("lo": NetworkManager adds it so at boot, having no label setting) is
+  // left alone: relabelling would take the address away for a moment and gain nothing.
+  if (desired && current?.label !== undefined && current.label !== 'lo' && current.label !== desired.label) {
     // `ip addr replace` keeps an existing address's label, so a new label needs delete + add.
     const old = { ip: desired.ip, label: current.label };
     plan.steps.push({ kind: 'run', argv: aliasDelArgv(desired.ip), undo: aliasAddArgv(old), why: `remove the alias ${desired.ip} labelled ${old.label}` });

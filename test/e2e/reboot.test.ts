@@ -2,8 +2,8 @@
  * "After a reboot": a fresh namespace stands in for the rebooted machine, and the test runs what the
  * boot would run with the artifact `up` wrote under --root: the systemd unit's ExecStart lines,
  * Debian's ifup on the generated stanza, the real systemd-networkd on the .network file, and
- * `netplan generate` + systemd-networkd on the netplan YAML. NetworkManager can't run here: its
- * keyfile is only parsed.
+ * `netplan generate` + systemd-networkd on the netplan YAML. Here the NetworkManager keyfile is
+ * only parsed; networkmanager.test.ts runs the real NetworkManager on it.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -174,7 +174,7 @@ test('netplan: the YAML says what the issue asks, `netplan generate` renders it 
   assert.ok((await loAddrs(booted)).some((a) => a.startsWith('10.254.254.254/32')), r.out);
 });
 
-test('NetworkManager: the keyfile parses as a loopback profile with the /32 (NetworkManager itself is not run here)', async (t) => {
+test('NetworkManager: the keyfile parses as a loopback profile with the /32 (the real NetworkManager runs in networkmanager.test.ts)', async (t) => {
   const root = await tempRoot(t, 'rb-nm');
   await install(t, root, 'networkmanager');
   const path = join(root, 'etc/NetworkManager/system-connections/hostalias-lo.nmconnection');

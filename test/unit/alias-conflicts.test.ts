@@ -4,7 +4,7 @@ import { up } from '../../src/core/ops.js';
 import { HostaliasError } from '../../src/errors.js';
 import { checkAliasConflicts, planAlias } from '../../src/plan/alias.js';
 import { renderPlan } from '../../src/plan/steps.js';
-import { parseIpAddrJson, type RouteEntry } from '../../src/platform/linux/ip.js';
+import { parseIpAddrJson, type LinkAddress, type RouteEntry } from '../../src/platform/linux/ip.js';
 import { ADDR_ALIAS_AND_VETH, ADDR_FRESH_NS, ADDR_LO_SLASH8, FakeIp, ROUTES_DEFAULT_AND_VPN } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 
@@ -64,4 +64,17 @@ test('up with a shadowed route applies and reports the warning', async (t) => {
   assert.equal(res.plan.warnings.length, 1);
   assert.match(res.plan.warnings[0] ?? '', /10\.254\.0\.0\/16 dev d0/);
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.254/32 lo:hostalias']);
+});
+
+test('an unlabelled alias (as NetworkManager adds it at boot) counts as present: no relabel gap', () => {
+  const lo: LinkAddress[] = [
+    { ifname: 'lo', family: 'inet', local: '127.0.0.1', prefixlen: 8, label: 'lo' },
+    { ifname: 'lo', family: 'inet', local: '10.254.254.254', prefixlen: 32, label: 'lo' },
+  ];
+  assert.equal(renderPlan(planAlias({ ip: '10.254.254.254', label: 'lo:hostalias' }, null, lo), { rooted: false, root: '/' }), '');
+  const labelled: LinkAddress[] = [{ ifname: 'lo', family: 'inet', local: '10.254.254.254', prefixlen: 32, label: 'lo:old' }];
+  assert.equal(
+    renderPlan(planAlias({ ip: '10.254.254.254', label: 'lo:hostalias' }, null, labelled), { rooted: false, root: '/' }),
+    '$ ip addr del 10.254.254.254/32 dev lo\n$ ip addr replace 10.254.254.254/32 dev lo label lo:hostalias',
+  );
 });
