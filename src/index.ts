@@ -19,3 +19,8 @@ export { buildRunArgv, type RunArgv } from './docker/run-argv.js';
 export { planInPlace, planOverride, type ComposePlan, type ComposeSource } from './docker/compose-plan.js';
 export { chooseGatewayKey, withGateway, type GatewayKey } from './docker/daemon-json.js';
 export { loadHostTarget } from './docker/target.js';
+export { expose, unexpose } from './firewall/expose-ops.js';
+export { refreshFirewall } from './firewall/refresh.js';
+export { doctorInput, runChecks, CHECKS } from './doctor/run-checks.js';
+export { runProbe } from './doctor/probe.js';
+export type { Finding } from './doctor/types.js';

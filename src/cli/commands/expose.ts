@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import type { Desired, FirewallChoice } from '../../core/config.js';
-import { converge, resolveDesired } from '../../core/ops.js';
+import { expose, unexpose } from '../../firewall/expose-ops.js';
 import { refreshFirewall, watchDockerNetworks } from '../../firewall/refresh.js';
-import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto, withExpose, withoutExpose } from '../../firewall/spec.js';
+import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto } from '../../firewall/spec.js';
 import { usageError } from '../../errors.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 import { printChange } from '../render-change.js';
@@ -42,10 +42,7 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     .action(async (portArg: string, flags: ExposeFlags) => {
       const spec = parseExpose(portArg, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true });
       const ctx = contextFrom(flags);
-      const res = await converge(ctx, (state) => {
-        const d = resolveDesired(state, flags.firewall ? { firewall: flags.firewall } : {});
-        return { ...d, exposes: withExpose(d.exposes, spec) };
-      }, { dryRun: flags.dryRun, commandLine: commandLine() });
+      const res = await expose(ctx, spec, { dryRun: flags.dryRun, commandLine: commandLine(), ...(flags.firewall ? { firewall: flags.firewall } : {}) });
       const ip = res.state?.desired.ip;
       printChange(io, ctx, 'expose', res, {
         json: flags.json,
@@ -60,10 +57,7 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     .action(async (portArg: string, flags: CommonOptions) => {
       const { port, proto } = parsePortProto(portArg);
       const ctx = contextFrom(flags);
-      const res = await converge(ctx, (state) => {
-        if (!state) return null;
-        return { ...state.desired, exposes: withoutExpose(state.desired.exposes, port, proto) };
-      }, { dryRun: flags.dryRun, commandLine: commandLine() });
+      const res = await unexpose(ctx, port, proto, { dryRun: flags.dryRun, commandLine: commandLine() });
       printChange(io, ctx, 'unexpose', res, { json: flags.json, already: `${port}/${proto} is not exposed` });
     });
 
