@@ -47,10 +47,10 @@ test('merge keeps every other key, their order and the indentation', () => {
 
 test('malformed daemon.json: usage error with line and column, nothing planned', () => {
   const table: Array<[string, string]> = [
-    ['{\n  "debug": true,\n}\n', 'line 3, column 1: expected another key (JSON allows no trailing comma)'],
+    ['{\n  "debug": true,\n}\n', 'line 3, column 1: expected a key in double quotes (JSON allows no trailing comma)'],
     ['{\n  "debug": tru\n}\n', 'line 2, column 12: expected a value'],
-    ['{ "a": 1 } x', 'line 1, column 12: expected the end of the file'],
-    ['// comment\n{}', 'line 1, column 1: expected a value'],
+    ['{ "a": 1 } x', 'line 1, column 12: expected a value'],
+    ['// comment\n{}', 'line 1, column 1: expected no comment (JSON has none)'],
     ['["not", "an object"]', 'must hold a JSON object'],
   ];
   for (const [text, message] of table) {
