@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { sleep } from '../lab/exec.js';
+import { onLines, sleep } from '../lab/exec.js';
 import { linkNetns, runCli, startReplyServer, tcpRequest, withNetns, type Netns, type ReplyServer } from '../lab/netns.js';
 import { tempRoot } from '../support/e2e.js';
 import { ALIAS, eventually, ok } from './expose-lab.js';
@@ -44,21 +44,15 @@ process.on('SIGTERM', () => process.exit(0));
 async function startUdpRecorder(ns: Netns): Promise<UdpRecorder> {
   const child = ns.spawn([process.execPath, '-e', UDP_RECORDER_JS]);
   const received: string[] = [];
-  let buf = '';
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('udp recorder did not start')), 10_000);
-    child.stdout?.on('data', (b: Buffer) => {
-      buf += b.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(buf.slice(0, i)) as { port?: number; got?: string };
-        buf = buf.slice(i + 1);
-        if (msg.port !== undefined) {
-          clearTimeout(timer);
-          resolve(msg.port);
-        }
-        if (msg.got !== undefined) received.push(msg.got);
+    onLines(child.stdout, (line) => {
+      const msg = JSON.parse(line) as { port?: number; got?: string };
+      if (msg.port !== undefined) {
+        clearTimeout(timer);
+        resolve(msg.port);
       }
+      if (msg.got !== undefined) received.push(msg.got);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

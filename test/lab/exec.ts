@@ -7,6 +7,8 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 
 export interface ExecOptions {
   /** Full environment for the child. Defaults to process.env. LC_ALL=C is always forced. */
@@ -185,4 +187,9 @@ export function which(cmd: string, pathEnv: string = process.env['PATH'] ?? ''):
     }
   }
   return undefined;
+}
+
+/** Calls `fn` with each line a child prints (its JSON status lines); nothing when there is no stream. */
+export function onLines(stream: Readable | null | undefined, fn: (line: string) => void): void {
+  if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', fn);
 }

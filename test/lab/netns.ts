@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { execArgv, labEnv, pidAlive, sleep, waitFor } from './exec.js';
+import { execArgv, labEnv, onLines, pidAlive, sleep, waitFor } from './exec.js';
 import type { ExecOptions, ExecResult } from './exec.js';
 import { destroyNetnsSync, killPidsSync, NETNS_PREFIX, pidsInNetns, registerExitCleanup } from './cleanup.js';
 
@@ -230,27 +230,20 @@ export async function startReplyServer(
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`reply server in ${ns.name} did not start: ${stderr}`));
     }, opts.timeoutMs ?? 10_000);
-    child.stdout?.on('data', (b: Buffer) => {
-      buf += b.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const msg = JSON.parse(line) as {
-          listening?: number;
-          conn?: { remoteAddress: string; remotePort: number; localAddress: string };
-        };
-        if (msg.listening !== undefined) {
-          clearTimeout(timer);
-          resolve(msg.listening);
-        }
-        if (msg.conn !== undefined) connections.push(msg.conn);
+    onLines(child.stdout, (line) => {
+      const msg = JSON.parse(line) as {
+        listening?: number;
+        conn?: { remoteAddress: string; remotePort: number; localAddress: string };
+      };
+      if (msg.listening !== undefined) {
+        clearTimeout(timer);
+        resolve(msg.listening);
       }
+      if (msg.conn !== undefined) connections.push(msg.conn);
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onLines } from '../lab/exec.js';
 
 export const RELAY_HOST = '127.0.0.2';
 
@@ -82,18 +83,11 @@ export async function spawnRelay(port: number, args: string[] = [], opts: { nofi
   const exited = new Promise<number>((resolve) => proc.once('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1))));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`relay did not start: ${err}`)), 15_000);
-    let buf = '';
-    proc.stdout?.on('data', (b: Buffer) => {
-      buf += b.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        if (line.includes('"listening"')) {
-          clearTimeout(timer);
-          resolve();
-        }
+    onLines(proc.stdout, (line) => {
+      lines.push(line);
+      if (line.includes('"listening"')) {
+        clearTimeout(timer);
+        resolve();
       }
     });
     void exited.then((code) => {
