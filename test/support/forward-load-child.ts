@@ -1,8 +1,10 @@
 /**
- * Child process for the "10k concurrent connections" test: runs a server on 127.0.0.1 and holds
+ * Child process for the "10k concurrent connections" test: runs a server on 127.0.0.1 and/or holds
  * N client connections through the relay at once (so the test process itself needs few fds).
+ * `node forward-load-child.js N [both|server|client]`: server and client may run in two processes,
+ * each then holding N fds, which keeps N = 10000 under a 20000 per-process fd limit.
  * Protocol on stdout/stdin, one JSON line each:
- *   → {"port":P}            server listening (start the relay on P)
+ *   → {"port":P}            server listening (start the relay on P); a client alone says {"port":0}
  *   ← "open <relayPort>"     open N connections through 127.0.0.2:<relayPort>, each answered
  *   → {"open":N,"failed":F}  all N are open and answered end to end
  *   ← "close"                close them all
@@ -12,6 +14,7 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 
 const n = Number(process.argv[2] ?? '10000');
+const role = process.argv[3] ?? 'both';
 const held: net.Socket[] = [];
 const server = net.createServer({ allowHalfOpen: true }, (s) => {
   s.on('error', () => undefined);
@@ -56,9 +59,12 @@ async function closeAll(): Promise<void> {
   held.length = 0;
 }
 
-server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as net.AddressInfo).port })}\n`);
-});
+if (role === 'client') process.stdout.write(`${JSON.stringify({ port: 0 })}\n`);
+else {
+  server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
+    process.stdout.write(`${JSON.stringify({ port: (server.address() as net.AddressInfo).port })}\n`);
+  });
+}
 createInterface({ input: process.stdin }).on('line', (line) => {
   const [cmd, arg] = line.trim().split(' ');
   if (cmd === 'open') void openAll(Number(arg));
