@@ -20,7 +20,11 @@ import { loAddrs, tempRoot } from '../support/e2e.js';
 const ALIAS = '10.254.254.254';
 const NAMES = ['local_host', 'local', 'host.docker.internal'];
 /** Deliberately odd formatting: `down` must give back exactly these bytes. */
-const ORIGINAL_DAEMON_JSON = '{\n\t"labels": ["hostalias-e2e=1"],\n\t"debug":false\n}\n';
+/**
+ * The user's daemon.json before `up --docker-daemon`. `deprecated-key-path` keeps dockerd 20.10
+ * from creating /etc/docker/key.json on this machine (it has no flag for that, only this key).
+ */
+const originalDaemonJson = (root: string) => `{\n\t"labels": ["hostalias-e2e=1"],\n\t"deprecated-key-path": "${root}/key.json",\n\t"debug":false\n}\n`;
 
 /** A shell script that prints "<reply from :8080> <reply from alias:8081>" per name. */
 function probe(names: readonly string[]): string[] {
@@ -38,7 +42,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
   const root = await tempRoot(t, 'dock');
   const daemonJson = join(root, 'etc/docker/daemon.json');
   await mkdir(join(root, 'etc/docker'), { recursive: true });
-  await writeFile(daemonJson, ORIGINAL_DAEMON_JSON);
+  await writeFile(daemonJson, originalDaemonJson(root));
   const d = await startDockerd(ns, { configFile: daemonJson });
   t.diagnostic(`dockerd start: ${d.startMs} ms`);
   const image = await buildBusyboxImage(d);
@@ -193,7 +197,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     assert.match(r.stdout, /"host-gateway-ip" because the engine is 20\.10/);
     assert.match(`${r.stdout}${r.stderr}`, /systemctl restart docker/);
     const written = JSON.parse(await readFile(daemonJson, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(written, { labels: ['hostalias-e2e=1'], debug: false, 'host-gateway-ip': ALIAS });
+    assert.deepEqual(written, { labels: ['hostalias-e2e=1'], 'deprecated-key-path': `${root}/key.json`, debug: false, 'host-gateway-ip': ALIAS });
     const again = await cli(['up', '--root', root]);
     assert.match(again.stdout, /already up/, 'idempotent');
     const t0 = Date.now();
@@ -208,7 +212,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
   await t.test('down: the names no longer reach, daemon.json is byte-identical to before', async () => {
     const r = await cli(['down', '--root', root]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await readFile(daemonJson, 'utf8'), ORIGINAL_DAEMON_JSON);
+    assert.equal(await readFile(daemonJson, 'utf8'), originalDaemonJson(root));
     assert.ok(!(await loAddrs(ns)).some((a) => a.startsWith(ALIAS)), 'alias gone from lo');
     // --dns 127.0.0.1: a name not in /etc/hosts fails at once instead of waiting for DNS.
     const plain = await d.docker(['run', '--rm', '--dns', '127.0.0.1', image, 'nc', '-w', '3', 'local_host', '8080'], { allowFail: true, timeoutMs: 60_000 });
