@@ -1,7 +1,5 @@
 import { HostaliasError } from '../errors.js';
-import { ProcessRunner } from '../exec/runner.js';
 import { backendFor } from '../platform/backend.js';
-import { MacPreviewRunner } from '../platform/darwin/preview-runner.js';
 import type { PersistDecision } from '../platform/linux/detect.js';
 import { mergePlans, type Plan, type Step } from '../plan/steps.js';
 import { applySteps } from './apply.js';
@@ -60,10 +58,7 @@ export async function planChange(ctx: Context, desired: Desired | null, state: S
 }
 
 function requireRoot(ctx: Context, opts: ChangeOptions): void {
-  // Another OS's plan can't run here through the real or the preview runner; an injected runner
-  // (the unit tests' FakeMac) simulates that OS and may apply it.
-  const realRunner = ctx.runner instanceof ProcessRunner || ctx.runner instanceof MacPreviewRunner;
-  if (ctx.platform !== (process.platform === 'darwin' ? 'darwin' : 'linux') && realRunner) {
+  if (ctx.previewOnly) {
     throw new HostaliasError('unsupported', `the ${ctx.platform} plan can only be previewed on this machine`, 'add --dry-run');
   }
   if (!ctx.isRoot) {

@@ -1,5 +1,6 @@
 import { inSubnet } from '../core/address.js';
-import { configFileOf, gatewayFromConfig, pickDockerd, readLiveFile, type GatewayConfig } from './dockerd-config.js';
+import { readLiveFile } from '../fs/system-fs.js';
+import { configFileOf, gatewayFromConfig, pickDockerd, type GatewayConfig } from './dockerd-config.js';
 import { fail, ok, warn, type Check } from './types.js';
 import { DAEMON_JSON } from '../docker/daemon-json.js';
 

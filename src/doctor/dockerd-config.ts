@@ -2,7 +2,6 @@
  * Which daemon.json and --host-gateway-ip flags the running dockerd uses, from its command line.
  * Pure functions plus a live read of the process's own config file.
  */
-import { readFile } from 'node:fs/promises';
 import { DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson } from '../docker/daemon-json.js';
 
 /** The value of `--flag V` / `--flag=V` (every occurrence). Pure. */
@@ -57,11 +56,3 @@ export function configFileOf(argv: readonly string[]): string {
   return flagValues(argv, '--config-file').at(-1) ?? DAEMON_JSON;
 }
 
-/** Reads the running daemon's own config file (live: it is what that process read). Null when absent. */
-export async function readLiveFile(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
-}

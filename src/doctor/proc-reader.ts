@@ -4,17 +4,10 @@
  * SystemFs. /proc/net is per network namespace of this process: inside `nsenter --net` it lists
  * that namespace's sockets.
  */
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { readdir, readlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
+import { readLiveFile } from '../fs/system-fs.js';
 import { parseProcNet, socketInode, type Listener } from './proc-net.js';
-
-async function readOrNull(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 const FILES: ReadonlyArray<[string, 'tcp' | 'udp', 4 | 6]> = [
   ['/proc/net/tcp', 'tcp', 4],
@@ -27,7 +20,7 @@ const FILES: ReadonlyArray<[string, 'tcp' | 'udp', 4 | 6]> = [
 export async function readListeners(): Promise<Listener[]> {
   const le = endianness() === 'LE';
   const all = await Promise.all(FILES.map(async ([path, proto, family]) => {
-    const text = await readOrNull(path);
+    const text = await readLiveFile(path);
     return text === null ? [] : parseProcNet(text, proto, family, le);
   }));
   return all.flat();
@@ -47,7 +40,7 @@ export async function readSocketOwners(inodes: ReadonlySet<number>): Promise<Map
     for (const fd of fds) {
       const inode = socketInode(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
       if (inode === null || !inodes.has(inode) || owners.has(inode)) continue;
-      comm ??= (await readOrNull(`/proc/${pid}/comm`))?.trim() ?? null;
+      comm ??= (await readLiveFile(`/proc/${pid}/comm`))?.trim() ?? null;
       owners.set(inode, comm ? `${comm}[${pid}]` : `pid ${pid}`);
     }
   }));
@@ -58,9 +51,9 @@ export async function readSocketOwners(inodes: ReadonlySet<number>): Promise<Map
 export async function readProcessArgv(name: string): Promise<Array<{ pid: number; argv: string[] }>> {
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
   const found = await Promise.all(pids.map(async (pid) => {
-    const comm = (await readOrNull(`/proc/${pid}/comm`))?.trim();
+    const comm = (await readLiveFile(`/proc/${pid}/comm`))?.trim();
     if (comm !== name) return null;
-    const raw = await readOrNull(`/proc/${pid}/cmdline`);
+    const raw = await readLiveFile(`/proc/${pid}/cmdline`);
     return raw === null ? null : { pid: Number(pid), argv: raw.split('\0').filter((a) => a !== '') };
   }));
   return found.filter((f): f is { pid: number; argv: string[] } => f !== null);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 /**
  * The documented exception to "only src/exec/runner.ts spawns processes": `docker events` is
@@ -15,16 +16,10 @@ export interface EventStream {
 export function followNetworkEvents(onEvent: (line: string) => void): EventStream {
   const argv = ['events', '--format', '{{.Action}} {{.Actor.ID}}', '--filter', 'type=network', '--filter', 'event=create', '--filter', 'event=destroy'];
   const child = spawn('docker', argv, { env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let buf = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i).trim();
-      buf = buf.slice(i + 1);
-      if (line) onEvent(line);
-    }
+  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (raw) => {
+    const line = raw.trim();
+    if (line) onEvent(line);
   });
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const done = new Promise<{ code: number; stderr: string }>((resolve) => {

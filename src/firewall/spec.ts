@@ -1,4 +1,5 @@
 import type { Desired, ExposeSpec, FirewallChoice } from '../core/config.js';
+import { parsePort, parsePortProto as parsePortProtoOf } from '../core/ports.js';
 import { usageError } from '../errors.js';
 
 /**
@@ -27,24 +28,16 @@ export function describeExpose(e: ExposeSpec): string {
   return `${e.port}/${e.proto}`;
 }
 
-function parsePortNumber(text: string, what: string): number {
-  if (!/^\d+$/.test(text)) throw usageError(`${what} "${text}" is not a port number`, 'give a port between 1 and 65535, e.g. 5432 or 5432/tcp');
-  const n = Number(text);
-  if (n < 1 || n > 65535) throw usageError(`${what} ${text} is out of range`, 'give a port between 1 and 65535');
-  return n;
-}
+const EXPOSE_EXAMPLE = 'hostalias expose 5432 (or 5432/tcp, 5353/udp)';
 
 /** Parses `PORT[/tcp|/udp]` as typed on the command line. Throws a usage error naming the fix. */
 export function parsePortProto(text: string): { port: number; proto: 'tcp' | 'udp' } {
-  const m = /^([^/]*)(?:\/(.*))?$/.exec(text.trim());
-  const proto = (m?.[2] ?? 'tcp').toLowerCase();
-  if (proto !== 'tcp' && proto !== 'udp') throw usageError(`unknown protocol "${m?.[2] ?? ''}" in "${text}"`, 'use PORT/tcp or PORT/udp, e.g. 5353/udp');
-  return { port: parsePortNumber(m?.[1] ?? '', 'port'), proto };
+  return parsePortProtoOf(text, EXPOSE_EXAMPLE);
 }
 
 export function parseExpose(text: string, opts: { to?: string; keepSource?: boolean } = {}): ExposeSpec {
   const { port, proto } = parsePortProto(text);
-  const to = opts.to === undefined ? port : parsePortNumber(opts.to, '--to port');
+  const to = opts.to === undefined ? port : parsePort(opts.to, '--to port', 'hostalias expose 5432 --to 5433');
   return { port, proto, to, keepSource: opts.keepSource ?? false };
 }
 

@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import type { ForwardSpec } from '../core/config.js';
+import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../core/ports.js';
 import { usageError } from '../errors.js';
 
-export type ForwardProto = 'tcp' | 'udp';
+export type ForwardProto = Proto;
 
 export interface Endpoint {
   host: string;
@@ -11,28 +12,21 @@ export interface Endpoint {
 
 export type { ForwardSpec } from '../core/config.js';
 
-function parsePort(text: string, what: string): number {
-  if (!/^\d+$/.test(text)) throw usageError(`invalid ${what} "${text}": expected a number from 1 to 65535`, 'hostalias forward 5432');
-  const n = Number(text);
-  if (n < 1 || n > 65535) throw usageError(`invalid ${what} ${n}: expected a number from 1 to 65535`, 'hostalias forward 5432');
-  return n;
-}
+const FORWARD_EXAMPLE = 'hostalias forward 5432 (or 5432/tcp, 53/udp)';
 
 /** `5432`, `5432/tcp`, `53/udp` → port and protocol. Pure. */
 export function parsePortProto(text: string): { port: number; proto: ForwardProto } {
-  const m = /^([^/]+)(?:\/(tcp|udp))?$/i.exec(text.trim());
-  if (!m?.[1]) throw usageError(`invalid port "${text}": expected PORT, PORT/tcp or PORT/udp`, 'hostalias forward 5432/tcp');
-  return { port: parsePort(m[1], 'port'), proto: (m[2]?.toLowerCase() ?? 'tcp') as ForwardProto };
+  return parsePortProtoOf(text, FORWARD_EXAMPLE);
 }
 
 /** `HOST:PORT`, `[v6]:PORT` or just `PORT` (on 127.0.0.1). Only literal addresses: a relay must not depend on DNS. Pure. */
 export function parseEndpoint(text: string, what = 'target'): Endpoint {
   const t = text.trim();
-  if (/^\d+$/.test(t)) return { host: '127.0.0.1', port: parsePort(t, `${what} port`) };
+  if (/^\d+$/.test(t)) return { host: '127.0.0.1', port: parsePort(t, `${what} port`, FORWARD_EXAMPLE) };
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(t) ?? /^([^:]+):(\d+)$/.exec(t);
   if (!m?.[1] || !m[2]) throw usageError(`invalid ${what} "${text}": expected HOST:PORT, e.g. 127.0.0.1:5432`, '--to 127.0.0.1:5432');
   if (isIP(m[1]) === 0) throw usageError(`invalid ${what} "${text}": ${m[1]} is not an IP address`, `--to 127.0.0.1:${m[2]}`);
-  return { host: m[1], port: parsePort(m[2], `${what} port`) };
+  return { host: m[1], port: parsePort(m[2], `${what} port`, `--to 127.0.0.1:5432`) };
 }
 
 export function parseListenAddress(text: string): string {

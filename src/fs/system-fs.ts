@@ -100,6 +100,18 @@ export class SystemFs {
   }
 }
 
+/**
+ * Reads a file of the *running* system (/proc, a running daemon's own config), never under a
+ * --root folder: those describe this kernel and these processes. Null when unreadable. Read-only.
+ */
+export async function readLiveFile(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';

@@ -1,15 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import type { Context } from '../../core/context.js';
+import { readLiveFile } from '../../fs/system-fs.js';
 import { PATHS, persistencePaths, type PersistObserved } from '../../plan/persistence.js';
 import type { PersistProbes } from './detect.js';
-
-async function readLive(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
 const SYSTEMD_CANDIDATES = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'];
@@ -25,7 +17,7 @@ export async function observePersistProbes(ctx: Context): Promise<PersistProbes>
   let systemdInstalled = false;
   for (const p of SYSTEMD_CANDIDATES) systemdInstalled ||= await fs.exists(p);
   return {
-    pid1: fs.isRooted ? null : ((await readLive('/proc/1/comm'))?.trim() ?? null),
+    pid1: fs.isRooted ? null : ((await readLiveFile('/proc/1/comm'))?.trim() ?? null),
     systemdInstalled,
     netplanConfigs,
     interfacesFile: (await fs.read(PATHS.interfaces)) !== null,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readLiveFile } from '../../fs/system-fs.js';
 import type { Context } from '../../core/context.js';
 import type { Part } from '../../core/part.js';
 import { emptyPlan } from '../../plan/steps.js';
@@ -51,7 +51,7 @@ export function detectWsl(p: WslProbes): WslInfo {
 /** Live probes (osrelease only on a live system; /etc/wsl.conf through the rooted fs). Read-only. */
 export async function observeWsl(ctx: Context): Promise<WslInfo> {
   let osrelease: string | null = null;
-  if (!ctx.fs.isRooted) osrelease = await readFile('/proc/sys/kernel/osrelease', 'utf8').catch(() => null);
+  if (!ctx.fs.isRooted) osrelease = await readLiveFile('/proc/sys/kernel/osrelease');
   return detectWsl({ osrelease, env: ctx.env, wslConf: await ctx.fs.read(WSL_CONF) });
 }
 
