@@ -1,6 +1,6 @@
 /** Turns `nft -j list ruleset` into chains the rule walker understands. Pure. */
 import { inSubnet } from '../core/address.js';
-import { ifaceMatches, type Chain, type MatchResult, type Packet, type Rule, type Target } from './rule-walk.js';
+import { ifaceMatches, type Chain, type MatchResult, type Packet, type Target } from './rule-walk.js';
 
 type Json = unknown;
 interface NftChain { family: string; table: string; name: string; hook?: string; type?: string; policy?: string; prio?: number }

@@ -183,12 +183,13 @@ function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): 
   return steps.length > 0 ? [...steps, ...reloadSteps(kind, obs)] : [];
 }
 
-function uninstallSteps(kind: PersistKind, obs: PersistObserved): Step[] {
+function uninstallSteps(previous: InstalledPersistence, obs: PersistObserved): Step[] {
+  const { kind } = previous;
   const steps: Step[] = [];
   if (kind === 'systemd' && obs.wantsLink !== null) {
     steps.push({ kind: 'remove', path: PATHS.systemdWants, before: null, why: 'disable the unit' });
   }
-  for (const a of artifacts(kind, { ip: '0.0.0.0', label: 'lo:x' }, obs)) {
+  for (const a of artifacts(kind, previous, obs)) {
     const before = obs.files[a.path] ?? null;
     if (before === null) continue;
     if (a.edited) {
@@ -208,7 +209,7 @@ function uninstallSteps(kind: PersistKind, obs: PersistObserved): Step[] {
  */
 export function planPersistence(desired: (InstalledPersistence & { kind: PersistKind }) | null, previous: InstalledPersistence | null, obs: PersistObserved): Plan {
   const plan = emptyPlan();
-  if (previous && previous.kind !== desired?.kind) plan.steps.push(...uninstallSteps(previous.kind, obs));
+  if (previous && previous.kind !== desired?.kind) plan.steps.push(...uninstallSteps(previous, obs));
   if (desired) plan.steps.push(...installSteps(desired.kind, desired, obs));
   return plan;
 }

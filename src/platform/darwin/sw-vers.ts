@@ -24,7 +24,3 @@ export async function observeMacVersion(runner: Runner): Promise<MacVersion | nu
   const res = await runner.run(['sw_vers']);
   return res.code === 0 ? parseSwVers(res.stdout) : null;
 }
-
-export function describeMacVersion(v: MacVersion): string {
-  return `${v.productName} ${v.productVersion}${v.buildVersion ? ` (${v.buildVersion})` : ''}`;
-}
