@@ -1,6 +1,8 @@
 import { Option, type Command } from 'commander';
-import { defaultContext, type Context } from '../core/context.js';
-import { usageError } from '../errors.js';
+import { defaultContext } from '../engine/context.js';
+import type { Context } from '../model/context.js';
+import { shellQuote } from '../model/shell.js';
+import { usageError } from '../model/errors.js';
 
 /** Where the CLI writes; injected so tests can capture output. Only the CLI prints. */
 export interface CliIO {
@@ -36,5 +38,5 @@ export function contextFrom(opts: CommonOptions): Context {
 
 /** The command line as typed, for "run it with sudo" hints. */
 export function commandLine(): string {
-  return ['hostalias', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return shellQuote(['hostalias', ...process.argv.slice(2)]);
 }

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EXIT_CODES, HostaliasError } from '../errors.js';
+import { EXIT_CODES, HostaliasError } from '../model/errors.js';
 import { registerAliasCommands } from './commands/alias.js';
 import { registerComposeCommand } from './commands/compose.js';
 import { dockerDaemonUpFlags } from './commands/docker-daemon.js';

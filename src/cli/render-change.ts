@@ -1,6 +1,6 @@
-import type { ChangeResult } from '../core/ops.js';
-import type { Context } from '../core/context.js';
-import { renderPlan, renderStep, type Step } from '../plan/steps.js';
+import type { ChangeResult } from '../engine/converge.js';
+import type { Context } from '../model/context.js';
+import { renderPlan, renderStep, type Step } from '../model/steps.js';
 import type { CliIO } from './io.js';
 
 function stepJson(step: Step, ctx: Context): Record<string, unknown> {

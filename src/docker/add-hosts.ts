@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { usageError } from '../model/errors.js';
 
 /** The alias and the names containers use for it: what every Docker integration injects. */
 export interface HostTarget {

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { usageError } from '../errors.js';
+import { usageError } from '../model/errors.js';
 import type { SystemFs } from '../fs/system-fs.js';
 import type { ComposeSource } from './compose-plan.js';
 

@@ -1,5 +1,5 @@
 import { Document, isMap, isSeq, parseDocument, Scalar, YAMLMap, YAMLSeq } from 'yaml';
-import { usageError } from '../errors.js';
+import { usageError } from '../model/errors.js';
 import { entryName, type HostTarget } from './add-hosts.js';
 
 /** A compose file as read: the path shown to the user and its text. */

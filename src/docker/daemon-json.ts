@@ -1,4 +1,4 @@
-import { HostaliasError, usageError } from '../errors.js';
+import { HostaliasError, usageError } from '../model/errors.js';
 import { findJsonError } from './json-position.js';
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';

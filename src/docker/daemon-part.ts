@@ -1,10 +1,10 @@
-import type { Part } from '../core/part.js';
-import { HostaliasError } from '../errors.js';
-import { emptyPlan } from '../plan/steps.js';
+import type { Part } from '../model/part.js';
+import { HostaliasError } from '../model/errors.js';
+import { emptyPlan } from '../model/steps.js';
 import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type GatewayKey } from './daemon-json.js';
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserved } from './daemon-plan.js';
 import { detectEngine } from './engine.js';
-import type { Context } from '../core/context.js';
+import type { Context } from '../model/context.js';
 
 async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
   return {

@@ -1,5 +1,5 @@
-import { backupPathFor } from '../core/state.js';
-import { emptyPlan, type Plan } from '../plan/steps.js';
+import { backupPathFor } from '../model/state.js';
+import { emptyPlan, type Plan } from '../model/steps.js';
 import { DAEMON_JSON, GATEWAY_KEYS, withGateway, withoutGateway, type GatewayKey } from './daemon-json.js';
 
 export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);

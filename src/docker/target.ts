@@ -1,8 +1,7 @@
-import { defaultDesired } from '../core/config.js';
-import type { Context } from '../core/context.js';
-import { loadState } from '../core/state.js';
-import { describeCause } from '../errors.js';
-import { backendFor } from '../platform/backend.js';
+import { defaultDesired } from '../model/config.js';
+import type { Context } from '../model/context.js';
+import { loadState } from '../model/state.js';
+import { describeCause } from '../model/errors.js';
 import type { HostTarget } from './add-hosts.js';
 
 export interface LoadedTarget {
@@ -23,7 +22,7 @@ export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   const target = { ip: desired.ip, names: desired.names };
   let present: boolean | null;
   try {
-    present = await backendFor(ctx).aliasPresent(ctx, target.ip);
+    present = await ctx.backend.aliasPresent(ctx, target.ip);
   } catch (err) {
     return { target, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${describeCause(err)}); check with: hostalias status` };
   }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { fail, ok, warn, type Check, type Finding } from './types.js';
+import { fail, ok, warn, type Check, type Finding } from '../model/finding.js';
 
 const DEFAULT_SOCKET = 'unix:///var/run/docker.sock';
 
@@ -27,7 +27,7 @@ function systemdRuns(): boolean {
 export const dockerCheck: Check = {
   id: 'docker',
   async run(input) {
-    const engine = await input.facts.engine();
+    const engine = await input.engine();
     const dockerHost = input.ctx.env['DOCKER_HOST'];
     const where = dockerHost ? `DOCKER_HOST=${dockerHost}` : 'the default socket /var/run/docker.sock';
     if (!engine.reachable) {

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { addHostArgs } from '../docker/add-hosts.js';
 import type { Runner } from '../exec/runner.js';
-import { judgeListeners } from './check-listeners.js';
-import { firewallDropFix } from './check-firewall.js';
 import { parseProbeOutput, pickProbeImage, PROBE_SCRIPT, type ProbeOutput } from './probe-script.js';
-import { fail, ok, warn, type DoctorInput, type Finding } from './types.js';
+import { fail, ok, warn, type DoctorInput, type Finding } from '../model/finding.js';
 
 export interface ProbeOptions {
   ports: number[];
@@ -28,10 +26,9 @@ export function probeRunArgs(name: string, image: string, input: Pick<DoctorInpu
   return ['run', '--rm', '--name', name, '--label', 'hostalias.doctor=probe', '--pull', 'never', ...hosts, '--entrypoint', 'sh', image, '-c', PROBE_SCRIPT, 'probe', desired.names.join(' '), ports.join(' ')];
 }
 
-/** Ports to probe when none are given: TCP listeners doctor says containers reach. */
+/** Ports to probe when none are given: the host services the platform says containers reach. */
 export async function defaultProbePorts(input: DoctorInput): Promise<number[]> {
-  const ports = judgeListeners(await input.facts.listeners(), input.desired.ip, input.desired.exposes);
-  return ports.filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed')).map((p) => p.port).slice(0, 12);
+  return (await input.ctx.backend.doctor.reachablePorts(input)).slice(0, 12);
 }
 
 /** Turns the container's report into findings (id `probe`), with a fix per failure. */
@@ -44,23 +41,16 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
     else if (r.address === null) findings.push(fail('probe', `${r.name} does not resolve in the container`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
     else findings.push(fail('probe', `${r.name} resolves to ${r.address} in the container, not the alias ${desired.ip}`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
   }
-  const reach = judgeListeners(await input.facts.listeners(), desired.ip, desired.exposes);
   for (const c of out.connections) {
     const target = `${c.name}:${c.port}`;
     if (c.result === 'connected') {
       findings.push(ok('probe', `${target}: connected`));
       continue;
     }
-    const listener = reach.find((p) => p.proto === 'tcp' && p.port === c.port);
-    if (c.result === 'refused') {
-      if (listener?.reach === 'loopback-only') findings.push(fail('probe', `${target}: refused — the service listens on loopback only`, hostalias(`expose ${c.port}`)));
-      else if (!listener) findings.push(fail('probe', `${target}: refused — nothing listens on port ${c.port} here`, `start the service so that it listens on 0.0.0.0:${c.port} or ${desired.ip}:${c.port}`));
-      else findings.push(fail('probe', `${target}: refused (${c.detail || 'connection refused'}) although something listens on ${c.port}: a REJECT rule?`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
-    } else if (c.result === 'timeout') {
-      findings.push(fail('probe', `${target}: timed out — a firewall drops container → ${desired.ip}:${c.port}`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
-    } else {
-      findings.push(fail('probe', `${target}: ${c.result} (${c.detail || 'no message'})`, (await firewallDropFix(input, c.port)) ?? 'sudo hostalias doctor   (the firewall findings name the rule)'));
-    }
+    const kind = c.result === 'refused' || c.result === 'timeout' ? c.result : 'error';
+    const why = await input.ctx.backend.doctor.explainFailure(input, c.port, kind);
+    const detail = kind === 'error' ? `${c.result} (${c.detail || 'no message'})` : kind === 'refused' && c.detail ? `refused (${c.detail})` : kind === 'refused' ? 'refused' : 'timed out';
+    findings.push(fail('probe', `${target}: ${detail}${why ? ` — ${why.message}` : ''}`, why?.fix ?? hostalias('doctor')));
   }
   return findings;
 }

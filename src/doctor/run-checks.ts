@@ -1,22 +1,10 @@
-import { defaultDesired } from '../core/config.js';
-import type { Context } from '../core/context.js';
-import { loadState } from '../core/state.js';
-import { describeCause, HostaliasError } from '../errors.js';
-import { shellQuote } from '../exec/runner.js';
-import { aliasCheck } from './check-alias.js';
-import { daemonGatewayCheck } from './check-daemon-gateway.js';
-import { dockerCheck } from './check-docker.js';
-import { firewallCheck } from './check-firewall.js';
-import { listenersCheck } from './check-listeners.js';
-import { persistenceCheck } from './check-persistence.js';
-import { routeConflictCheck } from './check-route-conflict.js';
-import { dockerDesktopCheck } from '../platform/darwin/docker-desktop.js';
-import { wslCheck } from '../platform/linux/wsl.js';
-import { createFacts } from './facts.js';
-import type { Check, DoctorInput, Finding } from './types.js';
-
-/** Every check, in report order. */
-export const CHECKS: readonly Check[] = [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck];
+import { probeEngine } from '../docker/engine-probe.js';
+import { defaultDesired } from '../model/config.js';
+import type { Context } from '../model/context.js';
+import { describeCause, HostaliasError } from '../model/errors.js';
+import type { Check, DoctorInput, Finding } from '../model/finding.js';
+import { shellQuote } from '../model/shell.js';
+import { loadState, type State } from '../model/state.js';
 
 /** `sudo hostalias ARGS [--root DIR]`: fixes name the same target folder doctor looked at. */
 export function hostaliasFix(ctx: Context): (args: string) => string {
@@ -24,10 +12,19 @@ export function hostaliasFix(ctx: Context): (args: string) => string {
   return (args) => `sudo hostalias ${args}${root}`;
 }
 
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+/** The input every check reads, for a known state. Pure: the engine is asked on first use. */
+export function doctorInputFor(ctx: Context, state: State | null): DoctorInput {
+  return { ctx, state, desired: state?.desired ?? defaultDesired(), engine: once(() => probeEngine(ctx.runner)), hostalias: hostaliasFix(ctx) };
+}
+
 /** The input every check reads. Loading the state is the only thing that may fail here. */
 export async function doctorInput(ctx: Context): Promise<DoctorInput> {
-  const state = await loadState(ctx.fs);
-  return { ctx, state, desired: state?.desired ?? defaultDesired(), facts: createFacts(ctx), hostalias: hostaliasFix(ctx) };
+  return doctorInputFor(ctx, await loadState(ctx.fs));
 }
 
 function crashFinding(id: string, err: unknown): Finding {
@@ -36,10 +33,10 @@ function crashFinding(id: string, err: unknown): Finding {
 }
 
 /**
- * Runs the checks concurrently; a check that throws becomes one `fail` finding with the check's id
- * instead of stopping the others. Read-only: nothing here changes the system.
+ * Runs the platform's checks (or `checks`) concurrently; a check that throws becomes one `fail`
+ * finding with the check's id instead of stopping the others. Read-only.
  */
-export async function runChecks(input: DoctorInput, checks: readonly Check[] = CHECKS): Promise<Finding[]> {
+export async function runChecks(input: DoctorInput, checks: readonly Check[] = input.ctx.backend.doctor.checks): Promise<Finding[]> {
   const settled = await Promise.allSettled(checks.map((c) => c.run(input)));
   return settled.flatMap((s, i) => {
     const id = (checks[i] as Check).id;

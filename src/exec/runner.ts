@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { HostaliasError } from '../errors.js';
+import { HostaliasError } from '../model/errors.js';
+import { shellQuote } from '../model/shell.js';
 
 export interface RunResult {
   code: number;
@@ -49,11 +50,6 @@ export class ProcessRunner implements Runner {
       child.stdin.end(opts.input ?? '');
     });
   }
-}
-
-/** Quotes an argv for display as one shell line (`$ ip addr replace …`); never executed. */
-export function shellQuote(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /** Runs argv and throws a HostaliasError naming what was being done when it exits non-zero. */

@@ -11,7 +11,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { HostaliasError } from '../errors.js';
+import { HostaliasError } from '../model/errors.js';
 import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
 import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';

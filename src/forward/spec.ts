@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
-import type { ForwardSpec } from '../core/config.js';
-import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../core/ports.js';
-import { usageError } from '../errors.js';
+import type { ForwardSpec } from '../model/config.js';
+import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../model/ports.js';
+import { usageError } from '../model/errors.js';
 
 export type ForwardProto = Proto;
 
@@ -10,7 +10,7 @@ export interface Endpoint {
   port: number;
 }
 
-export type { ForwardSpec } from '../core/config.js';
+export type { ForwardSpec } from '../model/config.js';
 
 const FORWARD_EXAMPLE = 'hostalias forward 5432 (or 5432/tcp, 53/udp)';
 

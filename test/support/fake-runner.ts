@@ -1,5 +1,5 @@
 import type { RunOptions, RunResult, Runner } from '../../src/exec/runner.js';
-import { shellQuote } from '../../src/exec/runner.js';
+import { shellQuote } from '../../src/model/shell.js';
 
 export type FakeReply = RunResult | ((argv: readonly string[], opts?: RunOptions) => RunResult);
 

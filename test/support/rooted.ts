@@ -2,10 +2,12 @@ import { mkdtemp, mkdir, readdir, readFile, readlink, lstat, rm, writeFile } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { Context } from '../../src/core/context.js';
+import type { Context } from '../../src/model/context.js';
 import type { Runner } from '../../src/exec/runner.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
-import { aliasPart, hostsFilePart, persistencePart } from '../../src/platform/linux/parts.js';
+import { hostsFilePart } from '../../src/parts/hosts-file.js';
+import { linuxBackend } from '../../src/platform/linux/backend.js';
+import { aliasPart, persistencePart } from '../../src/platform/linux/parts.js';
 
 /** A temp folder used as `--root`, filled with `files` (path on the target → content); removed after the test. */
 export async function makeRoot(t: Pick<TestContext, 'after'>, files: Record<string, string> = {}): Promise<string> {
@@ -23,7 +25,7 @@ export const CORE_PARTS = [aliasPart, persistencePart, hostsFilePart];
 
 /** A Context as the CLI builds it for `--root ROOT` as root, with an injected runner and the core parts. */
 export function rootedContext(runner: Runner, root: string): Context {
-  return { runner, fs: new SystemFs(root), platform: 'linux', isRoot: true, env: {}, parts: CORE_PARTS };
+  return { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env: {}, parts: CORE_PARTS };
 }
 
 /**

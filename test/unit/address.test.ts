@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAliasIp, parseLabel, parseNames } from '../../src/core/address.js';
-import { HostaliasError } from '../../src/errors.js';
+import { parseAliasIp, parseLabel, parseNames } from '../../src/model/address.js';
+import { HostaliasError } from '../../src/model/errors.js';
 
 test('accepts IPv4 unicast addresses and canonicalises them', () => {
   assert.equal(parseAliasIp('10.254.254.254'), '10.254.254.254');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { up } from '../../src/core/ops.js';
-import { HostaliasError } from '../../src/errors.js';
-import { checkAliasConflicts, planAlias } from '../../src/plan/alias.js';
-import { renderPlan } from '../../src/plan/steps.js';
+import { up } from '../../src/engine/converge.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { checkAliasConflicts, planAlias } from '../../src/platform/linux/alias.js';
+import { renderPlan } from '../../src/model/steps.js';
 import { parseIpAddrJson, type LinkAddress, type RouteEntry } from '../../src/platform/linux/ip.js';
 import { ADDR_ALIAS_AND_VETH, ADDR_FRESH_NS, ADDR_LO_SLASH8, FakeIp, ROUTES_DEFAULT_AND_VPN } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { applySteps } from '../../src/core/apply.js';
-import { HostaliasError } from '../../src/errors.js';
-import type { Step } from '../../src/plan/steps.js';
+import { applySteps } from '../../src/engine/apply.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import type { Step } from '../../src/model/steps.js';
 import { fail } from '../support/fake-runner.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';

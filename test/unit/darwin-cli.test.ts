@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parsePlist } from 'plist';
-import { defaultDesired } from '../../src/core/config.js';
+import { defaultDesired } from '../../src/model/config.js';
 import { aliasJob, renderPlist } from '../../src/platform/darwin/launchd.js';
 import { anchorFileContent, pfJob } from '../../src/platform/darwin/pf.js';
 import { makeRoot, readTree } from '../support/rooted.js';

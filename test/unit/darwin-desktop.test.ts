@@ -1,9 +1,10 @@
+import { linuxBackend } from '../../src/platform/linux/backend.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultDesired } from '../../src/core/config.js';
+import { defaultDesired } from '../../src/model/config.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
-import type { DoctorInput } from '../../src/doctor/types.js';
-import { checkAliasThroughDesktop, describeDockerDesktop, desktopProbeArgv, dockerDesktopCheck } from '../../src/platform/darwin/docker-desktop.js';
+import type { DoctorInput } from '../../src/model/finding.js';
+import { checkAliasThroughDesktop, describeDockerDesktop, desktopProbeArgv, dockerDesktopCheck } from '../../src/doctor/check-docker-desktop.js';
 import { wslCheck } from '../../src/platform/linux/wsl.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
 import { makeRoot } from '../support/rooted.js';
@@ -46,10 +47,10 @@ test('unreachable and unstartable probes are told apart; a non-Desktop engine is
 test('doctor checks: Desktop finding with a failing probe names the fix; WSL finding from env and wsl.conf', async (t) => {
   const root = await makeRoot(t, { '/etc/wsl.conf': '[boot]\nsystemd=false\n' });
   const runner = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), fail('Connection refused'));
-  const ctx = { runner, fs: new SystemFs(root), platform: 'linux' as const, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
+  const ctx = { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
   const desired = { ...defaultDesired(), exposes: [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }] };
   const state = { version: 1 as const, desired, persistence: { kind: 'systemd' as const, reason: 'x', ip: IP, label: 'lo:hostalias' }, updatedAt: '' };
-  const input = { ctx, state, desired, facts: {} as DoctorInput['facts'], hostalias: (a: string) => `sudo hostalias ${a}` };
+  const input = { ctx, state, desired, engine: async () => ({ reachable: false as const, cliMissing: true, error: 'not asked' }), hostalias: (a: string) => `sudo hostalias ${a}` };
   const desktop = await dockerDesktopCheck.run(input);
   assert.deepEqual(desktop.map((f) => f.status), ['ok', 'fail']);
   assert.match(desktop[1]?.fix ?? '', /docker run --rm busybox nc/);

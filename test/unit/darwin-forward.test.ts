@@ -3,13 +3,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parse as parsePlist } from 'plist';
-import { defaultDesired, type ForwardSpec } from '../../src/core/config.js';
-import type { Context } from '../../src/core/context.js';
-import { down, up } from '../../src/core/ops.js';
-import { loadState } from '../../src/core/state.js';
-import { HostaliasError } from '../../src/errors.js';
-import { currentRuntime } from '../../src/forward/service-part.js';
-import { renderPlan } from '../../src/plan/steps.js';
+import { defaultDesired, type ForwardSpec } from '../../src/model/config.js';
+import type { Context } from '../../src/model/context.js';
+import { down, up } from '../../src/engine/converge.js';
+import { loadState } from '../../src/model/state.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { currentRuntime } from '../../src/exec/runtime.js';
+import { darwinBackend } from '../../src/platform/darwin/backend.js';
+import { renderPlan } from '../../src/model/steps.js';
 import { forwardJob } from '../../src/platform/darwin/forward-launchd.js';
 import { renderPlist } from '../../src/platform/darwin/launchd.js';
 import { FakeMac, fixture, MacRootFs } from '../support/fake-mac.js';
@@ -28,7 +29,7 @@ const RT = currentRuntime();
 async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: MacRootFs }> {
   const fs = new MacRootFs(await makeRoot(t));
   const m = new FakeMac(fs);
-  return { ctx: { runner: m, fs, platform: 'darwin', isRoot: true, env: {} }, mac: m, fs };
+  return { ctx: { runner: m, fs, backend: darwinBackend, isRoot: true, env: {} }, mac: m, fs };
 }
 
 const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parsePlist } from 'plist';
-import { HostaliasError } from '../../src/errors.js';
+import { HostaliasError } from '../../src/model/errors.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
-import { backendFor } from '../../src/platform/backend.js';
+import { linuxBackend } from '../../src/platform/linux/backend.js';
 import { chooseMacPersistence } from '../../src/platform/darwin/backend.js';
 import { checkMacAliasConflicts, isLo0AliasPresent, parseIfconfig, prefixFromHexNetmask } from '../../src/platform/darwin/ifconfig.js';
 import { aliasJob, parseLaunchctlPrint, renderPlist } from '../../src/platform/darwin/launchd.js';
@@ -117,8 +117,8 @@ test('--persist on macOS: auto and launchd mean launchd, Linux kinds are usage e
 });
 
 test('--persist launchd on Linux is a usage error', async () => {
-  const ctx = { runner: new MacPreviewRunner(new SystemFs('/nonexistent')), fs: new SystemFs('/nonexistent-root'), platform: 'linux' as const, isRoot: true, env: {} };
-  await assert.rejects(backendFor(ctx).decidePersistence(ctx, 'launchd'), (e: unknown) => isCode('usage')(e) && /macOS only/.test((e as Error).message));
+  const ctx = { runner: new MacPreviewRunner(new SystemFs('/nonexistent')), fs: new SystemFs('/nonexistent-root'), backend: linuxBackend, isRoot: true, env: {} };
+  await assert.rejects(ctx.backend.decidePersistence(ctx, 'launchd'), (e: unknown) => isCode('usage')(e) && /macOS only/.test((e as Error).message));
 });
 
 test('WSL detection and its notes', () => {

@@ -1,12 +1,13 @@
+import { darwinBackend } from '../../src/platform/darwin/backend.js';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parsePlist } from 'plist';
-import type { ExposeSpec } from '../../src/core/config.js';
-import type { Context } from '../../src/core/context.js';
-import { down, up } from '../../src/core/ops.js';
-import { loadState } from '../../src/core/state.js';
-import { HostaliasError } from '../../src/errors.js';
-import { renderPlan } from '../../src/plan/steps.js';
+import type { ExposeSpec } from '../../src/model/config.js';
+import type { Context } from '../../src/model/context.js';
+import { down, up } from '../../src/engine/converge.js';
+import { loadState } from '../../src/model/state.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { renderPlan } from '../../src/model/steps.js';
 import { renderPlist, aliasJob } from '../../src/platform/darwin/launchd.js';
 import { PF_BOOT_LOG, PF_TOKEN_PATH } from '../../src/platform/darwin/pf.js';
 import { FakeMac, fixture, MacRootFs } from '../support/fake-mac.js';
@@ -21,7 +22,7 @@ const PG: ExposeSpec = { port: 5432, proto: 'tcp', to: 5432, keepSource: false }
 async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: MacRootFs }> {
   const fs = new MacRootFs(await makeRoot(t));
   const m = new FakeMac(fs);
-  return { ctx: { runner: m, fs, platform: 'darwin', isRoot: true, env: {} }, mac: m, fs };
+  return { ctx: { runner: m, fs, backend: darwinBackend, isRoot: true, env: {} }, mac: m, fs };
 }
 
 const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));

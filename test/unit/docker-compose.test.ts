@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { planInPlace, planOverride, OVERRIDE_HEADER } from '../../src/docker/compose-plan.js';
-import { HostaliasError } from '../../src/errors.js';
+import { HostaliasError } from '../../src/model/errors.js';
 
 const T = { ip: '10.254.254.254', names: ['local_host', 'host.docker.internal'] };
 const ours = ['local_host:10.254.254.254', 'host.docker.internal:10.254.254.254'];

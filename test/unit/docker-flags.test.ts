@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatFlags, entryName, parseFlagFormat } from '../../src/docker/add-hosts.js';
 import { buildRunArgv, userAddHostNames } from '../../src/docker/run-argv.js';
-import { HostaliasError } from '../../src/errors.js';
-import { shellQuote } from '../../src/exec/runner.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { shellQuote } from '../../src/model/shell.js';
 
 const T = { ip: '10.254.254.254', names: ['local_host', 'local', 'host.docker.internal'] };
 

@@ -1,17 +1,17 @@
+import { linuxBackend } from '../../src/platform/linux/backend.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultDesired } from '../../src/core/config.js';
-import type { Context } from '../../src/core/context.js';
+import { defaultDesired } from '../../src/model/config.js';
+import type { Context } from '../../src/model/context.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
-import { aliasCheck } from '../../src/doctor/check-alias.js';
-import { routeConflictCheck } from '../../src/doctor/check-route-conflict.js';
+import { aliasCheck } from '../../src/platform/linux/doctor/check-alias.js';
+import { routeConflictCheck } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { dockerCheck } from '../../src/doctor/check-docker.js';
-import { createFacts } from '../../src/doctor/facts.js';
-import { hostaliasFix, runChecks } from '../../src/doctor/run-checks.js';
-import type { Check, DoctorInput } from '../../src/doctor/types.js';
+import { doctorInputFor, hostaliasFix, runChecks } from '../../src/doctor/run-checks.js';
+import type { Check, DoctorInput } from '../../src/model/finding.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
 
 const LO = (extra = '') => `[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}${extra}]}`;
@@ -19,9 +19,9 @@ const LO = (extra = '') => `[{"ifname":"lo","addr_info":[{"family":"inet","local
 async function withInput(runner: FakeRunner, fn: (input: DoctorInput) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'hal-doctor-unit-'));
   try {
-    const ctx: Context = { runner, fs: new SystemFs(root), platform: 'linux', isRoot: true, env };
+    const ctx: Context = { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env };
     const state = { version: 1 as const, desired: defaultDesired(), persistence: null, updatedAt: '' };
-    await fn({ ctx, state, desired: state.desired, facts: createFacts(ctx), hostalias: hostaliasFix(ctx) });
+    await fn(doctorInputFor(ctx, state));
   } finally {
     await rm(root, { recursive: true, force: true });
   }

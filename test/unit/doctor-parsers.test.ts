@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeProcAddress, parseProcNet } from '../../src/doctor/proc-net.js';
-import { classifyListener, judgeListeners } from '../../src/doctor/check-listeners.js';
+import { decodeProcAddress, parseProcNet } from '../../src/platform/linux/doctor/proc-net.js';
+import { classifyListener, judgeListeners } from '../../src/platform/linux/doctor/check-listeners.js';
 import { classifyConnect, parseProbeOutput, pickProbeImage } from '../../src/doctor/probe-script.js';
-import { parseIptablesSave, splitWords } from '../../src/doctor/iptables-rules.js';
-import { parseNftRuleset } from '../../src/doctor/nft-rules.js';
-import { walkChain } from '../../src/doctor/rule-walk.js';
-import { judgeGate } from '../../src/doctor/check-firewall.js';
-import { configFileOf, flagValues, gatewayFromConfig, pickDockerd } from '../../src/doctor/dockerd-config.js';
-import { parseBridges, parseEngine } from '../../src/doctor/docker-engine.js';
-import { suggestFreeAddress } from '../../src/doctor/check-route-conflict.js';
+import { parseIptablesSave, splitWords } from '../../src/platform/linux/doctor/iptables-walk.js';
+import { parseNftRuleset } from '../../src/platform/linux/doctor/nft-walk.js';
+import { walkChain } from '../../src/platform/linux/doctor/rule-walk.js';
+import { judgeGate } from '../../src/platform/linux/doctor/check-firewall.js';
+import { configFileOf, flagValues, gatewayFromConfig, pickDockerd } from '../../src/platform/linux/doctor/dockerd-config.js';
+import { parseBridges, parseEngine } from '../../src/docker/engine-probe.js';
+import { suggestFreeAddress } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { startEngineFix } from '../../src/doctor/check-docker.js';
 import { renderJson, renderReport, useColor } from '../../src/doctor/render.js';
 

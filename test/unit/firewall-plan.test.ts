@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultDesired, type Desired } from '../../src/core/config.js';
-import { chooseFirewall } from '../../src/firewall/backend.js';
-import { parseBridgeLines } from '../../src/firewall/bridges.js';
-import { UNITS } from '../../src/firewall/boot-units.js';
-import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/firewall/iptables-rules.js';
-import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/firewall/nft-ruleset.js';
+import { defaultDesired, type Desired } from '../../src/model/config.js';
+import { chooseFirewall } from '../../src/platform/linux/firewall/backend.js';
+import { parseBridgeLines } from '../../src/docker/networks.js';
+import { UNITS } from '../../src/platform/linux/firewall/boot-units.js';
+import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/platform/linux/firewall/iptables-rules.js';
+import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/platform/linux/firewall/nft-ruleset.js';
 import { readFileSync } from 'node:fs';
-import { planFirewall, type FirewallObserved } from '../../src/firewall/plan.js';
-import { planRouteLocalnet, RECORD_PATH } from '../../src/firewall/route-localnet.js';
-import { firewallSpec, parseExpose, parseIfaceName, parsePortProto, type FirewallSpec } from '../../src/firewall/spec.js';
-import { HostaliasError } from '../../src/errors.js';
-import { renderPlan, type Step } from '../../src/plan/steps.js';
+import { planFirewall, type FirewallObserved } from '../../src/platform/linux/firewall/plan.js';
+import { planRouteLocalnet, RECORD_PATH } from '../../src/platform/linux/firewall/route-localnet.js';
+import { firewallSpec, type FirewallSpec } from '../../src/platform/linux/firewall/spec.js';
+import { parseExpose, parseIfaceName, parsePortProto } from '../../src/model/expose.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { renderPlan, type Step } from '../../src/model/steps.js';
 
 const IP = '10.254.254.254';
 const spec = (over: Partial<FirewallSpec> = {}): FirewallSpec => ({

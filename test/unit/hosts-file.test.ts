@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { down, up } from '../../src/core/ops.js';
-import { hostsWithNames } from '../../src/plan/hosts-file.js';
-import { hasBlock, setBlock, stripBlock } from '../../src/plan/marked-block.js';
+import { down, up } from '../../src/engine/converge.js';
+import { hostsWithNames } from '../../src/parts/hosts-file.js';
+import { hasBlock, setBlock, stripBlock } from '../../src/model/marked-block.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { down, planChange, up } from '../../src/core/ops.js';
-import { loadState } from '../../src/core/state.js';
-import { HostaliasError } from '../../src/errors.js';
-import { planPersistence, type PersistObserved } from '../../src/plan/persistence.js';
-import { renderPlan } from '../../src/plan/steps.js';
+import { down, planChange, up } from '../../src/engine/converge.js';
+import { loadState } from '../../src/model/state.js';
+import { HostaliasError } from '../../src/model/errors.js';
+import { planPersistence, type PersistObserved } from '../../src/platform/linux/persistence.js';
+import { renderPlan } from '../../src/model/steps.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { PersistChoice } from '../../src/core/config.js';
-import { down, planChange, resolveDesired, up } from '../../src/core/ops.js';
-import { loadState } from '../../src/core/state.js';
-import { renderPlan } from '../../src/plan/steps.js';
+import type { PersistChoice } from '../../src/model/config.js';
+import { down, planChange, resolveDesired, up } from '../../src/engine/converge.js';
+import { loadState } from '../../src/model/state.js';
+import { renderPlan } from '../../src/model/steps.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 

@@ -1,9 +1,8 @@
 import { Option, type Command } from 'commander';
-import { parseAliasIp, parseLabel, parseNames } from '../../core/address.js';
-import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../core/config.js';
-import { down, status, up } from '../../core/ops.js';
-import type { Context } from '../../core/context.js';
-import { EXIT_CODES } from '../../errors.js';
+import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
+import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/config.js';
+import { down, status, up } from '../../engine/converge.js';
+import { EXIT_CODES } from '../../model/errors.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 import { printChange } from '../render-change.js';
 
@@ -26,10 +25,6 @@ export function upChanges(flags: UpFlags): Partial<Desired> {
   } as Partial<Desired>;
 }
 
-/** The loopback's name where the alias lives: lo on Linux, lo0 on macOS. */
-function loopbackName(ctx: Context): string {
-  return ctx.platform === 'darwin' ? 'lo0' : 'lo';
-}
 
 /** Extra `up` flags contributed by other features (docker daemon, firewall); see main.ts. */
 export type UpFlagExtension = { add(cmd: Command): void; changes(flags: Record<string, unknown>): Partial<Desired> };
@@ -53,7 +48,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     const d = res.state?.desired;
     printChange(io, ctx, 'up', res, {
       json: flags.json,
-      already: `already up: ${d?.ip}/32 on ${loopbackName(ctx)}${res.state?.persistence ? `, persisted by ${res.state.persistence.kind}` : ''}`,
+      already: `already up: ${d?.ip}/32 on ${ctx.backend.loopback}${res.state?.persistence ? `, persisted by ${res.state.persistence.kind}` : ''}`,
       done: d ? [`Containers reach this host as ${d.names.join(', ')} → ${d.ip}:`, `  hostalias run --rm IMAGE …    or    docker run $(hostalias flags) --rm IMAGE …`] : [],
     });
   });
@@ -74,11 +69,11 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
       const report = await status(ctx, flags.ip ? { ip: parseAliasIp(flags.ip) } : {});
       if (flags.json) io.out(JSON.stringify(report, null, 2));
       else {
-        io.out(`alias        ${report.ip}/32 on ${loopbackName(ctx)}: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`);
+        io.out(`alias        ${report.ip}/32 on ${ctx.backend.loopback}: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`);
         io.out(`persistence  ${report.persistence ?? 'none'}${report.persistenceReason ? ` (${report.persistenceReason})` : ''}`);
         io.out(`names        ${report.names.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
         if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
-        if (report.lanGuard && ctx.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
+        if (report.lanGuard && ctx.backend.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
         for (const e of report.exposes) io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to}`);
         if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
       }

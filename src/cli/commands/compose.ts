@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { backupPath, displayPath, fileMode, loadComposeSources, outputPath } from '../../docker/compose-files.js';
 import { OVERRIDE_HEADER, planInPlace, planOverride, type ComposePlan } from '../../docker/compose-plan.js';
 import { loadHostTarget } from '../../docker/target.js';
-import { usageError } from '../../errors.js';
+import { usageError } from '../../model/errors.js';
 import { SystemFs } from '../../fs/system-fs.js';
-import { renderStep } from '../../plan/steps.js';
+import { renderStep } from '../../model/steps.js';
 import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface ComposeFlags extends CommonOptions {

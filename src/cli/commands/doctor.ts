@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { doctorInput, runChecks } from '../../doctor/run-checks.js';
 import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
 import { renderJson, renderReport, useColor } from '../../doctor/render.js';
-import { EXIT_CODES, usageError } from '../../errors.js';
+import { EXIT_CODES, usageError } from '../../model/errors.js';
 import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface DoctorFlags extends CommonOptions {

@@ -1,9 +1,9 @@
 import { Option, type Command } from 'commander';
-import type { Desired, FirewallChoice } from '../../core/config.js';
-import { expose, unexpose } from '../../firewall/expose-ops.js';
-import { refreshFirewall, watchDockerNetworks } from '../../firewall/refresh.js';
-import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto } from '../../firewall/spec.js';
-import { usageError } from '../../errors.js';
+import type { Desired, FirewallChoice } from '../../model/config.js';
+import { expose, unexpose } from '../../engine/expose.js';
+import { refreshFirewall, watchDockerNetworks } from '../../engine/refresh.js';
+import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto } from '../../model/expose.js';
+import { usageError } from '../../model/errors.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 import { printChange } from '../render-change.js';
 import type { UpFlagExtension } from './alias.js';

@@ -1,13 +1,12 @@
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { DEFAULT_IP } from '../../core/address.js';
-import type { ForwardSpec } from '../../core/config.js';
-import { converge, resolveDesired } from '../../core/ops.js';
-import { loadState } from '../../core/state.js';
-import { usageError } from '../../errors.js';
+import { DEFAULT_IP } from '../../model/address.js';
+import type { ForwardSpec } from '../../model/config.js';
+import { converge, resolveDesired } from '../../engine/converge.js';
+import { loadState } from '../../model/state.js';
+import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
-import { checkNoLoop, formatEndpoint, parseEndpoint, parseListenAddress, parsePortProto, targetsOf, unitName } from '../../forward/spec.js';
-import { forwardLabel, forwardLogPath } from '../../platform/darwin/forward-launchd.js';
+import { checkNoLoop, formatEndpoint, parseEndpoint, parseListenAddress, parsePortProto, targetsOf } from '../../forward/spec.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
 import { printChange } from '../render-change.js';
 
@@ -86,10 +85,7 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Prom
     },
     { dryRun: flags.dryRun, commandLine: commandLine() },
   );
-  // macOS runs it as a LaunchDaemon (src/platform/darwin/forward-launchd.ts), Linux as a systemd unit.
-  const mac = ctx.platform === 'darwin';
-  const unit = mac ? forwardLabel({ port, proto }) : unitName({ port, proto });
-  const logs = mac ? `tail -f ${forwardLogPath(unit)}` : `journalctl -u ${unit}`;
+  const { name: unit, logs } = ctx.backend.forwardService({ port, proto });
   printChange(io, ctx, 'forward', res, {
     json: flags.json,
     already: flags.uninstall ? `${unit} is not installed` : `${unit} is installed and up to date`,

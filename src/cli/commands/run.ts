@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { buildRunArgv } from '../../docker/run-argv.js';
 import { execDocker } from '../../docker/exec-docker.js';
 import { loadHostTarget } from '../../docker/target.js';
-import { usageError } from '../../errors.js';
-import { shellQuote } from '../../exec/runner.js';
+import { usageError } from '../../model/errors.js';
+import { shellQuote } from '../../model/shell.js';
 import { contextFrom, type CliIO } from '../io.js';
 
 interface RunFlags {

@@ -1,6 +1,11 @@
-import type { PersistChoice } from '../../core/config.js';
-import { usageError } from '../../errors.js';
-import type { PersistDecision } from '../linux/detect.js';
+import type { PersistChoice } from '../../model/config.js';
+import { usageError } from '../../model/errors.js';
+import type { Backend, PersistDecision } from '../../model/backend.js';
+import { darwinDoctor } from './doctor.js';
+import { forwardLabel, forwardLogPath } from './forward-launchd.js';
+import { isLo0AliasPresent, listLo0 } from './ifconfig.js';
+import { darwinParts } from './parts.js';
+import { MacPreviewRunner } from './preview-runner.js';
 
 /**
  * What `--persist CHOICE` means on macOS. Pure. `auto` is launchd: a LaunchDaemon is how macOS
@@ -19,9 +24,23 @@ export function chooseMacPersistence(choice: PersistChoice): PersistDecision {
   }
 }
 
-/** Linux refuses macOS's kind with the same clarity. Pure. */
-export function refuseOnLinux(choice: PersistChoice): void {
-  if (choice === 'launchd') {
-    throw usageError('--persist launchd is macOS only', 'on Linux use --persist auto, systemd, networkd, netplan, ifupdown, networkmanager or none');
-  }
-}
+/** macOS: lo0 alias, LaunchDaemon persistence, pf redirects. */
+export const darwinBackend: Backend = {
+  platform: 'darwin',
+  loopback: 'lo0',
+  parts: darwinParts,
+  async decidePersistence(_ctx, choice) {
+    return chooseMacPersistence(choice);
+  },
+  async aliasPresent(ctx, ip) {
+    return isLo0AliasPresent(await listLo0(ctx.runner), ip);
+  },
+  doctor: darwinDoctor,
+  forwardService(spec) {
+    const name = forwardLabel(spec);
+    return { name, logs: `tail -f ${forwardLogPath(name)}` };
+  },
+  previewRunner(fs, host) {
+    return new MacPreviewRunner(fs, host);
+  },
+};

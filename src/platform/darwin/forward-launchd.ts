@@ -1,10 +1,10 @@
-import type { Context } from '../../core/context.js';
-import type { ForwardSpec } from '../../core/config.js';
-import type { Part } from '../../core/part.js';
-import { forwardArgs, type ForwardRuntime } from '../../forward/service-plan.js';
-import { currentRuntime } from '../../forward/service-part.js';
+import type { Context } from '../../model/context.js';
+import type { ForwardSpec } from '../../model/config.js';
+import type { Part } from '../../model/part.js';
+import { currentRuntime } from '../../exec/runtime.js';
+import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
 import { formatEndpoint, targetsOf } from '../../forward/spec.js';
-import { emptyPlan, type Plan } from '../../plan/steps.js';
+import { emptyPlan, type Plan } from '../../model/steps.js';
 import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 /** Labels this planner owns; any other plist in /Library/LaunchDaemons is never touched. */

@@ -1,7 +1,7 @@
-import { inSubnet } from '../../core/address.js';
-import { HostaliasError } from '../../errors.js';
+import { inSubnet } from '../../model/address.js';
+import { HostaliasError } from '../../model/errors.js';
 import { runChecked, type Runner } from '../../exec/runner.js';
-import { emptyPlan, type Plan } from '../../plan/steps.js';
+import { emptyPlan, type Plan } from '../../model/steps.js';
 
 /** One address as macOS `ifconfig` prints it; `peer` is the far end of a point-to-point link (utun). */
 export interface MacAddress {

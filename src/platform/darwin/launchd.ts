@@ -1,7 +1,7 @@
-import type { Context } from '../../core/context.js';
-import { HostaliasError } from '../../errors.js';
+import type { Context } from '../../model/context.js';
+import { HostaliasError } from '../../model/errors.js';
 import { commandError, type RunResult } from '../../exec/runner.js';
-import type { Step } from '../../plan/steps.js';
+import type { Step } from '../../model/steps.js';
 
 export const LAUNCH_DAEMONS_DIR = '/Library/LaunchDaemons';
 export const ALIAS_JOB_LABEL = 'dev.hostalias.alias';

@@ -1,9 +1,9 @@
-import type { Context } from '../../core/context.js';
-import type { Part, PartInput } from '../../core/part.js';
-import { HostaliasError } from '../../errors.js';
+import type { Context } from '../../model/context.js';
+import type { Part, PartInput } from '../../model/part.js';
+import { HostaliasError } from '../../model/errors.js';
 import { runChecked } from '../../exec/runner.js';
-import { emptyPlan } from '../../plan/steps.js';
-import { hostsFilePart } from '../linux/parts.js';
+import { emptyPlan } from '../../model/steps.js';
+import { hostsFilePart } from '../../parts/hosts-file.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';

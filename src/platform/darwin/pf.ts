@@ -1,6 +1,6 @@
-import type { ExposeSpec } from '../../core/config.js';
-import { STATE_DIR } from '../../core/state.js';
-import { CAPTURED, emptyPlan, type Plan, type Step } from '../../plan/steps.js';
+import type { ExposeSpec } from '../../model/config.js';
+import { STATE_DIR } from '../../model/state.js';
+import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { PF_JOB_LABEL, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 /**

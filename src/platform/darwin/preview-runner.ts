@@ -1,7 +1,7 @@
-import type { Context } from '../../core/context.js';
-import { loadState, STATE_PATH } from '../../core/state.js';
+import type { Context } from '../../model/context.js';
+import { loadState, STATE_PATH } from '../../model/state.js';
 import type { RunOptions, RunResult, Runner } from '../../exec/runner.js';
-import { shellQuote } from '../../exec/runner.js';
+import { shellQuote } from '../../model/shell.js';
 import type { SystemFs } from '../../fs/system-fs.js';
 import { anchorRules, PF_ANCHOR, PF_TOKEN_PATH } from './pf.js';
 

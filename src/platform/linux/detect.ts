@@ -1,4 +1,6 @@
-import type { PersistChoice, PersistKind } from '../../core/config.js';
+import type { PersistDecision } from '../../model/backend.js';
+import type { PersistChoice } from '../../model/config.js';
+import { usageError } from '../../model/errors.js';
 
 /** Facts about the target system that decide how the alias is persisted. */
 export interface PersistProbes {
@@ -12,9 +14,13 @@ export interface PersistProbes {
   interfacesFile: boolean;
 }
 
-export interface PersistDecision {
-  kind: PersistKind;
-  reason: string;
+export type { PersistDecision };
+
+/** Linux refuses macOS's kind with a clear message. Pure. */
+export function refuseMacPersistence(choice: PersistChoice): void {
+  if (choice === 'launchd') {
+    throw usageError('--persist launchd is macOS only', 'on Linux use --persist auto, systemd, networkd, netplan, ifupdown, networkmanager or none');
+  }
 }
 
 /**

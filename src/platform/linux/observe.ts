@@ -1,6 +1,6 @@
-import type { Context } from '../../core/context.js';
+import type { Context } from '../../model/context.js';
 import { readLiveFile } from '../../fs/system-fs.js';
-import { PATHS, persistencePaths, type PersistObserved } from '../../plan/persistence.js';
+import { PATHS, persistencePaths, type PersistObserved } from './persistence.js';
 import type { PersistProbes } from './detect.js';
 
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];

@@ -1,14 +1,13 @@
-import type { Part } from '../../core/part.js';
+import type { Part } from '../../model/part.js';
 import { dockerDaemonPart } from '../../docker/daemon-part.js';
-import { checkAliasConflicts, planAlias } from '../../plan/alias.js';
-import { HOSTS_PATH, planHostsFile } from '../../plan/hosts-file.js';
-import { planPersistence } from '../../plan/persistence.js';
-import { backupPathFor } from '../../core/state.js';
-import { emptyPlan } from '../../plan/steps.js';
+import { checkAliasConflicts, planAlias } from './alias.js';
+import { hostsFilePart } from '../../parts/hosts-file.js';
+import { planPersistence } from './persistence.js';
+import { emptyPlan } from '../../model/steps.js';
 import { listAddresses, routesMatching } from './ip.js';
 import { observePersistence } from './observe.js';
-import { forwardServicesPart } from '../../forward/service-part.js';
-import { firewallPart } from '../../firewall/part.js';
+import { forwardServicesPart } from './forward-units-part.js';
+import { firewallPart } from './firewall/part.js';
 import { wslNotesPart } from './wsl.js';
 
 export const aliasPart: Part = {
@@ -32,14 +31,6 @@ export const persistencePart: Part = {
   },
 };
 
-export const hostsFilePart: Part = {
-  id: 'hosts-file',
-  async plan(ctx, { desired }) {
-    const current = await ctx.fs.read(HOSTS_PATH);
-    const backup = await ctx.fs.read(backupPathFor(HOSTS_PATH));
-    return planHostsFile(desired?.hostsFile ? { ip: desired.ip, names: desired.names } : null, current, backup);
-  },
-};
-
 /** Parts in the order `up` applies them; `down` plans them in reverse. */
 export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, forwardServicesPart, firewallPart, wslNotesPart];
+

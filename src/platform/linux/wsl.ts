@@ -1,8 +1,8 @@
 import { readLiveFile } from '../../fs/system-fs.js';
-import type { Context } from '../../core/context.js';
-import type { Part } from '../../core/part.js';
-import { emptyPlan } from '../../plan/steps.js';
-import { ok, warn, type Check, type Finding } from '../../doctor/types.js';
+import type { Context } from '../../model/context.js';
+import type { Part } from '../../model/part.js';
+import { emptyPlan } from '../../model/steps.js';
+import { ok, warn, type Check, type Finding } from '../../model/finding.js';
 
 export const WSL_CONF = '/etc/wsl.conf';
 

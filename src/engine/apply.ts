@@ -1,0 +1,135 @@
+import { describeCause, HostaliasError } from '../model/errors.js';
+import { runChecked } from '../exec/runner.js';
+import { shellQuote } from '../model/shell.js';
+import { CAPTURED, type Step, type StepCapture } from '../model/steps.js';
+import type { Context } from '../model/context.js';
+import { JOURNAL_PATH } from '../model/state.js';
+
+export interface ApplyResult {
+  done: Step[];
+  /** Service-manager steps not run because the target is a --root folder. */
+  skipped: Step[];
+}
+
+type Undo = { what: string; run: () => Promise<void> };
+
+function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'run':
+      return shellQuote(step.argv);
+    case 'write':
+      return `write ${step.path}`;
+    case 'remove':
+      return `remove ${step.path}`;
+    case 'symlink':
+      return `link ${step.path} -> ${step.target}`;
+  }
+}
+
+async function restoreFile(ctx: Context, path: string, previous: string | null): Promise<void> {
+  if (previous === null) await ctx.fs.remove(path);
+  else await ctx.fs.write(path, previous);
+}
+
+/** Stores what a step's output names (the pf enable token) so a later `down` can release it. */
+async function saveCapture(ctx: Context, step: Step & { kind: 'run' }, capture: StepCapture, output: string): Promise<string> {
+  const value = new RegExp(capture.pattern).exec(output)?.[1];
+  if (value === undefined) {
+    throw new HostaliasError('failed', `${step.why}: \`${shellQuote(step.argv)}\` succeeded but printed no ${capture.pattern}: ${output.trim() || 'nothing'}`);
+  }
+  await ctx.fs.write(capture.path, `${value}\n`, 0o600);
+  return value;
+}
+
+async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
+  switch (step.kind) {
+    case 'run': {
+      const res = await runChecked(ctx.runner, step.argv, step.why, step.input === undefined ? undefined : { input: step.input });
+      const captured = step.capture ? await saveCapture(ctx, step, step.capture, `${res.stdout}\n${res.stderr}`) : null;
+      const undo = step.undo?.map((a) => (a === CAPTURED && captured !== null ? captured : a));
+      if (!undo) return null;
+      const capture = step.capture;
+      return {
+        what: shellQuote(undo),
+        run: async () => {
+          await runChecked(ctx.runner, undo, `undoing: ${step.why}`);
+          if (capture) await ctx.fs.remove(capture.path);
+        },
+      };
+    }
+    case 'write': {
+      const previous = await ctx.fs.read(step.path);
+      await ctx.fs.write(step.path, step.content, step.mode);
+      return { what: `restore ${step.path}`, run: () => restoreFile(ctx, step.path, previous) };
+    }
+    case 'remove': {
+      const previous = await ctx.fs.read(step.path);
+      const link = await ctx.fs.readLink(step.path);
+      await ctx.fs.remove(step.path);
+      return { what: `restore ${step.path}`, run: () => (link !== null ? ctx.fs.symlink(step.path, link) : restoreFile(ctx, step.path, previous)) };
+    }
+    case 'symlink': {
+      const previous = await ctx.fs.readLink(step.path);
+      await ctx.fs.symlink(step.path, step.target);
+      return { what: `unlink ${step.path}`, run: () => (previous !== null ? ctx.fs.symlink(step.path, previous) : ctx.fs.remove(step.path)) };
+    }
+  }
+}
+
+/**
+ * Executes steps in order, journaling each. Setup stops at the first failure and undoes, in
+ * reverse, everything already done; the error names the failed step, the cause and the rollback
+ * outcome. Teardown (`down`) instead tries every step and reports all failures together, so one
+ * stuck piece doesn't keep the others installed. Needs the privileges the steps need (root).
+ */
+export async function applySteps(ctx: Context, steps: readonly Step[], label: string, opts: { teardown?: boolean } = {}): Promise<ApplyResult> {
+  const journal = (line: string) => ctx.fs.append(JOURNAL_PATH, `${new Date().toISOString()} ${label}: ${line}\n`);
+  const undos: Undo[] = [];
+  const failures: Array<{ step: Step; err: unknown }> = [];
+  const result: ApplyResult = { done: [], skipped: [] };
+  for (const step of steps) {
+    if (step.kind === 'run' && step.service && ctx.fs.isRooted) {
+      result.skipped.push(step);
+      await journal(`skipped (under --root) ${describeStep(step)}`);
+      continue;
+    }
+    try {
+      const undo = await applyStep(ctx, step);
+      if (undo) undos.push(undo);
+      result.done.push(step);
+      await journal(`done ${describeStep(step)}`);
+    } catch (err) {
+      await journal(`FAILED ${describeStep(step)}: ${describeCause(err)}`).catch(() => undefined);
+      if (opts.teardown) failures.push({ step, err });
+      else throw await rollback(ctx, undos, step, err, journal);
+    }
+  }
+  if (failures.length > 0) throw teardownError(ctx, failures, result.done.length);
+  return result;
+}
+
+function teardownError(ctx: Context, failures: Array<{ step: Step; err: unknown }>, done: number): HostaliasError {
+  const list = failures.map(({ step, err }) => `${step.why}: ${describeCause(err)}`).join('; ');
+  const first = failures[0]?.err;
+  const code = first instanceof HostaliasError ? first.code : 'failed';
+  const fix = first instanceof HostaliasError && first.fix ? first.fix : `fix the cause and run it again (the state is kept; see ${ctx.fs.resolve(JOURNAL_PATH)})`;
+  return new HostaliasError(code, `${failures.length} step(s) failed (${done} others were done): ${list}`, fix);
+}
+
+async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<HostaliasError> {
+  const problems: string[] = [];
+  for (const undo of [...undos].reverse()) {
+    try {
+      await undo.run();
+      await journal(`rolled back: ${undo.what}`);
+    } catch (err) {
+      problems.push(`${undo.what}: ${describeCause(err)}`);
+      await journal(`ROLLBACK FAILED ${undo.what}: ${describeCause(err)}`).catch(() => undefined);
+    }
+  }
+  const base = cause instanceof HostaliasError ? cause : null;
+  const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
+  const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
+  const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${ctx.fs.resolve(JOURNAL_PATH)})` : '';
+  return new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, base?.fix, { cause });
+}

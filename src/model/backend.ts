@@ -1,0 +1,45 @@
+import type { Runner } from '../exec/runner.js';
+import type { SystemFs } from '../fs/system-fs.js';
+import type { PersistChoice, PersistKind } from './config.js';
+import type { Context } from './context.js';
+import type { Check, DoctorInput } from './finding.js';
+import type { Part } from './part.js';
+
+export type PlatformName = 'linux' | 'darwin';
+
+/** How the alias is persisted, and why (`--verbose` and doctor show the reason). */
+export interface PersistDecision {
+  kind: PersistKind;
+  reason: string;
+}
+
+/** What doctor's shared pieces (the probe) ask of the platform. */
+export interface DoctorPlatform {
+  /** The platform's checks, in report order. Read-only. */
+  checks: readonly Check[];
+  /** TCP ports of host services that containers should reach through the alias (probe defaults). */
+  reachablePorts(input: DoctorInput): Promise<number[]>;
+  /** Why a probe connection to `port` failed, when the platform can tell (listeners, firewall). */
+  explainFailure(input: DoctorInput, port: number, result: 'refused' | 'timeout' | 'error'): Promise<{ message: string; fix: string } | null>;
+}
+
+/**
+ * A platform's implementation of everything platform-specific. The engine, the CLI and the shared
+ * code (docker/, doctor/) reach the platform only through this interface, never by importing it.
+ */
+export interface Backend {
+  platform: PlatformName;
+  /** The loopback interface's name (`lo`, `lo0`). */
+  loopback: string;
+  /** Parts in the order `up` applies them; `down` plans them in reverse. */
+  parts: readonly Part[];
+  /** Which persistence backend `choice` means here, and why. Read-only. */
+  decidePersistence(ctx: Context, choice: PersistChoice): Promise<PersistDecision>;
+  /** The alias is on the loopback right now. Read-only, no root needed. */
+  aliasPresent(ctx: Context, ip: string): Promise<boolean>;
+  doctor: DoctorPlatform;
+  /** The service a `forward --install` becomes, and the command that shows its logs. */
+  forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
+  /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
+  previewRunner(fs: SystemFs, host: string): Runner;
+}

@@ -1,0 +1,73 @@
+import { createTwoFilesPatch } from 'diff';
+import { shellQuote } from '../model/shell.js';
+
+/**
+ * One change to the system. Planners return these; only `apply` executes them.
+ * - `run`: a command; `undo` reverses it when a later step fails. `service` marks calls to a
+ *   service manager (systemctl, nmcli, …), which are skipped under `--root`.
+ * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs). A system
+ *   file hostalias edits rather than owns is backed up by an explicit earlier `write` step.
+ * - `remove` / `symlink`: as named; removing something already gone is success.
+ * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
+ * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
+ */
+export type Step =
+  | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; input?: string; capture?: StepCapture; why: string }
+  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
+  | { kind: 'remove'; path: string; before: string | null; why: string }
+  | { kind: 'symlink'; path: string; target: string; why: string };
+
+/** Saves group 1 of `pattern`, matched against stdout then stderr, to `path` (mode 0600). */
+export interface StepCapture {
+  path: string;
+  pattern: string;
+}
+
+/** Stands for the captured value in a capturing step's `undo` argv. */
+export const CAPTURED = '{captured}';
+
+export interface Plan {
+  steps: Step[];
+  /** Facts worth telling the user ("persistence: systemd (PID 1 is systemd)"). */
+  notes: string[];
+  /** Problems that don't stop the plan; each names the command that fixes it. */
+  warnings: string[];
+}
+
+export function emptyPlan(): Plan {
+  return { steps: [], notes: [], warnings: [] };
+}
+
+export function mergePlans(...plans: Plan[]): Plan {
+  return {
+    steps: plans.flatMap((p) => p.steps),
+    notes: plans.flatMap((p) => p.notes),
+    warnings: plans.flatMap((p) => p.warnings),
+  };
+}
+
+/** Renders a step as the user would type it, or as a file diff, for `--dry-run`. */
+export function renderStep(step: Step, opts: { rooted: boolean; root: string }): string {
+  const where = (p: string) => (opts.rooted ? `${opts.root.replace(/\/$/, '')}${p}` : p);
+  switch (step.kind) {
+    case 'run': {
+      let line = `$ ${shellQuote(step.argv)}`;
+      if (step.capture) line += `    # saves ${where(step.capture.path)}`;
+      if (step.service && opts.rooted) line += '    # skipped under --root';
+      return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
+    }
+    case 'symlink':
+      return `$ ln -sf ${shellQuote([step.target, where(step.path)])}`;
+    case 'remove':
+      return `$ rm -f ${shellQuote([where(step.path)])}`;
+    case 'write': {
+      const header = `# write ${where(step.path)} (mode ${step.mode.toString(8).padStart(4, '0')})`;
+      const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', { context: 3 });
+      return `${header}\n${patch.split('\n').slice(1).join('\n').trimEnd()}`;
+    }
+  }
+}
+
+export function renderPlan(plan: Plan, opts: { rooted: boolean; root: string }): string {
+  return plan.steps.map((s) => renderStep(s, opts)).join('\n');
+}

@@ -1,0 +1,31 @@
+import type { Backend } from '../../model/backend.js';
+import { unitName } from '../../forward/spec.js';
+import { isAliasPresent } from './alias.js';
+import { choosePersistence, refuseMacPersistence } from './detect.js';
+import { linuxDoctor } from './doctor/index.js';
+import { listAddresses } from './ip.js';
+import { observePersistProbes } from './observe.js';
+import { linuxParts } from './parts.js';
+import { LinuxPreviewRunner } from './preview-runner.js';
+
+/** Linux: iproute2 alias on lo, five persistence kinds, nftables/iptables, systemd units. */
+export const linuxBackend: Backend = {
+  platform: 'linux',
+  loopback: 'lo',
+  parts: linuxParts,
+  async decidePersistence(ctx, choice) {
+    refuseMacPersistence(choice);
+    return choosePersistence(choice, await observePersistProbes(ctx));
+  },
+  async aliasPresent(ctx, ip) {
+    return isAliasPresent(await listAddresses(ctx.runner), ip);
+  },
+  doctor: linuxDoctor,
+  forwardService(spec) {
+    const name = unitName(spec);
+    return { name, logs: `journalctl -u ${name}` };
+  },
+  previewRunner(_fs, host) {
+    return new LinuxPreviewRunner(host);
+  },
+};

@@ -1,0 +1,127 @@
+import { firewallPart } from '../firewall/part.js';
+import { parseIptablesSave } from './iptables-walk.js';
+import { parseNftRuleset } from './nft-walk.js';
+import { walkChain, type Chain, type Packet, type PartialDrop, type WalkResult } from './rule-walk.js';
+import { fail, ok, warn, type Check, type DoctorInput, type Finding } from '../../../model/finding.js';
+import { linuxFacts } from './facts.js';
+
+const NEED_ROOT = /permission denied|operation not permitted|you must be root/i;
+
+/** Container bridges to test: those the engine reports, else the ones on this host, else docker0. */
+async function bridgeIfaces(input: DoctorInput): Promise<string[]> {
+  const facts = linuxFacts(input);
+  const engine = await input.engine();
+  if (engine.reachable && engine.bridges.length > 0) return engine.bridges.map((b) => b.iface);
+  const local = [...new Set((await facts.addresses()).map((a) => a.ifname).filter((n) => n === 'docker0' || n.startsWith('br-')))];
+  return local.length > 0 ? local : ['docker0'];
+}
+
+/** Findings for one gate (iptables INPUT, or one nft input base chain) and one bridge. Pure. */
+export function judgeGate(gate: string, iface: string, ip: string, res: WalkResult, policyFix: string): Finding[] {
+  const out: Finding[] = [];
+  if (res.verdict === 'drop') {
+    if (res.rule) out.push(fail('firewall', `${gate}: \`${res.rule.text}\` drops traffic from ${iface} to ${ip}`, res.rule.deleteFix));
+    else out.push(fail('firewall', `${gate}: the policy is drop and no rule accepts traffic from ${iface} to ${ip}`, policyFix));
+  }
+  const seen = new Set<string>();
+  for (const p of res.partial as PartialDrop[]) {
+    if (seen.has(p.rule.text)) continue;
+    seen.add(p.rule.text);
+    const what = p.how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
+    out.push(warn('firewall', `${gate}: \`${p.rule.text}\` may drop traffic from ${iface} to ${ip} ${what}`, `${p.rule.deleteFix}   (if containers should reach it)`));
+  }
+  return out;
+}
+
+function walkGate(chains: Map<string, Chain>, base: string, p: Packet): WalkResult {
+  return walkChain(chains, base, p);
+}
+
+/**
+ * Whether hostalias's own rules (LAN guard, exposed ports) are loaded as `up` would load them:
+ * the firewall part's planner is asked, and any step it would take is a finding.
+ */
+async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
+  const { ctx, desired, state, hostalias } = input;
+  if (!state || (!desired.lanGuard && desired.exposes.length === 0)) return [];
+  const what = [desired.lanGuard ? 'the LAN guard' : '', desired.exposes.length > 0 ? `exposed ports ${desired.exposes.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''].filter(Boolean).join(' and ');
+  const plan = await firewallPart.plan(ctx, { desired, persistence: state.persistence, state });
+  const live = plan.steps.filter((s) => !(s.kind === 'run' && s.service));
+  if (live.length === 0) return [ok('firewall', `hostalias rules for ${what} are in place`)];
+  return [fail('firewall', `hostalias rules for ${what} are not as \`up\` would set them: ${live.map((s) => s.why).join('; ')}`, hostalias('up'))];
+}
+
+/**
+ * `firewall`: rules or policies that drop a new connection from a container bridge to the alias
+ * (iptables INPUT, native nftables input chains, ufw, firewalld), and hostalias's own rules when
+ * the LAN guard or expose is on. Reading the ruleset needs root; without it this says so.
+ */
+export const firewallCheck: Check = {
+  id: 'firewall',
+  async run(input) {
+    const { ctx, desired } = input;
+    const ip = desired.ip;
+    const bridges = await bridgeIfaces(input);
+    const findings: Finding[] = [];
+    const ipt = await ctx.runner.run(['iptables', '-w', '-S']);
+    const nft = await ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
+    if (NEED_ROOT.test(ipt.stderr) || NEED_ROOT.test(nft.stderr) || (!ctx.isRoot && ipt.code !== 0 && nft.code !== 0)) {
+      return [warn('firewall', 'reading the firewall needs root: not checked', 'sudo hostalias doctor')];
+    }
+    const ufw = ipt.code === 0 && /^-N ufw-/m.test(ipt.stdout);
+    const fwd = await ctx.runner.run(['firewall-cmd', '--state']);
+    const firewalld = fwd.code === 0 && /running/.test(fwd.stdout);
+    const policyFix = (iface: string) => (ufw ? `sudo ufw allow in on ${iface} to ${ip}` : `sudo iptables -I INPUT -i ${iface} -d ${ip} -j ACCEPT`);
+    const packets = (iface: string): Packet[] => [{ iface, dst: ip, proto: 'tcp', port: null }];
+    if (ipt.code === 0) {
+      const chains = parseIptablesSave(ipt.stdout);
+      for (const iface of bridges) for (const p of packets(iface)) findings.push(...judgeGate('iptables INPUT', iface, ip, walkGate(chains, 'INPUT', p), policyFix(iface)));
+    }
+    if (nft.code === 0) {
+      const parsed = parseNftRuleset(nft.stdout, new Set(['hostalias', ...(firewalld ? ['firewalld'] : [])]));
+      for (const gate of parsed.bases) {
+        const [family, table] = gate.label.split(' ');
+        for (const iface of bridges) {
+          const fix = `sudo nft insert rule ${family} ${table} ${gate.base} iifname "${iface}" ip daddr ${ip} accept`;
+          for (const p of packets(iface)) findings.push(...judgeGate(`nft ${gate.label}`, iface, ip, walkGate(gate.chains, gate.base, p), fix));
+        }
+      }
+    }
+    if (firewalld) {
+      for (const iface of bridges) {
+        const zone = await ctx.runner.run(['firewall-cmd', `--get-zone-of-interface=${iface}`]);
+        const z = zone.stdout.trim();
+        if (zone.code !== 0 || !['docker', 'trusted'].includes(z)) {
+          findings.push(warn('firewall', `firewalld: ${iface} is in zone ${z || '(none: the default zone)'}, which may reject traffic to ${ip}`, `sudo firewall-cmd --permanent --zone=trusted --change-interface=${iface} && sudo firewall-cmd --reload`));
+        }
+      }
+    }
+    findings.push(...(await hardeningFindings(input)));
+    if (!findings.some((f) => f.status !== 'ok')) {
+      const seen = [ipt.code === 0 ? (ufw ? 'iptables (ufw)' : 'iptables') : '', nft.code === 0 ? 'nftables' : '', firewalld ? 'firewalld' : ''].filter(Boolean).join(', ');
+      findings.unshift(ok('firewall', `nothing drops traffic from ${bridges.join(', ')} to ${ip} (${seen || 'no firewall tools found'})`));
+    }
+    return findings;
+  },
+};
+
+/** The command that deletes the first rule dropping TCP `port` from docker0 to the alias, if doctor can name it. */
+export async function firewallDropFix(input: DoctorInput, port: number): Promise<string | null> {
+  const bridges = await bridgeIfaces(input);
+  const ipt = await input.ctx.runner.run(['iptables', '-w', '-S']);
+  if (ipt.code !== 0) return null;
+  const chains = parseIptablesSave(ipt.stdout);
+  for (const iface of bridges) {
+    const res = walkChain(chains, 'INPUT', { iface, dst: input.desired.ip, proto: 'tcp', port });
+    if (res.verdict === 'drop' && res.rule) return res.rule.deleteFix;
+  }
+  const nft = await input.ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
+  if (nft.code !== 0) return null;
+  for (const gate of parseNftRuleset(nft.stdout, new Set(['hostalias', 'firewalld'])).bases) {
+    for (const iface of bridges) {
+      const res = walkChain(gate.chains, gate.base, { iface, dst: input.desired.ip, proto: 'tcp', port });
+      if (res.verdict === 'drop' && res.rule) return res.rule.deleteFix;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,48 @@
+import type { DoctorInput } from '../../../model/finding.js';
+import { listAddresses, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';
+import type { Listener } from './proc-net.js';
+import { readListeners, readProcessArgv } from './proc-reader.js';
+
+/**
+ * Observations several Linux checks need, made at most once per doctor run (checks run
+ * concurrently and share the same promise). Every getter is read-only.
+ */
+export interface LinuxFacts {
+  addresses(): Promise<LinkAddress[]>;
+  routesTo(ip: string): Promise<RouteEntry[]>;
+  allRoutes(): Promise<RouteEntry[]>;
+  listeners(): Promise<Listener[]>;
+  dockerdArgv(): Promise<Array<{ pid: number; argv: string[] }>>;
+}
+
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+const perRun = new WeakMap<DoctorInput, LinuxFacts>();
+
+/** The facts of one doctor run (one `DoctorInput`), created on first use. */
+export function linuxFacts(input: DoctorInput): LinuxFacts {
+  let facts = perRun.get(input);
+  if (!facts) perRun.set(input, (facts = createFacts(input)));
+  return facts;
+}
+
+function createFacts({ ctx }: DoctorInput): LinuxFacts {
+  const routes = new Map<string, Promise<RouteEntry[]>>();
+  return {
+    addresses: once(() => listAddresses(ctx.runner)),
+    routesTo(ip) {
+      let p = routes.get(ip);
+      if (!p) routes.set(ip, (p = routesMatching(ctx.runner, ip)));
+      return p;
+    },
+    allRoutes: once(async () => {
+      const res = await ctx.runner.run(['ip', '-j', '-4', 'route', 'show', 'table', 'main']);
+      return res.code === 0 ? (JSON.parse(res.stdout || '[]') as RouteEntry[]) : [];
+    }),
+    listeners: once(readListeners),
+    dockerdArgv: once(() => readProcessArgv('dockerd')),
+  };
+}

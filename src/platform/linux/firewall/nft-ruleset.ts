@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { ExposeSpec } from '../../../model/config.js';
+import type { FirewallSpec } from './spec.js';
+
+export const NFT_TABLE = ['inet', 'hostalias'] as const;
+export const NFT_FILE = '/etc/hostalias/firewall.nft';
+
+const q = (s: string) => `"${s}"`;
+
+function snatRule(ip: string, e: ExposeSpec): string {
+  // Only connections this table DNATed from ALIAS:PORT; the original tuple names them exactly.
+  return `ct status dnat ct original ip daddr ${ip} meta l4proto ${e.proto} ct original proto-dst ${e.port} snat ip to 127.0.0.1`;
+}
+
+function body(s: FirewallSpec): string[] {
+  const lines: string[] = [];
+  const set = s.trusted.length > 0 ? ` elements = { ${s.trusted.map(q).join(', ')} };` : '';
+  lines.push(`\t# lo is always trusted; these are Docker's bridges and --allow-iface interfaces`);
+  lines.push(`\tset trusted { type ifname;${set} }`);
+  if (s.guard) {
+    // Weak host model: Linux answers for the alias on any interface. Drop before conntrack
+    // (raw priority) unless the packet came in on lo or a trusted interface; match the
+    // interface, not the source address, which a LAN host can spoof.
+    lines.push('', '\tchain guard {', '\t\ttype filter hook prerouting priority raw; policy accept;');
+    lines.push(`\t\tip daddr ${s.ip} iifname "lo" accept`);
+    lines.push(`\t\tip daddr ${s.ip} iifname @trusted accept`);
+    lines.push(`\t\tip daddr ${s.ip} drop`);
+    lines.push('\t}');
+  }
+  if (s.exposes.length > 0) {
+    lines.push('', '\tchain expose {', '\t\ttype nat hook prerouting priority dstnat; policy accept;');
+    for (const e of s.exposes) lines.push(`\t\tiifname @trusted ip daddr ${s.ip} ${e.proto} dport ${e.port} dnat ip to 127.0.0.1:${e.to}`);
+    lines.push('\t}');
+    const snat = s.exposes.filter((e) => !e.keepSource);
+    if (snat.length > 0) {
+      // Locally delivered packets never reach postrouting: source NAT happens at the nat input
+      // hook. The service then sees 127.0.0.1, as from a local client (pg_hba.conf trusts it).
+      lines.push('', '\tchain source {', '\t\ttype nat hook input priority 100; policy accept;');
+      for (const e of snat) lines.push(`\t\t${snatRule(s.ip, e)}`);
+      lines.push('\t}');
+    }
+    // CVE-2020-8558 hardening (as kube-proxy): route_localnet lets packets for 127.0.0.0/8 in
+    // from the bridges; accept only those this table DNATed.
+    lines.push('', '\tchain localnet {', '\t\ttype filter hook input priority filter; policy accept;');
+    lines.push('\t\tiifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop');
+    lines.push('\t}');
+  }
+  return lines;
+}
+
+/** A fingerprint of the rules, stored as the table's comment to tell whether the live table is current. */
+export function rulesetDigest(s: FirewallSpec): string {
+  return createHash('sha256').update(body(s).join('\n')).digest('hex').slice(0, 16);
+}
+
+/**
+ * The whole table as an `nft -f` file. Loading it is atomic and idempotent: the first two lines
+ * make sure the table exists and then delete it, in the same transaction that recreates it.
+ * Pure.
+ */
+export function renderNftRuleset(s: FirewallSpec): string {
+  const [family, name] = NFT_TABLE;
+  return [
+    '#!/usr/sbin/nft -f',
+    '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.',
+    `table ${family} ${name}`,
+    `delete table ${family} ${name}`,
+    `table ${family} ${name} {`,
+    `\tcomment "hostalias:${rulesetDigest(s)}"`,
+    ...body(s),
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The digest in `nft list table` output, or null when the table is missing or not ours. Pure. */
+export function liveDigest(listing: string | null): string | null {
+  if (listing === null) return null;
+  return /comment "hostalias:([0-9a-f]+)"/.exec(listing)?.[1] ?? '';
+}
+
+/** Rules per chain, in our file or in `nft list table` output (both print one rule a line). Pure. */
+export function countChainRules(text: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  let chain: string | null = null;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const open = /^chain (\S+) \{$/.exec(line);
+    if (open) chain = open[1] as string;
+    else if (line === '}') chain = null;
+    else if (chain && line !== '' && !/^(type |comment |#)/.test(line)) counts[chain] = (counts[chain] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * The live table is the one `s` describes: same digest in its comment, and no rule deleted or
+ * added by hand since (the comment alone survives `nft delete rule`). Pure.
+ */
+export function liveTableCurrent(listing: string | null, s: FirewallSpec): boolean {
+  if (listing === null || liveDigest(listing) !== rulesetDigest(s)) return false;
+  return JSON.stringify(countChainRules(listing)) === JSON.stringify(countChainRules(body(s).join('\n')));
+}
+
+export function nftLoadArgv(path: string): string[] {
+  return ['nft', '-f', path];
+}
+
+export function nftDeleteArgv(): string[] {
+  return ['nft', 'delete', 'table', ...NFT_TABLE];
+}

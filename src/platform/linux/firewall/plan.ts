@@ -1,0 +1,130 @@
+import { emptyPlan, type Plan, type Step } from '../../../model/steps.js';
+import { bridgesUnit, firewallUnit, UNITS } from './boot-units.js';
+import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
+import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
+import { planRouteLocalnet, RECORD_PATH, renderRecord, type FirewallRecord } from './route-localnet.js';
+import type { FirewallSpec } from './spec.js';
+
+export type FirewallBackend = 'nftables' | 'iptables';
+
+/** Everything the firewall planner needs, gathered read-only by `observeFirewall`. */
+export interface FirewallObserved {
+  /** `nft list table inet hostalias`, null when the table (or nft) is missing. */
+  nftListing: string | null;
+  /** Our iptables chains; null when iptables is missing. */
+  iptables: IptObserved | null;
+  /** route_localnet of every existing interface the planner may touch. */
+  routeLocalnet: Record<string, number>;
+  record: FirewallRecord | null;
+  /** Contents of the files this part owns (ruleset files, units), by path. */
+  files: Record<string, string | null>;
+  links: Record<string, string | null>;
+  /** Where the tools live on the target, for boot-time commands. */
+  paths: { nft: string; iptablesRestore: string; node: string; cli: string };
+  systemdInstalled: boolean;
+  systemdRunning: boolean;
+  /** The CLI runs with --root: boot artifacts are written, live rules are still loaded here. */
+  rootPrefix: string;
+}
+
+function write(path: string, content: string, obs: FirewallObserved, why: string, mode = 0o644): Step[] {
+  const before = obs.files[path] ?? null;
+  return before === content ? [] : [{ kind: 'write', path, content, mode, before, why }];
+}
+
+function remove(path: string, obs: FirewallObserved, why: string): Step[] {
+  const before = obs.files[path] ?? null;
+  return before === null ? [] : [{ kind: 'remove', path, before, why }];
+}
+
+function removeNft(obs: FirewallObserved): Step[] {
+  const steps: Step[] = [];
+  const previous = obs.files[NFT_FILE] ?? null;
+  if (obs.nftListing !== null) {
+    steps.push({ kind: 'run', argv: nftDeleteArgv(), ...(previous ? { undo: ['nft', previous] } : {}), why: 'delete the nftables table inet hostalias' });
+  }
+  return [...steps, ...remove(NFT_FILE, obs, 'remove the saved nftables ruleset')];
+}
+
+function removeIptables(obs: FirewallObserved): Step[] {
+  return [...(obs.iptables ? planIptables(null, obs.iptables) : []), ...remove(IPTABLES_FILE, obs, 'remove the saved iptables rules')];
+}
+
+function installNft(s: FirewallSpec, obs: FirewallObserved): Step[] {
+  const content = renderNftRuleset(s);
+  const steps = write(NFT_FILE, content, obs, 'save the nftables ruleset (loaded at boot)');
+  if (!liveTableCurrent(obs.nftListing, s)) {
+    const previous = obs.files[NFT_FILE] ?? null;
+    // Rollback: reload what was live before, or delete the table when there was none.
+    const undo = obs.nftListing !== null && previous !== null ? ['nft', previous] : nftDeleteArgv();
+    steps.push({ kind: 'run', argv: nftLoadArgv(`${obs.rootPrefix}${NFT_FILE}`), undo, why: `load the nftables table inet hostalias (${describe(s)})` });
+  }
+  return steps;
+}
+
+function installIptables(s: FirewallSpec, obs: FirewallObserved): Step[] {
+  return [...write(IPTABLES_FILE, renderIptablesRestore(s), obs, 'save the iptables rules (loaded at boot)'), ...planIptables(s, obs.iptables ?? { chains: {}, jumps: [] })];
+}
+
+function describe(s: FirewallSpec): string {
+  const parts = [s.guard ? 'LAN guard' : '', s.exposes.length > 0 ? `exposing ${s.exposes.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''];
+  return parts.filter(Boolean).join(', ');
+}
+
+function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved): { install: Step[]; uninstall: Step[]; notes: string[] } {
+  const svc = (argv: string[], why: string): Step => ({ kind: 'run', argv, service: true, why });
+  const link = (path: string, target: string, why: string): Step[] => (obs.links[path] === target ? [] : [{ kind: 'symlink', path, target, why }]);
+  const unlink = (path: string, why: string): Step[] => (obs.links[path] == null ? [] : [{ kind: 'remove', path, before: null, why }]);
+  if (!s || !obs.systemdInstalled) {
+    const uninstall = [
+      ...(obs.systemdRunning && obs.files[UNITS.bridges] != null ? [svc(['systemctl', 'stop', 'hostalias-bridges.service'], 'stop following Docker networks')] : []),
+      ...unlink(UNITS.bridgesWants, 'disable hostalias-bridges.service'),
+      ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'),
+      ...remove(UNITS.bridges, obs, 'remove hostalias-bridges.service'),
+      ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service'),
+    ];
+    if (uninstall.length > 0 && obs.systemdRunning) uninstall.push(svc(['systemctl', 'daemon-reload'], 'make systemd forget the units'));
+    return { install: [], uninstall, notes: s ? ['firewall: the rules are not restored at boot (the alias is not persisted by a systemd-based backend here), so they last until reboot: run `sudo hostalias up` after boot'] : [] };
+  }
+  const load = backend === 'nftables' ? [obs.paths.nft, '-f', NFT_FILE] : [obs.paths.iptablesRestore, '-w', '5', '--noflush', IPTABLES_FILE];
+  const unload = backend === 'nftables' ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias'] : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
+  const unitFiles = [
+    ...write(UNITS.firewall, firewallUnit(s.ip, load, unload), obs, 'load the firewall rules at boot (hostalias-firewall.service)'),
+    ...write(UNITS.bridges, bridgesUnit(obs.paths.node, obs.paths.cli), obs, 'follow Docker bridge networks (hostalias-bridges.service)'),
+  ];
+  const links = [
+    ...link(UNITS.firewallWants, UNITS.firewall, 'enable hostalias-firewall.service'),
+    ...link(UNITS.bridgesWants, UNITS.bridges, 'enable hostalias-bridges.service'),
+  ];
+  const install = [...unitFiles, ...links];
+  if (install.length > 0 && obs.systemdRunning) {
+    install.push(svc(['systemctl', 'daemon-reload'], 'make systemd read the units'));
+    install.push(svc(['systemctl', 'restart', 'hostalias-bridges.service'], 'start following Docker networks'));
+  }
+  return { install, uninstall: [], notes: [] };
+}
+
+/**
+ * Converges the packet filter, route_localnet and their boot units to `spec` on `backend`;
+ * `spec` null removes everything (down, or neither guard nor exposed ports). Order matters:
+ * up loads the rules (with the 127/8 hardening) before enabling route_localnet; down restores
+ * route_localnet before removing the rules. Pure; idempotent.
+ */
+export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved): Plan {
+  const plan = emptyPlan();
+  const wantedLocalnet = spec && spec.exposes.length > 0 ? spec.trusted : [];
+  const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
+  const boot = bootSteps(spec, backend, obs);
+  plan.notes.push(...boot.notes);
+  const record: FirewallRecord = { backend, routeLocalnet: localnet.record };
+  const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
+  const recordSteps = keepRecord ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600) : remove(RECORD_PATH, obs, 'drop the firewall record');
+  const removeOther = spec === null ? [...removeNft(obs), ...removeIptables(obs)] : backend === 'nftables' ? removeIptables(obs) : removeNft(obs);
+  if (spec) {
+    const install = backend === 'nftables' ? installNft(spec, obs) : installIptables(spec, obs);
+    plan.steps.push(...recordSteps, ...removeOther, ...install, ...localnet.steps, ...boot.install);
+  } else {
+    plan.steps.push(...boot.uninstall, ...localnet.steps, ...removeOther, ...recordSteps);
+  }
+  return plan;
+}

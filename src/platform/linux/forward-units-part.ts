@@ -1,0 +1,28 @@
+import type { Context } from '../../model/context.js';
+import type { Part } from '../../model/part.js';
+import { currentRuntime } from '../../exec/runtime.js';
+import { unitName } from '../../forward/spec.js';
+import { planForwardServices, UNIT_DIR, UNIT_PATTERN, WANTS_DIR, type ForwardServicesObserved } from './forward-units.js';
+
+/** Reads the forward units and their wants links. Read-only; under --root only the folder is read. */
+export async function observeForwardServices(ctx: Context, extraNames: readonly string[]): Promise<ForwardServicesObserved> {
+  const units: Record<string, string> = {};
+  for (const name of await ctx.fs.list(UNIT_DIR)) {
+    if (!UNIT_PATTERN.test(name)) continue;
+    const text = await ctx.fs.read(`${UNIT_DIR}/${name}`);
+    if (text !== null) units[name] = text;
+  }
+  const wants: Record<string, string | null> = {};
+  for (const name of new Set([...Object.keys(units), ...extraNames])) wants[name] = await ctx.fs.readLink(`${WANTS_DIR}/${name}`);
+  return { units, wants, systemdRunning: !ctx.fs.isRooted && (await ctx.fs.exists('/run/systemd/system')) };
+}
+
+/** Forward relays installed as systemd services (`forward --install`); `down` stops and removes them. */
+export const forwardServicesPart: Part = {
+  id: 'forward-services',
+  async plan(ctx, { desired }) {
+    const forwards = desired?.forwards ?? [];
+    const obs = await observeForwardServices(ctx, forwards.map(unitName));
+    return planForwardServices(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
+  },
+};
