@@ -3,7 +3,8 @@ import { HostaliasError } from '../model/errors.js';
 import { emptyPlan } from '../model/steps.js';
 import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type GatewayKey } from './daemon-json.js';
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserved } from './daemon-plan.js';
-import { detectEngine } from './engine.js';
+import { probeEngine } from './engine.js';
+import { FLAVOUR_NAMES } from '../model/engine.js';
 import type { Context } from '../model/context.js';
 
 async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
@@ -16,17 +17,25 @@ async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
 
 /** The key this engine reads; when no engine answers, the key daemon.json already uses. */
 async function decideKey(ctx: Context, current: string | null): Promise<{ key: GatewayKey; note: string }> {
-  const engine = await detectEngine(ctx.runner);
-  if (engine?.desktop) {
+  const engine = await probeEngine(ctx.runner, { bridges: false });
+  const fix = 'leave out --docker-daemon (sudo hostalias up --no-docker-daemon); use hostalias run or docker run $(hostalias flags) for the other names';
+  if (engine.reachable && engine.flavour === 'podman') {
+    throw new HostaliasError('unsupported', `--docker-daemon configures Docker Engine's ${DAEMON_JSON}, which Podman does not read (${engine.flavourReason})`, fix);
+  }
+  if (engine.reachable && engine.flavour !== 'engine') {
+    const name = FLAVOUR_NAMES[engine.flavour];
     throw new HostaliasError(
       'unsupported',
-      `--docker-daemon does not work with Docker Desktop (${engine.desktopReason}): Desktop runs the engine in its own VM, manages daemon.json itself and already points host.docker.internal and host-gateway at the host`,
-      'leave out --docker-daemon (sudo hostalias up --no-docker-daemon); use hostalias run or docker run $(hostalias flags) for the other names',
+      `--docker-daemon does not work with ${name} (${engine.flavourReason}): ${name} runs the engine in its own VM and manages daemon.json there${engine.flavour === 'desktop' ? ', and already points host.docker.internal and host-gateway at the host' : ''}`,
+      fix,
     );
   }
-  if (engine) {
-    const key = chooseGatewayKey(engine.version);
-    return { key, note: `docker daemon: "${key}" because the engine is ${engine.version}, from ${engine.source}` };
+  const found = engine.reachable
+    ? { version: engine.serverVersion, source: `the running engine (docker version: ${engine.serverVersion})` }
+    : engine.installed;
+  if (found) {
+    const key = chooseGatewayKey(found.version);
+    return { key, note: `docker daemon: "${key}" because the engine is ${found.version}, from ${found.source}` };
   }
   const obj = parseDaemonJson(current);
   const existing = GATEWAY_KEYS.find((k) => k in obj);

@@ -1,33 +1,134 @@
-import type { Runner } from '../exec/runner.js';
+/**
+ * The one probe of the container engine the `docker` CLI talks to (it honours DOCKER_HOST and
+ * DOCKER_CONTEXT by itself): version, rootless, which product serves it, bridge networks.
+ * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
+ */
+import type { Runner, RunResult } from '../exec/runner.js';
+import type { EngineFlavour, EngineProbe } from '../model/engine.js';
+import { listBridges } from './networks.js';
 
-/** What hostalias knows about the Docker Engine it configures, and how it found out. */
-export interface EngineInfo {
+/** Each docker call gets this long; the runner kills it after. A healthy engine answers in well under a second. */
+export const ENGINE_PROBE_TIMEOUT_MS = 5_000;
+
+interface VersionJson {
+  Client?: { Version?: string } | null;
+  Server?: { Version?: string; Platform?: { Name?: string } | null; Components?: Array<{ Name?: string; Version?: string }> | null } | null;
+}
+
+interface InfoJson {
+  OperatingSystem?: string;
+  Name?: string;
+  KernelVersion?: string;
+  SecurityOptions?: string[] | null;
+}
+
+/** The raw answers the facts are read from; a field is '' when its command failed. */
+export interface EngineAnswers {
   version: string;
-  /** Where the version came from, for notes and --verbose. */
-  source: string;
-  /** Docker Desktop runs the engine in a VM and manages daemon.json itself. */
-  desktop: boolean;
-  desktopReason: string | null;
+  info: string;
+  context: string;
+}
+
+export interface EngineFacts {
+  serverVersion: string;
+  clientVersion: string;
+  os: string;
+  rootless: boolean;
+  flavour: EngineFlavour;
+  flavourReason: string;
+}
+
+function parseObject<T>(text: string): T {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return (v !== null && typeof v === 'object' ? v : {}) as T;
+  } catch {
+    return {} as T;
+  }
 }
 
 /**
- * Asks the engine (honouring DOCKER_HOST and docker's own environment) for its version; when
- * it is unreachable, reads `dockerd --version` instead. Read-only. Null when neither answers.
+ * Which product serves the engine, and the field that says so. Podman first (it answers Docker's
+ * API under any context name), then the VM products by what they report about themselves. Pure.
  */
-export async function detectEngine(runner: Runner): Promise<EngineInfo | null> {
-  const server = await runner.run(['docker', 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 15_000 });
-  const serverVersion = server.code === 0 ? server.stdout.trim() : '';
-  if (serverVersion !== '') {
-    const info = await runner.run(['docker', 'info', '--format', '{{.OperatingSystem}}'], { timeoutMs: 15_000 });
-    const context = await runner.run(['docker', 'context', 'show'], { timeoutMs: 15_000 });
-    const os = info.code === 0 ? info.stdout.trim() : '';
-    const ctxName = context.code === 0 ? context.stdout.trim() : '';
-    const desktopReason = /docker desktop/i.test(os) ? `docker info reports "${os}"` : /^desktop-/.test(ctxName) ? `the docker context is "${ctxName}"` : null;
-    return { version: serverVersion, source: `the running engine (docker version: ${serverVersion})`, desktop: desktopReason !== null, desktopReason };
+export function classifyEngine(v: VersionJson, info: InfoJson, context: string): { flavour: EngineFlavour; reason: string } {
+  const platform = v.Server?.Platform?.Name ?? '';
+  const podman = (v.Server?.Components ?? []).find((c) => /podman/i.test(c.Name ?? ''));
+  if (podman) return { flavour: 'podman', reason: `docker version lists the component "${podman.Name}"` };
+  if (/podman/i.test(platform)) return { flavour: 'podman', reason: `docker version reports the platform "${platform}"` };
+  const os = info.OperatingSystem ?? '';
+  if (/docker desktop/i.test(platform)) return { flavour: 'desktop', reason: `docker version reports the platform "${platform}"` };
+  if (/docker desktop/i.test(os)) return { flavour: 'desktop', reason: `docker info reports "${os}"` };
+  if (info.Name === 'docker-desktop') return { flavour: 'desktop', reason: 'docker info names the host "docker-desktop"' };
+  if (/^desktop-/.test(context)) return { flavour: 'desktop', reason: `the docker context is "${context}"` };
+  if (/orbstack/i.test(os)) return { flavour: 'orbstack', reason: `docker info reports "${os}"` };
+  if (info.Name === 'orbstack' || /-orbstack\b/.test(info.KernelVersion ?? '')) return { flavour: 'orbstack', reason: `docker info names the host "${info.Name ?? ''}" (kernel ${info.KernelVersion ?? '?'})` };
+  if (context === 'orbstack') return { flavour: 'orbstack', reason: 'the docker context is "orbstack"' };
+  if (/^colima(-|$)/.test(context)) return { flavour: 'colima', reason: `the docker context is "${context}"` };
+  if (/^colima(-|$)/.test(info.Name ?? '')) return { flavour: 'colima', reason: `docker info names the host "${info.Name ?? ''}"` };
+  return { flavour: 'engine', reason: `docker info reports "${os || 'no operating system'}"` };
+}
+
+/** Facts from the answers of `docker version`, `docker info` (JSON) and `docker context show`. Pure. */
+export function parseEngine(answers: EngineAnswers): EngineFacts {
+  const v = parseObject<VersionJson>(answers.version);
+  const info = parseObject<InfoJson>(answers.info);
+  const { flavour, reason } = classifyEngine(v, info, answers.context.trim());
+  return {
+    serverVersion: v.Server?.Version ?? 'unknown',
+    clientVersion: v.Client?.Version ?? 'unknown',
+    os: info.OperatingSystem ?? '',
+    rootless: (info.SecurityOptions ?? []).some((o) => /(^|,)name=rootless(,|$)/.test(o)),
+    flavour,
+    flavourReason: reason,
+  };
+}
+
+/** The version in `dockerd --version` ("Docker version 20.10.24+dfsg1, build 5d6db84"). Pure. */
+export function parseDockerdVersion(text: string): string | null {
+  return /version\s+v?(\d+\.\d+[^\s,]*)/i.exec(text)?.[1] ?? null;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+}
+
+function why(res: RunResult, argv: readonly string[]): string {
+  if (res.timedOut) return `\`${argv.join(' ')}\` got no answer within ${ENGINE_PROBE_TIMEOUT_MS / 1000} s`;
+  return (res.stderr || res.stdout).trim() || `\`${argv.join(' ')}\` exited ${res.code}`;
+}
+
+async function installedDockerd(runner: Runner, engineError: string): Promise<{ version: string; source: string } | null> {
+  const res = await runner.run(['dockerd', '--version'], { timeoutMs: ENGINE_PROBE_TIMEOUT_MS });
+  const version = res.code === 0 ? parseDockerdVersion(res.stdout) : null;
+  if (version === null) return null;
+  return { version, source: `dockerd --version: ${version} (the engine did not answer: ${firstLine(engineError) || 'no answer'})` };
+}
+
+export interface ProbeOptions {
+  /** Also list the bridge networks (two more docker calls). Default true. */
+  bridges?: boolean;
+}
+
+/** Asks the engine for its version, flavour, rootless mode and bridge networks. Read-only; never throws for an absent engine. */
+export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Promise<EngineProbe> {
+  const timeoutMs = ENGINE_PROBE_TIMEOUT_MS;
+  const versionArgv = ['docker', 'version', '--format', '{{json .}}'];
+  const version = await runner.run(versionArgv, { timeoutMs });
+  if (version.code === 127) {
+    const error = 'the docker CLI is not installed';
+    return { reachable: false, cliMissing: true, error, installed: await installedDockerd(runner, error) };
   }
-  const dockerd = await runner.run(['dockerd', '--version'], { timeoutMs: 15_000 });
-  const m = dockerd.code === 0 ? /version\s+v?(\d+\.\d+[^\s,]*)/i.exec(dockerd.stdout) : null;
-  if (!m?.[1]) return null;
-  const why = (server.stderr || server.stdout).trim().split('\n')[0] ?? 'no answer';
-  return { version: m[1], source: `dockerd --version: ${m[1]} (the engine did not answer: ${why})`, desktop: false, desktopReason: null };
+  // `docker version` prints the client part ("Server":null) and exits non-zero when the server doesn't answer.
+  if (version.code !== 0 || !parseObject<VersionJson>(version.stdout).Server) {
+    const error = why(version, versionArgv);
+    return { reachable: false, cliMissing: false, error, installed: await installedDockerd(runner, error) };
+  }
+  const [info, context, bridges] = await Promise.all([
+    runner.run(['docker', 'info', '--format', '{{json .}}'], { timeoutMs }),
+    runner.run(['docker', 'context', 'show'], { timeoutMs }),
+    opts.bridges === false ? null : listBridges(runner, timeoutMs),
+  ]);
+  const facts = parseEngine({ version: version.stdout, info: info.code === 0 ? info.stdout : '', context: context.code === 0 ? context.stdout : '' });
+  return { reachable: true, ...facts, bridges: bridges?.networks ?? [] };
 }

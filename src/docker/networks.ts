@@ -1,40 +1,65 @@
-import type { Context } from '../model/context.js';
+import type { Runner } from '../exec/runner.js';
+import type { BridgeNetwork } from '../model/engine.js';
+
+interface NetworkJson {
+  Name?: string;
+  Id?: string;
+  Driver?: string;
+  Options?: Record<string, string> | null;
+  IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> | null };
+}
+
+/**
+ * Bridge networks from `docker network inspect` JSON, with the Linux bridge as Docker itself names
+ * it (`com.docker.network.bridge.name`, else br-<id12>; docker0 for `bridge`). A bare `br-*`
+ * pattern would also trust a LAN bridge such as br-lan. Pure.
+ */
+export function parseBridges(text: string): BridgeNetwork[] {
+  const nets = JSON.parse(text.trim() || '[]') as NetworkJson[];
+  return nets
+    .filter((n) => n.Driver === 'bridge')
+    .map((n) => ({
+      name: n.Name ?? '?',
+      iface: n.Options?.['com.docker.network.bridge.name'] || (n.Name === 'bridge' ? 'docker0' : `br-${(n.Id ?? '').slice(0, 12)}`),
+      subnets: (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s !== ''),
+      gateways: (n.IPAM?.Config ?? []).map((c) => c.Gateway ?? '').filter((s) => s !== ''),
+    }));
+}
+
+function parseBridgesLenient(text: string): BridgeNetwork[] {
+  try {
+    return parseBridges(text);
+  } catch {
+    return [];
+  }
+}
+
+/** The distinct bridge interfaces, sorted. Pure. */
+export function bridgeIfaces(nets: readonly BridgeNetwork[]): string[] {
+  return [...new Set(nets.map((n) => n.iface))].sort();
+}
 
 export interface BridgeObservation {
-  bridges: string[];
+  networks: BridgeNetwork[];
   /** Why the list is what it is (for notes and --verbose). */
   reason: string;
 }
 
 /**
- * The Linux bridges behind Docker's bridge networks, as Docker itself names them
- * (`com.docker.network.bridge.name`, else br-<id12>; docker0 for `bridge`). A bare `br-*`
- * pattern would also trust a LAN bridge such as br-lan. Read-only; Docker not running means no
- * bridges (not an error: the guard then admits only lo and --allow-iface).
+ * The engine's bridge networks. Read-only; Docker absent or not running means none (not an error:
+ * the guard then admits only lo and --allow-iface). `timeoutMs` bounds each docker call.
  */
-export async function observeDockerBridges(ctx: Context): Promise<BridgeObservation> {
-  const ls = await ctx.runner.run(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge']);
+export async function listBridges(runner: Runner, timeoutMs: number): Promise<BridgeObservation> {
+  const ls = await runner.run(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], { timeoutMs });
   if (ls.code !== 0) {
     const why = ls.code === 127 ? 'docker is not installed' : `docker did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;
-    return { bridges: [], reason: `container bridges: none (${why})` };
+    return { networks: [], reason: `container bridges: none (${why})` };
   }
   const ids = ls.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  if (ids.length === 0) return { bridges: [], reason: 'container bridges: none (Docker has no bridge network)' };
-  const fmt = '{{.Id}} {{.Name}} {{index .Options "com.docker.network.bridge.name"}}';
-  const res = await ctx.runner.run(['docker', 'network', 'inspect', '--format', fmt, ...ids]);
+  if (ids.length === 0) return { networks: [], reason: 'container bridges: none (Docker has no bridge network)' };
+  const res = await runner.run(['docker', 'network', 'inspect', ...ids], { timeoutMs });
   // A network removed between ls and inspect makes inspect fail; the next refresh sees the truth.
-  const bridges = parseBridgeLines(res.stdout);
-  return { bridges, reason: `container bridges: ${bridges.join(', ') || 'none'} (from docker network inspect)` };
-}
-
-/** Parses `ID NAME BRIDGE-OPTION` lines. Pure. */
-export function parseBridgeLines(text: string): string[] {
-  const out = new Set<string>();
-  for (const line of text.split('\n')) {
-    const [id, name, option] = line.trim().split(/\s+/);
-    if (!id || !name) continue;
-    if (option && option !== '<no' && option !== '<no value>') out.add(option);
-    else out.add(name === 'bridge' ? 'docker0' : `br-${id.slice(0, 12)}`);
-  }
-  return [...out].sort();
+  // inspect still prints the networks it found, so its stdout is read whatever the status.
+  const networks = parseBridgesLenient(res.stdout);
+  return { networks, reason: `container bridges: ${bridgeIfaces(networks).join(', ') || 'none'} (from docker network inspect)` };
 }

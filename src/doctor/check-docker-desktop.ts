@@ -1,6 +1,7 @@
-import { detectEngine } from '../docker/engine.js';
+import { probeEngine } from '../docker/engine.js';
 import type { Runner } from '../exec/runner.js';
 import { shellQuote } from '../model/shell.js';
+import type { EngineProbe } from '../model/engine.js';
 import type { Check, Finding } from '../model/finding.js';
 import { fail, ok, warn } from '../model/finding.js';
 
@@ -35,8 +36,12 @@ export interface DesktopReach {
  * `reachable` is null when Desktop isn't the engine or the probe couldn't start.
  */
 export async function checkAliasThroughDesktop(runner: Runner, ip: string, port: number, image = 'busybox'): Promise<DesktopReach> {
-  const engine = await detectEngine(runner);
-  if (!engine?.desktop) return { desktop: false, reachable: null, detail: engine ? `the engine is not Docker Desktop (${engine.source})` : 'no Docker engine answered' };
+  return probeThroughDesktop(runner, await probeEngine(runner, { bridges: false }), ip, port, image);
+}
+
+async function probeThroughDesktop(runner: Runner, engine: EngineProbe, ip: string, port: number, image = 'busybox'): Promise<DesktopReach> {
+  if (!engine.reachable) return { desktop: false, reachable: null, detail: `no Docker engine answered (${engine.error})` };
+  if (engine.flavour !== 'desktop') return { desktop: false, reachable: null, detail: `the engine is not Docker Desktop (${engine.flavourReason})` };
   const argv = desktopProbeArgv(ip, port, image);
   const res = await runner.run(argv, { timeoutMs: 60_000 });
   if (res.code === 0) return { desktop: true, reachable: true, detail: `a container connected to ${ip}:${port} through Docker Desktop (${shellQuote(argv)})` };
@@ -50,14 +55,15 @@ export async function checkAliasThroughDesktop(runner: Runner, ip: string, port:
  */
 export const dockerDesktopCheck: Check = {
   id: 'docker-desktop',
-  async run({ ctx, desired }): Promise<Finding[]> {
+  async run(input): Promise<Finding[]> {
+    const { ctx, desired } = input;
     const port = desired.exposes[0]?.port;
+    const engine = await input.engine();
     if (port === undefined) {
-      const engine = await detectEngine(ctx.runner);
-      if (!engine?.desktop) return [];
+      if (!engine.reachable || engine.flavour !== 'desktop') return [];
       return [ok('docker-desktop', describeDockerDesktop(desired.ip).join(' '))];
     }
-    const reach = await checkAliasThroughDesktop(ctx.runner, desired.ip, port);
+    const reach = await probeThroughDesktop(ctx.runner, engine, desired.ip, port);
     if (!reach.desktop) return [];
     const about = ok('docker-desktop', describeDockerDesktop(desired.ip).join(' '));
     if (reach.reachable === true) return [about, ok('docker-desktop', reach.detail)];

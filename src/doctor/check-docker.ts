@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { FLAVOUR_NAMES } from '../model/engine.js';
 import { fail, ok, warn, type Check, type Finding } from '../model/finding.js';
 
 const DEFAULT_SOCKET = 'unix:///var/run/docker.sock';
@@ -39,7 +40,7 @@ export const dockerCheck: Check = {
       return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, startEngineFix(dockerHost, systemdRuns(), uid))];
     }
     const findings: Finding[] = [];
-    const mode = [engine.rootless ? 'rootless' : 'rootful', engine.desktop ? 'Docker Desktop' : engine.os].filter(Boolean).join(', ');
+    const mode = [engine.rootless ? 'rootless' : 'rootful', engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`].filter(Boolean).join(', ');
     const major = Number(/^(\d+)/.exec(engine.serverVersion)?.[1] ?? 0);
     const minor = Number(/^\d+\.(\d+)/.exec(engine.serverVersion)?.[1] ?? 0);
     if (major > 0 && (major < 20 || (major === 20 && minor < 10))) {
@@ -50,7 +51,7 @@ export const dockerCheck: Check = {
     if (engine.rootless) {
       findings.push(ok('docker', 'rootless engine: containers reach the host through RootlessKit, which connects from the host itself; its daemon.json is ~/.config/docker/daemon.json'));
     }
-    if (engine.desktop) {
+    if (engine.flavour === 'desktop') {
       findings.push(ok('docker', 'Docker Desktop: containers run in a VM; Desktop forwards host.docker.internal to this host'));
     }
     const bridges = engine.bridges.map((b) => `${b.iface} (${b.name}${b.subnets.length ? ` ${b.subnets.join(', ')}` : ''})`);

@@ -1,4 +1,4 @@
-import { probeEngine } from '../docker/engine-probe.js';
+import { probeEngine } from '../docker/engine.js';
 import { defaultDesired } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { describeCause, HostaliasError } from '../model/errors.js';

@@ -6,6 +6,8 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** The runner killed it when opts.timeoutMs ran out. */
+  timedOut?: boolean;
 }
 
 export interface RunOptions {
@@ -34,7 +36,11 @@ export class ProcessRunner implements Runner {
       });
       // Our own timer, not spawn's `timeout`: Node leaves that one running when spawn fails
       // (ENOENT emits no 'exit'), which kept the process alive for the full timeout.
-      const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 60_000);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+      }, opts.timeoutMs ?? 60_000);
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -45,7 +51,7 @@ export class ProcessRunner implements Runner {
         resolve({ code: missing ? 127 : 126, stdout, stderr: missing ? `${file}: command not found` : err.message });
       });
       child.on('close', () => clearTimeout(timer));
-      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ...(timedOut ? { timedOut } : {}) }));
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });

@@ -1,13 +1,42 @@
-/** What a probe of the container engine found (docker/engine-probe.ts asks; doctor reads). */
+/** What a probe of the container engine found (docker/engine.ts asks; doctor and parts read). */
 export interface BridgeNetwork {
   name: string;
-  /** The Linux bridge: docker0 for `bridge`, br-<id12> for user networks. */
+  /** The Linux bridge: the network's `com.docker.network.bridge.name`, else docker0 / br-<id12>. */
   iface: string;
   subnets: string[];
   gateways: string[];
 }
 
-export type EngineProbe =
-  | { reachable: true; serverVersion: string; clientVersion: string; os: string; rootless: boolean; desktop: boolean; bridges: BridgeNetwork[] }
-  | { reachable: false; cliMissing: boolean; error: string };
+/**
+ * Which product serves the engine. Desktop, OrbStack and Colima run dockerd in their own VM and
+ * manage its configuration; Podman answers Docker's API but reads no daemon.json.
+ */
+export type EngineFlavour = 'engine' | 'desktop' | 'orbstack' | 'colima' | 'podman';
 
+export const FLAVOUR_NAMES: Record<EngineFlavour, string> = {
+  engine: 'Docker Engine',
+  desktop: 'Docker Desktop',
+  orbstack: 'OrbStack',
+  colima: 'Colima',
+  podman: 'Podman',
+};
+
+export type EngineProbe =
+  | {
+      reachable: true;
+      serverVersion: string;
+      clientVersion: string;
+      os: string;
+      rootless: boolean;
+      flavour: EngineFlavour;
+      /** Why that flavour (which field said so), for notes and --verbose. */
+      flavourReason: string;
+      bridges: BridgeNetwork[];
+    }
+  | {
+      reachable: false;
+      cliMissing: boolean;
+      error: string;
+      /** `dockerd --version` when the engine doesn't answer: what would answer once started. */
+      installed: { version: string; source: string } | null;
+    };

@@ -7,15 +7,14 @@ import type { DoctorInput } from '../../src/model/finding.js';
 import { checkAliasThroughDesktop, describeDockerDesktop, desktopProbeArgv, dockerDesktopCheck } from '../../src/doctor/check-docker-desktop.js';
 import { wslCheck } from '../../src/platform/linux/wsl.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
+import { onDocker } from '../support/fake-docker.js';
+import { probeEngine } from '../../src/docker/engine.js';
 import { makeRoot } from '../support/rooted.js';
 
 const IP = '10.254.254.254';
 
 function desktopEngine(runner: FakeRunner): FakeRunner {
-  return runner
-    .on(['docker', 'version', '--format', '{{.Server.Version}}'], ok('27.3.1\n'))
-    .on(['docker', 'info', '--format', '{{.OperatingSystem}}'], ok('Docker Desktop\n'))
-    .on(['docker', 'context', 'show'], ok('desktop-linux\n'));
+  return onDocker(runner, { version: 'version-desktop.json', info: 'info-desktop.json', context: 'desktop-linux' });
 }
 
 test('describeDockerDesktop explains vpnkit, host.docker.internal, the refusal and expose', () => {
@@ -35,10 +34,7 @@ test('unreachable and unstartable probes are told apart; a non-Desktop engine is
   assert.match(r.detail, /Connection refused/);
   const noImage = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), fail('Unable to find image', 125));
   assert.equal((await checkAliasThroughDesktop(noImage, IP, 5432)).reachable, null);
-  const linuxEngine = new FakeRunner()
-    .on(['docker', 'version', '--format', '{{.Server.Version}}'], ok('20.10.24\n'))
-    .on(['docker', 'info', '--format', '{{.OperatingSystem}}'], ok('Debian GNU/Linux 12 (bookworm)\n'))
-    .on(['docker', 'context', 'show'], ok('default\n'));
+  const linuxEngine = onDocker(new FakeRunner());
   const l = await checkAliasThroughDesktop(linuxEngine, IP, 5432);
   assert.equal(l.desktop, false);
   assert.ok(!linuxEngine.lines.some((x) => x.startsWith('docker run')));
@@ -50,7 +46,7 @@ test('doctor checks: Desktop finding with a failing probe names the fix; WSL fin
   const ctx = { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
   const desired = { ...defaultDesired(), exposes: [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }] };
   const state = { version: 1 as const, desired, persistence: { kind: 'systemd' as const, reason: 'x', ip: IP, label: 'lo:hostalias' }, updatedAt: '' };
-  const input = { ctx, state, desired, engine: async () => ({ reachable: false as const, cliMissing: true, error: 'not asked' }), hostalias: (a: string) => `sudo hostalias ${a}` };
+  const input = { ctx, state, desired, engine: () => probeEngine(runner), hostalias: (a: string) => `sudo hostalias ${a}` };
   const desktop = await dockerDesktopCheck.run(input);
   assert.deepEqual(desktop.map((f) => f.status), ['ok', 'fail']);
   assert.match(desktop[1]?.fix ?? '', /docker run --rm busybox nc/);

@@ -11,6 +11,7 @@ import { HostaliasError } from '../../src/model/errors.js';
 import { renderPlan, type Plan } from '../../src/model/steps.js';
 import { fail, ok } from '../support/fake-runner.js';
 import { FakeIp } from '../support/fake-ip.js';
+import { dockerFixture, ENGINE_DOWN } from '../support/fake-docker.js';
 import { CORE_PARTS, makeRoot, readTree, rootedContext } from '../support/rooted.js';
 
 const IP = '10.254.254.254';
@@ -138,12 +139,15 @@ test('an ip change rewrites the key but keeps the first backup', () => {
   assert.equal(files.get(DAEMON_JSON), '{}');
 });
 
+const VERSION = JSON.parse(dockerFixture('version-engine-20.10.json')) as { Server: Record<string, unknown> };
+const INFO = JSON.parse(dockerFixture('info-engine-20.10.json')) as { OperatingSystem: string };
+
 /** A runner for the whole `up`: ip in a fresh namespace plus the docker probes. */
 function engineRunner(opts: { server?: string; os?: string; context?: string; dockerd?: string }) {
   const ip = new FakeIp();
   ip.runner
-    .on(['docker', 'version', '--format', '{{.Server.Version}}'], opts.server ? ok(`${opts.server}\n`) : fail('Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?'))
-    .on(['docker', 'info', '--format', '{{.OperatingSystem}}'], ok(`${opts.os ?? 'Debian GNU/Linux 12 (bookworm)'}\n`))
+    .on(['docker', 'version', '--format', '{{json .}}'], opts.server ? ok(JSON.stringify({ ...VERSION, Server: { ...VERSION.Server, Version: opts.server } })) : ENGINE_DOWN)
+    .on(['docker', 'info', '--format', '{{json .}}'], ok(JSON.stringify({ ...INFO, OperatingSystem: opts.os ?? INFO.OperatingSystem })))
     .on(['docker', 'context', 'show'], ok(`${opts.context ?? 'default'}\n`))
     .on(['dockerd', '--version'], opts.dockerd ? ok(`Docker version ${opts.dockerd}, build 5d6db84\n`) : fail('dockerd: command not found', 127));
   return ip;
@@ -212,6 +216,29 @@ for (const [what, opts] of [['docker info', { server: '28.0.1', os: 'Docker Desk
     assert.equal(tree['/var/lib/hostalias/state.json'], undefined);
   });
 }
+
+for (const [name, opts, why] of [
+  ['OrbStack', { server: '27.5.1', os: 'OrbStack' }, /OrbStack runs the engine in its own VM/],
+  ['Colima', { server: '27.4.0', context: 'colima' }, /Colima runs the engine in its own VM/],
+] as const) {
+  test(`${name} is refused like Desktop (its VM owns daemon.json), nothing written`, async (t) => {
+    const root = await makeRoot(t, { [DAEMON_JSON]: '{}' });
+    const ctx = dockerCtx(engineRunner(opts).runner, root);
+    await assert.rejects(up(ctx, { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && why.test(e.message) && /--no-docker-daemon/.test(e.fix ?? ''));
+    assert.equal((await readTree(root))[DAEMON_JSON], '{}');
+  });
+}
+
+test('Podman is refused: it reads no daemon.json; nothing written', async (t) => {
+  const root = await makeRoot(t, { [DAEMON_JSON]: '{}' });
+  const ip = new FakeIp();
+  ip.runner
+    .on(['docker', 'version', '--format', '{{json .}}'], ok(dockerFixture('version-podman.json')))
+    .on(['docker', 'info', '--format', '{{json .}}'], ok('{}'))
+    .on(['docker', 'context', 'show'], ok('default\n'));
+  await assert.rejects(up(dockerCtx(ip.runner, root), { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Podman does not read/.test(e.message));
+  assert.equal((await readTree(root))[DAEMON_JSON], '{}');
+});
 
 test('malformed daemon.json refuses up before anything changes', async (t) => {
   const root = await makeRoot(t, { [DAEMON_JSON]: '{\n  "debug": true,\n}\n' });

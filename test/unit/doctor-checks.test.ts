@@ -67,18 +67,24 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
 });
 
 test('docker check: unreachable engine fails with the start command; permission denied names the group', async () => {
-  const down = new FakeRunner().on(['docker', 'version', '--format', '{{json .}}'], { code: 1, stdout: '{"Client":{"Version":"28.0.1"},"Server":null}', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' });
+  const down = new FakeRunner()
+    .on(['docker', 'version', '--format', '{{json .}}'], { code: 1, stdout: '{"Client":{"Version":"28.0.1"},"Server":null}', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' })
+    .on(['dockerd', '--version'], ok('Docker version 20.10.24+dfsg1, build 5d6db84\n'));
   await withInput(down, async (input) => {
     const [f] = await dockerCheck.run(input);
     assert.equal(f?.status, 'fail');
     assert.match(f?.fix ?? '', /^sudo (systemctl start docker|service docker start)$/);
   });
-  const denied = new FakeRunner().on(['docker', 'version', '--format', '{{json .}}'], fail('permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock'));
+  const denied = new FakeRunner()
+    .on(['docker', 'version', '--format', '{{json .}}'], fail('permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock'))
+    .on(['dockerd', '--version'], fail('dockerd: command not found', 127));
   await withInput(denied, async (input) => {
     const [f] = await dockerCheck.run(input);
     assert.match(f?.fix ?? '', /usermod -aG docker/);
   });
-  const missing = new FakeRunner().on(['docker', 'version', '--format', '{{json .}}'], { code: 127, stdout: '', stderr: 'docker: command not found' });
+  const missing = new FakeRunner()
+    .on(['docker', 'version', '--format', '{{json .}}'], { code: 127, stdout: '', stderr: 'docker: command not found' })
+    .on(['dockerd', '--version'], fail('dockerd: command not found', 127));
   await withInput(missing, async (input) => assert.match((await dockerCheck.run(input))[0]?.message ?? '', /not installed/));
 });
 

@@ -8,7 +8,8 @@ import { parseNftRuleset } from '../../src/platform/linux/doctor/nft-walk.js';
 import { walkChain } from '../../src/platform/linux/doctor/rule-walk.js';
 import { judgeGate } from '../../src/platform/linux/doctor/check-firewall.js';
 import { configFileOf, flagValues, gatewayFromConfig, pickDockerd } from '../../src/platform/linux/doctor/dockerd-config.js';
-import { parseBridges, parseEngine } from '../../src/docker/engine-probe.js';
+import { parseEngine } from '../../src/docker/engine.js';
+import { parseBridges } from '../../src/docker/networks.js';
 import { suggestFreeAddress } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { startEngineFix } from '../../src/doctor/check-docker.js';
 import { renderJson, renderReport, useColor } from '../../src/doctor/render.js';
@@ -163,9 +164,9 @@ test('dockerd config: the daemon serving DOCKER_HOST, its config file and host-g
 });
 
 test('docker engine: version, rootless, Desktop and bridges from the CLI JSON', () => {
-  const e = parseEngine('{"Client":{"Version":"28.0.1"},"Server":{"Version":"20.10.24+dfsg1","Platform":{"Name":""}}}', '{"OperatingSystem":"Debian GNU/Linux 12 (bookworm)","SecurityOptions":["name=seccomp,profile=default","name=rootless"]}');
-  assert.deepEqual(e, { serverVersion: '20.10.24+dfsg1', clientVersion: '28.0.1', os: 'Debian GNU/Linux 12 (bookworm)', rootless: true, desktop: false });
-  assert.equal(parseEngine('{"Server":{"Version":"27.4.0","Platform":{"Name":"Docker Desktop 4.37.1 (178610)"}}}', '{}').desktop, true);
+  const e = parseEngine({ version: '{"Client":{"Version":"28.0.1"},"Server":{"Version":"20.10.24+dfsg1","Platform":{"Name":""}}}', info: '{"OperatingSystem":"Debian GNU/Linux 12 (bookworm)","SecurityOptions":["name=seccomp,profile=default","name=rootless"]}', context: 'default' });
+  assert.deepEqual(e, { serverVersion: '20.10.24+dfsg1', clientVersion: '28.0.1', os: 'Debian GNU/Linux 12 (bookworm)', rootless: true, flavour: 'engine', flavourReason: 'docker info reports "Debian GNU/Linux 12 (bookworm)"' });
+  assert.equal(parseEngine({ version: '{"Server":{"Version":"27.4.0","Platform":{"Name":"Docker Desktop 4.37.1 (178610)"}}}', info: '{}', context: '' }).flavour, 'desktop');
   const b = parseBridges('[{"Name":"bridge","Id":"aaa","Driver":"bridge","Options":{"com.docker.network.bridge.name":"docker0"},"IPAM":{"Config":[{"Subnet":"172.17.0.0/16"}]}},{"Name":"labnet","Id":"0123456789abcdef","Driver":"bridge","Options":{},"IPAM":{"Config":[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}]}},{"Name":"host","Driver":"host"}]');
   assert.deepEqual(b, [
     { name: 'bridge', iface: 'docker0', subnets: ['172.17.0.0/16'], gateways: [] },

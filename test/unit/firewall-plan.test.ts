@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultDesired, type Desired } from '../../src/model/config.js';
 import { chooseFirewall } from '../../src/platform/linux/firewall/backend.js';
-import { parseBridgeLines } from '../../src/docker/networks.js';
+import { bridgeIfaces, parseBridges } from '../../src/docker/networks.js';
 import { UNITS } from '../../src/platform/linux/firewall/boot-units.js';
 import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/platform/linux/firewall/iptables-rules.js';
 import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/platform/linux/firewall/nft-ruleset.js';
@@ -90,12 +90,13 @@ test('firewallSpec: none without guard or exposes; lo never in the set; allow-if
 });
 
 test('docker bridge names come from Docker, not a br-* pattern', () => {
-  const lines = [
-    'aaaaaaaaaaaa1111 bridge docker0',
-    'bbbbbbbbbbbb2222 compose_default <no value>',
-    'cccccccccccc3333 custom mybr0',
-  ].join('\n');
-  assert.deepEqual(parseBridgeLines(lines), ['br-bbbbbbbbbbbb', 'docker0', 'mybr0']);
+  const inspect = JSON.stringify([
+    { Name: 'bridge', Id: 'aaaaaaaaaaaa1111', Driver: 'bridge', Options: { 'com.docker.network.bridge.name': 'docker0' } },
+    { Name: 'compose_default', Id: 'bbbbbbbbbbbb2222', Driver: 'bridge', Options: {} },
+    { Name: 'custom', Id: 'cccccccccccc3333', Driver: 'bridge', Options: { 'com.docker.network.bridge.name': 'mybr0' } },
+    { Name: 'lan', Id: 'dddddddddddd4444', Driver: 'macvlan', Options: { parent: 'br-lan' } },
+  ]);
+  assert.deepEqual(bridgeIfaces(parseBridges(inspect)), ['br-bbbbbbbbbbbb', 'docker0', 'mybr0']);
 });
 
 test('parsing expose arguments; bad input is a usage error (exit 2)', () => {

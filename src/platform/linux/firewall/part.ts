@@ -1,7 +1,8 @@
 import type { Part } from '../../../model/part.js';
 import { emptyPlan } from '../../../model/steps.js';
 import { chooseFirewall } from './backend.js';
-import { observeDockerBridges } from '../../../docker/networks.js';
+import { ENGINE_PROBE_TIMEOUT_MS } from '../../../docker/engine.js';
+import { bridgeIfaces, listBridges } from '../../../docker/networks.js';
 import { observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
 import { firewallSpec } from './spec.js';
@@ -16,8 +17,8 @@ export const firewallPart: Part = {
   async plan(ctx, { desired, persistence, state }) {
     const wanted = desired && (desired.lanGuard || desired.exposes.length > 0);
     const probes = await probeFirewall(ctx);
-    const docker = wanted ? await observeDockerBridges(ctx) : { bridges: [], reason: '' };
-    const spec = firewallSpec(desired, docker.bridges);
+    const docker = wanted ? await listBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS) : { networks: [], reason: '' };
+    const spec = firewallSpec(desired, bridgeIfaces(docker.networks));
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;
     const observed = await observeFirewall(ctx, probes, spec?.trusted ?? []);
     // The rules come back at boot through systemd units, so only when the alias itself is
