@@ -1,10 +1,45 @@
-import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, posix, resolve } from 'node:path';
+import { HostaliasError } from '../model/errors.js';
+import { decodeBytes, encodeBytes } from './bytes.js';
+
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NONBLOCK } = constants;
+
+/**
+ * Directories hostalias owns outright. Inside them no symbolic link is ever followed (a link
+ * there is refused, naming the path), so whoever could plant one can't redirect a root write.
+ */
+export const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias'];
+
+/** Directories removed again when they become empty (hostalias made them or they only held its files). */
+const PRUNED_WHEN_EMPTY: readonly string[] = ['/etc/hostalias', '/var/lib/hostalias/backups', '/etc/systemd/system/multi-user.target.wants'];
+
+/** Mode of every directory hostalias creates, set explicitly so the umask never widens it. */
+const DIR_MODE = 0o755;
 
 /**
  * The one gateway to system files. Every path is absolute as on the target system and is
  * resolved under `root` (like `systemctl --root`), so tests and image builders work in a folder.
- * Writes are atomic: temp file, fsync, rename, fsync of the directory.
+ *
+ * How it writes as root (issue 15):
+ * - Contents are bytes: `read` decodes with surrogate escapes and `write` encodes them back
+ *   (src/fs/bytes.ts), so bytes that are not UTF-8 survive an edit.
+ * - A file hostalias *edits* (it exists outside OWNED_DIRS: /etc/hosts, daemon.json,
+ *   /etc/network/interfaces, …) is rewritten in place: same inode, so its mode, owner, xattrs,
+ *   ACLs and SELinux label, its hard links, a bind mount over it (a container's /etc/hosts) and
+ *   a symlink pointing at it are all kept. A symlinked /etc/hosts is thus edited at its target.
+ *   If the write fails part-way (ENOSPC), the old bytes are written back before the error.
+ * - Any other file is written to a fresh temp file with an unpredictable name, opened
+ *   O_CREAT|O_EXCL|O_NOFOLLOW with an explicit mode (fchmod: the umask can't widen it), fsynced,
+ *   renamed over the target (which replaces a symlink there instead of following it), and the
+ *   directory is fsynced. The temp file is removed on every failure.
+ * - Directories are created with mode 0755 whatever the umask.
+ * - Nothing that is not a regular file is read or appended to (a FIFO at journal.log would
+ *   block forever): it is refused, naming the path.
+ * A parent directory writable by an attacker can still be swapped between check and use (Node
+ * has no openat); hostalias's own directories are created 0755 root-owned so none is.
  */
 export class SystemFs {
   readonly root: string;
@@ -20,13 +55,35 @@ export class SystemFs {
     return join(this.root, path);
   }
 
-  /** File contents, or null when the file (or a parent) does not exist or is not a regular file. */
+  /** True for paths inside a directory hostalias owns (where no link is followed). */
+  owns(path: string): boolean {
+    const p = posix.normalize(path);
+    return OWNED_DIRS.some((d) => p === d || p.startsWith(`${d}/`));
+  }
+
+  /** File contents, or null when the file (or a parent) does not exist or is a directory. */
   async read(path: string): Promise<string | null> {
+    const bytes = await this.readBytes(path);
+    return bytes === null ? null : decodeBytes(bytes);
+  }
+
+  async readBytes(path: string): Promise<Buffer | null> {
+    const full = this.resolve(path);
+    if (this.owns(path) && !(await this.checkOwnedParents(path))) return null;
+    let handle: FileHandle;
     try {
-      return await readFile(this.resolve(path), 'utf8');
+      handle = await open(full, O_RDONLY | O_NONBLOCK | (this.owns(path) ? O_NOFOLLOW : 0));
     } catch (err) {
       if (isMissing(err)) return null;
-      throw err;
+      throw this.explain(err, full);
+    }
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory()) return null;
+      if (!st.isFile()) throw notRegular(full, st);
+      return await handle.readFile();
+    } finally {
+      await handle.close();
     }
   }
 
@@ -50,6 +107,7 @@ export class SystemFs {
   }
 
   async list(path: string): Promise<string[]> {
+    if (this.owns(path) && !(await this.checkOwnedParents(`${path}/x`))) return [];
     try {
       return (await readdir(this.resolve(path))).sort();
     } catch (err) {
@@ -58,45 +116,148 @@ export class SystemFs {
     }
   }
 
+  /**
+   * Writes `content` to `path`: in place for a file hostalias edits, atomically with `mode` for
+   * anything else (see the class comment). Creates missing parents with mode 0755.
+   */
   async write(path: string, content: string, mode = 0o644): Promise<void> {
+    await this.ensureDir(dirname(path));
     const target = this.resolve(path);
-    const dir = dirname(target);
-    await mkdir(dir, { recursive: true });
-    const temp = join(dir, `.${process.pid}.${Date.now()}.hostalias.tmp`);
-    const handle = await open(temp, 'w', mode);
+    const bytes = encodeBytes(content);
+    if (!this.owns(path)) {
+      const existing = await statOrNull(target);
+      if (existing?.isFile()) return rewriteInPlace(target, bytes);
+      if (existing && !existing.isFile()) throw notRegular(target, existing);
+    }
+    await this.replace(target, mode, async (temp) => {
+      await writeAll(temp, bytes);
+    });
+  }
+
+  /** Appends a line to a log file (the journal), fsynced; refuses a link or non-regular file there. */
+  async append(path: string, text: string): Promise<void> {
+    await this.ensureDir(dirname(path));
+    const full = this.resolve(path);
+    let handle: FileHandle;
     try {
-      await handle.writeFile(content, 'utf8');
+      handle = await open(full, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
+    } catch (err) {
+      throw this.explain(err, full);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw notRegular(full, st);
+      if ((st.mode & 0o7777) !== 0o600) await handle.chmod(0o600);
+      await writeAll(handle, encodeBytes(text));
       await handle.sync();
     } finally {
       await handle.close();
     }
+  }
+
+  /** Removes a file or symlink ("already gone" is success), then its directory if hostalias's and empty. */
+  async remove(path: string): Promise<void> {
+    if (this.owns(path) && !(await this.checkOwnedParents(path))) return;
+    await rm(this.resolve(path), { force: true });
+    await this.prune(path);
+  }
+
+  /** Points `path` at `target`, atomically (a temp link renamed over it). */
+  async symlink(path: string, target: string): Promise<void> {
+    await this.ensureDir(dirname(path));
+    const link = this.resolve(path);
+    const temp = tempName(link);
+    await symlink(target, temp);
     try {
-      await chmod(temp, mode); // open()'s mode is masked by the umask
-      await rename(temp, target);
+      await rename(temp, link);
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
     }
-    await syncDir(dir);
+    await syncDir(dirname(link));
   }
 
-  /** Appends to a log file (the journal); not atomic, never used for configuration. */
-  async append(path: string, text: string): Promise<void> {
-    const target = this.resolve(path);
-    await mkdir(dirname(target), { recursive: true });
-    await appendFile(target, text, { mode: 0o600 });
+  /**
+   * Creates `dir` and its missing parents with mode 0755 whatever the umask. Inside hostalias's
+   * own directories a symlink is refused and a directory writable by others is made 0755 again.
+   */
+  async ensureDir(dir: string): Promise<void> {
+    const parts = posix.normalize(dir).split('/').filter((p) => p !== '');
+    await mkdir(this.root, { recursive: true });
+    let current = '';
+    for (const part of parts) {
+      current = `${current}/${part}`;
+      const full = this.resolve(current);
+      const st = await lstatOrNull(full);
+      if (st === null) {
+        try {
+          await mkdir(full, DIR_MODE);
+          await chmod(full, DIR_MODE);
+          continue;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+      }
+      const now = st ?? (await lstat(full));
+      if (now.isSymbolicLink()) {
+        if (this.owns(current)) throw linkRefused(full);
+        const followed = await stat(full);
+        if (!followed.isDirectory()) throw notDirectory(full);
+      } else if (!now.isDirectory()) {
+        throw notDirectory(full);
+      } else if (this.owns(current) && (now.mode & 0o022) !== 0) {
+        await chmod(full, DIR_MODE);
+      }
+    }
   }
 
-  /** Removes a file or symlink; "already gone" is success. */
-  async remove(path: string): Promise<void> {
-    await rm(this.resolve(path), { force: true });
+  /** Checks the owned directories above `path`: false when one is missing, throws at a link. */
+  private async checkOwnedParents(path: string): Promise<boolean> {
+    const owner = OWNED_DIRS.find((d) => path.startsWith(`${d}/`) || path === d);
+    if (!owner) return true;
+    const rest = posix.normalize(path).slice(owner.length).split('/').filter((p) => p !== '');
+    rest.pop();
+    let current = owner;
+    for (const part of [null, ...rest]) {
+      if (part !== null) current = `${current}/${part}`;
+      const st = await lstatOrNull(this.resolve(current));
+      if (st === null) return false;
+      if (st.isSymbolicLink()) throw linkRefused(this.resolve(current));
+      if (!st.isDirectory()) throw notDirectory(this.resolve(current));
+    }
+    return true;
   }
 
-  async symlink(path: string, target: string): Promise<void> {
-    const link = this.resolve(path);
-    await mkdir(dirname(link), { recursive: true });
-    await rm(link, { force: true });
-    await symlink(target, link);
+  private async prune(path: string): Promise<void> {
+    const p = posix.normalize(path);
+    for (const dir of PRUNED_WHEN_EMPTY) {
+      if (!p.startsWith(`${dir}/`)) continue;
+      await rmdir(this.resolve(dir)).catch(() => undefined); // ENOTEMPTY / ENOENT: keep it
+    }
+  }
+
+  private async replace(target: string, mode: number, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
+    const temp = tempName(target);
+    const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o7777);
+    try {
+      await handle.chmod(mode & 0o7777); // open()'s mode is masked by the umask
+      await fill(handle);
+      await handle.sync();
+      await handle.close();
+      await rename(temp, target);
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await syncDir(dirname(target));
+  }
+
+  private explain(err: unknown, full: string): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return linkRefused(full);
+    if (code === 'ENXIO') return new HostaliasError('failed', `refusing to use ${full}: it is not a regular file (a FIFO or socket)`, `remove it (sudo rm ${full}) and run hostalias again`);
+    return err;
   }
 }
 
@@ -112,9 +273,84 @@ export async function readLiveFile(path: string): Promise<string | null> {
   }
 }
 
+function tempName(target: string): string {
+  return join(dirname(target), `.hostalias-${randomBytes(12).toString('hex')}.tmp`);
+}
+
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number | null = null): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, off, bytes.length - off, position === null ? null : position + off);
+    off += bytesWritten;
+  }
+}
+
+/**
+ * Rewrites a regular file in place (same inode). On a failure part-way the previous bytes are
+ * put back before the error is thrown, so a full disk never leaves a half-written /etc/hosts.
+ */
+async function rewriteInPlace(target: string, bytes: Buffer): Promise<void> {
+  const handle = await open(target, O_RDWR | O_NONBLOCK);
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw notRegular(target, st);
+    const old = Buffer.alloc(st.size);
+    if (st.size > 0) await handle.read(old, 0, st.size, 0);
+    if (old.equals(bytes)) return;
+    try {
+      await writeAll(handle, bytes, 0);
+      await handle.truncate(bytes.length);
+      await handle.sync();
+    } catch (err) {
+      await writeAll(handle, old, 0)
+        .then(() => handle.truncate(old.length))
+        .then(() => handle.sync())
+        .catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}
+
+async function lstatOrNull(full: string): Promise<Stats | null> {
+  try {
+    return await lstat(full);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+async function statOrNull(full: string): Promise<Stats | null> {
+  try {
+    return await stat(full);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+function linkRefused(full: string): HostaliasError {
+  return new HostaliasError(
+    'failed',
+    `refusing to use ${full}: it is a symbolic link, and hostalias follows no link inside its own directories (it could redirect a root write to another file)`,
+    `check who created it, remove it (sudo rm ${full}) and run hostalias again`,
+  );
+}
+
+function notRegular(full: string, st: Stats): HostaliasError {
+  const kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+  return new HostaliasError('failed', `refusing to use ${full}: it is ${kind}, not a regular file`, `remove it (sudo rm ${full}) and run hostalias again`);
+}
+
+function notDirectory(full: string): HostaliasError {
+  return new HostaliasError('failed', `refusing to use ${full}: it is not a directory`, `move it away (sudo mv ${full} ${full}.old) and run hostalias again`);
 }
 
 async function syncDir(dir: string): Promise<void> {
