@@ -12,6 +12,7 @@ import { registerForwardCommand } from './commands/forward.js';
 import { firewallUpFlags, registerExposeCommands } from './commands/expose.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import type { CliIO } from './io.js';
+import { UnsafePathError } from '../fs/system-fs.js';
 
 export function buildProgram(io: CliIO): Command {
   const program = new Command('hostalias')
@@ -48,6 +49,11 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       // --json callers parse stdout: give them the error as data too.
       if (argv.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES[err.code], message: err.message, fix: err.fix ?? null } }, null, 2));
       return EXIT_CODES[err.code];
+    }
+    if (err instanceof UnsafePathError) {
+      io.err(`hostalias: ${err.message}`);
+      io.err(`  fix: ${err.fix}`);
+      return EXIT_CODES.failed;
     }
     io.err(`hostalias: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return EXIT_CODES.failed;

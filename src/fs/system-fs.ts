@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
-import { HostaliasError } from '../model/errors.js';
 import { decodeBytes, encodeBytes } from './bytes.js';
 
 const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NONBLOCK } = constants;
@@ -256,8 +255,24 @@ export class SystemFs {
   private explain(err: unknown, full: string): unknown {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') return linkRefused(full);
-    if (code === 'ENXIO') return new HostaliasError('failed', `refusing to use ${full}: it is not a regular file (a FIFO or socket)`, `remove it (sudo rm ${full}) and run hostalias again`);
+    if (code === 'ENXIO') return new UnsafePathError(`refusing to use ${full}: it is not a regular file (a FIFO or socket)`, `remove it (sudo rm ${full}) and run hostalias again`);
     return err;
+  }
+}
+
+/**
+ * A path hostalias refuses to write through (a link inside its own directories, a FIFO where a
+ * file should be). Not a HostaliasError: the step that hit it names what was being done; `fix`
+ * says how to clear the way.
+ */
+export class UnsafePathError extends Error {
+  override readonly name = 'UnsafePathError';
+  readonly code = 'EUNSAFE';
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(message);
   }
 }
 
@@ -336,21 +351,20 @@ async function statOrNull(full: string): Promise<Stats | null> {
   }
 }
 
-function linkRefused(full: string): HostaliasError {
-  return new HostaliasError(
-    'failed',
+function linkRefused(full: string): UnsafePathError {
+  return new UnsafePathError(
     `refusing to use ${full}: it is a symbolic link, and hostalias follows no link inside its own directories (it could redirect a root write to another file)`,
     `check who created it, remove it (sudo rm ${full}) and run hostalias again`,
   );
 }
 
-function notRegular(full: string, st: Stats): HostaliasError {
+function notRegular(full: string, st: Stats): UnsafePathError {
   const kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
-  return new HostaliasError('failed', `refusing to use ${full}: it is ${kind}, not a regular file`, `remove it (sudo rm ${full}) and run hostalias again`);
+  return new UnsafePathError(`refusing to use ${full}: it is ${kind}, not a regular file`, `remove it (sudo rm ${full}) and run hostalias again`);
 }
 
-function notDirectory(full: string): HostaliasError {
-  return new HostaliasError('failed', `refusing to use ${full}: it is not a directory`, `move it away (sudo mv ${full} ${full}.old) and run hostalias again`);
+function notDirectory(full: string): UnsafePathError {
+  return new UnsafePathError(`refusing to use ${full}: it is not a directory`, `move it away (sudo mv ${full} ${full}.old) and run hostalias again`);
 }
 
 async function syncDir(dir: string): Promise<void> {
