@@ -44,12 +44,26 @@ export function inSubnet(ip: string, cidrAddr: string, prefix: number): boolean 
 
 const NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 
+/**
+ * Why `name` can't be one of the alias's names, or null when it can. `localhost` (and
+ * `*.localhost`, RFC 6761) must stay 127.0.0.1; a name that reads as an IP address (`10.0.0.1`,
+ * `0x7f.1`, an all-digit last label) would shadow that address in /etc/hosts. Pure.
+ */
+export function refuseName(name: string): string | null {
+  if (!NAME.test(name)) return 'use letters, digits, "-", "_" and dots, like local_host';
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost')) return '"localhost" must keep meaning 127.0.0.1 (RFC 6761); pick another name, like local_host';
+  if (ipaddr.IPv4.isValid(name) || /^\d+$/.test(lower.split('.').pop() ?? '')) return 'it reads as an IP address, so it would shadow that address; use a name with a letter in its last label';
+  return null;
+}
+
 /** Parses `--names a,b,c`: host names as /etc/hosts and `--add-host` accept them. Pure. */
 export function parseNames(input: string): string[] {
   const names = input.split(',').map((n) => n.trim()).filter((n) => n !== '');
   if (names.length === 0) throw usageError('--names needs at least one host name', 'for example --names local_host,host.docker.internal');
   for (const name of names) {
-    if (!NAME.test(name)) throw usageError(`invalid host name "${name}" in --names`, 'use letters, digits, "-", "_" and dots, like local_host');
+    const why = refuseName(name);
+    if (why) throw usageError(`invalid host name ${JSON.stringify(name)} in --names`, why);
   }
   return [...new Set(names)];
 }

@@ -15,6 +15,9 @@ export interface ExposeSpec {
   keepSource: boolean;
 }
 
+/** More relay processes than this only adds memory and contention (issue 15: --workers was unbounded). */
+export const MAX_WORKERS = 64;
+
 /**
  * A userspace relay installed as a service (`hostalias forward --install`). `targets` are
  * HOST:PORT strings (empty: 127.0.0.1:PORT); `listen` unset means the alias.

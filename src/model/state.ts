@@ -1,6 +1,8 @@
 import { HostaliasError } from './errors.js';
 import type { SystemFs } from '../fs/system-fs.js';
+import * as v from 'valibot';
 import { defaultDesired, type Desired, type PersistKind } from './config.js';
+import { StateSchema } from './state-schema.js';
 
 export const STATE_DIR = '/var/lib/hostalias';
 export const STATE_PATH = `${STATE_DIR}/state.json`;
@@ -26,16 +28,45 @@ export interface State {
   updatedAt: string;
 }
 
+/** state.json exists but can't be trusted: `down` recovers from hostalias's markers instead. */
+export class CorruptStateError extends HostaliasError {
+  constructor(path: string, why: string) {
+    super(
+      'failed',
+      `${path} is unreadable (${why}); nothing was changed`,
+      `sudo hostalias down removes everything hostalias installed without it (found by its markers), then run hostalias up again; or put back a good copy of ${path}`,
+    );
+  }
+}
+
+/**
+ * Reads and validates state.json: every value is checked again as the command line would check
+ * it (a name with a newline put an extra line into /etc/hosts, issue 15). Throws
+ * CorruptStateError for a file that isn't valid JSON or doesn't match the schema.
+ */
 export async function loadState(fs: SystemFs): Promise<State | null> {
   const text = await fs.read(STATE_PATH);
   if (text === null) return null;
+  return parseState(text, fs.resolve(STATE_PATH));
+}
+
+/** Parses state.json's text; pure. Fields added since the file was written take their defaults. */
+export function parseState(text: string, path = STATE_PATH): State {
+  let raw: unknown;
   try {
-    const parsed = JSON.parse(text) as State;
-    if (parsed.version !== 1) throw new Error(`unknown version ${String(parsed.version)}`);
-    return { ...parsed, desired: { ...defaultDesired(), ...parsed.desired } };
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new HostaliasError('failed', `reading ${fs.resolve(STATE_PATH)}: ${(err as Error).message}`, `inspect the file; remove it only if nothing hostalias installed is left (ip addr show dev lo)`);
+    throw new CorruptStateError(path, `not JSON: ${(err as Error).message}`);
   }
+  const obj = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
+  const desired = obj && typeof obj['desired'] === 'object' && obj['desired'] !== null ? { ...defaultDesired(), ...(obj['desired'] as object) } : obj?.['desired'];
+  const result = v.safeParse(StateSchema, obj ? { ...obj, desired } : raw);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const at = issue ? v.getDotPath(issue) : null;
+    throw new CorruptStateError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
+  }
+  return result.output as State;
 }
 
 export async function saveState(fs: SystemFs, state: State | null): Promise<void> {

@@ -91,6 +91,9 @@ const REFUSED: Array<[string, string[], RegExp]> = [
   ['broadcast', ['--ip', '255.255.255.255'], /broadcast/],
   ['bad --persist', ['--persist', 'upstart'], /argument 'upstart' is invalid/],
   ['bad --names', ['--names', 'a b,c;d'], /invalid host name/],
+  ['localhost as a name', ['--names', 'local_host,localhost'], /invalid host name "localhost"/],
+  ['an IP address as a name', ['--names', '192.0.2.7'], /reads as an IP address/],
+  ['a control character in a name', ['--names', 'a\u0007b'], /invalid host name/],
 ];
 
 test('every refused input exits 2 and changes nothing (fresh and after up)', async (t) => {

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_IP } from '../../model/address.js';
-import type { ForwardSpec } from '../../model/config.js';
+import { MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
 import { converge, resolveDesired } from '../../engine/converge.js';
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
@@ -22,8 +22,9 @@ interface ForwardFlags extends CommonOptions {
   uninstall?: boolean;
 }
 
-function positiveInt(text: string, flag: string, example: string): number {
+function positiveInt(text: string, flag: string, example: string, max = 1_000_000_000): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw usageError(`invalid ${flag} "${text}": expected a positive whole number`, `${flag} ${example}`);
+  if (Number(text) > max) throw usageError(`invalid ${flag} "${text}": at most ${max}`, `${flag} ${example}`);
   return Number(text);
 }
 
@@ -46,7 +47,7 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): P
   const listen = { host, port };
   const targets = targetsOf({ port, targets: flags.to });
   checkNoLoop(listen, targets);
-  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2') : availableParallelism();
+  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2', MAX_WORKERS) : availableParallelism();
   const graceMs = positiveInt(flags.grace, '--grace', '10') * 1000;
   const fw = await startForwarder({
     proto,
@@ -73,7 +74,7 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Prom
   const ctx = contextFrom(flags);
   const spec: ForwardSpec = { port, proto, targets: flags.to.map((t) => formatEndpoint(parseEndpoint(t))) };
   if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
-  if (flags.workers !== undefined) spec.workers = positiveInt(flags.workers, '--workers', '2');
+  if (flags.workers !== undefined) spec.workers = positiveInt(flags.workers, '--workers', '2', MAX_WORKERS);
   const same = (f: ForwardSpec) => f.port === port && f.proto === proto;
   const res = await converge(
     ctx,

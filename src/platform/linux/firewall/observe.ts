@@ -46,7 +46,7 @@ async function observeIptables(ctx: Context, probes: FirewallProbes): Promise<Ip
 export async function observeFirewall(ctx: Context, probes: FirewallProbes, interfaces: readonly string[]): Promise<FirewallObserved> {
   const files: Record<string, string | null> = {};
   for (const p of [NFT_FILE, IPTABLES_FILE, UNITS.firewall, UNITS.bridges, RECORD_PATH]) files[p] = await ctx.fs.read(p);
-  const record = parseRecord(files[RECORD_PATH] ?? null);
+  const record = parseRecord(files[RECORD_PATH] ?? null, ctx.fs.resolve(RECORD_PATH));
   const links: Record<string, string | null> = {};
   for (const p of [UNITS.firewallWants, UNITS.bridgesWants]) links[p] = await ctx.fs.readLink(p);
   const existing = new Set(await listLinks(ctx));

@@ -1,3 +1,5 @@
+import * as v from 'valibot';
+import { HostaliasError } from '../../../model/errors.js';
 import type { Step } from '../../../model/steps.js';
 
 export const RECORD_PATH = '/var/lib/hostalias/firewall.json';
@@ -53,12 +55,39 @@ export function renderRecord(r: FirewallRecord): string {
   return `${JSON.stringify({ backend: r.backend, routeLocalnet: sorted }, null, 2)}\n`;
 }
 
-export function parseRecord(text: string | null): FirewallRecord | null {
+const RecordSchema = v.object({
+  backend: v.picklist(['nftables', 'iptables']),
+  routeLocalnet: v.record(
+    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)),
+    v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1)),
+  ),
+});
+
+/**
+ * Reads the record, validated like state.json (issue 15). A damaged record is refused: it holds
+ * the route_localnet values `down` puts back, and guessing them would change the system wrongly.
+ */
+export function parseRecord(text: string | null, path = RECORD_PATH): FirewallRecord | null {
   if (text === null) return null;
+  let raw: unknown;
   try {
-    const r = JSON.parse(text) as Partial<FirewallRecord>;
-    return { backend: r.backend === 'iptables' ? 'iptables' : 'nftables', routeLocalnet: { ...(r.routeLocalnet ?? {}) } };
-  } catch {
-    return null;
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw recordError(path, `not JSON: ${(err as Error).message}`);
   }
+  const result = v.safeParse(RecordSchema, raw);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const at = issue ? v.getDotPath(issue) : null;
+    throw recordError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
+  }
+  return { backend: result.output.backend, routeLocalnet: { ...result.output.routeLocalnet } };
+}
+
+function recordError(path: string, why: string): HostaliasError {
+  return new HostaliasError(
+    'failed',
+    `${path} is unreadable (${why}); nothing was changed`,
+    `put back a good copy, or remove it (sudo rm ${path}): hostalias then forgets the route_localnet values it would restore and leaves them as they are`,
+  );
 }

@@ -1,0 +1,65 @@
+import { isIP } from 'node:net';
+import * as v from 'valibot';
+import { parseAliasIp, parseLabel, refuseName } from './address.js';
+import { MAX_WORKERS, PERSIST_KINDS } from './config.js';
+import { parseIfaceName } from './expose.js';
+
+/**
+ * The schema of state.json (issue 15): every value read back is held to the rules the command
+ * line applies, so an edited or damaged file can't smuggle a newline into /etc/hosts or a
+ * nonsense port into a firewall rule. Pure.
+ */
+const accepts = (parse: (s: string) => unknown) => (s: string) => {
+  try {
+    parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const Ip = v.pipe(v.string(), v.check(accepts(parseAliasIp), 'not a usable IPv4 alias address'));
+const Label = v.pipe(v.string(), v.check(accepts(parseLabel), 'not a valid label (lo: plus 1–12 characters)'));
+const HostName = v.pipe(v.string(), v.check((s) => refuseName(s) === null, 'not an allowed host name'));
+const Iface = v.pipe(v.string(), v.check(accepts(parseIfaceName), 'not an interface name'));
+const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const Proto = v.picklist(['tcp', 'udp']);
+const Endpoint = v.pipe(
+  v.string(),
+  v.check((s) => {
+    const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:]+):(\d{1,5})$/.exec(s);
+    return m !== null && isIP(m[1] ?? '') !== 0 && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+  }, 'not HOST:PORT with a literal address'),
+);
+
+const Expose = v.object({ port: Port, proto: Proto, to: Port, keepSource: v.boolean() });
+
+const Forward = v.object({
+  port: Port,
+  proto: Proto,
+  targets: v.array(Endpoint),
+  listen: v.optional(v.pipe(v.string(), v.check((s) => isIP(s) !== 0, 'not an IP address'))),
+  workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
+});
+
+export const DesiredSchema = v.object({
+  ip: Ip,
+  label: Label,
+  names: v.pipe(v.array(HostName), v.minLength(1)),
+  persist: v.picklist([...PERSIST_KINDS, 'auto']),
+  hostsFile: v.boolean(),
+  dockerDaemon: v.boolean(),
+  restartDocker: v.boolean(),
+  lanGuard: v.boolean(),
+  allowIfaces: v.array(Iface),
+  exposes: v.array(Expose),
+  firewall: v.picklist(['auto', 'nftables', 'iptables']),
+  forwards: v.array(Forward),
+});
+
+export const StateSchema = v.object({
+  version: v.literal(1),
+  desired: DesiredSchema,
+  persistence: v.nullable(v.object({ kind: v.picklist(PERSIST_KINDS), reason: v.pipe(v.string(), v.maxLength(1000)), ip: Ip, label: Label })),
+  updatedAt: v.string(),
+});
