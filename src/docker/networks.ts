@@ -63,3 +63,34 @@ export async function listBridges(runner: Runner, timeoutMs: number): Promise<Br
   const networks = parseBridgesLenient(res.stdout);
   return { networks, reason: `container bridges: ${bridgeIfaces(networks).join(', ') || 'none'} (from docker network inspect)` };
 }
+
+/**
+ * The Linux bridges of rootful Podman's networks (CNI's `cni-podman0`, netavark's `podman0`, and
+ * user networks). Read-only; Podman missing means none. Rootless Podman's networks live in the
+ * user's own namespace and never reach the host through a bridge.
+ */
+export async function listPodmanBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; reason: string }> {
+  const ls = await runner.run(['podman', 'network', 'ls', '--format', '{{.NetworkInterface}} {{.Driver}}'], { timeoutMs });
+  if (ls.code !== 0) {
+    const why = ls.code === 127 ? 'podman is not installed' : `podman did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;
+    return { ifaces: [], reason: `podman bridges: none (${why})` };
+  }
+  const ifaces = parsePodmanNetworkLines(ls.stdout);
+  return { ifaces, reason: `podman bridges: ${ifaces.join(', ') || 'none'} (from podman network ls)` };
+}
+
+/** Parses `INTERFACE DRIVER` lines of `podman network ls --format '{{.NetworkInterface}} {{.Driver}}'`. Pure. */
+export function parsePodmanNetworkLines(text: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [iface, driver] = line.trim().split(/\s+/);
+    if (iface && driver === 'bridge') out.add(iface);
+  }
+  return [...out].sort();
+}
+
+/** Docker's and rootful Podman's bridge interfaces together, sorted. Read-only. */
+export async function listContainerBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; reason: string }> {
+  const [docker, podman] = await Promise.all([listBridges(runner, timeoutMs), listPodmanBridges(runner, timeoutMs)]);
+  return { ifaces: [...new Set([...bridgeIfaces(docker.networks), ...podman.ifaces])].sort(), reason: `${docker.reason}; ${podman.reason}` };
+}

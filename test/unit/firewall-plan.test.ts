@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultDesired, type Desired } from '../../src/model/config.js';
 import { chooseFirewall } from '../../src/platform/linux/firewall/backend.js';
-import { bridgeIfaces, parseBridges } from '../../src/docker/networks.js';
+import { bridgeIfaces, parseBridges, parsePodmanNetworkLines } from '../../src/docker/networks.js';
+import { parseLinks } from '../../src/platform/linux/firewall/observe.js';
 import { UNITS } from '../../src/platform/linux/firewall/boot-units.js';
 import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/platform/linux/firewall/iptables-rules.js';
 import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/platform/linux/firewall/nft-ruleset.js';
 import { readFileSync } from 'node:fs';
 import { planFirewall, type FirewallObserved } from '../../src/platform/linux/firewall/plan.js';
 import { planRouteLocalnet, RECORD_PATH } from '../../src/platform/linux/firewall/route-localnet.js';
-import { firewallSpec, type FirewallSpec } from '../../src/platform/linux/firewall/spec.js';
+import { classifyBridges, firewallSpec, type FirewallSpec } from '../../src/platform/linux/firewall/spec.js';
 import { parseExpose, parseIfaceName, parsePortProto } from '../../src/model/expose.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { renderPlan, type Step } from '../../src/model/steps.js';
@@ -18,7 +19,9 @@ const IP = '10.254.254.254';
 const spec = (over: Partial<FirewallSpec> = {}): FirewallSpec => ({
   ip: IP,
   guard: true,
-  trusted: ['br-0123456789ab', 'docker0'],
+  allowed: [],
+  lan: ['br-lan'],
+  containerBridges: ['docker0', 'br-+', 'cni-podman+', 'podman+'],
   exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }],
   ...over,
 });
@@ -27,11 +30,11 @@ function observed(over: Partial<FirewallObserved> = {}): FirewallObserved {
   return {
     nftListing: null,
     iptables: { chains: {}, jumps: [] },
-    routeLocalnet: { docker0: 0, 'br-0123456789ab': 0 },
+    routeLocalnet: { all: 0 },
     record: null,
     files: {},
     links: {},
-    paths: { nft: '/usr/sbin/nft', iptablesRestore: '/usr/sbin/iptables-restore', node: '/usr/bin/node', cli: '/opt/hostalias/dist/cli/main.js' },
+    paths: { nft: '/usr/sbin/nft', iptablesRestore: '/usr/sbin/iptables-restore', sysctl: '/usr/sbin/sysctl' },
     systemdInstalled: true,
     systemdRunning: false,
     rootPrefix: '',
@@ -64,29 +67,67 @@ function applyTo(obs: FirewallObserved, steps: Step[], s: FirewallSpec | null): 
   return next;
 }
 
-test('the nftables ruleset: guard before conntrack, DNAT on trusted bridges, SNAT to 127.0.0.1, 127/8 hardening', () => {
-  const text = renderNftRuleset(spec({ exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 5353, keepSource: true }] }));
+test('the nftables ruleset: guard before conntrack trusting bridges by kind, DNAT from bridges and the host, SNAT to 127.0.0.1, 127/8 hardening', () => {
+  const text = renderNftRuleset(spec({ allowed: ['wg0'], exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 5353, keepSource: true }] }));
   assert.match(text, /^table inet hostalias\ndelete table inet hostalias\ntable inet hostalias \{$/m, 'atomic replace in one transaction');
-  assert.match(text, /set trusted \{ type ifname; elements = \{ "br-0123456789ab", "docker0" \}; \}/);
-  assert.match(text, /type filter hook prerouting priority raw;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname "lo" accept\n\t\tip daddr 10\.254\.254\.254 iifname @trusted accept\n\t\tip daddr 10\.254\.254\.254 drop/);
-  assert.match(text, /iifname @trusted ip daddr 10\.254\.254\.254 tcp dport 5432 dnat ip to 127\.0\.0\.1:5432/);
-  assert.match(text, /iifname @trusted ip daddr 10\.254\.254\.254 udp dport 53 dnat ip to 127\.0\.0\.1:5353/);
+  assert.match(text, /set allowed \{ type ifname; elements = \{ "wg0" \}; \}/);
+  assert.match(text, /set lan \{ type ifname; elements = \{ "br-lan" \}; \}/);
+  assert.match(text, /type filter hook prerouting priority raw;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname "lo" accept\n\t\tip daddr 10\.254\.254\.254 iifname @allowed accept\n\t\tip daddr 10\.254\.254\.254 iifname @lan drop\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" accept\n\t\tip daddr 10\.254\.254\.254 drop/);
+  assert.match(text, /chain ports \{\n\t\tip daddr 10\.254\.254\.254 tcp dport 5432 dnat ip to 127\.0\.0\.1:5432\n\t\tip daddr 10\.254\.254\.254 udp dport 53 dnat ip to 127\.0\.0\.1:5353\n/);
+  assert.match(text, /hook prerouting priority dstnat;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname @allowed goto ports\n\t\tip daddr 10\.254\.254\.254 iifname @lan return\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" goto ports/);
+  assert.match(text, /hook output priority -100;[^\n]*\n\t\tip daddr 10\.254\.254\.254 goto ports/, 'the host itself (and rootless engines) are DNATed at output');
   assert.match(text, /ct original proto-dst 5432 snat ip to 127\.0\.0\.1/);
+  assert.match(text, /hook postrouting priority srcnat;[^\n]*\n\t\toifname "lo" jump sources/, 'local clients get their SNAT at postrouting');
   assert.doesNotMatch(text, /proto-dst 53 snat/, '--keep-source: no SNAT');
   assert.match(text, /iifname != "lo" ip daddr 127\.0\.0\.0\/8 ct status & dnat == 0 drop/);
+  assert.match(text, /iifname != "lo" ip saddr 127\.0\.0\.0\/8 drop/);
   const guardOnly = renderNftRuleset(spec({ exposes: [] }));
-  assert.doesNotMatch(guardOnly, /chain (expose|source|localnet)/, 'no exposes: no NAT, no hardening');
-  assert.match(renderNftRuleset(spec({ trusted: [], guard: false })), /set trusted \{ type ifname; \}/, 'an empty set has no elements clause (nft rejects `{ }`)');
+  assert.doesNotMatch(guardOnly, /chain (ports|expose|local|source|localnet|martian)/, 'no exposes: no NAT, no hardening');
+  assert.match(renderNftRuleset(spec({ lan: [], guard: false })), /set lan \{ type ifname; \}/, 'an empty set has no elements clause (nft rejects `{ }`)');
   assert.equal(liveDigest(`table inet hostalias {\n\tcomment "hostalias:${rulesetDigest(spec())}"`), rulesetDigest(spec()));
   assert.equal(liveDigest(null), null);
 });
 
-test('firewallSpec: none without guard or exposes; lo never in the set; allow-ifaces join bridges', () => {
+test('bridges: a veth-only bridge an engine reports or names is a container network; anything with another port, or unknown, is LAN', () => {
+  // Shapes as `ip -j -d link show` prints them (captured in a lab namespace: docker0, a compose
+  // network, Podman's cni-podman0, a LAN bridge with a NIC, br-lan with a veth to a neighbour).
+  const links = parseLinks(JSON.stringify([
+    { ifname: 'lo' },
+    { ifname: 'eth0' },
+    { ifname: 'docker0', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'vethA', master: 'docker0', linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge' } },
+    { ifname: 'br-0123456789ab', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'cni-podman0', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'mynet', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'br0', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'eth1', master: 'br0' },
+    { ifname: 'br-fedcba987654', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'enp3s0', master: 'br-fedcba987654' },
+    { ifname: 'br-lan', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'vethL', master: 'br-lan', linkinfo: { info_kind: 'veth' } },
+    { ifname: 'virbr0', linkinfo: { info_kind: 'bridge' } },
+    { ifname: 'vnet0', master: 'virbr0', linkinfo: { info_kind: 'tun' } },
+  ]));
+  const c = classifyBridges(links, ['docker0', 'mynet']);
+  assert.deepEqual(c.container, ['br-0123456789ab', 'cni-podman0', 'docker0', 'mynet']);
+  assert.deepEqual(c.lan, ['br-fedcba987654', 'br-lan', 'br0', 'virbr0']);
+  assert.match(c.reasons['br-fedcba987654'] ?? '', /enp3s0/, 'a Docker-looking name with a NIC is still LAN');
+  assert.match(c.reasons['br-lan'] ?? '', /no container engine reports it/);
+  const noEngine = classifyBridges(links, []);
+  assert.ok(noEngine.lan.includes('mynet'), 'a custom name is only known from its engine');
+  assert.ok(noEngine.container.includes('docker0'), 'engine stopped: docker0 keeps its name');
+});
+
+test('firewallSpec: none without guard or exposes; lo never allowed; allowed bridges leave the LAN set; iptables names', () => {
   const d: Desired = { ...defaultDesired(), lanGuard: false };
-  assert.equal(firewallSpec(d, ['docker0']), null);
-  assert.equal(firewallSpec(null, ['docker0']), null);
+  const classes = { container: ['docker0', 'mynet'], lan: ['br-lan', 'br0'] };
+  assert.equal(firewallSpec(d, classes), null);
+  assert.equal(firewallSpec(null, classes), null);
   assert.equal(defaultDesired().lanGuard, true, 'the guard is on by default');
-  assert.deepEqual(firewallSpec({ ...defaultDesired(), allowIfaces: ['wg0', 'lo', 'docker0'] }, ['docker0', 'br-0123456789ab'])?.trusted, ['br-0123456789ab', 'docker0', 'wg0']);
+  const s = firewallSpec({ ...defaultDesired(), allowIfaces: ['wg0', 'lo', 'br0'] }, classes, ['docker0', 'mynet']);
+  assert.deepEqual(s?.allowed, ['br0', 'wg0']);
+  assert.deepEqual(s?.lan, ['br-lan']);
+  assert.deepEqual(s?.containerBridges, ['docker0', 'br-+', 'cni-podman+', 'podman+', 'mynet']);
 });
 
 test('docker bridge names come from Docker, not a br-* pattern', () => {
@@ -97,6 +138,8 @@ test('docker bridge names come from Docker, not a br-* pattern', () => {
     { Name: 'lan', Id: 'dddddddddddd4444', Driver: 'macvlan', Options: { parent: 'br-lan' } },
   ]);
   assert.deepEqual(bridgeIfaces(parseBridges(inspect)), ['br-bbbbbbbbbbbb', 'docker0', 'mybr0']);
+  // `podman network ls --format '{{.NetworkInterface}} {{.Driver}}'`, Podman 4.3 (CNI) with a macvlan network.
+  assert.deepEqual(parsePodmanNetworkLines('cni-podman0 bridge\ncni-podman1 bridge\neth0 macvlan\n'), ['cni-podman0', 'cni-podman1']);
 });
 
 test('parsing expose arguments; bad input is a usage error (exit 2)', () => {
@@ -110,15 +153,16 @@ test('parsing expose arguments; bad input is a usage error (exit 2)', () => {
   assert.throws(() => parseIfaceName('a-name-longer-than-15'), HostaliasError);
 });
 
-test('route_localnet: set on wanted bridges, previous values recorded and restored exactly', () => {
-  const up = planRouteLocalnet(['docker0', 'br-x', 'gone0'], { docker0: 0, 'br-x': 1 }, {});
-  assert.equal(shell(up.steps), '$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=1');
-  assert.deepEqual(up.record, { 'br-x': 1, docker0: 0 });
-  const again = planRouteLocalnet(['docker0', 'br-x'], { docker0: 1, 'br-x': 1 }, up.record);
-  assert.deepEqual(again.steps, [], 'idempotent');
-  const down = planRouteLocalnet([], { docker0: 1, 'br-x': 1 }, up.record);
-  assert.equal(shell(down.steps), '$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=0', 'br-x was already 1: left at 1');
-  assert.deepEqual(down.record, {});
+test('route_localnet: on `all` while a port is exposed, the previous value recorded and restored exactly; old per-bridge records restored', () => {
+  const up = planRouteLocalnet(['all'], { all: 0 }, {});
+  assert.equal(shell(up.steps), '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1');
+  assert.deepEqual(up.record, { all: 0 });
+  assert.deepEqual(planRouteLocalnet(['all'], { all: 1 }, up.record).steps, [], 'idempotent');
+  const down = planRouteLocalnet([], { all: 1 }, up.record);
+  assert.equal(shell(down.steps), '$ sysctl -q -w net.ipv4.conf.all.route_localnet=0');
+  assert.deepEqual(planRouteLocalnet([], { all: 1 }, { all: 1 }).steps, [], 'it was 1 before (kube-proxy): left at 1');
+  const upgrade = planRouteLocalnet(['all'], { all: 0, docker0: 1, 'br-x': 1 }, { docker0: 0, 'br-x': 1 });
+  assert.equal(shell(upgrade.steps), ['$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=0', '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1'].join('\n'), 'an earlier per-bridge install is put back');
   assert.equal(shell(planRouteLocalnet(['eth0.100'], { 'eth0.100': 0 }, {}).steps), '$ sysctl -q -w net/ipv4/conf/eth0.100/route_localnet=1');
 });
 
@@ -128,21 +172,19 @@ test('nftables plan: fresh install, then nothing to do, then down removes everyt
   const up = planFirewall(s, 'nftables', obs);
   assert.equal(
     shell(up.steps.filter((x) => x.kind === 'run')),
-    ['$ nft -f /etc/hostalias/firewall.nft', '$ sysctl -q -w net.ipv4.conf.br-0123456789ab.route_localnet=1', '$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=1'].join('\n'),
+    ['$ nft -f /etc/hostalias/firewall.nft', '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1'].join('\n'),
     'rules (with the 127/8 hardening) load before route_localnet is turned on',
   );
   assert.deepEqual(up.steps.filter((x) => x.kind !== 'run').map((x) => x.kind === 'symlink' ? `link ${x.path}` : `${x.kind} ${x.path}`), [
     `write ${RECORD_PATH}`,
     `write ${NFT_FILE}`,
     `write ${UNITS.firewall}`,
-    `write ${UNITS.bridges}`,
     `link ${UNITS.firewallWants}`,
-    `link ${UNITS.bridgesWants}`,
   ]);
   const load = up.steps.find((x) => x.kind === 'run' && x.argv[0] === 'nft');
   assert.deepEqual(load?.kind === 'run' ? load.undo : null, ['nft', 'delete', 'table', 'inet', 'hostalias'], 'rollback of a first load deletes the table');
   const unit = up.steps.find((x) => x.kind === 'write' && x.path === UNITS.firewall);
-  assert.match(unit?.kind === 'write' ? unit.content : '', /^ExecStart=\/usr\/sbin\/nft -f \/etc\/hostalias\/firewall\.nft$/m);
+  assert.match(unit?.kind === 'write' ? unit.content : '', /^ExecStart=\/usr\/sbin\/nft -f \/etc\/hostalias\/firewall\.nft\nExecStart=\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=1\nExecStop=-\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=0\nExecStop=-\/usr\/sbin\/nft delete table inet hostalias$/m);
   const after = applyTo(obs, up.steps, s);
   assert.deepEqual(planFirewall(s, 'nftables', after).steps, [], 'planning again after apply: no steps');
 
@@ -150,12 +192,9 @@ test('nftables plan: fresh install, then nothing to do, then down removes everyt
   assert.equal(
     shell(down.steps),
     [
-      `$ rm -f ${UNITS.bridgesWants}`,
       `$ rm -f ${UNITS.firewallWants}`,
-      `$ rm -f ${UNITS.bridges}`,
       `$ rm -f ${UNITS.firewall}`,
-      '$ sysctl -q -w net.ipv4.conf.br-0123456789ab.route_localnet=0',
-      '$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=0',
+      '$ sysctl -q -w net.ipv4.conf.all.route_localnet=0',
       '$ nft delete table inet hostalias',
       `$ rm -f ${NFT_FILE}`,
       `$ rm -f ${RECORD_PATH}`,
@@ -164,13 +203,14 @@ test('nftables plan: fresh install, then nothing to do, then down removes everyt
   assert.deepEqual(planFirewall(null, 'nftables', applyTo(after, down.steps, null)).steps, [], 'second down: nothing');
 });
 
-test('nftables plan: a new bridge reloads the table and turns route_localnet on only there', () => {
+test('nftables plan: the last exposed port goes: route_localnet back before the hardening leaves; an old watcher unit is removed', () => {
   const s = spec();
-  const obs = applyTo(observed(), planFirewall(s, 'nftables', observed()).steps, s);
-  const s2 = spec({ trusted: ['br-0123456789ab', 'br-fedcba987654', 'docker0'] });
-  const obs2 = { ...obs, routeLocalnet: { ...obs.routeLocalnet, 'br-fedcba987654': 0 } };
-  const plan = planFirewall(s2, 'nftables', obs2);
-  assert.equal(shell(plan.steps.filter((x) => x.kind === 'run')), ['$ nft -f /etc/hostalias/firewall.nft', '$ sysctl -q -w net.ipv4.conf.br-fedcba987654.route_localnet=1'].join('\n'));
+  const obs = applyTo(observed({ files: { [UNITS.bridges]: 'old watcher' }, links: { [UNITS.bridgesWants]: UNITS.bridges } }), planFirewall(s, 'nftables', observed()).steps, s);
+  const guardOnly = spec({ exposes: [] });
+  const plan = planFirewall(guardOnly, 'nftables', obs);
+  assert.equal(shell(plan.steps.filter((x) => x.kind === 'run')), ['$ sysctl -q -w net.ipv4.conf.all.route_localnet=0', '$ nft -f /etc/hostalias/firewall.nft'].join('\n'));
+  assert.ok(plan.steps.some((x) => x.kind === 'remove' && x.path === UNITS.bridges), 'the watcher unit of earlier versions goes');
+  assert.ok(plan.steps.some((x) => x.kind === 'remove' && x.path === UNITS.bridgesWants));
   const reload = plan.steps.find((x) => x.kind === 'run' && x.argv[0] === 'nft');
   assert.equal(reload?.kind === 'run' ? reload.undo?.[0] : '', 'nft', 'rollback reloads the previous ruleset');
   assert.equal(reload?.kind === 'run' ? reload.undo?.[1] : '', obs.files[NFT_FILE]);
@@ -183,42 +223,39 @@ test('under --root the live load reads the rooted file; without systemd no units
   assert.match(plan.notes.join('\n'), /not restored at boot/);
 });
 
-test('iptables: chains in iptables-save form, plan, idempotence, removal', () => {
-  const s = spec({ exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 53, keepSource: true }] });
+test('iptables: chains in iptables-save form (LAN bridges out by name, container bridges in by the engines\' names), plan, idempotence, removal', () => {
+  const s = spec({ containerBridges: ['docker0', 'br-+'], allowed: ['wg0'], exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 53, keepSource: true }] });
   const chains = iptablesChains(s);
-  assert.deepEqual(chains.map((c) => `${c.table} ${c.hook} ${c.name}`), ['raw PREROUTING HOSTALIAS-GUARD', 'nat PREROUTING HOSTALIAS-DNAT', 'nat INPUT HOSTALIAS-SNAT', 'filter INPUT HOSTALIAS-LOCALNET']);
+  assert.deepEqual(chains.map((c) => `${c.table} ${c.hook} ${c.name}`), ['raw PREROUTING HOSTALIAS-GUARD', 'raw PREROUTING HOSTALIAS-MARTIAN', 'nat PREROUTING HOSTALIAS-DNAT', 'nat OUTPUT HOSTALIAS-LOCAL', 'nat INPUT HOSTALIAS-SNAT', 'nat POSTROUTING HOSTALIAS-SNATLO', 'filter INPUT HOSTALIAS-LOCALNET']);
+  const rules = Object.fromEntries(chains.map((c) => [c.name, c.rules]));
+  const d = '-d 10.254.254.254/32';
+  assert.deepEqual(rules['HOSTALIAS-GUARD'], [`${d} -i lo -j RETURN`, `${d} -i wg0 -j RETURN`, `${d} -i br-lan -j DROP`, `${d} -i docker0 -j RETURN`, `${d} -i br-+ -j RETURN`, `${d} -j DROP`], 'br-lan is turned away before br-+ lets Docker\'s bridges in');
+  assert.deepEqual(rules['HOSTALIAS-DNAT'], [
+    `${d} -i wg0 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`,
+    `${d} -i wg0 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`,
+    `${d} -i br-lan -j RETURN`,
+    `${d} -i docker0 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`,
+    `${d} -i docker0 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`,
+    `${d} -i br-+ -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`,
+    `${d} -i br-+ -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`,
+  ]);
+  assert.deepEqual(rules['HOSTALIAS-LOCAL'], [`${d} -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`, `${d} -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`], 'the host itself');
+  assert.deepEqual(rules['HOSTALIAS-SNATLO'], ['-d 127.0.0.1/32 -o lo -p tcp -m conntrack --ctstate DNAT --ctorigdst 10.254.254.254 --ctorigdstport 5432 -j SNAT --to-source 127.0.0.1'], '--keep-source (53/udp) gets no SNAT');
+  assert.deepEqual(rules['HOSTALIAS-MARTIAN'], ['-s 127.0.0.0/8 ! -i lo -j DROP']);
+  assert.deepEqual(rules['HOSTALIAS-LOCALNET'], ['-d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP']);
   const plan = planIptables(s, { chains: {}, jumps: [] });
-  assert.equal(shell(plan), [
-    '$ iptables -w -t raw -N HOSTALIAS-GUARD',
-    '$ iptables -w -t raw -A HOSTALIAS-GUARD -d 10.254.254.254/32 -i lo -j RETURN',
-    '$ iptables -w -t raw -A HOSTALIAS-GUARD -d 10.254.254.254/32 -i br-0123456789ab -j RETURN',
-    '$ iptables -w -t raw -A HOSTALIAS-GUARD -d 10.254.254.254/32 -i docker0 -j RETURN',
-    '$ iptables -w -t raw -A HOSTALIAS-GUARD -d 10.254.254.254/32 -j DROP',
-    '$ iptables -w -t raw -I PREROUTING 1 -j HOSTALIAS-GUARD',
-    '$ iptables -w -t nat -N HOSTALIAS-DNAT',
-    '$ iptables -w -t nat -A HOSTALIAS-DNAT -d 10.254.254.254/32 -i br-0123456789ab -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432',
-    '$ iptables -w -t nat -A HOSTALIAS-DNAT -d 10.254.254.254/32 -i docker0 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432',
-    '$ iptables -w -t nat -A HOSTALIAS-DNAT -d 10.254.254.254/32 -i br-0123456789ab -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53',
-    '$ iptables -w -t nat -A HOSTALIAS-DNAT -d 10.254.254.254/32 -i docker0 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53',
-    '$ iptables -w -t nat -I PREROUTING 1 -j HOSTALIAS-DNAT',
-    '$ iptables -w -t nat -N HOSTALIAS-SNAT',
-    '$ iptables -w -t nat -A HOSTALIAS-SNAT -d 127.0.0.1/32 -p tcp -m conntrack --ctstate DNAT --ctorigdst 10.254.254.254 --ctorigdstport 5432 -j SNAT --to-source 127.0.0.1',
-    '$ iptables -w -t nat -I INPUT 1 -j HOSTALIAS-SNAT',
-    '$ iptables -w -t filter -N HOSTALIAS-LOCALNET',
-    "$ iptables -w -t filter -A HOSTALIAS-LOCALNET -d 127.0.0.0/8 '!' -i lo -m conntrack '!' --ctstate DNAT -j DROP",
-    '$ iptables -w -t filter -I INPUT 1 -j HOSTALIAS-LOCALNET',
-  ].join('\n'));
+  assert.match(shell(plan), /^\$ iptables -w -t raw -N HOSTALIAS-GUARD\n/);
+  assert.match(shell(plan), /\$ iptables -w -t nat -I OUTPUT 1 -j HOSTALIAS-LOCAL/);
   // What iptables-save prints after that plan ran:
-  const save = ['*raw', ':HOSTALIAS-GUARD - [0:0]', '-A PREROUTING -j HOSTALIAS-GUARD', '*nat', ':HOSTALIAS-DNAT - [0:0]', ':HOSTALIAS-SNAT - [0:0]', '-A PREROUTING -j HOSTALIAS-DNAT', '-A INPUT -j HOSTALIAS-SNAT', '*filter', ':HOSTALIAS-LOCALNET - [0:0]', '-A INPUT -j HOSTALIAS-LOCALNET',
-    ...chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`))].join('\n');
+  const save = ['*raw', ...chains.map((c) => `:${c.name} - [0:0]`), ...chains.map((c) => `-A ${c.hook} -j ${c.name}`), ...chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`))].join('\n');
   const obs = parseIptablesSave(save);
   assert.deepEqual(planIptables(s, obs), [], 'idempotent against iptables-save output');
-  const changed = planIptables(spec({ exposes: [] , trusted: ['docker0'] }), obs);
+  const changed = planIptables(spec({ exposes: [], containerBridges: ['docker0'] }), obs);
   assert.match(shell(changed), /-t raw -F HOSTALIAS-GUARD\n.*-A HOSTALIAS-GUARD -d 10\.254\.254\.254\/32 -i lo -j RETURN/);
   assert.match(shell(changed), /-t nat -D PREROUTING -j HOSTALIAS-DNAT\n.*-t nat -F HOSTALIAS-DNAT\n.*-t nat -X HOSTALIAS-DNAT/);
-  assert.equal(planIptables(null, obs).filter((x) => x.kind === 'run' && x.argv.includes('-X')).length, 4, 'down deletes every chain');
+  assert.equal(planIptables(null, obs).filter((x) => x.kind === 'run' && x.argv.includes('-X')).length, 7, 'down deletes every chain');
   const restore = renderIptablesRestore(s);
-  assert.match(restore, /^\*raw\n:HOSTALIAS-GUARD - \[0:0\]\n-I PREROUTING 1 -j HOSTALIAS-GUARD\n/m);
+  assert.match(restore, /^\*raw\n:HOSTALIAS-GUARD - \[0:0\]\n:HOSTALIAS-MARTIAN - \[0:0\]\n-I PREROUTING 1 -j HOSTALIAS-GUARD\n/m);
 });
 
 test('iptables plan via planFirewall: switching backend removes the nftables table', () => {
@@ -241,10 +278,10 @@ test('backend choice says why; missing tools are refused with the fix', () => {
 });
 
 test('a rule deleted by hand makes the live table stale, though its comment is unchanged', () => {
-  // Captured with `nft list table inet hostalias` after `up --allow-iface lo2` + `expose 5432` in a namespace.
+  // Captured with `nft list table inet hostalias` of this ruleset (--allow-iface lo2, br-lan a LAN bridge, expose 5432) loaded in a namespace.
   const listing = readFileSync(new URL('../../../test/fixtures/linux/nft-list-table-hostalias.txt', import.meta.url), 'utf8');
-  const s = spec({ trusted: ['lo2'] });
-  assert.deepEqual(countChainRules(listing), { guard: 3, expose: 1, source: 1, localnet: 1 });
+  const s = spec({ allowed: ['lo2'], lan: ['br-lan'] });
+  assert.deepEqual(countChainRules(listing), { guard: 5, ports: 1, expose: 3, local: 1, sources: 1, source: 1, 'source-local': 1, martian: 1, localnet: 1 });
   assert.deepEqual(countChainRules(renderNftRuleset(s)), countChainRules(listing), 'our file and the nft listing count alike');
   assert.equal(liveTableCurrent(listing, s), true);
   const hardeningGone = listing.split('\n').filter((l) => !l.includes('127.0.0.0/8')).join('\n');

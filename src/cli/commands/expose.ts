@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { Desired, FirewallChoice } from '../../model/config.js';
 import { expose, unexpose } from '../../engine/expose.js';
-import { refreshFirewall, watchDockerNetworks } from '../../engine/refresh.js';
+import { refreshFirewall } from '../../engine/refresh.js';
 import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto } from '../../model/expose.js';
 import { usageError } from '../../model/errors.js';
 import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
@@ -34,54 +34,40 @@ interface ExposeFlags extends CommonOptions {
 
 export function registerExposeCommands(program: Command, io: CliIO): void {
   addCommonOptions(program.command('expose'), true)
-    .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
-    .description('let containers reach a 127.0.0.1-only service: ALIAS:PORT is DNATed to 127.0.0.1:PORT (kernel rules, Linux)')
-    .option('--to <port>', 'the port on 127.0.0.1 (default: the same port)')
+    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)')
+    .description('let containers and the host reach 127.0.0.1-only services at ALIAS:PORT (DNAT to 127.0.0.1:PORT, kernel rules, Linux)')
+    .option('--to <port>', 'the port on 127.0.0.1 (default: the same port; only with one PORT)')
     .option('--keep-source', "let the service see the container's address instead of 127.0.0.1")
     .addOption(new Option('--firewall <kind>', 'packet filter to use').choices([...FIREWALL_CHOICES]))
-    .action(async (portArg: string, flags: ExposeFlags) => {
-      const spec = parseExpose(portArg, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true });
+    .action(async (portArgs: string[], flags: ExposeFlags) => {
+      if (flags.to !== undefined && portArgs.length > 1) throw usageError(`--to applies to one port, but ${portArgs.length} were given`, `expose them one by one: hostalias expose ${portArgs[0] ?? 'PORT'} --to ${flags.to}`);
+      const specs = portArgs.map((p) => parseExpose(p, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true }));
       const ctx = contextFrom(flags);
-      const res = await expose(ctx, spec, { dryRun: flags.dryRun, commandLine: commandLine(), ...(flags.firewall ? { firewall: flags.firewall } : {}) });
+      const res = await expose(ctx, specs, { dryRun: flags.dryRun, commandLine: commandLine(), ...(flags.firewall ? { firewall: flags.firewall } : {}) });
       const ip = res.state?.desired.ip;
+      const source = flags.keepSource ? ' (the service sees their address)' : ' (the service sees 127.0.0.1)';
       printChange(io, ctx, 'expose', res, {
         json: flags.json,
-        already: `already exposed: ${ip}:${describeExpose(spec)} → 127.0.0.1:${spec.to}`,
-        done: [`Containers reach 127.0.0.1:${spec.to} as ${ip}:${spec.port}/${spec.proto}${spec.keepSource ? ' (the service sees their address)' : ' (the service sees 127.0.0.1)'}.`],
+        already: specs.map((s) => `already exposed: ${ip}:${describeExpose(s)} → 127.0.0.1:${s.to}`).join('\n'),
+        done: specs.map((s) => `Containers and the host reach 127.0.0.1:${s.to} as ${ip}:${s.port}/${s.proto}${source}.`),
       });
     });
 
   addCommonOptions(program.command('unexpose'), true)
-    .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
-    .description('remove an exposed port; not exposed is success')
-    .action(async (portArg: string, flags: CommonOptions) => {
-      const { port, proto } = parsePortProto(portArg);
+    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once')
+    .description('remove exposed ports (one plan); not exposed is success')
+    .action(async (portArgs: string[], flags: CommonOptions) => {
+      const ports = portArgs.map((p) => parsePortProto(p));
       const ctx = contextFrom(flags);
-      const res = await unexpose(ctx, port, proto, { dryRun: flags.dryRun, commandLine: commandLine() });
-      printChange(io, ctx, 'unexpose', res, { json: flags.json, already: `${port}/${proto} is not exposed` });
+      const res = await unexpose(ctx, ports, { dryRun: flags.dryRun, commandLine: commandLine() });
+      printChange(io, ctx, 'unexpose', res, { json: flags.json, already: `${ports.map((p) => `${p.port}/${p.proto}`).join(', ')} ${ports.length > 1 ? 'are' : 'is'} not exposed` });
     });
 
   addCommonOptions(program.command('refresh'), true)
-    .description("re-read Docker's bridge networks into the firewall rules (new compose networks); --watch keeps following them")
-    .option('--watch', 'refresh now and after every Docker network create/destroy, until stopped (what hostalias-bridges.service runs)')
-    .action(async (flags: CommonOptions & { watch?: boolean }) => {
+    .description('re-plan the firewall rules now (re-sorts the bridges into container networks and LAN bridges); never needed for new container networks')
+    .action(async (flags: CommonOptions) => {
       const ctx = contextFrom(flags);
-      if (!flags.watch) {
-        const res = await refreshFirewall(ctx, { dryRun: flags.dryRun });
-        printChange(io, ctx, 'refresh', res, { json: flags.json, already: 'firewall rules already match the Docker networks' });
-        return;
-      }
-      if (flags.dryRun) throw usageError('--watch changes the system as Docker changes; it has no --dry-run', 'hostalias refresh --dry-run');
-      const abort = new AbortController();
-      const stop = () => abort.abort();
-      process.once('SIGINT', stop).once('SIGTERM', stop);
-      try {
-        await watchDockerNetworks(ctx, (r) => {
-          if (r instanceof Error) io.err(`hostalias: refresh failed: ${r.message}`);
-          else if (r.plan.steps.length > 0) for (const s of r.plan.steps) io.out(`✓ ${s.why}`);
-        }, abort.signal);
-      } finally {
-        process.off('SIGINT', stop).off('SIGTERM', stop);
-      }
+      const res = await refreshFirewall(ctx, { dryRun: flags.dryRun });
+      printChange(io, ctx, 'refresh', res, { json: flags.json, already: 'firewall rules already up to date' });
     });
 }

@@ -22,30 +22,45 @@ export interface IptObserved {
 
 export const IPT_CHAINS: ReadonlyArray<Pick<IptChain, 'table' | 'name' | 'hook'>> = [
   { table: 'raw', name: 'HOSTALIAS-GUARD', hook: 'PREROUTING' },
+  { table: 'raw', name: 'HOSTALIAS-MARTIAN', hook: 'PREROUTING' },
   { table: 'nat', name: 'HOSTALIAS-DNAT', hook: 'PREROUTING' },
+  { table: 'nat', name: 'HOSTALIAS-LOCAL', hook: 'OUTPUT' },
   { table: 'nat', name: 'HOSTALIAS-SNAT', hook: 'INPUT' },
+  { table: 'nat', name: 'HOSTALIAS-SNATLO', hook: 'POSTROUTING' },
   { table: 'filter', name: 'HOSTALIAS-LOCALNET', hook: 'INPUT' },
 ];
 
 /**
- * The same semantics as the nftables table, as iptables chains (no sets: one rule per trusted
- * interface). Rules are written exactly as `iptables-save` prints them so observed and wanted
- * compare as text. Pure. Chains with no rules are not wanted.
+ * The nftables table's semantics as iptables chains, as far as iptables can say them: it cannot
+ * match an interface's kind, so container bridges are matched by the engines' names (`docker0`,
+ * `br-+`, `cni-podman+`, `podman+`, and custom names the engines reported), after the LAN bridges
+ * are turned away by name. Rules are written exactly as `iptables-save` prints them so observed
+ * and wanted compare as text. Pure. Chains with no rules are not wanted.
  */
 export function iptablesChains(s: FirewallSpec | null): IptChain[] {
-  const rules: Record<string, string[]> = { 'HOSTALIAS-GUARD': [], 'HOSTALIAS-DNAT': [], 'HOSTALIAS-SNAT': [], 'HOSTALIAS-LOCALNET': [] };
+  const rules: Record<string, string[]> = Object.fromEntries(IPT_CHAINS.map((c) => [c.name, []]));
+  const add = (chain: string, ...r: string[]) => rules[chain]?.push(...r);
   if (s) {
     const d = `-d ${s.ip}/32`;
+    const trusted = [...s.allowed, ...s.containerBridges.filter((b) => !s.allowed.includes(b))];
+    const lan = s.lan.filter((b) => !s.allowed.includes(b));
     if (s.guard) {
-      rules['HOSTALIAS-GUARD'] = [`${d} -i lo -j RETURN`, ...s.trusted.map((i) => `${d} -i ${i} -j RETURN`), `${d} -j DROP`];
+      add('HOSTALIAS-GUARD', `${d} -i lo -j RETURN`, ...s.allowed.map((i) => `${d} -i ${i} -j RETURN`), ...lan.map((i) => `${d} -i ${i} -j DROP`));
+      add('HOSTALIAS-GUARD', ...s.containerBridges.filter((b) => !s.allowed.includes(b)).map((i) => `${d} -i ${i} -j RETURN`), `${d} -j DROP`);
     }
-    for (const e of s.exposes) {
-      for (const i of s.trusted) rules['HOSTALIAS-DNAT']?.push(`${d} -i ${i} -p ${e.proto} -m ${e.proto} --dport ${e.port} -j DNAT --to-destination 127.0.0.1:${e.to}`);
-      if (!e.keepSource) {
-        rules['HOSTALIAS-SNAT']?.push(`-d 127.0.0.1/32 -p ${e.proto} -m conntrack --ctstate DNAT --ctorigdst ${s.ip} --ctorigdstport ${e.port} -j SNAT --to-source 127.0.0.1`);
-      }
+    const port = (e: FirewallSpec['exposes'][number]) => `-p ${e.proto} -m ${e.proto} --dport ${e.port} -j DNAT --to-destination 127.0.0.1:${e.to}`;
+    if (s.exposes.length > 0) add('HOSTALIAS-DNAT', ...s.allowed.flatMap((i) => s.exposes.map((e) => `${d} -i ${i} ${port(e)}`)), ...lan.map((i) => `${d} -i ${i} -j RETURN`));
+    add('HOSTALIAS-DNAT', ...trusted.filter((i) => !s.allowed.includes(i)).flatMap((i) => s.exposes.map((e) => `${d} -i ${i} ${port(e)}`)));
+    add('HOSTALIAS-LOCAL', ...s.exposes.map((e) => `${d} ${port(e)}`));
+    for (const e of s.exposes.filter((x) => !x.keepSource)) {
+      const snat = `-p ${e.proto} -m conntrack --ctstate DNAT --ctorigdst ${s.ip} --ctorigdstport ${e.port} -j SNAT --to-source 127.0.0.1`;
+      add('HOSTALIAS-SNAT', `-d 127.0.0.1/32 ${snat}`);
+      add('HOSTALIAS-SNATLO', `-d 127.0.0.1/32 -o lo ${snat}`);
     }
-    if (s.exposes.length > 0) rules['HOSTALIAS-LOCALNET'] = ['-d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP'];
+    if (s.exposes.length > 0) {
+      add('HOSTALIAS-MARTIAN', '-s 127.0.0.0/8 ! -i lo -j DROP');
+      add('HOSTALIAS-LOCALNET', '-d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP');
+    }
   }
   return IPT_CHAINS.map((c) => ({ ...c, rules: rules[c.name] ?? [] })).filter((c) => c.rules.length > 0);
 }

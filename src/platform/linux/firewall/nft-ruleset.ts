@@ -12,35 +12,64 @@ function snatRule(ip: string, e: ExposeSpec): string {
   return `ct status dnat ct original ip daddr ${ip} meta l4proto ${e.proto} ct original proto-dst ${e.port} snat ip to 127.0.0.1`;
 }
 
+const setDecl = (name: string, items: readonly string[]) => `\tset ${name} { type ifname;${items.length > 0 ? ` elements = { ${items.map(q).join(', ')} };` : ''} }`;
+
 function body(s: FirewallSpec): string[] {
+  const a = `ip daddr ${s.ip}`;
   const lines: string[] = [];
-  const set = s.trusted.length > 0 ? ` elements = { ${s.trusted.map(q).join(', ')} };` : '';
-  lines.push(`\t# lo is always trusted; these are Docker's bridges and --allow-iface interfaces`);
-  lines.push(`\tset trusted { type ifname;${set} }`);
+  lines.push('\t# --allow-iface: trusted whatever their kind');
+  lines.push(setDecl('allowed', s.allowed));
+  lines.push('\t# bridges that existed when planned and are not container networks: never trusted');
+  lines.push(setDecl('lan', s.lan));
+  // Who may use the alias: lo (the host, rootless engines' slirp4netns/pasta/RootlessKit), the
+  // allowed interfaces, and any bridge the kernel knows except the LAN ones, so a container
+  // network created later is trusted from its first packet (issue 10).
   if (s.guard) {
     // Weak host model: Linux answers for the alias on any interface. Drop before conntrack
-    // (raw priority) unless the packet came in on lo or a trusted interface; match the
-    // interface, not the source address, which a LAN host can spoof.
+    // (raw priority) unless the packet came in on a trusted interface; match the interface,
+    // not the source address, which a LAN host can spoof.
     lines.push('', '\tchain guard {', '\t\ttype filter hook prerouting priority raw; policy accept;');
-    lines.push(`\t\tip daddr ${s.ip} iifname "lo" accept`);
-    lines.push(`\t\tip daddr ${s.ip} iifname @trusted accept`);
-    lines.push(`\t\tip daddr ${s.ip} drop`);
+    lines.push(`\t\t${a} iifname "lo" accept`);
+    lines.push(`\t\t${a} iifname @allowed accept`);
+    lines.push(`\t\t${a} iifname @lan drop`);
+    lines.push(`\t\t${a} meta iifkind "bridge" accept`);
+    lines.push(`\t\t${a} drop`);
     lines.push('\t}');
   }
   if (s.exposes.length > 0) {
+    lines.push('', '\tchain ports {');
+    for (const e of s.exposes) lines.push(`\t\t${a} ${e.proto} dport ${e.port} dnat ip to 127.0.0.1:${e.to}`);
+    lines.push('\t}');
     lines.push('', '\tchain expose {', '\t\ttype nat hook prerouting priority dstnat; policy accept;');
-    for (const e of s.exposes) lines.push(`\t\tiifname @trusted ip daddr ${s.ip} ${e.proto} dport ${e.port} dnat ip to 127.0.0.1:${e.to}`);
+    lines.push(`\t\t${a} iifname @allowed goto ports`);
+    lines.push(`\t\t${a} iifname @lan return`);
+    lines.push(`\t\t${a} meta iifkind "bridge" goto ports`);
+    lines.push('\t}');
+    // Processes on the host, and rootless engines whose containers connect from the host's own
+    // stack, never pass prerouting on their way out: DNAT them at the output hook.
+    lines.push('', '\tchain local {', '\t\ttype nat hook output priority -100; policy accept;');
+    lines.push(`\t\t${a} goto ports`);
     lines.push('\t}');
     const snat = s.exposes.filter((e) => !e.keepSource);
     if (snat.length > 0) {
-      // Locally delivered packets never reach postrouting: source NAT happens at the nat input
-      // hook. The service then sees 127.0.0.1, as from a local client (pg_hba.conf trusts it).
-      lines.push('', '\tchain source {', '\t\ttype nat hook input priority 100; policy accept;');
+      // The service then sees 127.0.0.1, as from a local client (pg_hba.conf trusts it).
+      // Packets from a bridge are delivered locally and never reach postrouting: their source is
+      // rewritten at the nat input hook. Connections from the host itself get theirs at
+      // postrouting on lo (their source mapping is settled before they come back in on lo).
+      lines.push('', '\tchain sources {');
       for (const e of snat) lines.push(`\t\t${snatRule(s.ip, e)}`);
       lines.push('\t}');
+      lines.push('', '\tchain source {', '\t\ttype nat hook input priority 100; policy accept;', '\t\tjump sources', '\t}');
+      lines.push('', '\tchain source-local {', '\t\ttype nat hook postrouting priority srcnat; policy accept;', '\t\toifname "lo" jump sources', '\t}');
     }
-    // CVE-2020-8558 hardening (as kube-proxy): route_localnet lets packets for 127.0.0.0/8 in
-    // from the bridges; accept only those this table DNATed.
+    // route_localnet=1 (on `all`, see route-localnet.ts) lets 127.0.0.0/8 in from every
+    // interface. CVE-2020-8558 hardening, as kube-proxy: a packet for 127/8 that did not come in
+    // on lo is accepted only if this table DNATed it; a packet *from* 127/8 that did not come in
+    // on lo (spoofed: the kernel calls it a martian without route_localnet) is dropped before
+    // conntrack, whether it is for this host or to be forwarded.
+    lines.push('', '\tchain martian {', '\t\ttype filter hook prerouting priority raw; policy accept;');
+    lines.push('\t\tiifname != "lo" ip saddr 127.0.0.0/8 drop');
+    lines.push('\t}');
     lines.push('', '\tchain localnet {', '\t\ttype filter hook input priority filter; policy accept;');
     lines.push('\t\tiifname != "lo" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop');
     lines.push('\t}');

@@ -1,11 +1,11 @@
-import { currentRuntime } from '../../../exec/runtime.js';
 import type { Context } from '../../../model/context.js';
 import { runChecked } from '../../../exec/runner.js';
 import { UNITS } from './boot-units.js';
 import { IPTABLES_FILE, parseIptablesSave, type IptObserved } from './iptables-rules.js';
 import { NFT_FILE, NFT_TABLE } from './nft-ruleset.js';
 import type { FirewallObserved } from './plan.js';
-import { parseRecord, RECORD_PATH, routeLocalnetKey } from './route-localnet.js';
+import { LOCALNET_SCOPE, parseRecord, RECORD_PATH, routeLocalnetKey } from './route-localnet.js';
+import type { LinkFacts } from './spec.js';
 import type { FirewallProbes } from './backend.js';
 
 export async function probeFirewall(ctx: Context): Promise<FirewallProbes> {
@@ -17,10 +17,21 @@ export async function probeFirewall(ctx: Context): Promise<FirewallProbes> {
   };
 }
 
-/** Names of every network interface here (`ip -j link show`). Read-only. */
-export async function listLinks(ctx: Context): Promise<string[]> {
-  const res = await runChecked(ctx.runner, ['ip', '-j', 'link', 'show'], 'listing network interfaces');
-  return (JSON.parse(res.stdout || '[]') as Array<{ ifname: string }>).map((l) => l.ifname);
+interface LinkJson {
+  ifname: string;
+  master?: string;
+  linkinfo?: { info_kind?: string };
+}
+
+/** `ip -j -d link show` output as LinkFacts. Pure. */
+export function parseLinks(text: string): LinkFacts[] {
+  return (JSON.parse(text || '[]') as LinkJson[]).map((l) => ({ name: l.ifname, kind: l.linkinfo?.info_kind ?? '', master: l.master ?? null }));
+}
+
+/** Every network interface here with its kind and bridge (`ip -j -d link show`). Read-only. */
+export async function listLinks(ctx: Context): Promise<LinkFacts[]> {
+  const res = await runChecked(ctx.runner, ['ip', '-j', '-d', 'link', 'show'], 'listing network interfaces');
+  return parseLinks(res.stdout);
 }
 
 async function firstExisting(ctx: Context, candidates: readonly string[]): Promise<string> {
@@ -43,21 +54,20 @@ async function observeIptables(ctx: Context, probes: FirewallProbes): Promise<Ip
  * interfaces in play, the record and the owned files. Read-only; no root needed except that
  * `nft list` and `iptables-save` report nothing without it.
  */
-export async function observeFirewall(ctx: Context, probes: FirewallProbes, interfaces: readonly string[]): Promise<FirewallObserved> {
+export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifaces: readonly LinkFacts[]): Promise<FirewallObserved> {
   const files: Record<string, string | null> = {};
   for (const p of [NFT_FILE, IPTABLES_FILE, UNITS.firewall, UNITS.bridges, RECORD_PATH]) files[p] = await ctx.fs.read(p);
   const record = parseRecord(files[RECORD_PATH] ?? null, ctx.fs.resolve(RECORD_PATH));
   const links: Record<string, string | null> = {};
   for (const p of [UNITS.firewallWants, UNITS.bridgesWants]) links[p] = await ctx.fs.readLink(p);
-  const existing = new Set(await listLinks(ctx));
+  const existing = new Set([LOCALNET_SCOPE, ...ifaces.map((l) => l.name)]);
   const routeLocalnet: Record<string, number> = {};
-  for (const iface of new Set([...interfaces, ...Object.keys(record?.routeLocalnet ?? {})])) {
+  for (const iface of new Set([LOCALNET_SCOPE, ...Object.keys(record?.routeLocalnet ?? {})])) {
     if (!existing.has(iface)) continue;
     const res = await runChecked(ctx.runner, ['sysctl', '-n', routeLocalnetKey(iface)], `reading route_localnet of ${iface}`);
     routeLocalnet[iface] = Number(res.stdout.trim());
   }
   const listing = probes.nft ? await ctx.runner.run(['nft', 'list', 'table', ...NFT_TABLE]) : null;
-  const runtime = currentRuntime();
   return {
     nftListing: listing && listing.code === 0 ? listing.stdout : null,
     iptables: await observeIptables(ctx, probes),
@@ -68,8 +78,7 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, inte
     paths: {
       nft: await firstExisting(ctx, ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft']),
       iptablesRestore: await firstExisting(ctx, ['/usr/sbin/iptables-restore', '/sbin/iptables-restore', '/usr/bin/iptables-restore']),
-      node: runtime.nodePath,
-      cli: runtime.cliPath,
+      sysctl: await firstExisting(ctx, ['/usr/sbin/sysctl', '/sbin/sysctl', '/usr/bin/sysctl']),
     },
     systemdInstalled: (await ctx.fs.exists('/lib/systemd/systemd')) || (await ctx.fs.exists('/usr/lib/systemd/systemd')),
     systemdRunning: !ctx.fs.isRooted && (await ctx.fs.exists('/run/systemd/system')),

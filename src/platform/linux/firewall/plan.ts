@@ -1,8 +1,8 @@
 import { emptyPlan, type Plan, type Step } from '../../../model/steps.js';
-import { bridgesUnit, firewallUnit, UNITS } from './boot-units.js';
+import { firewallUnit, UNITS } from './boot-units.js';
 import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
 import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
-import { planRouteLocalnet, RECORD_PATH, renderRecord, type FirewallRecord } from './route-localnet.js';
+import { LOCALNET_SCOPE, planRouteLocalnet, RECORD_PATH, renderRecord, routeLocalnetKey, type FirewallRecord } from './route-localnet.js';
 import type { FirewallSpec } from './spec.js';
 
 export type FirewallBackend = 'nftables' | 'iptables';
@@ -13,14 +13,14 @@ export interface FirewallObserved {
   nftListing: string | null;
   /** Our iptables chains; null when iptables is missing. */
   iptables: IptObserved | null;
-  /** route_localnet of every existing interface the planner may touch. */
+  /** route_localnet of `all` and of every interface an earlier version set it on. */
   routeLocalnet: Record<string, number>;
   record: FirewallRecord | null;
   /** Contents of the files this part owns (ruleset files, units), by path. */
   files: Record<string, string | null>;
   links: Record<string, string | null>;
   /** Where the tools live on the target, for boot-time commands. */
-  paths: { nft: string; iptablesRestore: string; node: string; cli: string };
+  paths: { nft: string; iptablesRestore: string; sysctl: string };
   systemdInstalled: boolean;
   systemdRunning: boolean;
   /** The CLI runs with --root: boot artifacts are written, live rules are still loaded here. */
@@ -71,50 +71,48 @@ function describe(s: FirewallSpec): string {
   return parts.filter(Boolean).join(', ');
 }
 
-function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved): { install: Step[]; uninstall: Step[]; notes: string[] } {
+function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved, localnetBefore: number | undefined): { install: Step[]; uninstall: Step[]; notes: string[] } {
   const svc = (argv: string[], why: string): Step => ({ kind: 'run', argv, service: true, why });
   const link = (path: string, target: string, why: string): Step[] => (obs.links[path] === target ? [] : [{ kind: 'symlink', path, target, why }]);
   const unlink = (path: string, why: string): Step[] => (obs.links[path] == null ? [] : [{ kind: 'remove', path, before: null, why }]);
+  // The Docker-network watcher of earlier versions: no longer needed by anything.
+  const watcher = [
+    ...(obs.systemdRunning && obs.files[UNITS.bridges] != null ? [svc(['systemctl', 'stop', 'hostalias-bridges.service'], 'stop the Docker-network watcher (bridges are trusted by kind now)')] : []),
+    ...unlink(UNITS.bridgesWants, 'disable hostalias-bridges.service'),
+    ...remove(UNITS.bridges, obs, 'remove hostalias-bridges.service'),
+  ];
+  const reload = (steps: Step[], why: string) => (steps.length > 0 && obs.systemdRunning ? [...steps, svc(['systemctl', 'daemon-reload'], why)] : steps);
   if (!s || !obs.systemdInstalled) {
-    const uninstall = [
-      ...(obs.systemdRunning && obs.files[UNITS.bridges] != null ? [svc(['systemctl', 'stop', 'hostalias-bridges.service'], 'stop following Docker networks')] : []),
-      ...unlink(UNITS.bridgesWants, 'disable hostalias-bridges.service'),
-      ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'),
-      ...remove(UNITS.bridges, obs, 'remove hostalias-bridges.service'),
-      ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service'),
-    ];
-    if (uninstall.length > 0 && obs.systemdRunning) uninstall.push(svc(['systemctl', 'daemon-reload'], 'make systemd forget the units'));
+    const uninstall = reload([...watcher, ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'), ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service')], 'make systemd forget the units');
     return { install: [], uninstall, notes: s ? ['firewall: the rules are not restored at boot (the alias is not persisted by a systemd-based backend here), so they last until reboot: run `sudo hostalias up` after boot'] : [] };
   }
   const load = backend === 'nftables' ? [obs.paths.nft, '-f', NFT_FILE] : [obs.paths.iptablesRestore, '-w', '5', '--noflush', IPTABLES_FILE];
   const unload = backend === 'nftables' ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias'] : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
-  const unitFiles = [
-    ...write(UNITS.firewall, firewallUnit(s.ip, load, unload), obs, 'load the firewall rules at boot (hostalias-firewall.service)'),
-    ...write(UNITS.bridges, bridgesUnit(obs.paths.node, obs.paths.cli), obs, 'follow Docker bridge networks (hostalias-bridges.service)'),
-  ];
-  const links = [
-    ...link(UNITS.firewallWants, UNITS.firewall, 'enable hostalias-firewall.service'),
-    ...link(UNITS.bridgesWants, UNITS.bridges, 'enable hostalias-bridges.service'),
-  ];
-  const install = [...unitFiles, ...links];
-  if (install.length > 0 && obs.systemdRunning) {
-    install.push(svc(['systemctl', 'daemon-reload'], 'make systemd read the units'));
-    install.push(svc(['systemctl', 'restart', 'hostalias-bridges.service'], 'start following Docker networks'));
+  const start = [load];
+  const stop = [unload];
+  if (s.exposes.length > 0) {
+    // After the rules (with the 127/8 hardening), as `up` does it.
+    start.push([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=1`]);
+    if (localnetBefore !== undefined && localnetBefore !== 1) stop.unshift([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=${localnetBefore}`]);
   }
-  return { install, uninstall: [], notes: [] };
+  const install = [
+    ...write(UNITS.firewall, firewallUnit(s.ip, start, stop), obs, 'load the firewall rules at boot (hostalias-firewall.service)'),
+    ...link(UNITS.firewallWants, UNITS.firewall, 'enable hostalias-firewall.service'),
+  ];
+  return { install: reload([...install, ...watcher], 'make systemd read the units'), uninstall: [], notes: [] };
 }
 
 /**
  * Converges the packet filter, route_localnet and their boot units to `spec` on `backend`;
  * `spec` null removes everything (down, or neither guard nor exposed ports). Order matters:
  * up loads the rules (with the 127/8 hardening) before enabling route_localnet; down restores
- * route_localnet before removing the rules. Pure; idempotent.
+ * route_localnet before removing the rules (and a plan that only drops the exposed ports does so too). Pure; idempotent.
  */
 export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved): Plan {
   const plan = emptyPlan();
-  const wantedLocalnet = spec && spec.exposes.length > 0 ? spec.trusted : [];
+  const wantedLocalnet = spec && spec.exposes.length > 0 ? [LOCALNET_SCOPE] : [];
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
-  const boot = bootSteps(spec, backend, obs);
+  const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE]);
   plan.notes.push(...boot.notes);
   const record: FirewallRecord = { backend, routeLocalnet: localnet.record };
   const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
@@ -122,7 +120,9 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
   const removeOther = spec === null ? [...removeNft(obs), ...removeIptables(obs)] : backend === 'nftables' ? removeIptables(obs) : removeNft(obs);
   if (spec) {
     const install = backend === 'nftables' ? installNft(spec, obs) : installIptables(spec, obs);
-    plan.steps.push(...recordSteps, ...removeOther, ...install, ...localnet.steps, ...boot.install);
+    // Turning route_localnet on waits for the hardening rules; turning it off goes first.
+    const [before, after] = wantedLocalnet.length > 0 ? [[], localnet.steps] : [localnet.steps, []];
+    plan.steps.push(...recordSteps, ...before, ...removeOther, ...install, ...after, ...boot.install);
   } else {
     plan.steps.push(...boot.uninstall, ...localnet.steps, ...removeOther, ...recordSteps);
   }

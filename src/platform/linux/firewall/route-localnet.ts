@@ -14,6 +14,15 @@ export interface FirewallRecord {
   routeLocalnet: Record<string, number>;
 }
 
+/**
+ * Where route_localnet is turned on while a port is exposed: `all`, which the kernel ORs with each
+ * interface's own value, so a bridge created later (a new compose network) can deliver DNATed
+ * packets to 127.0.0.1 from its first packet. kube-proxy does the same; the CVE-2020-8558
+ * hardening rules in the table (nft-ruleset.ts) keep it from opening 127.0.0.0/8 to the LAN.
+ * Earlier versions set it per bridge; such records are restored like any other.
+ */
+export const LOCALNET_SCOPE = 'all';
+
 export function routeLocalnetKey(iface: string): string {
   // sysctl reads '.' as a separator; an interface name with a dot needs the '/' form.
   return iface.includes('.') ? `net/ipv4/conf/${iface}/route_localnet` : `net.ipv4.conf.${iface}.route_localnet`;
@@ -24,7 +33,7 @@ export function sysctlSetArgv(iface: string, value: number): string[] {
 }
 
 /**
- * Converges route_localnet: 1 on `wanted` interfaces (those that exist), the recorded previous
+ * Converges route_localnet: 1 on `wanted` (`all`, or interfaces that exist), the recorded previous
  * value everywhere hostalias set it and no longer wants it. Returns the steps and the record of
  * previous values to keep (interfaces that vanished are dropped: nothing is left to restore).
  * Pure; idempotent.
@@ -45,7 +54,8 @@ export function planRouteLocalnet(wanted: readonly string[], current: Readonly<R
   for (const iface of [...want].sort()) {
     const now = current[iface] as number;
     if (record[iface] === undefined) record[iface] = now;
-    if (now !== 1) steps.push({ kind: 'run', argv: sysctlSetArgv(iface, 1), undo: sysctlSetArgv(iface, now), why: `let ${iface} deliver DNATed packets to 127.0.0.1 (route_localnet=1)` });
+    const who = iface === LOCALNET_SCOPE ? 'every interface' : iface;
+    if (now !== 1) steps.push({ kind: 'run', argv: sysctlSetArgv(iface, 1), undo: sysctlSetArgv(iface, now), why: `let ${who} deliver DNATed packets to 127.0.0.1 (route_localnet=1)` });
   }
   return { steps, record };
 }

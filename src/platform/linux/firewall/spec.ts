@@ -1,21 +1,90 @@
 import type { Desired, ExposeSpec } from '../../../model/config.js';
 
 /**
- * What the firewall part converges to, derived from `Desired` and the container bridges Docker
- * reports. `trusted` are the interfaces (besides lo) that may use the alias: container bridges
- * and `--allow-iface` ones; exposed ports are DNATed only for packets arriving on them.
+ * What the firewall part converges to (issue 10). Container networks are trusted by what they
+ * are, not by a list made at plan time: any interface the kernel reports as a bridge
+ * (`meta iifkind "bridge"`), so a network created later (`docker network create`, a compose
+ * project, a Podman network) works from its first packet with no refresh. What is excluded is
+ * known when planning: `lan`, the bridges that exist then and are not container networks (a
+ * bridge with a physical port, br0, br-lan, vmbr0, virbr0). `allowed` (`--allow-iface`) are
+ * trusted whatever their kind and even when listed in `lan`.
  */
 export interface FirewallSpec {
   ip: string;
   guard: boolean;
-  trusted: string[];
+  allowed: string[];
+  lan: string[];
+  /**
+   * Container bridges by name, for the iptables fallback only (iptables cannot match an
+   * interface's kind): the ones the engines report, and their naming patterns (`br-+`, …).
+   */
+  containerBridges: string[];
   exposes: ExposeSpec[];
 }
 
-/** The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). Pure. */
-export function firewallSpec(desired: Desired | null, bridges: readonly string[]): FirewallSpec | null {
+/** A link as `ip -j -d link show` reports it, reduced to what bridge classification needs. */
+export interface LinkFacts {
+  name: string;
+  /** `linkinfo.info_kind`: "bridge", "veth", "tun", …; "" for a physical NIC. */
+  kind: string;
+  /** The bridge it is a port of, if any. */
+  master: string | null;
+}
+
+/** Names container engines give their bridges: Docker's docker0 / br-<id12>, Podman's cni-podmanN / podmanN. */
+export const CONTAINER_BRIDGE_PATTERNS: ReadonlyArray<{ re: RegExp; iptables: string }> = [
+  { re: /^docker0$/, iptables: 'docker0' },
+  { re: /^br-[0-9a-f]{12}$/, iptables: 'br-+' },
+  { re: /^cni-podman\d+$/, iptables: 'cni-podman+' },
+  { re: /^podman\d+$/, iptables: 'podman+' },
+];
+
+export interface BridgeClasses {
+  /** Bridges that are container networks: every port a veth (or none), and an engine reports it or it has an engine's name. */
+  container: string[];
+  /** Every other bridge: not trusted. */
+  lan: string[];
+  /** Why each LAN bridge is one, for notes and doctor. */
+  reasons: Record<string, string>;
+}
+
+/**
+ * Sorts the bridges that exist now into container networks and LAN bridges. A bridge with a port
+ * that is not a veth (a NIC, a VM's tap, a VXLAN) carries traffic from outside the host: LAN,
+ * whatever its name. A veth-only bridge is a container network when an engine reports it
+ * (`engineBridges`) or when its name is one an engine gives (for when the engine is stopped).
+ * Pure.
+ */
+export function classifyBridges(links: readonly LinkFacts[], engineBridges: readonly string[]): BridgeClasses {
+  const out: BridgeClasses = { container: [], lan: [], reasons: {} };
+  const reported = new Set(engineBridges);
+  for (const b of links.filter((l) => l.kind === 'bridge').map((l) => l.name).sort()) {
+    const foreign = links.filter((l) => l.master === b && l.kind !== 'veth').map((l) => l.name).sort();
+    if (foreign.length > 0) {
+      out.lan.push(b);
+      out.reasons[b] = `has a port that is not a container's veth: ${foreign.join(', ')}`;
+    } else if (reported.has(b) || CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b))) {
+      out.container.push(b);
+    } else {
+      out.lan.push(b);
+      out.reasons[b] = 'no container engine reports it and its name is not an engine\'s';
+    }
+  }
+  return out;
+}
+
+/**
+ * The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). `bridges`
+ * is `classifyBridges` of the links present now; `engineBridges` those the engines report
+ * (for the iptables fallback's names). Pure.
+ */
+export function firewallSpec(desired: Desired | null, bridges: Pick<BridgeClasses, 'lan' | 'container'>, engineBridges: readonly string[] = []): FirewallSpec | null {
   if (!desired || (!desired.lanGuard && desired.exposes.length === 0)) return null;
-  const trusted = [...new Set([...bridges, ...desired.allowIfaces])].filter((i) => i !== 'lo').sort();
+  const allowed = [...new Set(desired.allowIfaces)].filter((i) => i !== 'lo').sort();
+  const lan = bridges.lan.filter((b) => !allowed.includes(b)).sort();
+  const patterns = CONTAINER_BRIDGE_PATTERNS.map((p) => p.iptables);
+  const named = [...bridges.container, ...engineBridges].filter((b) => !lan.includes(b) && !CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b)));
+  const containerBridges = [...patterns, ...[...new Set(named)].sort()];
   const exposes = [...desired.exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
-  return { ip: desired.ip, guard: desired.lanGuard, trusted, exposes };
+  return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, exposes };
 }
