@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tcpRequest } from '../lab/netns.js';
 import { ALIAS, ok, startExposeLab, startServers } from './expose-lab.js';
 
 test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, down cleans up', { timeout: 300_000 }, async (t) => {
   const lab = await startExposeLab(t, 'exipt');
   const srv = await startServers(lab);
-  const before = await lab.routeLocalnet('docker0');
+  const before = await lab.routeLocalnet('all');
 
   const up = await lab.cli(['up', '--firewall', 'iptables']);
   ok(up, 'up');
@@ -27,6 +28,11 @@ test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, 
   assert.equal(await lab.containerUdp(srv.udpPort), 'udp-from=127.0.0.1');
   assert.equal(await lab.lanReaches(srv.local.port), false, 'LAN: exposed port');
   assert.equal(await lab.lanReaches(srv.any.port), false, 'LAN: 0.0.0.0 service');
+  ok(await lab.d.docker(['network', 'create', 'late']), 'network create');
+  assert.equal(await lab.containerTcp(srv.local.port, 'late'), 'local-ok', 'a network created after expose (br-+) reaches it on the first try');
+  const self = await tcpRequest(lab.host, ALIAS, srv.local.port, { timeoutMs: 5000 });
+  assert.match(self.stdout, /local-ok/, 'the host itself reaches ALIAS:PORT (nat OUTPUT)');
+  assert.equal(srv.local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'seen as 127.0.0.1 (SNAT at POSTROUTING on lo)');
 
   const again = await lab.cli(['up', '--dry-run', '--json']);
   ok(again, 'plan again');
@@ -42,5 +48,5 @@ test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, 
   ok(await lab.cli(['down']), 'down');
   const after = (await lab.host.exec(['iptables-save'])).stdout + (await lab.host.exec(['nft', 'list', 'ruleset'])).stdout;
   assert.doesNotMatch(after, new RegExp(`${ALIAS.replace(/\./g, '\\.')}|HOSTALIAS|hostalias`));
-  assert.equal(await lab.routeLocalnet('docker0'), before, 'route_localnet as it was');
+  assert.equal(await lab.routeLocalnet('all'), before, 'route_localnet as it was');
 });

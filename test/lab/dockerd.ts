@@ -336,28 +336,35 @@ export async function buildBusyboxImage(d: Dockerd, tag = 'hostalias-busybox:tes
   if (have.code === 0) return tag;
   const work = await mkdtemp(`${LAB_TMP_PREFIX}img-`);
   try {
-    await writeFile(join(work, 'owner.pid'), `${process.pid}\n`);
-    const root = join(work, 'rootfs');
-    for (const sub of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'run', 'var', 'root', 'usr/bin', 'sbin']) {
-      await mkdir(join(root, sub), { recursive: true });
-    }
-    await chmod(join(root, 'tmp'), 0o1777);
-    await copyFile(BUSYBOX_PATH, join(root, 'bin', 'busybox'));
-    await chmod(join(root, 'bin', 'busybox'), 0o755);
-    const list = await execArgv([BUSYBOX_PATH, '--list']);
-    for (const applet of list.stdout.split('\n')) {
-      if (applet === '' || applet === 'busybox' || applet.includes('/')) continue;
-      await symlink('busybox', join(root, 'bin', applet));
-    }
-    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-    await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-    const tarPath = join(work, 'rootfs.tar');
-    await execArgv(['tar', '-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tarPath, '.']);
+    const tarPath = await writeBusyboxRootfsTar(work);
     await d.docker(['import', '--change', 'CMD ["/bin/sh"]', tarPath, tag], { timeoutMs: 120_000 });
     return tag;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Writes the busybox rootfs described above as WORK/rootfs.tar (for `docker import` / `podman import`). */
+export async function writeBusyboxRootfsTar(work: string): Promise<string> {
+  await writeFile(join(work, 'owner.pid'), `${process.pid}\n`);
+  const root = join(work, 'rootfs');
+  for (const sub of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'run', 'var', 'root', 'usr/bin', 'sbin']) {
+    await mkdir(join(root, sub), { recursive: true });
+  }
+  await chmod(join(root, 'tmp'), 0o1777);
+  await copyFile(BUSYBOX_PATH, join(root, 'bin', 'busybox'));
+  await chmod(join(root, 'bin', 'busybox'), 0o755);
+  const list = await execArgv([BUSYBOX_PATH, '--list']);
+  for (const applet of list.stdout.split('\n')) {
+    if (applet === '' || applet === 'busybox' || applet.includes('/')) continue;
+    await symlink('busybox', join(root, 'bin', applet));
+  }
+  await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  const tarPath = join(work, 'rootfs.tar');
+  await execArgv(['tar', '-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tarPath, '.']);
+  await chmod(tarPath, 0o644);
+  return tarPath;
 }
 
 /** Debian packages that provide what the lab runs (for CI's install step). */
