@@ -15,6 +15,7 @@ export { SystemFs } from './fs/system-fs.js';
 export { renderPlan, type Plan, type Step } from './model/steps.js';
 export { startForwarder, type Forwarder, type ForwarderOptions, type ForwardStats } from './forward/forwarder.js';
 export { startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './forward/tcp-relay.js';
+export { LOOPBACK_HOSTS, loopbackTargets, targetPicker, type TargetOrder, type TargetPicker } from './forward/targets.js';
 export { startUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './forward/udp-relay.js';
 export { addHostArgs, formatFlags, hostEntries, type FlagFormat, type HostTarget } from './docker/add-hosts.js';
 export { buildRunArgv, type RunArgv } from './docker/run-argv.js';

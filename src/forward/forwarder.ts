@@ -15,6 +15,7 @@ import { HostaliasError } from '../model/errors.js';
 import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
 import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
+import type { TargetOrder } from './targets.js';
 
 export type Schedule = 'kernel' | 'round-robin';
 
@@ -22,6 +23,8 @@ export interface ForwarderOptions {
   proto: ForwardProto;
   listen: Endpoint;
   targets: Endpoint[];
+  /** Which target a new connection tries first (targets.ts). Default 'round-robin'. */
+  order?: TargetOrder;
   /** TCP only. Default 1 (in this process). */
   workers?: number;
   schedule?: Schedule;
@@ -80,8 +83,8 @@ async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
   try {
     relay =
       opts.proto === 'tcp'
-        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) })
-        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) });
+        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) })
+        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) });
   } catch (err) {
     throw listenError(err, opts.listen, opts.proto);
   }

@@ -13,15 +13,18 @@
  * - resets: an error (RST, EPIPE) on one side resets the other (`resetAndDestroy`), so a client
  *   sees what it would have seen talking to the target directly;
  * - a target that refuses or doesn't answer within `connectTimeoutMs` resets the client at once;
- *   with several targets the next one is tried first (round-robin start, failover on error).
+ *   with several targets the next one is tried (round-robin or sticky start, failover on error).
  */
 import net from 'node:net';
 import { formatEndpoint, type Endpoint } from './spec.js';
+import { targetPicker, type TargetOrder } from './targets.js';
 
 export interface TcpRelayOptions {
   listen: Endpoint;
   /** Connections go round-robin over these; a target that fails to connect is skipped (failover). */
   targets: readonly Endpoint[];
+  /** Default 'round-robin'; 'sticky' for one service on several addresses (see targets.ts). */
+  order?: TargetOrder;
   /** Give up on a target that doesn't answer the SYN after this long. Default 5000. */
   connectTimeoutMs?: number;
   /** Bytes buffered per direction before reads pause. Default 256 KiB (fewer pause/resume syscalls than Node's 16 KiB). */
@@ -83,7 +86,7 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   const targets = [...opts.targets];
   const stats = emptyStats();
   const live = new Set<net.Socket>();
-  let nextTarget = 0;
+  const picker = targetPicker(targets.length, opts.order);
 
   const handle = (client: net.Socket): void => {
     stats.accepted++;
@@ -103,11 +106,11 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       if (!connected) upstream?.destroy();
     });
 
-    const start = nextTarget;
-    nextTarget = (nextTarget + 1) % targets.length;
+    const start = picker.first();
     const attempt = (i: number): void => {
       if (client.destroyed) return;
-      const target = targets[(start + i) % targets.length] as Endpoint;
+      const index = (start + i) % targets.length;
+      const target = targets[index] as Endpoint;
       // highWaterMark is honoured by net.Socket (Duplex options) though @types/node omits it here.
       const connectOpts: net.NetConnectOpts & { highWaterMark: number } = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, highWaterMark };
       const up = net.connect(connectOpts);
@@ -118,6 +121,7 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       up.once('connect', () => {
         clearTimeout(timer);
         connected = true;
+        picker.answered(index);
         if (client.destroyed) return void up.destroy();
         up.setKeepAlive(true, 60_000);
         pump(client, up, (n) => (stats.bytesToTarget += n));

@@ -7,15 +7,22 @@
  * socket each, so replies find their way back to the right client. A session that sees no
  * datagram in either direction for `idleTimeoutMs` is closed; at most `maxSessions` live at once
  * (datagrams that would open more are dropped and counted), which bounds fds and memory.
+ *
+ * Upstream sockets are connected, so the kernel filters replies to the target and an ICMP "port
+ * unreachable" comes back as ECONNREFUSED: a session that was refused before any reply moves to
+ * the next target and resends its last datagram (the UDP form of TCP failover, see targets.ts).
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Endpoint } from './spec.js';
+import { targetPicker, type TargetOrder } from './targets.js';
 
 export interface UdpRelayOptions {
   listen: Endpoint;
-  /** Each new session picks the next target (round-robin). */
+  /** Each new session picks a target by `order`; a refusing one is skipped. */
   targets: readonly Endpoint[];
+  /** Default 'round-robin'; 'sticky' for one service on several addresses. */
+  order?: TargetOrder;
   /** Default 60 000. */
   idleTimeoutMs?: number;
   /** Default 4096. */
@@ -39,8 +46,18 @@ export interface UdpRelay {
 }
 
 interface Session {
-  socket: dgram.Socket;
-  target: Endpoint;
+  /** Null between a refusal and the next target's socket. */
+  socket: dgram.Socket | null;
+  connected: boolean;
+  /** Datagrams that arrived before the upstream socket connected. */
+  pending: Buffer[];
+  /** Index into targets. */
+  target: number;
+  /** Targets tried so far for this session (failover stops after all). */
+  tries: number;
+  replied: boolean;
+  /** The latest datagram before the first reply: resent to the next target after a refusal. */
+  last: Buffer | null;
   lastActive: number;
 }
 
@@ -62,26 +79,51 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   const maxSessions = opts.maxSessions ?? 4096;
   const sessions = new Map<string, Session>();
   const stats: UdpRelayStats = { sessions: 0, sessionsOpened: 0, sessionsExpired: 0, dropped: 0, datagramsToTarget: 0, datagramsToClient: 0 };
-  let nextTarget = 0;
+  const picker = targetPicker(opts.targets.length, opts.order);
   const listener = dgram.createSocket({ type: family(opts.listen.host) });
+
+  const send = (session: Session, msg: Buffer): void => {
+    if (session.connected && session.socket) session.socket.send(msg);
+    else if (session.pending.length < 64) session.pending.push(msg);
+  };
+
+  const connectUpstream = (session: Session, client: dgram.RemoteInfo): void => {
+    const index = session.target;
+    const target = opts.targets[index] as Endpoint;
+    const socket = dgram.createSocket({ type: family(target.host) });
+    session.socket = socket;
+    session.connected = false;
+    socket.on('message', (reply) => {
+      session.lastActive = Date.now();
+      if (!session.replied) picker.answered(index);
+      session.replied = true;
+      stats.datagramsToClient++;
+      listener.send(reply, client.port, client.address);
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (session.socket !== socket || err.code !== 'ECONNREFUSED' || session.replied) return;
+      if (session.tries >= opts.targets.length) return;
+      closeQuietly(socket);
+      session.target = (index + 1) % opts.targets.length;
+      session.tries++;
+      if (session.last) session.pending = [session.last];
+      connectUpstream(session, client);
+    });
+    socket.once('connect', () => {
+      if (session.socket !== socket) return;
+      session.connected = true;
+      for (const msg of session.pending.splice(0)) socket.send(msg);
+    });
+    socket.connect(target.port, target.host);
+  };
 
   const open = (key: string, client: dgram.RemoteInfo): Session | null => {
     if (sessions.size >= maxSessions) {
       stats.dropped++;
       return null;
     }
-    const target = opts.targets[nextTarget] as Endpoint;
-    nextTarget = (nextTarget + 1) % opts.targets.length;
-    const socket = dgram.createSocket({ type: family(target.host) });
-    const session: Session = { socket, target, lastActive: Date.now() };
-    socket.on('message', (reply, from) => {
-      // Only the target may answer through this session (the socket is unconnected).
-      if (from.port !== target.port || from.address !== target.host) return;
-      session.lastActive = Date.now();
-      stats.datagramsToClient++;
-      listener.send(reply, client.port, client.address);
-    });
-    socket.on('error', () => undefined);
+    const session: Session = { socket: null, connected: false, pending: [], target: picker.first(), tries: 1, replied: false, last: null, lastActive: Date.now() };
+    connectUpstream(session, client);
     sessions.set(key, session);
     stats.sessionsOpened++;
     return session;
@@ -92,8 +134,9 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
     const session = sessions.get(key) ?? open(key, client);
     if (!session) return;
     session.lastActive = Date.now();
+    if (!session.replied) session.last = msg;
     stats.datagramsToTarget++;
-    session.socket.send(msg, session.target.port, session.target.host);
+    send(session, msg);
   });
   listener.on('error', () => undefined);
 
@@ -102,7 +145,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
     for (const [key, s] of sessions) {
       if (s.lastActive >= cutoff) continue;
       sessions.delete(key);
-      closeQuietly(s.socket);
+      if (s.socket) closeQuietly(s.socket);
       stats.sessionsExpired++;
     }
   }, Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 4))));
@@ -120,7 +163,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
         close() {
           closing ??= new Promise<void>((r) => {
             clearInterval(sweep);
-            for (const s of sessions.values()) closeQuietly(s.socket);
+            for (const s of sessions.values()) if (s.socket) closeQuietly(s.socket);
             sessions.clear();
             listener.close(() => r());
           });
