@@ -14,6 +14,7 @@ export interface CliIO {
 
 export interface CommonOptions {
   root?: string;
+  filesRoot?: string;
   json?: boolean;
   dryRun?: boolean;
   verbose?: boolean;
@@ -23,7 +24,8 @@ export interface CommonOptions {
 /** Options every command takes. */
 export function addCommonOptions(cmd: Command, changing: boolean): Command {
   cmd
-    .option('--root <dir>', 'read and write system files and state under DIR (service managers are not called)')
+    .option('--root <dir>', 'prepare an image: write the system files and state under DIR; no running kernel, firewall or service manager is touched')
+    .option('--files-root <dir>', 'change this machine\'s network stack but keep system files and state under DIR (tests, containers); service managers are not called')
     .option('--json', 'print machine-readable JSON')
     .option('-v, --verbose', 'explain each decision')
     .addOption(new Option('--platform <os>', 'plan for this OS (with --dry-run: preview macOS anywhere)').choices(['linux', 'darwin']));
@@ -33,7 +35,12 @@ export function addCommonOptions(cmd: Command, changing: boolean): Command {
 
 export function contextFrom(opts: CommonOptions): Context {
   if (opts.root === '') throw usageError('--root needs a folder', '--root /mnt/image');
-  return defaultContext({ ...(opts.root ? { root: opts.root } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
+  if (opts.filesRoot === '') throw usageError('--files-root needs a folder', '--files-root /tmp/hostalias-files');
+  return defaultContext({
+    ...(opts.root ? { root: opts.root } : {}),
+    ...(opts.filesRoot ? { filesRoot: opts.filesRoot } : {}),
+    ...(opts.platform ? { platform: opts.platform } : {}),
+  });
 }
 
 /** The command line as typed, for "run it with sudo" hints. */

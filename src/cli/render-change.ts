@@ -1,10 +1,14 @@
 import type { ChangeResult } from '../engine/converge.js';
 import type { Context } from '../model/context.js';
-import { renderPlan, renderStep, type Step } from '../model/steps.js';
+import { renderPlan, renderStep, type RenderTarget, type Step } from '../model/steps.js';
 import type { CliIO } from './io.js';
 
+function renderTarget(ctx: Context): RenderTarget {
+  return { rooted: ctx.fs.isRooted, root: ctx.fs.root };
+}
+
 function stepJson(step: Step, ctx: Context): Record<string, unknown> {
-  return { ...step, shell: renderStep(step, { rooted: ctx.fs.isRooted, root: ctx.fs.root }) };
+  return { ...step, shell: renderStep(step, renderTarget(ctx)) };
 }
 
 /** Prints the outcome of a changing command: the plan (dry run), what changed, or "already …". */
@@ -27,7 +31,7 @@ export function printChange(io: CliIO, ctx: Context, command: string, res: Chang
   for (const w of res.plan.warnings) io.err(`warning: ${w}`);
   if (!res.applied) {
     io.out(changed ? `Plan for \`hostalias ${command}\` (dry run: nothing was changed):` : `Nothing to do: ${opts.already}`);
-    if (changed) io.out(renderPlan(res.plan, { rooted: ctx.fs.isRooted, root: ctx.fs.root }));
+    if (changed) io.out(renderPlan(res.plan, renderTarget(ctx)));
     for (const n of res.plan.notes) io.out(`note: ${n}`);
     return;
   }
@@ -37,7 +41,7 @@ export function printChange(io: CliIO, ctx: Context, command: string, res: Chang
   }
   for (const s of res.plan.steps) {
     const skipped = res.skipped.includes(s);
-    io.out(`${skipped ? '- skipped (under --root):' : '✓'} ${s.why}`);
+    io.out(`${skipped ? '- skipped (files under a folder: service managers not called):' : '✓'} ${s.why}`);
   }
   for (const n of res.plan.notes) io.out(`note: ${n}`);
   for (const line of opts.done ?? []) io.out(line);

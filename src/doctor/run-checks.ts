@@ -6,9 +6,9 @@ import type { Check, DoctorInput, Finding } from '../model/finding.js';
 import { shellQuote } from '../model/shell.js';
 import { loadState, type State } from '../model/state.js';
 
-/** `sudo hostalias ARGS [--root DIR]`: fixes name the same target folder doctor looked at. */
+/** `sudo hostalias ARGS [--root|--files-root DIR]`: fixes name the same target doctor looked at. */
 export function hostaliasFix(ctx: Context): (args: string) => string {
-  const root = ctx.fs.isRooted ? ` --root ${shellQuote([ctx.fs.root])}` : '';
+  const root = ctx.fs.isRooted ? ` ${ctx.live ? '--files-root' : '--root'} ${shellQuote([ctx.fs.root])}` : '';
   return (args) => `sudo hostalias ${args}${root}`;
 }
 

@@ -1,7 +1,7 @@
 import { describeCause, HostaliasError } from '../model/errors.js';
 import { runChecked } from '../exec/runner.js';
 import { shellQuote } from '../model/shell.js';
-import { CAPTURED, type Step, type StepCapture } from '../model/steps.js';
+import { CAPTURED, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
 import type { Context } from '../model/context.js';
 import { JOURNAL_PATH } from '../model/state.js';
 
@@ -26,9 +26,24 @@ function describeStep(step: Step): string {
   }
 }
 
-async function restoreFile(ctx: Context, path: string, previous: string | null): Promise<void> {
+async function restoreFile(ctx: Context, path: string, previous: string | null, mode?: number): Promise<void> {
   if (previous === null) await ctx.fs.remove(path);
-  else await ctx.fs.write(path, previous);
+  else await ctx.fs.write(path, previous, mode);
+}
+
+/** An argv undo as the structured form, with a captured value (the pf token) put in. */
+function structuredUndo(undo: string[] | StepUndo, captured: string | null): StepUndo {
+  const fill = (argv: readonly string[]) => argv.map((a) => (a === CAPTURED && captured !== null ? captured : a));
+  if (Array.isArray(undo)) return { kind: 'run', argv: fill(undo) };
+  return undo.kind === 'run' ? { ...undo, argv: fill(undo.argv) } : undo;
+}
+
+/** A command for the running system is not run under --root, nor a service manager's for a folder. */
+function skipReason(ctx: Context, step: Step): string | null {
+  if (step.kind !== 'run') return null;
+  if (!ctx.live) return '--root: files only';
+  if (step.service && ctx.fs.isRooted) return 'files under a folder';
+  return null;
 }
 
 /** Stores what a step's output names (the pf enable token) so a later `down` can release it. */
@@ -46,13 +61,14 @@ async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
     case 'run': {
       const res = await runChecked(ctx.runner, step.argv, step.why, step.input === undefined ? undefined : { input: step.input });
       const captured = step.capture ? await saveCapture(ctx, step, step.capture, `${res.stdout}\n${res.stderr}`) : null;
-      const undo = step.undo?.map((a) => (a === CAPTURED && captured !== null ? captured : a));
-      if (!undo) return null;
+      if (!step.undo) return null;
+      const undo = structuredUndo(step.undo, captured);
       const capture = step.capture;
+      if (undo.kind === 'file') return { what: `restore ${undo.path}`, run: () => restoreFile(ctx, undo.path, undo.content, undo.mode) };
       return {
-        what: shellQuote(undo),
+        what: shellQuote(undo.argv),
         run: async () => {
-          await runChecked(ctx.runner, undo, `undoing: ${step.why}`);
+          await runChecked(ctx.runner, undo.argv, `undoing: ${step.why}`, undo.input === undefined ? undefined : { input: undo.input });
           if (capture) await ctx.fs.remove(capture.path);
         },
       };
@@ -88,9 +104,10 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
   const failures: Array<{ step: Step; err: unknown }> = [];
   const result: ApplyResult = { done: [], skipped: [] };
   for (const step of steps) {
-    if (step.kind === 'run' && step.service && ctx.fs.isRooted) {
+    const skip = skipReason(ctx, step);
+    if (skip) {
       result.skipped.push(step);
-      await journal(`skipped (under --root) ${describeStep(step)}`);
+      await journal(`skipped (${skip}) ${describeStep(step)}`);
       continue;
     }
     try {

@@ -1,16 +1,29 @@
 import { ProcessRunner, type Runner } from '../exec/runner.js';
 import { SystemFs } from '../fs/system-fs.js';
 import type { PlatformName } from '../model/backend.js';
+import { usageError } from '../model/errors.js';
 import type { Context } from '../model/context.js';
 import { backendFor, hostPlatform } from '../platform/index.js';
 
+export interface ContextOptions {
+  /** An image: write the system's files under this folder and touch no running system. */
+  root?: string;
+  /** Change this network namespace but keep files and state under this folder (tests, containers). */
+  filesRoot?: string;
+  platform?: PlatformName;
+  runner?: Runner;
+}
+
 /**
- * The context the CLI and library callers use: real processes and files (under `root`), the
- * platform's backend. A foreign platform (`--platform darwin` on Linux) gets that platform's
- * preview runner, which answers its read-only probes, and is marked preview-only.
+ * The context the CLI and library callers use: real processes and files (under `root` or
+ * `filesRoot`), the platform's backend. A foreign platform (`--platform darwin` on Linux) gets that
+ * platform's preview runner, which answers its read-only probes, and is marked preview-only.
  */
-export function defaultContext(opts: { root?: string; platform?: PlatformName; runner?: Runner } = {}): Context {
-  const fs = new SystemFs(opts.root ?? '/');
+export function defaultContext(opts: ContextOptions = {}): Context {
+  if (opts.root !== undefined && opts.filesRoot !== undefined) {
+    throw usageError('--root and --files-root exclude each other', '--root DIR writes an image; --files-root DIR changes this namespace with files under DIR');
+  }
+  const fs = new SystemFs(opts.root ?? opts.filesRoot ?? '/');
   const host = hostPlatform();
   const backend = backendFor(opts.platform ?? host);
   const preview = backend.platform !== host;
@@ -18,6 +31,7 @@ export function defaultContext(opts: { root?: string; platform?: PlatformName; r
     runner: opts.runner ?? (preview ? backend.previewRunner(fs, process.platform) : new ProcessRunner()),
     fs,
     backend,
+    live: opts.root === undefined,
     previewOnly: preview,
     isRoot: typeof process.geteuid === 'function' ? process.geteuid() === 0 : false,
     env: process.env,

@@ -56,9 +56,22 @@ export async function planChange(ctx: Context, desired: Desired | null, state: S
   const plans: Plan[] = [];
   for (const part of ordered) plans.push(await part.plan(ctx, input));
   const plan = mergePlans(...plans);
+  if (!ctx.live) leaveOutLiveSteps(plan);
   if (persistence?.kind === 'none') plan.notes.push(`persistence: ${persistence.reason}`);
   const kept = desired?.persist === 'auto' && state?.persistence ? ' (kept from the last up; change it with --persist)' : '';
   return { plan, input, decision: persistence ? { kind: persistence.kind, reason: `${persistence.reason}${kept}` } : null };
+}
+
+/**
+ * `--root` prepares an image: commands for a running system are left out of the plan (so planning
+ * again still converges), and a note says which; the files written bring them back at boot.
+ */
+function leaveOutLiveSteps(plan: Plan): void {
+  const live = plan.steps.filter((s) => s.kind === 'run');
+  if (live.length === 0) return;
+  plan.steps = plan.steps.filter((s) => s.kind !== 'run');
+  const tools = [...new Set(live.map((s) => (s.kind === 'run' ? s.argv[0] : '')))].join(', ');
+  plan.notes.push(`--root writes files only: ${live.length} command(s) for a running system (${tools}) were left out`);
 }
 
 function requireRoot(ctx: Context, opts: ChangeOptions): void {

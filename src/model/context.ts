@@ -12,6 +12,14 @@ export interface Context {
   runner: Runner;
   fs: SystemFs;
   backend: Backend;
+  /**
+   * The running system may be read and changed: the kernel's addresses, routes, packet filter and
+   * sysctls, and the container engine. False for `--root DIR` (an image: only files under DIR are
+   * written). With `fs` rooted and `live` true (`--files-root DIR`, for tests and containers) the
+   * network stack of this namespace changes but files and state stay under DIR; service managers,
+   * which act on the real /etc, are called only when `fs` is not rooted.
+   */
+  live: boolean;
   /** Effective uid is 0; changing commands refuse to run otherwise. */
   isRoot: boolean;
   env: Record<string, string | undefined>;

@@ -3,8 +3,11 @@ import { shellQuote } from '../model/shell.js';
 
 /**
  * One change to the system. Planners return these; only `apply` executes them.
- * - `run`: a command; `undo` reverses it when a later step fails. `service` marks calls to a
- *   service manager (systemctl, nmcli, …), which are skipped under `--root`.
+ * - `run`: a command on the running system; `undo` reverses it when a later step fails: an argv,
+ *   or a structured action (a command fed `input` on stdin, e.g. a whole nft ruleset, or a file
+ *   put back as it was). `service` marks calls to a service manager (systemctl, nmcli, …), which
+ *   run only when the files are the system's own (not under --root/--files-root). No `run` step
+ *   runs under `--root`, which prepares an image.
  * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs). A system
  *   file hostalias edits rather than owns is backed up by an explicit earlier `write` step.
  * - `remove` / `symlink`: as named; removing something already gone is success.
@@ -12,10 +15,15 @@ import { shellQuote } from '../model/shell.js';
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
 export type Step =
-  | { kind: 'run'; argv: string[]; undo?: string[]; service?: boolean; input?: string; capture?: StepCapture; why: string }
+  | { kind: 'run'; argv: string[]; undo?: string[] | StepUndo; service?: boolean; input?: string; capture?: StepCapture; why: string }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
   | { kind: 'symlink'; path: string; target: string; why: string };
+
+/** A structured undo: a command with stdin, or a file restored to `content` (null: removed). */
+export type StepUndo =
+  | { kind: 'run'; argv: string[]; input?: string }
+  | { kind: 'file'; path: string; content: string | null; mode: number };
 
 /** Saves group 1 of `pattern`, matched against stdout then stderr, to `path` (mode 0600). */
 export interface StepCapture {
@@ -47,13 +55,19 @@ export function mergePlans(...plans: Plan[]): Plan {
 }
 
 /** Renders a step as the user would type it, or as a file diff, for `--dry-run`. */
-export function renderStep(step: Step, opts: { rooted: boolean; root: string }): string {
+/** Where a plan lands, for rendering: the files' folder and whether the running system is touched. */
+export interface RenderTarget {
+  rooted: boolean;
+  root: string;
+}
+
+export function renderStep(step: Step, opts: RenderTarget): string {
   const where = (p: string) => (opts.rooted ? `${opts.root.replace(/\/$/, '')}${p}` : p);
   switch (step.kind) {
     case 'run': {
       let line = `$ ${shellQuote(step.argv)}`;
       if (step.capture) line += `    # saves ${where(step.capture.path)}`;
-      if (step.service && opts.rooted) line += '    # skipped under --root';
+      if (step.service && opts.rooted) line += '    # skipped (files under a folder)';
       return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
     }
     case 'symlink':
@@ -68,6 +82,6 @@ export function renderStep(step: Step, opts: { rooted: boolean; root: string }):
   }
 }
 
-export function renderPlan(plan: Plan, opts: { rooted: boolean; root: string }): string {
+export function renderPlan(plan: Plan, opts: RenderTarget): string {
   return plan.steps.map((s) => renderStep(s, opts)).join('\n');
 }

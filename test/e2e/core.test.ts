@@ -1,6 +1,6 @@
 /**
  * The alias lifecycle against the real kernel: every test runs the built CLI inside its own network
- * namespace, always with --root on a fresh temp folder (no real /etc is touched), and asserts the
+ * namespace, always with --files-root on a fresh temp folder (no real /etc is touched), and asserts the
  * kernel's state with `ip -j addr show dev lo`.
  */
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ test('up, idempotent up, move, status, down, second down', async (t) => {
   const root = await tempRoot(t, 'core');
   const unit = join(root, 'etc/systemd/system/hostalias.service');
 
-  const up = await runCli(ns, ['up', '--root', root, '--persist', 'systemd']);
+  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd']);
   assert.equal(up.code, 0, up.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK, ALIAS]);
   assert.match(await readFile(unit, 'utf8'), /^ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias$/m);
@@ -36,13 +36,13 @@ test('up, idempotent up, move, status, down, second down', async (t) => {
 
   const addrBefore = await loJson(ns);
   const filesBefore = await snapshot(root);
-  const again = await runCli(ns, ['up', '--root', root]);
+  const again = await runCli(ns, ['up', '--files-root', root]);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /already up: 10\.254\.254\.254\/32 on lo, persisted by systemd/);
   assert.equal(await loJson(ns), addrBefore, 'the namespace is unchanged');
   assert.deepEqual(await snapshot(root), filesBefore, 'no file was rewritten (same contents and mtimes)');
 
-  const status = await runCli(ns, ['status', '--root', root, '--json']);
+  const status = await runCli(ns, ['status', '--files-root', root, '--json']);
   assert.equal(status.code, 0);
   const report = JSON.parse(status.stdout) as { ip: unknown; present: unknown; persistence: unknown; names: unknown };
   assert.deepEqual({ ip: report.ip, present: report.present, persistence: report.persistence, names: report.names }, {
@@ -52,31 +52,31 @@ test('up, idempotent up, move, status, down, second down', async (t) => {
     names: ['local_host', 'local', 'host.docker.internal'],
   });
 
-  const move = await runCli(ns, ['up', '--root', root, '--ip', '10.254.254.1', '--names', 'local_host,api.local']);
+  const move = await runCli(ns, ['up', '--files-root', root, '--ip', '10.254.254.1', '--names', 'local_host,api.local']);
   assert.equal(move.code, 0, move.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK, '10.254.254.1/32 lo:hostalias'], 'the old alias is gone, the new one is there');
   const movedUnit = await readFile(unit, 'utf8');
   assert.match(movedUnit, /^ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias$/m);
   assert.doesNotMatch(movedUnit, /10\.254\.254\.254/);
-  const moved = JSON.parse((await runCli(ns, ['status', '--root', root, '--json'])).stdout) as { ip: string; names: string[] };
+  const moved = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { ip: string; names: string[] };
   assert.deepEqual([moved.ip, moved.names], ['10.254.254.1', ['local_host', 'api.local']]);
 
-  const relabel = await runCli(ns, ['up', '--root', root, '--label', 'lo:ha2']);
+  const relabel = await runCli(ns, ['up', '--files-root', root, '--label', 'lo:ha2']);
   assert.equal(relabel.code, 0, relabel.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK, '10.254.254.1/32 lo:ha2'], 'a new label reaches the kernel');
 
-  const down = await runCli(ns, ['down', '--root', root]);
+  const down = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK]);
   assert.deepEqual(Object.keys(await snapshot(root)), ['/var/lib/hostalias/journal.log'], 'unit, wants link and state are gone; the journal stays');
 
-  const absent = await runCli(ns, ['status', '--root', root, '--json']);
+  const absent = await runCli(ns, ['status', '--files-root', root, '--json']);
   assert.equal(absent.code, 6, 'status exits 6 when the alias is absent');
   const absentReport = JSON.parse(absent.stdout) as { present: boolean; persistence: unknown };
   assert.equal(absentReport.present, false);
   assert.equal(absentReport.persistence, null);
 
-  const downAgain = await runCli(ns, ['down', '--root', root]);
+  const downAgain = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(downAgain.code, 0, downAgain.stderr);
   assert.match(downAgain.stdout, /already down/);
 });
@@ -100,13 +100,13 @@ test('every refused input exits 2 and changes nothing (fresh and after up)', asy
   const ns = await withNetns(t, 'refuse');
   const fresh = await tempRoot(t, 'refuse');
   const used = await tempRoot(t, 'refuse');
-  const first = await runCli(ns, ['up', '--root', used, '--persist', 'systemd']);
+  const first = await runCli(ns, ['up', '--files-root', used, '--persist', 'systemd']);
   assert.equal(first.code, 0, first.stderr);
   for (const root of [fresh, used]) {
     const addr = await loJson(ns);
     const files = await snapshot(root);
     for (const [name, args, message] of REFUSED) {
-      const r = await runCli(ns, ['up', '--root', root, ...args]);
+      const r = await runCli(ns, ['up', '--files-root', root, ...args]);
       assert.equal(r.code, 2, `${name}: exit code (stderr: ${r.stderr})`);
       assert.match(r.stderr, message, name);
       assert.equal(await loJson(ns), addr, `${name}: lo unchanged`);
@@ -127,7 +127,7 @@ test('an address on another interface or in its subnet is a conflict (exit 3) an
     ['10.254.254.254', /inside d0's connected subnet 10\.254\.254\.1\/24/],
     ['10.254.254.1', /10\.254\.254\.1 is already assigned to d0/],
   ] as const) {
-    const r = await runCli(ns, ['up', '--root', root, '--persist', 'systemd', '--ip', ip]);
+    const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd', '--ip', ip]);
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, message);
     assert.match(r.stderr, /fix: .*--ip/);
@@ -140,12 +140,12 @@ test('the classic /8 alias on lo is a conflict whose fix works', async (t) => {
   const ns = await withNetns(t, 'slash8');
   const root = await tempRoot(t, 'slash8');
   await ipIn(ns, 'addr', 'add', '10.254.254.254/8', 'dev', 'lo', 'label', 'lo:0');
-  const r = await runCli(ns, ['up', '--root', root]);
+  const r = await runCli(ns, ['up', '--files-root', root]);
   assert.equal(r.code, 3, r.stderr);
   const fix = /fix: sudo (ip addr del 10\.254\.254\.254\/8 dev lo)/.exec(r.stderr);
   assert.ok(fix, r.stderr);
   await ns.exec((fix[1] ?? '').split(' '));
-  const retry = await runCli(ns, ['up', '--root', root, '--persist', 'none']);
+  const retry = await runCli(ns, ['up', '--files-root', root, '--persist', 'none']);
   assert.equal(retry.code, 0, retry.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK, ALIAS]);
 });
@@ -158,7 +158,7 @@ test('a route the alias shadows is named in a warning; up still succeeds', async
   await ipIn(ns, 'link', 'set', 'd0', 'up');
   await ipIn(ns, 'route', 'add', '10.254.0.0/16', 'dev', 'd0');
   await ipIn(ns, 'route', 'add', 'default', 'via', '192.0.2.1');
-  const r = await runCli(ns, ['up', '--root', root, '--persist', 'none']);
+  const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'none']);
   assert.equal(r.code, 0, r.stderr);
   const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
   assert.equal(warnings.length, 1, r.stderr);
@@ -175,14 +175,14 @@ test('a late step failing for real rolls back the alias (exit 1, no state)', asy
   await mkdir(join(root, 'etc/systemd'), { recursive: true });
   await writeFile(join(root, 'etc/systemd/system'), 'not a folder\n');
   const addr = await loJson(ns);
-  const r = await runCli(ns, ['up', '--root', root, '--persist', 'systemd']);
+  const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd']);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /persist the alias across reboots \(systemd\): .* — the 1 earlier change\(s\) were rolled back/);
   assert.equal(await loJson(ns), addr, 'the alias was removed again');
   assert.equal(existsSync(join(root, 'var/lib/hostalias/state.json')), false, 'no state for a half-done change');
   const journal = await readFile(join(root, 'var/lib/hostalias/journal.log'), 'utf8');
   assert.match(journal, /up: done ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias\n.*up: FAILED write \/etc\/systemd\/system\/hostalias\.service: .*\n.*up: rolled back: ip addr del 10\.254\.254\.254\/32 dev lo\n$/);
-  const status = await runCli(ns, ['status', '--root', root]);
+  const status = await runCli(ns, ['status', '--files-root', root]);
   assert.equal(status.code, 6);
 });
 
@@ -193,20 +193,20 @@ test('unprivileged up fails with the sudo hint (exit 4) and changes nothing; sta
   const asNobody = (args: string[]) =>
     ns.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath(), ...args], { allowFail: true, timeoutMs: 60_000 });
   const addr = await loJson(ns);
-  const r = await asNobody(['up', '--root', root, '--ip', '10.254.254.7']);
+  const r = await asNobody(['up', '--files-root', root, '--ip', '10.254.254.7']);
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /needs root/);
-  assert.match(r.stderr, /fix: sudo hostalias up --root \S+ --ip 10\.254\.254\.7/);
+  assert.match(r.stderr, /fix: sudo hostalias up --files-root \S+ --ip 10\.254\.254\.7/);
   assert.equal(await loJson(ns), addr);
   assert.deepEqual(await snapshot(root), {});
 
-  const byRoot = await runCli(ns, ['up', '--root', root, '--persist', 'none']);
+  const byRoot = await runCli(ns, ['up', '--files-root', root, '--persist', 'none']);
   assert.equal(byRoot.code, 0, byRoot.stderr);
   await chmod(join(root, 'var/lib/hostalias'), 0o755);
-  const status = await asNobody(['status', '--root', root, '--json']);
+  const status = await asNobody(['status', '--files-root', root, '--json']);
   assert.equal(status.code, 0, status.stderr);
   assert.equal((JSON.parse(status.stdout) as { present: boolean }).present, true);
-  const down = await asNobody(['down', '--root', root]);
+  const down = await asNobody(['down', '--files-root', root]);
   assert.equal(down.code, 4, down.stderr);
   assert.deepEqual(await loAddrs(ns), [LOOPBACK, ALIAS], 'unprivileged down changed nothing');
 });
@@ -217,7 +217,7 @@ test('a held lock makes up exit 5 and change nothing', async (t) => {
   // What proper-lockfile creates for a live holder: a `lock` folder with a fresh mtime.
   await mkdir(join(root, 'var/lib/hostalias/lock'), { recursive: true });
   const addr = await loJson(ns);
-  const r = await runCli(ns, ['up', '--root', root, '--persist', 'systemd']);
+  const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd']);
   assert.equal(r.code, 5, r.stderr);
   assert.match(r.stderr, /another hostalias run is changing this system/);
   assert.match(r.stderr, /fix: wait for it to finish/);
@@ -230,7 +230,7 @@ test('--dry-run --json prints steps with shell lines and changes nothing', async
   const ns = await withNetns(t, 'dryrun');
   const root = await tempRoot(t, 'dryrun');
   const addr = await loJson(ns);
-  const r = await runCli(ns, ['up', '--root', root, '--persist', 'systemd', '--hosts-file', '--dry-run', '--json']);
+  const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd', '--hosts-file', '--dry-run', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { dryRun: boolean; applied: boolean; steps: Array<{ kind: string; shell: string }> };
   assert.equal(out.dryRun, true);
@@ -244,13 +244,13 @@ test('--dry-run --json prints steps with shell lines and changes nothing', async
   assert.equal(await loJson(ns), addr);
   assert.deepEqual(await snapshot(root), {});
 
-  const text = await runCli(ns, ['up', '--root', root, '--dry-run', '--verbose']);
+  const text = await runCli(ns, ['up', '--files-root', root, '--dry-run', '--verbose']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^\$ ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias$/m);
   assert.match(text.stdout, /^persistence decision: none: no systemd in the target root, no netplan, no \/etc\/network\/interfaces; the alias lasts until reboot/m, '--verbose says why');
   assert.deepEqual(await snapshot(root), {});
 
-  const down = await runCli(ns, ['down', '--root', root, '--dry-run', '--json']);
+  const down = await runCli(ns, ['down', '--files-root', root, '--dry-run', '--json']);
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual((JSON.parse(down.stdout) as { steps: unknown[] }).steps, []);
 });

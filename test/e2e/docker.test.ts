@@ -1,8 +1,8 @@
 /**
  * Docker integration against a real dockerd (issue 3). One namespace and ONE dockerd for the
- * whole file: the dockerd reads its daemon.json from the --root folder the CLI edits, so
+ * whole file: the dockerd reads its daemon.json from the --files-root folder the CLI edits, so
  * `up --docker-daemon` + a restart is the real thing. The CLI always runs inside the namespace
- * with --root on a temp folder and DOCKER_HOST pointing at this dockerd. Containers connect to
+ * with --files-root on a temp folder and DOCKER_HOST pointing at this dockerd. Containers connect to
  * two servers in the namespace: one on 0.0.0.0, one bound to the alias only.
  * dockerd here is Debian's 20.10, so only the "host-gateway-ip" key is proven end to end; the
  * Engine 28 key ("host-gateway-ips") is covered by test/unit/docker-daemon.test.ts.
@@ -48,7 +48,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
   const image = await buildBusyboxImage(d);
   const cli = (args: string[], cwd?: string) => runCli(ns, args, { env: d.env, timeoutMs: 120_000, cwd });
 
-  const upRes = await cli(['up', '--root', root]);
+  const upRes = await cli(['up', '--files-root', root]);
   assert.equal(upRes.code, 0, `${upRes.stdout}\n${upRes.stderr}`);
   assert.ok((await loAddrs(ns)).includes(`${ALIAS}/32 lo:hostalias`));
   await startReplyServer(ns, { host: '0.0.0.0', port: 8080, reply: 'any' });
@@ -56,14 +56,14 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
   assert.equal(aliasOnly.host, ALIAS);
 
   await t.test('hostalias run: every default name reaches both servers', async () => {
-    const r = await cli(['run', '--root', root, '--rm', image, ...probe(NAMES)]);
+    const r = await cli(['run', '--files-root', root, '--rm', image, ...probe(NAMES)]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), reached(NAMES));
     assert.equal(r.stderr, '', 'no warning: the alias is up');
   });
 
   await t.test('docker run $(hostalias flags): every default name reaches both servers', async () => {
-    const f = await cli(['flags', '--root', root]);
+    const f = await cli(['flags', '--files-root', root]);
     assert.equal(f.code, 0, f.stderr);
     const flags = f.stdout.trim().split(/\s+/);
     assert.deepEqual(flags, NAMES.map((n) => `--add-host=${n}:${ALIAS}`));
@@ -75,15 +75,15 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     await d.docker(['network', 'create', 'usernet']);
     // The LAN guard (issue 4, on by default) admits Docker's bridges by name; on a real host
     // hostalias-bridges.service runs this on every network event (`hostalias refresh --watch`).
-    const refresh = await cli(['refresh', '--root', root]);
+    const refresh = await cli(['refresh', '--files-root', root]);
     assert.equal(refresh.code, 0, refresh.stderr);
-    const r = await cli(['run', '--root', root, '--network', 'usernet', '--rm', image, ...probe(NAMES)]);
+    const r = await cli(['run', '--files-root', root, '--network', 'usernet', '--rm', image, ...probe(NAMES)]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), reached(NAMES));
   });
 
   await t.test('run: exit status passes through, the user\'s own --add-host wins', async () => {
-    const r = await cli(['run', '--root', root, '--add-host', 'local:192.0.2.77', '--rm', image, 'sh', '-c', 'grep -E "\\s(local|local_host)$" /etc/hosts; exit 3']);
+    const r = await cli(['run', '--files-root', root, '--add-host', 'local:192.0.2.77', '--rm', image, 'sh', '-c', 'grep -E "\\s(local|local_host)$" /etc/hosts; exit 3']);
     assert.equal(r.code, 3, r.stderr);
     const lines = r.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' '));
     assert.deepEqual(lines.sort(), [`${ALIAS} local_host`, '192.0.2.77 local'].sort());
@@ -91,7 +91,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
 
   await t.test('run: SIGTERM to hostalias reaches the container; its exit status comes back', async () => {
     const script = 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.2; done';
-    const child = ns.spawn([process.execPath, cliPath(), 'run', '--root', root, '--rm', image, 'sh', '-c', script], { env: d.env });
+    const child = ns.spawn([process.execPath, cliPath(), 'run', '--files-root', root, '--rm', image, 'sh', '-c', script], { env: d.env });
     let out = '';
     let err = '';
     child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
@@ -113,7 +113,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
       assert.equal((await d.docker(['run', '--rm', image, 'true'])).code, 0);
       plain.push(Date.now() - t0);
       t0 = Date.now();
-      assert.equal((await cli(['run', '--root', root, '--rm', image, 'true'])).code, 0);
+      assert.equal((await cli(['run', '--files-root', root, '--rm', image, 'true'])).code, 0);
       hostalias.push(Date.now() - t0);
     }
     t.diagnostic(`docker run --rm true: ${median(plain)} ms; hostalias run --rm true: ${median(hostalias)} ms (node start + state + ip probe: +${median(hostalias) - median(plain)} ms)`);
@@ -142,7 +142,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const dir = await mkdtemp(`${LAB_TMP_PREFIX}co-`);
     tt.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'compose.yaml'), compose);
-    const r = await cli(['compose', '--root', root], dir);
+    const r = await cli(['compose', '--files-root', root], dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /docker compose -f compose\.yaml -f compose\.hostalias\.yaml up/);
     assert.match(r.stdout, /skipped service "hostnet": network_mode: host/);
@@ -150,7 +150,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     // Create the project network first and let the LAN guard admit it, as hostalias-bridges.service would.
     const created = await dc(dir, [...files, 'up', '--no-start']);
     assert.equal(created.code, 0, created.stderr);
-    assert.equal((await cli(['refresh', '--root', root])).code, 0);
+    assert.equal((await cli(['refresh', '--files-root', root])).code, 0);
     const app = await dc(dir, [...files, 'run', '--rm', '-T', 'app', 'sh', '-c', `grep -c "db.example" /etc/hosts; ${(probe(NAMES)[2] ?? '')}`]);
     assert.equal(app.code, 0, app.stderr);
     assert.equal(app.stdout.trim(), `1\n${reached(NAMES)}`, 'own entry kept, every name reaches (compose project network = user-defined bridge)');
@@ -164,18 +164,18 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const dir = await mkdtemp(`${LAB_TMP_PREFIX}ci-`);
     tt.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'compose.yaml'), compose);
-    const r = await cli(['compose', '--in-place', '--root', root], dir);
+    const r = await cli(['compose', '--in-place', '--files-root', root], dir);
     assert.equal(r.code, 0, r.stderr);
     const edited = await readFile(join(dir, 'compose.yaml'), 'utf8');
     assert.match(edited, /# the user's comment/);
     assert.match(edited, /# user entry/);
     assert.equal(await readFile(join(dir, 'compose.yaml.hostalias.bak'), 'utf8'), compose);
     assert.equal((await dc(dir, ['-f', 'compose.yaml', 'up', '--no-start'])).code, 0);
-    assert.equal((await cli(['refresh', '--root', root])).code, 0);
+    assert.equal((await cli(['refresh', '--files-root', root])).code, 0);
     const app = await dc(dir, ['-f', 'compose.yaml', 'run', '--rm', '-T', 'app', ...probe(['host.docker.internal'])]);
     assert.equal(app.code, 0, app.stderr);
     assert.equal(app.stdout.trim(), reached(['host.docker.internal']));
-    const again = await cli(['compose', '--in-place', '--root', root], dir);
+    const again = await cli(['compose', '--in-place', '--files-root', root], dir);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(await readFile(join(dir, 'compose.yaml'), 'utf8'), edited, 'a second run changes nothing');
     await dc(dir, ['-f', 'compose.yaml', 'down']);
@@ -185,20 +185,20 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const dir = await mkdtemp(`${LAB_TMP_PREFIX}cb-`);
     tt.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, 'compose.yaml'), 'services:\n  app:\n    image: [x\n');
-    const r = await cli(['compose', '--root', root], dir);
+    const r = await cli(['compose', '--files-root', root], dir);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /compose\.yaml:4:1: invalid YAML/);
     assert.deepEqual((await ns.exec(['ls', '-A', dir])).stdout.trim().split('\n'), ['compose.yaml']);
   });
 
   await t.test('up --docker-daemon + dockerd restart: --add-host=x:host-gateway reaches the alias', async () => {
-    const r = await cli(['up', '--root', root, '--docker-daemon']);
+    const r = await cli(['up', '--files-root', root, '--docker-daemon']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /"host-gateway-ip" because the engine is 20\.10/);
     assert.match(`${r.stdout}${r.stderr}`, /systemctl restart docker/);
     const written = JSON.parse(await readFile(daemonJson, 'utf8')) as Record<string, unknown>;
     assert.deepEqual(written, { labels: ['hostalias-e2e=1'], 'deprecated-key-path': `${root}/key.json`, debug: false, 'host-gateway-ip': ALIAS });
-    const again = await cli(['up', '--root', root]);
+    const again = await cli(['up', '--files-root', root]);
     assert.match(again.stdout, /already up/, 'idempotent');
     const t0 = Date.now();
     await d.restart();
@@ -210,7 +210,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
   });
 
   await t.test('down: the names no longer reach, daemon.json is byte-identical to before', async () => {
-    const r = await cli(['down', '--root', root]);
+    const r = await cli(['down', '--files-root', root]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await readFile(daemonJson, 'utf8'), originalDaemonJson(root));
     assert.ok(!(await loAddrs(ns)).some((a) => a.startsWith(ALIAS)), 'alias gone from lo');
@@ -218,10 +218,10 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const plain = await d.docker(['run', '--rm', '--dns', '127.0.0.1', image, 'nc', '-w', '3', 'local_host', '8080'], { allowFail: true, timeoutMs: 60_000 });
     assert.notEqual(plain.code, 0);
     assert.match(plain.stderr, /bad address 'local_host'/);
-    const viaRun = await cli(['run', '--root', root, '--rm', image, 'nc', '-w', '3', 'local_host', '8081']);
+    const viaRun = await cli(['run', '--files-root', root, '--rm', image, 'nc', '-w', '3', 'local_host', '8081']);
     assert.notEqual(viaRun.code, 0, 'the name resolves but nothing answers');
     assert.match(viaRun.stderr, /warning: hostalias is not set up/);
-    const f = await cli(['flags', '--root', root]);
+    const f = await cli(['flags', '--files-root', root]);
     assert.equal(f.code, 0);
     assert.match(f.stderr, /sudo hostalias up/);
   });

@@ -23,7 +23,7 @@ before(async () => {
   d = await startDockerd(ns);
   image = await buildBusyboxImage(d);
   root = await mkdtemp('/tmp/hal-doctor-root-');
-  const up = await runCli(ns, ['up', '--root', root, '--persist', 'systemd'], { env: d.env });
+  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd'], { env: d.env });
   assert.equal(up.code, 0, up.stderr);
 });
 
@@ -33,7 +33,7 @@ after(async () => {
 });
 
 async function doctor(...args: string[]): Promise<{ code: number; findings: Finding[]; stderr: string }> {
-  const r = await runCli(ns, ['doctor', '--root', root, '--json', ...args], { env: d.env, timeoutMs: 120_000 });
+  const r = await runCli(ns, ['doctor', '--files-root', root, '--json', ...args], { env: d.env, timeoutMs: 120_000 });
   let findings: Finding[];
   try {
     findings = (JSON.parse(r.stdout) as { findings: Finding[] }).findings;
@@ -62,7 +62,7 @@ test('doctor: a healthy setup passes alias, persistence, route-conflict, docker 
   assert.match(of(r.findings, 'docker').map((f) => f.message).join('\n'), /bridges: docker0/);
   assert.match(of(r.findings, 'daemon-gateway')[0]?.message ?? '', /host-gateway → 172\.17\.0\.1 .*not the alias/);
   // The human report too: grouped, no colour when not on a TTY.
-  const text = await runCli(ns, ['doctor', '--root', root], { env: d.env });
+  const text = await runCli(ns, ['doctor', '--files-root', root], { env: d.env });
   assert.match(text.stdout, /^✓ alias$/m);
   assert.ok(!text.stdout.includes('\x1b['));
 });
@@ -74,7 +74,7 @@ test('doctor: alias missing → alias fails with `hostalias up`; after the fix i
   const f = of(r.findings, 'alias')[0];
   assert.equal(f?.status, 'fail');
   assert.match(f?.message ?? '', /10\.254\.254\.254 is not on lo/);
-  assert.equal(f?.fix, `sudo hostalias up --root ${root}`);
+  assert.equal(f?.fix, `sudo hostalias up --files-root ${root}`);
   await runFix(f.fix);
   assert.equal(worst((await doctor()).findings, 'alias'), 'ok');
 });
@@ -85,7 +85,7 @@ test('doctor: persistence file edited by hand → persistence fails; the fix rew
   const r = await doctor();
   const f = of(r.findings, 'persistence').find((x) => x.status === 'fail');
   assert.match(f?.message ?? '', /hostalias\.service differs from what hostalias writes/);
-  assert.equal(f?.fix, `sudo hostalias up --root ${root}`);
+  assert.equal(f?.fix, `sudo hostalias up --files-root ${root}`);
   await runFix(f?.fix ?? '');
   assert.equal(worst((await doctor()).findings, 'persistence'), 'ok');
   assert.match(await readFile(unit, 'utf8'), /addr replace 10\.254\.254\.254\/32/);
@@ -98,7 +98,7 @@ test('doctor: a 127.0.0.1-only listener → listeners warns with `hostalias expo
     const f = of(r.findings, 'listeners').find((x) => x.message.startsWith('tcp 127.0.0.1:15432'));
     assert.equal(f?.status, 'warn', JSON.stringify(of(r.findings, 'listeners')));
     assert.match(f?.message ?? '', /loopback-only.*\(node\[\d+\]\)|\(node\[\d+\]\).*loopback-only/);
-    assert.equal(f?.fix, `sudo hostalias expose 15432 --root ${root}`);
+    assert.equal(f?.fix, `sudo hostalias expose 15432 --files-root ${root}`);
     await runFix(f?.fix ?? '');
     const again = await doctor();
     const g = of(again.findings, 'listeners').find((x) => x.message.startsWith('tcp 127.0.0.1:15432'));
@@ -159,7 +159,7 @@ test('doctor --probe: a port that answers, one that refuses, one that drops; the
 test('doctor --probe: Ctrl-C removes the probe container', async () => {
   await ns.exec(['iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', '18083', '-j', 'DROP']);
   try {
-    const child = ns.spawn([process.execPath, cliPath(), 'doctor', '--root', root, '--probe', '18083', '--image', image], { env: d.env });
+    const child = ns.spawn([process.execPath, cliPath(), 'doctor', '--files-root', root, '--probe', '18083', '--image', image], { env: d.env });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     assert.ok(await waitFor(async () => (await d.docker(['ps', '-q', '--filter', 'label=hostalias.doctor=probe'])).stdout.trim() !== '', 20_000, 100), `probe container never started: ${stderr}`);
@@ -184,7 +184,7 @@ test('doctor: a connected subnet covering the alias → route-conflict fails; mo
     const f = of(r.findings, 'route-conflict')[0];
     assert.equal(f?.status, 'fail');
     assert.match(f?.message ?? '', /inside hadoc0's connected subnet 10\.254\.0\.1\/16/);
-    assert.equal(f?.fix, `sudo hostalias up --ip 10.253.253.253 --root ${root}`);
+    assert.equal(f?.fix, `sudo hostalias up --ip 10.253.253.253 --files-root ${root}`);
     await runFix(f?.fix ?? '');
     const again = await doctor();
     assert.equal(worst(again.findings, 'route-conflict'), 'ok');

@@ -12,7 +12,7 @@
  * hardening rule deleted the same packets do reach it.
  *
  * SAFETY: addresses are 198.51.100.0/24 (TEST-NET-2), 127.0.0.1 and the alias, only inside the
- * two namespaces this file creates; the CLI runs with --root in a temp dir and a DOCKER_HOST that
+ * two namespaces this file creates; the CLI runs with --files-root in a temp dir and a DOCKER_HOST that
  * does not exist, so it never talks to a Docker outside the lab.
  */
 import assert from 'node:assert/strict';
@@ -112,7 +112,7 @@ async function startHardeningLab(t: TestContext, tag: string): Promise<Hardening
     exposed,
     hidden,
     udp,
-    cli: (args) => runCli(host, [...args, '--root', root], { env: ENV }),
+    cli: (args) => runCli(host, [...args, '--files-root', root], { env: ENV }),
   };
 }
 

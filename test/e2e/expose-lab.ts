@@ -79,7 +79,7 @@ export async function startExposeLab(t: TestContext, tag: string): Promise<Expos
     d,
     image,
     root,
-    cli: (args) => runCli(host, [...args, '--root', root], { env: d.env }),
+    cli: (args) => runCli(host, [...args, '--files-root', root], { env: d.env }),
     // `sleep 1 |` keeps nc's stdin open until the server's reply has arrived.
     containerTcp: (port, network) => run(network, `sleep 1 | nc -w 2 ${ALIAS} ${port}`),
     containerUdp: async (port, network) => {

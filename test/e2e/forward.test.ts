@@ -65,7 +65,7 @@ test('forward: a container reaches 127.0.0.1-only TCP and UDP servers through th
   const image = await buildBusyboxImage(d);
   const root = await tempRoot(t, 'fwd');
   // DOCKER_HOST lets `up` find this dockerd's bridges, which the LAN guard admits.
-  const up = await runCli(ns, ['up', '--root', root, '--persist', 'none'], { env: d.env });
+  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none'], { env: d.env });
   assert.equal(up.code, 0, up.stderr);
 
   const tcp = await startReplyServer(ns, { host: '127.0.0.1', reply: 'tcp-ok\n' });
@@ -88,12 +88,12 @@ test('forward: a container reaches 127.0.0.1-only TCP and UDP servers through th
   assert.equal(await viaUdp(), '', 'before forward: no UDP answer');
 
   // The alias comes from the state under --root; --workers 2 exercises the cluster path.
-  const fwdTcp = spawnForward(ns, [String(tcp.port), '--root', root, '--workers', '2']);
+  const fwdTcp = spawnForward(ns, [String(tcp.port), '--files-root', root, '--workers', '2']);
   t.after(() => stopChild(fwdTcp));
   const listening = JSON.parse(await waitLine(fwdTcp, '"listening"')) as { listen: { host: string }; workers: number };
   assert.equal(listening.listen.host, ALIAS);
   assert.equal(listening.workers, 2);
-  const fwdUdp = spawnForward(ns, [`${udpPort}/udp`, '--root', root]);
+  const fwdUdp = spawnForward(ns, [`${udpPort}/udp`, '--files-root', root]);
   t.after(() => stopChild(fwdUdp));
   await waitLine(fwdUdp, '"listening"');
 
@@ -111,17 +111,17 @@ test('forward --install writes a unit (service calls skipped under --root); down
   const root = await tempRoot(t, 'fwdi');
   const unit = join(root, 'etc/systemd/system/hostalias-forward-5432-tcp.service');
   const wants = join(root, 'etc/systemd/system/multi-user.target.wants/hostalias-forward-5432-tcp.service');
-  const inst = await runCli(ns, ['forward', '5432', '--install', '--root', root, '--to', '127.0.0.1:15432']);
+  const inst = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432']);
   assert.equal(inst.code, 0, inst.stderr);
   assert.match(readFileSync(unit, 'utf8'), new RegExp(`^ExecStart=\\S+ \\S+main\\.js forward 5432/tcp --listen ${ALIAS.replace(/\./g, '\\.')} --to 127\\.0\\.0\\.1:15432$`, 'm'));
   assert.ok(lstatSync(wants).isSymbolicLink());
-  const again = await runCli(ns, ['forward', '5432', '--install', '--root', root, '--to', '127.0.0.1:15432', '--json']);
+  const again = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432', '--json']);
   assert.equal((JSON.parse(again.stdout) as { changed: boolean }).changed, false, 'installing again changes nothing');
-  const status = JSON.parse((await runCli(ns, ['status', '--root', root, '--json'])).stdout) as { present: boolean };
+  const status = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { present: boolean };
   assert.equal(status.present, true, '--install also brought the alias up');
-  const bad = await runCli(ns, ['forward', '99999', '--install', '--root', root]);
+  const bad = await runCli(ns, ['forward', '99999', '--install', '--files-root', root]);
   assert.equal(bad.code, 2, 'bad port: usage error');
-  const down = await runCli(ns, ['down', '--root', root]);
+  const down = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(down.code, 0, down.stderr);
   assert.equal(existsSync(unit), false, 'down removed the unit');
   assert.throws(() => lstatSync(wants), /ENOENT/, 'down removed the wants link');

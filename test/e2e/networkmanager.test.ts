@@ -1,14 +1,14 @@
 /**
  * NetworkManager persistence against the real NetworkManager (Debian 12: 1.42.4).
  *
- * `up --root R --persist networkmanager` writes the keyfile; then a fresh network namespace stands in
+ * `up --files-root R --persist networkmanager` writes the keyfile; then a fresh network namespace stands in
  * for the rebooted machine and the real NetworkManager "boots" in it, inside a private mount
  * namespace: its own tmpfs /run (own D-Bus system bus, no service activation), a read-only sysfs of
  * that namespace (so NM does not wait for udev), a temp /etc/NetworkManager whose
  * system-connections/ is R's folder, a tmpfs /var/lib/NetworkManager, and `dns=none`,
  * `hostname-mode=none` so it touches neither resolv.conf nor the host name (also a private UTS
  * namespace). Nothing of this machine's networking, /etc or /run is seen or changed.
- * Then `down --root R` plus the `nmcli connection reload` that `down` runs on a live system must
+ * Then `down --files-root R` plus the `nmcli connection reload` that `down` runs on a live system must
  * drop the profile and the alias while lo keeps 127.0.0.1/8 and stays up.
  */
 import assert from 'node:assert/strict';
@@ -75,7 +75,7 @@ echo "@@boot-ms $(( ($(date +%s%N) - t0) / 1000000 ))"
 echo "@@booted-lo $(ip -j addr show dev lo)"
 echo "@@booted-active $(nmcli -t -f NAME,TYPE,DEVICE connection show --active | tr '\n' ' ')"
 echo "@@booted-ipv4 $(nmcli -g ipv4.method,ipv4.addresses connection show hostalias-lo | tr '\n' ' ')"
-"$node" "$cli" down --root "$root" >"$lab/down.out" 2>&1 || echo "@@error down exited $?"
+"$node" "$cli" down --files-root "$root" >"$lab/down.out" 2>&1 || echo "@@error down exited $?"
 nmcli connection reload
 until=$(( $(date +%s) + 5 ))
 while nmcli -t -f NAME connection show | grep -qx hostalias-lo; do
@@ -116,7 +116,7 @@ test('NetworkManager 1.42: the keyfile makes the real NetworkManager put the ali
 
   const root = await tempRoot(t, 'rb-nmreal');
   const inst = await withNetns(t, 'nminst');
-  const up = await runCli(inst, ['up', '--root', root, '--persist', 'networkmanager']);
+  const up = await runCli(inst, ['up', '--files-root', root, '--persist', 'networkmanager']);
   assert.equal(up.code, 0, up.stderr);
   assert.equal((await stat(join(root, KEYFILE))).mode & 0o777, 0o600, 'NetworkManager ignores keyfiles others can read');
 

@@ -21,7 +21,7 @@ const ALIAS = '10.254.254.254/32 lo:hostalias';
 /** Runs `up --root ROOT --persist KIND` in a throwaway namespace, so the artifact exists but nothing else does. */
 async function install(t: Parameters<typeof withNetns>[0], root: string, kind: string): Promise<void> {
   const ns = await withNetns(t, `inst${kind}`);
-  const r = await runCli(ns, ['up', '--root', root, '--persist', kind]);
+  const r = await runCli(ns, ['up', '--files-root', root, '--persist', kind]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok((await loAddrs(ns)).includes(ALIAS));
 }

@@ -25,7 +25,7 @@ export const CORE_PARTS = [aliasPart, persistencePart, hostsFilePart];
 
 /** A Context as the CLI builds it for `--root ROOT` as root, with an injected runner and the core parts. */
 export function rootedContext(runner: Runner, root: string): Context {
-  return { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env: {}, parts: CORE_PARTS };
+  return { runner, fs: new SystemFs(root), backend: linuxBackend, live: true, isRoot: true, env: {}, parts: CORE_PARTS };
 }
 
 /**

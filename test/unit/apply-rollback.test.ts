@@ -67,7 +67,7 @@ test('service steps are skipped under --root and journaled as skipped', async (t
   const res = await applySteps(rootedContext(ip.runner, root), [{ kind: 'run', argv: ['systemctl', 'daemon-reload'], service: true, why: 'reload' }], 'up');
   assert.equal(res.skipped.length, 1);
   assert.deepEqual(ip.runner.calls, []);
-  assert.match((await readTree(root))['/var/lib/hostalias/journal.log'] ?? '', /up: skipped \(under --root\) systemctl daemon-reload/);
+  assert.match((await readTree(root))['/var/lib/hostalias/journal.log'] ?? '', /up: skipped \(files under a folder\) systemctl daemon-reload/);
 });
 
 test('teardown (down) tries every step, rolls nothing back, and reports all failures together', async (t) => {

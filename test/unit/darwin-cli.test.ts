@@ -28,10 +28,10 @@ test('the CLI is built', () => {
 
 test('up --platform darwin --dry-run previews the macOS plan: commands, the plist, a note; nothing is written', async (t) => {
   const root = await makeRoot(t);
-  const res = await cli(['up', '--platform', 'darwin', '--dry-run', '--root', root]);
+  const res = await cli(['up', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^\$ ifconfig lo0 alias 10\.254\.254\.254 netmask 255\.255\.255\.255$/m);
-  assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped under --root$`, 'm'));
+  assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped \\(files under a folder\\)$`, 'm'));
   assert.match(res.stdout, /previewing macOS from linux: assuming nothing is installed/);
   assert.match(res.stdout, /persistence: launchd/);
   // The plist's content is in the diff: strip the "+" of added lines and parse it.
@@ -43,7 +43,7 @@ test('up --platform darwin --dry-run previews the macOS plan: commands, the plis
 
 test('without --dry-run the macOS plan is refused on Linux (exit 7) and nothing changes', async (t) => {
   const root = await makeRoot(t);
-  const res = await cli(['up', '--platform', 'darwin', '--root', root]);
+  const res = await cli(['up', '--platform', 'darwin', '--files-root', root]);
   assert.equal(res.code, 7);
   assert.match(res.stderr, /can only be previewed/);
   assert.match(res.stderr, /fix: add --dry-run/);
@@ -52,7 +52,7 @@ test('without --dry-run the macOS plan is refused on Linux (exit 7) and nothing 
 
 test('expose --platform darwin --dry-run shows the pf anchor, its loading and the enable reference', async (t) => {
   const root = await makeRoot(t);
-  const res = await cli(['expose', '5432', '--platform', 'darwin', '--dry-run', '--root', root]);
+  const res = await cli(['expose', '5432', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^\$ pfctl -a com\.apple\/hostalias -f - <<'EOF'$/m);
   assert.match(res.stdout, /^rdr pass on lo0 inet proto tcp from any to 10\.254\.254\.254 port = 5432 -> 127\.0\.0\.1 port 5432$/m);
@@ -62,10 +62,10 @@ test('expose --platform darwin --dry-run shows the pf anchor, its loading and th
 
 test('--persist: Linux kinds on darwin and launchd on Linux are usage errors (exit 2)', async (t) => {
   const root = await makeRoot(t);
-  const a = await cli(['up', '--platform', 'darwin', '--persist', 'systemd', '--dry-run', '--root', root]);
+  const a = await cli(['up', '--platform', 'darwin', '--persist', 'systemd', '--dry-run', '--files-root', root]);
   assert.equal(a.code, 2);
   assert.match(a.stderr, /does not exist on macOS/);
-  const b = await cli(['up', '--platform', 'linux', '--persist', 'launchd', '--dry-run', '--root', root]);
+  const b = await cli(['up', '--platform', 'linux', '--persist', 'launchd', '--dry-run', '--files-root', root]);
   assert.equal(b.code, 2);
   assert.match(b.stderr, /macOS only/);
 });
@@ -81,15 +81,15 @@ test('down --platform darwin --dry-run with a --root state previews removing wha
     '/Library/LaunchDaemons/dev.hostalias.pf.plist': renderPlist(pfJob()),
     '/etc/pf.anchors/dev.hostalias': anchorFileContent(ip, exposes),
   });
-  const res = await cli(['down', '--platform', 'darwin', '--dry-run', '--root', root]);
+  const res = await cli(['down', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 1 pf redirect\(s\)\)/);
   const lines = res.stdout.split('\n').filter((l) => l.startsWith('$ '));
   assert.deepEqual(lines, [
-    '$ launchctl bootout system/dev.hostalias.alias    # skipped under --root',
+    '$ launchctl bootout system/dev.hostalias.alias    # skipped (files under a folder)',
     `$ rm -f ${root}${PLIST}`,
     '$ ifconfig lo0 -alias 10.254.254.254',
-    '$ launchctl bootout system/dev.hostalias.pf    # skipped under --root',
+    '$ launchctl bootout system/dev.hostalias.pf    # skipped (files under a folder)',
     `$ rm -f ${root}/Library/LaunchDaemons/dev.hostalias.pf.plist`,
     '$ pfctl -a com.apple/hostalias -F all',
     `$ rm -f ${root}/etc/pf.anchors/dev.hostalias`,

@@ -43,7 +43,7 @@ test('unreachable and unstartable probes are told apart; a non-Desktop engine is
 test('doctor checks: Desktop finding with a failing probe names the fix; WSL finding from env and wsl.conf', async (t) => {
   const root = await makeRoot(t, { '/etc/wsl.conf': '[boot]\nsystemd=false\n' });
   const runner = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), fail('Connection refused'));
-  const ctx = { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
+  const ctx = { runner, fs: new SystemFs(root), backend: linuxBackend, live: true, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
   const desired = { ...defaultDesired(), exposes: [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }] };
   const state = { version: 1 as const, desired, persistence: { kind: 'systemd' as const, reason: 'x', ip: IP, label: 'lo:hostalias' }, updatedAt: '' };
   const input = { ctx, state, desired, engine: () => probeEngine(runner), hostalias: (a: string) => `sudo hostalias ${a}` };

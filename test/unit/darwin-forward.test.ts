@@ -29,7 +29,7 @@ const RT = currentRuntime();
 async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: MacRootFs }> {
   const fs = new MacRootFs(await makeRoot(t));
   const m = new FakeMac(fs);
-  return { ctx: { runner: m, fs, backend: darwinBackend, isRoot: true, env: {} }, mac: m, fs };
+  return { ctx: { runner: m, fs, backend: darwinBackend, live: true, isRoot: true, env: {} }, mac: m, fs };
 }
 
 const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
@@ -157,10 +157,10 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon plan and exits 0', async (t) => {
   const root = await makeRoot(t);
-  const res = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--root', root]);
+  const res = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, new RegExp(`^# write ${root}${PLIST} \\(mode 0644\\)$`, 'm'));
-  assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped under --root$`, 'm'));
+  assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped \\(files under a folder\\)$`, 'm'));
   // The forward plist is the second added file in the diff; parse it.
   const added = res.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1)).join('\n');
   const start = added.indexOf('<?xml', added.indexOf(LABEL) - 400);
@@ -174,7 +174,7 @@ test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon
 test('forward 5432 --uninstall --platform darwin --dry-run with a --root state previews the removal', async (t) => {
   const state = { version: 1, desired: { ...defaultDesired(), persist: 'none' as const, forwards: [PG] }, persistence: { kind: 'none', reason: 'test', ip: IP, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
   const root = await makeRoot(t, { '/var/lib/hostalias/state.json': JSON.stringify(state), [PLIST]: renderPlist(forwardJob(PG, IP, RT)) });
-  const res = await cli(['forward', '5432', '--uninstall', '--platform', 'darwin', '--dry-run', '--root', root]);
+  const res = await cli(['forward', '5432', '--uninstall', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
-  assert.deepEqual(res.stdout.split('\n').filter((l) => l.startsWith('$ ')), [`$ launchctl bootout system/${LABEL}    # skipped under --root`, `$ rm -f ${root}${PLIST}`]);
+  assert.deepEqual(res.stdout.split('\n').filter((l) => l.startsWith('$ ')), [`$ launchctl bootout system/${LABEL}    # skipped (files under a folder)`, `$ rm -f ${root}${PLIST}`]);
 });

@@ -117,7 +117,7 @@ test('--persist on macOS: auto and launchd mean launchd, Linux kinds are usage e
 });
 
 test('--persist launchd on Linux is a usage error', async () => {
-  const ctx = { runner: new MacPreviewRunner(new SystemFs('/nonexistent')), fs: new SystemFs('/nonexistent-root'), backend: linuxBackend, isRoot: true, env: {} };
+  const ctx = { runner: new MacPreviewRunner(new SystemFs('/nonexistent')), fs: new SystemFs('/nonexistent-root'), backend: linuxBackend, live: true, isRoot: true, env: {} };
   await assert.rejects(ctx.backend.decidePersistence(ctx, 'launchd'), (e: unknown) => isCode('usage')(e) && /macOS only/.test((e as Error).message));
 });
 

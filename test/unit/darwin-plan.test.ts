@@ -22,7 +22,7 @@ const PG: ExposeSpec = { port: 5432, proto: 'tcp', to: 5432, keepSource: false }
 async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: MacRootFs }> {
   const fs = new MacRootFs(await makeRoot(t));
   const m = new FakeMac(fs);
-  return { ctx: { runner: m, fs, backend: darwinBackend, isRoot: true, env: {} }, mac: m, fs };
+  return { ctx: { runner: m, fs, backend: darwinBackend, live: true, isRoot: true, env: {} }, mac: m, fs };
 }
 
 const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));

@@ -19,7 +19,7 @@ const LO = (extra = '') => `[{"ifname":"lo","addr_info":[{"family":"inet","local
 async function withInput(runner: FakeRunner, fn: (input: DoctorInput) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'hal-doctor-unit-'));
   try {
-    const ctx: Context = { runner, fs: new SystemFs(root), backend: linuxBackend, isRoot: true, env };
+    const ctx: Context = { runner, fs: new SystemFs(root), backend: linuxBackend, live: true, isRoot: true, env };
     const state = { version: 1 as const, desired: defaultDesired(), persistence: null, updatedAt: '' };
     await fn(doctorInputFor(ctx, state));
   } finally {

@@ -119,10 +119,10 @@ test('on a live system the service manager is told about new files (install and 
     const install = planPersistence({ ...T, kind }, null, LIVE).steps.filter((s) => s.kind === 'run');
     return renderPlan({ steps: install, notes: [], warnings: [] }, { rooted: true, root: '/r' });
   };
-  assert.equal(reload('systemd'), '$ systemctl daemon-reload    # skipped under --root');
-  assert.equal(reload('networkd'), '$ networkctl reload    # skipped under --root');
-  assert.equal(reload('netplan'), '$ netplan generate    # skipped under --root');
-  assert.equal(reload('networkmanager'), '$ nmcli connection reload    # skipped under --root');
+  assert.equal(reload('systemd'), '$ systemctl daemon-reload    # skipped (files under a folder)');
+  assert.equal(reload('networkd'), '$ networkctl reload    # skipped (files under a folder)');
+  assert.equal(reload('netplan'), '$ netplan generate    # skipped (files under a folder)');
+  assert.equal(reload('networkmanager'), '$ nmcli connection reload    # skipped (files under a folder)');
 
   const installed = { ...LIVE, files: { '/etc/systemd/system/hostalias.service': '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.\n' }, wantsLink: '/etc/systemd/system/hostalias.service' };
   const uninstall = planPersistence(null, { ...T, kind: 'systemd' }, installed);

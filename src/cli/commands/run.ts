@@ -8,6 +8,7 @@ import { contextFrom, type CliIO } from '../io.js';
 
 interface RunFlags {
   root?: string;
+  filesRoot?: string;
   dryRun?: boolean;
 }
 
@@ -20,9 +21,10 @@ export function registerRunCommand(program: Command, io: CliIO): void {
   program
     .command('run')
     .description('docker run with --add-host flags for the alias names; stdio, exit status and signals pass through')
-    .usage('[--root DIR] [--dry-run] [DOCKER RUN OPTIONS] IMAGE [COMMAND] [ARG...]')
+    .usage('[--root DIR | --files-root DIR] [--dry-run] [DOCKER RUN OPTIONS] IMAGE [COMMAND] [ARG...]')
     .helpOption('--help', 'show help for hostalias run')
     .option('--root <dir>', 'read the recorded names under DIR')
+    .option('--files-root <dir>', 'the same (the state lives under DIR)')
     .option('--dry-run', 'print the docker command instead of running it')
     .argument('[docker-args...]', 'what docker run takes')
     .passThroughOptions()

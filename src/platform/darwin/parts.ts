@@ -36,6 +36,8 @@ export const macGuardPart: Part = {
 export const macAliasPart: Part = {
   id: 'alias',
   async plan(ctx, { desired, state }) {
+    // An image (--root) has no running lo0: the LaunchDaemon adds the alias at boot.
+    if (!ctx.live) return emptyPlan();
     const addrs = await listMacAddresses(ctx.runner);
     if (desired) checkMacAliasConflicts(desired.ip, addrs);
     const plan = planMacAlias(desired?.ip ?? null, state?.desired.ip ?? null, addrs);
@@ -84,7 +86,8 @@ async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
 
 /** What the pf planner needs; pfctl is asked only when hostalias has or wants exposed ports (it needs root). */
 async function observePf(ctx: Context, wantExposes: boolean): Promise<PfObserved> {
-  const pfctl = async (args: string[], doing: string) => (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout;
+  // An image (--root) has no running pf: every live answer is "nothing loaded".
+  const pfctl = async (args: string[], doing: string) => (ctx.live ? (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout : '');
   const tokenFile = await ctx.fs.read(PF_TOKEN_PATH);
   const bootLog = await ctx.fs.read(PF_BOOT_LOG);
   const candidates = [...parseTokens(bootLog ?? ''), ...(tokenFile?.match(/\d+/g) ?? [])];

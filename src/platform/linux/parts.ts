@@ -13,6 +13,8 @@ import { wslNotesPart } from './wsl.js';
 export const aliasPart: Part = {
   id: 'alias',
   async plan(ctx, { desired, state }) {
+    // An image (--root) has no running kernel to add the alias to: its persistence adds it at boot.
+    if (!ctx.live) return emptyPlan();
     const addrs = await listAddresses(ctx.runner);
     const previous = state ? { ip: state.desired.ip, label: state.desired.label } : null;
     const warnings = desired ? checkAliasConflicts(desired.ip, addrs, await routesMatching(ctx.runner, desired.ip)) : [];

@@ -9,6 +9,12 @@ import type { LinkFacts } from './spec.js';
 import type { FirewallProbes } from './backend.js';
 
 export async function probeFirewall(ctx: Context): Promise<FirewallProbes> {
+  // An image's packet filter is the one installed in it; its version can't be asked without running it.
+  if (!ctx.live) {
+    const nft = await ctx.fs.exists(await firstExisting(ctx, NFT_PATHS));
+    const ipt = await ctx.fs.exists(await firstExisting(ctx, IPTABLES_RESTORE_PATHS));
+    return { nft, iptables: ipt ? 'image' : null };
+  }
   const nft = await ctx.runner.run(['nft', '--version']);
   const ipt = await ctx.runner.run(['iptables', '--version']);
   return {
@@ -34,13 +40,16 @@ export async function listLinks(ctx: Context): Promise<LinkFacts[]> {
   return parseLinks(res.stdout);
 }
 
+const NFT_PATHS = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'];
+const IPTABLES_RESTORE_PATHS = ['/usr/sbin/iptables-restore', '/sbin/iptables-restore', '/usr/bin/iptables-restore'];
+
 async function firstExisting(ctx: Context, candidates: readonly string[]): Promise<string> {
   for (const p of candidates) if (await ctx.fs.exists(p)) return p;
   return candidates[0] as string;
 }
 
 async function observeIptables(ctx: Context, probes: FirewallProbes): Promise<IptObserved | null> {
-  if (!probes.iptables) return null;
+  if (!probes.iptables || !ctx.live) return null;
   let text = '';
   for (const table of ['raw', 'nat', 'filter']) {
     const res = await ctx.runner.run(['iptables-save', '-t', table]);
@@ -60,14 +69,15 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifac
   const record = parseRecord(files[RECORD_PATH] ?? null, ctx.fs.resolve(RECORD_PATH));
   const links: Record<string, string | null> = {};
   for (const p of [UNITS.firewallWants, UNITS.bridgesWants]) links[p] = await ctx.fs.readLink(p);
-  const existing = new Set([LOCALNET_SCOPE, ...ifaces.map((l) => l.name)]);
+  // An image (--root) has no running kernel whose route_localnet could be read.
+  const existing = new Set(ctx.live ? [LOCALNET_SCOPE, ...ifaces.map((l) => l.name)] : []);
   const routeLocalnet: Record<string, number> = {};
   for (const iface of new Set([LOCALNET_SCOPE, ...Object.keys(record?.routeLocalnet ?? {})])) {
     if (!existing.has(iface)) continue;
     const res = await runChecked(ctx.runner, ['sysctl', '-n', routeLocalnetKey(iface)], `reading route_localnet of ${iface}`);
     routeLocalnet[iface] = Number(res.stdout.trim());
   }
-  const listing = probes.nft ? await ctx.runner.run(['nft', 'list', 'table', ...NFT_TABLE]) : null;
+  const listing = probes.nft && ctx.live ? await ctx.runner.run(['nft', 'list', 'table', ...NFT_TABLE]) : null;
   return {
     nftListing: listing && listing.code === 0 ? listing.stdout : null,
     iptables: await observeIptables(ctx, probes),
@@ -76,8 +86,8 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifac
     files,
     links,
     paths: {
-      nft: await firstExisting(ctx, ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft']),
-      iptablesRestore: await firstExisting(ctx, ['/usr/sbin/iptables-restore', '/sbin/iptables-restore', '/usr/bin/iptables-restore']),
+      nft: await firstExisting(ctx, NFT_PATHS),
+      iptablesRestore: await firstExisting(ctx, IPTABLES_RESTORE_PATHS),
       sysctl: await firstExisting(ctx, ['/usr/sbin/sysctl', '/sbin/sysctl', '/usr/bin/sysctl']),
     },
     systemdInstalled: (await ctx.fs.exists('/lib/systemd/systemd')) || (await ctx.fs.exists('/usr/lib/systemd/systemd')),

@@ -17,8 +17,9 @@ export const firewallPart: Part = {
   async plan(ctx, { desired, persistence, state }) {
     const wanted = desired && (desired.lanGuard || desired.exposes.length > 0);
     const probes = await probeFirewall(ctx);
-    const links = await listLinks(ctx);
-    const engines = wanted ? await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS) : { ifaces: [], reason: '' };
+    // An image (--root) has no running interfaces or engine to ask.
+    const links = ctx.live ? await listLinks(ctx) : [];
+    const engines = wanted && ctx.live ? await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS) : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)' };
     const classes = classifyBridges(links, engines.ifaces);
     const spec = firewallSpec(desired, classes, engines.ifaces);
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;

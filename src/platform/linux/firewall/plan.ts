@@ -1,4 +1,4 @@
-import { emptyPlan, type Plan, type Step } from '../../../model/steps.js';
+import { emptyPlan, type Plan, type Step, type StepUndo } from '../../../model/steps.js';
 import { firewallUnit, UNITS } from './boot-units.js';
 import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
 import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
@@ -41,7 +41,7 @@ function removeNft(obs: FirewallObserved): Step[] {
   const steps: Step[] = [];
   const previous = obs.files[NFT_FILE] ?? null;
   if (obs.nftListing !== null) {
-    steps.push({ kind: 'run', argv: nftDeleteArgv(), ...(previous ? { undo: ['nft', previous] } : {}), why: 'delete the nftables table inet hostalias' });
+    steps.push({ kind: 'run', argv: nftDeleteArgv(), ...(previous ? { undo: nftRestore(previous) } : {}), why: 'delete the nftables table inet hostalias' });
   }
   return [...steps, ...remove(NFT_FILE, obs, 'remove the saved nftables ruleset')];
 }
@@ -56,7 +56,7 @@ function installNft(s: FirewallSpec, obs: FirewallObserved): Step[] {
   if (!liveTableCurrent(obs.nftListing, s)) {
     const previous = obs.files[NFT_FILE] ?? null;
     // Rollback: reload what was live before, or delete the table when there was none.
-    const undo = obs.nftListing !== null && previous !== null ? ['nft', previous] : nftDeleteArgv();
+    const undo = obs.nftListing !== null && previous !== null ? nftRestore(previous) : nftDeleteArgv();
     steps.push({ kind: 'run', argv: nftLoadArgv(`${obs.rootPrefix}${NFT_FILE}`), undo, why: `load the nftables table inet hostalias (${describe(s)})` });
   }
   return steps;
@@ -127,4 +127,9 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
     plan.steps.push(...boot.uninstall, ...localnet.steps, ...removeOther, ...recordSteps);
   }
   return plan;
+}
+
+/** Reloads a saved ruleset from stdin: the undo that puts back what was live before. */
+function nftRestore(ruleset: string): StepUndo {
+  return { kind: 'run', argv: ['nft', '-f', '-'], input: ruleset };
 }
