@@ -30,8 +30,8 @@ async function withInput(runner: FakeRunner, fn: (input: DoctorInput) => Promise
 test('alias check: present /32, missing, wrong prefix', async () => {
   const cases: Array<[string, string, string | undefined]> = [
     [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":32,"label":"lo:hostalias"}') + ']', 'ok', undefined],
-    [LO() + ']', 'fail', 'sudo hostalias up --root ROOT'],
-    [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}') + ']', 'fail', 'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --root ROOT'],
+    [LO() + ']', 'fail', 'sudo hostalias up --files-root ROOT'],
+    [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}') + ']', 'fail', 'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --files-root ROOT'],
   ];
   for (const [json, status, fix] of cases) {
     await withInput(new FakeRunner().on(['ip', '-j', 'addr', 'show'], ok(json)), async (input) => {
@@ -52,7 +52,7 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
     const [f] = await routeConflictCheck.run(input);
     assert.equal(f?.status, 'fail');
     assert.match(f?.message ?? '', /inside eth1's connected subnet/);
-    assert.equal(f?.fix?.replace(input.ctx.fs.root, 'ROOT'), 'sudo hostalias up --ip 10.253.253.253 --root ROOT');
+    assert.equal(f?.fix?.replace(input.ctx.fs.root, 'ROOT'), 'sudo hostalias up --ip 10.253.253.253 --files-root ROOT');
   });
   const vpn = new FakeRunner()
     .on(['ip', '-j', 'addr', 'show'], ok(LO() + ']'))
