@@ -1,28 +1,5 @@
-import { existsSync } from 'node:fs';
 import { FLAVOUR_NAMES } from '../model/engine.js';
 import { fail, ok, warn, type Check, type Finding } from '../model/finding.js';
-
-const DEFAULT_SOCKET = 'unix:///var/run/docker.sock';
-
-/**
- * The command that starts the engine DOCKER_HOST names. Pure. The system engine is started by its
- * service manager; a rootless one by the user's systemd; another unix socket by a dockerd on it.
- */
-export function startEngineFix(dockerHost: string | undefined, systemd: boolean, uid: number | null): string {
-  const host = dockerHost?.trim() ?? '';
-  const systemEngine = host === '' || host === DEFAULT_SOCKET || host === 'unix:///run/docker.sock';
-  if (systemEngine) return systemd ? 'sudo systemctl start docker' : 'sudo service docker start';
-  if (/^unix:\/\/\/run\/user\/\d+\/docker\.sock$/.test(host) || (uid !== null && host === `unix:///run/user/${uid}/docker.sock`)) {
-    return 'systemctl --user start docker';
-  }
-  if (host.startsWith('unix://')) return `sudo dockerd -H ${host}   (or unset DOCKER_HOST to use the system engine)`;
-  return `start the engine at DOCKER_HOST=${host}, or unset DOCKER_HOST to use the local one`;
-}
-
-/** systemd is the running service manager. A live fact of this machine, so never read under --root. */
-function systemdRuns(): boolean {
-  return existsSync('/run/systemd/system');
-}
 
 /** `docker`: the engine answers (honouring DOCKER_HOST), its version, rootless / Desktop, bridges. */
 export const dockerCheck: Check = {
@@ -36,8 +13,7 @@ export const dockerCheck: Check = {
       if (/permission denied/i.test(engine.error)) {
         return [fail('docker', `the engine at ${where} refuses this user: ${firstLine(engine.error)}`, 'sudo usermod -aG docker "$USER"   (then log in again)')];
       }
-      const uid = typeof process.getuid === 'function' ? process.getuid() : null;
-      return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, startEngineFix(dockerHost, systemdRuns(), uid))];
+      return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, input.ctx.backend.doctor.startEngineFix(dockerHost))];
     }
     const findings: Finding[] = [];
     const mode = [engine.rootless ? 'rootless' : 'rootful', engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`].filter(Boolean).join(', ');

@@ -97,3 +97,16 @@ test('down --platform darwin --dry-run with a --root state previews removing wha
     '$ pfctl -X 10760036128423510625',
   ]);
 });
+
+test('doctor --platform darwin runs only macOS checks through the preview; none crashes; no Linux fix', async (t) => {
+  const root = await makeRoot(t);
+  const res = await cli(['doctor', '--platform', 'darwin', '--json', '--files-root', root]);
+  assert.equal(res.code, 1, res.stderr); // not set up: the alias check fails, as on a fresh Mac
+  const { findings } = JSON.parse(res.stdout) as { findings: Array<{ id: string; status: string; message: string; fix?: string }> };
+  const ids = new Set(findings.map((f) => f.id));
+  for (const linuxOnly of ['route-conflict', 'daemon-gateway', 'firewall', 'listeners', 'wsl']) assert.ok(!ids.has(linuxOnly), `${linuxOnly} is a Linux check`);
+  assert.ok(ids.has('alias') && ids.has('docker'));
+  assert.deepEqual(findings.filter((f) => /crashed|ip -j|\/proc/.test(f.message)), [], 'no check crashed or asked Linux tools');
+  assert.match(findings.find((f) => f.id === 'alias')?.message ?? '', /not on lo0/);
+  assert.ok(!findings.some((f) => /systemctl|service docker/.test(f.fix ?? '')), 'no Linux service manager in a Mac fix');
+});

@@ -11,7 +11,7 @@ import { configFileOf, flagValues, gatewayFromConfig, pickDockerd } from '../../
 import { parseEngine } from '../../src/docker/engine.js';
 import { parseBridges } from '../../src/docker/networks.js';
 import { suggestFreeAddress } from '../../src/platform/linux/doctor/check-route-conflict.js';
-import { startEngineFix } from '../../src/doctor/check-docker.js';
+import { startEngineFix } from '../../src/platform/linux/doctor/start-engine.js';
 import { renderJson, renderReport, useColor } from '../../src/doctor/render.js';
 
 // Real content captured in a lab namespace (socat listeners on 127.0.0.1:5432, 0.0.0.0:8080,

@@ -26,6 +26,14 @@ export const macAliasCheck: Check = {
 /** macOS's doctor: no /proc and no Linux packet filter, so the probe explains only what it saw. */
 export const darwinDoctor: DoctorPlatform = {
   checks: [macAliasCheck, dockerCheck, dockerDesktopCheck],
+  startEngineFix(dockerHost) {
+    // macOS has no system dockerd: the engine is a VM that its app or CLI starts.
+    const host = dockerHost?.trim() ?? '';
+    if (host.includes('colima')) return 'colima start';
+    if (host.includes('orbstack')) return 'open -a OrbStack';
+    if (host.includes('.rd/')) return 'open -a "Rancher Desktop"';
+    return 'open -a Docker   (start Docker Desktop; with Colima: colima start; with OrbStack: open -a OrbStack)';
+  },
   async reachablePorts(input) {
     return input.desired.exposes.filter((e) => e.proto === 'tcp').map((e) => e.port);
   },

@@ -9,6 +9,7 @@ import { judgeListeners, listenersCheck } from './check-listeners.js';
 import { persistenceCheck } from './check-persistence.js';
 import { routeConflictCheck } from './check-route-conflict.js';
 import { linuxFacts } from './facts.js';
+import { startEngineFix, systemdRuns } from './start-engine.js';
 import type { DoctorInput } from '../../../model/finding.js';
 
 async function reach(input: DoctorInput) {
@@ -20,6 +21,9 @@ const UNKNOWN_DROP = 'sudo hostalias doctor   (the firewall findings name the ru
 /** Linux's doctor: its checks, and what the shared probe asks of /proc and the packet filter. */
 export const linuxDoctor: DoctorPlatform = {
   checks: [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck],
+  startEngineFix(dockerHost) {
+    return startEngineFix(dockerHost, systemdRuns(), typeof process.getuid === 'function' ? process.getuid() : null);
+  },
   async reachablePorts(input) {
     return (await reach(input)).filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed')).map((p) => p.port);
   },
