@@ -41,6 +41,8 @@ export function bridgeIfaces(nets: readonly BridgeNetwork[]): string[] {
 
 export interface BridgeObservation {
   networks: BridgeNetwork[];
+  /** False when the engine did not answer (hung, stopped, erroring): the list is then unknown, not empty. */
+  answered: boolean;
   /** Why the list is what it is (for notes and --verbose). */
   reason: string;
 }
@@ -53,15 +55,16 @@ export async function listBridges(runner: Runner, timeoutMs: number): Promise<Br
   const ls = await runner.run(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], { timeoutMs });
   if (ls.code !== 0) {
     const why = ls.code === 127 ? 'docker is not installed' : `docker did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;
-    return { networks: [], reason: `container bridges: none (${why})` };
+    return { networks: [], answered: ls.code === 127, reason: `container bridges: ${ls.code === 127 ? 'none' : 'unknown'} (${why}${ls.timedOut ? ', killed after the timeout' : ''})` };
   }
   const ids = ls.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-  if (ids.length === 0) return { networks: [], reason: 'container bridges: none (Docker has no bridge network)' };
+  if (ids.length === 0) return { networks: [], answered: true, reason: 'container bridges: none (Docker has no bridge network)' };
   const res = await runner.run(['docker', 'network', 'inspect', ...ids], { timeoutMs });
   // A network removed between ls and inspect makes inspect fail; the next refresh sees the truth.
   // inspect still prints the networks it found, so its stdout is read whatever the status.
   const networks = parseBridgesLenient(res.stdout);
-  return { networks, reason: `container bridges: ${bridgeIfaces(networks).join(', ') || 'none'} (from docker network inspect)` };
+  if (res.timedOut) return { networks: [], answered: false, reason: 'container bridges: unknown (docker network inspect got no answer, killed after the timeout)' };
+  return { networks, answered: true, reason: `container bridges: ${bridgeIfaces(networks).join(', ') || 'none'} (from docker network inspect)` };
 }
 
 /**
@@ -69,14 +72,14 @@ export async function listBridges(runner: Runner, timeoutMs: number): Promise<Br
  * user networks). Read-only; Podman missing means none. Rootless Podman's networks live in the
  * user's own namespace and never reach the host through a bridge.
  */
-export async function listPodmanBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; reason: string }> {
+export async function listPodmanBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; answered: boolean; reason: string }> {
   const ls = await runner.run(['podman', 'network', 'ls', '--format', '{{.NetworkInterface}} {{.Driver}}'], { timeoutMs });
   if (ls.code !== 0) {
     const why = ls.code === 127 ? 'podman is not installed' : `podman did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;
-    return { ifaces: [], reason: `podman bridges: none (${why})` };
+    return { ifaces: [], answered: ls.code === 127, reason: `podman bridges: ${ls.code === 127 ? 'none' : 'unknown'} (${why})` };
   }
   const ifaces = parsePodmanNetworkLines(ls.stdout);
-  return { ifaces, reason: `podman bridges: ${ifaces.join(', ') || 'none'} (from podman network ls)` };
+  return { ifaces, answered: true, reason: `podman bridges: ${ifaces.join(', ') || 'none'} (from podman network ls)` };
 }
 
 /** Parses `INTERFACE DRIVER` lines of `podman network ls --format '{{.NetworkInterface}} {{.Driver}}'`. Pure. */
@@ -89,8 +92,11 @@ export function parsePodmanNetworkLines(text: string): string[] {
   return [...out].sort();
 }
 
-/** Docker's and rootful Podman's bridge interfaces together, sorted. Read-only. */
-export async function listContainerBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; reason: string }> {
+/**
+ * Docker's and rootful Podman's bridge interfaces together, sorted. Read-only. `answered` is
+ * false when an installed engine did not answer: the list is then incomplete, not empty.
+ */
+export async function listContainerBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; answered: boolean; reason: string }> {
   const [docker, podman] = await Promise.all([listBridges(runner, timeoutMs), listPodmanBridges(runner, timeoutMs)]);
-  return { ifaces: [...new Set([...bridgeIfaces(docker.networks), ...podman.ifaces])].sort(), reason: `${docker.reason}; ${podman.reason}` };
+  return { ifaces: [...new Set([...bridgeIfaces(docker.networks), ...podman.ifaces])].sort(), answered: docker.answered && podman.answered, reason: `${docker.reason}; ${podman.reason}` };
 }

@@ -24,6 +24,9 @@ export interface Runner {
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
 }
 
+/** How long a timed-out process gets between SIGTERM and SIGKILL, and after SIGKILL. */
+const KILL_GRACE_MS = 1_000;
+
 /** Runs real processes with LC_ALL=C so their output parses the same on every locale. */
 export class ProcessRunner implements Runner {
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -37,21 +40,41 @@ export class ProcessRunner implements Runner {
       // Our own timer, not spawn's `timeout`: Node leaves that one running when spawn fails
       // (ENOENT emits no 'exit'), which kept the process alive for the full timeout.
       let timedOut = false;
+      let settled = false;
+      let stdout = '';
+      let stderr = '';
+      const finish = (res: RunResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(killTimer);
+        clearTimeout(giveUpTimer);
+        resolve(res);
+      };
+      // A CLI stuck on a silent socket may ignore SIGTERM, or leave a child holding its pipes so
+      // 'close' never comes (issue 15: `docker version` hung forever): SIGKILL after a grace
+      // period, then stop waiting for the pipes.
+      let killTimer: NodeJS.Timeout | undefined;
+      let giveUpTimer: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
         child.kill('SIGTERM');
+        killTimer = setTimeout(() => {
+          child.kill('SIGKILL');
+          giveUpTimer = setTimeout(() => {
+            child.stdout.destroy();
+            child.stderr.destroy();
+            finish({ code: 137, stdout, stderr, timedOut: true });
+          }, KILL_GRACE_MS);
+        }, KILL_GRACE_MS);
       }, opts.timeoutMs ?? 60_000);
-      let stdout = '';
-      let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       child.on('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
         const missing = err.code === 'ENOENT';
-        resolve({ code: missing ? 127 : 126, stdout, stderr: missing ? `${file}: command not found` : err.message });
+        finish({ code: missing ? 127 : 126, stdout, stderr: missing ? `${file}: command not found` : err.message });
       });
-      child.on('close', () => clearTimeout(timer));
-      child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ...(timedOut ? { timedOut } : {}) }));
+      child.on('close', (code, signal) => finish({ code: code ?? (signal ? 128 : 1), stdout, stderr, ...(timedOut ? { timedOut } : {}) }));
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });

@@ -6,13 +6,13 @@ import { classifyConnect, parseProbeOutput, pickProbeImage } from '../../src/doc
 import { parseIptablesSave, splitWords } from '../../src/platform/linux/doctor/iptables-walk.js';
 import { parseNftRuleset } from '../../src/platform/linux/doctor/nft-walk.js';
 import { walkChain } from '../../src/platform/linux/doctor/rule-walk.js';
-import { judgeGate } from '../../src/platform/linux/doctor/check-firewall.js';
+import { judgeGate, judgeGates } from '../../src/platform/linux/doctor/check-firewall.js';
 import { configFileOf, flagValues, gatewayFromConfig, pickDockerd } from '../../src/platform/linux/doctor/dockerd-config.js';
 import { parseEngine } from '../../src/docker/engine.js';
 import { parseBridges } from '../../src/docker/networks.js';
 import { suggestFreeAddress } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { startEngineFix } from '../../src/platform/linux/doctor/start-engine.js';
-import { renderJson, renderReport, useColor } from '../../src/doctor/render.js';
+import { renderJson, renderReport, SHOWN_PER_CHECK, useColor } from '../../src/doctor/render.js';
 
 // Real content captured in a lab namespace (socat listeners on 127.0.0.1:5432, 0.0.0.0:8080,
 // 10.254.254.254:6000, [::1]:9090, [::]:3000; UDP 0.0.0.0:161, 127.0.0.1:5353, [::]:5354).
@@ -202,4 +202,27 @@ test('render: grouped report with fixes, colour only when asked, JSON with null 
   assert.equal(useColor(true, { NO_COLOR: '1' }), false);
   assert.equal(useColor(false, {}), false);
   assert.deepEqual(JSON.parse(renderJson(findings)).findings[0], { id: 'alias', status: 'ok', message: 'on lo', fix: null });
+});
+
+test('render: past the cap a check\'s findings are counted, not listed; failures come first; output stays bounded', () => {
+  const many = (n: number) => [
+    { id: 'alias', status: 'ok' as const, message: 'on lo' },
+    ...Array.from({ length: n }, (_, i) => ({ id: 'firewall', status: 'warn' as const, message: `rule ${i} may drop`, fix: `sudo iptables -D INPUT ${i}` })),
+    { id: 'firewall', status: 'fail' as const, message: 'the real problem', fix: 'sudo iptables -D INPUT -j DROP' },
+  ];
+  const text = renderReport(many(5000), { color: false });
+  assert.ok(text.includes('    ✗ the real problem'), 'the failure is shown even though it came last');
+  assert.ok(text.includes(`… ${5001 - SHOWN_PER_CHECK} more (0 failed, ${5001 - SHOWN_PER_CHECK} warnings, 0 ok): hostalias doctor --json lists them all`));
+  assert.ok(text.endsWith('1 failed, 5000 warnings, 1 ok'));
+  assert.equal(text.split('\n').length, renderReport(many(500), { color: false }).split('\n').length, 'same length for 500 and 5,000 findings');
+});
+
+test('firewall findings: one per rule naming the bridges it hits, not one per rule and bridge', () => {
+  const rules = Array.from({ length: 50 }, (_, i) => `-A INPUT -p tcp -m multiport --dports ${1000 + i},${2000 + i} -j DROP`).join('\n');
+  const chains = parseIptablesSave(`*filter\n:INPUT ACCEPT [0:0]\n${rules}\nCOMMIT\n`);
+  const bridges = Array.from({ length: 40 }, (_, i) => `br-${String(i).padStart(12, '0')}`);
+  const results = bridges.map((iface) => [iface, walkChain(chains, 'INPUT', { iface, dst: '10.254.254.254', proto: 'tcp', port: null })] as const);
+  const findings = judgeGates('iptables INPUT', results, '10.254.254.254', () => 'unused');
+  assert.equal(findings.length, 50);
+  assert.match(findings[0]?.message ?? '', /br-000000000000, .* and 34 more to 10\.254\.254\.254 on some ports/);
 });

@@ -18,17 +18,46 @@ async function bridgeIfaces(input: DoctorInput): Promise<string[]> {
 
 /** Findings for one gate (iptables INPUT, or one nft input base chain) and one bridge. Pure. */
 export function judgeGate(gate: string, iface: string, ip: string, res: WalkResult, policyFix: string): Finding[] {
-  const out: Finding[] = [];
-  if (res.verdict === 'drop') {
-    if (res.rule) out.push(fail('firewall', `${gate}: \`${res.rule.text}\` drops traffic from ${iface} to ${ip}`, res.rule.deleteFix));
-    else out.push(fail('firewall', `${gate}: the policy is drop and no rule accepts traffic from ${iface} to ${ip}`, policyFix));
+  return judgeGates(gate, [[iface, res]], ip, () => policyFix);
+}
+
+/** At most this many interfaces are named in one finding; the rest are counted. */
+const NAMED_IFACES = 6;
+
+function listIfaces(ifaces: readonly string[]): string {
+  if (ifaces.length <= NAMED_IFACES) return ifaces.join(', ');
+  return `${ifaces.slice(0, NAMED_IFACES).join(', ')} and ${ifaces.length - NAMED_IFACES} more`;
+}
+
+/**
+ * Findings for one gate across every bridge: one finding per rule, naming the bridges it hits,
+ * not one per rule and bridge (issue 15: 5,000 rules × 60 bridges made 305,012 findings). Pure;
+ * linear in rules × bridges.
+ */
+export function judgeGates(gate: string, results: ReadonlyArray<readonly [string, WalkResult]>, ip: string, policyFix: (iface: string) => string): Finding[] {
+  const drops = new Map<string, { fix: string; ifaces: string[] }>();
+  const policy: string[] = [];
+  const partial = new Map<string, { fix: string; how: PartialDrop['how']; ifaces: Set<string> }>();
+  for (const [iface, res] of results) {
+    if (res.verdict === 'drop') {
+      if (res.rule) {
+        const entry = drops.get(res.rule.text) ?? { fix: res.rule.deleteFix, ifaces: [] };
+        entry.ifaces.push(iface);
+        drops.set(res.rule.text, entry);
+      } else policy.push(iface);
+    }
+    for (const p of res.partial) {
+      const entry = partial.get(p.rule.text) ?? { fix: p.rule.deleteFix, how: p.how, ifaces: new Set<string>() };
+      entry.ifaces.add(iface);
+      partial.set(p.rule.text, entry);
+    }
   }
-  const seen = new Set<string>();
-  for (const p of res.partial as PartialDrop[]) {
-    if (seen.has(p.rule.text)) continue;
-    seen.add(p.rule.text);
-    const what = p.how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
-    out.push(warn('firewall', `${gate}: \`${p.rule.text}\` may drop traffic from ${iface} to ${ip} ${what}`, `${p.rule.deleteFix}   (if containers should reach it)`));
+  const out: Finding[] = [];
+  for (const [text, { fix, ifaces }] of drops) out.push(fail('firewall', `${gate}: \`${text}\` drops traffic from ${listIfaces(ifaces)} to ${ip}`, fix));
+  if (policy.length > 0) out.push(fail('firewall', `${gate}: the policy is drop and no rule accepts traffic from ${listIfaces(policy)} to ${ip}`, policy.slice(0, NAMED_IFACES).map(policyFix).join(' && ')));
+  for (const [text, { fix, how, ifaces }] of partial) {
+    const what = how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
+    out.push(warn('firewall', `${gate}: \`${text}\` may drop traffic from ${listIfaces([...ifaces])} to ${ip} ${what}`, `${fix}   (if containers should reach it)`));
   }
   return out;
 }
@@ -75,16 +104,16 @@ export const firewallCheck: Check = {
     const packets = (iface: string): Packet[] => [{ iface, dst: ip, proto: 'tcp', port: null }];
     if (ipt.code === 0) {
       const chains = parseIptablesSave(ipt.stdout);
-      for (const iface of bridges) for (const p of packets(iface)) findings.push(...judgeGate('iptables INPUT', iface, ip, walkGate(chains, 'INPUT', p), policyFix(iface)));
+      const results = bridges.flatMap((iface) => packets(iface).map((p) => [iface, walkGate(chains, 'INPUT', p)] as const));
+      findings.push(...judgeGates('iptables INPUT', results, ip, policyFix));
     }
     if (nft.code === 0) {
       const parsed = parseNftRuleset(nft.stdout, new Set(['hostalias', ...(firewalld ? ['firewalld'] : [])]));
       for (const gate of parsed.bases) {
         const [family, table] = gate.label.split(' ');
-        for (const iface of bridges) {
-          const fix = `sudo nft insert rule ${family} ${table} ${gate.base} iifname "${iface}" ip daddr ${ip} accept`;
-          for (const p of packets(iface)) findings.push(...judgeGate(`nft ${gate.label}`, iface, ip, walkGate(gate.chains, gate.base, p), fix));
-        }
+        const fix = (iface: string) => `sudo nft insert rule ${family} ${table} ${gate.base} iifname "${iface}" ip daddr ${ip} accept`;
+        const results = bridges.flatMap((iface) => packets(iface).map((p) => [iface, walkGate(gate.chains, gate.base, p)] as const));
+        findings.push(...judgeGates(`nft ${gate.label}`, results, ip, fix));
       }
     }
     if (firewalld) {

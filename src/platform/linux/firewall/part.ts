@@ -3,9 +3,28 @@ import { emptyPlan } from '../../../model/steps.js';
 import { chooseFirewall } from './backend.js';
 import { ENGINE_PROBE_TIMEOUT_MS } from '../../../docker/engine.js';
 import { listContainerBridges } from '../../../docker/networks.js';
+import type { Context } from '../../../model/context.js';
+import { parseRecord, RECORD_PATH } from './route-localnet.js';
 import { listLinks, observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
 import { classifyBridges, firewallSpec } from './spec.js';
+
+/**
+ * The engines' bridges, or — when an engine does not answer — those it reported last time (kept
+ * in the firewall record), so a hung or stopped engine never turns a container network into a
+ * "LAN" bridge and cuts its containers off the alias (issue 15). The warning says so.
+ */
+async function enginesOrLastKnown(ctx: Context, found: { ifaces: string[]; answered: boolean; reason: string }): Promise<{ ifaces: string[]; reason: string; warning: string | null }> {
+  if (found.answered) return { ...found, warning: null };
+  const record = parseRecord(await ctx.fs.read(RECORD_PATH), ctx.fs.resolve(RECORD_PATH));
+  const kept = [...new Set([...found.ifaces, ...(record?.bridges ?? [])])].sort();
+  if (kept.length === found.ifaces.length) return { ...found, warning: null };
+  return {
+    ifaces: kept,
+    reason: `${found.reason}; keeping the bridges the engines reported last time: ${kept.join(', ')}`,
+    warning: `a container engine did not answer, so the bridges it reported last time stay trusted (${kept.join(', ')}); run hostalias up again once it answers (${found.reason})`,
+  };
+}
 
 /**
  * The LAN guard and exposed ports (issues 4 and 10): one nftables table (or iptables chains),
@@ -19,7 +38,9 @@ export const firewallPart: Part = {
     const probes = await probeFirewall(ctx);
     // An image (--root) has no running interfaces or engine to ask.
     const links = ctx.live ? await listLinks(ctx) : [];
-    const engines = wanted && ctx.live ? await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS) : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)' };
+    const engines = wanted && ctx.live
+      ? await enginesOrLastKnown(ctx, await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS))
+      : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)', warning: null };
     const classes = classifyBridges(links, engines.ifaces);
     const spec = firewallSpec(desired, classes, engines.ifaces);
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;
@@ -33,6 +54,7 @@ export const firewallPart: Part = {
     }
     const backend = decision?.backend ?? obs.record?.backend ?? 'nftables';
     const plan = planFirewall(spec, backend, obs);
+    if (engines.warning) plan.warnings.push(engines.warning);
     if (spec && plan.steps.length > 0) {
       plan.notes.push(`firewall: ${decision?.reason ?? backend}`, engines.reason);
       const lan = spec.lan.map((b) => `${b} (${classes.reasons[b] ?? 'LAN'})`);

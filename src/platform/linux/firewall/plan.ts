@@ -114,7 +114,7 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
   const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE]);
   plan.notes.push(...boot.notes);
-  const record: FirewallRecord = { backend, routeLocalnet: localnet.record };
+  const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...(spec?.engineBridges ? { bridges: spec.engineBridges } : {}) };
   const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
   const recordSteps = keepRecord ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600) : remove(RECORD_PATH, obs, 'drop the firewall record');
   const removeOther = spec === null ? [...removeNft(obs), ...removeIptables(obs)] : backend === 'nftables' ? removeIptables(obs) : removeNft(obs);

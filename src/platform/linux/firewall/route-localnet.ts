@@ -12,6 +12,8 @@ export const RECORD_PATH = '/var/lib/hostalias/firewall.json';
 export interface FirewallRecord {
   backend: 'nftables' | 'iptables';
   routeLocalnet: Record<string, number>;
+  /** The container bridges trusted last time: kept when the engine doesn't answer (issue 15). */
+  bridges?: string[];
 }
 
 /**
@@ -62,7 +64,7 @@ export function planRouteLocalnet(wanted: readonly string[], current: Readonly<R
 
 export function renderRecord(r: FirewallRecord): string {
   const sorted = Object.fromEntries(Object.entries(r.routeLocalnet).sort(([a], [b]) => a.localeCompare(b)));
-  return `${JSON.stringify({ backend: r.backend, routeLocalnet: sorted }, null, 2)}\n`;
+  return `${JSON.stringify({ backend: r.backend, routeLocalnet: sorted, ...(r.bridges ? { bridges: [...r.bridges].sort() } : {}) }, null, 2)}\n`;
 }
 
 const RecordSchema = v.object({
@@ -71,6 +73,7 @@ const RecordSchema = v.object({
     v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)),
     v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1)),
   ),
+  bridges: v.optional(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)))),
 });
 
 /**
@@ -91,7 +94,7 @@ export function parseRecord(text: string | null, path = RECORD_PATH): FirewallRe
     const at = issue ? v.getDotPath(issue) : null;
     throw recordError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
   }
-  return { backend: result.output.backend, routeLocalnet: { ...result.output.routeLocalnet } };
+  return { backend: result.output.backend, routeLocalnet: { ...result.output.routeLocalnet }, ...(result.output.bridges ? { bridges: result.output.bridges } : {}) };
 }
 
 function recordError(path: string, why: string): HostaliasError {

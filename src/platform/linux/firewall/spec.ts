@@ -19,6 +19,8 @@ export interface FirewallSpec {
    * interface's kind): the ones the engines report, and their naming patterns (`br-+`, …).
    */
   containerBridges: string[];
+  /** The bridges the engines reported, recorded so that a silent engine later keeps them trusted (issue 15). */
+  engineBridges?: string[];
   exposes: ExposeSpec[];
 }
 
@@ -86,5 +88,5 @@ export function firewallSpec(desired: Desired | null, bridges: Pick<BridgeClasse
   const named = [...bridges.container, ...engineBridges].filter((b) => !lan.includes(b) && !CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b)));
   const containerBridges = [...patterns, ...[...new Set(named)].sort()];
   const exposes = [...desired.exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
-  return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, exposes };
+  return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, engineBridges: [...new Set(engineBridges)].sort(), exposes };
 }
