@@ -30,6 +30,8 @@ export interface TcpRelayOptions {
   /** Bytes buffered per direction before reads pause. Default 256 KiB (fewer pause/resume syscalls than Node's 16 KiB). */
   highWaterMark?: number;
   backlog?: number;
+  /** The relay never keeps the process alive (a relay inside a test process, issue 14). Default false. */
+  unref?: boolean;
 }
 
 export interface RelayStats {
@@ -92,6 +94,7 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
     stats.accepted++;
     stats.active++;
     live.add(client);
+    if (opts.unref) client.unref();
     let upstream: net.Socket | null = null;
     let connected = false;
     let errored = false;
@@ -114,6 +117,7 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       // highWaterMark is honoured by net.Socket (Duplex options) though @types/node omits it here.
       const connectOpts: net.NetConnectOpts & { highWaterMark: number } = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, highWaterMark };
       const up = net.connect(connectOpts);
+      if (opts.unref) up.unref();
       upstream = up;
       live.add(up);
       up.once('close', () => live.delete(up));
@@ -153,6 +157,7 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
     server.once('error', reject);
     server.listen({ host: opts.listen.host, port: opts.listen.port, backlog: opts.backlog ?? 4096 }, () => {
       server.off('error', reject);
+      if (opts.unref) server.unref();
       // After start, accept errors (EMFILE) must not crash the relay; Node retries accepting.
       server.on('error', () => undefined);
       const addr = server.address() as net.AddressInfo;

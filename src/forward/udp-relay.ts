@@ -27,6 +27,8 @@ export interface UdpRelayOptions {
   idleTimeoutMs?: number;
   /** Default 4096. */
   maxSessions?: number;
+  /** The relay never keeps the process alive (a relay inside a test process). Default false. */
+  unref?: boolean;
 }
 
 export interface UdpRelayStats {
@@ -91,6 +93,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
     const index = session.target;
     const target = opts.targets[index] as Endpoint;
     const socket = dgram.createSocket({ type: family(target.host) });
+    if (opts.unref) socket.unref();
     session.socket = socket;
     session.connected = false;
     socket.on('message', (reply) => {
@@ -155,6 +158,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
     listener.once('error', reject);
     listener.bind({ address: opts.listen.host, port: opts.listen.port }, () => {
       listener.off('error', reject);
+      if (opts.unref) listener.unref();
       const addr = listener.address();
       let closing: Promise<void> | null = null;
       resolve({

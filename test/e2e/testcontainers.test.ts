@@ -1,0 +1,116 @@
+/**
+ * `hostalias/testcontainers` end to end (issue 14): real Testcontainers from npm against a real
+ * dockerd in a lab namespace, the alias added there by `up`, and the "test process"
+ * (test/support/testcontainers-child.ts) run inside the namespace, so its servers on 127.0.0.1
+ * and ::1, its relays and the containers all live there. All traffic stays in namespaces this
+ * file creates.
+ */
+import assert from 'node:assert/strict';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { buildBusyboxImage, startDockerd, type Dockerd } from '../lab/dockerd.js';
+import { onLines } from '../lab/exec.js';
+import { runCli, withNetns, type Netns } from '../lab/netns.js';
+import { tempRoot } from '../support/e2e.js';
+
+const ALIAS = '10.254.254.254';
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'testcontainers-child.js');
+
+type Line = Record<string, unknown> & { step: string };
+
+/** Runs the child inside `ns`; resolves with its JSON lines once it exits (bounded). */
+function runChild(ns: Netns, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
+  const child = ns.spawn([process.execPath, CHILD, ...args], { env: { ...env, TESTCONTAINERS_RYUK_DISABLED: 'true' } });
+  const lines: Line[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  onLines(child.stdout, (l) => {
+    try {
+      lines.push(JSON.parse(l) as Line);
+    } catch {
+      stderr += `${l}\n`;
+    }
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, lines, stderr });
+    });
+  });
+}
+
+function step(lines: Line[], name: string): Line {
+  const l = lines.find((x) => x.step === name);
+  assert.ok(l, `the child reported "${name}" (got ${lines.map((x) => x.step).join(', ')})`);
+  return l;
+}
+
+async function labDocker(t: Parameters<typeof withNetns>[0], tag: string): Promise<{ ns: Netns; d: Dockerd; image: string }> {
+  const ns = await withNetns(t, tag);
+  const d = await startDockerd(ns);
+  t.after(() => d.stop());
+  return { ns, d, image: await buildBusyboxImage(d) };
+}
+
+test('testcontainers: a container reaches 127.0.0.1 and ::1 servers by name, UDP too, a late port, and disposal frees the ports', async (t) => {
+  const { ns, d, image } = await labDocker(t, 'tc');
+  const root = await tempRoot(t, 'tc');
+  const up = await runCli(ns, ['up', '--root', root, '--persist', 'none'], { env: d.env });
+  assert.equal(up.code, 0, up.stderr);
+
+  const r = await runChild(ns, ['scenario', root, image], d.env, 180_000);
+  assert.equal(r.code, 0, `child failed: ${r.stderr}\n${JSON.stringify(r.lines)}`);
+
+  const exposed = step(r.lines, 'exposed');
+  assert.equal(exposed.mode, 'hostalias');
+  assert.equal(exposed.ip, ALIAS);
+  const names = exposed.names as string[];
+  assert.ok(names.includes('local_host') && names.includes('host.testcontainers.internal'), `names: ${names.join(', ')}`);
+  assert.deepEqual(
+    (exposed.extraHosts as Array<{ host: string; ipAddress: string }>).map((e) => e.ipAddress),
+    names.map(() => ALIAS),
+    'every name points at the alias',
+  );
+
+  const urls = step(r.lines, 'http').urls as Record<string, string>;
+  for (const name of names) {
+    assert.equal(urls[`${name} v4`], 'hello-v4', `${name}: the 127.0.0.1 server`);
+    assert.equal(urls[`${name} v6`], 'hello-v6', `${name}: the ::1 server`);
+  }
+
+  const udp = step(r.lines, 'udp');
+  assert.equal(udp.nameIp, ALIAS, 'host.testcontainers.internal is the alias in the container');
+  assert.equal(udp.reply, 'udp:hi', 'a UDP echo on ::1 answers through the relay');
+
+  const late = step(r.lines, 'late');
+  assert.match(String(late.before), /^FAIL:/, 'before expose: the late port is not reachable (negative control)');
+  assert.equal(late.after, 'hello-late', 'a port exposed after the container started');
+
+  assert.equal(step(r.lines, 'bound-while-open').v4, false, 'while open, the relay holds ALIAS:PORT');
+  const disposed = step(r.lines, 'disposed');
+  assert.equal(disposed.ports, 0);
+  assert.equal(disposed.free, true, 'after `await using`: ALIAS:PORT is free again');
+  assert.match(String(disposed.fetchAfter), /^FAIL:/, 'after disposal the container no longer reaches the server');
+  step(r.lines, 'done');
+
+  // Nothing left running: no container, no listener on the alias in the namespace.
+  assert.equal((await d.docker(['ps', '-aq', '--filter', 'status=running'])).stdout.trim(), '');
+  const ss = await ns.exec(['ss', '-Hlntu', `src ${ALIAS}`]);
+  assert.equal(ss.stdout.trim(), '', `listeners left on the alias: ${ss.stdout}`);
+});
+
+test('testcontainers: without the alias, exposeHostPorts fails at once with the fix', async (t) => {
+  const ns = await withNetns(t, 'tcna');
+  const r = await runChild(ns, ['no-alias'], process.env, 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  const res = step(r.lines, 'no-alias');
+  const error = res.error as { code: string; message: string; fix: string } | null;
+  assert.ok(error, 'it must fail, not bind nowhere');
+  assert.equal(error.code, 'not-present');
+  assert.match(error.message, /10\.254\.254\.254/);
+  assert.match(error.fix, /sudo hostalias up/);
+  assert.match(error.fix, /fallback: 'testcontainers'/);
+  assert.ok((res.ms as number) < 2000, `failed within ${res.ms as number} ms`);
+});
