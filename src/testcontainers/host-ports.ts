@@ -48,8 +48,8 @@ export interface HostPortsOptions {
    * 'testcontainers' uses Testcontainers' own exposeHostPorts (TCP only, needs the package).
    */
   fallback?: 'error' | 'testcontainers';
-  /** Where hostalias's files are (its state names the alias and the names). Default '/'. */
-  root?: string;
+  /** The folder hostalias's files live under, as the CLI's --files-root (its state names the alias and the names). Default '/'. */
+  filesRoot?: string;
   /** How long close() lets live connections finish before resetting them. Default 1000 ms. */
   graceMs?: number;
 }
@@ -79,8 +79,8 @@ interface Target {
   configured: boolean;
 }
 
-async function loadTarget(root: string): Promise<Target> {
-  const state = await loadState(new SystemFs(root));
+async function loadTarget(filesRoot: string): Promise<Target> {
+  const state = await loadState(new SystemFs(filesRoot));
   const desired = state?.desired ?? defaultDesired();
   return { ip: desired.ip, names: [...desired.names], configured: state !== null };
 }
@@ -144,7 +144,7 @@ function extraHostsFor(ip: string, names: readonly string[]): ExtraHost[] {
  * fix, when the alias is not on lo (or falls back to Testcontainers when asked to).
  */
 export async function openHostPorts(options: HostPortsOptions = {}): Promise<HostPorts> {
-  const target = await loadTarget(options.root ?? '/');
+  const target = await loadTarget(options.filesRoot ?? '/');
   const graceMs = options.graceMs ?? 1000;
   const ports: ExposedPort[] = [];
   let closed = false;

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../lab/dockerd.js';
 import { onLines } from '../lab/exec.js';
 import { runCli, withNetns, type Netns } from '../lab/netns.js';
+import { buildSshdImage } from '../lab/sshd-image.js';
 import { tempRoot } from '../support/e2e.js';
 
 const ALIAS = '10.254.254.254';
@@ -57,7 +58,7 @@ async function labDocker(t: Parameters<typeof withNetns>[0], tag: string): Promi
 test('testcontainers: a container reaches 127.0.0.1 and ::1 servers by name, UDP too, a late port, and disposal frees the ports', async (t) => {
   const { ns, d, image } = await labDocker(t, 'tc');
   const root = await tempRoot(t, 'tc');
-  const up = await runCli(ns, ['up', '--root', root, '--persist', 'none'], { env: d.env });
+  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none'], { env: d.env });
   assert.equal(up.code, 0, up.stderr);
 
   const r = await runChild(ns, ['scenario', root, image], d.env, 180_000);
@@ -79,6 +80,14 @@ test('testcontainers: a container reaches 127.0.0.1 and ::1 servers by name, UDP
     assert.equal(urls[`${name} v4`], 'hello-v4', `${name}: the 127.0.0.1 server`);
     assert.equal(urls[`${name} v6`], 'hello-v6', `${name}: the ::1 server`);
   }
+
+  const http = step(r.lines, 'http');
+  assert.equal(urls['any'], 'hello-any', 'a server on every address is reached directly');
+  assert.deepEqual(
+    (exposed.ports as Array<{ port: number; proto: string; via: string }>).find((p) => p.port === http.anyPort),
+    { port: http.anyPort, proto: 'tcp', via: 'direct' },
+    'no relay for a server that already listens on the alias',
+  );
 
   const udp = step(r.lines, 'udp');
   assert.equal(udp.nameIp, ALIAS, 'host.testcontainers.internal is the alias in the container');
@@ -113,4 +122,19 @@ test('testcontainers: without the alias, exposeHostPorts fails at once with the 
   assert.match(error.fix, /sudo hostalias up/);
   assert.match(error.fix, /fallback: 'testcontainers'/);
   assert.ok((res.ms as number) < 2000, `failed within ${res.ms as number} ms`);
+});
+
+test("testcontainers: without the alias, { fallback: 'testcontainers' } uses Testcontainers' own tunnel", async (t) => {
+  const { ns, d, image } = await labDocker(t, 'tcfb');
+  // Testcontainers' sshd, built from Debian's openssh-server (no registry), named by its override setting.
+  const sshd = await buildSshdImage(d);
+  const r = await runChild(ns, ['fallback', image], { ...d.env, SSHD_CONTAINER_IMAGE: sshd }, 180_000);
+  assert.equal(r.code, 0, `child failed: ${r.stderr}\n${JSON.stringify(r.lines)}`);
+  const fb = step(r.lines, 'fallback');
+  assert.equal(fb.mode, 'testcontainers');
+  assert.deepEqual(fb.extraHosts, [], 'Testcontainers adds host.testcontainers.internal itself');
+  assert.equal(fb.udpError, 'unsupported', 'UDP asked for by name is refused: the tunnel is TCP only');
+  assert.equal(fb.reply, 'hello-fallback', 'the container reaches the host through the SSH tunnel');
+  const running = (await d.docker(['ps', '--format', '{{.Image}}'])).stdout.trim().split('\n').filter((l) => l !== '');
+  assert.deepEqual(running, [sshd], 'only the sshd container is left, for Testcontainers\' reaper (disabled here)');
 });

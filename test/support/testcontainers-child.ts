@@ -7,6 +7,7 @@
  *
  *   node testcontainers-child.js scenario ROOT IMAGE
  *   node testcontainers-child.js no-alias
+ *   node testcontainers-child.js fallback IMAGE     (SSHD_CONTAINER_IMAGE names the sshd image)
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -73,14 +74,16 @@ async function scenario(root: string, image: string): Promise<void> {
   const v4 = await httpServer('127.0.0.1', 'hello-v4');
   const v6 = await httpServer('::1', 'hello-v6');
   const echo = await udpEcho('::1');
+  // Node's default listen(port): every address, the alias included, so no relay is needed.
+  const any = await httpServer('::', 'hello-any');
   let container: StartedTestContainer | undefined;
   try {
     const started = Date.now();
     let host: HostPorts;
     {
-      await using scoped = await openHostPorts({ root });
+      await using scoped = await openHostPorts({ filesRoot: root });
       host = scoped;
-      await scoped.expose(v4.port, v6.port, `${echo.port}/udp`);
+      await scoped.expose(v4.port, v6.port, `${echo.port}/udp`, `${any.port}/tcp`);
       report({ step: 'exposed', ms: Date.now() - started, mode: scoped.mode, ip: scoped.ip, names: scoped.names, extraHosts: scoped.extraHosts, ports: scoped.ports });
 
       container = await new GenericContainer(image).withCommand(['sleep', '300']).withExtraHosts(scoped.extraHosts).start();
@@ -89,7 +92,8 @@ async function scenario(root: string, image: string): Promise<void> {
         urls[`${name} v4`] = await fetchIn(container, name, v4.port);
         urls[`${name} v6`] = await fetchIn(container, name, v6.port);
       }
-      report({ step: 'http', urls });
+      urls['any'] = await fetchIn(container, 'host.testcontainers.internal', any.port);
+      report({ step: 'http', urls, anyPort: any.port });
       const hosts = await container.exec(['cat', '/etc/hosts']);
       const line = hosts.output.split('\n').find((l) => l.includes('host.testcontainers.internal')) ?? '';
       const nameIp = line.trim().split(/\s+/)[0] ?? '';
@@ -115,6 +119,7 @@ async function scenario(root: string, image: string): Promise<void> {
     await container?.stop({ timeout: 0 });
     await v4.close();
     await v6.close();
+    await any.close();
     echo.close();
   }
   report({ step: 'done' });
@@ -133,6 +138,36 @@ async function noAlias(): Promise<void> {
   report({ step: 'done' });
 }
 
+/** No alias, fallback asked for: Testcontainers' own tunnel carries the port. */
+async function fallback(image: string): Promise<void> {
+  const srv = await httpServer('127.0.0.1', 'hello-fallback');
+  const started = Date.now();
+  const host = await openHostPorts({ fallback: 'testcontainers' });
+  let udpError: unknown = null;
+  await host.expose('5353/udp').catch((e: unknown) => (udpError = e));
+  await host.expose(srv.port);
+  const container = await new GenericContainer(image).withCommand(['sleep', '300']).withExtraHosts(host.extraHosts).start();
+  try {
+    report({
+      step: 'fallback',
+      mode: host.mode,
+      ports: host.ports,
+      extraHosts: host.extraHosts,
+      udpError: (udpError as { code?: string } | null)?.code ?? null,
+      reply: await fetchIn(container, 'host.testcontainers.internal', srv.port),
+      ms: Date.now() - started,
+    });
+  } finally {
+    await container.stop({ timeout: 0 });
+    await host.close();
+    await srv.close();
+  }
+  report({ step: 'done' });
+  // Testcontainers' SSH client may still hold its socket open.
+  process.exit(0);
+}
+
 const [mode, root, image] = process.argv.slice(2);
 if (mode === 'scenario') await scenario(root ?? '/', image ?? '');
+else if (mode === 'fallback') await fallback(root ?? '');
 else await noAlias();

@@ -1,0 +1,90 @@
+/**
+ * The test process of `npm run bench:testcontainers`, run inside the lab namespace: it serves
+ * HTTP on 127.0.0.1, exposes the port with hostalias (`hostalias/testcontainers`) or with
+ * Testcontainers' own `TestContainers.exposeHostPorts` (its sshd image from SSHD_CONTAINER_IMAGE),
+ * starts a container and measures. One mode per process: Testcontainers keeps its tunnel for
+ * the life of the process, so a fresh set-up needs a fresh process.
+ *   node testcontainers-child.js setup|load hostalias|testcontainers FILES_ROOT IMAGE
+ */
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import type net from 'node:net';
+import { openHostPorts } from 'hostalias/testcontainers';
+import { GenericContainer, TestContainers, type StartedTestContainer } from 'testcontainers';
+
+const [what, mode, filesRoot = '/', image = ''] = process.argv.slice(2);
+const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'http-load.js');
+const BIG = 100 * 1000 * 1000;
+const CHUNK = Buffer.alloc(1 << 20, 120);
+
+function serve(): Promise<{ port: number; close(): void }> {
+  const srv = http.createServer((req, res) => {
+    if (req.url !== '/big') return void res.end('ok');
+    res.writeHead(200, { 'content-length': String(BIG) });
+    let left = BIG;
+    const pump = (): void => {
+      while (left > 0) {
+        const n = Math.min(left, CHUNK.length);
+        left -= n;
+        if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  return new Promise((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve({ port: (srv.address() as net.AddressInfo).port, close: () => srv.close() })));
+}
+
+function run(argv: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${argv.join(' ')} exited ${code}`))));
+  });
+}
+
+async function firstAnswer(c: StartedTestContainer, port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await c.exec(['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 host.testcontainers.internal ${port}`]);
+    if (r.exitCode === 0 && r.output.endsWith('ok')) return;
+    if (Date.now() > deadline) throw new Error(`no answer from the host within 60 s: ${r.output}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const server = await serve();
+  const t0 = performance.now();
+  let close = async (): Promise<void> => undefined;
+  let extraHosts: Array<{ host: string; ipAddress: string }> = [];
+  if (mode === 'hostalias') {
+    const host = await openHostPorts({ filesRoot });
+    await host.expose(`${server.port}/tcp`);
+    extraHosts = host.extraHosts;
+    close = () => host.close();
+  } else {
+    await TestContainers.exposeHostPorts(server.port);
+  }
+  const exposeMs = performance.now() - t0;
+  const container = await new GenericContainer(image).withCommand(['sleep', '600']).withExtraHosts(extraHosts).start();
+  await firstAnswer(container, server.port);
+  const firstMs = performance.now() - t0;
+  let load: Record<string, number> = {};
+  if (what === 'load') {
+    const hosts = (await container.exec(['cat', '/etc/hosts'])).output;
+    const ip = hosts.split('\n').find((l) => l.includes('host.testcontainers.internal'))?.trim().split(/\s+/)[0] ?? '';
+    const pid = await run(['docker', 'inspect', '--format', '{{.State.Pid}}', container.getId()]);
+    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '3'])) as Record<string, number>;
+  }
+  await container.stop({ timeout: 0 });
+  await close();
+  server.close();
+  process.stdout.write(`${JSON.stringify({ mode, exposeMs, firstMs, ...load })}\n`);
+  // Testcontainers' SSH connection is unref'd, but its client may hold sockets: leave now.
+  process.exit(0);
+}
+
+await main();

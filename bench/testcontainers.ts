@@ -1,0 +1,115 @@
+/**
+ * `npm run bench:testcontainers`: hostalias/testcontainers against Testcontainers' own
+ * exposeHostPorts (sshd container + ssh2 remote forward), side by side in one run.
+ *
+ * Lab: one namespace with a private dockerd (test/lab), the alias added there by
+ * `up --files-root`, and the test process (bench/testcontainers-child.ts) inside it, serving HTTP
+ * on 127.0.0.1. Testcontainers uses an sshd image built here from Debian's openssh-server
+ * (test/lab/sshd-image.ts), named through its SSHD_CONTAINER_IMAGE setting. Figures:
+ * - set-up: from the expose call to the first successful request from a new container (the
+ *   container start is in both), and the expose call alone;
+ * - p50/p99 of small keep-alive HTTP GETs and the throughput of a 100 MB GET, measured from
+ *   inside the container's network namespace (bench/http-load.ts).
+ * Rounds alternate the order of the two modes. Nothing touches the root namespace.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execArgv } from '../test/lab/exec.js';
+import { LAB_TMP_PREFIX } from '../test/lab/cleanup.js';
+import { buildBusyboxImage, labPrerequisites, startDockerd, type Dockerd } from '../test/lab/dockerd.js';
+import { createNetns, runCli, type Netns } from '../test/lab/netns.js';
+import { buildSshdImage } from '../test/lab/sshd-image.js';
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'testcontainers-child.js');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '5');
+type Mode = 'hostalias' | 'testcontainers';
+
+interface Sample {
+  mode: Mode;
+  exposeMs: number;
+  firstMs: number;
+  p50?: number;
+  p99?: number;
+  mbps?: number;
+}
+
+async function runChild(ns: Netns, d: Dockerd, what: 'setup' | 'load', mode: Mode, filesRoot: string, image: string, sshd: string): Promise<Sample> {
+  const env = { ...d.env, TESTCONTAINERS_RYUK_DISABLED: 'true', SSHD_CONTAINER_IMAGE: sshd };
+  try {
+    const r = await ns.exec([process.execPath, CHILD, what, mode, filesRoot, image], { env, timeoutMs: 300_000 });
+    return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as Sample;
+  } finally {
+    // Testcontainers leaves its sshd container (no Ryuk here): start every round from nothing.
+    const ids = (await d.docker(['ps', '-aq'], { allowFail: true })).stdout.split('\n').filter((s) => s !== '');
+    if (ids.length > 0) await d.docker(['rm', '-f', ...ids], { allowFail: true, timeoutMs: 60_000 });
+  }
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+function table(setup: Sample[], load: Sample[]): string {
+  const of = (xs: Sample[], m: Mode, k: keyof Sample): number => median(xs.filter((x) => x.mode === m).map((x) => x[k] as number));
+  const row = (label: string, xs: Sample[], k: keyof Sample, unit: string, target: string, better: 'lower' | 'higher', d = 1): string => {
+    const ours = of(xs, 'hostalias', k);
+    const theirs = of(xs, 'testcontainers', k);
+    const factor = better === 'lower' ? theirs / ours : ours / theirs;
+    return `| ${label} | ${ours.toFixed(d)} ${unit} | ${theirs.toFixed(d)} ${unit} | ${factor.toFixed(1)}× ${better === 'lower' ? 'faster' : 'higher'} | ${target} |`;
+  };
+  return [
+    '| figure (median) | hostalias/testcontainers | Testcontainers exposeHostPorts | hostalias vs Testcontainers | target |',
+    '|---|---|---|---|---|',
+    row('set-up: expose call → first request from a new container', setup, 'firstMs', 'ms', '≥ 5× faster', 'lower', 0),
+    row('expose call alone', setup, 'exposeMs', 'ms', '–', 'lower', 0),
+    row('small HTTP GET p50 (keep-alive)', load, 'p50', 'ms', '≤ 0.5× (≥ 2× faster)', 'lower', 3),
+    row('small HTTP GET p99 (keep-alive)', load, 'p99', 'ms', '–', 'lower', 3),
+    row('100 MB download', load, 'mbps', 'MB/s', '≥ 3×', 'higher', 0),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const missing = labPrerequisites();
+  if (missing.length > 0) throw new Error(`the benchmark needs: ${missing.join(', ')}`);
+  const started = Date.now();
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  const ns = await createNetns('tcbench');
+  const filesRoot = await mkdtemp(`${LAB_TMP_PREFIX}tcbench-`);
+  try {
+    const d = await startDockerd(ns);
+    const image = await buildBusyboxImage(d);
+    const sshd = await buildSshdImage(d);
+    const up = await runCli(ns, ['up', '--files-root', filesRoot, '--persist', 'none'], { env: d.env });
+    if (up.code !== 0) throw new Error(`hostalias up failed: ${up.stderr}`);
+    const setup: Sample[] = [];
+    const load: Sample[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const order: Mode[] = i % 2 === 0 ? ['hostalias', 'testcontainers'] : ['testcontainers', 'hostalias'];
+      for (const mode of order) {
+        process.stderr.write(`bench: round ${i + 1}/${ROUNDS} set-up ${mode}…\n`);
+        setup.push(await runChild(ns, d, 'setup', mode, filesRoot, image, sshd));
+      }
+    }
+    for (let i = 0; i < Math.max(1, Math.ceil(ROUNDS / 2)); i++) {
+      for (const mode of (i % 2 === 0 ? ['hostalias', 'testcontainers'] : ['testcontainers', 'hostalias']) as Mode[]) {
+        process.stderr.write(`bench: load ${i + 1} ${mode}…\n`);
+        load.push(await runChild(ns, d, 'load', mode, filesRoot, image, sshd));
+      }
+    }
+    const cpus = (await execArgv(['nproc'])).stdout.trim();
+    process.stdout.write(`\n${table(setup, load)}\n\n`);
+    process.stdout.write(`raw: ${JSON.stringify({ setup, load })}\n`);
+    const after = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    process.stdout.write(`${cpus} CPUs; ${ROUNDS} set-up rounds and ${Math.ceil(ROUNDS / 2)} load rounds per mode, medians; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${after}\n`);
+    if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2) process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');
+    await runCli(ns, ['down', '--files-root', filesRoot], { env: d.env }).catch(() => undefined);
+  } finally {
+    await ns.destroy().catch(() => undefined);
+    await rm(filesRoot, { recursive: true, force: true });
+  }
+}
+
+await main();
