@@ -3,7 +3,7 @@
  * Every changing operation plans first (observe → plan), applies with rollback, and records state.
  */
 export { DEFAULT_IP, DEFAULT_NAMES, parseAliasIp, parseNames, parseLabel } from './model/address.js';
-export { defaultDesired, PERSIST_KINDS, type Desired, type ExposeSpec, type PersistChoice, type PersistKind } from './model/config.js';
+export { defaultDesired, PERSIST_KINDS, type Desired, type ExposeSpec, type ExposeVia, type ForwardSpec, type PersistChoice, type PersistKind } from './model/config.js';
 export { defaultContext } from './engine/context.js';
 export type { Context } from './model/context.js';
 export type { Backend } from './model/backend.js';
@@ -17,12 +17,14 @@ export { startForwarder, type Forwarder, type ForwarderOptions, type ForwardStat
 export { startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './forward/tcp-relay.js';
 export { LOOPBACK_HOSTS, loopbackTargets, targetPicker, type TargetOrder, type TargetPicker } from './forward/targets.js';
 export { startUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpRelayStats } from './forward/udp-relay.js';
+export { describeTargets, formatEndpoint, parseTargets, type Endpoint } from './forward/spec.js';
 export { addHostArgs, formatFlags, hostEntries, type FlagFormat, type HostTarget } from './docker/add-hosts.js';
 export { buildRunArgv, type RunArgv } from './docker/run-argv.js';
 export { planInPlace, planOverride, type ComposePlan, type ComposeSource } from './docker/compose-plan.js';
 export { chooseGatewayKey, withGateway, type GatewayKey } from './docker/daemon-json.js';
 export { loadHostTarget } from './docker/target.js';
-export { expose, unexpose } from './engine/expose.js';
+export { expose, unexpose, type ExposeResult } from './engine/expose.js';
+export { chooseExposeVia, managedForwards, type ExposeDecision, type ExposeViaChoice, type PortListener } from './model/expose.js';
 export { refreshFirewall } from './engine/refresh.js';
 export { doctorInput, runChecks } from './doctor/run-checks.js';
 export { runProbe } from './doctor/probe.js';

@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
-import { defaultContext } from '../engine/context.js';
-import type { Context } from '../model/context.js';
+import { SystemFs } from '../fs/system-fs.js';
 import { shellQuote } from '../model/shell.js';
 import { usageError } from '../model/errors.js';
 
@@ -33,14 +32,23 @@ export function addCommonOptions(cmd: Command, changing: boolean): Command {
   return cmd;
 }
 
-export function contextFrom(opts: CommonOptions): Context {
+/** `--root` / `--files-root` as given, checked (each needs a folder). */
+export function rootsFrom(opts: CommonOptions): { root?: string; filesRoot?: string } {
   if (opts.root === '') throw usageError('--root needs a folder', '--root /mnt/image');
   if (opts.filesRoot === '') throw usageError('--files-root needs a folder', '--files-root /tmp/hostalias-files');
-  return defaultContext({
-    ...(opts.root ? { root: opts.root } : {}),
-    ...(opts.filesRoot ? { filesRoot: opts.filesRoot } : {}),
-    ...(opts.platform ? { platform: opts.platform } : {}),
-  });
+  if (opts.root !== undefined && opts.filesRoot !== undefined) {
+    throw usageError('--root and --files-root exclude each other', '--root DIR writes an image; --files-root DIR changes this namespace with files under DIR');
+  }
+  return { ...(opts.root ? { root: opts.root } : {}), ...(opts.filesRoot ? { filesRoot: opts.filesRoot } : {}) };
+}
+
+/**
+ * Only the files, for a command that needs no platform (a relay reading the state): the
+ * platform backends stay unloaded, which keeps a relay's memory small (issue 11).
+ */
+export function fsFrom(opts: CommonOptions): SystemFs {
+  const { root, filesRoot } = rootsFrom(opts);
+  return new SystemFs(root ?? filesRoot ?? '/');
 }
 
 /** The command line as typed, for "run it with sudo" hints. */

@@ -3,18 +3,29 @@ import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES, HostaliasError } from '../model/errors.js';
-import { registerAliasCommands } from './commands/alias.js';
-import { registerComposeCommand } from './commands/compose.js';
-import { dockerDaemonUpFlags } from './commands/docker-daemon.js';
-import { registerFlagsCommand } from './commands/flags.js';
-import { registerRunCommand } from './commands/run.js';
-import { registerForwardCommand } from './commands/forward.js';
-import { firewallUpFlags, registerExposeCommands } from './commands/expose.js';
-import { registerDoctorCommand } from './commands/doctor.js';
 import type { CliIO } from './io.js';
 import { UnsafePathError } from '../fs/system-fs.js';
 
-export function buildProgram(io: CliIO): Command {
+type Registrar = (program: Command, io: CliIO) => Promise<void>;
+
+// Each command's module (and what it imports) loads only when that command runs, so a relay
+// service (`forward`) doesn't carry every platform backend in memory (issue 11); help loads all.
+const aliasCommands: Registrar = async (program, io) => {
+  const [{ registerAliasCommands }, { dockerDaemonUpFlags }, { firewallUpFlags }] = await Promise.all([import('./commands/alias.js'), import('./commands/docker-daemon.js'), import('./commands/expose.js')]);
+  registerAliasCommands(program, io, [dockerDaemonUpFlags, firewallUpFlags]);
+};
+const REGISTRARS: ReadonlyArray<[readonly string[], Registrar]> = [
+  [['up', 'down', 'status'], aliasCommands],
+  [['flags'], async (p, io) => (await import('./commands/flags.js')).registerFlagsCommand(p, io)],
+  [['run'], async (p, io) => (await import('./commands/run.js')).registerRunCommand(p, io)],
+  [['compose'], async (p, io) => (await import('./commands/compose.js')).registerComposeCommand(p, io)],
+  [['forward'], async (p, io) => (await import('./commands/forward.js')).registerForwardCommand(p, io)],
+  [['expose', 'unexpose', 'refresh'], async (p, io) => (await import('./commands/expose.js')).registerExposeCommands(p, io)],
+  [['doctor'], async (p, io) => (await import('./commands/doctor.js')).registerDoctorCommand(p, io)],
+];
+
+/** The program with the commands `argv` runs (all of them for help, a typo or no command). */
+export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('hostalias')
     .description('Reach the host from inside a container: a stable loopback alias, persisted, reversible, wired into Docker.')
     .version('0.1.0')
@@ -22,13 +33,8 @@ export function buildProgram(io: CliIO): Command {
     .showHelpAfterError('(run hostalias help COMMAND for its options)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  registerAliasCommands(program, io, [dockerDaemonUpFlags, firewallUpFlags]);
-  registerFlagsCommand(program, io);
-  registerRunCommand(program, io);
-  registerComposeCommand(program, io);
-  registerForwardCommand(program, io);
-  registerExposeCommands(program, io);
-  registerDoctorCommand(program, io);
+  const wanted = REGISTRARS.find(([names]) => names.includes(argv[0] ?? ''));
+  for (const [, register] of wanted ? [wanted] : REGISTRARS) await register(program, io);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }
@@ -36,7 +42,7 @@ export function buildProgram(io: CliIO): Command {
 /** Runs the CLI; returns the exit status. Prints errors with their fix; never throws. */
 export async function main(argv: string[], io: CliIO): Promise<number> {
   try {
-    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    await (await buildProgram(io, argv)).parseAsync(argv, { from: 'user' });
     return io.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {

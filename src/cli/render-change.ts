@@ -12,7 +12,7 @@ function stepJson(step: Step, ctx: Context): Record<string, unknown> {
 }
 
 /** Prints the outcome of a changing command: the plan (dry run), what changed, or "already …". */
-export function printChange(io: CliIO, ctx: Context, command: string, res: ChangeResult, opts: { json?: boolean; already: string; done?: string[] }): void {
+export function printChange(io: CliIO, ctx: Context, command: string, res: ChangeResult, opts: { json?: boolean; already: string; done?: string[]; extra?: Record<string, unknown> }): void {
   const changed = res.plan.steps.length > 0;
   if (opts.json) {
     io.out(JSON.stringify({
@@ -25,6 +25,7 @@ export function printChange(io: CliIO, ctx: Context, command: string, res: Chang
       notes: res.plan.notes,
       warnings: res.plan.warnings,
       state: res.state,
+      ...opts.extra,
     }, null, 2));
     return;
   }

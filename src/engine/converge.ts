@@ -2,7 +2,7 @@ import { HostaliasError } from '../model/errors.js';
 import type { PersistDecision } from '../model/backend.js';
 import { mergePlans, type Plan, type Step } from '../model/steps.js';
 import { applySteps } from './apply.js';
-import { defaultDesired, type Desired, type ExposeSpec, type PersistKind } from '../model/config.js';
+import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
 import type { PartInput } from '../model/part.js';
@@ -130,6 +130,8 @@ export interface StatusReport {
   dockerDaemon: boolean;
   lanGuard: boolean;
   exposes: ExposeSpec[];
+  /** Relays installed with `forward --install` (those of exposes via relay are in `exposes`). */
+  forwards: ForwardSpec[];
   stateFile: string;
 }
 
@@ -150,6 +152,7 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
     dockerDaemon: desired.dockerDaemon,
     lanGuard: desired.lanGuard,
     exposes: desired.exposes,
+    forwards: desired.forwards,
     stateFile: ctx.fs.resolve(STATE_PATH),
   };
 }

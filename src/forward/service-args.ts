@@ -7,5 +7,6 @@ export function forwardArgs(spec: ForwardSpec, ip: string): string[] {
   const args = ['forward', `${spec.port}/${spec.proto}`, '--listen', spec.listen ?? ip];
   for (const t of spec.targets) args.push('--to', t);
   if (spec.workers !== undefined) args.push('--workers', String(spec.workers));
+  if (spec.forExpose) args.push('--for-expose');
   return args;
 }

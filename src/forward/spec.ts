@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { ForwardSpec } from '../model/config.js';
 import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../model/ports.js';
 import { usageError } from '../model/errors.js';
+import { loopbackTargets, type TargetOrder } from './targets.js';
 
 export type ForwardProto = Proto;
 
@@ -38,9 +39,38 @@ export function formatEndpoint(e: Endpoint): string {
   return isIP(e.host) === 6 ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 
-/** The targets a spec relays to: its --to list, or 127.0.0.1 on the same port. Pure. */
+/**
+ * One `--to` as stored and passed on: `HOST:PORT` normalised (`[v6]:PORT`), or a bare `PORT`,
+ * which means the loopback on that port in either family. Throws a usage error. Pure.
+ */
+export function normalizeTarget(text: string): string {
+  const t = text.trim();
+  return /^\d+$/.test(t) ? String(parsePort(t, 'target port', '--to 5433')) : formatEndpoint(parseEndpoint(t));
+}
+
+const isBarePort = (t: string) => /^\s*\d+\s*$/.test(t);
+
+/**
+ * The targets of `--to` values and the order a relay tries them in (targets.ts): each HOST:PORT
+ * as given, each bare PORT as the loopback pair [127.0.0.1:PORT, [::1]:PORT]; none: the loopback
+ * pair on `port`, the way a local client of `localhost:PORT` connects (issue 11). A loopback
+ * service (no --to, or bare ports only) is tried 'sticky' (the family that answered last first);
+ * explicit HOST:PORT lists are shared 'round-robin'. Both fail over on refusal. Pure.
+ */
+export function parseTargets(port: number, to: readonly string[]): { targets: Endpoint[]; order: TargetOrder } {
+  if (to.length === 0) return { targets: loopbackTargets(port), order: 'sticky' };
+  const targets = to.flatMap((t) => (isBarePort(t) ? loopbackTargets(parsePort(t.trim(), 'target port', '--to 5433')) : [parseEndpoint(t)]));
+  return { targets, order: to.every(isBarePort) ? 'sticky' : 'round-robin' };
+}
+
+/** The targets a spec relays to (see parseTargets). Pure. */
 export function targetsOf(spec: Pick<ForwardSpec, 'port' | 'targets'>): Endpoint[] {
-  return spec.targets.length > 0 ? spec.targets.map((t) => parseEndpoint(t)) : [{ host: '127.0.0.1', port: spec.port }];
+  return parseTargets(spec.port, spec.targets).targets;
+}
+
+/** How a target list reads in messages and unit descriptions: `127.0.0.1:5173 or [::1]:5173`. Pure. */
+export function describeTargets(targets: readonly Endpoint[]): string {
+  return targets.map(formatEndpoint).join(' or ');
 }
 
 /** Refuses a relay whose listening address is one of its targets (it would connect to itself forever). */

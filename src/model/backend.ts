@@ -2,6 +2,7 @@ import type { Runner } from '../exec/runner.js';
 import type { SystemFs } from '../fs/system-fs.js';
 import type { PersistChoice, PersistKind } from './config.js';
 import type { Context } from './context.js';
+import type { PortListener } from './expose.js';
 import type { Check, DoctorInput } from './finding.js';
 import type { Part } from './part.js';
 
@@ -40,7 +41,12 @@ export interface Backend {
   /** The alias is on the loopback right now. Read-only, no root needed. */
   aliasPresent(ctx: Context, ip: string): Promise<boolean>;
   doctor: DoctorPlatform;
-  /** The service a `forward --install` becomes, and the command that shows its logs. */
+  /**
+   * Every TCP/UDP listening socket of this host (its network namespace), or null when the platform
+   * can't list them; `expose` decides kernel rules or a relay from it (issue 11). Read-only.
+   */
+  listeners(ctx: Context): Promise<PortListener[] | null>;
+  /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
   previewRunner(fs: SystemFs, host: string): Runner;

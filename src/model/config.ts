@@ -7,12 +7,17 @@ export type PersistChoice = PersistKind | 'auto';
 
 export type FirewallChoice = 'auto' | 'nftables' | 'iptables';
 
+/** How an exposed port is carried: kernel DNAT to 127.0.0.1, or a managed relay to 127.0.0.1 / ::1 (issue 11). */
+export type ExposeVia = 'kernel' | 'relay';
+
 export interface ExposeSpec {
   port: number;
   proto: 'tcp' | 'udp';
-  /** Port on 127.0.0.1 that receives the traffic. */
+  /** Port on the loopback that receives the traffic. */
   to: number;
   keepSource: boolean;
+  /** Absent in states written before issue 11: kernel. */
+  via?: ExposeVia;
 }
 
 /** More relay processes than this only adds memory and contention (issue 15: --workers was unbounded). */
@@ -28,6 +33,11 @@ export interface ForwardSpec {
   targets: string[];
   listen?: string;
   workers?: number;
+  /**
+   * Set on the relay that carries an `expose … via relay` (derived from `exposes`, never stored
+   * in `forwards`): its command line says so, which lets it run on a port that is exposed.
+   */
+  forExpose?: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
-import type { ExposeSpec, FirewallChoice } from './config.js';
-import { usageError } from './errors.js';
+import type { Desired, ExposeSpec, ExposeVia, FirewallChoice, ForwardSpec } from './config.js';
+import { HostaliasError, usageError } from './errors.js';
 import { parsePort, parsePortProto as parsePortProtoOf } from './ports.js';
 
 export const FIREWALL_CHOICES: readonly FirewallChoice[] = ['auto', 'nftables', 'iptables'];
@@ -15,6 +15,7 @@ export function parsePortProto(text: string): { port: number; proto: 'tcp' | 'ud
   return parsePortProtoOf(text, EXPOSE_EXAMPLE);
 }
 
+/** Parses the command line's expose; `via` is decided later (chooseExposeVia), from what listens. */
 export function parseExpose(text: string, opts: { to?: string; keepSource?: boolean } = {}): ExposeSpec {
   const { port, proto } = parsePortProto(text);
   const to = opts.to === undefined ? port : parsePort(opts.to, '--to port', 'hostalias expose 5432 --to 5433');
@@ -38,3 +39,122 @@ export function parseIfaceName(text: string): string {
   return text;
 }
 
+
+/** One listening socket, as a platform reports it (`address` as the kernel shows it: `::1`, `0.0.0.0`, `::ffff:127.0.0.1`). */
+export interface PortListener {
+  proto: 'tcp' | 'udp';
+  address: string;
+  port: number;
+}
+
+export type ExposeViaChoice = 'auto' | ExposeVia;
+export const EXPOSE_VIA_CHOICES: readonly ExposeViaChoice[] = ['auto', 'kernel', 'relay'];
+
+export interface ExposeDecision {
+  via: ExposeVia;
+  /** Why, in words the user reads after `expose` (`--verbose`-style reasoning, always shown). */
+  reason: string;
+  notes: string[];
+}
+
+/** A socket the kernel path (DNAT to 127.0.0.1) reaches: 127.0.0.1, or a wildcard (`::` is dual-stack on Linux by default). */
+function reachedByKernel(address: string): boolean {
+  return address === '127.0.0.1' || address === '::ffff:127.0.0.1' || address === '0.0.0.0' || address === '::';
+}
+
+function describeListeners(on: readonly PortListener[]): string {
+  return [...new Set(on.map((l) => (l.address.includes(':') ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)))].join(', ');
+}
+
+/**
+ * Kernel rules or a relay for `spec` (issue 11). The kernel has no route_localnet for IPv6: a
+ * packet for ::1 from a container's interface is always dropped, so a service on [::1] only can be
+ * reached through a userspace relay alone. Auto: kernel when something listens where DNAT reaches
+ * (127.0.0.1 or a wildcard: faster, no process, `--keep-source` possible); a relay when only ::1
+ * listens, and also when nothing listens yet, because the relay tries 127.0.0.1 and ::1 and
+ * follows the service to whichever family it starts on. `listeners` null: the platform can't
+ * list them (kernel, as before issue 11). Pure; throws a usage error for `--keep-source` with a relay.
+ */
+export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, listeners: readonly PortListener[] | null): ExposeDecision {
+  const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
+  const v4 = on.some((l) => reachedByKernel(l.address));
+  const v6only = !v4 && on.some((l) => l.address === '::1');
+  const example = `hostalias expose ${describeExpose(spec)}`;
+  const keepSourceError = (why: string) =>
+    usageError(`--keep-source needs the kernel path, which reaches 127.0.0.1 only; ${why}`, `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (sudo ${example})`);
+  if (choice === 'relay') {
+    if (spec.keepSource) throw keepSourceError('--via relay connects from the relay itself');
+    return { via: 'relay', reason: 'chosen with --via relay', notes: [] };
+  }
+  if (choice === 'kernel') {
+    const notes = v6only
+      ? [`only [::1]:${spec.to} listens, which the kernel path can't reach: containers are refused until the service also listens on 127.0.0.1 (sudo ${example} --via relay reaches it as it is)`]
+      : [];
+    return { via: 'kernel', reason: 'chosen with --via kernel', notes };
+  }
+  if (listeners === null) return { via: 'kernel', reason: "this platform's listeners were not read: kernel rules to 127.0.0.1", notes: [] };
+  if (v4) return { via: 'kernel', reason: `${describeListeners(on.filter((l) => reachedByKernel(l.address)))} listens: kernel rules, no relay process`, notes: [] };
+  if (spec.keepSource) {
+    if (v6only) throw keepSourceError(`the service listens on [::1]:${spec.to} only`);
+    return { via: 'kernel', reason: `nothing listens on port ${spec.to} yet; --keep-source needs the kernel path (127.0.0.1)`, notes: [] };
+  }
+  if (v6only) return { via: 'relay', reason: `the service listens on [::1]:${spec.to} only, which no kernel rule can reach from a container: a relay carries it`, notes: [] };
+  return {
+    via: 'relay',
+    reason: `nothing listens on port ${spec.to} yet: a relay reaches the service on 127.0.0.1 or ::1, whichever it starts on`,
+    notes: [`once the service listens on 127.0.0.1:${spec.to}, sudo ${example} again moves it to kernel rules (no relay process)`],
+  };
+}
+
+/** The exposes carried by kernel rules (pf on macOS): those not relayed. Pure. */
+export function kernelExposes(exposes: readonly ExposeSpec[]): ExposeSpec[] {
+  return exposes.filter((e) => e.via !== 'relay');
+}
+
+/**
+ * Every relay hostalias runs as a service: `forward --install` ones and those carrying an expose
+ * via relay (same unit/job naming, so each platform's forward-services part installs, lists and
+ * removes them alike). Sorted by port, then protocol. Pure.
+ */
+export function managedForwards(desired: Pick<Desired, 'forwards' | 'exposes'>): ForwardSpec[] {
+  const relays = desired.exposes
+    .filter((e) => e.via === 'relay')
+    .map((e): ForwardSpec => ({ port: e.port, proto: e.proto, targets: e.to === e.port ? [] : [String(e.to)], forExpose: true }));
+  return [...desired.forwards, ...relays].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));
+}
+
+const same = (a: { port: number; proto: string }, port: number, proto: string) => a.port === port && a.proto === proto;
+
+/**
+ * `expose` on a port that a relay of the user's already serves would take its traffic silently
+ * (kernel) or fail to listen (relay): refused, naming the fix. Our own expose relay is not a
+ * conflict. Pure; throws a `conflict` error (exit 3).
+ */
+export function refuseExposeConflicts(desired: Desired, previous: Desired | null, spec: ExposeSpec, listeners: readonly PortListener[] | null): void {
+  const what = describeExpose(spec);
+  if (desired.forwards.some((f) => same(f, spec.port, spec.proto))) {
+    throw new HostaliasError('conflict', `${what} is already relayed by \`hostalias forward ${what} --install\``, `sudo hostalias forward ${what} --uninstall, then sudo hostalias expose ${what} (expose reaches ::1 and 127.0.0.1 services alike)`);
+  }
+  const ours = previous?.exposes.some((e) => same(e, spec.port, spec.proto) && e.via === 'relay') ?? false;
+  const taken = (listeners ?? []).some((l) => same(l, spec.port, spec.proto) && (l.address === desired.ip || l.address === `::ffff:${desired.ip}`));
+  if (taken && !ours) {
+    throw new HostaliasError('conflict', `something already listens on ${desired.ip}:${what} (a \`hostalias forward ${what}\` in a terminal?): the expose would take its traffic`, `stop it (ss -lntup 'sport = :${spec.port}' shows it), then sudo hostalias expose ${what}`);
+  }
+}
+
+/**
+ * `forward` on an exposed port never receives a packet (kernel rules rewrite it first) or fights
+ * the expose relay for the port: refused, naming the fix, unless it is that relay itself
+ * (`forExpose`) or listens elsewhere than the alias. Pure; throws a `conflict` error (exit 3).
+ */
+export function refuseForwardConflicts(desired: Desired, port: number, proto: 'tcp' | 'udp', listenHost: string, forExpose: boolean): void {
+  const e = desired.exposes.find((x) => same(x, port, proto));
+  if (!e || (forExpose && e.via === 'relay')) return;
+  if (listenHost !== desired.ip && listenHost !== '0.0.0.0' && listenHost !== '::') return;
+  const what = describeExpose(e);
+  const why =
+    e.via === 'relay'
+      ? `${what} is exposed through hostalias's own relay, which already reaches the service on 127.0.0.1 or ::1`
+      : `${what} is exposed with kernel rules, which rewrite ${desired.ip}:${port} to 127.0.0.1:${e.to} before a relay sees a packet: this forward would never receive one`;
+  throw new HostaliasError('conflict', why, `keep the expose (hostalias doctor shows whether containers reach the service), or remove it first: sudo hostalias unexpose ${what}`);
+}

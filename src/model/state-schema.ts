@@ -24,15 +24,17 @@ const HostName = v.pipe(v.string(), v.check((s) => refuseName(s) === null, 'not 
 const Iface = v.pipe(v.string(), v.check(accepts(parseIfaceName), 'not an interface name'));
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Proto = v.picklist(['tcp', 'udp']);
+// A forward target: HOST:PORT with a literal address, or a bare PORT (the loopback, 127.0.0.1 or ::1; issue 11).
 const Endpoint = v.pipe(
   v.string(),
   v.check((s) => {
+    if (/^\d{1,5}$/.test(s)) return Number(s) >= 1 && Number(s) <= 65535;
     const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:]+):(\d{1,5})$/.exec(s);
     return m !== null && isIP(m[1] ?? '') !== 0 && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
-  }, 'not HOST:PORT with a literal address'),
+  }, 'not HOST:PORT with a literal address, nor a port'),
 );
 
-const Expose = v.object({ port: Port, proto: Proto, to: Port, keepSource: v.boolean() });
+const Expose = v.object({ port: Port, proto: Proto, to: Port, keepSource: v.boolean(), via: v.optional(v.picklist(['kernel', 'relay'])) });
 
 const Forward = v.object({
   port: Port,

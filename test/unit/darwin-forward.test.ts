@@ -42,7 +42,7 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
   const parsed = parsePlist((await fs.read(PLIST)) as string);
   assert.deepEqual(parsed, {
     Label: LABEL,
-    ProgramArguments: [RT.nodePath, RT.cliPath, 'forward', '5432/tcp', '--listen', IP, '--to', '127.0.0.1:5432'],
+    ProgramArguments: [RT.nodePath, RT.cliPath, 'forward', '5432/tcp', '--listen', IP, '--to', '5432'],
     RunAtLoad: true,
     KeepAlive: true,
     StandardOutPath: LOG,
@@ -166,7 +166,7 @@ test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon
   const start = added.indexOf('<?xml', added.indexOf(LABEL) - 400);
   const parsed = parsePlist(added.slice(start, added.indexOf('</plist>', start) + '</plist>'.length)) as { Label: string; ProgramArguments: string[]; KeepAlive: boolean };
   assert.equal(parsed.Label, LABEL);
-  assert.deepEqual(parsed.ProgramArguments.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '127.0.0.1:5432']);
+  assert.deepEqual(parsed.ProgramArguments.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432']);
   assert.equal(parsed.KeepAlive, true);
   assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
 });

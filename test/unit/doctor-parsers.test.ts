@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeProcAddress, parseProcNet } from '../../src/platform/linux/doctor/proc-net.js';
-import { classifyListener, judgeListeners } from '../../src/platform/linux/doctor/check-listeners.js';
+import { decodeProcAddress, parseProcNet, type Listener } from '../../src/platform/linux/doctor/proc-net.js';
+import { classifyListener, judgeListeners, relayHealth } from '../../src/platform/linux/doctor/check-listeners.js';
+import type { ExposeSpec, ForwardSpec } from '../../src/model/config.js';
 import { classifyConnect, parseProbeOutput, pickProbeImage } from '../../src/doctor/probe-script.js';
 import { parseIptablesSave, splitWords } from '../../src/platform/linux/doctor/iptables-walk.js';
 import { parseNftRuleset } from '../../src/platform/linux/doctor/nft-walk.js';
@@ -58,12 +59,32 @@ test('proc-net: lists TCP LISTEN and unconnected UDP sockets only', () => {
 test('listeners: reachable via the alias, exposed, loopback-only, other address', () => {
   const all = [...parseProcNet(TCP, 'tcp', 4), ...parseProcNet(TCP6, 'tcp', 6), ...parseProcNet(UDP, 'udp', 4)];
   const exposes = [{ port: 5353, proto: 'udp' as const, to: 5353, keepSource: false }];
-  const got = judgeListeners(all, '10.254.254.254', exposes).map((p) => `${p.proto}/${p.port} ${p.reach}`);
+  const setup = { ip: '10.254.254.254', exposes, forwards: [] };
+  const got = judgeListeners(all, setup).map((p) => `${p.proto}/${p.port} ${p.reach}`);
   assert.deepEqual(got, ['tcp/3000 yes', 'tcp/5432 loopback-only', 'tcp/6000 yes', 'tcp/8080 yes', 'tcp/9090 loopback-only', 'udp/161 yes', 'udp/5353 exposed']);
-  assert.equal(classifyListener({ proto: 'tcp', family: 4, address: '192.0.2.10', port: 80, inode: 1, uid: 0 }, '10.254.254.254', []), 'other-address');
+  assert.equal(classifyListener({ proto: 'tcp', family: 4, address: '192.0.2.10', port: 80, inode: 1, uid: 0 }, { ip: '10.254.254.254', exposes: [], forwards: [] }), 'other-address');
   // A port served on both 127.0.0.1 and 0.0.0.0 counts as reachable.
-  const both = judgeListeners([...parseProcNet(TCP, 'tcp', 4), { proto: 'tcp', family: 4, address: '0.0.0.0', port: 5432, inode: 9, uid: 0 }], '10.254.254.254', []);
+  const both = judgeListeners([...parseProcNet(TCP, 'tcp', 4), { proto: 'tcp', family: 4, address: '0.0.0.0', port: 5432, inode: 9, uid: 0 }], { ip: '10.254.254.254', exposes: [], forwards: [] });
   assert.equal(both.find((p) => p.port === 5432)?.reach, 'yes');
+});
+
+test('listeners: a ::1-only service is reachable only when a running relay serves it (issue 11)', () => {
+  const ip = '10.254.254.254';
+  const v6 = { proto: 'tcp' as const, family: 6 as const, address: '::1', port: 5173, inode: 1, uid: 0 };
+  const v4 = { ...v6, family: 4 as const, address: '127.0.0.1', inode: 3 };
+  const relaySock = { ...v6, family: 4 as const, address: ip, inode: 2 };
+  const kernel: ExposeSpec = { port: 5173, proto: 'tcp', to: 5173, keepSource: false, via: 'kernel' };
+  const relay: ExposeSpec = { ...kernel, via: 'relay' };
+  const verdict = (ls: Listener[], setup: { exposes: ExposeSpec[]; forwards: ForwardSpec[] }) => judgeListeners(ls, { ip, ...setup }).map((p) => `${p.port} ${p.reach}`);
+  assert.deepEqual(verdict([v6], { exposes: [], forwards: [] }), ['5173 loopback-only'], 'before expose');
+  assert.deepEqual(verdict([v6], { exposes: [kernel], forwards: [] }), ['5173 family-mismatch'], 'kernel rules never reach ::1');
+  assert.deepEqual(verdict([v4], { exposes: [kernel], forwards: [] }), ['5173 exposed'], 'negative control: 127.0.0.1 is reached by the kernel path');
+  assert.deepEqual(verdict([v6, relaySock], { exposes: [relay], forwards: [] }), ['5173 relayed'], 'relay listening: its own socket is not listed as a service');
+  assert.deepEqual(verdict([v6], { exposes: [relay], forwards: [] }), ['5173 relay-down'], 'relay not listening');
+  assert.deepEqual(verdict([v6, relaySock], { exposes: [], forwards: [{ port: 5173, proto: 'tcp', targets: [] }] }), ['5173 relayed'], 'forward --install counts too');
+  assert.deepEqual(verdict([v6, { ...relaySock, port: 8080 }], { exposes: [], forwards: [{ port: 8080, proto: 'tcp', targets: ['[::1]:5173'] }] }), ['5173 relayed'], 'a relay to another port');
+  const health = relayHealth([relaySock], { ip, exposes: [relay], forwards: [] });
+  assert.deepEqual(health.map((h) => [h.up, h.served]), [[true, false]], 'a relay with nothing behind it yet');
 });
 
 test('probe: parses the container report and tells refused from timed out', () => {

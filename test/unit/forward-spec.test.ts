@@ -13,7 +13,8 @@ import type { ForwardSpec } from '../../src/model/config.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { observeForwardServices } from '../../src/platform/linux/forward-units-part.js';
 import { forwardUnit, planForwardServices, type ForwardServicesObserved } from '../../src/platform/linux/forward-units.js';
-import { checkNoLoop, parseEndpoint, parsePortProto, targetsOf, unitName } from '../../src/forward/spec.js';
+import { loopbackTargets } from '../../src/forward/targets.js';
+import { checkNoLoop, describeTargets, normalizeTarget, parseEndpoint, parsePortProto, parseTargets, targetsOf, unitName } from '../../src/forward/spec.js';
 import { renderPlan } from '../../src/model/steps.js';
 import { FakeRunner } from '../support/fake-runner.js';
 
@@ -27,7 +28,14 @@ test('parsePortProto / parseEndpoint: accepted forms', () => {
   assert.deepEqual(parseEndpoint('127.0.0.1:6379'), { host: '127.0.0.1', port: 6379 });
   assert.deepEqual(parseEndpoint('[::1]:5432'), { host: '::1', port: 5432 });
   assert.deepEqual(parseEndpoint('8080'), { host: '127.0.0.1', port: 8080 });
-  assert.deepEqual(targetsOf({ port: 5432, targets: [] }), [{ host: '127.0.0.1', port: 5432 }]);
+  // No --to, or a bare port: the loopback in either family, as a local client of localhost connects (issue 11).
+  assert.deepEqual(targetsOf({ port: 5432, targets: [] }), [{ host: '127.0.0.1', port: 5432 }, { host: '::1', port: 5432 }]);
+  assert.deepEqual(parseTargets(5173, []), { targets: loopbackTargets(5173), order: 'sticky' });
+  assert.deepEqual(parseTargets(5173, ['5174']), { targets: loopbackTargets(5174), order: 'sticky' });
+  assert.deepEqual(parseTargets(5173, ['[::1]:5173', '127.0.0.1:9']), { targets: [{ host: '::1', port: 5173 }, { host: '127.0.0.1', port: 9 }], order: 'round-robin' });
+  assert.equal(normalizeTarget(' 5174 '), '5174');
+  assert.equal(normalizeTarget('[0:0::1]:80'), '[0:0::1]:80');
+  assert.equal(describeTargets(loopbackTargets(80)), '127.0.0.1:80 or [::1]:80');
 });
 
 test('bad input is a usage error that names the fix', () => {

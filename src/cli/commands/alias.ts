@@ -1,9 +1,12 @@
 import { Option, type Command } from 'commander';
+import { describeTargets, targetsOf } from '../../forward/spec.js';
+import { loopbackTargets } from '../../forward/targets.js';
 import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
 import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/config.js';
 import { down, status, up } from '../../engine/converge.js';
 import { EXIT_CODES } from '../../model/errors.js';
-import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
+import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
 
 interface UpFlags extends CommonOptions {
@@ -74,7 +77,11 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
         io.out(`names        ${report.names.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
         if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
         if (report.lanGuard && ctx.backend.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
-        for (const e of report.exposes) io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to}`);
+        for (const e of report.exposes) {
+          if (e.via === 'relay') io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
+          else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);
+        }
+        for (const f of report.forwards) io.out(`forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name})`);
         if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
       }
       io.exitCode = report.present ? EXIT_CODES.ok : EXIT_CODES['not-present'];

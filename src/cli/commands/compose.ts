@@ -5,7 +5,8 @@ import { loadHostTarget } from '../../docker/target.js';
 import { usageError } from '../../model/errors.js';
 import { SystemFs } from '../../fs/system-fs.js';
 import { renderStep } from '../../model/steps.js';
-import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
+import { contextFrom } from '../context-from.js';
 
 interface ComposeFlags extends CommonOptions {
   file: string[];

@@ -3,7 +3,8 @@ import { doctorInput, runChecks } from '../../doctor/run-checks.js';
 import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
 import { renderJson, renderReport, useColor } from '../../doctor/render.js';
 import { EXIT_CODES, usageError } from '../../model/errors.js';
-import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
+import { contextFrom } from '../context-from.js';
 
 interface DoctorFlags extends CommonOptions {
   probe?: boolean | string[];

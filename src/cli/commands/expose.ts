@@ -2,9 +2,12 @@ import { Option, type Command } from 'commander';
 import type { Desired, FirewallChoice } from '../../model/config.js';
 import { expose, unexpose } from '../../engine/expose.js';
 import { refreshFirewall } from '../../engine/refresh.js';
-import { describeExpose, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto } from '../../model/expose.js';
+import { describeExpose, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto, type ExposeViaChoice } from '../../model/expose.js';
+import { describeTargets } from '../../forward/spec.js';
+import { loopbackTargets } from '../../forward/targets.js';
 import { usageError } from '../../model/errors.js';
-import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
+import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
 import type { UpFlagExtension } from './alias.js';
 
@@ -30,26 +33,36 @@ interface ExposeFlags extends CommonOptions {
   to?: string;
   keepSource?: boolean;
   firewall?: FirewallChoice;
+  via: ExposeViaChoice;
 }
 
 export function registerExposeCommands(program: Command, io: CliIO): void {
   addCommonOptions(program.command('expose'), true)
     .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)')
-    .description('let containers and the host reach 127.0.0.1-only services at ALIAS:PORT (DNAT to 127.0.0.1:PORT, kernel rules, Linux)')
-    .option('--to <port>', 'the port on 127.0.0.1 (default: the same port; only with one PORT)')
-    .option('--keep-source', "let the service see the container's address instead of 127.0.0.1")
+    .description('let containers and the host reach loopback-only services at ALIAS:PORT: kernel DNAT to 127.0.0.1, or a managed relay when the service listens on ::1 only (or not yet)')
+    .option('--to <port>', 'the port on the loopback (default: the same port; only with one PORT)')
+    .option('--keep-source', "let the service see the container's address instead of 127.0.0.1 (kernel rules only)")
+    .addOption(new Option('--via <how>', 'auto: kernel rules when something listens on 127.0.0.1 (or 0.0.0.0/::), else a relay to 127.0.0.1 or ::1; kernel or relay forces one').choices([...EXPOSE_VIA_CHOICES]).default('auto'))
     .addOption(new Option('--firewall <kind>', 'packet filter to use').choices([...FIREWALL_CHOICES]))
     .action(async (portArgs: string[], flags: ExposeFlags) => {
       if (flags.to !== undefined && portArgs.length > 1) throw usageError(`--to applies to one port, but ${portArgs.length} were given`, `expose them one by one: hostalias expose ${portArgs[0] ?? 'PORT'} --to ${flags.to}`);
       const specs = portArgs.map((p) => parseExpose(p, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true }));
       const ctx = contextFrom(flags);
-      const res = await expose(ctx, specs, { dryRun: flags.dryRun, commandLine: commandLine(), ...(flags.firewall ? { firewall: flags.firewall } : {}) });
+      const res = await expose(ctx, specs, { dryRun: flags.dryRun, commandLine: commandLine(), via: flags.via, ...(flags.firewall ? { firewall: flags.firewall } : {}) });
       const ip = res.state?.desired.ip;
-      const source = flags.keepSource ? ' (the service sees their address)' : ' (the service sees 127.0.0.1)';
+      const lines = specs.map((s, i) => {
+        const { via, reason } = res.decisions[i] ?? { via: 'kernel', reason: '' };
+        const relay = ctx.backend.forwardService(s);
+        const target = via === 'relay' ? describeTargets(loopbackTargets(s.to)) : `127.0.0.1:${s.to}`;
+        const how = via === 'relay' ? `through the relay ${relay.name}` : 'through kernel rules';
+        const sees = via === 'relay' ? `the service sees 127.0.0.1 or ::1; relay logs: ${relay.logs}` : s.keepSource ? 'the service sees their address' : 'the service sees 127.0.0.1';
+        return { already: `already exposed: ${ip}:${describeExpose(s)} → ${target} ${how} (${reason})`, done: `Containers and the host reach ${target} as ${ip}:${describeExpose(s)} ${how}: ${reason} (${sees}).` };
+      });
       printChange(io, ctx, 'expose', res, {
         json: flags.json,
-        already: specs.map((s) => `already exposed: ${ip}:${describeExpose(s)} → 127.0.0.1:${s.to}`).join('\n'),
-        done: specs.map((s) => `Containers and the host reach 127.0.0.1:${s.to} as ${ip}:${s.port}/${s.proto}${source}.`),
+        already: lines.map((l) => l.already).join('\n'),
+        done: lines.map((l) => l.done),
+        extra: { decisions: specs.map((s, i) => ({ port: s.port, proto: s.proto, via: res.decisions[i]?.via, reason: res.decisions[i]?.reason })) },
       });
     });
 

@@ -1,7 +1,8 @@
 import { Option, type Command } from 'commander';
 import { FLAG_FORMATS, formatFlags, parseFlagFormat } from '../../docker/add-hosts.js';
 import { loadHostTarget } from '../../docker/target.js';
-import { addCommonOptions, contextFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
+import { contextFrom } from '../context-from.js';
 
 /** `hostalias flags`: the --add-host flags for the recorded names, for `docker run $(hostalias flags) …`. */
 export function registerFlagsCommand(program: Command, io: CliIO): void {

@@ -1,14 +1,12 @@
 import { Option, type Command } from 'commander';
-import { availableParallelism } from 'node:os';
 import { DEFAULT_IP } from '../../model/address.js';
 import { MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
-import { converge, resolveDesired } from '../../engine/converge.js';
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
-import { checkNoLoop, formatEndpoint, parseEndpoint, parseListenAddress, parsePortProto, targetsOf } from '../../forward/spec.js';
-import { addCommonOptions, commandLine, contextFrom, type CliIO, type CommonOptions } from '../io.js';
-import { printChange } from '../render-change.js';
+import { checkNoLoop, describeTargets, formatEndpoint, normalizeTarget, parseListenAddress, parsePortProto, parseTargets, targetsOf } from '../../forward/spec.js';
+import { refuseForwardConflicts } from '../../model/expose.js';
+import { addCommonOptions, commandLine, fsFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface ForwardFlags extends CommonOptions {
   to: string[];
@@ -20,6 +18,7 @@ interface ForwardFlags extends CommonOptions {
   grace: string;
   install?: boolean;
   uninstall?: boolean;
+  forExpose?: boolean;
 }
 
 function positiveInt(text: string, flag: string, example: string, max = 1_000_000_000): number {
@@ -42,24 +41,28 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
-  const ctx = contextFrom(flags);
-  const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : ((await loadState(ctx.fs))?.desired.ip ?? DEFAULT_IP);
+  // Only the state file: a relay that runs for days doesn't load the platform backends (issue 11: its RSS).
+  const state = await loadState(fsFrom(flags));
+  const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : (state?.desired.ip ?? DEFAULT_IP);
   const listen = { host, port };
-  const targets = targetsOf({ port, targets: flags.to });
+  const { targets, order } = parseTargets(port, flags.to);
   checkNoLoop(listen, targets);
-  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2', MAX_WORKERS) : availableParallelism();
+  if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true);
+  // One process by default: a relay for a dev server idles at one Node's RSS (issue 11); --workers N for heavy traffic.
+  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2', MAX_WORKERS) : 1;
   const graceMs = positiveInt(flags.grace, '--grace', '10') * 1000;
   const fw = await startForwarder({
     proto,
     listen,
     targets,
+    order,
     workers,
     schedule: flags.schedule,
     connectTimeoutMs: positiveInt(flags.connectTimeout, '--connect-timeout', '5000'),
     idleTimeoutMs: positiveInt(flags.idleTimeout, '--idle-timeout', '60') * 1000,
     graceMs,
   });
-  const to = targets.map(formatEndpoint).join(', ');
+  const to = describeTargets(targets);
   if (flags.json) io.out(JSON.stringify({ event: 'listening', listen: fw.address, proto, targets, workers: fw.workers, pid: process.pid }));
   else io.out(`forwarding ${formatEndpoint(fw.address)}/${proto} → ${to} (${fw.workers} worker${fw.workers > 1 ? 's' : ''}); Ctrl-C stops`);
   const sig = await waitForSignal();
@@ -71,8 +74,10 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): P
 
 async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
+  // Loaded here, not at the top: the foreground relay never needs the engine or the platforms.
+  const [{ contextFrom }, { converge, resolveDesired }, { printChange }] = await Promise.all([import('../context-from.js'), import('../../engine/converge.js'), import('../render-change.js')]);
   const ctx = contextFrom(flags);
-  const spec: ForwardSpec = { port, proto, targets: flags.to.map((t) => formatEndpoint(parseEndpoint(t))) };
+  const spec: ForwardSpec = { port, proto, targets: flags.to.map(normalizeTarget) };
   if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
   if (flags.workers !== undefined) spec.workers = positiveInt(flags.workers, '--workers', '2', MAX_WORKERS);
   const same = (f: ForwardSpec) => f.port === port && f.proto === proto;
@@ -81,6 +86,7 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Prom
     (state) => {
       const d = resolveDesired(state, {});
       checkNoLoop({ host: spec.listen ?? d.ip, port }, targetsOf(spec));
+      if (!flags.uninstall) refuseForwardConflicts(d, port, proto, spec.listen ?? d.ip, false);
       const others = d.forwards.filter((f) => !same(f));
       return { ...d, forwards: flags.uninstall ? others : [...others, spec].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto)) };
     },
@@ -96,17 +102,18 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Prom
 
 export function registerForwardCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('forward'), true)
-    .description('relay ALIAS:PORT to a 127.0.0.1-only service (userspace, no firewall rules); runs in the foreground, or as a service with --install')
+    .description('relay ALIAS:PORT to a loopback-only service on 127.0.0.1 or ::1 (userspace, no firewall rules); runs in the foreground, or as a service with --install')
     .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
-    .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped); default 127.0.0.1:PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--listen <addr>', 'listen on this address instead of the alias')
-    .option('--workers <n>', 'TCP relay processes sharing the port (default: number of CPUs)')
+    .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
     .addOption(new Option('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
     .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
     .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
     .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
     .option('--install', 'run it as a service (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
+    .addOption(new Option('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())
     .action(async (portArg: string, flags: ForwardFlags) => {
       if (flags.install && flags.uninstall) throw usageError('--install and --uninstall exclude each other', `hostalias forward ${portArg} --install`);
       if (flags.install || flags.uninstall) return runInstall(io, portArg, flags);

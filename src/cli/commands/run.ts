@@ -4,7 +4,8 @@ import { execDocker } from '../../docker/exec-docker.js';
 import { loadHostTarget } from '../../docker/target.js';
 import { usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';
-import { contextFrom, type CliIO } from '../io.js';
+import { type CliIO } from '../io.js';
+import { contextFrom } from '../context-from.js';
 
 interface RunFlags {
   root?: string;

@@ -36,6 +36,10 @@ export const darwinBackend: Backend = {
     return isLo0AliasPresent(await listLo0(ctx.runner), ip);
   },
   doctor: darwinDoctor,
+  // Not read on macOS yet (lsof/netstat parsing): `expose` keeps pf unless --via relay is given.
+  async listeners() {
+    return null;
+  },
   forwardService(spec) {
     const name = forwardLabel(spec);
     return { name, logs: `tail -f ${forwardLogPath(name)}` };

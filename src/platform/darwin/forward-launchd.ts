@@ -3,8 +3,8 @@ import type { ForwardSpec } from '../../model/config.js';
 import type { Part } from '../../model/part.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
-import { formatEndpoint, targetsOf } from '../../forward/spec.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
+import { managedForwards } from '../../model/expose.js';
 import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 /** Labels this planner owns; any other plist in /Library/LaunchDaemons is never touched. */
@@ -29,8 +29,8 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
   const label = forwardLabel(spec);
   return {
     label,
-    // The default target (127.0.0.1:PORT) is spelled out so the plist says where the relay goes.
-    programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: targetsOf(spec).map(formatEndpoint) }, ip)],
+    // The default target is spelled out (`--to PORT`: the loopback, 127.0.0.1 or ::1) so the plist says where the relay goes.
+    programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: spec.targets.length > 0 ? spec.targets : [String(spec.port)] }, ip)],
     keepAlive: true,
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
@@ -94,9 +94,10 @@ export async function observeForwardJobs(ctx: Context, labels: readonly string[]
 export const forwardLaunchdPart: Part = {
   id: 'forward-services',
   async plan(ctx, { desired, state }) {
-    const forwards = desired?.forwards ?? [];
+    // `forward --install` jobs and the relays of `expose --via relay` (issue 11), planned alike.
+    const forwards = desired ? managedForwards(desired) : [];
     // The state's forwards too: a job still loaded whose plist was deleted by hand must be booted out.
-    const obs = await observeForwardJobs(ctx, [...forwards, ...(state?.desired.forwards ?? [])].map(forwardLabel));
+    const obs = await observeForwardJobs(ctx, [...forwards, ...(state ? managedForwards(state.desired) : [])].map(forwardLabel));
     const plan = planForwardJobs(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
     if (plan.steps.length > 0 && forwards.length > 0) {
       plan.notes.push(`forward services run ${currentRuntime().nodePath}: if that node is moved or upgraded to another path, run hostalias forward PORT --install again`);

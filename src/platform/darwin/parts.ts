@@ -4,6 +4,7 @@ import { HostaliasError } from '../../model/errors.js';
 import { runChecked } from '../../exec/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
+import { kernelExposes } from '../../model/expose.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
@@ -77,7 +78,7 @@ export const launchdPart: Part = {
 };
 
 async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
-  if ((input.desired?.exposes.length ?? 0) > 0 || (input.state?.desired.exposes.length ?? 0) > 0) return true;
+  if (kernelExposes(input.desired?.exposes ?? []).length > 0 || kernelExposes(input.state?.desired.exposes ?? []).length > 0) return true;
   for (const path of [PF_ANCHOR_FILE, PF_TOKEN_PATH, PF_BOOT_LOG, plistPathFor(PF_JOB_LABEL)]) {
     if (await ctx.fs.exists(path)) return true;
   }
@@ -109,9 +110,11 @@ export const pfPart: Part = {
   async plan(ctx, input) {
     if (!(await pfRelevant(ctx, input))) return emptyPlan();
     const { desired, persistence } = input;
-    const wanted = desired && desired.exposes.length > 0 ? { ip: desired.ip, exposes: desired.exposes, persist: persistence?.kind === 'launchd' } : null;
+    // Exposes carried by a relay (--via relay) are forward jobs, not pf rules (issue 11).
+    const exposes = desired ? kernelExposes(desired.exposes) : [];
+    const wanted = desired && exposes.length > 0 ? { ip: desired.ip, exposes, persist: persistence?.kind === 'launchd' } : null;
     const plan = planPf(wanted, await observePf(ctx, wanted !== null));
-    if (wanted && desired?.exposes.some((e) => e.keepSource)) {
+    if (wanted && exposes.some((e) => e.keepSource)) {
       plan.notes.push('pf keeps the source address of redirected connections on macOS; --keep-source changes nothing here');
     }
     return plan;

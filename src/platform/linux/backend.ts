@@ -6,6 +6,7 @@ import { linuxDoctor } from './doctor/index.js';
 import { listAddresses } from './ip.js';
 import { observePersistProbes } from './observe.js';
 import { linuxParts } from './parts.js';
+import { readListeners } from './doctor/proc-reader.js';
 import { LinuxPreviewRunner } from './preview-runner.js';
 
 /** Linux: iproute2 alias on lo, five persistence kinds, nftables/iptables, systemd units. */
@@ -21,6 +22,9 @@ export const linuxBackend: Backend = {
     return isAliasPresent(await listAddresses(ctx.runner), ip);
   },
   doctor: linuxDoctor,
+  async listeners() {
+    return (await readListeners()).map((l) => ({ proto: l.proto, address: l.address, port: l.port }));
+  },
   forwardService(spec) {
     const name = unitName(spec);
     return { name, logs: `journalctl -u ${name}` };

@@ -2,6 +2,7 @@ import type { Context } from '../../model/context.js';
 import type { Part } from '../../model/part.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { unitName } from '../../forward/spec.js';
+import { managedForwards } from '../../model/expose.js';
 import { planForwardServices, UNIT_DIR, UNIT_PATTERN, WANTS_DIR, type ForwardServicesObserved } from './forward-units.js';
 
 /** Reads the forward units and their wants links. Read-only; under --root only the folder is read. */
@@ -17,11 +18,11 @@ export async function observeForwardServices(ctx: Context, extraNames: readonly 
   return { units, wants, systemdRunning: !ctx.fs.isRooted && (await ctx.fs.exists('/run/systemd/system')) };
 }
 
-/** Forward relays installed as systemd services (`forward --install`); `down` stops and removes them. */
+/** Relays run as systemd services (`forward --install`, and `expose` via relay); `down` stops and removes them. */
 export const forwardServicesPart: Part = {
   id: 'forward-services',
   async plan(ctx, { desired }) {
-    const forwards = desired?.forwards ?? [];
+    const forwards = desired ? managedForwards(desired) : [];
     const obs = await observeForwardServices(ctx, forwards.map(unitName));
     return planForwardServices(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
   },

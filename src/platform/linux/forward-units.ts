@@ -1,7 +1,7 @@
 import type { ForwardSpec } from '../../model/config.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
-import { formatEndpoint, targetsOf, unitName } from '../../forward/spec.js';
+import { describeTargets, targetsOf, unitName } from '../../forward/spec.js';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const WANTS_DIR = '/etc/systemd/system/multi-user.target.wants';
@@ -27,10 +27,11 @@ function systemdQuote(args: readonly string[]): string {
 }
 
 export function forwardUnit(spec: ForwardSpec, ip: string, rt: ForwardRuntime): string {
-  const to = targetsOf(spec).map(formatEndpoint).join(', ');
-  return `# Managed by hostalias: \`hostalias down\` removes this. Edits are overwritten by \`hostalias forward --install\`.
+  const to = describeTargets(targetsOf(spec));
+  const by = spec.forExpose ? `hostalias expose ${spec.port}/${spec.proto}` : 'hostalias forward --install';
+  return `# Managed by hostalias: \`hostalias down\` removes this. Edits are overwritten by \`${by}\`.
 [Unit]
-Description=hostalias: forward ${spec.listen ?? ip}:${spec.port}/${spec.proto} to ${to}
+Description=hostalias: ${spec.forExpose ? 'expose' : 'forward'} ${spec.listen ?? ip}:${spec.port}/${spec.proto} to ${to}
 After=network.target hostalias.service
 
 [Service]

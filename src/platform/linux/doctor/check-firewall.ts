@@ -1,4 +1,5 @@
 import { firewallPart } from '../firewall/part.js';
+import { kernelExposes } from '../../../model/expose.js';
 import { parseIptablesSave } from './iptables-walk.js';
 import { parseNftRuleset } from './nft-walk.js';
 import { walkChain, type Chain, type Packet, type PartialDrop, type WalkResult } from './rule-walk.js';
@@ -72,8 +73,9 @@ function walkGate(chains: Map<string, Chain>, base: string, p: Packet): WalkResu
  */
 async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
   const { ctx, desired, state, hostalias } = input;
-  if (!state || (!desired.lanGuard && desired.exposes.length === 0)) return [];
-  const what = [desired.lanGuard ? 'the LAN guard' : '', desired.exposes.length > 0 ? `exposed ports ${desired.exposes.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''].filter(Boolean).join(' and ');
+  const kernel = kernelExposes(desired.exposes);
+  if (!state || (!desired.lanGuard && kernel.length === 0)) return [];
+  const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''].filter(Boolean).join(' and ');
   const plan = await firewallPart.plan(ctx, { desired, persistence: state.persistence, state });
   const live = plan.steps.filter((s) => !(s.kind === 'run' && s.service));
   if (live.length === 0) return [ok('firewall', `hostalias rules for ${what} are in place`)];

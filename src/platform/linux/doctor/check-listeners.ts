@@ -1,23 +1,79 @@
 import { inSubnet } from '../../../model/address.js';
-import type { ExposeSpec } from '../../../model/config.js';
+import type { Desired, ExposeSpec, ForwardSpec } from '../../../model/config.js';
+import { kernelExposes, managedForwards } from '../../../model/expose.js';
+import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 import type { Listener } from './proc-net.js';
 import { readSocketOwners } from './proc-reader.js';
 import { ok, warn, type Check, type Finding } from '../../../model/finding.js';
 import { linuxFacts } from './facts.js';
 
-export type Reach = 'yes' | 'exposed' | 'loopback-only' | 'other-address';
+/**
+ * - `yes`: bound to the alias or a wildcard; `exposed`: kernel rules DNAT to it (127.0.0.1);
+ * - `relayed`: a hostalias relay (`expose` via relay, `forward --install`) targets it and listens;
+ * - `relay-down`: such a relay targets it but nothing listens on ALIAS:PORT (its service is not running);
+ * - `family-mismatch`: exposed with kernel rules, but it listens on ::1, which DNAT to 127.0.0.1 never reaches;
+ * - `loopback-only`, `other-address`: containers can't reach it.
+ */
+export type Reach = 'yes' | 'exposed' | 'relayed' | 'relay-down' | 'family-mismatch' | 'loopback-only' | 'other-address';
+
+type Setup = Pick<Desired, 'ip' | 'exposes' | 'forwards'>;
+
+function unmapped(addr: string): string {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
 
 function isLoopback(addr: string): boolean {
-  const v4 = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  const v4 = unmapped(addr);
   return addr === '::1' || inSubnet(v4, '127.0.0.0', 8);
 }
 
-/** Whether a container reaches `l` via the alias. Pure. */
-export function classifyListener(l: Listener, aliasIp: string, exposes: readonly ExposeSpec[]): Reach {
-  const a = l.address;
-  if (a === '0.0.0.0' || a === '::' || a === aliasIp || a === `::ffff:${aliasIp}`) return 'yes';
-  if (exposes.some((e) => e.port === l.port && e.proto === l.proto)) return 'exposed';
-  return isLoopback(a) ? 'loopback-only' : 'other-address';
+function onAlias(l: Pick<Listener, 'address'>, aliasIp: string): boolean {
+  return unmapped(l.address) === aliasIp || l.address === '0.0.0.0' || l.address === '::';
+}
+
+/** The relay (managed by hostalias) that sends to `l`, if any. */
+function relayFor(l: Listener, relays: readonly ForwardSpec[]): ForwardSpec | undefined {
+  return relays.find((f) => f.proto === l.proto && targetsOf(f).some((t) => t.port === l.port && t.host === unmapped(l.address)));
+}
+
+function kernelExposeFor(l: Listener, exposes: readonly ExposeSpec[]): ExposeSpec | undefined {
+  return exposes.find((e) => e.to === l.port && e.proto === l.proto);
+}
+
+const relayKey = (f: ForwardSpec) => `${f.port}/${f.proto}`;
+
+/** The managed relay whose own listening socket `l` is (ALIAS:PORT, or its --listen address). */
+function relaySocketOf(setup: Setup, relays: readonly ForwardSpec[]): (l: Listener) => ForwardSpec | undefined {
+  return (l) => relays.find((f) => f.proto === l.proto && f.port === l.port && (f.listen ? unmapped(l.address) === f.listen : onAlias(l, setup.ip)));
+}
+
+export interface RelayHealth {
+  relay: ForwardSpec;
+  /** Its socket on ALIAS:PORT listens. */
+  up: boolean;
+  /** Something listens on one of its targets. */
+  served: boolean;
+}
+
+/** For each relay hostalias manages: is it listening, and is anything behind it. Pure. */
+export function relayHealth(listeners: readonly Listener[], setup: Setup): RelayHealth[] {
+  const relays = managedForwards(setup);
+  const relayOf = relaySocketOf(setup, relays);
+  return relays.map((relay) => ({
+    relay,
+    up: listeners.some((l) => relayOf(l) === relay),
+    served: listeners.some((l) => relayOf(l) === undefined && relayFor(l, [relay]) !== undefined),
+  }));
+}
+
+/** Whether a container reaches `l` via the alias; `relaysUp` ("PORT/PROTO") are the relays whose ALIAS:PORT socket listens. Pure. */
+export function classifyListener(l: Listener, setup: Setup, relaysUp: ReadonlySet<string> = new Set()): Reach {
+  const a = unmapped(l.address);
+  if (a === '0.0.0.0' || a === '::' || a === setup.ip) return 'yes';
+  const relay = relayFor(l, managedForwards(setup));
+  if (relay && isLoopback(l.address)) return relaysUp.has(relayKey(relay)) ? 'relayed' : 'relay-down';
+  if (kernelExposeFor(l, kernelExposes(setup.exposes))) return a === '127.0.0.1' ? 'exposed' : isLoopback(l.address) ? 'family-mismatch' : 'other-address';
+  return isLoopback(l.address) ? 'loopback-only' : 'other-address';
 }
 
 export interface PortReach {
@@ -25,23 +81,31 @@ export interface PortReach {
   port: number;
   reach: Reach;
   listeners: Listener[];
+  /** The hostalias relay that serves this port, when one does. */
+  relay?: ForwardSpec;
 }
 
 /**
  * One verdict per protocol and port: reachable when any socket on it is (a service listening on
- * 127.0.0.1 and on the alias is reachable). Sorted by protocol, then port. Pure.
+ * 127.0.0.1 and on the alias is reachable). The sockets of hostalias's own relays on ALIAS:PORT
+ * are not services: they make their targets `relayed`. Sorted by protocol, then port. Pure.
  */
-export function judgeListeners(listeners: readonly Listener[], aliasIp: string, exposes: readonly ExposeSpec[]): PortReach[] {
-  const rank: Record<Reach, number> = { yes: 3, exposed: 2, 'other-address': 1, 'loopback-only': 0 };
+export function judgeListeners(listeners: readonly Listener[], setup: Setup): PortReach[] {
+  const relays = managedForwards(setup);
+  const relayOf = relaySocketOf(setup, relays);
+  const relaysUp = new Set(listeners.map(relayOf).filter((f): f is ForwardSpec => f !== undefined).map(relayKey));
+  const rank: Record<Reach, number> = { yes: 6, exposed: 5, relayed: 5, 'relay-down': 3, 'family-mismatch': 2, 'other-address': 1, 'loopback-only': 0 };
   const byPort = new Map<string, PortReach>();
   for (const l of listeners) {
+    if (relayOf(l)) continue;
     const key = `${l.proto}/${l.port}`;
-    const reach = classifyListener(l, aliasIp, exposes);
+    const reach = classifyListener(l, setup, relaysUp);
+    const relay = reach === 'relayed' || reach === 'relay-down' ? relayFor(l, relays) : undefined;
     const cur = byPort.get(key);
-    if (!cur) byPort.set(key, { proto: l.proto, port: l.port, reach, listeners: [l] });
+    if (!cur) byPort.set(key, { proto: l.proto, port: l.port, reach, listeners: [l], ...(relay ? { relay } : {}) });
     else {
       cur.listeners.push(l);
-      if (rank[reach] > rank[cur.reach]) cur.reach = reach;
+      if (rank[reach] > rank[cur.reach]) Object.assign(cur, { reach, ...(relay ? { relay } : {}) });
     }
   }
   return [...byPort.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
@@ -59,22 +123,39 @@ export const listenersCheck: Check = {
     const listeners = await linuxFacts(input).listeners();
     if (listeners.length === 0) return [ok('listeners', 'no TCP or UDP listener in this network namespace')];
     const owners = await readSocketOwners(new Set(listeners.map((l) => l.inode)));
-    const ports = judgeListeners(listeners, desired.ip, desired.exposes);
-    return ports.map((p): Finding => {
+    const ports = judgeListeners(listeners, desired);
+    const idle = relayHealth(listeners, desired).flatMap(({ relay, up, served }): Finding[] => {
+      const unit = unitName(relay);
+      const at = `${relay.listen ?? desired.ip}:${relay.port}/${relay.proto}`;
+      const to = describeTargets(targetsOf(relay));
+      if (!up && !served) return [warn('listeners', `${unit} should relay ${at} to ${to}, but it is not listening (and neither is the service)`, `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`)];
+      if (up && !served) return [warn('listeners', `${unit} relays ${at}, but nothing listens on ${to} yet: containers are refused until the service starts`, `start the service (on ${to}, either works)`)];
+      return [];
+    });
+    return [...ports.map((p): Finding => {
       const names = [...new Set(p.listeners.map((l) => owners.get(l.inode)).filter((n): n is string => n !== undefined))];
       const who = names.length > 0 ? ` (${names.join(', ')})` : '';
       const socks = p.listeners.map(where).join(', ');
       const spec = p.proto === 'udp' ? `${p.port}/udp` : String(p.port);
+      const head = `${p.proto} ${socks}${who}`;
+      const relayPort = p.relay ? `${desired.ip}:${p.relay.port}` : '';
+      const unit = p.relay ? unitName(p.relay) : '';
       switch (p.reach) {
         case 'yes':
-          return ok('listeners', `${p.proto} ${socks}${who}: containers reach it at ${desired.ip}:${p.port}`);
+          return ok('listeners', `${head}: containers reach it at ${desired.ip}:${p.port}`);
         case 'exposed':
-          return ok('listeners', `${p.proto} ${socks}${who}: exposed, containers reach it at ${desired.ip}:${p.port}`);
+          return ok('listeners', `${head}: exposed (kernel rules), containers reach it at ${desired.ip}:${p.port}`);
+        case 'relayed':
+          return ok('listeners', `${head}: relayed by ${unit}, containers reach it at ${relayPort}`);
+        case 'relay-down':
+          return warn('listeners', `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running`, `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`);
+        case 'family-mismatch':
+          return warn('listeners', `${head}: exposed with kernel rules, which reach 127.0.0.1:${p.port} only, and the service listens on ::1: containers are refused`, hostalias(`expose ${spec}`));
         case 'loopback-only':
-          return warn('listeners', `${p.proto} ${socks}${who}: loopback-only, containers can't reach it at ${desired.ip}:${p.port} (expose it with iptables/nft DNAT, or relay it in userspace: hostalias forward ${spec})`, hostalias(`expose ${spec}`));
+          return warn('listeners', `${head}: loopback-only, containers can't reach it at ${desired.ip}:${p.port} (expose picks kernel rules for 127.0.0.1, a relay for ::1)`, hostalias(`expose ${spec}`));
         case 'other-address':
-          return warn('listeners', `${p.proto} ${socks}${who}: bound to a specific address, not reachable at ${desired.ip}:${p.port}`, `hostalias forward ${spec} --to ${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`);
+          return warn('listeners', `${head}: bound to a specific address, not reachable at ${desired.ip}:${p.port}`, `hostalias forward ${spec} --to ${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`);
       }
-    });
+    }), ...idle];
   },
 };

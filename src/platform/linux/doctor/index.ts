@@ -11,9 +11,11 @@ import { routeConflictCheck } from './check-route-conflict.js';
 import { linuxFacts } from './facts.js';
 import { startEngineFix, systemdRuns } from './start-engine.js';
 import type { DoctorInput } from '../../../model/finding.js';
+import { managedForwards } from '../../../model/expose.js';
+import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 
 async function reach(input: DoctorInput) {
-  return judgeListeners(await linuxFacts(input).listeners(), input.desired.ip, input.desired.exposes);
+  return judgeListeners(await linuxFacts(input).listeners(), input.desired);
 }
 
 const UNKNOWN_DROP = 'sudo hostalias doctor   (the firewall findings name the rule)';
@@ -25,13 +27,25 @@ export const linuxDoctor: DoctorPlatform = {
     return startEngineFix(dockerHost, systemdRuns(), typeof process.getuid === 'function' ? process.getuid() : null);
   },
   async reachablePorts(input) {
-    return (await reach(input)).filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed')).map((p) => p.port);
+    // A relayed service is probed where containers reach it: the relay's port on the alias.
+    return [...new Set((await reach(input)).filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed' || p.reach === 'relayed')).map((p) => p.relay?.port ?? p.port))];
   },
   async explainFailure(input, port, result) {
     const { desired, hostalias } = input;
     if (result === 'refused') {
-      const listener = (await reach(input)).find((p) => p.proto === 'tcp' && p.port === port);
-      if (listener?.reach === 'loopback-only') return { message: 'the service listens on loopback only', fix: hostalias(`expose ${port}`) };
+      const ports = await reach(input);
+      const relayed = ports.find((p) => p.proto === 'tcp' && p.relay?.port === port);
+      if (relayed?.reach === 'relay-down') return { message: `the relay for ${port} (${unitName(relayed.relay ?? { port, proto: 'tcp' })}) is not running`, fix: `sudo systemctl restart ${unitName({ port, proto: 'tcp' })}` };
+      const relay = managedForwards(desired).find((f) => f.proto === 'tcp' && f.port === port);
+      if (relay && !relayed) return { message: `the relay for ${port} has nothing behind it: nothing listens on ${describeTargets(targetsOf(relay))}`, fix: 'start the service (127.0.0.1 or ::1, either works)' };
+      const listener = ports.find((p) => p.proto === 'tcp' && p.port === port);
+      if (listener?.reach === 'family-mismatch') {
+        return { message: `the service listens on [::1]:${port} only, and the kernel rules of \`expose\` rewrite to 127.0.0.1 (IPv6 loopback can't be reached from a container by any kernel rule)`, fix: hostalias(`expose ${port}`) };
+      }
+      if (listener?.reach === 'loopback-only') {
+        const v6 = listener.listeners.every((l) => l.address === '::1');
+        return { message: v6 ? `the service listens on [::1]:${port} only` : 'the service listens on loopback only', fix: hostalias(`expose ${port}`) };
+      }
       if (!listener) return { message: `nothing listens on port ${port} here`, fix: `start the service so that it listens on 0.0.0.0:${port} or ${desired.ip}:${port}` };
       return { message: `although something listens on ${port}: a REJECT rule?`, fix: (await firewallDropFix(input, port)) ?? UNKNOWN_DROP };
     }

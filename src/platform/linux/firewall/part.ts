@@ -8,6 +8,7 @@ import { parseRecord, RECORD_PATH } from './route-localnet.js';
 import { listLinks, observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
 import { classifyBridges, firewallSpec } from './spec.js';
+import { kernelExposes } from '../../../model/expose.js';
 
 /**
  * The engines' bridges, or — when an engine does not answer — those it reported last time (kept
@@ -34,7 +35,7 @@ async function enginesOrLastKnown(ctx: Context, found: { ifaces: string[]; answe
 export const firewallPart: Part = {
   id: 'firewall',
   async plan(ctx, { desired, persistence, state }) {
-    const wanted = desired && (desired.lanGuard || desired.exposes.length > 0);
+    const wanted = desired && (desired.lanGuard || kernelExposes(desired.exposes).length > 0);
     const probes = await probeFirewall(ctx);
     // An image (--root) has no running interfaces or engine to ask.
     const links = ctx.live ? await listLinks(ctx) : [];

@@ -1,4 +1,5 @@
 import type { Desired, ExposeSpec } from '../../../model/config.js';
+import { kernelExposes } from '../../../model/expose.js';
 
 /**
  * What the firewall part converges to (issue 10). Container networks are trusted by what they
@@ -76,17 +77,20 @@ export function classifyBridges(links: readonly LinkFacts[], engineBridges: read
 }
 
 /**
- * The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). `bridges`
+ * The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). Exposes
+ * carried by a relay (issue 11) need no rule: the guard already admits container bridges to the
+ * alias. `bridges`
  * is `classifyBridges` of the links present now; `engineBridges` those the engines report
  * (for the iptables fallback's names). Pure.
  */
 export function firewallSpec(desired: Desired | null, bridges: Pick<BridgeClasses, 'lan' | 'container'>, engineBridges: readonly string[] = []): FirewallSpec | null {
-  if (!desired || (!desired.lanGuard && desired.exposes.length === 0)) return null;
+  const kernel = desired ? kernelExposes(desired.exposes) : [];
+  if (!desired || (!desired.lanGuard && kernel.length === 0)) return null;
   const allowed = [...new Set(desired.allowIfaces)].filter((i) => i !== 'lo').sort();
   const lan = bridges.lan.filter((b) => !allowed.includes(b)).sort();
   const patterns = CONTAINER_BRIDGE_PATTERNS.map((p) => p.iptables);
   const named = [...bridges.container, ...engineBridges].filter((b) => !lan.includes(b) && !CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b)));
   const containerBridges = [...patterns, ...[...new Set(named)].sort()];
-  const exposes = [...desired.exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+  const exposes = kernel.sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
   return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, engineBridges: [...new Set(engineBridges)].sort(), exposes };
 }

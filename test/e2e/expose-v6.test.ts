@@ -1,0 +1,178 @@
+/**
+ * Issue 11 end to end: a dev server bound to [::1]:PORT only (as Vite & co. are with Node >= 17),
+ * a real dockerd in a lab namespace, busybox containers that use the alias's name.
+ * - `expose PORT` picks a relay, written as a systemd unit; systemd doesn't run in the lab, so the
+ *   test starts the unit's own ExecStart line, as systemd would. A container reaches the server
+ *   by name; doctor says so; `forward PORT` is refused (exit 3) and changes nothing; after
+ *   `unexpose` the unit is gone and the container is refused again.
+ * - `forward PORT` with no --to reaches the ::1 server.
+ * - `expose` on a 127.0.0.1 server still uses kernel rules: no unit, no relay socket.
+ * Traffic stays inside the namespace this file creates.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
+import { sleep } from '../lab/exec.js';
+import { runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
+import { snapshot, tempRoot } from '../support/e2e.js';
+
+const ALIAS = '10.254.254.254';
+const NAME = 'host.docker.internal';
+
+interface Finding {
+  id: string;
+  status: string;
+  message: string;
+  fix: string | null;
+}
+
+/** The unit's ExecStart as argv (the units this project writes quote only words with spaces). */
+function execStart(unitText: string): string[] {
+  const line = unitText.split('\n').find((l) => l.startsWith('ExecStart='));
+  assert.ok(line, unitText);
+  return (line.slice('ExecStart='.length).match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"(.*)"$/, '$1'));
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(kill);
+}
+
+/** Spawns `argv` in `ns`; resolves once it printed a line containing `needle`. */
+async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns, argv: string[], needle: string): Promise<ChildProcess> {
+  const child = ns.spawn(argv);
+  t.after(() => stop(child));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${needle}" within 20 s: ${out}`)), 20_000);
+    const on = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(needle)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', on);
+    child.stderr?.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before "${needle}": ${out}`));
+    });
+  });
+  return child;
+}
+
+test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, conflicts, doctor; 127.0.0.1 stays on kernel rules', async (t) => {
+  const ns = await withNetns(t, 'xv6');
+  const d = await startDockerd(ns);
+  t.after(() => d.stop());
+  const image = await buildBusyboxImage(d);
+  const root = await tempRoot(t, 'xv6');
+  const cli = (args: readonly string[]) => runCli(ns, [...args, '--files-root', root], { env: d.env });
+  const up = await cli(['up', '--persist', 'none']);
+  assert.equal(up.code, 0, up.stderr);
+
+  const server = await startReplyServer(ns, { host: '::1', reply: 'vite-ok\n' });
+  t.after(() => server.stop());
+  const port = server.port;
+  const ss = (await ns.exec(['ss', '-Hltn', `sport = :${port}`])).stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]);
+  assert.deepEqual(ss, [`[::1]:${port}`], 'the server listens on [::1] only');
+
+  // By name, as `hostalias flags` / `hostalias run` give it to the container.
+  const container = async (p: number) =>
+    (await d.docker(['run', '--rm', '--add-host', `${NAME}:${ALIAS}`, image, 'sh', '-c', `sleep 1 | nc -w 2 ${NAME} ${p}`], { allowFail: true, timeoutMs: 30_000 })).stdout.trim();
+  const doctor = async (): Promise<Finding[]> => JSON.parse((await cli(['doctor', '--json'])).stdout).findings as Finding[];
+  const listenerFinding = (fs: Finding[], re: RegExp) => fs.find((f) => f.id === 'listeners' && re.test(f.message));
+
+  assert.equal(await container(port), '', 'before expose: refused');
+  const before = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${port}`));
+  assert.equal(before?.status, 'warn', JSON.stringify(before));
+  assert.equal(before?.fix, `sudo hostalias expose ${port} --files-root ${root}`, 'the fix is the command that works');
+
+  // expose: ::1 only → a relay, installed like forward --install.
+  const exposed = await cli(['expose', String(port), '--json']);
+  assert.equal(exposed.code, 0, exposed.stderr);
+  const res = (JSON.parse(exposed.stdout) as { decisions: Array<{ via: string; reason: string }> }).decisions[0];
+  assert.equal(res?.via, 'relay');
+  assert.match(res?.reason ?? '', /\[::1\]:\d+ only/);
+  const unitPath = join(root, `etc/systemd/system/hostalias-forward-${port}-tcp.service`);
+  const unit = readFileSync(unitPath, 'utf8');
+  assert.ok(lstatSync(join(root, `etc/systemd/system/multi-user.target.wants/hostalias-forward-${port}-tcp.service`)).isSymbolicLink(), 'enabled at boot');
+  const argv = execStart(unit);
+  assert.deepEqual(argv.slice(2), ['forward', `${port}/tcp`, '--listen', ALIAS, '--for-expose']);
+  const statusText = (await cli(['status'])).stdout;
+  assert.match(statusText, new RegExp(`exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service\\)`));
+  assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
+
+  // What systemd would start (plus --files-root, where this test keeps the state the relay reads).
+  const relay = await spawnUntil(t, ns, [...argv, '--files-root', root], 'forwarding');
+  assert.equal(await container(port), 'vite-ok', 'a container reaches the ::1 server by name through the relay');
+  const after = await doctor();
+  const relayed = listenerFinding(after, new RegExp(`\\[::1\\]:${port}`));
+  assert.equal(relayed?.status, 'ok', JSON.stringify(after.filter((f) => f.id === 'listeners')));
+  assert.match(relayed?.message ?? '', /relayed by hostalias-forward-\d+-tcp\.service/);
+
+  // forward on the exposed port: refused with the fix, nothing changed.
+  const snap = await snapshot(root);
+  const fwd = await cli(['forward', String(port)]);
+  assert.equal(fwd.code, 3, `${fwd.stdout}${fwd.stderr}`);
+  assert.match(fwd.stderr, /exposed through hostalias's own relay/);
+  assert.match(fwd.stderr, new RegExp(`unexpose ${port}/tcp`));
+  const fwdInstall = await cli(['forward', String(port), '--install']);
+  assert.equal(fwdInstall.code, 3, fwdInstall.stderr);
+  assert.deepEqual(await snapshot(root), snap, 'refused: no file changed');
+  assert.equal(await container(port), 'vite-ok', 'and the expose still works');
+
+  // unexpose: the unit goes (systemctl stop is skipped under --files-root: the test stops the relay as systemd would).
+  const un = await cli(['unexpose', String(port)]);
+  assert.equal(un.code, 0, un.stderr);
+  assert.equal(existsSync(unitPath), false, 'unexpose removed the unit');
+  await stop(relay);
+  assert.equal(await container(port), '', 'after unexpose: refused again');
+
+  // Forced onto kernel rules, the ::1 server is refused, and doctor names the family mismatch.
+  const forced = await cli(['expose', String(port), '--via', 'kernel', '--json']);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match((JSON.parse(forced.stdout) as { notes: string[] }).notes.join('\n'), /can't reach.*--via relay/);
+  const probed = JSON.parse((await cli(['doctor', '--json', '--probe', String(port), '--image', image])).stdout).findings as Finding[];
+  const mismatch = listenerFinding(probed, new RegExp(`\\[::1\\]:${port}`));
+  assert.equal(mismatch?.status, 'warn', JSON.stringify(probed.filter((f) => f.id === 'listeners')));
+  assert.match(mismatch?.message ?? '', /kernel rules, which reach 127\.0\.0\.1:\d+ only, and the service listens on ::1/);
+  const refused = probed.find((f) => f.id === 'probe' && f.message.includes(`:${port}: refused`));
+  assert.equal(refused?.status, 'fail', JSON.stringify(probed.filter((f) => f.id === 'probe')));
+  assert.match(refused?.message ?? '', /listens on \[::1\]:\d+ only.*rewrite to 127\.0\.0\.1/);
+  assert.equal(refused?.fix, `sudo hostalias expose ${port} --files-root ${root}`);
+  assert.equal(mismatch?.fix, refused?.fix);
+  const fixed = await cli(['expose', String(port), '--json']);
+  assert.equal((JSON.parse(fixed.stdout) as { decisions: Array<{ via: string }> }).decisions[0]?.via, 'relay', 'the fix re-decides: a relay');
+  assert.ok(existsSync(unitPath));
+  assert.equal((await cli(['unexpose', String(port)])).code, 0);
+  assert.equal(existsSync(unitPath), false);
+
+  // forward with no --to: connects the way a local client of localhost does.
+  const fg = await spawnUntil(t, ns, [argv[0] as string, argv[1] as string, 'forward', String(port), '--files-root', root], 'forwarding');
+  assert.equal(await container(port), 'vite-ok', 'forward PORT with no --to reaches the ::1 server');
+  await stop(fg);
+
+  // Negative control: a 127.0.0.1 server is exposed with kernel rules, no relay.
+  const v4 = await startReplyServer(ns, { host: '127.0.0.1', reply: 'pg-ok\n' });
+  t.after(() => v4.stop());
+  const k = await cli(['expose', String(v4.port), '--json']);
+  assert.equal(k.code, 0, k.stderr);
+  assert.equal((JSON.parse(k.stdout) as { decisions: Array<{ via: string }> }).decisions[0]?.via, 'kernel');
+  assert.equal(existsSync(join(root, `etc/systemd/system/hostalias-forward-${v4.port}-tcp.service`)), false, 'no relay unit');
+  assert.match((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout, new RegExp(`dport ${v4.port} dnat ip to 127\\.0\\.0\\.1:${v4.port}`));
+  assert.equal(await container(v4.port), 'pg-ok');
+  const relaySockets = (await ns.exec(['ss', '-Hltn', `sport = :${v4.port}`])).stdout;
+  assert.doesNotMatch(relaySockets, new RegExp(ALIAS.replace(/\./g, '\\.')), 'no relay listens on the alias');
+  const down = await cli(['down']);
+  assert.equal(down.code, 0, down.stderr);
+  await sleep(0);
+});
