@@ -35,7 +35,7 @@ function serve(addrs: string[]): void {
         else s.end();
       });
     });
-    server.listen({ host: a.slice(0, i), port: Number(a.slice(i + 1)), backlog: 4096 }, () => {
+    server.listen({ host: a.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(a.slice(i + 1)), backlog: 4096 }, () => {
       if (--pending === 0) process.stdout.write('ready\n');
     });
   }

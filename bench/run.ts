@@ -4,7 +4,7 @@
  *
  * Lab: a "host" namespace with no uplink and a "container" namespace joined by a veth
  * (198.51.100.0/24, TEST-NET-2). The alias is added in the host namespace by the CLI
- * (`up --root TMP`), with the veth allowed through the LAN guard (`--allow-iface`), as a docker
+ * (`up --files-root TMP`), with the veth allowed through the LAN guard (`--allow-iface`), as a docker
  * bridge would be. The load generator (bench/load.ts) runs in the container namespace, the
  * servers in the host namespace. Nothing touches the root namespace; namespaces and processes
  * are removed on exit, failure or Ctrl-C (test/lab cleanup handlers).
@@ -143,18 +143,26 @@ async function main(): Promise<void> {
     // the relay's side towards the server): a wide port range keeps ports from running out in
     // either namespace (these sysctls are per namespace).
     for (const ns of [host, cont]) await ns.exec(['sysctl', '-qw', 'net.ipv4.ip_local_port_range=1024 65000']);
-    const up = await runCli(host, ['up', '--root', root, '--persist', 'none', '--allow-iface', link.aIf]);
+    const up = await runCli(host, ['up', '--files-root', root, '--persist', 'none', '--allow-iface', link.aIf]);
     if (up.code !== 0) throw new Error(`hostalias up failed: ${up.stderr}`);
 
-    const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206 };
-    const server = host.spawn([process.execPath, LOAD, 'server', `0.0.0.0:${ports.direct}`, ...Object.values(ports).slice(1).map((p) => `127.0.0.1:${p}`)]);
+    const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206, forward6: 5207, socat6: 5208 };
+    // The v6 rows' server listens on [::1] only, as a dev server started on `localhost` does (issue 11).
+    const v4Ports = [ports.expose, ports.forward, ports.forwardRr, ports.forward1, ports.socat];
+    const server = host.spawn([process.execPath, LOAD, 'server', `0.0.0.0:${ports.direct}`, ...v4Ports.map((p) => `127.0.0.1:${p}`), `[::1]:${ports.forward6}`, `[::1]:${ports.socat6}`]);
     children.push(server);
     await waitOutput(server, 'ready');
 
     const forward = (port: number, extra: string[]) => async () => {
-      const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--root', root, ...extra]);
+      const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--files-root', root, ...extra]);
       children.push(child);
       await waitOutput(child, 'forwarding');
+      return child.pid ?? null;
+    };
+    const socat = (port: number, target: string) => async () => {
+      const child = host.spawn(['socat', `TCP-LISTEN:${port},bind=${ALIAS},fork,reuseaddr`, target]);
+      children.push(child);
+      await waitListening(host, ALIAS, port);
       return child.pid ?? null;
     };
     const exposeAvailable = existsSync(join(dirname(cliPath()), 'commands', 'expose.js'));
@@ -167,7 +175,7 @@ async function main(): Promise<void> {
         ...(exposeAvailable
           ? {
               start: async () => {
-                const r = await runCli(host, ['expose', String(ports.expose), '--root', root]);
+                const r = await runCli(host, ['expose', String(ports.expose), '--files-root', root]);
                 if (r.code !== 0) throw new Error(`hostalias expose failed: ${r.stderr}${r.stdout}`);
                 return null;
               },
@@ -176,18 +184,11 @@ async function main(): Promise<void> {
       },
       { name: 'forward (2 workers, kernel accept)', host: ALIAS, port: ports.forward, start: forward(ports.forward, ['--workers', '2']) },
       { name: 'forward (2 workers, round-robin)', host: ALIAS, port: ports.forwardRr, start: forward(ports.forwardRr, ['--workers', '2', '--schedule', 'round-robin']) },
-      { name: 'forward (1 process)', host: ALIAS, port: ports.forward1, start: forward(ports.forward1, ['--workers', '1']) },
-      {
-        name: 'socat (fork)',
-        host: ALIAS,
-        port: ports.socat,
-        start: async () => {
-          const child = host.spawn(['socat', `TCP-LISTEN:${ports.socat},bind=${ALIAS},fork,reuseaddr`, `TCP:127.0.0.1:${ports.socat}`]);
-          children.push(child);
-          await waitListening(host, ALIAS, ports.socat);
-          return child.pid ?? null;
-        },
-      },
+      // The default relay, as `forward PORT` and `expose` of a ::1 service run it: 1 process, loopback pair.
+      { name: 'forward → 127.0.0.1 (default: 1 process)', host: ALIAS, port: ports.forward1, start: forward(ports.forward1, []) },
+      { name: 'socat (fork) → 127.0.0.1', host: ALIAS, port: ports.socat, start: socat(ports.socat, `TCP:127.0.0.1:${ports.socat}`) },
+      { name: 'forward → [::1] (default: 1 process)', host: ALIAS, port: ports.forward6, start: forward(ports.forward6, []) },
+      { name: 'socat (fork) → [::1]', host: ALIAS, port: ports.socat6, start: socat(ports.socat6, `TCP6:[::1]:${ports.socat6}`) },
     ];
     const results: Array<{ row: Row; res: Result | null }> = [];
     for (const row of rows) {
@@ -215,7 +216,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await sleep(300);
-    await runCli(host, ['down', '--root', root]).catch(() => undefined);
+    await runCli(host, ['down', '--files-root', root]).catch(() => undefined);
     await cont.destroy().catch(() => undefined);
     await host.destroy().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
