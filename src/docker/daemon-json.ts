@@ -1,5 +1,8 @@
 import { HostaliasError, usageError } from '../model/errors.js';
-import { findJsonError } from './json-position.js';
+import { findJsonError, findTooDeep } from './json-position.js';
+
+/** No Docker setting nests deeper; past it the file is refused before a recursive parser sees it. */
+const MAX_DEPTH = 64;
 
 export const DAEMON_JSON = '/etc/docker/daemon.json';
 
@@ -28,6 +31,10 @@ export function chooseGatewayKey(version: string): GatewayKey {
 /** Parses daemon.json (null = absent → {}); malformed JSON is a usage error naming line and column. Pure. */
 export function parseDaemonJson(text: string | null, path = DAEMON_JSON): Record<string, unknown> {
   if (text === null || text.trim() === '') return {};
+  const deep = findTooDeep(text, MAX_DEPTH);
+  if (deep) {
+    throw usageError(`${path}:${deep.line}:${deep.column}: nested more than ${MAX_DEPTH} levels deep; nothing was changed`, `fix ${path} (no Docker setting nests that deep), then run hostalias again`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -36,3 +36,33 @@ export function findJsonError(text: string): JsonErrorPosition | null {
   const column = first.offset - (before.lastIndexOf('\n') + 1) + 1;
   return { offset: first.offset, line, column, expected: EXPECTED[first.error] ?? 'valid JSON' };
 }
+
+/**
+ * The first bracket nested deeper than `max` (outside strings), or null. A linear scan, run
+ * before any recursive parser sees the text: a daemon.json of 100,000 `[` overflowed the stack
+ * (issue 15). Pure.
+ */
+export function findTooDeep(text: string, max: number): { line: number; column: number } | null {
+  let depth = 0;
+  let inString = false;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 10) {
+      line += 1;
+      lineStart = i + 1;
+    }
+    if (inString) {
+      if (ch === 92) i += 1; // backslash: skip the escaped character
+      else if (ch === 34) inString = false;
+      continue;
+    }
+    if (ch === 34) inString = true;
+    else if (ch === 91 || ch === 123) {
+      depth += 1;
+      if (depth > max) return { line, column: i - lineStart + 1 };
+    } else if (ch === 93 || ch === 125) depth -= 1;
+  }
+  return null;
+}

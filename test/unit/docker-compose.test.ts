@@ -112,3 +112,30 @@ test('in place: comments and untouched lines survive, entries appended in the se
   assert.equal(doc.services?.['hostnet']?.extra_hosts, undefined);
   assert.equal(planInPlace({ path: 'compose.yaml', text: out }, T).content, null, 'a second run changes nothing');
 });
+
+test('malformed compose structures exit as usage errors naming file:line:col, never a crash', () => {
+  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...['b', 'c', 'd', 'e', 'f'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(',')}]`), 'services:', '  web:', '    x: *f', ''].join('\n');
+  const cases: Array<[string, string, RegExp]> = [
+    ['services as a list', 'services:\n  - web\n  - db\n', /^c\.yaml:2:3: "services" must be a mapping .* not a list/],
+    ['a service as a scalar', 'services:\n  web: 3\n', /^c\.yaml:2:8: service "web" must be a mapping/],
+    ['a self-referencing merge', 'services:\n  web: &w\n    <<: *w\n    image: x\n', /^c\.yaml:3:5: service "web" expands to too many aliases/],
+    ['an alias bomb', bomb, /^c\.yaml:9:5: service "web" expands to too many aliases/],
+    ['extra_hosts as a string', 'services:\n  web:\n    extra_hosts: "a:1.2.3.4"\n', /^c\.yaml:3:5: extra_hosts of service "web" must be a list or a mapping/],
+    ['a duplicate service', 'services:\n  web: {}\n  web: {}\n', /^c\.yaml:3:3: the key "web" appears twice/],
+    ['a list at the top', '- a\n', /^c\.yaml:1:1: a compose file is a mapping/],
+  ];
+  for (const [name, text, re] of cases) {
+    for (const plan of [() => planOverride([{ path: 'c.yaml', text }], T), () => planInPlace({ path: 'c.yaml', text }, T)]) {
+      assert.throws(plan, (e: Error & { code?: string }) => e.code === 'usage' && re.test(e.message), name);
+    }
+  }
+});
+
+test('10k services: the fast reader and the checked reader plan the same override', () => {
+  const big = `services:\n${Array.from({ length: 10_000 }, (_, i) => `  s${i}:\n    image: busybox\n    extra_hosts:\n      - "db${i}:192.0.2.1"\n`).join('')}`;
+  const fast = planOverride([{ path: 'c.yaml', text: big }], T);
+  // The `*` in a comment sends the same file through the checked (yaml Document) path.
+  const checked = planOverride([{ path: 'c.yaml', text: `# *checked\n${big}` }], T);
+  assert.equal(fast.services.length, 10_000);
+  assert.equal(fast.content, checked.content);
+});

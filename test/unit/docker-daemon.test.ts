@@ -248,3 +248,9 @@ test('malformed daemon.json refuses up before anything changes', async (t) => {
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'the alias was not added either');
   assert.equal((await readTree(root))[DAEMON_JSON], '{\n  "debug": true,\n}\n');
 });
+
+test('a deeply nested daemon.json is a usage error with file:line:col, not a stack overflow', () => {
+  const deep = `{\n  "a": ${'['.repeat(100_000)}${']'.repeat(100_000)}\n}\n`;
+  assert.throws(() => parseDaemonJson(deep), (e: Error & { code?: string }) => e.code === 'usage' && /daemon\.json:2:71: nested more than 64 levels/.test(e.message));
+  assert.deepEqual(parseDaemonJson('{"a": "[[[[[[", "b": [[1]]}'), { a: '[[[[[[', b: [[1]] }, 'brackets in strings do not count');
+});
