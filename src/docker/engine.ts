@@ -132,3 +132,74 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
   const facts = parseEngine({ version: version.stdout, info: info.code === 0 ? info.stdout : '', context: context.code === 0 ? context.stdout : '' });
   return { reachable: true, ...facts, bridges: bridges?.networks ?? [] };
 }
+
+/** The container CLI hostalias runs (`run`, `doctor --probe`). */
+export type EngineCli = 'docker' | 'podman';
+
+export interface EngineChoice {
+  cli: EngineCli;
+  reason: string;
+}
+
+/**
+ * Which CLI to run, and why (issue 10). Pure. An explicit `--engine` wins; then the environment:
+ * CONTAINER_HOST is Podman's remote socket, a DOCKER_HOST naming a podman socket means Podman
+ * serves the API; then what is installed: the only one, or docker when both are.
+ */
+export function chooseEngine(asked: EngineCli | undefined, installed: { docker: boolean; podman: boolean }, env: Readonly<Record<string, string | undefined>>): EngineChoice | null {
+  if (asked) return installed[asked] ? { cli: asked, reason: `--engine ${asked}` } : null;
+  const containerHost = env['CONTAINER_HOST']?.trim();
+  if (containerHost && installed.podman) return { cli: 'podman', reason: `CONTAINER_HOST=${containerHost}` };
+  const dockerHost = env['DOCKER_HOST']?.trim() ?? '';
+  if (/podman/i.test(dockerHost) && installed.podman) return { cli: 'podman', reason: `DOCKER_HOST=${dockerHost} is a Podman socket` };
+  if (installed.docker && installed.podman) return { cli: 'docker', reason: 'docker and podman are both installed: docker unless --engine podman' };
+  if (installed.docker) return { cli: 'docker', reason: 'only docker is installed' };
+  if (installed.podman) return { cli: 'podman', reason: 'only podman is installed' };
+  return null;
+}
+
+/** Whether each CLI is installed (`--version` answers). Read-only, bounded. */
+export async function installedEngines(runner: Runner): Promise<{ docker: boolean; podman: boolean }> {
+  const [docker, podman] = await Promise.all(['docker', 'podman'].map((cli) => runner.run([cli, '--version'], { timeoutMs: ENGINE_PROBE_TIMEOUT_MS })));
+  return { docker: docker?.code === 0, podman: podman?.code === 0 };
+}
+
+/** What `podman info` says about how its containers reach the host. */
+export interface PodmanFacts {
+  version: string;
+  rootless: boolean;
+  /** cni / netavark (rootful networks). */
+  networkBackend: string;
+  /** slirp4netns or pasta (rootless). */
+  rootlessNetwork: string;
+}
+
+interface PodmanInfoJson {
+  host?: { security?: { rootless?: boolean }; networkBackend?: string; slirp4netns?: { executable?: string }; pasta?: { executable?: string }; rootlessNetworkCmd?: string };
+  version?: { Version?: string };
+}
+
+/** Facts from `podman info --format json` (Podman 4.x). Pure. */
+export function parsePodmanInfo(text: string): PodmanFacts {
+  const info = parseObject<PodmanInfoJson>(text);
+  const h = info.host ?? {};
+  const rootlessNetwork = h.rootlessNetworkCmd || (h.pasta?.executable ? 'pasta' : h.slirp4netns?.executable ? 'slirp4netns' : '');
+  return { version: info.version?.Version ?? 'unknown', rootless: h.security?.rootless === true, networkBackend: h.networkBackend ?? '', rootlessNetwork };
+}
+
+/** Asks Podman (the `podman` CLI, honouring CONTAINER_HOST) what it is. Read-only; null when it doesn't answer. */
+export async function probePodman(runner: Runner): Promise<PodmanFacts | null> {
+  const res = await runner.run(['podman', 'info', '--format', 'json'], { timeoutMs: ENGINE_PROBE_TIMEOUT_MS * 3 });
+  return res.code === 0 ? parsePodmanInfo(res.stdout) : null;
+}
+
+/**
+ * What reaches the host in this engine's mode, in one sentence for doctor and notes. Pure.
+ * Rootful engines reach it through a bridge (trusted by kind); rootless ones through slirp4netns,
+ * pasta or RootlessKit, which connect from the host's own stack (lo).
+ */
+export function describeReach(mode: { rootless: boolean; cli: EngineCli; rootlessNetwork?: string }): string {
+  if (!mode.rootless) return `rootful ${mode.cli}: containers reach the alias through their network's bridge (trusted by kind, also networks created later)`;
+  const via = mode.cli === 'podman' ? mode.rootlessNetwork || 'slirp4netns' : 'RootlessKit (slirp4netns/vpnkit/pasta)';
+  return `rootless ${mode.cli}: containers reach the alias through ${via}, which connects from this host itself (lo): services on 0.0.0.0 or the alias answer, 127.0.0.1-only ones once exposed (hostalias expose PORT DNATs the host's own connections too)`;
+}

@@ -5,16 +5,16 @@ import { HostaliasError } from '../model/errors.js';
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
- * Runs `docker ARGS…` in the foreground and resolves with its exit status (128+N when a signal
+ * Runs `docker ARGS…` (or `podman ARGS…`) in the foreground and resolves with its exit status (128+N when a signal
  * ended it). This is the one documented exception to the runner gateway (src/exec/runner.ts):
  * `docker run` is long-running and interactive, so it inherits stdin/stdout/stderr (a TTY for
  * `-it`) and the whole environment (DOCKER_HOST, DOCKER_CONTEXT, DOCKER_CONFIG, …) instead of
  * having its output captured. SIGINT/SIGTERM/SIGHUP sent to hostalias are passed on to docker,
  * which proxies them to the container (--sig-proxy, on by default).
  */
-export function execDocker(args: readonly string[]): Promise<number> {
+export function execDocker(args: readonly string[], cli: 'docker' | 'podman' = 'docker'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', args, { stdio: 'inherit' });
+    const child = spawn(cli, args, { stdio: 'inherit' });
     const forward = (sig: NodeJS.Signals) => () => void child.kill(sig);
     const handlers = FORWARDED.map((sig) => [sig, forward(sig)] as const);
     for (const [sig, h] of handlers) process.on(sig, h);
@@ -23,8 +23,8 @@ export function execDocker(args: readonly string[]): Promise<number> {
     };
     child.once('error', (err: NodeJS.ErrnoException) => {
       done();
-      if (err.code === 'ENOENT') reject(new HostaliasError('unsupported', 'docker is not installed (no docker on PATH)', 'install Docker (Debian: sudo apt-get install docker.io) or add it to PATH'));
-      else reject(new HostaliasError('failed', `starting docker: ${err.message}`));
+      if (err.code === 'ENOENT') reject(new HostaliasError('unsupported', `${cli} is not installed (no ${cli} on PATH)`, `install it (Debian: sudo apt-get install ${cli === 'docker' ? 'docker.io' : 'podman'}) or add it to PATH`));
+      else reject(new HostaliasError('failed', `starting ${cli}: ${err.message}`));
     });
     child.once('exit', (code, signal) => {
       done();

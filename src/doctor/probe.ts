@@ -7,23 +7,27 @@ import { fail, ok, warn, type DoctorInput, type Finding } from '../model/finding
 export interface ProbeOptions {
   ports: number[];
   image?: string;
+  /** The CLI that starts the probe container (`--engine`; default docker). */
+  engine?: 'docker' | 'podman';
+  /** Start it on this network (`--network`: a compose project's network, say). */
+  network?: string;
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
   /** Told the container name before it starts, so a Ctrl-C handler can remove it. */
   onContainer?: (name: string) => void;
 }
 
-/** `docker rm -f NAME`: "already gone" is success. */
-export async function removeProbeContainer(runner: Runner, name: string): Promise<void> {
-  await runner.run(['docker', 'rm', '-f', name], { timeoutMs: 30_000 });
+/** `docker rm -f NAME` (or podman's): "already gone" is success. */
+export async function removeProbeContainer(runner: Runner, name: string, engine: 'docker' | 'podman' = 'docker'): Promise<void> {
+  await runner.run([engine, 'rm', '-f', name], { timeoutMs: 30_000 });
 }
 
 /** The probe's `docker run` argv (after `docker`). Pure. */
-export function probeRunArgs(name: string, image: string, input: Pick<DoctorInput, 'desired'>, ports: number[]): string[] {
+export function probeRunArgs(name: string, image: string, input: Pick<DoctorInput, 'desired'>, ports: number[], network?: string): string[] {
   const { desired } = input;
   // With --docker-daemon the names go through host-gateway, so the probe also tests daemon.json.
   const hosts = desired.dockerDaemon ? desired.names.map((n) => `--add-host=${n}:host-gateway`) : addHostArgs({ ip: desired.ip, names: desired.names });
-  return ['run', '--rm', '--name', name, '--label', 'hostalias.doctor=probe', '--pull', 'never', ...hosts, '--entrypoint', 'sh', image, '-c', PROBE_SCRIPT, 'probe', desired.names.join(' '), ports.join(' ')];
+  return ['run', '--rm', '--name', name, '--label', 'hostalias.doctor=probe', '--pull', 'never', ...(network ? ['--network', network] : []), ...hosts, '--entrypoint', 'sh', image, '-c', PROBE_SCRIPT, 'probe', desired.names.join(' '), ports.join(' ')];
 }
 
 /** Ports to probe when none are given: the host services the platform says containers reach. */
@@ -62,33 +66,34 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
  */
 export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<Finding[]> {
   const { runner } = input.ctx;
+  const cli = opts.engine ?? 'docker';
   const say = opts.progress ?? (() => undefined);
   let image = opts.image;
   if (!image) {
-    const ls = await runner.run(['docker', 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], { timeoutMs: 15_000 });
+    const ls = await runner.run([cli, 'image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], { timeoutMs: 15_000 });
     if (ls.code !== 0) return [fail('probe', `can't list images: ${(ls.stderr || ls.stdout).trim()}`, 'see the docker findings')];
     image = pickProbeImage(ls.stdout) ?? undefined;
-    if (!image) return [warn('probe', 'no small image with a shell (busybox, alpine) exists locally, so nothing was probed', 'docker pull busybox:stable')];
+    if (!image) return [warn('probe', 'no small image with a shell (busybox, alpine) exists locally, so nothing was probed', `${cli} pull busybox:stable`)];
   }
   const ports = opts.ports.length > 0 ? opts.ports : await defaultProbePorts(input);
   const name = `hostalias-doctor-${process.pid}-${randomBytes(3).toString('hex')}`;
   opts.onContainer?.(name);
-  say(`probe: starting ${name} (${image}): resolving ${input.desired.names.join(', ')}${ports.length ? `, connecting to port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}` : ''}…`);
+  say(`probe: starting ${name} (${image}${opts.network ? ` on network ${opts.network}` : ''}, ${cli}): resolving ${input.desired.names.join(', ')}${ports.length ? `, connecting to port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}` : ''}…`);
   const started = Date.now();
   const ticker = setInterval(() => say(`probe: still running (${Math.round((Date.now() - started) / 1000)} s)…`), 2000);
   let res;
   try {
-    res = await runner.run(['docker', ...probeRunArgs(name, image, input, ports)], { timeoutMs: 60_000 });
+    res = await runner.run([cli, ...probeRunArgs(name, image, input, ports, opts.network)], { timeoutMs: 60_000 });
   } finally {
     clearInterval(ticker);
-    await removeProbeContainer(runner, name);
+    await removeProbeContainer(runner, name, cli);
   }
   say(`probe: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const out = parseProbeOutput(res.stdout);
   if (!out.complete) {
-    const why = (res.stderr || res.stdout).trim().split('\n').slice(-2).join(' ') || `docker run exited ${res.code}`;
+    const why = (res.stderr || res.stdout).trim().split('\n').slice(-2).join(' ') || `${cli} run exited ${res.code}`;
     const findings = await probeFindings(input, out);
-    return [...findings, fail('probe', `the probe container did not finish: ${why}`, /No such image|pull access denied/i.test(why) ? `docker pull ${image}` : 'hostalias doctor --probe --image busybox:stable')];
+    return [...findings, fail('probe', `the probe container did not finish: ${why}`, /No such image|pull access denied|image not known/i.test(why) ? `${cli} pull ${image}` : 'hostalias doctor --probe --image busybox:stable')];
   }
   const findings = await probeFindings(input, out);
   if (ports.length === 0) findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', 'hostalias doctor --probe PORT'));

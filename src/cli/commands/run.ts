@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { buildRunArgv } from '../../docker/run-argv.js';
 import { execDocker } from '../../docker/exec-docker.js';
+import { chooseEngine, installedEngines, type EngineCli } from '../../docker/engine.js';
+import { Option } from 'commander';
 import { loadHostTarget } from '../../docker/target.js';
-import { usageError } from '../../model/errors.js';
+import { HostaliasError, usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';
 import { type CliIO } from '../io.js';
 import { contextFrom } from '../context-from.js';
@@ -11,6 +13,7 @@ interface RunFlags {
   root?: string;
   filesRoot?: string;
   dryRun?: boolean;
+  engine?: EngineCli;
 }
 
 /**
@@ -21,12 +24,13 @@ interface RunFlags {
 export function registerRunCommand(program: Command, io: CliIO): void {
   program
     .command('run')
-    .description('docker run with --add-host flags for the alias names; stdio, exit status and signals pass through')
-    .usage('[--root DIR | --files-root DIR] [--dry-run] [DOCKER RUN OPTIONS] IMAGE [COMMAND] [ARG...]')
+    .description('docker run (or podman run) with --add-host flags for the alias names; stdio, exit status and signals pass through')
+    .usage('[--root DIR | --files-root DIR] [--dry-run] [--engine docker|podman] [DOCKER RUN OPTIONS] IMAGE [COMMAND] [ARG...]')
     .helpOption('--help', 'show help for hostalias run')
     .option('--root <dir>', 'read the recorded names under DIR')
     .option('--files-root <dir>', 'the same (the state lives under DIR)')
     .option('--dry-run', 'print the docker command instead of running it')
+    .addOption(new Option('--engine <cli>', 'docker or podman (default: the only one installed, podman when CONTAINER_HOST or a Podman DOCKER_HOST says so, else docker)').choices(['docker', 'podman']))
     .argument('[docker-args...]', 'what docker run takes')
     .passThroughOptions()
     .allowUnknownOption()
@@ -37,10 +41,19 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       const { target, warning } = await loadHostTarget(ctx);
       if (warning) io.err(`warning: ${warning}`);
       const built = buildRunArgv(target, userArgs);
-      if (flags.dryRun) {
-        io.out(shellQuote(['docker', ...built.args]));
+      const engine = chooseEngine(flags.engine, await installedEngines(ctx.runner), ctx.env);
+      if (!engine && flags.dryRun) {
+        io.out(shellQuote([flags.engine ?? 'docker', ...built.args]));
         return;
       }
-      io.exitCode = await execDocker(built.args);
+      if (!engine) {
+        const which = flags.engine ?? 'docker or podman';
+        throw new HostaliasError('unsupported', `${which} is not installed (no ${which} on PATH)`, flags.engine === 'podman' ? 'sudo apt-get install podman' : 'install Docker (Debian: sudo apt-get install docker.io) or Podman (sudo apt-get install podman)');
+      }
+      if (flags.dryRun) {
+        io.out(shellQuote([engine.cli, ...built.args]));
+        return;
+      }
+      io.exitCode = await execDocker(built.args, engine.cli);
     });
 }

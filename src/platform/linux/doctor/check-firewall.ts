@@ -17,6 +17,37 @@ async function bridgeIfaces(input: DoctorInput): Promise<string[]> {
   return local.length > 0 ? local : ['docker0'];
 }
 
+/** How a bridge is named in findings: with its network's name when the engine reports one (not the default `bridge`). */
+async function bridgeLabels(input: DoctorInput): Promise<Map<string, string>> {
+  const engine = await input.engine();
+  const labels = new Map<string, string>();
+  if (engine.reachable) for (const b of engine.bridges) if (b.name !== 'bridge') labels.set(b.iface, `${b.iface} (network ${b.name})`);
+  return labels;
+}
+
+/** The elements of `set lan` in `nft list table inet hostalias` output. Pure. */
+export function liveLanSet(listing: string): string[] {
+  const m = /set lan \{[^}]*?elements = \{([^}]*)\}/.exec(listing);
+  return m?.[1] ? [...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1] as string) : [];
+}
+
+/**
+ * Container networks whose traffic hostalias's own guard drops: their bridge is in the live
+ * table's LAN set (it existed at `up` and was not known as a container network then).
+ */
+async function guardDropFindings(input: DoctorInput): Promise<Finding[]> {
+  const { ctx, desired, hostalias } = input;
+  if (!desired.lanGuard) return [];
+  const engine = await input.engine();
+  if (!engine.reachable) return [];
+  const live = await ctx.runner.run(['nft', 'list', 'table', 'inet', 'hostalias']);
+  if (live.code !== 0) return [];
+  const lan = new Set(liveLanSet(live.stdout));
+  return engine.bridges.filter((b) => lan.has(b.iface)).map((b) =>
+    fail('firewall', `network ${b.name} (bridge ${b.iface}): hostalias's LAN guard drops its traffic to ${desired.ip}: the bridge was taken for a LAN bridge when the rules were made`, `${hostalias('refresh')}   (or, if it has a port to the LAN: ${hostalias(`up --allow-iface ${b.iface}`)})`),
+  );
+}
+
 /** Findings for one gate (iptables INPUT, or one nft input base chain) and one bridge. Pure. */
 export function judgeGate(gate: string, iface: string, ip: string, res: WalkResult, policyFix: string): Finding[] {
   return judgeGates(gate, [[iface, res]], ip, () => policyFix);
@@ -93,6 +124,9 @@ export const firewallCheck: Check = {
     const { ctx, desired } = input;
     const ip = desired.ip;
     const bridges = await bridgeIfaces(input);
+    const labels = await bridgeLabels(input);
+    const label = (iface: string) => labels.get(iface) ?? iface;
+    const ifaceOf = (l: string) => l.split(' ')[0] ?? l;
     const findings: Finding[] = [];
     const ipt = await ctx.runner.run(['iptables', '-w', '-S']);
     const nft = await ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
@@ -106,16 +140,16 @@ export const firewallCheck: Check = {
     const packets = (iface: string): Packet[] => [{ iface, dst: ip, proto: 'tcp', port: null }];
     if (ipt.code === 0) {
       const chains = parseIptablesSave(ipt.stdout);
-      const results = bridges.flatMap((iface) => packets(iface).map((p) => [iface, walkGate(chains, 'INPUT', p)] as const));
-      findings.push(...judgeGates('iptables INPUT', results, ip, policyFix));
+      const results = bridges.flatMap((iface) => packets(iface).map((p) => [label(iface), walkGate(chains, 'INPUT', p)] as const));
+      findings.push(...judgeGates('iptables INPUT', results, ip, (l) => policyFix(ifaceOf(l))));
     }
     if (nft.code === 0) {
       const parsed = parseNftRuleset(nft.stdout, new Set(['hostalias', ...(firewalld ? ['firewalld'] : [])]));
       for (const gate of parsed.bases) {
         const [family, table] = gate.label.split(' ');
         const fix = (iface: string) => `sudo nft insert rule ${family} ${table} ${gate.base} iifname "${iface}" ip daddr ${ip} accept`;
-        const results = bridges.flatMap((iface) => packets(iface).map((p) => [iface, walkGate(gate.chains, gate.base, p)] as const));
-        findings.push(...judgeGates(`nft ${gate.label}`, results, ip, fix));
+        const results = bridges.flatMap((iface) => packets(iface).map((p) => [label(iface), walkGate(gate.chains, gate.base, p)] as const));
+        findings.push(...judgeGates(`nft ${gate.label}`, results, ip, (l) => fix(ifaceOf(l))));
       }
     }
     if (firewalld) {
@@ -127,7 +161,7 @@ export const firewallCheck: Check = {
         }
       }
     }
-    findings.push(...(await hardeningFindings(input)));
+    findings.push(...(await guardDropFindings(input)), ...(await hardeningFindings(input)));
     if (!findings.some((f) => f.status !== 'ok')) {
       const seen = [ipt.code === 0 ? (ufw ? 'iptables (ufw)' : 'iptables') : '', nft.code === 0 ? 'nftables' : '', firewalld ? 'firewalld' : ''].filter(Boolean).join(', ');
       findings.unshift(ok('firewall', `nothing drops traffic from ${bridges.join(', ')} to ${ip} (${seen || 'no firewall tools found'})`));

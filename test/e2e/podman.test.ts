@@ -1,0 +1,156 @@
+/**
+ * Podman, rootful and rootless (issue 10), against real Podman 4.3 in namespaces this file
+ * creates: names by `flags` and by `run --engine podman`, a 127.0.0.1-only service through
+ * `expose` (the service sees 127.0.0.1), a Podman network created after `up`, a real Postgres
+ * login (stock scram rule for 127.0.0.1) from a rootless container, and nothing after `down`.
+ *
+ * SAFETY: the alias and 127.0.0.1 only, inside the namespaces made here; Podman's files, the
+ * rootless user's home and Postgres's cluster live in /tmp/hal-… folders removed at the end, with
+ * the user (userdel) and every process (by PID).
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
+import { execArgv, sleep, which } from '../lab/exec.js';
+import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
+import { podmanPrerequisites, startPodman, type Podman } from '../lab/podman.js';
+import { tempRoot } from '../support/e2e.js';
+import { ALIAS, ok } from './expose-lab.js';
+
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+function cliEnv(pm: Podman): NodeJS.ProcessEnv {
+  // No Docker here: a socket that cannot exist keeps the CLI from finding one outside the lab.
+  return { ...process.env, ...pm.vars, DOCKER_HOST: 'unix:///nonexistent/hostalias-podman/docker.sock' };
+}
+
+async function lab(t: TestContext, tag: string, rootless: boolean): Promise<{ ns: Netns; pm: Podman; root: string; cli: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }> }> {
+  const ns = await withNetns(t, tag);
+  await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
+  const pm = await startPodman(ns, { rootless });
+  t.after(() => pm.stop());
+  const root = await tempRoot(t, tag);
+  await chmod(root, 0o755); // the rootless user reads the recorded names (hostalias run)
+  return { ns, pm, root, cli: (args) => runCli(ns, [...args, '--root', root], { env: cliEnv(pm) }) };
+}
+
+/** What a container prints after connecting to NAME:PORT ('' when refused or timed out). */
+async function podmanTcp(pm: Podman, runArgs: readonly string[], host: string, port: number): Promise<string> {
+  const r = await pm.podman(['run', '--rm', ...runArgs, pm.image, 'sh', '-c', `sleep 1 | nc -w 3 ${host} ${port}`], { allowFail: true, timeoutMs: 60_000 });
+  return r.stdout.trim();
+}
+
+const prereq = [...podmanPrerequisites(true), ...(which(`${PG_BIN}/postgres`) ? [] : ['postgresql'])];
+
+test('podman (rootful): flags, run --engine podman, expose, a network created after up, down', { timeout: 600_000, skip: prereq.length ? `missing: ${prereq.join(', ')}` : false }, async (t) => {
+  const { ns, pm, root, cli } = await lab(t, 'pmroot', false);
+  const any = await startReplyServer(ns, { host: '0.0.0.0', reply: 'any-ok\n' });
+  const local = await startReplyServer(ns, { host: '127.0.0.1', reply: 'local-ok\n' });
+  // Podman's default network (cni-podman0) exists once a container has used it.
+  ok(await pm.podman(['run', '--rm', pm.image, 'true']), 'first podman run');
+
+  const up = await cli(['up']);
+  ok(up, 'up');
+  assert.match(up.stdout, /podman bridges: cni-podman0/, 'up asks rootful Podman for its bridges');
+  const flags = (await cli(['flags'])).stdout.trim().split(/\s+/);
+  assert.ok(flags.includes(`local_host:${ALIAS}`) || flags.includes(`--add-host=local_host:${ALIAS}`), `flags: ${flags.join(' ')}`);
+  assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'podman run $(hostalias flags): a 0.0.0.0 service by name');
+
+  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`], { allowFail: true });
+  assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman: ${run.stderr}`);
+
+  assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
+  ok(await cli(['expose', String(local.port)]), 'expose');
+  assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), 'local-ok', 'exposed: the rootful container reaches it');
+  assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'and the service sees 127.0.0.1');
+
+  ok(await pm.podman(['network', 'create', 'late']), 'podman network create');
+  assert.equal(await podmanTcp(pm, ['--network', 'late', ...flags], 'local_host', local.port), 'local-ok', 'a Podman network created after up: first try, no refresh');
+
+  const doc = await cli(['doctor', '--probe', String(local.port), '--engine', 'podman', '--network', 'late', '--image', pm.image, '--json']);
+  const findings = (JSON.parse(doc.stdout) as { findings: Finding[] }).findings;
+  assert.match(findings.find((f) => f.id === 'podman')?.message ?? '', /rootful, cni networks: rootful podman: containers reach the alias through their network's bridge/, doc.stdout);
+  assert.ok(findings.some((f) => f.id === 'probe' && f.status === 'ok' && f.message === `local_host:${local.port}: connected`), `doctor --probe --engine podman --network late:\n${doc.stdout}\n${doc.stderr}`);
+  assert.match(doc.stderr, /on network late, podman/);
+
+  ok(await cli(['down']), 'down');
+  assert.equal(await podmanTcp(pm, flags, ALIAS, local.port), '', 'after down nothing reaches the exposed port');
+});
+
+interface Finding {
+  id: string;
+  status: string;
+  message: string;
+}
+
+test('podman (rootless, slirp4netns): flags, run --engine podman, exposed service, a real Postgres login as 127.0.0.1, down', { timeout: 600_000, skip: prereq.length ? `missing: ${prereq.join(', ')}` : false }, async (t) => {
+  const { ns, pm, root, cli } = await lab(t, 'pmuser', true);
+  const any = await startReplyServer(ns, { host: '0.0.0.0', reply: 'any-ok\n' });
+  const local = await startReplyServer(ns, { host: '127.0.0.1', reply: 'local-ok\n' });
+  ok(await cli(['up']), 'up');
+  const flags = (await cli(['flags'])).stdout.trim().split(/\s+/);
+  assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'rootless container, 0.0.0.0 service by name (slirp4netns connects from the host stack)');
+  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 local ${any.port}`], { allowFail: true });
+  assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman as the unprivileged user: ${run.stderr}`);
+
+  assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
+  ok(await cli(['expose', String(local.port)]), 'expose');
+  assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), 'local-ok', 'exposed: the rootless container reaches it (nat output DNAT)');
+  const doc = await pm.exec([process.execPath, cliPath(), 'doctor', '--engine', 'podman', '--json', '--root', root], { allowFail: true });
+  const podman = (JSON.parse(doc.stdout) as { findings: Finding[] }).findings.find((f) => f.id === 'podman');
+  assert.match(podman?.message ?? '', /rootless, slirp4netns: rootless podman: containers reach the alias through slirp4netns, which connects from this host itself/, doc.stdout);
+  assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'the service sees 127.0.0.1');
+
+  await t.test('a real psql logs in with the stock scram rule for 127.0.0.1', async () => {
+    const pg = await startPostgres(t, ns);
+    ok(await cli(['expose', String(pg.port)]), 'expose postgres');
+    // psql from the host's own files, mounted read-only into the busybox container.
+    const mounts = ['-v', '/usr:/usr:ro', '-v', '/usr/lib:/lib:ro', '-v', '/usr/lib64:/lib64:ro', '-e', `PGPASSWORD=${pg.password}`];
+    const sql = 'select host(inet_client_addr())';
+    const r = await pm.podman(['run', '--rm', ...mounts, ...flags, pm.image, `${PG_BIN}/psql`, '-h', 'host.docker.internal', '-p', String(pg.port), '-U', 'postgres', '-d', 'postgres', '-tAc', sql], { allowFail: true, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, `psql: ${r.stderr}`);
+    assert.equal(r.stdout.trim(), '127.0.0.1', 'Postgres saw the client as 127.0.0.1 and scram accepted the password');
+    const wrong = await pm.podman(['run', '--rm', ...mounts.slice(0, -2), '-e', 'PGPASSWORD=wrong', ...flags, pm.image, `${PG_BIN}/psql`, '-h', 'host.docker.internal', '-p', String(pg.port), '-U', 'postgres', '-d', 'postgres', '-tAc', sql], { allowFail: true, timeoutMs: 60_000 });
+    assert.notEqual(wrong.code, 0, 'control: a wrong password is refused (the rule really is scram, not trust)');
+    assert.match(wrong.stderr, /password authentication failed/);
+  });
+
+  ok(await cli(['down']), 'down');
+  assert.equal(await podmanTcp(pm, flags, ALIAS, local.port), '', 'after down nothing reaches the exposed port');
+});
+
+/**
+ * A throwaway Postgres cluster run by the `postgres` user inside `ns`, listening on 127.0.0.1
+ * only, with initdb's scram rule for 127.0.0.1 (what Debian's pg_hba.conf ships). Stopped and
+ * removed in t.after.
+ */
+async function startPostgres(t: TestContext, ns: Netns): Promise<{ port: number; password: string }> {
+  const dir = await mkdtemp(`${LAB_TMP_PREFIX}pg-`);
+  await writeFile(join(dir, 'owner.pid'), `${process.pid}\n`);
+  const data = join(dir, 'data');
+  const password = `pw${process.pid}`;
+  await writeFile(join(dir, 'pw'), `${password}\n`);
+  await execArgv(['chown', '-R', 'postgres:postgres', dir]);
+  const port = 20000 + (process.pid % 20000);
+  const asPg = (cmd: string) => ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', cmd], { timeoutMs: 120_000 });
+  let stopped: Promise<void> | null = null;
+  const stop = () =>
+    (stopped ??= (async () => {
+      if (!ns.destroyed) await ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', `${PG_BIN}/pg_ctl -D ${data} -m immediate stop`], { allowFail: true, timeoutMs: 60_000 });
+      await rm(dir, { recursive: true, force: true });
+    })());
+  // Whichever comes first: the namespace going away (it would kill postgres) or the test's end.
+  ns.onDestroy(stop);
+  t.after(stop);
+  await asPg(`${PG_BIN}/initdb -D ${data} -U postgres --auth-local=peer --auth-host=scram-sha-256 --pwfile=${dir}/pw >/dev/null`);
+  const hba = (await execArgv(['cat', join(data, 'pg_hba.conf')])).stdout;
+  assert.match(hba, /^host\s+all\s+all\s+127\.0\.0\.1\/32\s+scram-sha-256$/m, 'the stock rule for 127.0.0.1 is scram');
+  await asPg(`${PG_BIN}/pg_ctl -D ${data} -l ${dir}/log -w -t 60 -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" start >/dev/null`);
+  for (let i = 0; i < 50; i++) {
+    if ((await ns.exec([`${PG_BIN}/pg_isready`, '-h', '127.0.0.1', '-p', String(port)], { allowFail: true })).code === 0) break;
+    await sleep(200);
+  }
+  return { port, password };
+}
