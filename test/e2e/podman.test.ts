@@ -33,7 +33,7 @@ async function lab(t: TestContext, tag: string, rootless: boolean): Promise<{ ns
   t.after(() => pm.stop());
   const root = await tempRoot(t, tag);
   await chmod(root, 0o755); // the rootless user reads the recorded names (hostalias run)
-  return { ns, pm, root, cli: (args) => runCli(ns, [...args, '--root', root], { env: cliEnv(pm) }) };
+  return { ns, pm, root, cli: (args) => runCli(ns, [...args, '--files-root', root], { env: cliEnv(pm) }) };
 }
 
 /** What a container prints after connecting to NAME:PORT ('' when refused or timed out). */
@@ -58,7 +58,7 @@ test('podman (rootful): flags, run --engine podman, expose, a network created af
   assert.ok(flags.includes(`local_host:${ALIAS}`) || flags.includes(`--add-host=local_host:${ALIAS}`), `flags: ${flags.join(' ')}`);
   assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'podman run $(hostalias flags): a 0.0.0.0 service by name');
 
-  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`], { allowFail: true });
+  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--files-root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`], { allowFail: true });
   assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman: ${run.stderr}`);
 
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
@@ -92,13 +92,13 @@ test('podman (rootless, slirp4netns): flags, run --engine podman, exposed servic
   ok(await cli(['up']), 'up');
   const flags = (await cli(['flags'])).stdout.trim().split(/\s+/);
   assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'rootless container, 0.0.0.0 service by name (slirp4netns connects from the host stack)');
-  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 local ${any.port}`], { allowFail: true });
+  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--files-root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 local ${any.port}`], { allowFail: true });
   assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman as the unprivileged user: ${run.stderr}`);
 
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
   ok(await cli(['expose', String(local.port)]), 'expose');
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), 'local-ok', 'exposed: the rootless container reaches it (nat output DNAT)');
-  const doc = await pm.exec([process.execPath, cliPath(), 'doctor', '--engine', 'podman', '--json', '--root', root], { allowFail: true });
+  const doc = await pm.exec([process.execPath, cliPath(), 'doctor', '--engine', 'podman', '--json', '--files-root', root], { allowFail: true });
   const podman = (JSON.parse(doc.stdout) as { findings: Finding[] }).findings.find((f) => f.id === 'podman');
   assert.match(podman?.message ?? '', /rootless, slirp4netns: rootless podman: containers reach the alias through slirp4netns, which connects from this host itself/, doc.stdout);
   assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'the service sees 127.0.0.1');
