@@ -10,11 +10,11 @@
  * CONTAINERS_CONF of our own. stop() kills the engine's processes by PID (the rootless pause
  * process ignores SIGTERM), unmounts, deletes the user and the folder.
  */
-import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shellQuote } from '../../src/model/shell.js';
-import { killPidsSync, LAB_TMP_PREFIX, registerExitCleanup, unmountUnderSync } from './cleanup.js';
+import { LAB_TMP_PREFIX, registerExitCleanup, unmountUnderSync } from './cleanup.js';
+import { createLabUser, type LabUser } from './lab-user.js';
 import { writeBusyboxRootfsTar } from './dockerd.js';
 import { execArgv, which, type ExecOptions, type ExecResult } from './exec.js';
 import type { Netns } from './netns.js';
@@ -42,20 +42,6 @@ export function podmanPrerequisites(rootless: boolean): string[] {
   return need.filter((c) => which(c, path) === undefined);
 }
 
-function pidsOfUid(uid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${e}/status`, 'utf8'));
-      if (m && Number(m[1]) === uid) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
 async function hardNofile(): Promise<string> {
   return (await execArgv(['sh', '-c', 'ulimit -Hn'])).stdout.trim();
 }
@@ -65,8 +51,7 @@ export async function startPodman(ns: Netns, opts: { rootless: boolean }): Promi
   const dir = await mkdtemp(`${LAB_TMP_PREFIX}pm-`);
   await chmod(dir, 0o755);
   await writeFile(join(dir, 'owner.pid'), `${process.pid}\n`);
-  const user = opts.rootless ? `halpm${process.pid % 100000}` : null;
-  let uid: number | null = null;
+  let labUser: LabUser | null = null;
   const home = join(dir, 'home');
   const nofile = await hardNofile();
   const conf = [
@@ -82,34 +67,23 @@ export async function startPodman(ns: Netns, opts: { rootless: boolean }): Promi
   ].join('\n');
   const base = opts.rootless ? home : dir;
   const storage = ['[storage]', 'driver = "vfs"', `graphroot = "${join(base, 'graph')}"`, `runroot = "${join(base, 'run', 'storage')}"`, ''].join('\n');
-  const unregister = registerExitCleanup(() => {
-    if (uid !== null) killPidsSync(pidsOfUid(uid));
-    unmountUnderSync(dir);
-  });
+  const unregister = registerExitCleanup(() => unmountUnderSync(dir));
   const stop = async () => {
     unregister();
     if (!opts.rootless) await execArgv(['nsenter', `--net=${ns.path}`, '--', 'env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), 'podman', 'rm', '--all', '--force', '--time', '0'], { allowFail: true, timeoutMs: 60_000 });
-    if (uid !== null) {
-      for (let i = 0; i < 3 && pidsOfUid(uid).length > 0; i++) {
-        killPidsSync(pidsOfUid(uid));
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await labUser?.remove();
     unmountUnderSync(dir);
-    if (user) await execArgv(['userdel', '--remove', user], { allowFail: true });
     await rm(dir, { recursive: true, force: true });
   };
   const vars: Record<string, string> = { CONTAINERS_CONF: join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') };
   try {
     await writeFile(join(dir, 'containers.conf'), conf, { mode: 0o644 });
     await writeFile(join(dir, 'storage.conf'), storage, { mode: 0o644 });
-    if (user) {
-      await execArgv(['useradd', '--create-home', '--home-dir', home, '--shell', '/bin/sh', user]);
-      uid = Number((await execArgv(['id', '-u', user])).stdout.trim());
-      await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 });
-      await chown(join(home, 'run'), uid, uid);
-      vars['XDG_RUNTIME_DIR'] = join(home, 'run');
+    if (opts.rootless) {
+      labUser = await createLabUser('halpm', home);
+      vars['XDG_RUNTIME_DIR'] = labUser.runtimeDir;
     }
+    const user = labUser?.name ?? null;
     const exec = (argv: readonly string[], o: ExecOptions = {}) => {
       const env = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
       const inner = ['env', ...env, ...argv];
