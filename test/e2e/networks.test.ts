@@ -52,10 +52,17 @@ test('networks: new Docker and compose networks reach the alias from the first p
   const any = await startReplyServer(host, { host: '0.0.0.0', reply: 'any-ok\n' });
   const local = await startReplyServer(host, { host: '127.0.0.1', reply: 'local-ok\n' });
   const reaches = async (nb: Netns, port: number) => (await tcpRequest(nb, ALIAS, port, { timeoutMs: 1500 })).code === 0;
+  // A Docker network whose bridge also has a tap (a VM, a NIC) when `up` runs: LAN, though Docker reports it.
+  ok(await d.docker(['network', 'create', 'tapped']), 'network create tapped');
+  const tapped = `br-${(await d.docker(['network', 'inspect', '--format', '{{.Id}}', 'tapped'])).stdout.trim().slice(0, 12)}`;
+  await host.exec(['ip', 'tuntap', 'add', 'nic1', 'mode', 'tap']);
+  await host.exec(['ip', 'link', 'set', 'nic1', 'master', tapped, 'up']);
 
   const up = await cli(['up']);
   ok(up, 'up');
-  assert.match(up.stdout, /not br-0123456789ab \(has a port that is not a container's veth: nic0\), br-lan \(no container engine reports it/);
+  assert.match(up.stdout, /not .*br-0123456789ab \(has a port that is not a container's veth: nic0\)/);
+  assert.match(up.stdout, /br-lan \(no container engine reports it/);
+  assert.match(up.stdout, new RegExp(`${tapped} \\(has a port that is not a container's veth: nic1\\)`));
   ok(await cli(['expose', String(local.port)]), 'expose');
   const first = async (network: string, port: number) => {
     const r = await d.docker(['run', '--rm', '--network', network, image, 'sh', '-c', `sleep 1 | nc -w 2 ${ALIAS} ${port}`], { allowFail: true, timeoutMs: 60_000 });
@@ -108,6 +115,18 @@ test('networks: new Docker and compose networks reach the alias from the first p
     ok(await cli(['up', '--allow-iface', 'br-lan']), 'allow br-lan');
     assert.equal(await reaches(lan, any.port), true, 'br-lan allowed');
     assert.equal(await reaches(fake, any.port), false, 'the other stays out');
+  });
+
+  await t.test('doctor names the container network whose traffic the guard drops, and --allow-iface lets it in', async () => {
+    assert.equal(await first('tapped', any.port), '', 'a container on the tapped network is dropped by the guard');
+    const doc = await cli(['doctor', '--json']);
+    const findings = (JSON.parse(doc.stdout) as { findings: Array<{ id: string; status: string; message: string; fix?: string }> }).findings;
+    const f = findings.find((x) => x.id === 'firewall' && x.message.startsWith('network tapped'));
+    assert.equal(f?.status, 'fail', doc.stdout);
+    assert.match(f?.message ?? '', new RegExp(`network tapped \\(bridge ${tapped}\\): hostalias's LAN guard drops its traffic`));
+    assert.match(f?.fix ?? '', new RegExp(`up --allow-iface ${tapped}`));
+    ok(await cli(['up', '--allow-iface', tapped]), 'allow the tapped bridge');
+    assert.equal(await first('tapped', any.port), 'any-ok');
   });
 
   ok(await cli(['down']), 'down');
