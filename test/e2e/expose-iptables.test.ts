@@ -28,15 +28,15 @@ test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, 
   assert.equal(await lab.containerUdp(srv.udpPort), 'udp-from=127.0.0.1');
   assert.equal(await lab.lanReaches(srv.local.port), false, 'LAN: exposed port');
   assert.equal(await lab.lanReaches(srv.any.port), false, 'LAN: 0.0.0.0 service');
+
+  const again = await lab.cli(['up', '--dry-run', '--json']);
+  ok(again, 'plan again');
+  assert.deepEqual((JSON.parse(again.stdout) as { steps: unknown[] }).steps, [], 'converged: planning again returns no steps');
   ok(await lab.d.docker(['network', 'create', 'late']), 'network create');
   assert.equal(await lab.containerTcp(srv.local.port, 'late'), 'local-ok', 'a network created after expose (br-+) reaches it on the first try');
   const self = await tcpRequest(lab.host, ALIAS, srv.local.port, { timeoutMs: 5000 });
   assert.match(self.stdout, /local-ok/, 'the host itself reaches ALIAS:PORT (nat OUTPUT)');
   assert.equal(srv.local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'seen as 127.0.0.1 (SNAT at POSTROUTING on lo)');
-
-  const again = await lab.cli(['up', '--dry-run', '--json']);
-  ok(again, 'plan again');
-  assert.deepEqual((JSON.parse(again.stdout) as { steps: unknown[] }).steps, [], 'converged: planning again returns no steps');
 
   ok(await lab.cli(['up', '--no-lan-guard']), 'no guard');
   assert.equal(await lab.lanReaches(srv.any.port), true, 'without the guard the LAN neighbour connects (the test is meaningful)');
