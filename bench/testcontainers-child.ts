@@ -4,7 +4,7 @@
  * Testcontainers' own `TestContainers.exposeHostPorts` (its sshd image from SSHD_CONTAINER_IMAGE),
  * starts a container and measures. One mode per process: Testcontainers keeps its tunnel for
  * the life of the process, so a fresh set-up needs a fresh process.
- *   node testcontainers-child.js setup|load hostalias|testcontainers FILES_ROOT IMAGE
+ *   node testcontainers-child.js setup|load hostalias|direct|testcontainers FILES_ROOT IMAGE
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -19,7 +19,7 @@ const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'http-load.js');
 const BIG = 100 * 1000 * 1000;
 const CHUNK = Buffer.alloc(1 << 20, 120);
 
-function serve(): Promise<{ port: number; close(): void }> {
+function serve(host: string): Promise<{ port: number; close(): void }> {
   const srv = http.createServer((req, res) => {
     if (req.url !== '/big') return void res.end('ok');
     res.writeHead(200, { 'content-length': String(BIG) });
@@ -34,7 +34,7 @@ function serve(): Promise<{ port: number; close(): void }> {
     };
     pump();
   });
-  return new Promise((resolve) => srv.listen({ host: '127.0.0.1', port: 0 }, () => resolve({ port: (srv.address() as net.AddressInfo).port, close: () => srv.close() })));
+  return new Promise((resolve) => srv.listen({ host, port: 0 }, () => resolve({ port: (srv.address() as net.AddressInfo).port, close: () => srv.close() })));
 }
 
 function run(argv: string[]): Promise<string> {
@@ -56,11 +56,12 @@ async function firstAnswer(c: StartedTestContainer, port: number): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const server = await serve();
+  // 'direct': the server listens on every address, so the alias reaches it with no relay (the ceiling).
+  const server = await serve(mode === 'direct' ? '::' : '127.0.0.1');
   const t0 = performance.now();
   let close = async (): Promise<void> => undefined;
   let extraHosts: Array<{ host: string; ipAddress: string }> = [];
-  if (mode === 'hostalias') {
+  if (mode === 'hostalias' || mode === 'direct') {
     const host = await openHostPorts({ filesRoot });
     await host.expose(`${server.port}/tcp`);
     extraHosts = host.extraHosts;
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     const hosts = (await container.exec(['cat', '/etc/hosts'])).output;
     const ip = hosts.split('\n').find((l) => l.includes('host.testcontainers.internal'))?.trim().split(/\s+/)[0] ?? '';
     const pid = await run(['docker', 'inspect', '--format', '{{.State.Pid}}', container.getId()]);
-    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '3'])) as Record<string, number>;
+    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '5'])) as Record<string, number>;
   }
   await container.stop({ timeout: 0 });
   await close();

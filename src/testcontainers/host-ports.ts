@@ -135,6 +135,10 @@ async function relayPort(ip: string, w: WantedPort): Promise<{ relay: Relay | nu
   }
 }
 
+function closedError(): HostaliasError {
+  return new HostaliasError('usage', 'exposing host ports on a handle that was closed', 'open a new one: exposeHostPorts(...) or openHostPorts()');
+}
+
 function extraHostsFor(ip: string, names: readonly string[]): ExtraHost[] {
   return names.map((host) => ({ host, ipAddress: ip }));
 }
@@ -158,6 +162,7 @@ export async function openHostPorts(options: HostPortsOptions = {}): Promise<Hos
       extraHosts: [],
       ports,
       async expose(...specs) {
+        if (closed) throw closedError();
         for (const port of await exposeThroughTestcontainers(wantedPorts(specs))) {
           if (!ports.some((p) => p.port === port)) ports.push({ port, proto: 'tcp', via: 'testcontainers' });
         }
@@ -184,7 +189,7 @@ export async function openHostPorts(options: HostPortsOptions = {}): Promise<Hos
     extraHosts: extraHostsFor(target.ip, names),
     ports,
     async expose(...specs) {
-      if (closed) throw new HostaliasError('usage', 'these host ports were closed', 'call exposeHostPorts again');
+      if (closed) throw closedError();
       const opened: Relay[] = [];
       const before = ports.length;
       try {

@@ -102,6 +102,7 @@ test('testcontainers: a container reaches 127.0.0.1 and ::1 servers by name, UDP
   assert.equal(disposed.ports, 0);
   assert.equal(disposed.free, true, 'after `await using`: ALIAS:PORT is free again');
   assert.match(String(disposed.fetchAfter), /^FAIL:/, 'after disposal the container no longer reaches the server');
+  assert.equal(disposed.exposeAfter, 'usage', 'a disposed handle refuses new ports');
   step(r.lines, 'done');
 
   // Nothing left running: no container, no listener on the alias in the namespace.

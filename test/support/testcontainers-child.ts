@@ -114,6 +114,10 @@ async function scenario(root: string, image: string): Promise<void> {
       ports: host.ports.length,
       free: await canBind(host.ip ?? '', v4.port),
       fetchAfter: await fetchIn(container, 'host.testcontainers.internal', v4.port),
+      exposeAfter: await host.expose(v4.port).then(
+        () => 'exposed',
+        (e: { code?: string }) => e.code,
+      ),
     });
   } finally {
     await container?.stop({ timeout: 0 });
