@@ -5,7 +5,7 @@
  * Lab: one namespace with a private dockerd (test/lab), the alias added there by
  * `up --files-root`, and the test process (bench/testcontainers-child.ts) inside it, serving HTTP
  * on 127.0.0.1. Testcontainers uses an sshd image built here from Debian's openssh-server
- * (test/lab/sshd-image.ts), named through its SSHD_CONTAINER_IMAGE setting. Figures:
+ * (test/lab/debian-images.ts), named through its SSHD_CONTAINER_IMAGE setting. Figures:
  * - set-up: from the expose call to the first successful request from a new container (the
  *   container start is in both), and the expose call alone;
  * - p50/p99 of small keep-alive HTTP GETs and the throughput of a 100 MB GET, measured from
@@ -20,7 +20,7 @@ import { execArgv } from '../test/lab/exec.js';
 import { LAB_TMP_PREFIX } from '../test/lab/cleanup.js';
 import { buildBusyboxImage, labPrerequisites, startDockerd, type Dockerd } from '../test/lab/dockerd.js';
 import { createNetns, runCli, type Netns } from '../test/lab/netns.js';
-import { buildSshdImage } from '../test/lab/sshd-image.js';
+import { buildSshdImage } from '../test/lab/debian-images.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'testcontainers-child.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? '5');

@@ -6,13 +6,14 @@
  * file creates.
  */
 import assert from 'node:assert/strict';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../lab/dockerd.js';
 import { onLines } from '../lab/exec.js';
-import { runCli, withNetns, type Netns } from '../lab/netns.js';
-import { buildSshdImage } from '../lab/sshd-image.js';
+import { repoRoot, runCli, withNetns, type Netns } from '../lab/netns.js';
+import { buildAlpineStandIn, buildSshdImage } from '../lab/debian-images.js';
 import { tempRoot } from '../support/e2e.js';
 
 const ALIAS = '10.254.254.254';
@@ -138,4 +139,29 @@ test("testcontainers: without the alias, { fallback: 'testcontainers' } uses Tes
   assert.equal(fb.reply, 'hello-fallback', 'the container reaches the host through the SSH tunnel');
   const running = (await d.docker(['ps', '--format', '{{.Image}}'])).stdout.trim().split('\n').filter((l) => l !== '');
   assert.deepEqual(running, [sshd], 'only the sshd container is left, for Testcontainers\' reaper (disabled here)');
+});
+
+test("testcontainers: the README's example test file passes as written", async (t) => {
+  const readme = await readFile(join(repoRoot(), 'README.md'), 'utf8');
+  const m = /```js\n(\/\/ test\/webhook\.test\.mjs\n[\s\S]*?)```/.exec(readme);
+  assert.ok(m?.[1], 'the README has the example test file');
+  const { ns, d } = await labDocker(t, 'tcrd');
+  await buildAlpineStandIn(d);
+  // The example uses no options: the alias and names are hostalias's defaults, as after a plain `up`.
+  const up = await runCli(ns, ['up', '--files-root', await tempRoot(t, 'tcrd'), '--persist', 'none'], { env: d.env });
+  assert.equal(up.code, 0, up.stderr);
+  // Inside the repository, so `testcontainers` and `hostalias/testcontainers` resolve as in a user's project.
+  const dir = join(repoRoot(), 'build', `readme-example-${process.pid}`);
+  await mkdir(dir, { recursive: true });
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'webhook.test.mjs');
+  await writeFile(file, m[1]);
+  // Without NODE_TEST_CONTEXT the inner runner prints its own TAP instead of reporting to this one.
+  const env: NodeJS.ProcessEnv = { ...d.env, TESTCONTAINERS_RYUK_DISABLED: 'true' };
+  delete env['NODE_TEST_CONTEXT'];
+  const r = await ns.exec([process.execPath, '--test', '--test-reporter=tap', file], { env, timeoutMs: 180_000, allowFail: true });
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /^# pass 1$/m);
+  assert.match(r.stdout, /^# fail 0$/m);
+  assert.equal((await d.docker(['ps', '-q'])).stdout.trim(), '', 'the example stops its container');
 });

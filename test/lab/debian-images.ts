@@ -1,4 +1,6 @@
 /**
+ * Images made from Debian's own binaries, for tests and benchmarks that need more than busybox.
+ *
  * The sshd image Testcontainers' exposeHostPorts needs (its default, testcontainers/sshd, can't be
  * pulled here), made from Debian's own openssh-server: the package is fetched with
  * `apt-get download` into a temp dir (nothing is installed on the machine), unpacked with
@@ -41,30 +43,45 @@ async function copyWithParents(from: string, rootfs: string): Promise<void> {
   await copyFile(from, to);
 }
 
-export async function buildSshdImage(d: Dockerd): Promise<string> {
-  const work = await mkdtemp(`${LAB_TMP_PREFIX}sshd-`);
-  try {
-    await writeFile(join(work, 'owner.pid'), `${process.pid}\n`);
-    await chmod(work, 0o755);
-    const debs = join(work, 'debs');
-    await mkdir(debs);
-    await chmod(debs, 0o777); // apt-get download runs as _apt
-    await execArgv(['apt-get', 'download', 'openssh-server'], { cwd: debs, timeoutMs: 120_000 });
-    const deb = (await readdir(debs)).find((f) => f.startsWith('openssh-server_') && f.endsWith('.deb'));
-    if (!deb) throw new Error('apt-get download openssh-server left no .deb (run apt-get update first)');
-    const unpacked = join(work, 'deb');
-    await execArgv(['dpkg-deb', '-x', join(debs, deb), unpacked]);
-    const sshd = join(unpacked, 'usr/sbin/sshd');
+/** `apt-get download PKG` + `dpkg-deb -x` into WORK/PKG (nothing is installed); returns that folder. */
+async function unpackDeb(work: string, pkg: string): Promise<string> {
+  const debs = join(work, `${pkg}-deb`);
+  await mkdir(debs);
+  await chmod(debs, 0o777); // apt-get download runs as _apt
+  await execArgv(['apt-get', 'download', pkg], { cwd: debs, timeoutMs: 120_000 });
+  const deb = (await readdir(debs)).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!deb) throw new Error(`apt-get download ${pkg} left no .deb (run apt-get update first)`);
+  const unpacked = join(work, pkg);
+  await execArgv(['dpkg-deb', '-x', join(debs, deb), unpacked]);
+  return unpacked;
+}
 
+/** Copies `binary` to `rootfs/dest` with every library `ldd` lists, at the same paths. */
+async function addBinary(binary: string, rootfs: string, dest: string): Promise<void> {
+  await mkdir(dirname(join(rootfs, dest)), { recursive: true });
+  await rm(join(rootfs, dest), { force: true });
+  await copyFile(binary, join(rootfs, dest));
+  await chmod(join(rootfs, dest), 0o755);
+  const ldd = await execArgv(['ldd', binary]);
+  const missing = ldd.stdout.split('\n').filter((l) => l.includes('not found'));
+  if (missing.length > 0) throw new Error(`${dest} needs libraries this machine lacks:\n${missing.join('\n')}\ninstall their Debian packages (apt-get install …) and run again`);
+  for (const m of ldd.stdout.matchAll(/(\/\S+\.so[^\s]*)/g)) await copyWithParents(m[1] as string, rootfs);
+}
+
+async function newWork(tag: string): Promise<string> {
+  const work = await mkdtemp(`${LAB_TMP_PREFIX}${tag}-`);
+  await writeFile(join(work, 'owner.pid'), `${process.pid}\n`);
+  await chmod(work, 0o755);
+  return work;
+}
+
+export async function buildSshdImage(d: Dockerd): Promise<string> {
+  const work = await newWork('sshd');
+  try {
+    const sshd = join(await unpackDeb(work, 'openssh-server'), 'usr/sbin/sshd');
     await writeBusyboxRootfsTar(work);
     const rootfs = join(work, 'rootfs');
-    await mkdir(join(rootfs, 'usr/sbin'), { recursive: true });
-    await copyFile(sshd, join(rootfs, 'usr/sbin/sshd'));
-    await chmod(join(rootfs, 'usr/sbin/sshd'), 0o755);
-    const ldd = await execArgv(['ldd', sshd]);
-    const missing = ldd.stdout.split('\n').filter((l) => l.includes('not found'));
-    if (missing.length > 0) throw new Error(`sshd needs libraries this machine lacks:\n${missing.join('\n')}\ninstall their Debian packages (apt-get install …) and run again`);
-    for (const m of ldd.stdout.matchAll(/(\/\S+\.so[^\s]*)/g)) await copyWithParents(m[1] as string, rootfs);
+    await addBinary(sshd, rootfs, 'usr/sbin/sshd');
     // sshd re-execs itself by absolute path and needs its privilege-separation user and directory.
     await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n');
     const hash = (await execArgv(['openssl', 'passwd', '-6', '-stdin'], { input: `${PASSWORD}\n` })).stdout.trim();
@@ -81,6 +98,28 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
     await execArgv(['tar', '-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
     await d.docker(['import', '--change', 'CMD ["/usr/sbin/sshd", "-D", "-e"]', '--change', 'EXPOSE 22', tar, SSHD_LAB_IMAGE], { timeoutMs: 120_000 });
     return SSHD_LAB_IMAGE;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A stand-in for `alpine:3.20` (which can't be pulled here), so the README's example test runs as
+ * written: the lab's busybox rootfs with Debian's dynamically linked busybox (its `wget` works in a
+ * minimal image; the static build's crashes) and the libraries it needs. Only ever tagged in a
+ * private lab dockerd.
+ */
+export async function buildAlpineStandIn(d: Dockerd, tag = 'alpine:3.20'): Promise<string> {
+  const work = await newWork('alp');
+  try {
+    const busybox = join(await unpackDeb(work, 'busybox'), 'bin/busybox');
+    await writeBusyboxRootfsTar(work);
+    const rootfs = join(work, 'rootfs');
+    await addBinary(busybox, rootfs, 'bin/busybox');
+    const tar = join(work, 'alpine.tar');
+    await execArgv(['tar', '-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
+    await d.docker(['import', '--change', 'CMD ["/bin/sh"]', tar, tag], { timeoutMs: 120_000 });
+    return tag;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
