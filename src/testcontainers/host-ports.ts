@@ -96,7 +96,7 @@ function notPresent(target: Target): HostaliasError {
   return new HostaliasError(
     'not-present',
     `exposing host ports to containers: ${why}, so containers can't reach this host through it`,
-    `sudo hostalias up${ipFlag}   (once per machine, or one CI set-up step); or exposeHostPorts with { fallback: 'testcontainers' }`,
+    `sudo hostalias up${ipFlag}   (once per machine, or one CI set-up step); or openHostPorts({ fallback: 'testcontainers' }) to use Testcontainers' own tunnel`,
   );
 }
 
