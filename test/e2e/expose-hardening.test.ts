@@ -31,35 +31,57 @@ interface UdpRecorder {
   port: number;
   /** Payloads received, in order. */
   readonly received: string[];
+  /** `payload@source-address` of each datagram. */
+  readonly from: string[];
 }
 
 const UDP_RECORDER_JS = `
 const s = require('node:dgram').createSocket('udp4');
-s.on('message', (m) => process.stdout.write(JSON.stringify({ got: String(m) }) + '\\n'));
-s.bind(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: s.address().port }) + '\\n'));
+s.on('message', (m, r) => process.stdout.write(JSON.stringify({ got: String(m), from: r.address }) + '\\n'));
+s.bind(0, process.argv[1], () => process.stdout.write(JSON.stringify({ port: s.address().port }) + '\\n'));
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-/** A UDP server on 127.0.0.1 in `ns` that records every datagram it receives (never replies). */
-async function startUdpRecorder(ns: Netns): Promise<UdpRecorder> {
-  const child = ns.spawn([process.execPath, '-e', UDP_RECORDER_JS]);
+/** A UDP server on `host` (default 127.0.0.1) in `ns` that records every datagram it receives (never replies). */
+async function startUdpRecorder(ns: Netns, host = '127.0.0.1'): Promise<UdpRecorder> {
+  const child = ns.spawn([process.execPath, '-e', UDP_RECORDER_JS, '--', host]);
   const received: string[] = [];
+  const from: string[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('udp recorder did not start')), 10_000);
     onLines(child.stdout, (line) => {
-      const msg = JSON.parse(line) as { port?: number; got?: string };
+      const msg = JSON.parse(line) as { port?: number; got?: string; from?: string };
       if (msg.port !== undefined) {
         clearTimeout(timer);
         resolve(msg.port);
       }
-      if (msg.got !== undefined) received.push(msg.got);
+      if (msg.got !== undefined) {
+        received.push(msg.got);
+        from.push(`${msg.got}@${msg.from ?? '?'}`);
+      }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`udp recorder exited (${code})`));
     });
   });
-  return { port, received };
+  return { port, received, from };
+}
+
+/**
+ * Sends datagrams `tag` from `ns` with the *source* 127.0.0.2 to `host:port` through the veth: a
+ * spoofed loopback source, which the kernel calls a martian only while route_localnet is 0.
+ * (127.0.0.1 itself is refused by the kernel anyway, as an address of the receiving host.)
+ */
+async function sendFromLoopback(ns: Netns, host: string, port: number, tag: string, count = 5): Promise<void> {
+  const js = `
+const s = require('node:dgram').createSocket('udp4');
+let left = ${count};
+s.bind(0, '127.0.0.2', () => {
+  const next = () => { if (left-- === 0) return s.close(); s.send(process.argv[1], ${port}, '${host}', (e) => { if (e) { console.error(e); process.exit(1); } setTimeout(next, 20); }); };
+  next();
+});`;
+  await ns.exec([process.execPath, '-e', js, '--', tag], { timeoutMs: 10_000 });
 }
 
 /** Sends `count` datagrams `tag` from `ns` to 127.0.0.1:port (the route makes them leave by the veth). */
@@ -80,6 +102,8 @@ interface HardeningLab {
   exposed: ReplyServer;
   hidden: ReplyServer;
   udp: UdpRecorder;
+  /** A UDP recorder on 0.0.0.0: what a spoofed 127.0.0.1 source reaches. */
+  anyUdp: UdpRecorder;
   cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
@@ -104,6 +128,7 @@ async function startHardeningLab(t: TestContext, tag: string): Promise<Hardening
   const exposed = await startReplyServer(host, { host: '127.0.0.1', reply: 'exposed-ok\n' });
   const hidden = await startReplyServer(host, { host: '127.0.0.1', reply: 'hidden-ok\n' });
   const udp = await startUdpRecorder(host);
+  const anyUdp = await startUdpRecorder(host, '0.0.0.0');
   return {
     host,
     ctr,
@@ -112,6 +137,7 @@ async function startHardeningLab(t: TestContext, tag: string): Promise<Hardening
     exposed,
     hidden,
     udp,
+    anyUdp,
     cli: (args) => runCli(host, [...args, '--files-root', root], { env: ENV }),
   };
 }
@@ -133,7 +159,7 @@ async function routeLocalnet(lab: HardeningLab): Promise<number> {
  * direct 127.0.0.1 packets are dropped; `deleteHardening` removes only the hardening rule, after
  * which the same packets reach the unexposed service (the control); `down` restores the sysctl.
  */
-async function proveHardening(t: TestContext, lab: HardeningLab, backend: string, deleteHardening: () => Promise<void>): Promise<void> {
+async function proveHardening(t: TestContext, lab: HardeningLab, backend: string, deleteHardening: () => Promise<void>, deleteMartian: () => Promise<void>): Promise<void> {
   const before = await routeLocalnet(lab);
   assert.equal(before, 0, 'route_localnet starts off on the trusted veth');
   ok(await lab.cli(['up', '--allow-iface', lab.hostIf, '--firewall', backend]), 'up');
@@ -153,6 +179,10 @@ async function proveHardening(t: TestContext, lab: HardeningLab, backend: string
   await sleep(500);
   assert.deepEqual(lab.udp.received.filter((m) => m === `${backend}-hardened`), [], 'UDP to 127.0.0.1 from the veth is dropped');
 
+  await sendFromLoopback(lab.ctr, HOST_IP, lab.anyUdp.port, `${backend}-spoofed`);
+  await sleep(500);
+  assert.deepEqual(lab.anyUdp.received.filter((m) => m === `${backend}-spoofed`), [], 'a spoofed 127.0.0.2 source from the veth is dropped (martian rule)');
+
   await deleteHardening();
   assert.equal(await ctrTcp(lab, '127.0.0.1', lab.hidden.port), 'hidden-ok', 'control: without the hardening rule the veth reaches a 127.0.0.1-only service');
   assert.equal(lab.hidden.connections.at(-1)?.remoteAddress, CTR_IP, 'control: straight from the container address, no NAT involved');
@@ -160,6 +190,10 @@ async function proveHardening(t: TestContext, lab: HardeningLab, backend: string
   const udpArrived = await eventually(async () => lab.udp.received.includes(`${backend}-control`), 3000);
   assert.ok(udpArrived, 'control: without the hardening rule UDP to 127.0.0.1 arrives');
   assert.equal(await ctrTcp(lab, ALIAS, lab.exposed.port), 'exposed-ok', 'the alias path is unaffected');
+  await deleteMartian();
+  await sendFromLoopback(lab.ctr, HOST_IP, lab.anyUdp.port, `${backend}-spoofed-control`);
+  const spoofArrived = await eventually(async () => lab.anyUdp.from.includes(`${backend}-spoofed-control@127.0.0.2`), 3000);
+  assert.ok(spoofArrived, `control: without the martian rule (route_localnet=1) a spoofed 127.0.0.2 source is delivered (${lab.anyUdp.from.join(', ')})`);
 
   ok(await lab.cli(['down']), 'down');
   assert.equal(await routeLocalnet(lab), before, 'down restores route_localnet');
@@ -178,6 +212,11 @@ test('expose hardening (nftables): 127.0.0.0/8 from a trusted interface is dropp
     const handle = /# handle (\d+)/.exec(rules[0] ?? '')?.[1];
     assert.ok(chain && handle, `hardening rule's chain and handle:\n${listing}`);
     await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', chain, 'handle', handle]);
+  }, async () => {
+    const listing = (await lab.host.exec(['nft', '-a', 'list', 'chain', 'inet', 'hostalias', 'martian'])).stdout;
+    const handle = /ip saddr 127\.0\.0\.0\/8 drop # handle (\d+)/.exec(listing)?.[1];
+    assert.ok(handle, `the martian rule:\n${listing}`);
+    await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', 'martian', 'handle', handle]);
   });
 });
 
@@ -190,5 +229,9 @@ test('expose hardening (iptables): 127.0.0.0/8 from a trusted interface is dropp
     assert.match(rules[0] ?? '', /-d 127\.0\.0\.0\/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP/);
     assert.equal((await lab.host.exec(['nft', 'list', 'tables'])).stdout.includes('inet hostalias'), false, 'iptables backend: no nftables table of ours');
     await lab.host.exec(['iptables', '-w', '-t', 'filter', '-D', 'HOSTALIAS-LOCALNET', '1']);
+  }, async () => {
+    const save = (await lab.host.exec(['iptables-save', '-t', 'raw'])).stdout;
+    assert.match(save, /^-A HOSTALIAS-MARTIAN -s 127\.0\.0\.0\/8 ! -i lo -j DROP$/m);
+    await lab.host.exec(['iptables', '-w', '-t', 'raw', '-D', 'HOSTALIAS-MARTIAN', '1']);
   });
 });
