@@ -20,7 +20,8 @@ export interface ExposeResult extends ChangeResult {
  */
 export async function expose(ctx: Context, specs: ExposeSpec | readonly ExposeSpec[], opts: ChangeOptions & { firewall?: FirewallChoice; via?: ExposeViaChoice } = {}): Promise<ExposeResult> {
   const list = Array.isArray(specs) ? (specs as readonly ExposeSpec[]) : [specs as ExposeSpec];
-  const listeners = await ctx.backend.listeners(ctx);
+  // An image build (--root) says nothing about the services the image's host will run: unknown.
+  const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
   const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
   const res = await converge(ctx, (state) => {

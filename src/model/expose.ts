@@ -72,8 +72,8 @@ function describeListeners(on: readonly PortListener[]): string {
  * reached through a userspace relay alone. Auto: kernel when something listens where DNAT reaches
  * (127.0.0.1 or a wildcard: faster, no process, `--keep-source` possible); a relay when only ::1
  * listens, and also when nothing listens yet, because the relay tries 127.0.0.1 and ::1 and
- * follows the service to whichever family it starts on. `listeners` null: the platform can't
- * list them (kernel, as before issue 11). Pure; throws a usage error for `--keep-source` with a relay.
+ * follows the service to whichever family it starts on. `listeners` null: unknown (the platform
+ * can't list them, or an image is built with --root): kernel, as before issue 11. Pure; throws a usage error for `--keep-source` with a relay.
  */
 export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, listeners: readonly PortListener[] | null): ExposeDecision {
   const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
@@ -92,7 +92,7 @@ export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, liste
       : [];
     return { via: 'kernel', reason: 'chosen with --via kernel', notes };
   }
-  if (listeners === null) return { via: 'kernel', reason: "this platform's listeners were not read: kernel rules to 127.0.0.1", notes: [] };
+  if (listeners === null) return { via: 'kernel', reason: 'what listens was not read (this platform, or an image build): kernel rules to 127.0.0.1', notes: [`a service on [::1] only needs --via relay`] };
   if (v4) return { via: 'kernel', reason: `${describeListeners(on.filter((l) => reachedByKernel(l.address)))} listens: kernel rules, no relay process`, notes: [] };
   if (spec.keepSource) {
     if (v6only) throw keepSourceError(`the service listens on [::1]:${spec.to} only`);
