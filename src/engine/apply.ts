@@ -98,7 +98,21 @@ async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
  * outcome. Teardown (`down`) instead tries every step and reports all failures together, so one
  * stuck piece doesn't keep the others installed. Needs the privileges the steps need (root).
  */
-export async function applySteps(ctx: Context, steps: readonly Step[], label: string, opts: { teardown?: boolean } = {}): Promise<ApplyResult> {
+export interface ApplyOptions {
+  teardown?: boolean;
+  /**
+   * Runs after the last step as part of the change: records the new state. Its failure (ENOSPC
+   * writing state.json) is a failed step like any other: setup rolls back (issue 15).
+   */
+  commit?: () => Promise<void>;
+  /** Told after a setup rollback whether every undo succeeded (the intent record can then go). */
+  rolledBack?: (clean: boolean) => Promise<void>;
+}
+
+/** The commit as a step, for the journal and error messages. */
+const COMMIT_STEP: Step = { kind: 'write', path: '/var/lib/hostalias/state.json', content: '', mode: 0o644, before: null, why: 'record what is installed (state.json)' };
+
+export async function applySteps(ctx: Context, steps: readonly Step[], label: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const journal = (line: string) => ctx.fs.append(JOURNAL_PATH, `${new Date().toISOString()} ${label}: ${line}\n`);
   const undos: Undo[] = [];
   const failures: Array<{ step: Step; err: unknown }> = [];
@@ -110,19 +124,38 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
       await journal(`skipped (${skip}) ${describeStep(step)}`);
       continue;
     }
+    let undo: Undo | null = null;
     try {
-      const undo = await applyStep(ctx, step);
+      undo = await applyStep(ctx, step);
       if (undo) undos.push(undo);
       result.done.push(step);
-      await journal(`done ${describeStep(step)}`);
     } catch (err) {
+      // Any error is a failed step, whatever its kind (ENOSPC, EISDIR, EIO, a bug in a planner's step).
       await journal(`FAILED ${describeStep(step)}: ${describeCause(err)}`).catch(() => undefined);
       if (opts.teardown) failures.push({ step, err });
-      else throw await rollback(ctx, undos, step, err, journal);
+      else throw await rollbackAndTell(ctx, undos, step, err, journal, opts);
+      continue;
+    }
+    // The step is done; a journal that can't be written (a full disk) doesn't undo it.
+    await journal(`done ${describeStep(step)}`).catch(() => undefined);
+  }
+  if (opts.commit) {
+    try {
+      await opts.commit();
+    } catch (err) {
+      await journal(`FAILED ${COMMIT_STEP.why}: ${describeCause(err)}`).catch(() => undefined);
+      if (opts.teardown) failures.push({ step: COMMIT_STEP, err });
+      else throw await rollbackAndTell(ctx, undos, COMMIT_STEP, err, journal, opts);
     }
   }
   if (failures.length > 0) throw teardownError(ctx, failures, result.done.length);
   return result;
+}
+
+async function rollbackAndTell(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, opts: ApplyOptions): Promise<HostaliasError> {
+  const { error, clean } = await rollback(ctx, undos, failed, cause, journal);
+  await opts.rolledBack?.(clean).catch(() => undefined);
+  return error;
 }
 
 function teardownError(ctx: Context, failures: Array<{ step: Step; err: unknown }>, done: number): HostaliasError {
@@ -133,20 +166,23 @@ function teardownError(ctx: Context, failures: Array<{ step: Step; err: unknown 
   return new HostaliasError(code, `${failures.length} step(s) failed (${done} others were done): ${list}`, fix);
 }
 
-async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<HostaliasError> {
+async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<{ error: HostaliasError; clean: boolean }> {
   const problems: string[] = [];
   for (const undo of [...undos].reverse()) {
     try {
       await undo.run();
-      await journal(`rolled back: ${undo.what}`);
     } catch (err) {
       problems.push(`${undo.what}: ${describeCause(err)}`);
       await journal(`ROLLBACK FAILED ${undo.what}: ${describeCause(err)}`).catch(() => undefined);
+      continue;
     }
+    await journal(`rolled back: ${undo.what}`).catch(() => undefined);
   }
   const base = cause instanceof HostaliasError ? cause : null;
   const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
   const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
   const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${ctx.fs.resolve(JOURNAL_PATH)})` : '';
-  return new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, base?.fix, { cause });
+  const causeFix = typeof (cause as { fix?: unknown } | null)?.fix === 'string' ? (cause as { fix: string }).fix : undefined;
+  const fix = base?.fix ?? causeFix ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve('/var/lib/hostalias/intent.json')})` : undefined);
+  return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };
 }

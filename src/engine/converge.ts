@@ -6,7 +6,8 @@ import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type P
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
 import type { PartInput } from '../model/part.js';
-import { loadState, saveState, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
+import { CorruptStateError, loadState, saveState, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
+import { clearIntent, INTENT_PATH, loadIntent, saveIntent, type Intent } from '../model/intent.js';
 
 export interface ChangeOptions {
   dryRun?: boolean;
@@ -83,25 +84,118 @@ function requireRoot(ctx: Context, opts: ChangeOptions): void {
   }
 }
 
+/** Directories a plan writes in (its temp files live there after a crash). */
+function planDirs(steps: readonly Step[]): string[] {
+  const paths = steps.flatMap((s) => (s.kind === 'run' ? (s.capture ? [s.capture.path] : []) : [s.path]));
+  return [...new Set(paths.map((p) => p.replace(/\/[^/]*$/, '') || '/'))].sort();
+}
+
+function describe(step: Step): string {
+  return step.kind === 'run' ? step.argv.join(' ') : `${step.kind} ${step.path}`;
+}
+
 /**
- * Converges the system to `change(state)`: plans every part, applies the plan (rolling back on
- * failure), then records the new state. Needs root unless `dryRun`. Idempotent.
+ * Applies `plan` with its intent recorded first (fsynced), the state recorded as part of the
+ * change, and the record removed once the change is complete or cleanly rolled back. A run killed
+ * at any point leaves the record, which the next run reads (issue 15).
+ */
+async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: State | null, next: State | null, save: boolean): Promise<Step[]> {
+  if (plan.steps.length === 0 && !save) return [];
+  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, dirs: planDirs(plan.steps), steps: plan.steps.map(describe) };
+  if (plan.steps.length > 0) await saveIntent(ctx.fs, intent);
+  const result = await applySteps(ctx, plan.steps, label, {
+    teardown: next === null,
+    commit: async () => {
+      await saveState(ctx.fs, next);
+      await clearIntent(ctx.fs);
+    },
+    rolledBack: async (clean) => {
+      if (clean) await clearIntent(ctx.fs);
+    },
+  });
+  return result.skipped;
+}
+
+/** Removes temp files an interrupted change may have left in the directories it wrote in. */
+async function sweepAfterCrash(ctx: Context, intent: Intent | 'unknown'): Promise<void> {
+  const dirs = new Set([...(intent === 'unknown' ? [] : intent.dirs), STATE_DIR, `${STATE_DIR}/backups`]);
+  for (const dir of dirs) await ctx.fs.sweepTemps(dir);
+}
+
+function sameState(a: State, b: State): boolean {
+  return JSON.stringify([a.desired, a.persistence]) === JSON.stringify([b.desired, b.persistence]);
+}
+
+/**
+ * `down`: tears down what the state says — and, when the last change was interrupted, what
+ * either side of it could have installed; when state.json is missing or unreadable, what
+ * hostalias's own markers show (Backend.discover). Each candidate is planned and torn down in
+ * turn (teardown of something already gone is a no-op), so "already down" means none of it exists.
+ */
+async function convergeDown(ctx: Context, previous: State | null, unreadable: CorruptStateError | null, intent: Intent | 'unknown' | null, opts: ChangeOptions): Promise<ChangeResult> {
+  const label = opts.label ?? 'down';
+  const notes: string[] = [];
+  const candidates: State[] = [];
+  if (intent && intent !== 'unknown') {
+    candidates.push(...[intent.next, intent.previous].filter((s): s is State => s !== null));
+    notes.push(`the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`);
+  }
+  if (previous) candidates.push(previous);
+  if (previous === null && ctx.backend.discover) {
+    const found = await ctx.backend.discover(ctx);
+    candidates.push(...found.states);
+    const why = unreadable ? `${ctx.fs.resolve(STATE_PATH)} is unreadable` : intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable` : `${ctx.fs.resolve(STATE_PATH)} is missing`;
+    if (found.found.length > 0) notes.push(`${why}: recovered from hostalias's markers, removing ${found.found.join('; ')}`);
+  }
+  const unique = candidates.filter((c, i) => candidates.findIndex((d) => sameState(c, d)) === i);
+  const rounds: Array<State | null> = unique.length > 0 ? unique : [null];
+  const plans: Plan[] = [];
+  const skipped: Step[] = [];
+  for (const [i, state] of rounds.entries()) {
+    const { plan } = await planChange(ctx, null, state, opts.only);
+    plans.push(plan);
+    if (opts.dryRun) continue;
+    const last = i === rounds.length - 1;
+    const save = last && (previous !== null || unreadable !== null || intent !== null);
+    skipped.push(...(await applyRecorded(ctx, plan, label, state, null, save)));
+  }
+  if (!opts.dryRun && intent) await sweepAfterCrash(ctx, intent);
+  const plan = mergePlans(...plans);
+  plan.notes.unshift(...notes);
+  return { plan, applied: !opts.dryRun, skipped, state: null, previous, persistence: null };
+}
+
+/**
+ * Converges the system to `change(state)`: plans every part, records the intent, applies the plan
+ * (rolling back on any failure) and records the new state as part of it. A change interrupted
+ * earlier is finished or undone first (see Intent). Needs root unless `dryRun`. Idempotent.
  */
 export async function converge(ctx: Context, change: (state: State | null) => Desired | null, opts: ChangeOptions = {}): Promise<ChangeResult> {
   const run = async (): Promise<ChangeResult> => {
-    const previous = await loadState(ctx.fs);
-    const desired = change(previous);
-    const { plan, input, decision } = await planChange(ctx, desired, previous, opts.only);
-    const next: State | null = desired
-      ? { version: 1, desired, persistence: input.persistence, updatedAt: new Date().toISOString() }
-      : null;
-    if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };
-    const label = opts.label ?? (desired ? 'up' : 'down');
-    const result = await applySteps(ctx, plan.steps, label, { teardown: desired === null });
-    if (plan.steps.length > 0 || JSON.stringify(previous?.desired) !== JSON.stringify(next?.desired) || (previous === null) !== (next === null)) {
-      await saveState(ctx.fs, next);
+    const intent = await loadIntent(ctx.fs);
+    let previous: State | null = null;
+    let unreadable: CorruptStateError | null = null;
+    try {
+      previous = await loadState(ctx.fs);
+    } catch (err) {
+      if (!(err instanceof CorruptStateError)) throw err;
+      unreadable = err;
     }
-    return { plan, applied: true, skipped: result.skipped, state: next, previous, persistence: decision };
+    const desired = change(previous);
+    if (desired === null) return convergeDown(ctx, previous, unreadable, intent, opts);
+    if (unreadable) throw unreadable;
+    // After an interrupted change, plan from what it was converging to: the planners then finish
+    // what it started, or undo what the new configuration no longer wants.
+    const known = intent && intent !== 'unknown' ? (intent.next ?? intent.previous ?? previous) : previous;
+    const { plan, input, decision } = await planChange(ctx, desired, known, opts.only);
+    if (intent) plan.notes.unshift(intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run hostalias down` : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it`);
+    const next: State = { version: 1, desired, persistence: input.persistence, updatedAt: new Date().toISOString() };
+    if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };
+    const label = opts.label ?? 'up';
+    const save = plan.steps.length > 0 || intent !== null || JSON.stringify(previous?.desired) !== JSON.stringify(next.desired) || previous === null;
+    const skipped = await applyRecorded(ctx, plan, label, previous, next, save);
+    if (intent) await sweepAfterCrash(ctx, intent);
+    return { plan, applied: true, skipped, state: next, previous, persistence: decision };
   };
   if (opts.dryRun) return run();
   requireRoot(ctx, opts);

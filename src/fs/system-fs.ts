@@ -161,6 +161,13 @@ export class SystemFs {
     await this.prune(path);
   }
 
+  /** Removes the temp files an interrupted write left in `dir` (only hostalias's own names). */
+  async sweepTemps(dir: string): Promise<void> {
+    for (const name of await this.list(dir)) {
+      if (/^\.hostalias-[0-9a-f]{24}\.tmp$/.test(name)) await rm(this.resolve(`${dir}/${name}`), { force: true });
+    }
+  }
+
   /** Points `path` at `target`, atomically (a temp link renamed over it). */
   async symlink(path: string, target: string): Promise<void> {
     await this.ensureDir(dirname(path));

@@ -1,3 +1,4 @@
+import type { State } from './state.js';
 import type { Runner } from '../exec/runner.js';
 import type { SystemFs } from '../fs/system-fs.js';
 import type { PersistChoice, PersistKind } from './config.js';
@@ -48,6 +49,12 @@ export interface Backend {
   listeners(ctx: Context): Promise<PortListener[] | null>;
   /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
+  /**
+   * What hostalias may have installed, found by its own markers (managed headers, the alias
+   * label, marked blocks) for `down` when state.json is missing or unreadable: one state per
+   * alias found, and what was found. Read-only. Absent: the platform can't tell.
+   */
+  discover?(ctx: Context): Promise<{ states: State[]; found: string[] }>;
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
   previewRunner(fs: SystemFs, host: string): Runner;
 }

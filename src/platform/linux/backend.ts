@@ -3,6 +3,7 @@ import { unitName } from '../../forward/spec.js';
 import { isAliasPresent } from './alias.js';
 import { choosePersistence, refuseMacPersistence } from './detect.js';
 import { linuxDoctor } from './doctor/index.js';
+import { discoverLinux } from './discover.js';
 import { listAddresses } from './ip.js';
 import { observePersistProbes } from './observe.js';
 import { linuxParts } from './parts.js';
@@ -21,6 +22,7 @@ export const linuxBackend: Backend = {
   async aliasPresent(ctx, ip) {
     return isAliasPresent(await listAddresses(ctx.runner), ip);
   },
+  discover: discoverLinux,
   doctor: linuxDoctor,
   async listeners() {
     return (await readListeners()).map((l) => ({ proto: l.proto, address: l.address, port: l.port }));

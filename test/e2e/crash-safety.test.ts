@@ -1,0 +1,212 @@
+/**
+ * Crash safety (issue 15) against the real kernel, each test in its own namespace with
+ * --files-root on a fresh folder: `up` SIGKILLed right after each journaled step, a full disk
+ * (a small tmpfs) failing each step in turn, state.json deleted after `up`. After each, `down`
+ * must leave nothing of hostalias's: no alias, no nft table, no unit, no hosts block, no file but
+ * the journal — and /etc/hosts (Latin-1, mode 0600, owned by nobody) byte- and metadata-identical.
+ */
+import assert from 'node:assert/strict';
+import { watch } from 'node:fs';
+import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { execArgv, sleep } from '../lab/exec.js';
+import { cliPath, runCli, withNetns, type Netns } from '../lab/netns.js';
+import { loAddrs, tempRoot } from '../support/e2e.js';
+
+const UP = ['up', '--persist', 'systemd', '--hosts-file'];
+const JOURNAL = 'var/lib/hostalias/journal.log';
+// A Latin-1 é (0xE9): not UTF-8, so any decode/encode round trip that isn't byte-exact shows.
+const HOSTS = Buffer.from('127.0.0.1\tlocalhost caf\xe9\n::1\tlocalhost ip6-localhost\n', 'latin1');
+
+/** A fresh --files-root with /etc/hosts as Latin-1, mode 0600, owned by nobody. */
+async function prepareRoot(root: string): Promise<void> {
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await writeFile(join(root, 'etc/hosts'), HOSTS, { mode: 0o600 });
+  await chown(join(root, 'etc/hosts'), 65534, 65534);
+}
+
+async function filesUnder(root: string, dir = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(join(root, dir)).catch(() => [] as string[])) {
+    const rel = dir === '' ? name : `${dir}/${name}`;
+    const st = await lstat(join(root, rel));
+    if (st.isDirectory()) out.push(...(await filesUnder(root, rel)));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+async function routeLocalnet(ns: Netns): Promise<string> {
+  return (await ns.exec(['sysctl', '-n', 'net.ipv4.conf.all.route_localnet'])).stdout.trim();
+}
+
+/** Nothing of hostalias is left in the namespace or under root but the journal; /etc/hosts is as prepared. */
+async function assertClean(ns: Netns, root: string, localnet: string, what: string): Promise<void> {
+  assert.deepEqual(await loAddrs(ns), ['127.0.0.1/8 lo'], `${what}: alias left on lo`);
+  const tables = (await ns.exec(['nft', 'list', 'tables'])).stdout;
+  assert.doesNotMatch(tables, /hostalias/, `${what}: nft table left`);
+  assert.equal(await routeLocalnet(ns), localnet, `${what}: route_localnet not restored`);
+  assert.deepEqual((await filesUnder(root)).filter((f) => f !== JOURNAL && f !== 'filler'), ['etc/hosts'], `${what}: files left`);
+  assert.deepEqual(await readFile(join(root, 'etc/hosts')), HOSTS, `${what}: /etc/hosts bytes`);
+  const st = await stat(join(root, 'etc/hosts'));
+  assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o600, 65534, 65534], `${what}: /etc/hosts mode/owner`);
+}
+
+function doneLines(text: string): number {
+  return text.split('\n').filter((l) => / up: done /.test(l)).length;
+}
+
+/**
+ * Starts `up` and SIGKILLs it as soon as the journal shows `k` done steps (inotify on the journal,
+ * with a 2 ms poll as a fallback). Returns how many steps were done when the kill landed.
+ */
+async function upKilledAfter(ns: Netns, root: string, k: number): Promise<number> {
+  const journal = join(root, JOURNAL);
+  await mkdir(join(root, 'var/lib/hostalias'), { recursive: true });
+  await writeFile(journal, '', { flag: 'a', mode: 0o600 });
+  const base = doneLines(await readFile(journal, 'utf8'));
+  const child = ns.spawn([process.execPath, cliPath(), ...UP, '--files-root', root]);
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let killed = false;
+  const check = async () => {
+    if (killed) return;
+    if (doneLines(await readFile(journal, 'utf8').catch(() => '')) - base >= k) {
+      killed = true;
+      child.kill('SIGKILL');
+    }
+  };
+  const watcher = watch(journal, () => void check());
+  const deadline = Date.now() + 60_000;
+  let finished = false;
+  void exited.then(() => (finished = true));
+  while (!killed && !finished && Date.now() < deadline) {
+    await check();
+    await sleep(2);
+  }
+  watcher.close();
+  await exited;
+  return doneLines(await readFile(journal, 'utf8')) - base;
+}
+
+test('up SIGKILLed right after each journaled step: down leaves nothing but the journal; a fresh up converges', { timeout: 600_000 }, async (t) => {
+  const ns = await withNetns(t, 'crash');
+  const localnet = await routeLocalnet(ns);
+  // How many steps a complete up journals here.
+  const probe = await tempRoot(t, 'crash-probe');
+  await prepareRoot(probe);
+  const full = await runCli(ns, [...UP, '--files-root', probe]);
+  assert.equal(full.code, 0, full.stderr);
+  const steps = doneLines(await readFile(join(probe, JOURNAL), 'utf8'));
+  assert.ok(steps >= 6, `a full up journals ${steps} steps`);
+  const gone = await runCli(ns, ['down', '--files-root', probe]);
+  assert.equal(gone.code, 0, gone.stderr);
+  await assertClean(ns, probe, localnet, 'complete up + down');
+
+  const killedAt = new Set<number>();
+  for (let k = 1; k <= steps; k++) {
+    const root = await tempRoot(t, `crash-${k}`);
+    await prepareRoot(root);
+    const at = await upKilledAfter(ns, root, k);
+    killedAt.add(at);
+    const down = await runCli(ns, ['down', '--files-root', root]);
+    assert.equal(down.code, 0, `kill after step ${at}: ${down.stderr}`);
+    if (at < steps) assert.match(down.stdout, /was interrupted/, `kill after step ${at}: down says it recovers`);
+    await assertClean(ns, root, localnet, `killed after step ${at}, then down`);
+  }
+  assert.ok(killedAt.size >= Math.ceil(steps / 2), `kills landed after steps ${[...killedAt].join(', ')} of ${steps}`);
+
+  // A fresh up after a kill finishes the job: a second up changes nothing; down cleans up.
+  for (const k of [1, Math.ceil(steps / 2)]) {
+    const root = await tempRoot(t, `crash-up-${k}`);
+    await prepareRoot(root);
+    await upKilledAfter(ns, root, k);
+    const again = await runCli(ns, [...UP, '--files-root', root]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await loAddrs(ns), ['127.0.0.1/8 lo', '10.254.254.254/32 lo:hostalias']);
+    const third = await runCli(ns, ['up', '--files-root', root, '--json']);
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal((JSON.parse(third.stdout) as { changed: boolean }).changed, false, 'converged: nothing left to do');
+    const down = await runCli(ns, ['down', '--files-root', root]);
+    assert.equal(down.code, 0, down.stderr);
+    await assertClean(ns, root, localnet, `killed after step ${k}, up, down`);
+  }
+});
+
+test('state.json removed after up: down removes everything and says it recovered from markers; then "already down"', async (t) => {
+  const ns = await withNetns(t, 'nostate');
+  const localnet = await routeLocalnet(ns);
+  const root = await tempRoot(t, 'nostate');
+  await prepareRoot(root);
+  assert.equal((await runCli(ns, [...UP, '--files-root', root])).code, 0);
+  await execArgv(['rm', join(root, 'var/lib/hostalias/state.json')]);
+  const down = await runCli(ns, ['down', '--files-root', root]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stdout, /state\.json is missing: recovered from hostalias's markers, removing .*hostalias\.service.*10\.254\.254\.254\/32 on lo labelled lo:hostalias.*the hostalias block in \/etc\/hosts/);
+  await assertClean(ns, root, localnet, 'state removed, down');
+  const again = await runCli(ns, ['down', '--files-root', root]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /already down/);
+
+  // A damaged state.json: up refuses with the way forward; down recovers the same way.
+  assert.equal((await runCli(ns, [...UP, '--files-root', root])).code, 0);
+  await writeFile(join(root, 'var/lib/hostalias/state.json'), '{"version":1,"desired":{"names":["ok\\n1.2.3.4 evil"]}}');
+  const refused = await runCli(ns, ['up', '--files-root', root]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /state\.json is unreadable \(desired\.names\.0: not an allowed host name\); nothing was changed/);
+  assert.match(refused.stderr, /fix: sudo hostalias down removes everything hostalias installed/);
+  const recovered = await runCli(ns, ['down', '--files-root', root]);
+  assert.equal(recovered.code, 0, recovered.stderr);
+  assert.match(recovered.stdout, /state\.json is unreadable: recovered from hostalias's markers/);
+  await assertClean(ns, root, localnet, 'damaged state, down');
+});
+
+/** Runs `fn` on a fresh folder with a 2 MiB tmpfs mounted on it; unmounts and removes it after, also on failure. */
+async function withSmallTmpfs(tag: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(`${LAB_TMP_PREFIX}${tag}-`);
+  try {
+    await execArgv(['mount', '-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', dir]);
+    await fn(dir);
+  } finally {
+    await execArgv(['umount', dir], { allowFail: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Fills the file system at `dir` to the last byte, then frees `pages` pages. */
+async function leaveFree(dir: string, pages: number): Promise<void> {
+  const filler = join(dir, 'filler');
+  await execArgv(['dd', 'if=/dev/zero', `of=${filler}`, 'bs=4096'], { allowFail: true });
+  const size = (await stat(filler)).size;
+  await execArgv(['truncate', '-s', String(Math.max(0, size - pages * 4096)), filler]);
+}
+
+test('a full disk fails each step in turn: up exits 1 naming ENOSPC and rolls back; down leaves nothing', { timeout: 600_000 }, async (t) => {
+  const ns = await withNetns(t, 'enospc');
+  const localnet = await routeLocalnet(ns);
+  let succeeded = false;
+  const failedAt = new Set<string>();
+  for (let pages = 0; pages <= 24 && !succeeded; pages++) {
+    await withSmallTmpfs(`enospc-${pages}`, async (root) => {
+      await prepareRoot(root);
+      await leaveFree(root, pages);
+      const up = await runCli(ns, [...UP, '--files-root', root]);
+      if (up.code === 0) {
+        succeeded = true;
+      } else {
+        assert.equal(up.code, 1, up.stderr);
+        assert.match(up.stderr, /ENOSPC|no space left/i);
+        assert.doesNotMatch(up.stderr, /unexpected error/);
+        failedAt.add(/hostalias: ([^:]+)/.exec(up.stderr)?.[1] ?? up.stderr);
+        assert.deepEqual(await loAddrs(ns), ['127.0.0.1/8 lo'], `${pages} pages free: rolled back`);
+      }
+      await execArgv(['rm', '-f', join(root, 'filler')]);
+      const down = await runCli(ns, ['down', '--files-root', root]);
+      assert.equal(down.code, 0, `${pages} pages free: ${down.stderr}`);
+      await assertClean(ns, root, localnet, `${pages} pages free`);
+    });
+  }
+  assert.ok(succeeded, 'with enough space up succeeds');
+  assert.ok(failedAt.size >= 2, `failures at different steps: ${[...failedAt].join(' | ')}`);
+});
