@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { SystemFs } from '../fs/system-fs.js';
 import { shellQuote } from '../model/shell.js';
 import { usageError } from '../model/errors.js';
@@ -27,7 +27,7 @@ export function addCommonOptions(cmd: Command, changing: boolean): Command {
     .option('--files-root <dir>', 'change this machine\'s network stack but keep system files and state under DIR (tests, containers); service managers are not called')
     .option('--json', 'print machine-readable JSON')
     .option('-v, --verbose', 'explain each decision')
-    .addOption(new Option('--platform <os>', 'plan for this OS (with --dry-run: preview macOS anywhere)').choices(['linux', 'darwin']));
+    .addOption(cmd.createOption('--platform <os>', changing ? 'plan for this OS (with --dry-run: preview macOS anywhere)' : 'check as on this OS (preview macOS anywhere)').choices(['linux', 'darwin']));
   if (changing) cmd.option('-n, --dry-run', 'print what would be done, change nothing');
   return cmd;
 }

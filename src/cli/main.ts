@@ -1,46 +1,73 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { realpathSync } from 'node:fs';
+import nodeModule from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { EXIT_CODES, HostaliasError } from '../model/errors.js';
+import { EXIT_CODES, isHostaliasError } from '../model/errors.js';
+import { VERSION } from '../model/version.js';
+import { shellQuote } from '../model/shell.js';
 import type { CliIO } from './io.js';
-import { UnsafePathError } from '../fs/system-fs.js';
+import type { UnsafePathError } from '../fs/system-fs.js';
 
-type Registrar = (program: Command, io: CliIO) => Promise<void>;
+type Register = (program: Command, io: CliIO) => void;
 
-// Each command's module (and what it imports) loads only when that command runs, so a relay
-// service (`forward`) doesn't carry every platform backend in memory (issue 11); help loads all.
-const aliasCommands: Registrar = async (program, io) => {
-  const [{ registerAliasCommands }, { dockerDaemonUpFlags }, { firewallUpFlags }] = await Promise.all([import('./commands/alias.js'), import('./commands/docker-daemon.js'), import('./commands/expose.js')]);
-  registerAliasCommands(program, io, [dockerDaemonUpFlags, firewallUpFlags]);
+/**
+ * Each command's code, loaded only when that command runs (issue 12: `--version` and `status`
+ * must start about as fast as `node -e 0`, so they must not parse the rest of the CLI).
+ */
+const GROUPS: Record<string, () => Promise<Register>> = {
+  alias: async () => {
+    const [alias, daemon, fw] = await Promise.all([import('./commands/alias.js'), import('./commands/docker-daemon.js'), import('./commands/firewall-flags.js')]);
+    return (p, io) => alias.registerAliasCommands(p, io, [daemon.dockerDaemonUpFlags, fw.firewallUpFlags]);
+  },
+  flags: async () => (await import('./commands/flags.js')).registerFlagsCommand,
+  run: async () => (await import('./commands/run.js')).registerRunCommand,
+  compose: async () => (await import('./commands/compose.js')).registerComposeCommand,
+  forward: async () => (await import('./commands/forward.js')).registerForwardCommand,
+  expose: async () => (await import('./commands/expose.js')).registerExposeCommands,
+  doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
 };
-const REGISTRARS: ReadonlyArray<[readonly string[], Registrar]> = [
-  [['up', 'down', 'status'], aliasCommands],
-  [['flags'], async (p, io) => (await import('./commands/flags.js')).registerFlagsCommand(p, io)],
-  [['run'], async (p, io) => (await import('./commands/run.js')).registerRunCommand(p, io)],
-  [['compose'], async (p, io) => (await import('./commands/compose.js')).registerComposeCommand(p, io)],
-  [['forward'], async (p, io) => (await import('./commands/forward.js')).registerForwardCommand(p, io)],
-  [['expose', 'unexpose', 'refresh'], async (p, io) => (await import('./commands/expose.js')).registerExposeCommands(p, io)],
-  [['doctor'], async (p, io) => (await import('./commands/doctor.js')).registerDoctorCommand(p, io)],
-];
 
-/** The program with the commands `argv` runs (all of them for help, a typo or no command). */
-export async function buildProgram(io: CliIO, argv: readonly string[] = []): Promise<Command> {
+/** Command name → the group that registers it (help order follows GROUPS). */
+const GROUP_OF: Record<string, keyof typeof GROUPS> = {
+  up: 'alias', down: 'alias', status: 'alias', flags: 'flags', run: 'run', compose: 'compose',
+  forward: 'forward', expose: 'expose', unexpose: 'expose', refresh: 'expose', doctor: 'doctor',
+};
+
+/** The command word of argv (the first non-option), or null for `--version`, `--help`, none. */
+function commandWord(argv: readonly string[]): string | null {
+  return argv.find((a) => !a.startsWith('-')) ?? null;
+}
+
+/**
+ * The commander program with the commands `argv` needs: only the named command's group when the
+ * command is known, every command otherwise (help, a typo to suggest against).
+ */
+export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise<Command> {
   const program = new Command('hostalias')
     .description('Reach the host from inside a container: a stable loopback alias, persisted, reversible, wired into Docker.')
-    .version('0.1.0')
+    .version(VERSION)
     .enablePositionalOptions()
     .showHelpAfterError('(run hostalias help COMMAND for its options)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .exitOverride();
-  const wanted = REGISTRARS.find(([names]) => names.includes(argv[0] ?? ''));
-  for (const [, register] of wanted ? [wanted] : REGISTRARS) await register(program, io);
+  const word = argv ? commandWord(argv) : null;
+  const versionOnly = argv !== undefined && word === null && argv.some((a) => a === '-V' || a === '--version');
+  const group = word !== null ? GROUP_OF[word] : undefined;
+  const groups = versionOnly ? [] : group ? [group] : Object.keys(GROUPS);
+  const registers = await Promise.all(groups.map((g) => (GROUPS[g] as () => Promise<Register>)()));
+  for (const register of registers) register(program, io);
   program.commands.forEach((c) => c.exitOverride());
   return program;
 }
 
+export interface MainOptions {
+  /** Re-run a command that needs root through sudo (the real CLI; off for in-process callers). */
+  sudo?: { env: Record<string, string | undefined>; interactive: boolean };
+}
+
 /** Runs the CLI; returns the exit status. Prints errors with their fix; never throws. */
-export async function main(argv: string[], io: CliIO): Promise<number> {
+export async function main(argv: string[], io: CliIO, opts: MainOptions = {}): Promise<number> {
   try {
     await (await buildProgram(io, argv)).parseAsync(argv, { from: 'user' });
     return io.exitCode;
@@ -49,21 +76,50 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_CODES.ok;
       return EXIT_CODES.usage;
     }
-    if (err instanceof HostaliasError) {
+    if (isHostaliasError(err) && err.needsRoot && opts.sudo) {
+      const { rerunWithSudo } = await import('./sudo.js');
+      return rerunWithSudo(err, argv, io, opts.sudo.env, opts.sudo.interactive);
+    }
+    if (isHostaliasError(err)) {
       io.err(`hostalias: ${err.message}`);
       if (err.fix) io.err(`  fix: ${err.fix}`);
       // --json callers parse stdout: give them the error as data too.
       if (argv.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES[err.code], message: err.message, fix: err.fix ?? null } }, null, 2));
       return EXIT_CODES[err.code];
     }
-    if (err instanceof UnsafePathError) {
-      io.err(`hostalias: ${err.message}`);
-      io.err(`  fix: ${err.fix}`);
+    if (err instanceof Error && err.name === 'UnsafePathError') {
+      const unsafe = err as UnsafePathError;
+      io.err(`hostalias: ${unsafe.message}`);
+      io.err(`  fix: ${unsafe.fix}`);
       return EXIT_CODES.failed;
+    }
+    const denied = deniedPath(err);
+    if (denied) {
+      io.err(`hostalias: ${denied}: permission denied`);
+      io.err(`  fix: run it with sudo (${shellQuote(['sudo', 'hostalias', ...argv])}), or let your user read it`);
+      return EXIT_CODES.permission;
     }
     io.err(`hostalias: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return EXIT_CODES.failed;
   }
+}
+
+/** The path of an EACCES/EPERM from the file system (an unreadable state folder), else null. */
+function deniedPath(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException | null;
+  if (!e || typeof e !== 'object' || (e.code !== 'EACCES' && e.code !== 'EPERM') || typeof e.path !== 'string') return null;
+  return e.path;
+}
+
+/**
+ * A reader that closes early (`hostalias status | head -1`) makes the next write fail with
+ * EPIPE: that is the reader's choice, not an error. Stop quietly, as a shell tool would.
+ */
+function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
+  });
 }
 
 function isEntryPoint(): boolean {
@@ -75,6 +131,13 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
+  // Node >= 22.1 keeps V8's compiled code of the command files between runs; a no-op before.
+  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+  exitQuietlyOnEpipe(process.stdout);
+  exitQuietlyOnEpipe(process.stderr);
   const io: CliIO = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`), exitCode: 0 };
-  process.exitCode = await main(process.argv.slice(2), io);
+  // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+  void main(process.argv.slice(2), io, { sudo: { env: process.env, interactive: process.stdin.isTTY === true } }).then((code) => {
+    process.exitCode = code;
+  });
 }

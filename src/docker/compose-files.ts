@@ -21,10 +21,24 @@ export function displayPath(abs: string, cwd: string): string {
 }
 
 /**
- * The compose files to read: the -f files, or — like compose — the first default file in `cwd`
- * plus its override file when one exists. `fs` is rooted at '/', paths are absolute. Read-only.
+ * The files COMPOSE_FILE names, as compose splits it: COMPOSE_PATH_SEPARATOR, else ':' (';' on
+ * Windows). Empty entries are dropped; none set gives [].
  */
-export async function loadComposeSources(fs: SystemFs, cwd: string, files: readonly string[]): Promise<LoadedSource[]> {
+export function composeFileEnv(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string[] {
+  const value = env['COMPOSE_FILE'];
+  if (!value) return [];
+  const sep = env['COMPOSE_PATH_SEPARATOR'] || (platform === 'win32' ? ';' : ':');
+  return value.split(sep).filter((f) => f !== '');
+}
+
+/**
+ * The compose files to read: the -f files, else those COMPOSE_FILE names, or — like compose —
+ * the first default file in `cwd` plus its override file when one exists. `fs` is rooted at '/',
+ * paths are absolute. Read-only.
+ */
+export async function loadComposeSources(fs: SystemFs, cwd: string, flagFiles: readonly string[], env: Record<string, string | undefined> = {}): Promise<LoadedSource[]> {
+  const fromEnv = flagFiles.length === 0 ? composeFileEnv(env) : [];
+  const files = flagFiles.length > 0 ? flagFiles : fromEnv;
   const sources: LoadedSource[] = [];
   const add = async (abs: string): Promise<boolean> => {
     const text = await fs.read(abs);
@@ -35,7 +49,10 @@ export async function loadComposeSources(fs: SystemFs, cwd: string, files: reado
   if (files.length > 0) {
     for (const f of files) {
       const abs = resolve(cwd, f);
-      if (!(await add(abs))) throw usageError(`${f}: no such compose file`, `check the path, or leave out -f to use ${DEFAULT_COMPOSE_FILES.join(', ')} from the current folder`);
+      if (!(await add(abs))) {
+        if (fromEnv.length > 0) throw usageError(`${f}: no such compose file (named by COMPOSE_FILE=${env['COMPOSE_FILE']})`, 'fix COMPOSE_FILE, or pass the files with -f FILE');
+        throw usageError(`${f}: no such compose file`, `check the path, or leave out -f to use ${DEFAULT_COMPOSE_FILES.join(', ')} from the current folder`);
+      }
     }
     return sources;
   }

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { describeCause, HostaliasError } from '../model/errors.js';
 import { runChecked } from '../exec/runner.js';
 import { shellQuote } from '../model/shell.js';
@@ -23,12 +24,14 @@ function describeStep(step: Step): string {
       return `remove ${step.path}`;
     case 'symlink':
       return `link ${step.path} -> ${step.target}`;
+    case 'copy':
+      return `copy ${step.from} to ${step.path}`;
   }
 }
 
-async function restoreFile(ctx: Context, path: string, previous: string | null, mode?: number): Promise<void> {
+async function restoreFile(ctx: Context, path: string, previous: string | Buffer | null, mode?: number | null): Promise<void> {
   if (previous === null) await ctx.fs.remove(path);
-  else await ctx.fs.write(path, previous, mode);
+  else await ctx.fs.write(path, previous, mode ?? undefined);
 }
 
 /** An argv undo as the structured form, with a captured value (the pf token) put in. */
@@ -79,10 +82,37 @@ async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
       return { what: `restore ${step.path}`, run: () => restoreFile(ctx, step.path, previous) };
     }
     case 'remove': {
-      const previous = await ctx.fs.read(step.path);
+      // Bytes, not text: the installed copy holds a node binary. A link is kept as a link (and
+      // not read through: inside hostalias's own folders that is refused).
       const link = await ctx.fs.readLink(step.path);
+      const previous = link === null ? await ctx.fs.readBytes(step.path) : null;
+      const mode = link === null ? await ctx.fs.mode(step.path) : null;
       await ctx.fs.remove(step.path);
-      return { what: `restore ${step.path}`, run: () => (link !== null ? ctx.fs.symlink(step.path, link) : restoreFile(ctx, step.path, previous)) };
+      return { what: `restore ${step.path}`, run: () => (link !== null ? ctx.fs.symlink(step.path, link) : restoreFile(ctx, step.path, previous, mode)) };
+    }
+    case 'copy': {
+      const pairs = step.files ? step.files.map((f) => [`${step.from}/${f}`, `${step.path}/${f}`] as const) : [[step.from, step.path] as const];
+      const undos: Array<() => Promise<void>> = [];
+      const folder = step.files ? step.path : dirname(step.path);
+      // A folder this step creates goes again on rollback (the files' undo empties it first).
+      if (!(await ctx.fs.exists(folder))) undos.push(() => ctx.fs.remove(folder));
+      try {
+        for (const [from, to] of pairs) {
+          const previous = await ctx.fs.readBytes(to);
+          const mode = await ctx.fs.mode(to);
+          await ctx.fs.installFrom(from, to, step.mode);
+          undos.unshift(() => restoreFile(ctx, to, previous, mode));
+        }
+      } catch (err) {
+        for (const undo of undos) await undo().catch(() => undefined);
+        throw err;
+      }
+      return {
+        what: `restore ${step.path}`,
+        run: async () => {
+          for (const undo of undos) await undo();
+        },
+      };
     }
     case 'symlink': {
       const previous = await ctx.fs.readLink(step.path);

@@ -80,7 +80,7 @@ function requireRoot(ctx: Context, opts: ChangeOptions): void {
     throw new HostaliasError('unsupported', `the ${ctx.backend.platform} plan can only be previewed on this machine`, 'add --dry-run');
   }
   if (!ctx.isRoot) {
-    throw new HostaliasError('permission', 'changing the network configuration needs root', `sudo ${opts.commandLine ?? 'hostalias …'}`);
+    throw new HostaliasError('permission', 'changing the network configuration needs root', `sudo ${opts.commandLine ?? 'hostalias …'}`, { needsRoot: true });
   }
 }
 
@@ -244,7 +244,8 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
     names: desired.names,
     hostsFile: desired.hostsFile,
     dockerDaemon: desired.dockerDaemon,
-    lanGuard: desired.lanGuard,
+    // Not configured (never up, or after down): no guard, whatever the defaults would be.
+    lanGuard: state !== null && desired.lanGuard,
     exposes: desired.exposes,
     forwards: desired.forwards,
     stateFile: ctx.fs.resolve(STATE_PATH),

@@ -1,5 +1,8 @@
-import { realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HostaliasError } from '../model/errors.js';
 
 /** How to start hostalias itself: the node binary and the CLI entry point (boot units name them). */
 export interface ForwardRuntime {
@@ -7,14 +10,66 @@ export interface ForwardRuntime {
   cliPath: string;
 }
 
-/** The node binary and CLI entry point this installation runs from (what the unit will start). */
+/**
+ * The installed copy boot units run (issue 12): `up` puts node and the CLI bundle in
+ * RUNTIME_DIR/VERSION-ID/ and points `current` at it, so units outlive the clone or npm prefix
+ * hostalias was run from and the user's node (nvm, volta, …) being switched or removed.
+ */
+export const RUNTIME_DIR = '/usr/local/lib/hostalias';
+export const RUNTIME_CURRENT = `${RUNTIME_DIR}/current`;
+
+/**
+ * How every unit and LaunchDaemon starts hostalias: through `current`, never the running clone,
+ * so an upgrade (a new version folder and `current` flipped in one rename) needs no unit change.
+ */
 export function currentRuntime(): ForwardRuntime {
-  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  let cliPath = cli;
+  return { nodePath: `${RUNTIME_CURRENT}/node`, cliPath: `${RUNTIME_CURRENT}/main.js` };
+}
+
+/** The running installation's bundle and node: what `up` copies to RUNTIME_DIR. */
+export interface RuntimeSource {
+  /** Version folder name: `0.1.0-<digest of node's version and the bundle>`. */
+  id: string;
+  node: string;
+  /** The bundle folder (dist/cli) and its files, runtime.json last (it marks a complete copy). */
+  dir: string;
+  files: string[];
+  /** Contents of runtime.json: an installed copy with the same text is complete and current. */
+  manifest: string;
+}
+
+interface Manifest {
+  name: string;
+  version: string;
+  entry: string;
+  files: string[];
+}
+
+async function readManifest(dir: string): Promise<string | null> {
   try {
-    cliPath = realpathSync(cli);
+    return await readFile(join(dir, 'runtime.json'), 'utf8');
   } catch {
-    // not built next to this module (unusual); keep the computed path
+    return null;
   }
-  return { nodePath: process.execPath, cliPath };
+}
+
+/**
+ * Finds the bundle of this installation: next to this module when running from the bundle or an
+ * installed copy, else the package's dist/cli (the library, tests). Reads files; no side effects.
+ */
+export async function locateRuntimeSource(): Promise<RuntimeSource> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [here];
+  for (let d = here; dirname(d) !== d; d = dirname(d)) candidates.push(join(d, 'dist', 'cli'));
+  for (const dir of candidates) {
+    const manifest = await readManifest(dir);
+    if (manifest === null) continue;
+    const parsed = JSON.parse(manifest) as Manifest;
+    if (parsed.name !== 'hostalias') continue;
+    const files = [...parsed.files.filter((f) => f !== 'runtime.json'), 'runtime.json'];
+    const hash = createHash('sha256').update(`${process.version} ${process.arch}\n`);
+    for (const f of files) hash.update(`${f}\n`).update(await readFile(join(dir, f)));
+    return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node: process.execPath, dir, files, manifest };
+  }
+  throw new HostaliasError('failed', `the hostalias bundle (dist/cli/runtime.json) was not found near ${here}, so there is nothing for boot units to run`, 'npm run build (in a clone), or reinstall hostalias');
 }

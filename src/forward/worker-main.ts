@@ -44,4 +44,5 @@ async function runWorker(): Promise<void> {
   await send({ type: 'listening' });
 }
 
-if (cluster.isWorker) await runWorker();
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs). A failure still ends the worker with an error.
+if (cluster.isWorker) void runWorker();

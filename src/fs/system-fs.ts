@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
 
@@ -10,7 +10,7 @@ const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NON
  * Directories hostalias owns outright. Inside them no symbolic link is ever followed (a link
  * there is refused, naming the path), so whoever could plant one can't redirect a root write.
  */
-export const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias'];
+export const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias', '/usr/local/lib/hostalias'];
 
 /** Directories removed again when they become empty (hostalias made them or they only held its files). */
 const PRUNED_WHEN_EMPTY: readonly string[] = ['/etc/hostalias', '/var/lib/hostalias/backups', '/etc/systemd/system/multi-user.target.wants'];
@@ -86,6 +86,12 @@ export class SystemFs {
     }
   }
 
+  /** Permission bits of a regular file, or null when there is none. */
+  async mode(path: string): Promise<number | null> {
+    const st = await lstatOrNull(this.resolve(path));
+    return st?.isFile() ? st.mode & 0o7777 : null;
+  }
+
   async exists(path: string): Promise<boolean> {
     try {
       await lstat(this.resolve(path));
@@ -119,10 +125,10 @@ export class SystemFs {
    * Writes `content` to `path`: in place for a file hostalias edits, atomically with `mode` for
    * anything else (see the class comment). Creates missing parents with mode 0755.
    */
-  async write(path: string, content: string, mode = 0o644): Promise<void> {
+  async write(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     await this.ensureDir(dirname(path));
     const target = this.resolve(path);
-    const bytes = encodeBytes(content);
+    const bytes = typeof content === 'string' ? encodeBytes(content) : content;
     if (!this.owns(path)) {
       const existing = await statOrNull(target);
       if (existing?.isFile()) return rewriteInPlace(target, bytes);
@@ -154,10 +160,19 @@ export class SystemFs {
     }
   }
 
-  /** Removes a file or symlink ("already gone" is success), then its directory if hostalias's and empty. */
+  /**
+   * Removes a file, a symlink or an empty directory (never a directory's contents; "already gone"
+   * is success), then its directory if hostalias's and empty.
+   */
   async remove(path: string): Promise<void> {
     if (this.owns(path) && !(await this.checkOwnedParents(path))) return;
-    await rm(this.resolve(path), { force: true });
+    const full = this.resolve(path);
+    try {
+      await rm(full, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_FS_EISDIR') throw err;
+      await rmdir(full);
+    }
     await this.prune(path);
   }
 
@@ -166,6 +181,38 @@ export class SystemFs {
     for (const name of await this.list(dir)) {
       if (/^\.hostalias-[0-9a-f]{24}\.tmp$/.test(name)) await rm(this.resolve(`${dir}/${name}`), { force: true });
     }
+  }
+
+  /**
+   * Puts a copy of `from` (a path of the running system, never under root: the node binary and the
+   * bundle this process runs from) at `path`, atomically. A root-owned source that only root can
+   * change and already has `mode` is hard-linked instead (no 100 MB copy of node per install; a
+   * package upgrade replaces the file by rename, so the link keeps the old bytes). Anything a user
+   * could rewrite is copied: a unit running as root must not run a file its owner can change.
+   */
+  async installFrom(from: string, path: string, mode: number): Promise<void> {
+    await this.ensureDir(dirname(path));
+    const target = this.resolve(path);
+    const st = await stat(from);
+    const temp = tempName(target);
+    try {
+      const linkable = st.uid === 0 && (st.mode & 0o7777) === mode && (st.mode & 0o022) === 0;
+      if (!linkable || !(await tryLink(from, temp))) {
+        await copyFile(from, temp, constants.COPYFILE_EXCL);
+        await chmod(temp, mode);
+        const handle = await open(temp, O_RDONLY | O_NOFOLLOW);
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    await syncDir(dirname(target));
   }
 
   /** Points `path` at `target`, atomically (a temp link renamed over it). */
@@ -292,6 +339,15 @@ export async function readLiveFile(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch {
     return null;
+  }
+}
+
+async function tryLink(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch {
+    return false; // another filesystem (EXDEV) or links not allowed: copy instead
   }
 }
 

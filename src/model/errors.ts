@@ -24,14 +24,25 @@ export const EXIT_CODES: Readonly<Record<ErrorCode | 'ok', number>> = {
 
 export class HostaliasError extends Error {
   override readonly name = 'HostaliasError';
+  /** Thrown before anything changed only because the caller is not root: the CLI may re-run itself with sudo. */
+  readonly needsRoot: boolean;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly fix?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; needsRoot?: boolean },
   ) {
     super(message, options);
+    this.needsRoot = options?.needsRoot ?? false;
   }
+}
+
+/**
+ * `instanceof` by name: the CLI's command files are separate bundles, each with its own copy of
+ * this class (scripts/bundle.mjs), so main.js must not rely on class identity.
+ */
+export function isHostaliasError(err: unknown): err is HostaliasError {
+  return err instanceof Error && err.name === 'HostaliasError' && typeof (err as HostaliasError).code === 'string';
 }
 
 export function usageError(message: string, fix?: string): HostaliasError {

@@ -10,7 +10,11 @@ import { shellQuote } from '../model/shell.js';
  *   runs under `--root`, which prepares an image.
  * - `write`: a whole file, atomically. `before` is what the planner observed (for diffs). A system
  *   file hostalias edits rather than owns is backed up by an explicit earlier `write` step.
- * - `remove` / `symlink`: as named; removing something already gone is success.
+ * - `remove` / `symlink`: as named; removing something already gone is success; `remove` takes
+ *   an empty folder too.
+ * - `copy`: puts a file of the running system (`from`: node) at `path`; with `files`, `from` and
+ *   `path` are folders and those files are copied (the CLI bundle). The installed copy boot units
+ *   run (issue 12).
  * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
@@ -18,7 +22,8 @@ export type Step =
   | { kind: 'run'; argv: string[]; undo?: string[] | StepUndo; service?: boolean; input?: string; capture?: StepCapture; why: string }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
-  | { kind: 'symlink'; path: string; target: string; why: string };
+  | { kind: 'symlink'; path: string; target: string; why: string }
+  | { kind: 'copy'; from: string; path: string; mode: number; files?: string[]; why: string };
 
 /** A structured undo: a command with stdin, or a file restored to `content` (null: removed). */
 export type StepUndo =
@@ -74,6 +79,11 @@ export function renderStep(step: Step, opts: RenderTarget): string {
       return `$ ln -sf ${shellQuote([step.target, where(step.path)])}`;
     case 'remove':
       return `$ rm -f ${shellQuote([where(step.path)])}`;
+    case 'copy': {
+      const mode = step.mode.toString(8).padStart(4, '0');
+      if (!step.files) return `$ install -m ${mode} ${shellQuote([step.from, where(step.path)])}`;
+      return `$ install -m ${mode} -D -t ${shellQuote([where(step.path)])} ${step.files.map((f) => shellQuote([`${step.from}/${f}`])).join(' ')}`;
+    }
     case 'write': {
       const header = `# write ${where(step.path)} (mode ${step.mode.toString(8).padStart(4, '0')})`;
       const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', { context: 3 });

@@ -196,7 +196,8 @@ test('unprivileged up fails with the sudo hint (exit 4) and changes nothing; sta
   const r = await asNobody(['up', '--files-root', root, '--ip', '10.254.254.7']);
   assert.equal(r.code, 4, r.stderr);
   assert.match(r.stderr, /needs root/);
-  assert.match(r.stderr, /fix: sudo hostalias up --files-root \S+ --ip 10\.254\.254\.7/);
+  // No terminal, no sudo rights: the exact command with absolute paths (sudo's secure_path may lack node).
+  assert.ok(r.stderr.includes(`fix: sudo ${process.execPath} ${cliPath()} up --files-root ${root} --ip 10.254.254.7\n`), r.stderr);
   assert.equal(await loJson(ns), addr);
   assert.deepEqual(await snapshot(root), {});
 

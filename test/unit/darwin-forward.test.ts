@@ -8,7 +8,7 @@ import type { Context } from '../../src/model/context.js';
 import { down, up } from '../../src/engine/converge.js';
 import { loadState } from '../../src/model/state.js';
 import { HostaliasError } from '../../src/model/errors.js';
-import { currentRuntime } from '../../src/exec/runtime.js';
+import { currentRuntime, RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 import { darwinBackend } from '../../src/platform/darwin/backend.js';
 import { renderPlan } from '../../src/model/steps.js';
 import { forwardJob } from '../../src/platform/darwin/forward-launchd.js';
@@ -32,13 +32,17 @@ async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: Ma
   return { ctx: { runner: m, fs, backend: darwinBackend, live: true, isRoot: true, env: {} }, mac: m, fs };
 }
 
-const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
+const lines = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
+/** The plan without the installed copy's steps (asserted on their own: runtime-copy.test.ts). */
+const shell = (plan: Parameters<typeof renderPlan>[0]) => lines(plan).filter((l) => !l.includes(RUNTIME_DIR));
 
 test('install: plist written and bootstrapped, launchd runs the relay; installing again plans nothing', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, {});
   const res = await up(ctx, { forwards: [PG] });
   assert.deepEqual(shell(res.plan), [`# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}`]);
+  assert.ok(lines(res.plan).some((l) => l.startsWith('$ install -m 0755 ') && l.includes(`${RUNTIME_DIR}/`)), 'the first forward installs the copy the job runs');
+  assert.match((await fs.readLink(RUNTIME_CURRENT)) ?? '', /^0\.1\.0-[0-9a-f]{12}$/);
   const parsed = parsePlist((await fs.read(PLIST)) as string);
   assert.deepEqual(parsed, {
     Label: LABEL,
@@ -79,6 +83,8 @@ test('uninstall removes the job, its plist and its log; uninstalling again is a 
   await fs.write(LOG, 'forwarding 10.254.254.254:5432/tcp → 127.0.0.1:5432\n', 0o644); // what launchd would have written
   const res = await up(ctx, { forwards: [] });
   assert.deepEqual(shell(res.plan), [`$ launchctl bootout system/${LABEL}`, `$ rm -f ${PLIST}`, `$ rm -f ${LOG}`]);
+  assert.deepEqual(await fs.list(RUNTIME_DIR), [], 'no job runs node any more: the installed copy is gone');
+  assert.equal(await fs.exists(RUNTIME_DIR), false);
   assert.equal(m.loaded.has(LABEL), false);
   assert.equal(m.daemons.size, 0);
   assert.equal(await fs.read(PLIST), null);

@@ -5,7 +5,7 @@
  * test/e2e/testcontainers.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { exposeThroughTestcontainers } from '../../src/testcontainers/fallback.js';
@@ -68,7 +68,16 @@ function importGraph(entry: string): { files: Set<string>; bare: Map<string, str
 
 test('the CLI and the main library never load testcontainers or the subpath module', () => {
   const dist = join(repoDir(), 'dist');
-  for (const entry of ['cli/main.js', 'index.js']) {
+  // The CLI is a self-contained bundle (scripts/bundle.mjs): no file of it may require or import it.
+  const cli = join(dist, 'cli');
+  const bundled = readdirSync(cli).filter((f) => f.endsWith('.js'));
+  assert.ok(bundled.includes('main.js') && bundled.length > 3, `the CLI bundle: ${bundled.join(', ')}`);
+  for (const f of bundled) {
+    const text = readFileSync(join(cli, f), 'utf8');
+    assert.doesNotMatch(text, /require\(["']testcontainers["']\)|from ["']testcontainers["']|import\(["']testcontainers["']\)/, `dist/cli/${f} loads testcontainers`);
+    assert.doesNotMatch(text, /dist\/testcontainers|\.\.\/testcontainers\//, `dist/cli/${f} reaches dist/testcontainers`);
+  }
+  for (const entry of ['index.js']) {
     const { files, bare } = importGraph(join(dist, entry));
     assert.ok(files.size > 5, `${entry}: the graph was walked (${files.size} files)`);
     assert.ok(!bare.has('testcontainers'), `${entry} reaches testcontainers through ${bare.get('testcontainers')}`);

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { describeTargets, targetsOf } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
@@ -38,7 +38,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     .option('--ip <addr>', 'the alias address (IPv4, not 127/8)', undefined)
     .option('--label <label>', 'interface label for the alias (lo:…, at most 15 characters)')
     .option('--names <a,b,c>', 'host names containers use for the host (default local_host,local,host.docker.internal)')
-    .addOption(new Option('--persist <kind>', 'how the alias survives reboots').choices(['auto', ...PERSIST_KINDS]))
+    .addOption(program.createOption('--persist <kind>', 'how the alias survives reboots').choices(['auto', ...PERSIST_KINDS]))
     .option('--hosts-file', 'also name the alias in /etc/hosts (marked block)')
     .option('--no-hosts-file', 'remove the /etc/hosts block');
   for (const ext of extensions) ext.add(upCmd);
@@ -76,7 +76,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
         io.out(`persistence  ${report.persistence ?? 'none'}${report.persistenceReason ? ` (${report.persistenceReason})` : ''}`);
         io.out(`names        ${report.names.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
         if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
-        if (report.lanGuard && ctx.backend.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
+        if (report.configured && report.lanGuard && ctx.backend.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
         for (const e of report.exposes) {
           if (e.via === 'relay') io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
           else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);

@@ -24,7 +24,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function registerComposeCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('compose'), true)
     .description('write compose.hostalias.yaml adding extra_hosts for the alias names to every service (or edit the file with --in-place)')
-    .option('-f, --file <path>', 'compose file, repeatable (default: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here)', collect, [])
+    .option('-f, --file <path>', 'compose file, repeatable (default: the files COMPOSE_FILE names, else compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here)', collect, [])
     .option('-o, --output <path>', 'the override file to write (default: compose.hostalias.yaml next to the first file)')
     .option('--in-place', 'edit the compose file itself, keeping comments; the original is kept as FILE.hostalias.bak')
     .action(async (flags: ComposeFlags) => {
@@ -32,7 +32,7 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
       const files = new SystemFs('/');
       const { target, warning } = await loadHostTarget(contextFrom(flags));
       if (warning) io.err(`warning: ${warning}`);
-      const sources = await loadComposeSources(files, cwd, flags.file);
+      const sources = await loadComposeSources(files, cwd, flags.file, process.env);
       const first = sources[0];
       if (!first) throw usageError('no compose file given');
       let plan: ComposePlan;

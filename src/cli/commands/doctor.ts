@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { chooseEngine, describeReach, installedEngines, probePodman, type EngineCli } from '../../docker/engine.js';
 import { doctorInput, runChecks } from '../../doctor/run-checks.js';
 import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
@@ -28,7 +28,7 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
     .option('--probe [ports...]', 'also start a short-lived container that resolves every name and connects to each PORT (default: the reachable TCP listeners)')
     .option('--image <image>', 'image for --probe (default: a local busybox or alpine image)')
     .option('--network <name>', 'start the --probe container on this network (a compose project\'s, say)')
-    .addOption(new Option('--engine <cli>', 'docker or podman for --probe (default: as `hostalias run` picks)').choices(['docker', 'podman']))
+    .addOption(program.createOption('--engine <cli>', 'docker or podman for --probe (default: as `hostalias run` picks)').choices(['docker', 'podman']))
     .action(async (flags: DoctorFlags) => {
       const ctx = contextFrom(flags);
       const ports = Array.isArray(flags.probe) ? parsePorts(flags.probe) : [];

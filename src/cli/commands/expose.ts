@@ -1,33 +1,14 @@
-import { Option, type Command } from 'commander';
-import type { Desired, FirewallChoice } from '../../model/config.js';
+import type { Command } from 'commander';
+import type { FirewallChoice } from '../../model/config.js';
 import { expose, unexpose } from '../../engine/expose.js';
 import { refreshFirewall } from '../../engine/refresh.js';
-import { describeExpose, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, parseIfaceName, parsePortProto, type ExposeViaChoice } from '../../model/expose.js';
+import { describeExpose, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, parsePortProto, type ExposeViaChoice } from '../../model/expose.js';
 import { describeTargets } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { usageError } from '../../model/errors.js';
 import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
-import type { UpFlagExtension } from './alias.js';
-
-/** `up --lan-guard/--no-lan-guard`, `--allow-iface IFACE` (repeatable), `--firewall KIND` (issue 4). */
-export const firewallUpFlags: UpFlagExtension = {
-  add(cmd) {
-    cmd
-      .option('--lan-guard', 'answer on the alias only for lo and container bridges (default)')
-      .option('--no-lan-guard', 'let any interface reach the alias (a LAN host routing to it reaches its services)')
-      .option('--allow-iface <iface>', 'also trust this interface like a container bridge (repeatable; replaces the stored list)', (v: string, prev: string[] | undefined) => [...(prev ?? []), parseIfaceName(v)])
-      .addOption(new Option('--firewall <kind>', 'packet filter for the guard and exposed ports').choices([...FIREWALL_CHOICES]));
-  },
-  changes(flags) {
-    return {
-      lanGuard: typeof flags['lanGuard'] === 'boolean' ? flags['lanGuard'] : undefined,
-      allowIfaces: Array.isArray(flags['allowIface']) ? (flags['allowIface'] as string[]) : undefined,
-      firewall: flags['firewall'] as FirewallChoice | undefined,
-    } as Partial<Desired>;
-  },
-};
 
 interface ExposeFlags extends CommonOptions {
   to?: string;
@@ -42,8 +23,8 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     .description('let containers and the host reach loopback-only services at ALIAS:PORT: kernel DNAT to 127.0.0.1, or a managed relay when the service listens on ::1 only (or not yet)')
     .option('--to <port>', 'the port on the loopback (default: the same port; only with one PORT)')
     .option('--keep-source', "let the service see the container's address instead of 127.0.0.1 (kernel rules only)")
-    .addOption(new Option('--via <how>', 'auto: kernel rules when something listens on 127.0.0.1 (or 0.0.0.0/::), else a relay to 127.0.0.1 or ::1; kernel or relay forces one').choices([...EXPOSE_VIA_CHOICES]).default('auto'))
-    .addOption(new Option('--firewall <kind>', 'packet filter to use').choices([...FIREWALL_CHOICES]))
+    .addOption(program.createOption('--via <how>', 'auto: kernel rules when something listens on 127.0.0.1 (or 0.0.0.0/::), else a relay to 127.0.0.1 or ::1; kernel or relay forces one').choices([...EXPOSE_VIA_CHOICES]).default('auto'))
+    .addOption(program.createOption('--firewall <kind>', 'packet filter to use').choices([...FIREWALL_CHOICES]))
     .action(async (portArgs: string[], flags: ExposeFlags) => {
       if (flags.to !== undefined && portArgs.length > 1) throw usageError(`--to applies to one port, but ${portArgs.length} were given`, `expose them one by one: hostalias expose ${portArgs[0] ?? 'PORT'} --to ${flags.to}`);
       const specs = portArgs.map((p) => parseExpose(p, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true }));

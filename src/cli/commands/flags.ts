@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { FLAG_FORMATS, formatFlags, parseFlagFormat } from '../../docker/add-hosts.js';
 import { loadHostTarget } from '../../docker/target.js';
 import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
@@ -8,7 +8,7 @@ import { contextFrom } from '../context-from.js';
 export function registerFlagsCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('flags'), false)
     .description('print --add-host flags for the alias names: docker run $(hostalias flags) --rm IMAGE … (no root needed)')
-    .addOption(new Option('--format <format>', 'args (one line for $(…)), compose (an extra_hosts block) or json').choices(FLAG_FORMATS).default('args'))
+    .addOption(program.createOption('--format <format>', 'args (one line for $(…)), compose (an extra_hosts block) or json').choices(FLAG_FORMATS).default('args'))
     .action(async (flags: CommonOptions & { format: string }) => {
       const ctx = contextFrom(flags);
       const format = flags.json ? 'json' : parseFlagFormat(flags.format);

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { DEFAULT_IP } from '../../model/address.js';
 import { MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
 import { loadState } from '../../model/state.js';
@@ -107,13 +107,13 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--listen <addr>', 'listen on this address instead of the alias')
     .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
-    .addOption(new Option('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
+    .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
     .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
     .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
     .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
     .option('--install', 'run it as a service (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
-    .addOption(new Option('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())
+    .addOption(program.createOption('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())
     .action(async (portArg: string, flags: ForwardFlags) => {
       if (flags.install && flags.uninstall) throw usageError('--install and --uninstall exclude each other', `hostalias forward ${portArg} --install`);
       if (flags.install || flags.uninstall) return runInstall(io, portArg, flags);

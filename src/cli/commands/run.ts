@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { buildRunArgv } from '../../docker/run-argv.js';
 import { execDocker } from '../../docker/exec-docker.js';
 import { chooseEngine, installedEngines, type EngineCli } from '../../docker/engine.js';
-import { Option } from 'commander';
 import { loadHostTarget } from '../../docker/target.js';
 import { HostaliasError, usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';
@@ -30,7 +29,7 @@ export function registerRunCommand(program: Command, io: CliIO): void {
     .option('--root <dir>', 'read the recorded names under DIR')
     .option('--files-root <dir>', 'the same (the state lives under DIR)')
     .option('--dry-run', 'print the docker command instead of running it')
-    .addOption(new Option('--engine <cli>', 'docker or podman (default: the only one installed, podman when CONTAINER_HOST or a Podman DOCKER_HOST says so, else docker)').choices(['docker', 'podman']))
+    .addOption(program.createOption('--engine <cli>', 'docker or podman (default: the only one installed, podman when CONTAINER_HOST or a Podman DOCKER_HOST says so, else docker)').choices(['docker', 'podman']))
     .argument('[docker-args...]', 'what docker run takes')
     .passThroughOptions()
     .allowUnknownOption()

@@ -98,10 +98,6 @@ export const forwardLaunchdPart: Part = {
     const forwards = desired ? managedForwards(desired) : [];
     // The state's forwards too: a job still loaded whose plist was deleted by hand must be booted out.
     const obs = await observeForwardJobs(ctx, [...forwards, ...(state ? managedForwards(state.desired) : [])].map(forwardLabel));
-    const plan = planForwardJobs(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
-    if (plan.steps.length > 0 && forwards.length > 0) {
-      plan.notes.push(`forward services run ${currentRuntime().nodePath}: if that node is moved or upgraded to another path, run hostalias forward PORT --install again`);
-    }
-    return plan;
+    return planForwardJobs(desired ? { ip: desired.ip, forwards } : null, obs, currentRuntime());
   },
 };

@@ -4,6 +4,7 @@ import { HostaliasError } from '../../model/errors.js';
 import { runChecked } from '../../exec/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
+import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { kernelExposes } from '../../model/expose.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
@@ -125,4 +126,4 @@ export const pfPart: Part = {
  * Parts in `up` order; `down` runs them reversed. pf comes first so that on `down` releasing the
  * pf enable reference (which can't be undone) is the very last step.
  */
-export const darwinParts: readonly Part[] = [macGuardPart, pfPart, macAliasPart, launchdPart, forwardLaunchdPart, hostsFilePart];
+export const darwinParts: readonly Part[] = [macGuardPart, pfPart, macAliasPart, launchdPart, runtimeCopyPart, forwardLaunchdPart, hostsFilePart];

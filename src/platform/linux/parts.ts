@@ -9,6 +9,7 @@ import { observePersistence } from './observe.js';
 import { forwardServicesPart } from './forward-units-part.js';
 import { firewallPart } from './firewall/part.js';
 import { wslNotesPart } from './wsl.js';
+import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 
 export const aliasPart: Part = {
   id: 'alias',
@@ -34,5 +35,5 @@ export const persistencePart: Part = {
 };
 
 /** Parts in the order `up` applies them; `down` plans them in reverse. */
-export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, forwardServicesPart, firewallPart, wslNotesPart];
+export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, runtimeCopyPart, forwardServicesPart, firewallPart, wslNotesPart];
 

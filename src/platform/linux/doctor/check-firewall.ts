@@ -1,4 +1,4 @@
-import { firewallPart } from '../firewall/part.js';
+import { firewallPart, INSTALL_PACKET_FILTER } from '../firewall/part.js';
 import { kernelExposes } from '../../../model/expose.js';
 import { parseIptablesSave } from './iptables-walk.js';
 import { parseNftRuleset } from './nft-walk.js';
@@ -130,6 +130,13 @@ export const firewallCheck: Check = {
     const findings: Finding[] = [];
     const ipt = await ctx.runner.run(['iptables', '-w', '-S']);
     const nft = await ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
+    if (ipt.code === 127 && nft.code === 127) {
+      const kernel = input.state !== null ? kernelExposes(desired.exposes) : [];
+      const fix = `${INSTALL_PACKET_FILTER} && ${input.hostalias('up')}`;
+      if (kernel.length > 0) return [fail('firewall', `no packet filter (nft, iptables) is installed: exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')} can't work and the LAN guard is off`, fix)];
+      if (desired.lanGuard) return [warn('firewall', `no packet filter (nft, iptables) is installed: the LAN guard is off (nothing drops containers' traffic to ${ip} either)`, fix)];
+      return [ok('firewall', `no packet filter is installed, so nothing drops traffic to ${ip}`)];
+    }
     if (NEED_ROOT.test(ipt.stderr) || NEED_ROOT.test(nft.stderr) || (!ctx.isRoot && ipt.code !== 0 && nft.code !== 0)) {
       return [warn('firewall', 'reading the firewall needs root: not checked', 'sudo hostalias doctor')];
     }

@@ -1,5 +1,6 @@
 import type { Part } from '../../../model/part.js';
-import { emptyPlan } from '../../../model/steps.js';
+import { emptyPlan, type Plan } from '../../../model/steps.js';
+import { HostaliasError } from '../../../model/errors.js';
 import { chooseFirewall } from './backend.js';
 import { ENGINE_PROBE_TIMEOUT_MS } from '../../../docker/engine.js';
 import { listContainerBridges } from '../../../docker/networks.js';
@@ -7,7 +8,7 @@ import type { Context } from '../../../model/context.js';
 import { parseRecord, RECORD_PATH } from './route-localnet.js';
 import { listLinks, observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
-import { classifyBridges, firewallSpec } from './spec.js';
+import { classifyBridges, firewallSpec, type FirewallSpec } from './spec.js';
 import { kernelExposes } from '../../../model/expose.js';
 
 /**
@@ -27,6 +28,30 @@ async function enginesOrLastKnown(ctx: Context, found: { ifaces: string[]; answe
   };
 }
 
+/** The install command the no-packet-filter messages name (Debian and Ubuntu: the README's platforms). */
+export const INSTALL_PACKET_FILTER = 'sudo apt-get install nftables';
+
+/**
+ * Neither nft nor iptables (a minimal Debian, a container image): the alias, its persistence and
+ * the names still work, so `up` goes on without the LAN guard and says so, with the fix. Exposed
+ * ports on kernel rules can't be had without one: refused, pointing at the userspace relay.
+ */
+function withoutPacketFilter(spec: FirewallSpec): Plan {
+  if (spec.exposes.length > 0) {
+    const ports = spec.exposes.map((e) => `${e.port}/${e.proto}`).join(', ');
+    throw new HostaliasError(
+      'unsupported',
+      `exposing ${ports} needs a packet filter (DNAT rules), and neither nft nor iptables is installed`,
+      `${INSTALL_PACKET_FILTER}, then run it again; or relay the port in userspace instead, no packet filter needed: hostalias forward ${spec.exposes[0]?.port ?? 'PORT'}`,
+    );
+  }
+  const plan = emptyPlan();
+  if (spec.guard) {
+    plan.warnings.push(`the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`);
+  }
+  return plan;
+}
+
 /**
  * The LAN guard and exposed ports (issues 4 and 10): one nftables table (or iptables chains),
  * route_localnet, and the unit that restores them at boot. Container bridges are trusted by
@@ -44,12 +69,20 @@ export const firewallPart: Part = {
       : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)', warning: null };
     const classes = classifyBridges(links, engines.ifaces);
     const spec = firewallSpec(desired, classes, engines.ifaces);
+    if (spec && !probes.nft && !probes.iptables && (desired?.firewall ?? 'auto') === 'auto') return withoutPacketFilter(spec);
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;
     const observed = await observeFirewall(ctx, probes, links);
     // The rules come back at boot through a systemd unit, so only when the alias itself is
     // persisted on a systemd system: with --persist none (or ifupdown without systemd) the alias
     // is gone after a reboot too, and the unit would load rules for an address that isn't there.
-    const obs = { ...observed, systemdInstalled: observed.systemdInstalled && persistence !== null && persistence.kind !== 'ifupdown' };
+    const noBootUnitReason = !observed.systemdInstalled
+      ? `systemd is not installed here: nothing would start a unit${persistence?.kind === 'systemd' ? ', not even the alias unit --persist systemd wrote' : ''}`
+      : persistence === null
+        ? 'the alias is not persisted (--persist none), so it is gone after a reboot too'
+        : persistence.kind === 'ifupdown'
+          ? 'the alias is persisted by ifupdown, which starts no systemd unit'
+          : undefined;
+    const obs = { ...observed, systemdInstalled: noBootUnitReason === undefined, ...(noBootUnitReason ? { noBootUnitReason } : {}) };
     if (!spec && !obs.record && obs.nftListing === null && Object.keys(obs.iptables?.chains ?? {}).length === 0 && !Object.values(obs.files).some((f) => f !== null)) {
       return emptyPlan();
     }

@@ -22,6 +22,8 @@ export interface FirewallObserved {
   /** Where the tools live on the target, for boot-time commands. */
   paths: { nft: string; iptablesRestore: string; sysctl: string };
   systemdInstalled: boolean;
+  /** Why the rules get no boot unit when systemdInstalled is false (for the note). */
+  noBootUnitReason?: string;
   systemdRunning: boolean;
   /** The CLI runs with --root: boot artifacts are written, live rules are still loaded here. */
   rootPrefix: string;
@@ -84,7 +86,7 @@ function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: Firewa
   const reload = (steps: Step[], why: string) => (steps.length > 0 && obs.systemdRunning ? [...steps, svc(['systemctl', 'daemon-reload'], why)] : steps);
   if (!s || !obs.systemdInstalled) {
     const uninstall = reload([...watcher, ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'), ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service')], 'make systemd forget the units');
-    return { install: [], uninstall, notes: s ? ['firewall: the rules are not restored at boot (the alias is not persisted by a systemd-based backend here), so they last until reboot: run `sudo hostalias up` after boot'] : [] };
+    return { install: [], uninstall, notes: s ? [`firewall: the rules are not restored at boot (${obs.noBootUnitReason ?? 'systemd is not installed here'}), so they last until reboot: run \`sudo hostalias up\` after boot`] : [] };
   }
   const load = backend === 'nftables' ? [obs.paths.nft, '-f', NFT_FILE] : [obs.paths.iptablesRestore, '-w', '5', '--noflush', IPTABLES_FILE];
   const unload = backend === 'nftables' ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias'] : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];

@@ -1,0 +1,49 @@
+// Bundles the CLI into dist/cli/ (issue 12): one self-contained CommonJS file per process the
+// CLI starts (main.js, and worker-main.js for relay workers), so an installed copy needs no
+// node_modules. CommonJS because Node's ES module loader costs more per start than all of
+// hostalias's own code (URL resolution, an async module graph); each command's code is still
+// evaluated only when it runs (esbuild keeps dynamic import() lazy inside one file).
+// dist/cli/package.json makes `.js` there CommonJS; runtime.json lists the files `up` copies to
+// /usr/local/lib/hostalias/VERSION-ID/.
+import { build } from 'esbuild';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const out = 'dist/cli';
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+// main.js holds commander and the dispatch; each command group is its own file, required only
+// when one of its commands runs (src/cli/main.ts GROUPS). Shared code is repeated in each: one
+// group is loaded per run, so a start parses main.js and one group, not the whole CLI.
+const groups = readdirSync('src/cli/commands').filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
+const commandFiles = {
+  name: 'command-files',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/commands\/[\w-]+\.js$/ }, (args) =>
+      args.importer.endsWith('src/cli/main.ts') ? { path: `./cmd-${args.path.slice('./commands/'.length)}`, external: true } : undefined);
+  },
+};
+await build({
+  entryPoints: {
+    main: 'src/cli/main.ts',
+    'worker-main': 'src/forward/worker-main.ts',
+    ...Object.fromEntries(groups.map((g) => [`cmd-${g}`, `src/cli/commands/${g}.ts`])),
+  },
+  plugins: [commandFiles],
+  outdir: out,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // import.meta.url has no CommonJS equivalent: this file's own URL is what every use wants.
+  define: { 'import.meta.url': '__hostaliasFileUrl' },
+  banner: { js: "const __hostaliasFileUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // jsonc-parser's `main` is a UMD build whose require('./impl/…') a bundle cannot follow.
+  mainFields: ['module', 'main'],
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+const files = readdirSync(out).filter((f) => f.endsWith('.js')).sort();
+writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+writeFileSync(join(out, 'runtime.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, entry: 'main.js', files: [...files, 'package.json', 'runtime.json'] }, null, 2)}\n`);

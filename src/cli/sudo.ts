@@ -1,0 +1,28 @@
+import { EXIT_CODES, type HostaliasError } from '../model/errors.js';
+import { shellQuote } from '../model/shell.js';
+import { runInherited, selfArgv, sudoWithoutPrompt } from '../exec/sudo.js';
+import type { CliIO } from './io.js';
+
+/**
+ * A command that needs root was run without it: run the same command again through sudo, with
+ * absolute paths to this node and this script, saying so first (issue 12). Without a terminal to
+ * ask for a password and no cached credentials, or with HOSTALIAS_NO_SUDO=1, fail with the exact
+ * command instead (exit 4). Returns the exit status to use.
+ */
+export async function rerunWithSudo(err: HostaliasError, args: readonly string[], io: CliIO, env: Record<string, string | undefined>, interactive: boolean): Promise<number> {
+  const argv = ['sudo', ...selfArgv(args)];
+  const command = shellQuote(argv);
+  const refuse = (why: string) => {
+    io.err(`hostalias: ${err.message}${why}`);
+    io.err(`  fix: ${command}`);
+    if (args.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES.permission, message: `${err.message}${why}`, fix: command } }, null, 2));
+    return EXIT_CODES.permission;
+  };
+  if (env['HOSTALIAS_NO_SUDO'] === '1') return refuse(' (HOSTALIAS_NO_SUDO=1: not re-running it with sudo)');
+  const prompt = await sudoWithoutPrompt();
+  if (prompt === 'missing') return refuse(' and sudo is not installed: run it as root');
+  if (prompt === 'no' && !interactive) return refuse('; sudo would ask for a password, but there is no terminal to ask on');
+  io.err(`hostalias: ${err.message}; running it again with sudo:`);
+  io.err(`  ${command}`);
+  return runInherited(argv);
+}
