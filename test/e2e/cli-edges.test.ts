@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cliPath, runCli, withNetns } from '../lab/netns.js';
+import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { loAddrs, tempRoot } from '../support/e2e.js';
 
 const ALIAS = '10.254.254.254/32 lo:hostalias';
@@ -135,6 +135,9 @@ test('no packet filter installed: up works and warns once, expose fails with the
   assert.ok(existsSync(join(root, 'etc/systemd/system/hostalias.service')), 'and persisted');
   assert.equal(existsSync(join(root, 'etc/hostalias')), false, 'no firewall files for a filter that is not there');
 
+  // A service on 127.0.0.1:5432, so `expose` picks kernel rules (issue 11 relays when nothing listens there).
+  const pg = await startReplyServer(ns, { host: '127.0.0.1', port: 5432 });
+  t.after(() => pg.stop());
   const expose = await runCli(ns, ['expose', '5432', '--files-root', root], { env });
   assert.equal(expose.code, 7, expose.stderr);
   assert.match(expose.stderr, /exposing 5432\/tcp needs a packet filter \(DNAT rules\), and neither nft nor iptables is installed/);
