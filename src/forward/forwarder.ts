@@ -31,6 +31,10 @@ export interface ForwarderOptions {
   connectTimeoutMs?: number;
   /** UDP session idle timeout. */
   idleTimeoutMs?: number;
+  /** TCP connections per process before new ones are refused at once. Default: from RLIMIT_NOFILE. */
+  maxConnections?: number;
+  /** UDP sessions before the idlest is evicted for a new client. Default 4096. */
+  maxSessions?: number;
   /** How long close() lets live connections finish. Default 10 000. */
   graceMs?: number;
 }
@@ -83,8 +87,8 @@ async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
   try {
     relay =
       opts.proto === 'tcp'
-        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) })
-        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}) });
+        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) })
+        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.maxSessions ? { maxSessions: opts.maxSessions } : {}) });
   } catch (err) {
     throw listenError(err, opts.listen, opts.proto);
   }

@@ -18,6 +18,7 @@
 import net from 'node:net';
 import { formatEndpoint, type Endpoint } from './spec.js';
 import { targetPicker, type TargetOrder } from './targets.js';
+import { defaultMaxConnections } from './fd-limit.js';
 
 export interface TcpRelayOptions {
   listen: Endpoint;
@@ -32,6 +33,11 @@ export interface TcpRelayOptions {
   backlog?: number;
   /** The relay never keeps the process alive (a relay inside a test process, issue 14). Default false. */
   unref?: boolean;
+  /**
+   * Connections held at once; past it a new one is closed at once (counted in `refused`) rather
+   * than left unanswered when descriptors run out. Default: from RLIMIT_NOFILE (fd-limit.ts).
+   */
+  maxConnections?: number;
 }
 
 export interface RelayStats {
@@ -40,6 +46,8 @@ export interface RelayStats {
   active: number;
   /** Clients reset because no target could be reached. */
   connectFailures: number;
+  /** Connections closed at once because `maxConnections` were open. */
+  refused: number;
   /** Connections ended by a reset/error on either side (passed on to the other side). */
   resets: number;
   bytesToTarget: number;
@@ -57,7 +65,7 @@ export interface TcpRelay {
 }
 
 export function emptyStats(): RelayStats {
-  return { accepted: 0, active: 0, connectFailures: 0, resets: 0, bytesToTarget: 0, bytesToClient: 0 };
+  return { accepted: 0, active: 0, connectFailures: 0, refused: 0, resets: 0, bytesToTarget: 0, bytesToClient: 0 };
 }
 
 /** RST if the socket is connected, plain destroy otherwise; never throws. */
@@ -81,8 +89,9 @@ function pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): voi
 }
 
 /** Starts listening; resolves once bound. Rejects with the listen error (EADDRNOTAVAIL, EADDRINUSE, EACCES). */
-export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
+export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   if (opts.targets.length === 0) throw new Error('startTcpRelay: no targets');
+  const maxConnections = opts.maxConnections ?? (await defaultMaxConnections());
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
   const highWaterMark = opts.highWaterMark ?? 256 * 1024;
   const targets = [...opts.targets];
@@ -153,6 +162,8 @@ export function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   // pauseOnConnect: nothing is read from the client until the target answers, so an
   // unreachable target costs no buffering.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark }, handle);
+  server.maxConnections = maxConnections;
+  server.on('drop', () => stats.refused++);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: opts.listen.host, port: opts.listen.port, backlog: opts.backlog ?? 4096 }, () => {

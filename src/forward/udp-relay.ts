@@ -25,7 +25,7 @@ export interface UdpRelayOptions {
   order?: TargetOrder;
   /** Default 60 000. */
   idleTimeoutMs?: number;
-  /** Default 4096. */
+  /** Default 4096; when full, the least recently active session makes room for a new client. */
   maxSessions?: number;
   /** The relay never keeps the process alive (a relay inside a test process). Default false. */
   unref?: boolean;
@@ -35,6 +35,8 @@ export interface UdpRelayStats {
   sessions: number;
   sessionsOpened: number;
   sessionsExpired: number;
+  /** Sessions closed to make room for a new client (the table was full; the idlest went). */
+  sessionsEvicted: number;
   dropped: number;
   datagramsToTarget: number;
   datagramsToClient: number;
@@ -80,7 +82,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   const maxSessions = opts.maxSessions ?? 4096;
   const sessions = new Map<string, Session>();
-  const stats: UdpRelayStats = { sessions: 0, sessionsOpened: 0, sessionsExpired: 0, dropped: 0, datagramsToTarget: 0, datagramsToClient: 0 };
+  const stats: UdpRelayStats = { sessions: 0, sessionsOpened: 0, sessionsExpired: 0, sessionsEvicted: 0, dropped: 0, datagramsToTarget: 0, datagramsToClient: 0 };
   const picker = targetPicker(opts.targets.length, opts.order);
   const listener = dgram.createSocket({ type: family(opts.listen.host) });
 
@@ -121,9 +123,15 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   };
 
   const open = (key: string, client: dgram.RemoteInfo): Session | null => {
+    // A full table evicts the least recently active session (the Map's first entry: activity
+    // re-inserts a session at the end), so a flood of source ports never locks out a new client
+    // (issue 15).
     if (sessions.size >= maxSessions) {
-      stats.dropped++;
-      return null;
+      const idlest = sessions.entries().next().value;
+      if (!idlest) return null;
+      sessions.delete(idlest[0]);
+      if (idlest[1].socket) closeQuietly(idlest[1].socket);
+      stats.sessionsEvicted++;
     }
     const session: Session = { socket: null, connected: false, pending: [], target: picker.first(), tries: 1, replied: false, last: null, lastActive: Date.now() };
     connectUpstream(session, client);
@@ -134,7 +142,12 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
 
   listener.on('message', (msg, client) => {
     const key = `${client.address}|${client.port}`;
-    const session = sessions.get(key) ?? open(key, client);
+    const existing = sessions.get(key);
+    if (existing) {
+      sessions.delete(key); // re-inserted below: the Map stays ordered by activity
+      sessions.set(key, existing);
+    }
+    const session = existing ?? open(key, client);
     if (!session) return;
     session.lastActive = Date.now();
     if (!session.replied) session.last = msg;

@@ -19,7 +19,7 @@ async function runWorker(): Promise<void> {
   const opts = JSON.parse(process.env[WORKER_ENV] ?? '{}') as ForwarderOptions;
   let relay: TcpRelay;
   try {
-    relay = await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}) });
+    relay = await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     await send({ type: 'error', code: e.code ?? 'EUNKNOWN', message: e.message });

@@ -12,6 +12,8 @@ interface ForwardFlags extends CommonOptions {
   to: string[];
   listen?: string;
   workers?: string;
+  maxConnections?: string;
+  maxSessions?: string;
   schedule: Schedule;
   connectTimeout: string;
   idleTimeout: string;
@@ -60,6 +62,8 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): P
     schedule: flags.schedule,
     connectTimeoutMs: positiveInt(flags.connectTimeout, '--connect-timeout', '5000'),
     idleTimeoutMs: positiveInt(flags.idleTimeout, '--idle-timeout', '60') * 1000,
+    ...(flags.maxConnections !== undefined ? { maxConnections: positiveInt(flags.maxConnections, '--max-connections', '1000') } : {}),
+    ...(flags.maxSessions !== undefined ? { maxSessions: positiveInt(flags.maxSessions, '--max-sessions', '4096') } : {}),
     graceMs,
   });
   const to = describeTargets(targets);
@@ -110,6 +114,8 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
     .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
     .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
+    .option('--max-connections <n>', 'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)')
+    .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)')
     .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
     .option('--install', 'run it as a service (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
