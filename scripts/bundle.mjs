@@ -41,6 +41,9 @@ await build({
   banner: { js: "const __hostaliasFileUrl = require('node:url').pathToFileURL(__filename).href;" },
   // jsonc-parser's `main` is a UMD build whose require('./impl/…') a bundle cannot follow.
   mainFields: ['module', 'main'],
+  // The command files are CommonJS: load them with require(), not import(), which would send
+  // each through the ES module loader and the CommonJS export lexer (a second parse).
+  supported: { 'dynamic-import': false },
   logLevel: 'warning',
   legalComments: 'none',
 });
