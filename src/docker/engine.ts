@@ -4,7 +4,7 @@
  * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
  */
 import type { Runner, RunResult } from '../exec/runner.js';
-import type { EngineFlavour, EngineProbe } from '../model/engine.js';
+import { FLAVOUR_NAMES, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';
 
 /** Each docker call gets this long; the runner kills it after. A healthy engine answers in well under a second. */
@@ -48,6 +48,23 @@ function parseObject<T>(text: string): T {
 }
 
 /**
+ * What containers reach as host.docker.internal when the engine itself provides the name, else
+ * null. Docker Desktop resolves it to a proxy that connects to the Mac's own 127.0.0.1 (vpnkit's
+ * slirp.ml: "Proxies connections to services on localhost on the host"); OrbStack gives the same
+ * name the same meaning. A `--add-host host.docker.internal:ALIAS` would replace that with the
+ * alias, where only services bound to the alias or 0.0.0.0 (or exposed) answer. Pure.
+ */
+export function ownHostDockerInternal(flavour: EngineFlavour): string | null {
+  switch (flavour) {
+    case 'desktop':
+    case 'orbstack':
+      return `${FLAVOUR_NAMES[flavour]} resolves host.docker.internal itself, to a proxy that reaches this host's 127.0.0.1`;
+    default:
+      return null;
+  }
+}
+
+/**
  * Which product serves the engine, and the field that says so. Podman first (it answers Docker's
  * API under any context name), then the VM products by what they report about themselves. Pure.
  */
@@ -66,6 +83,13 @@ export function classifyEngine(v: VersionJson, info: InfoJson, context: string):
   if (context === 'orbstack') return { flavour: 'orbstack', reason: 'the docker context is "orbstack"' };
   if (/^colima(-|$)/.test(context)) return { flavour: 'colima', reason: `the docker context is "${context}"` };
   if (/^colima(-|$)/.test(info.Name ?? '')) return { flavour: 'colima', reason: `docker info names the host "${info.Name ?? ''}"` };
+  // Rancher Desktop on macOS is a Lima VM named "rancher-desktop" (docker context rancher-desktop,
+  // VM host name lima-rancher-desktop), so it is told apart before plain Lima.
+  if (context === 'rancher-desktop') return { flavour: 'rancher', reason: 'the docker context is "rancher-desktop"' };
+  if (info.Name === 'lima-rancher-desktop' || /rancher desktop/i.test(os)) return { flavour: 'rancher', reason: `docker info names the host "${info.Name ?? ''}" (${os || 'no operating system'})` };
+  // limactl's docker template: the VM's host name is lima-INSTANCE; `limactl start template://docker` suggests the context lima-docker.
+  if (/^lima-/.test(info.Name ?? '')) return { flavour: 'lima', reason: `docker info names the host "${info.Name ?? ''}"` };
+  if (/^lima-/.test(context)) return { flavour: 'lima', reason: `the docker context is "${context}"` };
   return { flavour: 'engine', reason: `docker info reports "${os || 'no operating system'}"` };
 }
 

@@ -2,14 +2,45 @@ import { defaultDesired } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { loadState } from '../model/state.js';
 import { describeCause } from '../model/errors.js';
+import type { EngineFlavour } from '../model/engine.js';
 import type { HostTarget } from './add-hosts.js';
+import { ownHostDockerInternal, probeEngine } from './engine.js';
 
 export interface LoadedTarget {
   target: HostTarget;
+  /** Why a name was left out (the engine provides host.docker.internal itself); null otherwise. */
+  note: string | null;
   /** hostalias has a recorded setup. */
   configured: boolean;
   /** Set when the names would lead nowhere right now; names the fix. */
   warning: string | null;
+}
+
+export const HOST_DOCKER_INTERNAL = 'host.docker.internal';
+
+/** `names` are hostalias's defaults, never chosen with --names. Pure. */
+function defaultNames(names: readonly string[]): boolean {
+  return names.join(',') === defaultDesired().names.join(',');
+}
+
+/**
+ * The names to inject for the engine that answers: with the default names, host.docker.internal
+ * is left to Docker Desktop and OrbStack, which already give it a meaning containers rely on (it
+ * reaches the host's 127.0.0.1-only services); naming it explicitly with --names overrides that.
+ * Asks the engine (bounded) only when the question arises. Read-only.
+ */
+export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; flavour: EngineFlavour | null }> {
+  if (!names.includes(HOST_DOCKER_INTERNAL) || !defaultNames(names)) return { names: [...names], note: null, flavour: null };
+  // A probe that fails keeps every name: it must never take one away by accident.
+  const engine = await probeEngine(ctx.runner, { bridges: false }).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
+  const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
+  if (!engine.reachable || own === null) return { names: [...names], note: null, flavour: engine.reachable ? engine.flavour : null };
+  return {
+    names: names.filter((n) => n !== HOST_DOCKER_INTERNAL),
+    // A list in another order than the defaults counts as chosen, so this keeps the name.
+    note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: sudo hostalias up --names ${[HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')}`,
+    flavour: engine.flavour,
+  };
 }
 
 /**
@@ -19,14 +50,15 @@ export interface LoadedTarget {
 export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? defaultDesired();
-  const target = { ip: desired.ip, names: desired.names };
+  const { names, note } = await namesForEngine(ctx, desired.names);
+  const target = { ip: desired.ip, names };
   let present: boolean | null;
   try {
     present = await ctx.backend.aliasPresent(ctx, target.ip);
   } catch (err) {
-    return { target, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${describeCause(err)}); check with: hostalias status` };
+    return { target, note, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${describeCause(err)}); check with: hostalias status` };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
   const warning = present ? null : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
-  return { target, configured: state !== null, warning };
+  return { target, note, configured: state !== null, warning };
 }

@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
 import { describeCause, HostaliasError } from '../model/errors.js';
-import { runChecked } from '../exec/runner.js';
+import { commandError, type RunOptions, type RunResult, type Runner } from '../exec/runner.js';
 import { shellQuote } from '../model/shell.js';
-import { CAPTURED, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
+import { CAPTURED, type Retry, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
 import type { Context } from '../model/context.js';
 import { JOURNAL_PATH } from '../model/state.js';
 
@@ -26,6 +26,20 @@ function describeStep(step: Step): string {
       return `link ${step.path} -> ${step.target}`;
     case 'copy':
       return `copy ${step.from} to ${step.path}`;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs argv; with `retry`, again while it fails with matching output, within the time bound. Throws on failure. */
+export async function runRetrying(runner: Runner, argv: readonly string[], doing: string, retry?: Retry, opts?: RunOptions): Promise<RunResult> {
+  const until = Date.now() + (retry?.forMs ?? 0);
+  for (;;) {
+    const res = await runner.run(argv, opts);
+    if (res.code === 0) return res;
+    const again = retry && new RegExp(retry.whileOutput).test(`${res.stdout}\n${res.stderr}`) && Date.now() + retry.everyMs <= until;
+    if (!again) throw commandError(argv, doing, res);
+    await sleep(retry.everyMs);
   }
 }
 
@@ -62,7 +76,7 @@ async function saveCapture(ctx: Context, step: Step & { kind: 'run' }, capture: 
 async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
   switch (step.kind) {
     case 'run': {
-      const res = await runChecked(ctx.runner, step.argv, step.why, step.input === undefined ? undefined : { input: step.input });
+      const res = await runRetrying(ctx.runner, step.argv, step.why, step.retry, step.input === undefined ? undefined : { input: step.input });
       const captured = step.capture ? await saveCapture(ctx, step, step.capture, `${res.stdout}\n${res.stderr}`) : null;
       if (!step.undo) return null;
       const undo = structuredUndo(step.undo, captured);
@@ -71,7 +85,7 @@ async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
       return {
         what: shellQuote(undo.argv),
         run: async () => {
-          await runChecked(ctx.runner, undo.argv, `undoing: ${step.why}`, undo.input === undefined ? undefined : { input: undo.input });
+          await runRetrying(ctx.runner, undo.argv, `undoing: ${step.why}`, step.undoRetry, undo.input === undefined ? undefined : { input: undo.input });
           if (capture) await ctx.fs.remove(capture.path);
         },
       };

@@ -5,6 +5,7 @@ import { applySteps } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
+import { namesForEngine } from '../docker/target.js';
 import type { PartInput } from '../model/part.js';
 import { CorruptStateError, loadState, saveState, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
 import { clearIntent, INTENT_PATH, loadIntent, saveIntent, type Intent } from '../model/intent.js';
@@ -220,6 +221,10 @@ export interface StatusReport {
   persistence: PersistKind | null;
   persistenceReason: string | null;
   names: string[];
+  /** The names `run`, `flags` and `compose` give containers with the engine that answers now. */
+  containerNames: string[];
+  /** Why a name is left out for this engine (Desktop/OrbStack keep host.docker.internal), or null. */
+  namesNote: string | null;
   hostsFile: boolean;
   dockerDaemon: boolean;
   lanGuard: boolean;
@@ -234,6 +239,7 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? resolveDesired(null, opts.ip ? { ip: opts.ip } : {});
   const ip = opts.ip ?? desired.ip;
+  const forEngine = await namesForEngine(ctx, desired.names);
   return {
     ip,
     present: await ctx.backend.aliasPresent(ctx, ip),
@@ -242,6 +248,8 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
     persistence: state?.persistence?.kind ?? null,
     persistenceReason: state?.persistence?.reason ?? null,
     names: desired.names,
+    containerNames: forEngine.names,
+    namesNote: forEngine.note,
     hostsFile: desired.hostsFile,
     dockerDaemon: desired.dockerDaemon,
     // Not configured (never up, or after down): no guard, whatever the defaults would be.

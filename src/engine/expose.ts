@@ -1,6 +1,7 @@
 import type { ExposeSpec, FirewallChoice } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { converge, resolveDesired, type ChangeOptions, type ChangeResult } from './converge.js';
+import { mergePlans } from '../model/steps.js';
 import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type ExposeDecision, type ExposeViaChoice } from '../model/expose.js';
 
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
@@ -22,15 +23,30 @@ export async function expose(ctx: Context, specs: ExposeSpec | readonly ExposeSp
   const list = Array.isArray(specs) ? (specs as readonly ExposeSpec[]) : [specs as ExposeSpec];
   // An image build (--root) says nothing about the services the image's host will run: unknown.
   const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
-  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners));
+  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
-  const res = await converge(ctx, (state) => {
-    const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
-    for (const w of wanted) refuseExposeConflicts(d, state?.desired ?? null, w, listeners);
-    return { ...d, exposes: wanted.reduce(withExpose, d.exposes) };
-  }, opts);
+  const apply = (specs: readonly ExposeSpec[]) =>
+    converge(ctx, (state) => {
+      const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
+      for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners);
+      return { ...d, exposes: specs.reduce(withExpose, d.exposes) };
+    }, opts);
+  const res = await apply(wanted);
   res.plan.notes.push(...decisions.flatMap((d) => d.notes));
-  return { ...res, decisions };
+  const ip = res.state?.desired.ip;
+  if (!res.applied || !ip || !ctx.backend.verifyExpose || !ctx.live || ctx.fs.isRooted) return { ...res, decisions };
+  // The platform checks its own path right away (macOS: does the pf redirect fire?) and may name a
+  // fallback (the relay), which is applied at once and said in a warning (issue 13 item 9).
+  const verdicts = await Promise.all(wanted.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
+  const said = { steps: [], notes: verdicts.filter((v) => v.ok).map((v) => v.detail), warnings: verdicts.filter((v) => !v.ok).map((v) => v.detail) };
+  const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));
+  if (fallbacks.length === 0) return { ...res, plan: mergePlans(res.plan, said), decisions };
+  const again = await apply(fallbacks);
+  const moved = decisions.map((d, i) => {
+    const f = fallbacks.find((x) => x.port === wanted[i]?.port && x.proto === wanted[i]?.proto);
+    return f?.via ? { ...d, via: f.via, reason: `the kernel path did not work here (${d.reason}); a relay carries it` } : d;
+  });
+  return { ...again, previous: res.previous, plan: mergePlans(res.plan, again.plan, said), decisions: moved };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { State } from './state.js';
 import type { Runner } from '../exec/runner.js';
 import type { SystemFs } from '../fs/system-fs.js';
-import type { PersistChoice, PersistKind } from './config.js';
+import type { ExposeSpec, ExposeVia, PersistChoice, PersistKind } from './config.js';
 import type { Context } from './context.js';
 import type { PortListener } from './expose.js';
 import type { Check, DoctorInput } from './finding.js';
@@ -27,6 +27,13 @@ export interface DoctorPlatform {
   explainFailure(input: DoctorInput, port: number, result: 'refused' | 'timeout' | 'error'): Promise<{ message: string; fix: string } | null>;
 }
 
+/** Whether an expose just applied works; `fallback` is the spec to converge to instead, when there is one. */
+export interface ExposeVerdict {
+  ok: boolean;
+  detail: string;
+  fallback?: ExposeSpec;
+}
+
 /**
  * A platform's implementation of everything platform-specific. The engine, the CLI and the shared
  * code (docker/, doctor/) reach the platform only through this interface, never by importing it.
@@ -47,6 +54,8 @@ export interface Backend {
    * can't list them; `expose` decides kernel rules or a relay from it (issue 11). Read-only.
    */
   listeners(ctx: Context): Promise<PortListener[] | null>;
+  /** How `expose` (auto) carries a port when `listeners` is null; absent: kernel rules. */
+  unknownListenersVia?: { via: ExposeVia; reason: string };
   /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
   /**
@@ -55,6 +64,8 @@ export interface Backend {
    * alias found, and what was found. Read-only. Absent: the platform can't tell.
    */
   discover?(ctx: Context): Promise<{ states: State[]; found: string[] }>;
+  /** Checks an expose right after it was applied (the platform's own path may not work here). Optional. */
+  verifyExpose?(ctx: Context, ip: string, spec: ExposeSpec): Promise<ExposeVerdict>;
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
   previewRunner(fs: SystemFs, host: string): Runner;
 }

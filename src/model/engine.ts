@@ -11,13 +11,15 @@ export interface BridgeNetwork {
  * Which product serves the engine. Desktop, OrbStack and Colima run dockerd in their own VM and
  * manage its configuration; Podman answers Docker's API but reads no daemon.json.
  */
-export type EngineFlavour = 'engine' | 'desktop' | 'orbstack' | 'colima' | 'podman';
+export type EngineFlavour = 'engine' | 'desktop' | 'orbstack' | 'colima' | 'rancher' | 'lima' | 'podman';
 
 export const FLAVOUR_NAMES: Record<EngineFlavour, string> = {
   engine: 'Docker Engine',
   desktop: 'Docker Desktop',
   orbstack: 'OrbStack',
   colima: 'Colima',
+  rancher: 'Rancher Desktop',
+  lima: 'Lima',
   podman: 'Podman',
 };
 

@@ -75,7 +75,7 @@ function describeListeners(on: readonly PortListener[]): string {
  * follows the service to whichever family it starts on. `listeners` null: unknown (the platform
  * can't list them, or an image is built with --root): kernel, as before issue 11. Pure; throws a usage error for `--keep-source` with a relay.
  */
-export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, listeners: readonly PortListener[] | null): ExposeDecision {
+export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, listeners: readonly PortListener[] | null, unknown?: { via: ExposeVia; reason: string }): ExposeDecision {
   const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
   const v4 = on.some((l) => reachedByKernel(l.address));
   const v6only = !v4 && on.some((l) => l.address === '::1');
@@ -92,7 +92,11 @@ export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, liste
       : [];
     return { via: 'kernel', reason: 'chosen with --via kernel', notes };
   }
-  if (listeners === null) return { via: 'kernel', reason: 'what listens was not read (this platform, or an image build): kernel rules to 127.0.0.1', notes: [`a service on [::1] only needs --via relay`] };
+  if (listeners === null) {
+    // The platform's own default when it can't list listeners (macOS: the relay, issue 13 item 4); --keep-source needs the kernel path.
+    if (unknown?.via === 'relay' && !spec.keepSource) return { via: 'relay', reason: unknown.reason, notes: [] };
+    return { via: 'kernel', reason: 'what listens was not read (this platform, or an image build): kernel rules to 127.0.0.1', notes: [`a service on [::1] only needs --via relay`] };
+  }
   if (v4) return { via: 'kernel', reason: `${describeListeners(on.filter((l) => reachedByKernel(l.address)))} listens: kernel rules, no relay process`, notes: [] };
   if (spec.keepSource) {
     if (v6only) throw keepSourceError(`the service listens on [::1]:${spec.to} only`);

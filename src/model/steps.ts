@@ -19,7 +19,7 @@ import { shellQuote } from '../model/shell.js';
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
 export type Step =
-  | { kind: 'run'; argv: string[]; undo?: string[] | StepUndo; service?: boolean; input?: string; capture?: StepCapture; why: string }
+  | { kind: 'run'; argv: string[]; undo?: string[] | StepUndo; service?: boolean; input?: string; capture?: StepCapture; retry?: Retry; undoRetry?: Retry; why: string }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
   | { kind: 'symlink'; path: string; target: string; why: string }
@@ -29,6 +29,18 @@ export type Step =
 export type StepUndo =
   | { kind: 'run'; argv: string[]; input?: string }
   | { kind: 'file'; path: string; content: string | null; mode: number };
+
+/**
+ * Runs the command (`retry`) or its undo (`undoRetry`) again while it fails with output matching
+ * `whileOutput`, every `everyMs`, for at most `forMs` — for a service manager that is still
+ * finishing the previous step (launchd after a bootout).
+ */
+export interface Retry {
+  whileOutput: string;
+  forMs: number;
+  everyMs: number;
+  because: string;
+}
 
 /** Saves group 1 of `pattern`, matched against stdout then stderr, to `path` (mode 0600). */
 export interface StepCapture {
@@ -72,6 +84,7 @@ export function renderStep(step: Step, opts: RenderTarget): string {
     case 'run': {
       let line = `$ ${shellQuote(step.argv)}`;
       if (step.capture) line += `    # saves ${where(step.capture.path)}`;
+      if (step.retry) line += `    # retried for up to ${Math.round(step.retry.forMs / 1000)} s while ${step.retry.because}`;
       if (step.service && opts.rooted) line += '    # skipped (files under a folder)';
       return step.input === undefined ? line : `${line} <<'EOF'\n${step.input.trimEnd()}\nEOF`;
     }

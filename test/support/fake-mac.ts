@@ -13,6 +13,13 @@ export function fixture(name: string): string {
   return readFileSync(new URL(name, FIXTURES), 'utf8');
 }
 
+/** The docker CLI's answers for an engine product (fixtures and their sources: test/fixtures/docker/README.md). */
+export function dockerEngine(kind: 'desktop' | 'orbstack' | 'colima' | 'lima' | 'rancher'): { version: string; info: string; context: string } {
+  const docker = (name: string) => readFileSync(new URL(`../docker/${name}`, FIXTURES), 'utf8');
+  const context = { desktop: 'desktop-linux', orbstack: 'orbstack', colima: 'colima', lima: 'lima-docker', rancher: 'rancher-desktop' }[kind];
+  return { version: docker(kind === 'desktop' ? 'version-desktop.json' : 'version-engine-20.10.json'), info: docker(`info-${kind}.json`), context };
+}
+
 /**
  * A temp folder standing in for a Mac's `/`: unlike `--root`, the planner treats it as the live
  * system, so launchctl steps are planned and run against the FakeMac instead of being skipped.
@@ -24,6 +31,7 @@ export class MacRootFs extends SystemFs {
 }
 
 const ANCHOR = 'com.apple/hostalias';
+const isNat = (rule: string) => /^(rdr|nat|binat|no) /.test(rule);
 const ALTQ = fixture('pfctl-altq.stderr.txt');
 
 /**
@@ -41,6 +49,35 @@ export class FakeMac implements Runner {
   anchor: string[] = [];
   tokens: string[] = [];
   rest = fixture('ifconfig-a-rest.txt');
+  /** Never loaded since boot: pfctl answers DIOCGETRULES for it (exit `missingAnchorExit`). */
+  anchorExists = false;
+  missingAnchorExit = 1;
+  /** The caller is not root: every pfctl fails opening /dev/pf. */
+  asUser = false;
+  /** The main ruleset (`pfctl -s nat`, `pfctl -s rules`, `set skip`): the stock /etc/pf.conf by default. */
+  mainNat = fixture('pfctl-s-nat-main.txt');
+  skipLo0 = false;
+  /**
+   * Whether rules in the child anchor com.apple/hostalias fire (one real-Mac report says a
+   * com.apple/ child never did; others use such children). False: counters stay at 0 and a
+   * connection to a redirected port is refused, as with nothing listening on the alias.
+   */
+  childAnchorFires = true;
+  /** Evaluations per anchor rule, counted when a connection through the alias is simulated. */
+  readonly counters = new Map<string, number>();
+  /**
+   * launchd still unloading a booted-out job: the next N bootstraps of that label fail with
+   * `Bootstrap failed: 5: Input/output error` (the race in fixture launchctl-bootstrap-after-bootout).
+   */
+  drainBootstraps = 0;
+  private readonly draining = new Map<string, number>();
+  /**
+   * Services on 127.0.0.1 by port: given the client's source address and what it sent, what they
+   * answer (a Homebrew Postgres trusting only 127.0.0.1/32 answers the alias with pg_hba's refusal).
+   */
+  readonly services = new Map<number, (source: string, input: string) => string>();
+  /** The container engine the docker CLI reaches (test/fixtures/docker), or null: none answers. */
+  engine: { version: string; info: string; context: string } | null = null;
   private nextToken = 10760036128423510625n;
   private readonly failures: Array<{ line: string; result: RunResult }> = [];
 
@@ -48,8 +85,8 @@ export class FakeMac implements Runner {
     const f = this.fake;
     f.on(['ifconfig', 'lo0'], () => ok(this.lo0()));
     f.on(['ifconfig', '-a'], () => ok(this.lo0() + this.rest));
-    f.onMatch(/^ifconfig lo0 alias (\S+) netmask 255\.255\.255\.255$/, (argv) => {
-      this.aliases.set(argv[3] as string, '0xffffffff');
+    f.onMatch(/^ifconfig lo0 alias (\S+) netmask (255\.255\.255\.255|255\.0\.0\.0)$/, (argv) => {
+      this.aliases.set(argv[3] as string, argv[5] === '255.0.0.0' ? '0xff000000' : '0xffffffff');
       return ok();
     });
     f.onMatch(/^ifconfig lo0 -alias \S+$/, (argv) => (this.aliases.delete(argv[3] as string) ? ok() : { code: 1, stdout: '', stderr: "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n" }));
@@ -61,9 +98,16 @@ export class FakeMac implements Runner {
     f.onMatch(/^launchctl bootout system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
       this.daemons.delete(label);
-      return this.loaded.delete(label) ? ok() : { code: 113, stdout: '', stderr: 'Boot-out failed: 113: Could not find specified service\n' };
+      if (!this.loaded.delete(label)) return { code: 113, stdout: '', stderr: 'Boot-out failed: 113: Could not find specified service\n' };
+      if (this.drainBootstraps > 0) this.draining.set(label, this.drainBootstraps);
+      return ok();
     });
-    f.on(['pfctl', '-a', ANCHOR, '-s', 'nat'], () => ({ code: 0, stdout: this.anchor.map((r) => `${r}\n`).join(''), stderr: ALTQ }));
+    f.on(['pfctl', '-a', ANCHOR, '-s', 'nat'], () => this.showAnchor((r) => isNat(r), false));
+    f.on(['pfctl', '-a', ANCHOR, '-s', 'rules'], () => this.showAnchor((r) => !isNat(r), false));
+    f.on(['pfctl', '-a', ANCHOR, '-v', '-s', 'nat'], () => this.showAnchor((r) => isNat(r), true));
+    f.on(['pfctl', '-a', ANCHOR, '-v', '-s', 'rules'], () => this.showAnchor((r) => !isNat(r), true));
+    f.on(['pfctl', '-v', '-s', 'Interfaces'], () => this.pf(fixture(this.skipLo0 ? 'pfctl-v-s-interfaces-skip-lo0.txt' : 'pfctl-v-s-interfaces.txt')));
+    f.on(['pfctl', '-s', 'rules'], () => this.pf(fixture('pfctl-s-rules-main.txt')));
     f.on(['pfctl', '-a', ANCHOR, '-f', '-'], (_argv, opts) => this.loadAnchor(opts?.input ?? ''));
     f.on(['pfctl', '-a', ANCHOR, '-f', '/etc/pf.anchors/dev.hostalias'], () => {
       const text = readFileSync(this.fs.resolve('/etc/pf.anchors/dev.hostalias'), 'utf8');
@@ -71,9 +115,10 @@ export class FakeMac implements Runner {
     });
     f.on(['pfctl', '-a', ANCHOR, '-F', 'all'], () => {
       this.anchor = [];
+      this.counters.clear();
       return { code: 0, stdout: '', stderr: fixture('pfctl-F-all.stderr.txt') };
     });
-    f.on(['pfctl', '-s', 'nat'], () => ({ code: 0, stdout: fixture('pfctl-s-nat-main.txt'), stderr: ALTQ }));
+    f.on(['pfctl', '-s', 'nat'], () => this.pf(this.mainNat));
     f.on(['pfctl', '-s', 'info'], () => ({ code: 0, stdout: fixture(this.tokens.length > 0 ? 'pfctl-s-info-enabled.txt' : 'pfctl-s-info-disabled.txt'), stderr: ALTQ }));
     f.on(['pfctl', '-s', 'References'], () => ({
       code: 0,
@@ -92,6 +137,62 @@ export class FakeMac implements Runner {
       return { code: 0, stdout: '', stderr: fixture(this.tokens.length > 0 ? 'pfctl-X-still-enabled.stderr.txt' : 'pfctl-X.stderr.txt') };
     });
     f.on(['sw_vers'], () => ok(fixture('sw_vers.txt')));
+    f.on(['docker', 'version', '--format', '{{json .}}'], () => (this.engine ? ok(this.engine.version) : { code: 1, stdout: '{"Client":{"Version":"27.3.1"},"Server":null}\n', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' }));
+    f.on(['docker', 'info', '--format', '{{json .}}'], () => (this.engine ? ok(this.engine.info) : { code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon\n' }));
+    f.on(['docker', 'context', 'show'], () => ok(`${this.engine?.context ?? 'default'}\n`));
+    f.on(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], () => ok(this.engine ? readFileSync(new URL('../docker/network-ls-bridges.txt', FIXTURES), 'utf8') : ''));
+    f.onMatch(/^docker network inspect /, () => ok(readFileSync(new URL('../docker/network-inspect-bridges.json', FIXTURES), 'utf8')));
+    f.on(['dockerd', '--version'], () => ({ code: 127, stdout: '', stderr: 'dockerd: command not found' }));
+    // macOS's nc (netcat-openbsd based): -z connect only, -G connect timeout, -w idle timeout.
+    f.onMatch(/^nc (-z )?-G \d+ -w \d+ \S+ \d+$/, (argv, opts) => this.connect(argv, opts?.input ?? ''));
+  }
+
+  /** pfctl output as the fake's state has it; as a user every pfctl fails on /dev/pf (fixture pfctl-not-root). */
+  private pf(stdout: string): RunResult {
+    if (this.asUser) return { code: 1, stdout: '', stderr: fixture('pfctl-not-root.stderr.txt') };
+    return { code: 0, stdout, stderr: ALTQ };
+  }
+
+  private showAnchor(keep: (rule: string) => boolean, verbose: boolean): RunResult {
+    if (this.asUser) return this.pf('');
+    if (!this.anchorExists) return { code: this.missingAnchorExit, stdout: '', stderr: `${ALTQ}${fixture('pfctl-anchor-missing.stderr.txt')}` };
+    const lines = this.anchor.filter(keep).map((r) => {
+      if (!verbose) return `${r}\n`;
+      const n = this.counters.get(r) ?? 0;
+      // pfctl_parser.c's verbose format, and macOS's "Inserted" line (decompiled macOS pfctl).
+      return `${r}\n  [ Evaluations: ${String(n).padEnd(8)}  Packets: ${String(n * 2).padEnd(8)}  Bytes: ${String(n * 120).padEnd(10)}  States: ${String(0).padEnd(6)}]\n  [ Inserted: uid 0 pid 4242 ]\n`;
+    });
+    return { code: 0, stdout: lines.join(''), stderr: ALTQ };
+  }
+
+  /**
+   * A connection from this Mac: to 127.0.0.1:PORT it reaches the service with source 127.0.0.1; to
+   * the alias it reaches a relay daemon listening there (which connects from 127.0.0.1), else a pf
+   * rdr on lo0 if one fires (source: the alias, pf keeps it), else nothing (refused).
+   */
+  private connect(argv: readonly string[], input: string): RunResult {
+    const host = argv.at(-2) as string;
+    const port = Number(argv.at(-1));
+    const zeroIo = argv[1] === '-z';
+    const refused = { code: 1, stdout: '', stderr: `nc: connectx to ${host} port ${port} (tcp) failed: Connection refused\n` };
+    const reach = (to: number, source: string): RunResult => {
+      const svc = this.services.get(to);
+      if (!svc) return refused;
+      return { code: 0, stdout: zeroIo ? `Connection to ${host} port ${port} [tcp/*] succeeded!\n` : svc(source, input), stderr: '' };
+    };
+    if (host === '127.0.0.1') return reach(port, '127.0.0.1');
+    if (!this.aliases.has(host)) return { code: 1, stdout: '', stderr: `nc: connectx to ${host} port ${port} (tcp) failed: Network is unreachable\n` };
+    const relay = [...this.daemons.values()].find((args) => args.includes('--listen') && args[args.indexOf('--listen') + 1] === host && args.some((a) => a === `${port}/tcp`));
+    if (relay) {
+      const to = Number((relay[relay.indexOf('--to') + 1] ?? '').split(':').at(-1));
+      return reach(to, '127.0.0.1');
+    }
+    const rule = this.anchor.find((r) => r.startsWith('rdr ') && r.includes(` to ${host} port = ${port} `));
+    if (rule && this.tokens.length > 0 && this.childAnchorFires && !this.skipLo0) {
+      this.counters.set(rule, (this.counters.get(rule) ?? 0) + 1);
+      return reach(Number(/-> 127\.0\.0\.1 port (\d+)/.exec(rule)?.[1]), host);
+    }
+    return refused;
   }
 
   /** `ifconfig lo0` now: the fixture with the current aliases inserted before nd6, as macOS lists them. */
@@ -107,7 +208,7 @@ export class FakeMac implements Runner {
 
   /** Commands that change something (not probes), as shell lines. */
   get changes(): string[] {
-    return this.fake.lines.filter((l) => !/^(ifconfig (lo0|-a)|launchctl print \S+|pfctl (-a \S+ )?-s \S+|sw_vers)$/.test(l));
+    return this.fake.lines.filter((l) => !/^(ifconfig (lo0|-a)|launchctl print \S+|pfctl (-a \S+ )?(-v )?-s \S+|sw_vers|nc .*)$/.test(l));
   }
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
@@ -116,6 +217,10 @@ export class FakeMac implements Runner {
     if (i >= 0) {
       this.fake.calls.push([...argv]);
       return (this.failures.splice(i, 1)[0] as { result: RunResult }).result;
+    }
+    if (this.asUser && argv[0] === 'pfctl') {
+      this.fake.calls.push([...argv]);
+      return { code: 1, stdout: '', stderr: fixture('pfctl-not-root.stderr.txt') };
     }
     const boot = /^launchctl bootstrap system (\S+)$/.exec(line);
     if (boot) {
@@ -127,6 +232,8 @@ export class FakeMac implements Runner {
 
   private loadAnchor(text: string): RunResult {
     this.anchor = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    this.anchorExists = true;
+    this.counters.clear();
     return { code: 0, stdout: '', stderr: ALTQ };
   }
 
@@ -137,6 +244,11 @@ export class FakeMac implements Runner {
     const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean; KeepAlive?: boolean };
     if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
+    const drain = this.draining.get(job.Label) ?? 0;
+    if (drain > 0) {
+      this.draining.set(job.Label, drain - 1);
+      return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-after-bootout.stderr.txt') };
+    }
     this.loaded.add(job.Label);
     if (job.KeepAlive) {
       // A daemon (the forward relay): launchd starts it and keeps it running; it is not a command to run to completion.

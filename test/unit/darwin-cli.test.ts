@@ -36,7 +36,8 @@ test('up --platform darwin --dry-run previews the macOS plan: commands, the plis
   assert.match(res.stdout, /persistence: launchd/);
   // The plist's content is in the diff: strip the "+" of added lines and parse it.
   const added = res.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1)).join('\n');
-  const plistText = added.slice(added.indexOf('<?xml'), added.indexOf('</plist>') + '</plist>'.length);
+  const start = added.lastIndexOf('<?xml', added.indexOf('<string>dev.hostalias.alias</string>'));
+  const plistText = added.slice(start, added.indexOf('</plist>', start) + '</plist>'.length);
   assert.deepEqual(parsePlist(plistText), { Label: 'dev.hostalias.alias', ProgramArguments: ['/sbin/ifconfig', 'lo0', 'alias', '10.254.254.254', 'netmask', '255.255.255.255'], RunAtLoad: true });
   assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
 });
@@ -50,9 +51,9 @@ test('without --dry-run the macOS plan is refused on Linux (exit 7) and nothing 
   assert.deepEqual(await readTree(root), {});
 });
 
-test('expose --platform darwin --dry-run shows the pf anchor, its loading and the enable reference', async (t) => {
+test('expose --keep-source --platform darwin --dry-run shows the pf anchor, its loading and the enable reference', async (t) => {
   const root = await makeRoot(t);
-  const res = await cli(['expose', '5432', '--platform', 'darwin', '--dry-run', '--files-root', root]);
+  const res = await cli(['expose', '5432', '--keep-source', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^\$ pfctl -a com\.apple\/hostalias -f - <<'EOF'$/m);
   assert.match(res.stdout, /^rdr pass on lo0 inet proto tcp from any to 10\.254\.254\.254 port = 5432 -> 127\.0\.0\.1 port 5432$/m);
@@ -83,7 +84,7 @@ test('down --platform darwin --dry-run with a --root state previews removing wha
   });
   const res = await cli(['down', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
-  assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 1 pf redirect\(s\)\)/);
+  assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 1 pf rule\(s\)\)/);
   const lines = res.stdout.split('\n').filter((l) => l.startsWith('$ '));
   assert.deepEqual(lines, [
     '$ launchctl bootout system/dev.hostalias.alias    # skipped (files under a folder)',

@@ -25,6 +25,8 @@ const PLIST = `/Library/LaunchDaemons/${LABEL}.plist`;
 const LOG = `/var/log/${LABEL}.log`;
 const ALIAS_PLIST = '/Library/LaunchDaemons/dev.hostalias.alias.plist';
 const RT = currentRuntime();
+// The LAN guard (pf) has its own tests; here only the relay jobs matter.
+const NO_GUARD = { lanGuard: false } as const;
 
 async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: MacRootFs }> {
   const fs = new MacRootFs(await makeRoot(t));
@@ -38,8 +40,8 @@ const shell = (plan: Parameters<typeof renderPlan>[0]) => lines(plan).filter((l)
 
 test('install: plist written and bootstrapped, launchd runs the relay; installing again plans nothing', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, {});
-  const res = await up(ctx, { forwards: [PG] });
+  await up(ctx, NO_GUARD);
+  const res = await up(ctx, { ...NO_GUARD, forwards: [PG] });
   assert.deepEqual(shell(res.plan), [`# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}`]);
   assert.ok(lines(res.plan).some((l) => l.startsWith('$ install -m 0755 ') && l.includes(`${RUNTIME_DIR}/`)), 'the first forward installs the copy the job runs');
   assert.match((await fs.readLink(RUNTIME_CURRENT)) ?? '', /^0\.1\.0-[0-9a-f]{12}$/);
@@ -49,6 +51,7 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
     ProgramArguments: [RT.nodePath, RT.cliPath, 'forward', '5432/tcp', '--listen', IP, '--to', '5432'],
     RunAtLoad: true,
     KeepAlive: true,
+    UserName: 'nobody',
     StandardOutPath: LOG,
     StandardErrorPath: LOG,
   });
@@ -57,20 +60,20 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
   assert.deepEqual((await loadState(fs))?.desired.forwards, [PG]);
 
   const before = m.changes.length;
-  assert.deepEqual((await up(ctx, {})).plan.steps, [], 'converged: no steps');
-  assert.deepEqual((await up(ctx, { forwards: [PG] })).plan.steps, [], 'installing again: no steps');
+  assert.deepEqual((await up(ctx, NO_GUARD)).plan.steps, [], 'converged: no steps');
+  assert.deepEqual((await up(ctx, { ...NO_GUARD, forwards: [PG] })).plan.steps, [], 'installing again: no steps');
   assert.equal(m.changes.length, before, 'idempotent runs only probe (launchctl print)');
 });
 
 test('changing a forward reloads it; two forwards are two jobs; uninstalling one leaves the other', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, { forwards: [DNS, PG] });
+  await up(ctx, { ...NO_GUARD, forwards: [DNS, PG] });
   assert.deepEqual([...m.daemons.keys()].sort(), ['dev.hostalias.forward.53-udp', LABEL]);
   const moved = { ...PG, targets: ['127.0.0.1:15432'] };
-  const res = await up(ctx, { forwards: [DNS, moved] });
-  assert.deepEqual(shell(res.plan), [`$ launchctl bootout system/${LABEL}`, `# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}`]);
+  const res = await up(ctx, { ...NO_GUARD, forwards: [DNS, moved] });
+  assert.deepEqual(shell(res.plan), [`$ launchctl bootout system/${LABEL}`, `# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`]);
   assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '127.0.0.1:15432']);
-  const off = await up(ctx, { forwards: [DNS] });
+  const off = await up(ctx, { ...NO_GUARD, forwards: [DNS] });
   assert.deepEqual(shell(off.plan), [`$ launchctl bootout system/${LABEL}`, `$ rm -f ${PLIST}`]);
   assert.deepEqual([...m.daemons.keys()], ['dev.hostalias.forward.53-udp']);
   assert.equal(await fs.read(PLIST), null);
@@ -79,9 +82,9 @@ test('changing a forward reloads it; two forwards are two jobs; uninstalling one
 
 test('uninstall removes the job, its plist and its log; uninstalling again is a no-op', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, { forwards: [PG] });
+  await up(ctx, { ...NO_GUARD, forwards: [PG] });
   await fs.write(LOG, 'forwarding 10.254.254.254:5432/tcp → 127.0.0.1:5432\n', 0o644); // what launchd would have written
-  const res = await up(ctx, { forwards: [] });
+  const res = await up(ctx, { ...NO_GUARD, forwards: [] });
   assert.deepEqual(shell(res.plan), [`$ launchctl bootout system/${LABEL}`, `$ rm -f ${PLIST}`, `$ rm -f ${LOG}`]);
   assert.deepEqual(await fs.list(RUNTIME_DIR), [], 'no job runs node any more: the installed copy is gone');
   assert.equal(await fs.exists(RUNTIME_DIR), false);
@@ -90,13 +93,13 @@ test('uninstall removes the job, its plist and its log; uninstalling again is a 
   assert.equal(await fs.read(PLIST), null);
   assert.equal(await fs.read(LOG), null);
   const before = m.changes.length;
-  assert.deepEqual((await up(ctx, { forwards: [] })).plan.steps, []);
+  assert.deepEqual((await up(ctx, { ...NO_GUARD, forwards: [] })).plan.steps, []);
   assert.equal(m.changes.length, before);
 });
 
 test('down removes the forward job before the alias; down again is a no-op', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, { forwards: [PG] });
+  await up(ctx, { ...NO_GUARD, forwards: [PG] });
   const res = await down(ctx);
   assert.deepEqual(shell(res.plan), [
     `$ launchctl bootout system/${LABEL}`,
@@ -115,23 +118,23 @@ test('down removes the forward job before the alias; down again is a no-op', asy
 
 test('a job launchd already forgot (or a plist already deleted) still uninstalls cleanly', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, { forwards: [PG] });
+  await up(ctx, { ...NO_GUARD, forwards: [PG] });
   m.loaded.delete(LABEL); // e.g. booted out by hand
   m.daemons.delete(LABEL);
-  const res = await up(ctx, { forwards: [] });
+  const res = await up(ctx, { ...NO_GUARD, forwards: [] });
   assert.deepEqual(shell(res.plan), [`$ rm -f ${PLIST}`], 'no bootout for a job that is not loaded');
   assert.equal(await fs.read(PLIST), null);
-  await up(ctx, { forwards: [PG] });
+  await up(ctx, { ...NO_GUARD, forwards: [PG] });
   await fs.remove(PLIST); // plist deleted by hand, job still loaded
-  assert.deepEqual(shell((await up(ctx, { forwards: [] })).plan), [`$ launchctl bootout system/${LABEL}`]);
+  assert.deepEqual(shell((await up(ctx, { ...NO_GUARD, forwards: [] })).plan), [`$ launchctl bootout system/${LABEL}`]);
   assert.equal(m.loaded.has(LABEL), false);
 });
 
 test('launchctl bootstrap fails: the plist is removed again and the state keeps no forward', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, {});
+  await up(ctx, NO_GUARD);
   m.failOnce(['launchctl', 'bootstrap', 'system', PLIST], { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') });
-  await assert.rejects(up(ctx, { forwards: [PG] }), (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message));
+  await assert.rejects(up(ctx, { ...NO_GUARD, forwards: [PG] }), (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message));
   assert.equal(await fs.read(PLIST), null);
   assert.equal(m.loaded.has(LABEL), false);
   assert.equal(m.daemons.size, 0);
@@ -141,11 +144,11 @@ test('launchctl bootstrap fails: the plist is removed again and the state keeps 
 
 test('a plist with our label that hostalias did not write is a conflict; nothing changes', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
-  await up(ctx, {});
+  await up(ctx, NO_GUARD);
   const foreign = '<?xml version="1.0"?><plist version="1.0"><dict/></plist>\n';
   await fs.write(PLIST, foreign, 0o644);
   const before = m.changes.length;
-  await assert.rejects(up(ctx, { forwards: [PG] }), (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /not written by hostalias/.test(e.message));
+  await assert.rejects(up(ctx, { ...NO_GUARD, forwards: [PG] }), (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /not written by hostalias/.test(e.message));
   assert.equal(m.changes.length, before);
   assert.equal(await fs.read(PLIST), foreign);
 });
@@ -178,7 +181,7 @@ test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon
 });
 
 test('forward 5432 --uninstall --platform darwin --dry-run with a --root state previews the removal', async (t) => {
-  const state = { version: 1, desired: { ...defaultDesired(), persist: 'none' as const, forwards: [PG] }, persistence: { kind: 'none', reason: 'test', ip: IP, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
+  const state = { version: 1, desired: { ...defaultDesired(), persist: 'none' as const, lanGuard: false, forwards: [PG] }, persistence: { kind: 'none', reason: 'test', ip: IP, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
   const root = await makeRoot(t, { '/var/lib/hostalias/state.json': JSON.stringify(state), [PLIST]: renderPlist(forwardJob(PG, IP, RT)) });
   const res = await cli(['forward', '5432', '--uninstall', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);

@@ -5,6 +5,7 @@ import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
 import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/config.js';
 import { down, status, up } from '../../engine/converge.js';
 import { EXIT_CODES } from '../../model/errors.js';
+import { refuseLinuxOnly } from '../linux-only.js';
 import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
@@ -44,6 +45,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
   for (const ext of extensions) ext.add(upCmd);
   upCmd.action(async (flags: UpFlags & Record<string, unknown>) => {
     const ctx = contextFrom(flags);
+    refuseLinuxOnly(ctx, { '--label': flags.label, '--firewall': flags['firewall'] });
     let changes = upChanges(flags);
     for (const ext of extensions) changes = { ...changes, ...Object.fromEntries(Object.entries(ext.changes(flags)).filter(([, v]) => v !== undefined)) };
     const res = await up(ctx, changes, { dryRun: flags.dryRun, commandLine: commandLine() });
@@ -74,9 +76,10 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
       else {
         io.out(`alias        ${report.ip}/32 on ${ctx.backend.loopback}: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`);
         io.out(`persistence  ${report.persistence ?? 'none'}${report.persistenceReason ? ` (${report.persistenceReason})` : ''}`);
-        io.out(`names        ${report.names.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
+        io.out(`names        ${report.containerNames.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
+        if (report.namesNote) io.out(`             ${report.namesNote}`);
         if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
-        if (report.configured && report.lanGuard && ctx.backend.platform === 'linux') io.out('lan guard    on: the alias answers only lo and container bridges');
+        if (report.configured && report.lanGuard) io.out(ctx.backend.platform === 'darwin' ? 'lan guard    on: pf drops traffic to the alias unless it comes through lo0 (or --allow-iface)' : 'lan guard    on: the alias answers only lo and container bridges');
         for (const e of report.exposes) {
           if (e.via === 'relay') io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
           else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);

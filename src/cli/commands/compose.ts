@@ -30,8 +30,9 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
     .action(async (flags: ComposeFlags) => {
       const cwd = process.cwd();
       const files = new SystemFs('/');
-      const { target, warning } = await loadHostTarget(contextFrom(flags));
+      const { target, warning, note } = await loadHostTarget(contextFrom(flags));
       if (warning) io.err(`warning: ${warning}`);
+      if (note) io.err(`note: ${note}`);
       const sources = await loadComposeSources(files, cwd, flags.file, process.env);
       const first = sources[0];
       if (!first) throw usageError('no compose file given');

@@ -9,6 +9,7 @@ import { usageError } from '../../model/errors.js';
 import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
+import { refuseLinuxOnly } from '../linux-only.js';
 
 interface ExposeFlags extends CommonOptions {
   to?: string;
@@ -29,14 +30,17 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
       if (flags.to !== undefined && portArgs.length > 1) throw usageError(`--to applies to one port, but ${portArgs.length} were given`, `expose them one by one: hostalias expose ${portArgs[0] ?? 'PORT'} --to ${flags.to}`);
       const specs = portArgs.map((p) => parseExpose(p, { ...(flags.to !== undefined ? { to: flags.to } : {}), keepSource: flags.keepSource === true }));
       const ctx = contextFrom(flags);
+      refuseLinuxOnly(ctx, { '--firewall': flags.firewall });
       const res = await expose(ctx, specs, { dryRun: flags.dryRun, commandLine: commandLine(), via: flags.via, ...(flags.firewall ? { firewall: flags.firewall } : {}) });
       const ip = res.state?.desired.ip;
       const lines = specs.map((s, i) => {
         const { via, reason } = res.decisions[i] ?? { via: 'kernel', reason: '' };
+        // On macOS pf keeps the source, and Desktop/OrbStack/Lima connect from the Mac to the alias.
+        const kernelSource = ctx.backend.platform === 'darwin' ? `the service sees ${ip}, the address Docker Desktop, OrbStack and Lima connect from` : s.keepSource ? 'the service sees their address' : 'the service sees 127.0.0.1';
         const relay = ctx.backend.forwardService(s);
         const target = via === 'relay' ? describeTargets(loopbackTargets(s.to)) : `127.0.0.1:${s.to}`;
-        const how = via === 'relay' ? `through the relay ${relay.name}` : 'through kernel rules';
-        const sees = via === 'relay' ? `the service sees 127.0.0.1 or ::1; relay logs: ${relay.logs}` : s.keepSource ? 'the service sees their address' : 'the service sees 127.0.0.1';
+        const how = via === 'relay' ? `through the relay ${relay.name}` : ctx.backend.platform === 'darwin' ? 'through a pf redirect' : 'through kernel rules';
+        const sees = via === 'relay' ? `the service sees 127.0.0.1 or ::1; relay logs: ${relay.logs}` : kernelSource;
         return { already: `already exposed: ${ip}:${describeExpose(s)} → ${target} ${how} (${reason})`, done: `Containers and the host reach ${target} as ${ip}:${describeExpose(s)} ${how}: ${reason} (${sees}).` };
       });
       printChange(io, ctx, 'expose', res, {

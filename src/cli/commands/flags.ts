@@ -12,9 +12,10 @@ export function registerFlagsCommand(program: Command, io: CliIO): void {
     .action(async (flags: CommonOptions & { format: string }) => {
       const ctx = contextFrom(flags);
       const format = flags.json ? 'json' : parseFlagFormat(flags.format);
-      const { target, warning } = await loadHostTarget(ctx);
+      const { target, warning, note } = await loadHostTarget(ctx);
       // stderr, so `$(hostalias flags)` still expands to the flags alone.
       if (warning) io.err(`warning: ${warning}`);
+      if (note) io.err(`note: ${note}`);
       io.out(formatFlags(target, format));
     });
 }

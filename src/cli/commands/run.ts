@@ -37,8 +37,9 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       const userArgs = args[0] === '--' ? args.slice(1) : args;
       if (userArgs.length === 0) throw usageError('hostalias run needs docker run arguments (at least an image)', 'hostalias run --rm -it IMAGE sh');
       const ctx = contextFrom(flags);
-      const { target, warning } = await loadHostTarget(ctx);
+      const { target, warning, note } = await loadHostTarget(ctx);
       if (warning) io.err(`warning: ${warning}`);
+      if (note) io.err(`note: ${note}`);
       const built = buildRunArgv(target, userArgs);
       const engine = chooseEngine(flags.engine, await installedEngines(ctx.runner), ctx.env);
       if (!engine && flags.dryRun) {

@@ -2,6 +2,7 @@ import type { PersistChoice } from '../../model/config.js';
 import { usageError } from '../../model/errors.js';
 import type { Backend, PersistDecision } from '../../model/backend.js';
 import { darwinDoctor } from './doctor.js';
+import { verifyMacExpose } from './expose-check.js';
 import { forwardLabel, forwardLogPath } from './forward-launchd.js';
 import { isLo0AliasPresent, listLo0 } from './ifconfig.js';
 import { darwinParts } from './parts.js';
@@ -36,9 +37,14 @@ export const darwinBackend: Backend = {
     return isLo0AliasPresent(await listLo0(ctx.runner), ip);
   },
   doctor: darwinDoctor,
-  // Not read on macOS yet (lsof/netstat parsing): `expose` keeps pf unless --via relay is given.
+  // Not read on macOS yet (lsof/netstat parsing): `expose` takes defaultExposeVia unless --via is given.
   async listeners() {
     return null;
+  },
+  verifyExpose: verifyMacExpose,
+  unknownListenersVia: {
+    via: 'relay',
+    reason: "on macOS a relay connects from 127.0.0.1: pf can't rewrite the source of a redirected connection, and Docker Desktop, OrbStack and Lima connect from this Mac to the alias, so through pf the service would see the alias as its client (--keep-source keeps pf)",
   },
   forwardService(spec) {
     const name = forwardLabel(spec);

@@ -1,8 +1,17 @@
 import { dockerCheck } from '../../doctor/check-docker.js';
 import { dockerDesktopCheck } from '../../doctor/check-docker-desktop.js';
+import { HostaliasError } from '../../model/errors.js';
 import type { DoctorPlatform } from '../../model/backend.js';
-import { fail, ok, warn, type Check } from '../../model/finding.js';
+import { fail, ok, warn, type Check, type DoctorInput, type Finding } from '../../model/finding.js';
+import type { Step } from '../../model/steps.js';
+import { currentRuntime } from '../../exec/runtime.js';
+import { FLAVOUR_NAMES } from '../../model/engine.js';
+import { macExposeCheck } from './expose-check.js';
+import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
+import { managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
+import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob } from './launchd.js';
+import { guardRules, hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, pfExposes, rdrRule } from './pf.js';
 
 /** `alias`: the alias is on lo0 as a /32 and is the address the state records. */
 export const macAliasCheck: Check = {
@@ -16,28 +25,159 @@ export const macAliasCheck: Check = {
       return [fail('alias', `${ip} is not on lo0: ${why}`, up)];
     }
     if (onLo0.prefixlen !== 32) {
-      return [fail('alias', `${ip} is on lo0 as /${onLo0.prefixlen}, not the /32 hostalias manages`, `sudo ifconfig lo0 -alias ${ip} && ${up}`)];
+      return [fail('alias', `${ip} is on lo0 as /${onLo0.prefixlen} (added without "netmask 255.255.255.255"), not the /32 hostalias manages`, `${up}   (replaces it with the /32)`)];
     }
     if (!state) return [warn('alias', `${ip}/32 is on lo0 but hostalias has no record of it (no state file)`, up)];
     return [ok('alias', `${ip}/32 is on lo0, as recorded`)];
   },
 };
 
-/** macOS's doctor: no /proc and no Linux packet filter, so the probe explains only what it saw. */
+/** One finding per step the launchd planner would take: a plist missing or changed, a job not loaded. */
+function jobFindings(steps: readonly Step[], what: string, fix: string): Finding[] {
+  const findings: Finding[] = [];
+  for (const step of steps) {
+    if (step.kind === 'write') {
+      const detail = step.before === null ? `${step.path} is missing` : `${step.path} differs from what hostalias writes (edited by hand?)`;
+      findings.push(fail('persistence', `${detail}: ${what}`, fix));
+    } else if (step.kind === 'run' && step.argv[1] === 'bootstrap' && !steps.some((s) => s.kind === 'write')) {
+      findings.push(fail('persistence', `${step.argv[3]} is not loaded in launchd: ${what}`, `sudo launchctl bootstrap system ${step.argv[3]}`));
+    } else if (step.kind === 'remove' || (step.kind === 'run' && step.argv[1] === 'bootout' && !steps.some((s) => s.kind === 'write'))) {
+      findings.push(warn('persistence', `${step.kind === 'remove' ? step.path : step.argv[2]} is left over from an earlier setup`, fix));
+    }
+  }
+  return findings;
+}
+
+/**
+ * `persistence`: every LaunchDaemon hostalias installed is on disk byte for byte as the planner
+ * would write it and loaded in launchd — the alias job, each relay. Reuses the planners: any step
+ * they would take is a finding (a deleted plist is a `write`, an unloaded job a `bootstrap`).
+ */
+export const macPersistenceCheck: Check = {
+  id: 'persistence',
+  async run({ ctx, state, desired, hostalias }) {
+    const up = hostalias('up');
+    if (!state) return [warn('persistence', 'nothing is persisted: hostalias is not set up', up)];
+    const findings: Finding[] = [];
+    try {
+      if (state.persistence?.kind === 'launchd') {
+        const steps = planJob(aliasJob(desired.ip), await observeJob(ctx, ALIAS_JOB_LABEL), { load: true });
+        findings.push(...jobFindings(steps, `launchd would not add ${desired.ip} to lo0 at boot`, up));
+      } else {
+        findings.push(warn('persistence', `the alias is not persisted (${state.persistence?.reason ?? '--persist none'}): it disappears at the next reboot`, hostalias('up --persist launchd')));
+      }
+      // The relays: `forward --install` ones and those carrying an expose (issue 11), planned alike.
+      const relays = managedForwards(desired);
+      const obs = await observeForwardJobs(ctx, relays.map(forwardLabel));
+      findings.push(...jobFindings(planForwardJobs({ ip: desired.ip, forwards: relays }, obs, currentRuntime()).steps, 'a relay (an exposed port, or forward --install) is not running as installed', hostalias('up')));
+    } catch (err) {
+      if (err instanceof HostaliasError) return [fail('persistence', err.message, err.fix ?? up)];
+      throw err;
+    }
+    if (findings.length > 0) return findings;
+    const relays = managedForwards(desired).length;
+    return [ok('persistence', `launchd: ${ALIAS_JOB_LABEL}${relays ? ` and ${relays} relay job(s)` : ''} installed, intact and loaded`)];
+  },
+};
+
+async function pfctl(input: DoctorInput, args: string[]): Promise<{ denied: boolean; text: string; missing: boolean; error: string | null }> {
+  const res = await input.ctx.runner.run(['pfctl', ...args]);
+  if (isMissingAnchor(res.stderr)) return { denied: false, text: '', missing: true, error: null };
+  if (res.code === 0) return { denied: false, text: res.stdout, missing: false, error: null };
+  return { denied: isPfPermissionDenied(res.stderr), text: '', missing: false, error: (res.stderr || `exit ${res.code}`).trim() };
+}
+
+/**
+ * `pf`: what the LAN guard and --keep-source redirects need from pf: pf enabled, the main ruleset
+ * still hooking in com.apple's child anchors (`rdr-anchor` and `anchor "com.apple/*"`), lo0 not in
+ * pf's skip list (`set skip on lo0` disables every rule on lo0), our anchor holding exactly our
+ * rules, and each redirect's counters (has it ever fired?). pfctl needs root; as a user the check
+ * says so instead of guessing.
+ */
+export const macPfCheck: Check = {
+  id: 'pf',
+  async run(input) {
+    const { desired, hostalias } = input;
+    const redirects = pfExposes(desired.exposes);
+    if (!desired.lanGuard && redirects.length === 0) return [ok('pf', 'no pf rules wanted (--no-lan-guard, no --keep-source expose)')];
+    const info = await pfctl(input, ['-s', 'info']);
+    if (info.denied) return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', 'sudo hostalias doctor')];
+    if (info.error) return [fail('pf', `pfctl -s info failed: ${info.error}`, 'sudo hostalias doctor')];
+    const findings: Finding[] = [];
+    if (!parsePfEnabled(info.text)) findings.push(fail('pf', 'pf is disabled: neither the LAN guard nor the redirects apply', hostalias('up')));
+    const mainNat = await pfctl(input, ['-s', 'nat']);
+    const mainRules = await pfctl(input, ['-s', 'rules']);
+    if (redirects.length > 0 && !hasAppleRdrAnchor(mainNat.text)) {
+      findings.push(fail('pf', `the main pf ruleset has no rdr-anchor "com.apple/*": the redirects in ${PF_ANCHOR} are never evaluated`, "restore the rdr-anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
+    }
+    if (desired.lanGuard && !/^anchor "com\.apple\/\*"/m.test(mainRules.text)) {
+      findings.push(fail('pf', `the main pf ruleset has no anchor "com.apple/*": the LAN guard in ${PF_ANCHOR} is never evaluated`, "restore the anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
+    }
+    const ifaces = await pfctl(input, ['-v', '-s', 'Interfaces']);
+    if (parseSkippedIfaces(ifaces.text).includes('lo0')) {
+      findings.push(fail('pf', '/etc/pf.conf has `set skip on lo0`: pf evaluates no rule on lo0, so the redirects (rdr on lo0) never fire', `remove "set skip on lo0" from /etc/pf.conf and run sudo pfctl -f /etc/pf.conf, or ${hostalias('expose PORT')} without --keep-source (the relay needs no pf)`));
+    }
+    const nat = await pfctl(input, ['-a', PF_ANCHOR, '-v', '-s', 'nat']);
+    const filter = await pfctl(input, ['-a', PF_ANCHOR, '-s', 'rules']);
+    const loaded = [...parseRuleCounters(nat.text).map((r) => r.rule), ...parseRules(filter.text)];
+    const wanted = [...redirects.map((e) => rdrRule(desired.ip, e)), ...(desired.lanGuard ? guardRules(desired.ip, { allowIfaces: desired.allowIfaces }) : [])];
+    const missing = wanted.filter((r) => !loaded.includes(r));
+    if (missing.length > 0) findings.push(fail('pf', `the anchor ${PF_ANCHOR} lacks ${missing.length} rule(s) hostalias loads: ${missing.join('; ')}`, hostalias('up')));
+    for (const c of parseRuleCounters(nat.text).filter((r) => wanted.includes(r.rule))) {
+      if (c.evaluations === 0) findings.push(warn('pf', `no connection has been redirected yet by: ${c.rule} (evaluations 0); if containers can't connect, the rule doesn't fire here`, `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (the counter must rise)`));
+      else findings.push(ok('pf', `redirect fired ${c.evaluations} time(s): ${c.rule}`));
+    }
+    if (findings.every((f) => f.status === 'ok')) findings.unshift(ok('pf', `pf enabled; ${PF_ANCHOR} holds the LAN guard${redirects.length ? ` and ${redirects.length} redirect(s)` : ''}; lo0 is not skipped`));
+    return findings;
+  },
+};
+
+/**
+ * `engine`: what reaches this Mac from containers, by the product serving the engine (issue 13
+ * item 7). Each VM product proxies container → host connections differently.
+ */
+export const macEngineCheck: Check = {
+  id: 'engine',
+  async run(input) {
+    const engine = await input.engine();
+    if (!engine.reachable) return [];
+    const ip = input.desired.ip;
+    const name = FLAVOUR_NAMES[engine.flavour];
+    switch (engine.flavour) {
+      case 'desktop':
+      case 'orbstack':
+        return [ok('engine', `${name} (${engine.flavourReason}): containers reach ${ip} through its host-side proxy, which connects from this Mac over lo0; host.docker.internal stays ${name}'s own (it reaches this Mac's 127.0.0.1), so hostalias does not override it by default`)];
+      case 'colima':
+      case 'lima':
+      case 'rancher':
+        return [
+          ok('engine', `${name} (${engine.flavourReason}): a Lima VM; with its default user-mode network, containers reach this Mac's loopback at 192.168.5.2 (host.lima.internal), and connections to ${ip} leave through Lima's host agent, which connects from this Mac over lo0`),
+          warn('engine', `with a VM network address (colima start --network-address, Lima's vzNAT or socket_vmnet), container traffic to ${ip} can arrive on bridge100 instead of lo0: an rdr on lo0 (--keep-source) does not apply there, and the LAN guard drops it unless that bridge is trusted`, input.hostalias('up --allow-iface bridge100')),
+        ];
+      default:
+        return [ok('engine', `${name} (${engine.flavourReason})`)];
+    }
+  },
+};
+
+/** macOS's doctor: lo0, launchd, pf, the relays, and the shared Docker checks. No /proc, no Linux packet filter. */
 export const darwinDoctor: DoctorPlatform = {
-  checks: [macAliasCheck, dockerCheck, dockerDesktopCheck],
+  checks: [macAliasCheck, macPersistenceCheck, macPfCheck, macExposeCheck, dockerCheck, dockerDesktopCheck, macEngineCheck],
   startEngineFix(dockerHost) {
     // macOS has no system dockerd: the engine is a VM that its app or CLI starts.
     const host = dockerHost?.trim() ?? '';
     if (host.includes('colima')) return 'colima start';
     if (host.includes('orbstack')) return 'open -a OrbStack';
     if (host.includes('.rd/')) return 'open -a "Rancher Desktop"';
-    return 'open -a Docker   (start Docker Desktop; with Colima: colima start; with OrbStack: open -a OrbStack)';
+    if (host.includes('.lima/')) return 'limactl start';
+    return 'open -a Docker   (start Docker Desktop; with Colima: colima start; with OrbStack: open -a OrbStack; Rancher Desktop: open -a "Rancher Desktop")';
   },
   async reachablePorts(input) {
     return input.desired.exposes.filter((e) => e.proto === 'tcp').map((e) => e.port);
   },
-  async explainFailure() {
+  async explainFailure(input, port) {
+    const e = input.desired.exposes.find((x) => x.proto === 'tcp' && x.port === port);
+    if (!e) return { message: `port ${port} is not exposed: a service on 127.0.0.1 only is not reachable at ${input.desired.ip}`, fix: input.hostalias(`expose ${port}`) };
     return null;
   },
 };

@@ -20,6 +20,8 @@ export function forwardLogPath(label: string): string {
   return `/var/log/${label}.log`;
 }
 
+export const RELAY_USER = 'nobody';
+
 /**
  * The relay as a LaunchDaemon: started at load and at boot (RunAtLoad), restarted whenever it exits
  * (KeepAlive) — which also covers a boot where it starts before the alias job has added the address
@@ -32,6 +34,9 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
     // The default target is spelled out (`--to PORT`: the loopback, 127.0.0.1 or ::1) so the plist says where the relay goes.
     programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: spec.targets.length > 0 ? spec.targets : [String(spec.port)] }, ip)],
     keepAlive: true,
+    // It only binds the alias and connects to the loopback: no root needed (macOS 10.14+ lets any
+    // user bind ports below 1024), so it runs as nobody.
+    userName: RELAY_USER,
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
   };

@@ -48,6 +48,12 @@ export function parseIfconfig(text: string): MacAddress[] {
   return out;
 }
 
+/** Dotted netmask of a prefix length (8 → 255.0.0.0). Pure. */
+export function netmaskOf(prefixlen: number): string {
+  const n = prefixlen === 0 ? 0 : (0xffffffff << (32 - prefixlen)) >>> 0;
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
 export function aliasAddArgv(ip: string): string[] {
   // Without an explicit netmask macOS gives a 10.x alias the classful /8 (0xff000000), which
   // would make the whole 10/8 local; /32 claims exactly one address.
@@ -79,12 +85,8 @@ export async function listLo0(runner: Runner): Promise<MacAddress[]> {
 export function checkMacAliasConflicts(ip: string, addrs: readonly MacAddress[]): void {
   for (const a of addrs) {
     if (a.family !== 'inet') continue;
-    if (a.ifname === 'lo0') {
-      if (a.local === ip && a.prefixlen !== 32) {
-        throw new HostaliasError('conflict', `${ip} is already on lo0 as /${a.prefixlen} (added without "netmask 255.255.255.255"?), which makes macOS treat the whole /${a.prefixlen} as local`, `sudo ifconfig lo0 -alias ${ip}, then run hostalias up again`);
-      }
-      continue;
-    }
+    // The same address on lo0 with a wider netmask is no conflict: planMacAlias replaces it.
+    if (a.ifname === 'lo0') continue;
     if (a.local === ip || a.peer === ip) {
       throw new HostaliasError('conflict', `${ip} is already used by ${a.ifname}${a.peer === ip ? ' (as the far end of its point-to-point link)' : ''}`, 'choose another address with --ip (for example 10.254.254.253)');
     }
@@ -102,6 +104,13 @@ export function planMacAlias(desiredIp: string | null, previousIp: string | null
   const plan = emptyPlan();
   if (previousIp && previousIp !== desiredIp && isLo0AliasPresent(addrs, previousIp)) {
     plan.steps.push({ kind: 'run', argv: aliasDelArgv(previousIp), undo: aliasAddArgv(previousIp), why: `remove the alias ${previousIp} from lo0` });
+  }
+  // A wider netmask (the classic `ifconfig lo0 alias 10.254.254.254` gives the classful /8): XNU's
+  // in_ifinit() gives every loopback address RTF_HOST, so no 10/8 route exists and swapping it for
+  // the /32 changes nothing else. Undo puts the original netmask back.
+  const wide = desiredIp ? addrs.find((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === desiredIp && a.prefixlen !== 32) : undefined;
+  if (desiredIp && wide) {
+    plan.steps.push({ kind: 'run', argv: aliasDelArgv(desiredIp), undo: ['ifconfig', 'lo0', 'alias', desiredIp, 'netmask', netmaskOf(wide.prefixlen)], why: `remove ${desiredIp}/${wide.prefixlen} from lo0 to add it back as /32` });
   }
   if (desiredIp && !isLo0AliasPresent(addrs, desiredIp)) {
     plan.steps.push({ kind: 'run', argv: aliasAddArgv(desiredIp), undo: aliasDelArgv(desiredIp), why: `add the alias ${desiredIp}/32 to lo0` });

@@ -1,7 +1,7 @@
 import type { Context } from '../../model/context.js';
 import { HostaliasError } from '../../model/errors.js';
 import { commandError, type RunResult } from '../../exec/runner.js';
-import type { Step } from '../../model/steps.js';
+import type { Retry, Step } from '../../model/steps.js';
 
 export const LAUNCH_DAEMONS_DIR = '/Library/LaunchDaemons';
 export const ALIAS_JOB_LABEL = 'dev.hostalias.alias';
@@ -20,6 +20,8 @@ export interface LaunchdJob {
   standardOutPath?: string;
   /** A daemon (the forward relay): launchd restarts it whenever it exits. */
   keepAlive?: boolean;
+  /** Run as this user instead of root. */
+  userName?: string;
 }
 
 export function plistPathFor(label: string): string {
@@ -40,6 +42,7 @@ export function renderPlist(job: LaunchdJob): string {
   const stderr = job.standardErrorPath ? `\t<key>StandardErrorPath</key>\n\t<string>${xmlEscape(job.standardErrorPath)}</string>\n` : '';
   const stdout = job.standardOutPath ? `\t<key>StandardOutPath</key>\n\t<string>${xmlEscape(job.standardOutPath)}</string>\n` : '';
   const keepAlive = job.keepAlive ? '\t<key>KeepAlive</key>\n\t<true/>\n' : '';
+  const user = job.userName ? `\t<key>UserName</key>\n\t<string>${xmlEscape(job.userName)}</string>\n` : '';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <!-- ${PLIST_MARKER}: \`sudo hostalias down\` removes this file. Edits are overwritten by \`hostalias up\`. -->
@@ -53,7 +56,7 @@ ${args}
 \t</array>
 \t<key>RunAtLoad</key>
 \t<true/>
-${keepAlive}${stdout}${stderr}</dict>
+${keepAlive}${user}${stdout}${stderr}</dict>
 </plist>
 `;
 }
@@ -91,6 +94,20 @@ function bootstrap(path: string): string[] {
   return ['launchctl', 'bootstrap', 'system', path];
 }
 
+/**
+ * launchd unloads a booted-out job asynchronously: a `bootstrap` right after `bootout` of the same
+ * label fails with `Bootstrap failed: 5: Input/output error` for a few seconds (reported on recent
+ * macOS by DeterminateSystems/nix-installer#1157, openclaw/openclaw#136453, chenhg5/cc-connect#35:
+ * "a plain retry a few seconds later succeeds"). Such a bootstrap — the reload of a changed job, or
+ * the rollback of a bootout — is retried for a bounded time; a fresh one fails at once.
+ */
+export const BOOTSTRAP_AFTER_BOOTOUT: Retry = {
+  whileOutput: 'Bootstrap failed: (5|37):',
+  forMs: 20_000,
+  everyMs: 250,
+  because: 'launchd finishes unloading the old job',
+};
+
 function bootout(label: string): string[] {
   return ['launchctl', 'bootout', `system/${label}`];
 }
@@ -112,11 +129,14 @@ export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean
     throw new HostaliasError('conflict', `${path} exists and was not written by hostalias`, `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`);
   }
   if (obs.file !== content) {
-    if (opts.load && obs.loaded === true) {
-      steps.push({ kind: 'run', argv: bootout(job.label), undo: bootstrap(path), service: true, why: `unload ${job.label} to load its new definition` });
+    const reload = opts.load && obs.loaded === true;
+    if (reload) {
+      steps.push({ kind: 'run', argv: bootout(job.label), undo: bootstrap(path), undoRetry: BOOTSTRAP_AFTER_BOOTOUT, service: true, why: `unload ${job.label} to load its new definition` });
     }
     steps.push({ kind: 'write', path: path, content, mode: 0o644, before: obs.file, why: `persist across reboots: launchd runs ${job.label} at boot` });
-    if (opts.load) steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), service: true, why: `load ${job.label} into launchd (it runs once now)` });
+    if (opts.load) {
+      steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), ...(reload ? { retry: BOOTSTRAP_AFTER_BOOTOUT } : {}), service: true, why: `load ${job.label} into launchd (it runs once now)` });
+    }
   } else if (opts.load && !loaded) {
     steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), service: true, why: `load ${job.label} into launchd` });
   }
@@ -129,8 +149,8 @@ export function planJobRemoval(label: string, obs: JobObserved): Step[] {
   const steps: Step[] = [];
   if (obs.file !== null && !obs.file.includes(PLIST_MARKER)) return steps; // not ours: leave it
   if (obs.loaded ?? obs.file !== null) {
-    const undo = obs.file !== null ? bootstrap(path) : undefined;
-    steps.push({ kind: 'run', argv: bootout(label), ...(undo ? { undo } : {}), service: true, why: `unload ${label} from launchd` });
+    const undo = obs.file !== null ? { undo: bootstrap(path), undoRetry: BOOTSTRAP_AFTER_BOOTOUT } : {};
+    steps.push({ kind: 'run', argv: bootout(label), ...undo, service: true, why: `unload ${label} from launchd` });
   }
   if (obs.file !== null) steps.push({ kind: 'remove', path, before: obs.file, why: `remove the LaunchDaemon ${path}` });
   return steps;

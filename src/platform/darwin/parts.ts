@@ -1,15 +1,14 @@
 import type { Context } from '../../model/context.js';
 import type { Part, PartInput } from '../../model/part.js';
 import { HostaliasError } from '../../model/errors.js';
-import { runChecked } from '../../exec/runner.js';
+import { commandError, runChecked } from '../../exec/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
-import { kernelExposes } from '../../model/expose.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
-import { hasAppleRdrAnchor, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfObserved } from './pf.js';
+import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, pfExposes, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfDesired, type PfObserved } from './pf.js';
 import { previewNote } from './preview-runner.js';
 import { macVersionAtLeast, observeMacVersion } from './sw-vers.js';
 
@@ -45,8 +44,9 @@ export const macAliasPart: Part = {
     const plan = planMacAlias(desired?.ip ?? null, state?.desired.ip ?? null, addrs);
     const preview = await previewNote(ctx);
     if (preview) plan.notes.unshift(preview);
-    if (desired?.lanGuard && plan.steps.length > 0) {
-      plan.notes.push(`lan guard: not available on macOS (it is an nftables rule on Linux); a LAN host that routes ${desired.ip} to this Mac can reach services bound to the alias or 0.0.0.0 — bind them to 127.0.0.1 and use hostalias expose`);
+    const wide = desired ? addrs.find((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === desired.ip && a.prefixlen !== 32) : undefined;
+    if (wide) {
+      plan.notes.push(`${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`);
     }
     return plan;
   },
@@ -78,45 +78,88 @@ export const launchdPart: Part = {
   },
 };
 
+function pfDesired(input: PartInput): PfDesired | null {
+  const { desired, persistence } = input;
+  if (!desired) return null;
+  const exposes = pfExposes(desired.exposes);
+  const guard = desired.lanGuard ? { allowIfaces: desired.allowIfaces } : null;
+  if (exposes.length === 0 && !guard) return null;
+  return { ip: desired.ip, exposes, guard, persist: persistence?.kind === 'launchd' };
+}
+
 async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
-  if (kernelExposes(input.desired?.exposes ?? []).length > 0 || kernelExposes(input.state?.desired.exposes ?? []).length > 0) return true;
+  if (pfDesired(input) !== null) return true;
+  const had = input.state?.desired;
+  if (had && (had.lanGuard || pfExposes(had.exposes).length > 0)) return true;
   for (const path of [PF_ANCHOR_FILE, PF_TOKEN_PATH, PF_BOOT_LOG, plistPathFor(PF_JOB_LABEL)]) {
     if (await ctx.fs.exists(path)) return true;
   }
   return false;
 }
 
-/** What the pf planner needs; pfctl is asked only when hostalias has or wants exposed ports (it needs root). */
-async function observePf(ctx: Context, wantExposes: boolean): Promise<PfObserved> {
+/** `pfctl ARGS`: stdout, or null when pf can't be read without root. An absent anchor reads as empty. */
+async function readPf(ctx: Context, args: string[], doing: string): Promise<string | null> {
   // An image (--root) has no running pf: every live answer is "nothing loaded".
-  const pfctl = async (args: string[], doing: string) => (ctx.live ? (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout : '');
+  if (!ctx.live) return '';
+  const argv = ['pfctl', ...args];
+  const res = await ctx.runner.run(argv);
+  if (isMissingAnchor(res.stderr)) return '';
+  if (res.code === 0) return res.stdout;
+  if (isPfPermissionDenied(res.stderr) && !ctx.isRoot) return null;
+  throw commandError(argv, doing, res);
+}
+
+/**
+ * What the pf planner needs. pfctl reads /dev/pf, which only root may open; as a user (a --dry-run,
+ * or doctor) the loaded rules are assumed to be what hostalias's own files say, and the plan notes
+ * that assumption. The real run (root) reads pf itself.
+ */
+export async function observePf(ctx: Context, want: boolean): Promise<PfObserved> {
   const tokenFile = await ctx.fs.read(PF_TOKEN_PATH);
   const bootLog = await ctx.fs.read(PF_BOOT_LOG);
+  const anchorFile = await ctx.fs.read(PF_ANCHOR_FILE);
+  const job = await observeJob(ctx, PF_JOB_LABEL);
   const candidates = [...parseTokens(bootLog ?? ''), ...(tokenFile?.match(/\d+/g) ?? [])];
+  const nat = await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'nat'], `listing the redirects in the pf anchor ${PF_ANCHOR}`);
+  if (nat === null) {
+    return {
+      anchorRules: parseRules(anchorFile ?? ''),
+      anchorFile,
+      job,
+      tokenFile,
+      bootLog,
+      liveTokens: [...new Set(candidates)],
+      enabled: candidates.length > 0,
+      appleRdrAnchor: null,
+      assumed: `pf can only be read by root (/dev/pf): this plan assumes the anchor ${PF_ANCHOR} holds what ${PF_ANCHOR_FILE} says${anchorFile === null ? ' (nothing)' : ''} and that hostalias's pf reference${candidates.length ? ` (${candidates.join(', ')})` : ''} is ${candidates.length ? 'live' : 'not taken'}; sudo shows the exact plan`,
+    };
+  }
+  const filter = await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules'], `listing the filter rules in the pf anchor ${PF_ANCHOR}`);
+  const pfctl = async (args: string[], doing: string) => (ctx.live ? (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout : '');
   return {
-    anchorRules: parseRules(await pfctl(['-a', PF_ANCHOR, '-s', 'nat'], `listing the redirects in the pf anchor ${PF_ANCHOR}`)),
-    anchorFile: await ctx.fs.read(PF_ANCHOR_FILE),
-    job: await observeJob(ctx, PF_JOB_LABEL),
+    anchorRules: [...parseRules(nat), ...parseRules(filter ?? '')],
+    anchorFile,
+    job,
     tokenFile,
     bootLog,
     liveTokens: candidates.length > 0 ? liveTokens(candidates, await pfctl(['-s', 'References'], 'listing pf enable references')) : [],
-    enabled: wantExposes ? parsePfEnabled(await pfctl(['-s', 'info'], 'asking whether pf is enabled')) : false,
-    appleRdrAnchor: wantExposes ? hasAppleRdrAnchor(await pfctl(['-s', 'nat'], 'listing the main pf ruleset')) : null,
+    enabled: want ? parsePfEnabled(await pfctl(['-s', 'info'], 'asking whether pf is enabled')) : false,
+    appleRdrAnchor: want ? hasAppleRdrAnchor(await pfctl(['-s', 'nat'], 'listing the main pf ruleset')) : null,
   };
 }
 
-/** `expose` on macOS: pf redirects ADDR:PORT → 127.0.0.1:TO in an anchor of our own. */
+/**
+ * pf on macOS: the LAN guard's filter rules and the --keep-source redirects
+ * (ADDR:PORT → 127.0.0.1:TO), in an anchor of our own.
+ */
 export const pfPart: Part = {
   id: 'pf-expose',
   async plan(ctx, input) {
     if (!(await pfRelevant(ctx, input))) return emptyPlan();
-    const { desired, persistence } = input;
-    // Exposes carried by a relay (--via relay) are forward jobs, not pf rules (issue 11).
-    const exposes = desired ? kernelExposes(desired.exposes) : [];
-    const wanted = desired && exposes.length > 0 ? { ip: desired.ip, exposes, persist: persistence?.kind === 'launchd' } : null;
+    const wanted = pfDesired(input);
     const plan = planPf(wanted, await observePf(ctx, wanted !== null));
-    if (wanted && exposes.some((e) => e.keepSource)) {
-      plan.notes.push('pf keeps the source address of redirected connections on macOS; --keep-source changes nothing here');
+    if (wanted && wanted.exposes.length > 0 && plan.steps.length > 0) {
+      plan.notes.push(`pf keeps the source of redirected connections: through Docker Desktop, OrbStack or Lima the service sees ${wanted.ip} (their proxies connect from this Mac to the alias), not 127.0.0.1; allow that address in its access rules (pg_hba.conf: host all all ${wanted.ip}/32 scram-sha-256; MySQL: 'user'@'${wanted.ip}'), or expose without --keep-source (--via relay) to go through the relay`);
     }
     return plan;
   },

@@ -1,5 +1,6 @@
 import type { ExposeSpec } from '../../model/config.js';
 import { STATE_DIR } from '../../model/state.js';
+import { kernelExposes } from '../../model/expose.js';
 import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { PF_JOB_LABEL, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
@@ -34,15 +35,95 @@ export function rdrRule(ip: string, e: ExposeSpec): string {
   return `rdr pass on lo0 inet proto ${e.proto} from any to ${ip} port = ${e.port} -> 127.0.0.1 port ${e.to}`;
 }
 
-export function anchorRules(ip: string, exposes: readonly ExposeSpec[]): string[] {
-  return [...exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port).map((e) => rdrRule(ip, e));
+/** The exposes pf redirects: those carried by kernel rules (`via` kernel; the others are relay jobs). */
+export function pfExposes(exposes: readonly ExposeSpec[]): ExposeSpec[] {
+  return kernelExposes(exposes);
 }
 
-export function anchorFileContent(ip: string, exposes: readonly ExposeSpec[]): string {
+/** The LAN guard on macOS: what may reach the alias from outside lo0. */
+export interface PfGuard {
+  /** Interfaces trusted like lo0 (`--allow-iface`, e.g. Colima's bridge100 with --network-address). */
+  allowIfaces: readonly string[];
+}
+
+/**
+ * The LAN guard as pf filter rules, written as `pfctl -s rules` prints them back. XNU accepts a
+ * packet for a lo0 address on any interface (weak host model), so a LAN host routing ALIAS to this
+ * Mac reaches whatever listens there; these drop it unless it came through lo0 (the Mac itself,
+ * Docker Desktop's and Lima's host-side proxies) or a trusted interface. A `pass` rule is printed
+ * with pf's implicit `flags S/SA keep state`. Pure.
+ */
+export function guardRules(ip: string, guard: PfGuard): string[] {
+  return [
+    ...[...guard.allowIfaces].sort().map((i) => `pass in quick on ${i} inet from any to ${ip} flags S/SA keep state`),
+    `block drop in quick on ! lo0 inet from any to ${ip}`,
+  ];
+}
+
+/** Redirects (as `pfctl -s nat` prints them) then filter rules (as `pfctl -s rules` does). Pure. */
+export function anchorRules(ip: string, exposes: readonly ExposeSpec[], guard: PfGuard | null = null): string[] {
+  const rdr = [...exposes].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port).map((e) => rdrRule(ip, e));
+  return [...rdr, ...(guard ? guardRules(ip, guard) : [])];
+}
+
+export function anchorFileContent(ip: string, exposes: readonly ExposeSpec[], guard: PfGuard | null = null): string {
   return `# Managed by hostalias: \`sudo hostalias down\` removes this. Edits are overwritten by \`hostalias up\`.
-# Loaded into the pf anchor ${PF_ANCHOR} (evaluated through rdr-anchor "com.apple/*" in /etc/pf.conf).
-${anchorRules(ip, exposes).join('\n')}
+# Loaded into the pf anchor ${PF_ANCHOR} (evaluated through rdr-anchor and anchor "com.apple/*" in /etc/pf.conf).
+${anchorRules(ip, exposes, guard).join('\n')}
 `;
+}
+
+/**
+ * pfctl's answer for an anchor that doesn't exist yet: `pfctl: DIOCGETRULES: Invalid argument`
+ * (quoted from macOS in NikushaKalatozi/MacOS-Big-Sur-Sharing-Host-VPN-with-Guest#6 and
+ * osquery/osquery#1521). pfctl warns and, depending on the version, exits 0 or 1; either way the
+ * anchor holds no rules.
+ */
+export function isMissingAnchor(stderr: string): boolean {
+  return /DIOCGETRULES: Invalid argument/.test(stderr);
+}
+
+/** pfctl could not open /dev/pf: it is readable by root only (`pfctl: /dev/pf: Permission denied`, pfctl.c's err(1, "/dev/pf")). */
+export function isPfPermissionDenied(stderr: string): boolean {
+  return /\/dev\/pf: (Permission denied|Operation not permitted)/.test(stderr);
+}
+
+/** One rule of `pfctl -v -s nat|rules` with the counters pfctl prints under it. */
+export interface RuleCounters {
+  rule: string;
+  evaluations: number;
+  packets: number;
+  states: number;
+}
+
+/**
+ * Parses `pfctl -v -s nat` / `-v -s rules`: each rule line is followed by
+ * `  [ Evaluations: N  Packets: N  Bytes: N  States: N ]` (pfctl_parser.c's verbose format, the
+ * same in macOS's pfctl) and, on macOS, `  [ Inserted: uid U pid P ]`. Pure.
+ */
+export function parseRuleCounters(text: string): RuleCounters[] {
+  const out: RuleCounters[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*\[ Evaluations: (\d+)\s+Packets: (\d+)\s+Bytes: (\d+)\s+States: (\d+)\s*\]/.exec(line);
+    const last = out.at(-1);
+    if (m) {
+      if (last) Object.assign(last, { evaluations: Number(m[1]), packets: Number(m[2]), states: Number(m[4]) });
+      continue;
+    }
+    const rule = line.trim();
+    if (rule === '' || rule.startsWith('[') || parseRules(rule).length === 0) continue;
+    out.push({ rule, evaluations: 0, packets: 0, states: 0 });
+  }
+  return out;
+}
+
+/**
+ * Interfaces pf skips entirely (`set skip on lo0` in /etc/pf.conf, common in hardening guides):
+ * `pfctl -v -s Interfaces` prints them as `lo0 (skip)` (pfctl_parser.c print_iface). With lo0
+ * skipped, no rule on lo0 — our rdr — is ever evaluated. Pure.
+ */
+export function parseSkippedIfaces(text: string): string[] {
+  return [...text.matchAll(/^(\S+) \(skip\)\s*$/gm)].map((m) => m[1] as string);
 }
 
 /** Rule lines of pfctl output or an anchor file: no comments, blanks, or pfctl's ALTQ warnings. */
@@ -98,11 +179,16 @@ export interface PfObserved {
   enabled: boolean;
   /** The main ruleset has `rdr-anchor "com.apple/*"`; null when not asked. */
   appleRdrAnchor: boolean | null;
+  /** Set when pf could not be read (no root: a --dry-run or doctor as a user): what was assumed instead. */
+  assumed?: string;
 }
 
 export interface PfDesired {
   ip: string;
+  /** The exposes pf redirects (those with --keep-source; the others go through the relay). */
   exposes: ExposeSpec[];
+  /** The LAN guard's filter rules; null when --no-lan-guard. */
+  guard: PfGuard | null;
   /** Also install the boot-time job (persistence is launchd). */
   persist: boolean;
 }
@@ -114,7 +200,8 @@ export interface PfDesired {
  */
 export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   const plan = emptyPlan();
-  if (!desired || desired.exposes.length === 0) {
+  if (obs.assumed) plan.notes.push(obs.assumed);
+  if (!desired || (desired.exposes.length === 0 && !desired.guard)) {
     plan.steps.push(...planJobRemoval(PF_JOB_LABEL, obs.job));
     if (obs.anchorRules.length > 0) {
       const undo = obs.anchorFile !== null ? { undo: ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] } : {};
@@ -128,8 +215,8 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
     }
     return plan;
   }
-  const rules = anchorRules(desired.ip, desired.exposes);
-  const content = anchorFileContent(desired.ip, desired.exposes);
+  const rules = anchorRules(desired.ip, desired.exposes, desired.guard);
+  const content = anchorFileContent(desired.ip, desired.exposes, desired.guard);
   if (rules.join('\n') !== obs.anchorRules.join('\n')) {
     // Undo restores what was loaded: the file still holds it then (its own write is undone first).
     const fileHeldRules = obs.anchorFile !== null && parseRules(obs.anchorFile).join('\n') === obs.anchorRules.join('\n');
@@ -150,8 +237,8 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
     };
     plan.steps.push(step);
   }
-  if (obs.appleRdrAnchor === false) {
-    plan.warnings.push(`the loaded pf ruleset has no rdr-anchor "com.apple/*", so the redirects in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`);
+  if (obs.appleRdrAnchor === false && desired.exposes.length > 0) {
+    plan.warnings.push(`the loaded pf ruleset has no rdr-anchor "com.apple/*", so the rules in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`);
   }
   return plan;
 }

@@ -3,7 +3,7 @@ import { loadState, STATE_PATH } from '../../model/state.js';
 import type { RunOptions, RunResult, Runner } from '../../exec/runner.js';
 import { shellQuote } from '../../model/shell.js';
 import type { SystemFs } from '../../fs/system-fs.js';
-import { anchorRules, PF_ANCHOR, PF_TOKEN_PATH } from './pf.js';
+import { anchorRules, PF_ANCHOR, PF_TOKEN_PATH, pfExposes } from './pf.js';
 
 const ALTQ = 'No ALTQ support in kernel\nALTQ related functions disabled\n';
 
@@ -49,7 +49,8 @@ export class MacPreviewRunner implements Runner {
       const state = this.fs.isRooted ? await loadState(this.fs) : null;
       if (!state) return { source: 'pristine', ip: null, rules: [], tokens: [] };
       const tokens = (await this.fs.read(PF_TOKEN_PATH))?.match(/\d+/g) ?? [];
-      return { source: 'state', ip: state.desired.ip, rules: anchorRules(state.desired.ip, state.desired.exposes), tokens };
+      const d = state.desired;
+      return { source: 'state', ip: d.ip, rules: anchorRules(d.ip, pfExposes(d.exposes), d.lanGuard ? { allowIfaces: d.allowIfaces } : null), tokens };
     })();
     return this.simulated;
   }
@@ -58,7 +59,7 @@ export class MacPreviewRunner implements Runner {
   async describe(): Promise<string> {
     const sim = await this.simulate();
     if (sim.source === 'pristine') return `previewing macOS from ${this.host}: assuming nothing is installed (macOS commands can't run here, so the plan is for a Mac without hostalias)`;
-    return `previewing macOS from ${this.host}: assuming exactly what ${this.fs.resolve(STATE_PATH)} records is installed (alias ${sim.ip} on lo0${sim.rules.length ? `, ${sim.rules.length} pf redirect(s)` : ''}) and nothing else`;
+    return `previewing macOS from ${this.host}: assuming exactly what ${this.fs.resolve(STATE_PATH)} records is installed (alias ${sim.ip} on lo0${sim.rules.length ? `, ${sim.rules.length} pf rule(s)` : ''}) and nothing else`;
   }
 
   async run(argv: readonly string[], _opts?: RunOptions): Promise<RunResult> {
@@ -69,7 +70,16 @@ export class MacPreviewRunner implements Runner {
     if (line === 'ifconfig -a') return ok(`${lo0(sim.ip)}gif0: flags=8010<POINTOPOINT,MULTICAST> mtu 1280\nstf0: flags=0<> mtu 1280\n`);
     const print = /^launchctl print system\/(\S+)$/.exec(line);
     if (print) return { code: 113, stdout: '', stderr: `Could not find service "${print[1]}" in domain for system\n` };
-    if (line === `pfctl -a ${PF_ANCHOR} -s nat`) return ok(sim.rules.map((r) => `${r}\n`).join(''), ALTQ);
+    const nat = (r: string) => r.startsWith('rdr ');
+    const anchor = /^pfctl -a \S+ (-v )?-s (nat|rules)$/.exec(line);
+    if (anchor && line.startsWith(`pfctl -a ${PF_ANCHOR} `)) {
+      // An anchor never loaded since boot answers DIOCGETRULES (see pf.ts isMissingAnchor).
+      if (sim.rules.length === 0) return { code: 1, stdout: '', stderr: `${ALTQ}pfctl: DIOCGETRULES: Invalid argument\n` };
+      const rules = sim.rules.filter((r) => nat(r) === (anchor[2] === 'nat'));
+      return ok(rules.map((r) => `${r}\n${anchor[1] ? '  [ Evaluations: 0         Packets: 0         Bytes: 0           States: 0     ]\n' : ''}`).join(''), ALTQ);
+    }
+    if (line === 'pfctl -s rules') return ok('scrub-anchor "com.apple/*" all fragment reassemble\nanchor "com.apple/*" all\n', ALTQ);
+    if (line === 'pfctl -v -s Interfaces') return ok('all\nlo0\nen0\n', ALTQ);
     if (line === 'pfctl -s nat') return ok(MAIN_NAT, ALTQ);
     if (line === 'pfctl -s info') return ok(`Status: ${sim.rules.length > 0 ? 'Enabled for 0 days 00:00:00' : 'Disabled'}              Debug: Urgent\n`, ALTQ);
     if (line === 'pfctl -s References') return ok(`TOKENS:\nPID      Process Name                TOKEN                     TIMESTAMP\n${sim.tokens.map((t) => `1        pfctl                       ${t}      0 days 00:00:00\n`).join('')}`, ALTQ);
