@@ -84,7 +84,7 @@ test('down --platform darwin --dry-run with a --root state previews removing wha
   });
   const res = await cli(['down', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
-  assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 1 pf rule\(s\)\)/);
+  assert.match(res.stdout, /assuming exactly what .*state\.json records is installed \(alias 10\.254\.254\.254 on lo0, 2 pf rule\(s\)\)/);
   const lines = res.stdout.split('\n').filter((l) => l.startsWith('$ '));
   assert.deepEqual(lines, [
     '$ launchctl bootout system/dev.hostalias.alias    # skipped (files under a folder)',
