@@ -16,8 +16,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { sleep } from '../lab/exec.js';
-import { runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
+import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
 import { snapshot, tempRoot } from '../support/e2e.js';
+import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 
 const ALIAS = '10.254.254.254';
 const NAME = 'host.docker.internal';
@@ -112,7 +113,9 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
 
   // What systemd would start (plus --files-root, where this test keeps the state the relay reads).
-  const relay = await spawnUntil(t, ns, [...argv, '--files-root', root], 'forwarding');
+  // The unit runs the installed copy (issue 12), which `up --files-root` put under the root too.
+  assert.deepEqual(argv.slice(0, 2), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`]);
+  const relay = await spawnUntil(t, ns, [...argv.map((a) => (a.startsWith(`${RUNTIME_DIR}/`) ? join(root, a) : a)), '--files-root', root], 'forwarding');
   assert.equal(await container(port), 'vite-ok', 'a container reaches the ::1 server by name through the relay');
   const after = await doctor();
   const relayed = listenerFinding(after, new RegExp(`\\[::1\\]:${port}`));
@@ -157,7 +160,9 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.equal(existsSync(unitPath), false);
 
   // forward with no --to: connects the way a local client of localhost does.
-  const fg = await spawnUntil(t, ns, [argv[0] as string, argv[1] as string, 'forward', String(port), '--files-root', root], 'forwarding');
+  // (The CLI as installed: the unit's copy under the root went with the last relay.)
+  assert.equal(existsSync(join(root, RUNTIME_DIR)), false, 'no relay left: the installed copy is removed');
+  const fg = await spawnUntil(t, ns, [process.execPath, cliPath(), 'forward', String(port), '--files-root', root], 'forwarding');
   assert.equal(await container(port), 'vite-ok', 'forward PORT with no --to reaches the ::1 server');
   await stop(fg);
 
