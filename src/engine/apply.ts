@@ -161,6 +161,9 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
   const undos: Undo[] = [];
   const failures: Array<{ step: Step; err: unknown }> = [];
   const result: ApplyResult = { done: [], skipped: [] };
+  // Before any change: a journal that can't be written (a link, a FIFO, a full disk) stops the
+  // change here, with nothing done; later journal lines are best effort.
+  if (steps.length > 0) await journal(`begin: ${steps.length} step(s)`);
   for (const step of steps) {
     const skip = skipReason(ctx, step);
     if (skip) {
