@@ -33,6 +33,7 @@ test('a failing late step undoes the earlier ones, in reverse, and the error say
   assert.deepEqual(files, { '/etc/hosts': '127.0.0.1 localhost\n' }, 'files restored, created ones removed');
   const lines = (journal ?? '').trim().split('\n').map((l) => l.replace(/^\S+ /, ''));
   assert.deepEqual(lines, [
+    'up: begin: 5 step(s)',
     'up: done ip addr replace 10.254.254.254/32 dev lo label lo:hostalias',
     'up: done write /etc/systemd/system/hostalias.service',
     'up: done write /etc/hosts',
