@@ -163,7 +163,15 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
   const result: ApplyResult = { done: [], skipped: [] };
   // Before any change: a journal that can't be written (a link, a FIFO, a full disk) stops the
   // change here, with nothing done; later journal lines are best effort.
-  if (steps.length > 0) await journal(`begin: ${steps.length} step(s)`);
+  if (steps.length > 0) {
+    try {
+      await journal(`begin: ${steps.length} step(s)`);
+    } catch (err) {
+      await opts.rolledBack?.(true).catch(() => undefined);
+      const fix = typeof (err as { fix?: unknown }).fix === 'string' ? (err as { fix: string }).fix : `free space or fix ${ctx.fs.resolve(JOURNAL_PATH)}, then run it again`;
+      throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(JOURNAL_PATH)}: ${describeCause(err)}; nothing was changed`, fix, { cause: err });
+    }
+  }
   for (const step of steps) {
     const skip = skipReason(ctx, step);
     if (skip) {
