@@ -12,7 +12,7 @@ import { before, test } from 'node:test';
 import { execArgv } from '../lab/exec.js';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { repoRoot, startReplyServer, tcpRequest, withNetns } from '../lab/netns.js';
-import { loAddrs, tempRoot } from '../support/e2e.js';
+import { loAddrs, rooted, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 import { VERSION } from '../../src/model/version.js';
 
@@ -157,10 +157,6 @@ test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sud
 });
 
 /** An ExecStart argv with every absolute path that `up --files-root ROOT` wrote under ROOT read from there. */
-function rooted(argv: string[], root: string): string[] {
-  return argv.map((a) => (a.startsWith('/') && existsSync(join(root, a)) ? join(root, a) : a));
-}
-
 test('boot units name only the installed copy; with the clone and its node deleted, their ExecStart lines bring back the alias, the rules and a forward', { timeout: 300_000 }, async (t) => {
   const base = await tempRoot(t, 'units');
   const clone = join(base, 'clone');

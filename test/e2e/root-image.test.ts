@@ -27,7 +27,8 @@ async function liveState(ns: Netns): Promise<Record<string, string>> {
 
 const COMMANDS: string[][] = [
   ['up', '--persist', 'systemd', '--hosts-file', '--names', 'local_host,api.local'],
-  ['expose', '5432'],
+  // --via kernel: an image reads no listeners, so both modes are told the path (issue 11 decides by them).
+  ['expose', '5432', '--via', 'kernel'],
 ];
 
 /** The system files, without hostalias's own records (journal timestamps, the live values it saw). */

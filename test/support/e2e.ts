@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -10,6 +11,14 @@ export async function tempRoot(t: Pick<TestContext, 'after'>, tag: string): Prom
   const root = await mkdtemp(`${LAB_TMP_PREFIX}${tag}-`);
   t.after(() => rm(root, { recursive: true, force: true }));
   return root;
+}
+
+/**
+ * A unit's ExecStart argv as it runs for a system whose files are under `root` (--files-root):
+ * absolute paths that exist there (the installed copy of hostalias) are taken from there.
+ */
+export function rooted(argv: readonly string[], root: string): string[] {
+  return argv.map((a) => (a.startsWith('/') && existsSync(join(root, a)) ? join(root, a) : a));
 }
 
 /** `ip -j addr show dev lo` inside the namespace, raw (for before/after equality). */
