@@ -1,4 +1,5 @@
 import { HostaliasError, usageError } from '../model/errors.js';
+import { parseVersion, versionAtLeast } from '../model/version.js';
 import { findJsonError, findTooDeep } from './json-position.js';
 
 /** No Docker setting nests deeper; past it the file is refused before a recursive parser sees it. */
@@ -9,22 +10,17 @@ export const DAEMON_JSON = '/etc/docker/daemon.json';
 /** Engine 20.10–27 take one address; Engine 28 takes a list (IPv4 and IPv6) under a new key. */
 export type GatewayKey = 'host-gateway-ip' | 'host-gateway-ips';
 export const GATEWAY_KEYS: readonly GatewayKey[] = ['host-gateway-ip', 'host-gateway-ips'];
-
-function parseVersion(version: string): [number, number] | null {
-  const m = /(\d+)\.(\d+)/.exec(version);
-  return m ? [Number(m[1]), Number(m[2])] : null;
-}
+/** The Engine release that brought `host-gateway`. */
+export const HOST_GATEWAY_SINCE = '20.10';
 
 /**
  * Which daemon.json key sets host-gateway on this engine version. Pure.
  * Throws `unsupported` for engines before 20.10, which have no host-gateway at all.
  */
 export function chooseGatewayKey(version: string): GatewayKey {
-  const v = parseVersion(version);
-  if (!v) throw new HostaliasError('unsupported', `can't read the Docker Engine version "${version}"`, 'check `docker version`; hostalias needs Engine 20.10 or newer');
-  const [major, minor] = v;
-  if (major >= 28) return 'host-gateway-ips';
-  if (major > 20 || (major === 20 && minor >= 10)) return 'host-gateway-ip';
+  if (parseVersion(version) === null) throw new HostaliasError('unsupported', `can't read the Docker Engine version "${version}"`, 'check `docker version`; hostalias needs Engine 20.10 or newer');
+  if (versionAtLeast(version, '28')) return 'host-gateway-ips';
+  if (versionAtLeast(version, HOST_GATEWAY_SINCE)) return 'host-gateway-ip';
   throw new HostaliasError('unsupported', `Docker Engine ${version} has no host-gateway (it came with 20.10)`, 'upgrade Docker Engine to 20.10 or newer, or use hostalias run / hostalias flags, which work with any version');
 }
 

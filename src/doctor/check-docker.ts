@@ -1,4 +1,6 @@
+import { HOST_GATEWAY_SINCE } from '../docker/daemon-json.js';
 import { FLAVOUR_NAMES } from '../model/engine.js';
+import { parseVersion, versionAtLeast } from '../model/version.js';
 import { fail, ok, warn, type Check, type Finding } from '../model/finding.js';
 
 /** `docker`: the engine answers (honouring DOCKER_HOST), its version, rootless / Desktop, bridges. */
@@ -17,9 +19,7 @@ export const dockerCheck: Check = {
     }
     const findings: Finding[] = [];
     const mode = [engine.rootless ? 'rootless' : 'rootful', engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`].filter(Boolean).join(', ');
-    const major = Number(/^(\d+)/.exec(engine.serverVersion)?.[1] ?? 0);
-    const minor = Number(/^\d+\.(\d+)/.exec(engine.serverVersion)?.[1] ?? 0);
-    if (major > 0 && (major < 20 || (major === 20 && minor < 10))) {
+    if (parseVersion(engine.serverVersion) !== null && !versionAtLeast(engine.serverVersion, HOST_GATEWAY_SINCE)) {
       findings.push(warn('docker', `Engine ${engine.serverVersion} predates host-gateway (20.10): only hostalias run / hostalias flags work`, 'upgrade Docker Engine to 20.10 or newer'));
     } else {
       findings.push(ok('docker', `Engine ${engine.serverVersion} (client ${engine.clientVersion}) answers at ${where}; ${mode}`));

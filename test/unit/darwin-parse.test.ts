@@ -9,7 +9,8 @@ import { checkMacAliasConflicts, isLo0AliasPresent, parseIfconfig, prefixFromHex
 import { aliasJob, parseLaunchctlPrint, renderPlist } from '../../src/platform/darwin/launchd.js';
 import { anchorFileContent, hasAppleRdrAnchor, liveTokens, parsePfEnabled, parseRules, parseTokens, pfJob, rdrRule } from '../../src/platform/darwin/pf.js';
 import { MacPreviewRunner } from '../../src/platform/darwin/preview-runner.js';
-import { macVersionAtLeast, parseSwVers } from '../../src/platform/darwin/sw-vers.js';
+import { parseSwVers } from '../../src/platform/darwin/sw-vers.js';
+import { versionAtLeast } from '../../src/model/version.js';
 import { detectWsl, wslConfEnablesSystemd, wslNotes } from '../../src/platform/linux/wsl.js';
 import { fixture } from '../support/fake-mac.js';
 
@@ -102,9 +103,9 @@ test('pf: rule format equals what pfctl -s nat prints; tokens, status and the co
 test('sw_vers', () => {
   assert.deepEqual(parseSwVers(fixture('sw_vers.txt')), { productName: 'macOS', productVersion: '14.5', buildVersion: '23F79' });
   assert.equal(parseSwVers(fixture('sw_vers-10.9.txt'))?.productVersion, '10.9.5');
-  assert.equal(macVersionAtLeast('14.5', 10, 10), true);
-  assert.equal(macVersionAtLeast('10.9.5', 10, 10), false);
-  assert.equal(macVersionAtLeast('10.10', 10, 10), true);
+  assert.equal(versionAtLeast('14.5', '10.10'), true);
+  assert.equal(versionAtLeast('10.9.5', '10.10'), false);
+  assert.equal(versionAtLeast('10.10', '10.10'), true);
 });
 
 test('--persist on macOS: auto and launchd mean launchd, Linux kinds are usage errors', () => {

@@ -4,7 +4,8 @@ import { decodeProcAddress, parseProcNet, type Listener } from '../../src/platfo
 import { classifyListener, judgeListeners, relayHealth } from '../../src/platform/linux/doctor/check-listeners.js';
 import type { ExposeSpec, ForwardSpec } from '../../src/model/config.js';
 import { classifyConnect, parseProbeOutput, pickProbeImage } from '../../src/doctor/probe-script.js';
-import { parseIptablesSave, splitWords } from '../../src/platform/linux/doctor/iptables-walk.js';
+import { splitWords, walkableChains } from '../../src/platform/linux/doctor/iptables-walk.js';
+import { parseIptablesSave } from '../../src/platform/linux/iptables-save.js';
 import { parseNftRuleset } from '../../src/platform/linux/doctor/nft-walk.js';
 import { walkChain } from '../../src/platform/linux/doctor/rule-walk.js';
 import { judgeGate, judgeGates } from '../../src/platform/linux/doctor/check-firewall.js';
@@ -124,7 +125,7 @@ const IPT = `-P INPUT ACCEPT
 
 test('iptables: a DROP for docker0 is found with the exact delete command; ports and unknown conditions are partial', () => {
   assert.deepEqual(splitWords('-A INPUT -m comment --comment "a b" -j DROP'), ['-A', 'INPUT', '-m', 'comment', '--comment', 'a b', '-j', 'DROP']);
-  const chains = parseIptablesSave(IPT);
+  const chains = walkableChains(parseIptablesSave(IPT));
   const res = walkChain(chains, 'INPUT', { iface: 'docker0', dst: '10.254.254.254', proto: 'tcp', port: null });
   assert.equal(res.verdict, 'drop');
   const f = judgeGate('iptables INPUT', 'docker0', '10.254.254.254', res, 'unused');
@@ -140,7 +141,7 @@ test('iptables: a DROP for docker0 is found with the exact delete command; ports
 });
 
 test('iptables: policy DROP without an accept for the bridge fails with an insert-accept fix', () => {
-  const chains = parseIptablesSave('-P INPUT DROP\n-A INPUT -i lo -j ACCEPT\n-A INPUT -i br-+ -j ACCEPT\n');
+  const chains = walkableChains(parseIptablesSave('-P INPUT DROP\n-A INPUT -i lo -j ACCEPT\n-A INPUT -i br-+ -j ACCEPT\n'));
   const docker0 = walkChain(chains, 'INPUT', { iface: 'docker0', dst: '10.254.254.254', proto: 'tcp', port: null });
   assert.deepEqual(judgeGate('iptables INPUT', 'docker0', '10.254.254.254', docker0, 'sudo iptables -I INPUT -i docker0 -d 10.254.254.254 -j ACCEPT').map((f) => f.status), ['fail']);
   assert.equal(walkChain(chains, 'INPUT', { iface: 'br-abc', dst: '10.254.254.254', proto: 'tcp', port: null }).verdict, 'accept');

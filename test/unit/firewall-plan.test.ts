@@ -5,7 +5,8 @@ import { chooseFirewall } from '../../src/platform/linux/firewall/backend.js';
 import { bridgeIfaces, parseBridges, parsePodmanNetworkLines } from '../../src/docker/networks.js';
 import { parseLinks } from '../../src/platform/linux/firewall/observe.js';
 import { UNITS } from '../../src/platform/linux/firewall/boot-units.js';
-import { iptablesChains, IPTABLES_FILE, parseIptablesSave, planIptables, renderIptablesRestore } from '../../src/platform/linux/firewall/iptables-rules.js';
+import { iptablesChains, IPTABLES_FILE, ourChains, planIptables, renderIptablesRestore } from '../../src/platform/linux/firewall/iptables-rules.js';
+import { parseIptablesSave } from '../../src/platform/linux/iptables-save.js';
 import { countChainRules, liveDigest, liveTableCurrent, NFT_FILE, renderNftRuleset, rulesetDigest } from '../../src/platform/linux/firewall/nft-ruleset.js';
 import { readFileSync } from 'node:fs';
 import { planFirewall, type FirewallObserved } from '../../src/platform/linux/firewall/plan.js';
@@ -247,7 +248,7 @@ test('iptables: chains in iptables-save form (LAN bridges out by name, container
   assert.match(shell(plan), /\$ iptables -w -t nat -I OUTPUT 1 -j HOSTALIAS-LOCAL/);
   // What iptables-save prints after that plan ran:
   const save = ['*raw', ...chains.map((c) => `:${c.name} - [0:0]`), ...chains.map((c) => `-A ${c.hook} -j ${c.name}`), ...chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`))].join('\n');
-  const obs = parseIptablesSave(save);
+  const obs = ourChains(parseIptablesSave(save));
   assert.deepEqual(planIptables(s, obs), [], 'idempotent against iptables-save output');
   const changed = planIptables(spec({ exposes: [], containerBridges: ['docker0'] }), obs);
   assert.match(shell(changed), /-t raw -F HOSTALIAS-GUARD\n.*-A HOSTALIAS-GUARD -d 10\.254\.254\.254\/32 -i lo -j RETURN/);

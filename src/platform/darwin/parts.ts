@@ -10,7 +10,8 @@ import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconf
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
 import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, pfExposes, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfDesired, type PfObserved } from './pf.js';
 import { previewNote } from './preview-runner.js';
-import { macVersionAtLeast, observeMacVersion } from './sw-vers.js';
+import { observeMacVersion } from './sw-vers.js';
+import { versionAtLeast } from '../../model/version.js';
 
 /**
  * Refuses what macOS can't do before anything changes. Docker Desktop owns its daemon
@@ -69,7 +70,7 @@ export const launchdPart: Part = {
     if (plan.steps.length > 0) {
       // `launchctl bootstrap` exists since OS X 10.10; older systems only have `launchctl load`.
       const version = await observeMacVersion(ctx.runner);
-      if (version && !macVersionAtLeast(version.productVersion, 10, 10)) {
+      if (version && !versionAtLeast(version.productVersion, '10.10')) {
         throw new HostaliasError('unsupported', `macOS ${version.productVersion} has no \`launchctl bootstrap\` (it came with OS X 10.10)`, 'use --persist none and add the alias after each boot with sudo hostalias up');
       }
       plan.notes.push(`persistence: ${wanted.reason}`);

@@ -14,11 +14,6 @@ export function parseSwVers(text: string): MacVersion | null {
   return { productName: field('ProductName') ?? 'macOS', productVersion, buildVersion: field('BuildVersion') ?? '' };
 }
 
-export function macVersionAtLeast(version: string, major: number, minor: number): boolean {
-  const [maj = 0, min = 0] = version.split('.').map((n) => Number(n));
-  return maj > major || (maj === major && min >= minor);
-}
-
 /** The macOS version, or null when `sw_vers` doesn't answer (a preview on another OS). Read-only. */
 export async function observeMacVersion(runner: Runner): Promise<MacVersion | null> {
   const res = await runner.run(['sw_vers']);

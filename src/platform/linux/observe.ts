@@ -1,5 +1,6 @@
 import type { Context } from '../../model/context.js';
 import { readLiveFile } from '../../fs/system-fs.js';
+import { parseVersion } from '../../model/version.js';
 import { PATHS, persistencePaths, type PersistObserved } from './persistence.js';
 import type { PersistProbes } from './detect.js';
 
@@ -46,6 +47,6 @@ export async function observePersistence(ctx: Context): Promise<PersistObserved>
     networkdRunning: live && (await fs.exists('/run/systemd/netif')),
     netplanPresent: live && (await fs.exists('/usr/sbin/netplan')),
     nmRunning: live && (await fs.exists('/run/NetworkManager')),
-    nmVersion: nm && nm.code === 0 ? (/(\d+\.\d+[.\d]*)/.exec(nm.stdout)?.[1] ?? null) : null,
+    nmVersion: nm && nm.code === 0 ? (parseVersion(nm.stdout)?.join('.') ?? null) : null,
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PersistKind } from '../../model/config.js';
 import { backupPathFor, type InstalledPersistence } from '../../model/state.js';
 import { HostaliasError } from '../../model/errors.js';
+import { versionAtLeast } from '../../model/version.js';
 import type { AliasTarget } from './alias.js';
 import { hasBlock, setBlock, stripBlock } from '../../model/marked-block.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
@@ -152,15 +153,8 @@ function reloadSteps(kind: PersistKind, obs: PersistObserved): Step[] {
   }
 }
 
-function versionAtLeast(version: string, major: number, minor: number): boolean {
-  const m = /(\d+)\.(\d+)/.exec(version);
-  if (!m) return false;
-  const [maj, min] = [Number(m[1]), Number(m[2])];
-  return maj > major || (maj === major && min >= minor);
-}
-
 function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): Step[] {
-  if (kind === 'networkmanager' && obs.nmVersion !== null && !versionAtLeast(obs.nmVersion, 1, 42)) {
+  if (kind === 'networkmanager' && obs.nmVersion !== null && !versionAtLeast(obs.nmVersion, '1.42')) {
     throw new HostaliasError('unsupported', `NetworkManager ${obs.nmVersion} can't manage the loopback (loopback profiles need 1.42 or newer)`, 'use --persist systemd instead');
   }
   const steps: Step[] = [];

@@ -1,6 +1,7 @@
 import { firewallPart, INSTALL_PACKET_FILTER } from '../firewall/part.js';
 import { kernelExposes } from '../../../model/expose.js';
-import { parseIptablesSave } from './iptables-walk.js';
+import { walkableChains } from './iptables-walk.js';
+import { parseIptablesSave } from '../iptables-save.js';
 import { parseNftRuleset } from './nft-walk.js';
 import { walkChain, type Chain, type Packet, type PartialDrop, type WalkResult } from './rule-walk.js';
 import { fail, ok, warn, type Check, type DoctorInput, type Finding } from '../../../model/finding.js';
@@ -146,7 +147,7 @@ export const firewallCheck: Check = {
     const policyFix = (iface: string) => (ufw ? `sudo ufw allow in on ${iface} to ${ip}` : `sudo iptables -I INPUT -i ${iface} -d ${ip} -j ACCEPT`);
     const packets = (iface: string): Packet[] => [{ iface, dst: ip, proto: 'tcp', port: null }];
     if (ipt.code === 0) {
-      const chains = parseIptablesSave(ipt.stdout);
+      const chains = walkableChains(parseIptablesSave(ipt.stdout));
       const results = bridges.flatMap((iface) => packets(iface).map((p) => [label(iface), walkGate(chains, 'INPUT', p)] as const));
       findings.push(...judgeGates('iptables INPUT', results, ip, (l) => policyFix(ifaceOf(l))));
     }
@@ -182,7 +183,7 @@ export async function firewallDropFix(input: DoctorInput, port: number): Promise
   const bridges = await bridgeIfaces(input);
   const ipt = await input.ctx.runner.run(['iptables', '-w', '-S']);
   if (ipt.code !== 0) return null;
-  const chains = parseIptablesSave(ipt.stdout);
+  const chains = walkableChains(parseIptablesSave(ipt.stdout));
   for (const iface of bridges) {
     const res = walkChain(chains, 'INPUT', { iface, dst: input.desired.ip, proto: 'tcp', port });
     if (res.verdict === 'drop' && res.rule) return res.rule.deleteFix;

@@ -1,6 +1,7 @@
-/** Parses `iptables -S` (filter table) into chains the rule walker understands. Pure. */
+/** Turns `iptables -S` chains (parsed by ../iptables-save.ts) into rules the walker understands. Pure. */
 import { inSubnet } from '../../../model/address.js';
 import { shellQuote } from '../../../model/shell.js';
+import type { SavedChain } from '../iptables-save.js';
 import { ifaceMatches, portMatches, type Chain, type MatchResult, type Packet, type Rule, type Target } from './rule-walk.js';
 
 /** Splits an iptables-save style line into words, honouring double quotes. Pure. */
@@ -115,25 +116,19 @@ export function parseIptablesRule(words: string[], line: string, userChains: Rea
   return { chain, rule };
 }
 
-/** All chains of `iptables -S` output. Pure. */
-export function parseIptablesSave(text: string): Map<string, Chain> {
-  const chains = new Map<string, Chain>();
-  const get = (name: string) => {
-    let c = chains.get(name);
-    if (!c) chains.set(name, (c = { name, rules: [] }));
-    return c;
-  };
-  const lines = text.split('\n').map((l) => l.trim());
+/** The chains of one table (parsed `iptables -S` output) as the rule walker reads them. Pure. */
+export function walkableChains(saved: readonly SavedChain[]): Map<string, Chain> {
   // A target that is a declared chain is a jump; any other (LOG, MARK, …) is an extension target.
-  const userChains = new Set(lines.map((l) => /^-N (\S+)/.exec(l)?.[1]).filter((n): n is string => n !== undefined));
-  for (const line of lines) {
-    const words = splitWords(line);
-    if (words[0] === '-P' && words[1]) get(words[1]).policy = words[2] === 'DROP' ? 'drop' : 'accept';
-    else if (words[0] === '-N' && words[1]) get(words[1]);
-    else if (words[0] === '-A' && words[1]) {
-      const { chain, rule } = parseIptablesRule(words, line, userChains);
-      get(chain).rules.push(rule);
+  const userChains = new Set(saved.filter((c) => c.policy === null).map((c) => c.name));
+  const chains = new Map<string, Chain>();
+  for (const c of saved) {
+    const chain: Chain = { name: c.name, rules: [] };
+    if (c.policy !== null) chain.policy = c.policy === 'DROP' ? 'drop' : 'accept';
+    for (const text of c.rules) {
+      const line = `-A ${c.name} ${text}`;
+      chain.rules.push(parseIptablesRule(splitWords(line), line, userChains, c.table).rule);
     }
+    chains.set(c.name, chain);
   }
   return chains;
 }

@@ -1,4 +1,5 @@
 import type { Step } from '../../../model/steps.js';
+import type { SavedChain } from '../iptables-save.js';
 import type { FirewallSpec } from './spec.js';
 
 export const IPTABLES_FILE = '/etc/hostalias/firewall.iptables';
@@ -65,17 +66,15 @@ export function iptablesChains(s: FirewallSpec | null): IptChain[] {
   return IPT_CHAINS.map((c) => ({ ...c, rules: rules[c.name] ?? [] })).filter((c) => c.rules.length > 0);
 }
 
-/** Reads our chains out of `iptables-save -t TABLE` output. Pure. */
-export function parseIptablesSave(text: string): IptObserved {
+/** Our chains and the jumps into them, out of parsed `iptables-save -t TABLE` output. Pure. */
+export function ourChains(saved: readonly SavedChain[]): IptObserved {
   const obs: IptObserved = { chains: {}, jumps: [] };
-  for (const line of text.split('\n')) {
-    const decl = /^:(HOSTALIAS-[A-Z]+) /.exec(line);
-    if (decl?.[1]) obs.chains[decl[1]] ??= [];
-    const rule = /^-A (\S+) (.*)$/.exec(line);
-    if (!rule?.[1] || rule[2] === undefined) continue;
-    if (rule[1].startsWith('HOSTALIAS-')) (obs.chains[rule[1]] ??= []).push(rule[2]);
-    const jump = /^-j (HOSTALIAS-[A-Z]+)$/.exec(rule[2]);
-    if (jump?.[1]) obs.jumps.push(`${rule[1]}>${jump[1]}`);
+  for (const c of saved) {
+    if (c.name.startsWith('HOSTALIAS-')) (obs.chains[c.name] ??= []).push(...c.rules);
+    for (const r of c.rules) {
+      const jump = /^-j (HOSTALIAS-[A-Z]+)$/.exec(r);
+      if (jump?.[1]) obs.jumps.push(`${c.name}>${jump[1]}`);
+    }
   }
   return obs;
 }

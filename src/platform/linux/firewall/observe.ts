@@ -1,7 +1,8 @@
 import type { Context } from '../../../model/context.js';
 import { runChecked } from '../../../exec/runner.js';
 import { UNITS } from './boot-units.js';
-import { IPTABLES_FILE, parseIptablesSave, type IptObserved } from './iptables-rules.js';
+import { IPTABLES_FILE, ourChains, type IptObserved } from './iptables-rules.js';
+import { parseIptablesSave } from '../iptables-save.js';
 import { NFT_FILE, NFT_TABLE } from './nft-ruleset.js';
 import type { FirewallObserved } from './plan.js';
 import { LOCALNET_SCOPE, parseRecord, RECORD_PATH, routeLocalnetKey } from './route-localnet.js';
@@ -55,7 +56,7 @@ async function observeIptables(ctx: Context, probes: FirewallProbes): Promise<Ip
     const res = await ctx.runner.run(['iptables-save', '-t', table]);
     if (res.code === 0) text += res.stdout;
   }
-  return parseIptablesSave(text);
+  return ourChains(parseIptablesSave(text));
 }
 
 /**
