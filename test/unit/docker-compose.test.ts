@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { planInPlace, planOverride, OVERRIDE_HEADER } from '../../src/docker/compose-plan.js';
+import { planInPlace, planOverride, overrideHeader } from '../../src/docker/compose-plan.js';
 import { HostaliasError } from '../../src/model/errors.js';
 
 const T = { ip: '10.254.254.254', names: ['local_host', 'host.docker.internal'] };
@@ -54,7 +54,7 @@ for (const c of CASES) {
       assert.equal(plan.content, null);
       return;
     }
-    assert.ok(plan.content?.startsWith(`${OVERRIDE_HEADER}\n#   docker compose -f f0.yaml`), plan.content ?? '');
+    assert.ok(plan.content?.startsWith(`${overrideHeader('compose.hostalias.yaml')}\n#   docker compose -f f0.yaml`), plan.content ?? '');
     const doc = parse(plan.content ?? '') as Override;
     assert.deepEqual(doc.services, c.services);
     assert.equal(doc.version, c.version);

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { backupPath, displayPath, fileMode, loadComposeSources, outputPath } from '../../docker/compose-files.js';
-import { OVERRIDE_HEADER, planInPlace, planOverride, type ComposePlan } from '../../docker/compose-plan.js';
+import { planInPlace, planOverride, type ComposePlan } from '../../docker/compose-plan.js';
 import { loadHostTarget } from '../../docker/target.js';
 import { usageError } from '../../model/errors.js';
+import { isManaged } from '../../model/managed.js';
+import { basename } from 'node:path';
 import { SystemFs } from '../../fs/system-fs.js';
 import { renderStep } from '../../model/steps.js';
 import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
@@ -49,12 +51,12 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
         const inputs = sources.filter((s) => s.abs !== out);
         if (inputs.length < sources.length) io.err(`note: not reading ${displayPath(out, cwd)}: it is the output`);
         const existing = await files.read(out);
-        if (existing !== null && !existing.startsWith(OVERRIDE_HEADER)) {
+        if (existing !== null && !isManaged(existing)) {
           throw usageError(`${displayPath(out, cwd)} exists and was not written by hostalias; nothing was written`, `pass another file with -o, or remove ${displayPath(out, cwd)}`);
         }
         const fileArgs = [...inputs.map((s) => s.path), displayPath(out, cwd)].map((p) => `-f ${p}`).join(' ');
         usage = [`docker compose ${fileArgs} up`, `docker-compose ${fileArgs} up    (Compose v1)`];
-        plan = planOverride(inputs, target, usage);
+        plan = planOverride(inputs, target, usage, basename(out));
       }
       const before = await files.read(out);
       const changed = plan.content !== null && plan.content !== before;

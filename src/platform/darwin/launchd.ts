@@ -1,3 +1,4 @@
+import { isManaged, managedHeader } from '../../model/managed.js';
 import type { Context } from '../../model/context.js';
 import { HostaliasError } from '../../model/errors.js';
 import { commandError, type RunResult } from '../../exec/runner.js';
@@ -8,7 +9,6 @@ export const ALIAS_JOB_LABEL = 'dev.hostalias.alias';
 export const PF_JOB_LABEL = 'dev.hostalias.pf';
 
 /** The marker that says hostalias wrote a plist (so it may rewrite and remove it). */
-export const PLIST_MARKER = 'Managed by hostalias';
 
 /** A LaunchDaemon that runs one command at boot (RunAtLoad) and exits. */
 export interface LaunchdJob {
@@ -45,7 +45,7 @@ export function renderPlist(job: LaunchdJob): string {
   const user = job.userName ? `\t<key>UserName</key>\n\t<string>${xmlEscape(job.userName)}</string>\n` : '';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<!-- ${PLIST_MARKER}: \`sudo hostalias down\` removes this file. Edits are overwritten by \`hostalias up\`. -->
+${managedHeader('<!--', 'sudo hostalias down')}
 <plist version="1.0">
 <dict>
 \t<key>Label</key>
@@ -125,7 +125,7 @@ export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean
   const steps: Step[] = [];
   const content = renderPlist(job);
   const loaded = obs.loaded ?? obs.file === content;
-  if (obs.file !== null && !obs.file.includes(PLIST_MARKER)) {
+  if (obs.file !== null && !isManaged(obs.file)) {
     throw new HostaliasError('conflict', `${path} exists and was not written by hostalias`, `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`);
   }
   if (obs.file !== content) {
@@ -147,7 +147,7 @@ export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean
 export function planJobRemoval(label: string, obs: JobObserved): Step[] {
   const path = plistPathFor(label);
   const steps: Step[] = [];
-  if (obs.file !== null && !obs.file.includes(PLIST_MARKER)) return steps; // not ours: leave it
+  if (obs.file !== null && !isManaged(obs.file)) return steps; // not ours: leave it
   if (obs.loaded ?? obs.file !== null) {
     const undo = obs.file !== null ? { undo: bootstrap(path), undoRetry: BOOTSTRAP_AFTER_BOOTOUT } : {};
     steps.push({ kind: 'run', argv: bootout(label), ...undo, service: true, why: `unload ${label} from launchd` });

@@ -1,3 +1,4 @@
+import { managedHeader } from '../../model/managed.js';
 import type { ExposeSpec } from '../../model/config.js';
 import { STATE_DIR } from '../../model/state.js';
 import { kernelExposes } from '../../model/expose.js';
@@ -67,7 +68,7 @@ export function anchorRules(ip: string, exposes: readonly ExposeSpec[], guard: P
 }
 
 export function anchorFileContent(ip: string, exposes: readonly ExposeSpec[], guard: PfGuard | null = null): string {
-  return `# Managed by hostalias: \`sudo hostalias down\` removes this. Edits are overwritten by \`hostalias up\`.
+  return `${managedHeader('#', 'sudo hostalias down')}
 # Loaded into the pf anchor ${PF_ANCHOR} (evaluated through rdr-anchor and anchor "com.apple/*" in /etc/pf.conf).
 ${anchorRules(ip, exposes, guard).join('\n')}
 `;

@@ -1,3 +1,4 @@
+import { managedHeader } from '../../model/managed.js';
 import type { ForwardSpec } from '../../model/config.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
@@ -29,7 +30,7 @@ function systemdQuote(args: readonly string[]): string {
 export function forwardUnit(spec: ForwardSpec, ip: string, rt: ForwardRuntime): string {
   const to = describeTargets(targetsOf(spec));
   const by = spec.forExpose ? `hostalias expose ${spec.port}/${spec.proto}` : 'hostalias forward --install';
-  return `# Managed by hostalias: \`hostalias down\` removes this. Edits are overwritten by \`${by}\`.
+  return `${managedHeader('#', 'hostalias down', by)}
 [Unit]
 Description=hostalias: ${spec.forExpose ? 'expose' : 'forward'} ${spec.listen ?? ip}:${spec.port}/${spec.proto} to ${to}
 After=network.target hostalias.service

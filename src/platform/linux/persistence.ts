@@ -3,6 +3,7 @@ import type { PersistKind } from '../../model/config.js';
 import { backupPathFor, type InstalledPersistence } from '../../model/state.js';
 import { HostaliasError } from '../../model/errors.js';
 import { versionAtLeast } from '../../model/version.js';
+import { isManaged, managedHeader } from '../../model/managed.js';
 import type { AliasTarget } from './alias.js';
 import { hasBlock, setBlock, stripBlock } from '../../model/marked-block.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
@@ -38,7 +39,7 @@ interface FileArtifact {
   edited?: boolean;
 }
 
-const HEADER = '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.';
+const HEADER = managedHeader('#', 'hostalias down');
 
 export function systemdUnit(t: AliasTarget, ipPath: string): string {
   return `${HEADER}
@@ -161,7 +162,7 @@ function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): 
   for (const a of artifacts(kind, t, obs)) {
     const before = obs.files[a.path] ?? null;
     if (before === a.content) continue;
-    if (!a.edited && before !== null && !before.includes(HEADER)) {
+    if (!a.edited && before !== null && !isManaged(before)) {
       // A file hostalias didn't write sits where its own would go: never overwrite (and later delete) it.
       throw new HostaliasError('conflict', `${a.path} exists and was not written by hostalias`, `move it away (sudo mv ${a.path} ${a.path}.orig) and run hostalias up again, or choose another --persist`);
     }
@@ -190,7 +191,7 @@ function uninstallSteps(previous: InstalledPersistence, obs: PersistObserved): S
       if (hasBlock(before)) steps.push({ kind: 'write', path: a.path, content: stripBlock(before), mode: a.mode, before, why: `remove hostalias's lines from ${a.path}` });
       const backup = backupPathFor(a.path);
       if ((obs.files[backup] ?? null) !== null) steps.push({ kind: 'remove', path: backup, before: obs.files[backup] ?? null, why: `drop the backup of ${a.path}` });
-    } else if (before.includes(HEADER)) {
+    } else if (isManaged(before)) {
       steps.push({ kind: 'remove', path: a.path, before, why: `remove the ${kind} persistence file` });
     }
   }

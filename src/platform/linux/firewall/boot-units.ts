@@ -1,3 +1,5 @@
+import { managedHeader } from '../../../model/managed.js';
+
 /**
  * The systemd unit that brings the firewall back at boot. `bridges` is hostalias-bridges.service,
  * the Docker-network watcher of earlier versions: container networks are now trusted by kind
@@ -10,7 +12,7 @@ export const UNITS = {
   bridgesWants: '/etc/systemd/system/multi-user.target.wants/hostalias-bridges.service',
 } as const;
 
-const HEADER = '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.';
+const HEADER = managedHeader('#', 'hostalias down');
 
 /**
  * Loads the rules early, before the network and Docker come up, so the LAN guard is in place

@@ -1,4 +1,5 @@
 import type { Step } from '../../../model/steps.js';
+import { managedHeader } from '../../../model/managed.js';
 import type { SavedChain } from '../iptables-save.js';
 import type { FirewallSpec } from './spec.js';
 
@@ -120,7 +121,7 @@ export function planIptables(s: FirewallSpec | null, observed: IptObserved): Ste
 /** The chains as an `iptables-restore --noflush` file, loaded at boot (when none of them exist yet). Pure. */
 export function renderIptablesRestore(s: FirewallSpec): string {
   const chains = iptablesChains(s);
-  const out = ['# Managed by hostalias: `hostalias down` removes this. Loaded at boot by hostalias-firewall.service.'];
+  const out = [managedHeader('#', 'hostalias down'), '# Loaded at boot by hostalias-firewall.service.'];
   for (const table of ['raw', 'nat', 'filter'] as const) {
     const mine = chains.filter((c) => c.table === table);
     if (mine.length === 0) continue;

@@ -1,3 +1,4 @@
+import { managedHeader } from '../../../model/managed.js';
 import { createHash } from 'node:crypto';
 import type { ExposeSpec } from '../../../model/config.js';
 import type { FirewallSpec } from './spec.js';
@@ -91,7 +92,7 @@ export function renderNftRuleset(s: FirewallSpec): string {
   const [family, name] = NFT_TABLE;
   return [
     '#!/usr/sbin/nft -f',
-    '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.',
+    managedHeader('#', 'hostalias down'),
     `table ${family} ${name}`,
     `delete table ${family} ${name}`,
     `table ${family} ${name} {`,
