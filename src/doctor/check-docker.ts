@@ -15,7 +15,7 @@ export const dockerCheck: Check = {
       if (/permission denied/i.test(engine.error)) {
         return [fail('docker', `the engine at ${where} refuses this user: ${firstLine(engine.error)}`, 'sudo usermod -aG docker "$USER"   (then log in again)')];
       }
-      return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, input.ctx.backend.doctor.startEngineFix(dockerHost))];
+      return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, await input.ctx.backend.doctor.startEngineFix(input))];
     }
     const findings: Finding[] = [];
     const mode = [engine.rootless ? 'rootless' : 'rootful', engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`].filter(Boolean).join(', ');

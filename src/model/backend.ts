@@ -21,10 +21,10 @@ export interface DoctorPlatform {
   checks: readonly Check[];
   /** TCP ports of host services that containers should reach through the alias (probe defaults). */
   reachablePorts(input: DoctorInput): Promise<number[]>;
-  /** The command that starts the container engine DOCKER_HOST (or the default) names. */
-  startEngineFix(dockerHost: string | undefined): string;
   /** Why a probe connection to `port` failed, when the platform can tell (listeners, firewall). */
   explainFailure(input: DoctorInput, port: number, result: 'refused' | 'timeout' | 'error'): Promise<{ message: string; fix: string } | null>;
+  /** The command that starts the container engine `docker` would talk to (DOCKER_HOST in ctx.env). */
+  startEngineFix(input: DoctorInput): Promise<string>;
 }
 
 /** Whether an expose just applied works; `fallback` is the spec to converge to instead, when there is one. */

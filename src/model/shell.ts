@@ -1,4 +1,9 @@
-/** Quotes an argv for display as one shell line (`$ ip addr replace …`); never executed. Pure. */
+/** A word any shell (and systemd) reads as itself, with no quoting. Pure. */
+export function isPlainWord(word: string): boolean {
+  return /^[\w@%+=:,./-]+$/.test(word);
+}
+
+/** Quotes an argv for display as one POSIX shell line (`$ ip addr replace …`); never executed. Pure. */
 export function shellQuote(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return argv.map((a) => (isPlainWord(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

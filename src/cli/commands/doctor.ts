@@ -3,7 +3,8 @@ import { chooseEngine, describeReach, installedEngines, probePodman, type Engine
 import { doctorInput, runChecks } from '../../doctor/run-checks.js';
 import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
 import { renderJson, renderReport, useColor } from '../../doctor/render.js';
-import { EXIT_CODES, usageError } from '../../model/errors.js';
+import { EXIT_CODES } from '../../model/errors.js';
+import { parsePort } from '../../model/ports.js';
 import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 
@@ -14,11 +15,9 @@ interface DoctorFlags extends CommonOptions {
   engine?: EngineCli;
 }
 
+/** `--probe 5432 8080` or `--probe 5432,8080`. */
 function parsePorts(values: string[]): number[] {
-  return values.flatMap((v) => v.split(',')).filter((v) => v !== '').map((v) => {
-    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw usageError(`--probe: "${v}" is not a TCP port`, 'give ports between 1 and 65535, e.g. --probe 5432 8080');
-    return Number(v);
-  });
+  return values.flatMap((v) => v.split(',')).filter((v) => v !== '').map((v) => parsePort(v, '--probe port', 'give TCP ports between 1 and 65535, e.g. --probe 5432 8080'));
 }
 
 /** `hostalias doctor`: read-only diagnosis; exit 0 when nothing fails, 1 otherwise. */

@@ -163,9 +163,9 @@ export const macEngineCheck: Check = {
 /** macOS's doctor: lo0, launchd, pf, the relays, and the shared Docker checks. No /proc, no Linux packet filter. */
 export const darwinDoctor: DoctorPlatform = {
   checks: [macAliasCheck, macPersistenceCheck, macPfCheck, macExposeCheck, dockerCheck, dockerDesktopCheck, macEngineCheck],
-  startEngineFix(dockerHost) {
+  async startEngineFix(input) {
     // macOS has no system dockerd: the engine is a VM that its app or CLI starts.
-    const host = dockerHost?.trim() ?? '';
+    const host = input.ctx.env['DOCKER_HOST']?.trim() ?? '';
     if (host.includes('colima')) return 'colima start';
     if (host.includes('orbstack')) return 'open -a OrbStack';
     if (host.includes('.rd/')) return 'open -a "Rancher Desktop"';

@@ -3,6 +3,7 @@ import type { Part } from '../../model/part.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { unitName } from '../../forward/spec.js';
 import { managedForwards } from '../../model/expose.js';
+import { observeInit } from './systemd.js';
 import { planForwardServices, UNIT_DIR, UNIT_PATTERN, WANTS_DIR, type ForwardServicesObserved } from './forward-units.js';
 
 /** Reads the forward units and their wants links. Read-only; under --root only the folder is read. */
@@ -15,7 +16,7 @@ export async function observeForwardServices(ctx: Context, extraNames: readonly 
   }
   const wants: Record<string, string | null> = {};
   for (const name of new Set([...Object.keys(units), ...extraNames])) wants[name] = await ctx.fs.readLink(`${WANTS_DIR}/${name}`);
-  return { units, wants, systemdRunning: !ctx.fs.isRooted && (await ctx.fs.exists('/run/systemd/system')) };
+  return { units, wants, systemdRunning: (await observeInit(ctx)).systemdRunning };
 }
 
 /** Relays run as systemd services (`forward --install`, and `expose` via relay); `down` stops and removes them. */

@@ -1,4 +1,5 @@
 import { managedHeader } from '../../model/managed.js';
+import { systemdExecLine } from './systemd.js';
 import type { ForwardSpec } from '../../model/config.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
@@ -22,11 +23,6 @@ export interface ForwardServicesTarget {
   forwards: ForwardSpec[];
 }
 
-/** systemd's ExecStart quoting: plain words as is, others in double quotes. */
-function systemdQuote(args: readonly string[]): string {
-  return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `"${a.replace(/(["\\])/g, '\\$1')}"`)).join(' ');
-}
-
 export function forwardUnit(spec: ForwardSpec, ip: string, rt: ForwardRuntime): string {
   const to = describeTargets(targetsOf(spec));
   const by = spec.forExpose ? `hostalias expose ${spec.port}/${spec.proto}` : 'hostalias forward --install';
@@ -36,7 +32,7 @@ Description=hostalias: ${spec.forExpose ? 'expose' : 'forward'} ${spec.listen ??
 After=network.target hostalias.service
 
 [Service]
-ExecStart=${systemdQuote([rt.nodePath, rt.cliPath, ...forwardArgs(spec, ip)])}
+ExecStart=${systemdExecLine([rt.nodePath, rt.cliPath, ...forwardArgs(spec, ip)])}
 Restart=on-failure
 RestartSec=2
 LimitNOFILE=65536

@@ -1,11 +1,10 @@
 import type { Context } from '../../model/context.js';
-import { readLiveFile } from '../../fs/system-fs.js';
+import { observeInit } from './systemd.js';
 import { parseVersion } from '../../model/version.js';
 import { PATHS, persistencePaths, type PersistObserved } from './persistence.js';
 import type { PersistProbes } from './detect.js';
 
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
-const SYSTEMD_CANDIDATES = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'];
 
 /** Detection facts; under --root they come from the folder, never from the live machine. Read-only. */
 export async function observePersistProbes(ctx: Context): Promise<PersistProbes> {
@@ -15,10 +14,9 @@ export async function observePersistProbes(ctx: Context): Promise<PersistProbes>
     if (!/\.ya?ml$/.test(name) || `/etc/netplan/${name}` === PATHS.netplan) continue;
     netplanConfigs[name] = (await fs.read(`/etc/netplan/${name}`)) ?? '';
   }
-  let systemdInstalled = false;
-  for (const p of SYSTEMD_CANDIDATES) systemdInstalled ||= await fs.exists(p);
+  const { pid1, systemdInstalled } = await observeInit(ctx);
   return {
-    pid1: fs.isRooted ? null : ((await readLiveFile('/proc/1/comm'))?.trim() ?? null),
+    pid1,
     systemdInstalled,
     netplanConfigs,
     interfacesFile: (await fs.read(PATHS.interfaces)) !== null,
@@ -43,7 +41,7 @@ export async function observePersistence(ctx: Context): Promise<PersistObserved>
     files,
     wantsLink: await fs.readLink(PATHS.systemdWants),
     ipPath,
-    systemdRunning: live && (await fs.exists('/run/systemd/system')),
+    systemdRunning: (await observeInit(ctx)).systemdRunning,
     networkdRunning: live && (await fs.exists('/run/systemd/netif')),
     netplanPresent: live && (await fs.exists('/usr/sbin/netplan')),
     nmRunning: live && (await fs.exists('/run/NetworkManager')),

@@ -4,6 +4,7 @@ import { backupPathFor, type InstalledPersistence } from '../../model/state.js';
 import { HostaliasError } from '../../model/errors.js';
 import { versionAtLeast } from '../../model/version.js';
 import { isManaged, managedHeader } from '../../model/managed.js';
+import { systemdExecLine } from './systemd.js';
 import type { AliasTarget } from './alias.js';
 import { hasBlock, setBlock, stripBlock } from '../../model/marked-block.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
@@ -52,8 +53,8 @@ Before=network-pre.target docker.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=${ipPath} addr replace ${t.ip}/32 dev lo label ${t.label}
-ExecStop=-${ipPath} addr del ${t.ip}/32 dev lo
+ExecStart=${systemdExecLine([ipPath, 'addr', 'replace', `${t.ip}/32`, 'dev', 'lo', 'label', t.label])}
+ExecStop=-${systemdExecLine([ipPath, 'addr', 'del', `${t.ip}/32`, 'dev', 'lo'])}
 
 [Install]
 WantedBy=multi-user.target

@@ -9,7 +9,8 @@ import { judgeListeners, listenersCheck } from './check-listeners.js';
 import { persistenceCheck } from './check-persistence.js';
 import { routeConflictCheck } from './check-route-conflict.js';
 import { linuxFacts } from './facts.js';
-import { startEngineFix, systemdRuns } from './start-engine.js';
+import { startEngineFix } from './start-engine.js';
+import { observeInit } from '../systemd.js';
 import type { DoctorInput } from '../../../model/finding.js';
 import { managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
@@ -23,12 +24,13 @@ const UNKNOWN_DROP = 'sudo hostalias doctor   (the firewall findings name the ru
 /** Linux's doctor: its checks, and what the shared probe asks of /proc and the packet filter. */
 export const linuxDoctor: DoctorPlatform = {
   checks: [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck],
-  startEngineFix(dockerHost) {
-    return startEngineFix(dockerHost, systemdRuns(), typeof process.getuid === 'function' ? process.getuid() : null);
-  },
   async reachablePorts(input) {
     // A relayed service is probed where containers reach it: the relay's port on the alias.
     return [...new Set((await reach(input)).filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed' || p.reach === 'relayed')).map((p) => p.relay?.port ?? p.port))];
+  },
+  async startEngineFix(input) {
+    const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+    return startEngineFix(input.ctx.env['DOCKER_HOST'], (await observeInit(input.ctx)).systemdRunning, uid);
   },
   async explainFailure(input, port, result) {
     const { desired, hostalias } = input;

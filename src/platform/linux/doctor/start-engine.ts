@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-
 const DEFAULT_SOCKET = 'unix:///var/run/docker.sock';
 
 /**
@@ -15,9 +13,4 @@ export function startEngineFix(dockerHost: string | undefined, systemd: boolean,
   }
   if (host.startsWith('unix://')) return `sudo dockerd -H ${host}   (or unset DOCKER_HOST to use the system engine)`;
   return `start the engine at DOCKER_HOST=${host}, or unset DOCKER_HOST to use the local one`;
-}
-
-/** systemd is the running service manager. A live fact of this machine, so never read under --root. */
-export function systemdRuns(): boolean {
-  return existsSync('/run/systemd/system');
 }

@@ -1,4 +1,5 @@
 import { managedHeader } from '../../../model/managed.js';
+import { systemdExecLine } from '../systemd.js';
 
 /**
  * The systemd unit that brings the firewall back at boot. `bridges` is hostalias-bridges.service,
@@ -31,8 +32,8 @@ Conflicts=shutdown.target
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-${execStart.map((a) => `ExecStart=${a.join(' ')}`).join('\n')}
-${execStop.map((a) => `ExecStop=-${a.join(' ')}`).join('\n')}
+${execStart.map((a) => `ExecStart=${systemdExecLine(a)}`).join('\n')}
+${execStop.map((a) => `ExecStop=-${systemdExecLine(a)}`).join('\n')}
 
 [Install]
 WantedBy=multi-user.target

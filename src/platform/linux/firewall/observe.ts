@@ -3,6 +3,7 @@ import { runChecked } from '../../../exec/runner.js';
 import { UNITS } from './boot-units.js';
 import { IPTABLES_FILE, ourChains, type IptObserved } from './iptables-rules.js';
 import { parseIptablesSave } from '../iptables-save.js';
+import { observeInit } from '../systemd.js';
 import { NFT_FILE, NFT_TABLE } from './nft-ruleset.js';
 import type { FirewallObserved } from './plan.js';
 import { LOCALNET_SCOPE, parseRecord, RECORD_PATH, routeLocalnetKey } from './route-localnet.js';
@@ -79,6 +80,7 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifac
     routeLocalnet[iface] = Number(res.stdout.trim());
   }
   const listing = probes.nft && ctx.live ? await ctx.runner.run(['nft', 'list', 'table', ...NFT_TABLE]) : null;
+  const init = await observeInit(ctx);
   return {
     nftListing: listing && listing.code === 0 ? listing.stdout : null,
     iptables: await observeIptables(ctx, probes),
@@ -91,8 +93,8 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifac
       iptablesRestore: await firstExisting(ctx, IPTABLES_RESTORE_PATHS),
       sysctl: await firstExisting(ctx, ['/usr/sbin/sysctl', '/sbin/sysctl', '/usr/bin/sysctl']),
     },
-    systemdInstalled: (await ctx.fs.exists('/lib/systemd/systemd')) || (await ctx.fs.exists('/usr/lib/systemd/systemd')),
-    systemdRunning: !ctx.fs.isRooted && (await ctx.fs.exists('/run/systemd/system')),
+    systemdInstalled: init.systemdInstalled,
+    systemdRunning: init.systemdRunning,
     rootPrefix: ctx.fs.isRooted ? ctx.fs.root : '',
   };
 }
