@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { usageError } from '../model/errors.js';
 import type { SystemFs } from '../fs/system-fs.js';
@@ -69,14 +68,10 @@ export function outputPath(cwd: string, first: LoadedSource, output: string | un
 
 /**
  * The file's permission bits, so an edit in place or its backup doesn't widen them (a compose
- * file can hold secrets). A read-only probe; SystemFs has no stat.
+ * file can hold secrets); 0644 for a new file. Read-only.
  */
-export async function fileMode(abs: string): Promise<number> {
-  try {
-    return (await stat(abs)).mode & 0o7777;
-  } catch {
-    return 0o644;
-  }
+export async function fileMode(fs: SystemFs, abs: string): Promise<number> {
+  return (await fs.mode(abs)) ?? 0o644;
 }
 
 export function backupPath(abs: string): string {

@@ -12,6 +12,9 @@ export interface ApplyResult {
   skipped: Step[];
 }
 
+/** What applying needs of a context: the runner and the files (a user-file change has no backend). */
+export type Applier = Pick<Context, 'runner' | 'fs' | 'live'>;
+
 type Undo = { what: string; run: () => Promise<void> };
 
 function describeStep(step: Step): string {
@@ -43,7 +46,7 @@ export async function runRetrying(runner: Runner, argv: readonly string[], doing
   }
 }
 
-async function restoreFile(ctx: Context, path: string, previous: string | Buffer | null, mode?: number | null): Promise<void> {
+async function restoreFile(ctx: Applier, path: string, previous: string | Buffer | null, mode?: number | null): Promise<void> {
   if (previous === null) await ctx.fs.remove(path);
   else await ctx.fs.write(path, previous, mode ?? undefined);
 }
@@ -56,7 +59,7 @@ function structuredUndo(undo: string[] | StepUndo, captured: string | null): Ste
 }
 
 /** A command for the running system is not run under --root, nor a service manager's for a folder. */
-function skipReason(ctx: Context, step: Step): string | null {
+function skipReason(ctx: Applier, step: Step): string | null {
   if (step.kind !== 'run') return null;
   if (!ctx.live) return '--root: files only';
   if (step.service && ctx.fs.isRooted) return 'files under a folder';
@@ -64,7 +67,7 @@ function skipReason(ctx: Context, step: Step): string | null {
 }
 
 /** Stores what a step's output names (the pf enable token) so a later `down` can release it. */
-async function saveCapture(ctx: Context, step: Step & { kind: 'run' }, capture: StepCapture, output: string): Promise<string> {
+async function saveCapture(ctx: Applier, step: Step & { kind: 'run' }, capture: StepCapture, output: string): Promise<string> {
   const value = new RegExp(capture.pattern).exec(output)?.[1];
   if (value === undefined) {
     throw new HostaliasError('failed', `${step.why}: \`${shellQuote(step.argv)}\` succeeded but printed no ${capture.pattern}: ${output.trim() || 'nothing'}`);
@@ -73,7 +76,7 @@ async function saveCapture(ctx: Context, step: Step & { kind: 'run' }, capture: 
   return value;
 }
 
-async function applyStep(ctx: Context, step: Step): Promise<Undo | null> {
+async function applyStep(ctx: Applier, step: Step): Promise<Undo | null> {
   switch (step.kind) {
     case 'run': {
       const res = await runRetrying(ctx.runner, step.argv, step.why, step.retry, step.input === undefined ? undefined : { input: step.input });
@@ -151,13 +154,16 @@ export interface ApplyOptions {
   commit?: () => Promise<void>;
   /** Told after a setup rollback whether every undo succeeded (the intent record can then go). */
   rolledBack?: (clean: boolean) => Promise<void>;
+  /** Where the journal goes (a user's own files journal in their state dir); default the system journal. */
+  journal?: string;
 }
 
 /** The commit as a step, for the journal and error messages. */
 const COMMIT_STEP: Step = { kind: 'write', path: '/var/lib/hostalias/state.json', content: '', mode: 0o644, before: null, why: 'record what is installed (state.json)' };
 
-export async function applySteps(ctx: Context, steps: readonly Step[], label: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
-  const journal = (line: string) => ctx.fs.append(JOURNAL_PATH, `${new Date().toISOString()} ${label}: ${line}\n`);
+export async function applySteps(ctx: Applier, steps: readonly Step[], label: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const journalPath = opts.journal ?? JOURNAL_PATH;
+  const journal = (line: string) => ctx.fs.append(journalPath, `${new Date().toISOString()} ${label}: ${line}\n`);
   const undos: Undo[] = [];
   const failures: Array<{ step: Step; err: unknown }> = [];
   const result: ApplyResult = { done: [], skipped: [] };
@@ -203,25 +209,25 @@ export async function applySteps(ctx: Context, steps: readonly Step[], label: st
       else throw await rollbackAndTell(ctx, undos, COMMIT_STEP, err, journal, opts);
     }
   }
-  if (failures.length > 0) throw teardownError(ctx, failures, result.done.length);
+  if (failures.length > 0) throw teardownError(ctx.fs.resolve(journalPath), failures, result.done.length);
   return result;
 }
 
-async function rollbackAndTell(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, opts: ApplyOptions): Promise<HostaliasError> {
-  const { error, clean } = await rollback(ctx, undos, failed, cause, journal);
+async function rollbackAndTell(ctx: Applier, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, opts: ApplyOptions): Promise<HostaliasError> {
+  const { error, clean } = await rollback(ctx, undos, failed, cause, journal, ctx.fs.resolve(opts.journal ?? JOURNAL_PATH));
   await opts.rolledBack?.(clean).catch(() => undefined);
   return error;
 }
 
-function teardownError(ctx: Context, failures: Array<{ step: Step; err: unknown }>, done: number): HostaliasError {
+function teardownError(journalFile: string, failures: Array<{ step: Step; err: unknown }>, done: number): HostaliasError {
   const list = failures.map(({ step, err }) => `${step.why}: ${describeCause(err)}`).join('; ');
   const first = failures[0]?.err;
   const code = first instanceof HostaliasError ? first.code : 'failed';
-  const fix = first instanceof HostaliasError && first.fix ? first.fix : `fix the cause and run it again (the state is kept; see ${ctx.fs.resolve(JOURNAL_PATH)})`;
+  const fix = first instanceof HostaliasError && first.fix ? first.fix : `fix the cause and run it again (the state is kept; see ${journalFile})`;
   return new HostaliasError(code, `${failures.length} step(s) failed (${done} others were done): ${list}`, fix);
 }
 
-async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>): Promise<{ error: HostaliasError; clean: boolean }> {
+async function rollback(ctx: Applier, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, journalFile: string): Promise<{ error: HostaliasError; clean: boolean }> {
   const problems: string[] = [];
   for (const undo of [...undos].reverse()) {
     try {
@@ -236,7 +242,7 @@ async function rollback(ctx: Context, undos: Undo[], failed: Step, cause: unknow
   const base = cause instanceof HostaliasError ? cause : null;
   const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
   const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
-  const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${ctx.fs.resolve(JOURNAL_PATH)})` : '';
+  const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${journalFile})` : '';
   const causeFix = typeof (cause as { fix?: unknown } | null)?.fix === 'string' ? (cause as { fix: string }).fix : undefined;
   const fix = base?.fix ?? causeFix ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve('/var/lib/hostalias/intent.json')})` : undefined);
   return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };

@@ -351,6 +351,16 @@ async function tryLink(from: string, to: string): Promise<boolean> {
   }
 }
 
+/** The entries of a directory of the running system (/proc), sorted; [] when unreadable. Read-only. */
+export async function listLiveDir(path: string): Promise<string[]> {
+  return (await readdir(path).catch(() => [] as string[])).sort();
+}
+
+/** Where a link of the running system points (/proc/PID/fd/N); null when unreadable. Read-only. */
+export async function readLiveLink(path: string): Promise<string | null> {
+  return readlink(path).catch(() => null);
+}
+
 function tempName(target: string): string {
   return join(dirname(target), `.hostalias-${randomBytes(12).toString('hex')}.tmp`);
 }

@@ -1,12 +1,11 @@
 /**
  * Reads live kernel state from /proc: sockets and the processes that own them. /proc describes the
- * running kernel, never a --root folder, so it is read directly (read-only) rather than through
- * SystemFs. /proc/net is per network namespace of this process: inside `nsenter --net` it lists
+ * running kernel, never a --root folder, so it is read through the live readers of src/fs, not a
+ * rooted SystemFs. /proc/net is per network namespace of this process: inside `nsenter --net` it lists
  * that namespace's sockets.
  */
-import { readdir, readlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { readLiveFile } from '../../../fs/system-fs.js';
+import { listLiveDir, readLiveFile, readLiveLink } from '../../../fs/system-fs.js';
 import { parseProcNet, socketInode, type Listener } from './proc-net.js';
 
 const FILES: ReadonlyArray<[string, 'tcp' | 'udp', 4 | 6]> = [
@@ -33,12 +32,12 @@ export async function readListeners(): Promise<Listener[]> {
 export async function readSocketOwners(inodes: ReadonlySet<number>): Promise<Map<number, string>> {
   const owners = new Map<number, string>();
   if (inodes.size === 0) return owners;
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
+  const pids = (await listLiveDir('/proc')).filter((e) => /^\d+$/.test(e));
   await Promise.all(pids.map(async (pid) => {
-    const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    const fds = await listLiveDir(`/proc/${pid}/fd`);
     let comm: string | null | undefined;
     for (const fd of fds) {
-      const inode = socketInode(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+      const inode = socketInode((await readLiveLink(`/proc/${pid}/fd/${fd}`)) ?? '');
       if (inode === null || !inodes.has(inode) || owners.has(inode)) continue;
       comm ??= (await readLiveFile(`/proc/${pid}/comm`))?.trim() ?? null;
       owners.set(inode, comm ? `${comm}[${pid}]` : `pid ${pid}`);
@@ -49,7 +48,7 @@ export async function readSocketOwners(inodes: ReadonlySet<number>): Promise<Map
 
 /** Command lines of every process whose name is `name`, as argv arrays. Read-only. */
 export async function readProcessArgv(name: string): Promise<Array<{ pid: number; argv: string[] }>> {
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((e) => /^\d+$/.test(e));
+  const pids = (await listLiveDir('/proc')).filter((e) => /^\d+$/.test(e));
   const found = await Promise.all(pids.map(async (pid) => {
     const comm = (await readLiveFile(`/proc/${pid}/comm`))?.trim();
     if (comm !== name) return null;
