@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { realpathSync } from 'node:fs';
 import nodeModule from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { isEntryPoint } from '../exec/runtime.js';
 import { EXIT_CODES, isHostaliasError } from '../model/errors.js';
 import { VERSION } from '../model/version.js';
 import { shellQuote } from '../model/shell.js';
@@ -122,15 +121,7 @@ function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
   });
 }
 
-function isEntryPoint(): boolean {
-  try {
-    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   // Node >= 22.1 keeps V8's compiled code of the command files between runs; a no-op before.
   (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   exitQuietlyOnEpipe(process.stdout);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,4 +73,13 @@ export async function locateRuntimeSource(): Promise<RuntimeSource> {
     return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node: process.execPath, dir, files, manifest };
   }
   throw new HostaliasError('failed', `the hostalias bundle (dist/cli/runtime.json) was not found near ${here}, so there is nothing for boot units to run`, 'npm run build (in a clone), or reinstall hostalias');
+}
+
+/** The module at `moduleUrl` is the script node was started with (not imported by a test or a library user). */
+export function isEntryPoint(moduleUrl: string): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
 }

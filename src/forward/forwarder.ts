@@ -6,10 +6,10 @@
  * UDP always runs in one process: sessions are per client address and must live in one place.
  *
  * SIDE EFFECTS: opens sockets and, with workers > 1, forks Node processes (this module's
- * worker-main.js) through node:cluster, outside the runner gateway: a relay is a long-running
- * server, not a plan step. The workers exit when this process closes them or goes away.
+ * worker-main.js) through exec/cluster.ts's forkWorker, not the Runner: a relay is a
+ * long-running server, not a plan step. The workers exit when this process closes them or goes away.
  */
-import cluster, { type Worker } from 'node:cluster';
+import { forkWorker, type Worker } from '../exec/cluster.js';
 import { fileURLToPath } from 'node:url';
 import { HostaliasError } from '../model/errors.js';
 import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
@@ -105,8 +105,7 @@ async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
 
 function startCluster(opts: ForwarderOptions, count: number): Promise<Forwarder> {
   // Fixed at the first fork; set both ways so a library user's earlier choice can't surprise us.
-  cluster.schedulingPolicy = opts.schedule === 'round-robin' ? cluster.SCHED_RR : cluster.SCHED_NONE;
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+  const workerMain = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   const env = { [WORKER_ENV]: JSON.stringify(opts) };
   const workers = new Set<Worker>();
   const finals: RelayStats[] = [];
@@ -115,7 +114,7 @@ function startCluster(opts: ForwarderOptions, count: number): Promise<Forwarder>
 
   const fork = (): Promise<Worker> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork(env);
+      const w = forkWorker(workerMain, env, opts.schedule === 'round-robin');
       workers.add(w);
       let listening = false;
       w.on('message', (m: WorkerMessage) => {

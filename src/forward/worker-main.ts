@@ -1,9 +1,9 @@
 /**
- * Entry point of a forward worker process (node:cluster, see forwarder.ts). Reads its options
+ * Entry point of a forward worker process (exec/cluster.ts's forkWorker, see forwarder.ts). Reads its options
  * from the environment, relays until the primary says stop, a signal arrives, or the primary
  * goes away, then drains gracefully and exits.
  */
-import cluster from 'node:cluster';
+import { isForkedWorker } from '../exec/cluster.js';
 import type { ForwarderOptions, PrimaryMessage, WorkerMessage } from './forwarder.js';
 import { WORKER_ENV } from './forwarder.js';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
@@ -45,4 +45,4 @@ async function runWorker(): Promise<void> {
 }
 
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs). A failure still ends the worker with an error.
-if (cluster.isWorker) void runWorker();
+if (isForkedWorker()) void runWorker();
