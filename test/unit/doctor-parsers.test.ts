@@ -241,7 +241,7 @@ test('render: past the cap a check\'s findings are counted, not listed; failures
 
 test('firewall findings: one per rule naming the bridges it hits, not one per rule and bridge', () => {
   const rules = Array.from({ length: 50 }, (_, i) => `-A INPUT -p tcp -m multiport --dports ${1000 + i},${2000 + i} -j DROP`).join('\n');
-  const chains = parseIptablesSave(`*filter\n:INPUT ACCEPT [0:0]\n${rules}\nCOMMIT\n`);
+  const chains = walkableChains(parseIptablesSave(`*filter\n:INPUT ACCEPT [0:0]\n${rules}\nCOMMIT\n`));
   const bridges = Array.from({ length: 40 }, (_, i) => `br-${String(i).padStart(12, '0')}`);
   const results = bridges.map((iface) => [iface, walkChain(chains, 'INPUT', { iface, dst: '10.254.254.254', proto: 'tcp', port: null })] as const);
   const findings = judgeGates('iptables INPUT', results, '10.254.254.254', () => 'unused');
