@@ -4,7 +4,7 @@
  * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
  */
 import type { Runner, RunResult } from '../exec/runner.js';
-import { FLAVOUR_NAMES, type EngineFlavour, type EngineProbe } from '../model/engine.js';
+import { FLAVOUR_NAMES, type EngineFacts, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';
 
 /** Each docker call gets this long; the runner kills it after. A healthy engine answers in well under a second. */
@@ -27,15 +27,6 @@ export interface EngineAnswers {
   version: string;
   info: string;
   context: string;
-}
-
-export interface EngineFacts {
-  serverVersion: string;
-  clientVersion: string;
-  os: string;
-  rootless: boolean;
-  flavour: EngineFlavour;
-  flavourReason: string;
 }
 
 function parseObject<T>(text: string): T {

@@ -88,7 +88,7 @@ export class SystemFs {
 
   /** Permission bits of a regular file, or null when there is none. */
   async mode(path: string): Promise<number | null> {
-    const st = await lstatOrNull(this.resolve(path));
+    const st = await statOrNull(this.resolve(path), false);
     return st?.isFile() ? st.mode & 0o7777 : null;
   }
 
@@ -241,7 +241,7 @@ export class SystemFs {
     for (const part of parts) {
       current = `${current}/${part}`;
       const full = this.resolve(current);
-      const st = await lstatOrNull(full);
+      const st = await statOrNull(full, false);
       if (st === null) {
         try {
           await mkdir(full, DIR_MODE);
@@ -273,7 +273,7 @@ export class SystemFs {
     let current = owner;
     for (const part of [null, ...rest]) {
       if (part !== null) current = `${current}/${part}`;
-      const st = await lstatOrNull(this.resolve(current));
+      const st = await statOrNull(this.resolve(current), false);
       if (st === null) return false;
       if (st.isSymbolicLink()) throw linkRefused(this.resolve(current));
       if (!st.isDirectory()) throw notDirectory(this.resolve(current));
@@ -406,18 +406,10 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
 }
 
-async function lstatOrNull(full: string): Promise<Stats | null> {
+/** stat (or, with `follow` false, lstat); null when the path doesn't exist. */
+async function statOrNull(full: string, follow = true): Promise<Stats | null> {
   try {
-    return await lstat(full);
-  } catch (err) {
-    if (isMissing(err)) return null;
-    throw err;
-  }
-}
-
-async function statOrNull(full: string): Promise<Stats | null> {
-  try {
-    return await stat(full);
+    return await (follow ? stat(full) : lstat(full));
   } catch (err) {
     if (isMissing(err)) return null;
     throw err;

@@ -23,18 +23,19 @@ export const FLAVOUR_NAMES: Record<EngineFlavour, string> = {
   podman: 'Podman',
 };
 
+/** What `docker version`, `docker info` and `docker context show` say about a running engine. */
+export interface EngineFacts {
+  serverVersion: string;
+  clientVersion: string;
+  os: string;
+  rootless: boolean;
+  flavour: EngineFlavour;
+  /** Why that flavour (which field said so), for notes and --verbose. */
+  flavourReason: string;
+}
+
 export type EngineProbe =
-  | {
-      reachable: true;
-      serverVersion: string;
-      clientVersion: string;
-      os: string;
-      rootless: boolean;
-      flavour: EngineFlavour;
-      /** Why that flavour (which field said so), for notes and --verbose. */
-      flavourReason: string;
-      bridges: BridgeNetwork[];
-    }
+  | ({ reachable: true; bridges: BridgeNetwork[] } & EngineFacts)
   | {
       reachable: false;
       cliMissing: boolean;
