@@ -10,7 +10,7 @@ import { linuxFacts } from './facts.js';
 const NEED_ROOT = /permission denied|operation not permitted|you must be root/i;
 
 /** Container bridges to test: those the engine reports, else the ones on this host, else docker0. */
-async function bridgeIfaces(input: DoctorInput): Promise<string[]> {
+async function bridgesToTest(input: DoctorInput): Promise<string[]> {
   const facts = linuxFacts(input);
   const engine = await input.engine();
   if (engine.reachable && engine.bridges.length > 0) return engine.bridges.map((b) => b.iface);
@@ -124,7 +124,7 @@ export const firewallCheck: Check = {
   async run(input) {
     const { ctx, desired } = input;
     const ip = desired.ip;
-    const bridges = await bridgeIfaces(input);
+    const bridges = await bridgesToTest(input);
     const labels = await bridgeLabels(input);
     const label = (iface: string) => labels.get(iface) ?? iface;
     const ifaceOf = (l: string) => l.split(' ')[0] ?? l;
@@ -180,7 +180,7 @@ export const firewallCheck: Check = {
 
 /** The command that deletes the first rule dropping TCP `port` from docker0 to the alias, if doctor can name it. */
 export async function firewallDropFix(input: DoctorInput, port: number): Promise<string | null> {
-  const bridges = await bridgeIfaces(input);
+  const bridges = await bridgesToTest(input);
   const ipt = await input.ctx.runner.run(['iptables', '-w', '-S']);
   if (ipt.code !== 0) return null;
   const chains = walkableChains(parseIptablesSave(ipt.stdout));
