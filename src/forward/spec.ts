@@ -2,14 +2,11 @@ import { isIP } from 'node:net';
 import type { ForwardSpec } from '../model/config.js';
 import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../model/ports.js';
 import { usageError } from '../model/errors.js';
-import { loopbackTargets, type TargetOrder } from './targets.js';
+import { loopbackTargets, type Endpoint, type TargetOrder } from './targets.js';
 
 export type ForwardProto = Proto;
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export type { Endpoint };
 
 export type { ForwardSpec } from '../model/config.js';
 

@@ -6,7 +6,11 @@
  * `loopbackTargets(port)` with the 'sticky' order starts every connection at the family that
  * answered last and falls back to the other on refusal.
  */
-import type { Endpoint } from './spec.js';
+/** A host and port a relay listens on or connects to. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
 
 /** The addresses a local client of `localhost` may reach a local service on. */
 export const LOOPBACK_HOSTS: readonly string[] = ['127.0.0.1', '::1'];
