@@ -1,23 +1,23 @@
 import type { Context } from '../../model/context.js';
 import { defaultDesired, type PersistKind } from '../../model/config.js';
 import { hasBlock } from '../../model/marked-block.js';
+import { isManaged } from '../../model/managed.js';
 import type { State } from '../../model/state.js';
 import { HOSTS_PATH } from '../../parts/hosts-file.js';
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP } from '../../docker/daemon-plan.js';
 import { listAddresses } from './ip.js';
 import { PATHS } from './persistence.js';
 
-const MANAGED = /# Managed by hostalias/;
 const IPV4 = /\b(\d{1,3}(?:\.\d{1,3}){3})\/32\b/;
 const LABEL = /\b(lo:[A-Za-z0-9_.-]{1,12})\b/;
 const DEFAULT_LABEL = defaultDesired().label;
 
 /** Persistence files by kind, with how to tell hostalias wrote them. */
 const PERSISTENCE_FILES: ReadonlyArray<{ kind: PersistKind; path: string; ours: (text: string) => boolean }> = [
-  { kind: 'systemd', path: PATHS.systemdUnit, ours: (t) => MANAGED.test(t) },
-  { kind: 'networkd', path: PATHS.networkd, ours: (t) => MANAGED.test(t) },
-  { kind: 'netplan', path: PATHS.netplan, ours: (t) => MANAGED.test(t) },
-  { kind: 'networkmanager', path: PATHS.nmKeyfile, ours: (t) => MANAGED.test(t) },
+  { kind: 'systemd', path: PATHS.systemdUnit, ours: isManaged },
+  { kind: 'networkd', path: PATHS.networkd, ours: isManaged },
+  { kind: 'netplan', path: PATHS.netplan, ours: isManaged },
+  { kind: 'networkmanager', path: PATHS.nmKeyfile, ours: isManaged },
   { kind: 'ifupdown', path: PATHS.interfaces, ours: (t) => hasBlock(t) },
 ];
 
