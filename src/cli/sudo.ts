@@ -1,6 +1,7 @@
 import { EXIT_CODES, type HostaliasError } from '../model/errors.js';
 import { shellQuote } from '../model/shell.js';
-import { runInherited, selfArgv, sudoWithoutPrompt } from '../exec/sudo.js';
+import { runInherited } from '../exec/inherit.js';
+import { selfArgv, sudoWithoutPrompt } from '../exec/sudo.js';
 import type { CliIO } from './io.js';
 
 /**
@@ -24,5 +25,6 @@ export async function rerunWithSudo(err: HostaliasError, args: readonly string[]
   if (prompt === 'no' && !interactive) return refuse('; sudo would ask for a password, but there is no terminal to ask on');
   io.err(`hostalias: ${err.message}; running it again with sudo:`);
   io.err(`  ${command}`);
-  return runInherited(argv);
+  // sudo relays the terminal's signals to the command itself; forwarding them too would double them.
+  return runInherited(argv, { forwardSignals: false });
 }

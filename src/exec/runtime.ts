@@ -83,3 +83,13 @@ export function isEntryPoint(moduleUrl: string): boolean {
     return false;
   }
 }
+
+/** The script this process runs (process.argv[1]), with links resolved when they can be. */
+export function selfPath(): string {
+  const script = process.argv[1] ?? '';
+  try {
+    return realpathSync(script);
+  } catch {
+    return script; // keep what node was given
+  }
+}

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { selfPath } from './runtime.js';
 import { ProcessRunner } from './runner.js';
 
 /**
@@ -8,31 +7,11 @@ import { ProcessRunner } from './runner.js';
  * would be found by name (issue 12); mkcert re-runs its root steps the same way.
  */
 export function selfArgv(args: readonly string[]): string[] {
-  const script = process.argv[1] ?? '';
-  let path = script;
-  try {
-    path = realpathSync(script);
-  } catch {
-    // keep what node was given
-  }
-  return [process.execPath, path, ...args];
+  return [process.execPath, selfPath(), ...args];
 }
 
 /** Whether `sudo` would run without asking for a password (cached credentials, NOPASSWD). */
 export async function sudoWithoutPrompt(): Promise<'yes' | 'no' | 'missing'> {
   const res = await new ProcessRunner().run(['sudo', '-n', 'true'], { timeoutMs: 10_000 });
   return res.code === 0 ? 'yes' : res.code === 127 ? 'missing' : 'no';
-}
-
-/**
- * Runs argv with this process's stdin, stdout and stderr (sudo may prompt) and resolves with its
- * exit status (128 + signal number when killed, like a shell).
- */
-export function runInherited(argv: readonly string[]): Promise<number> {
-  const [file, ...args] = argv;
-  return new Promise((resolve) => {
-    const child = spawn(file as string, args, { stdio: 'inherit' });
-    child.on('error', () => resolve(127));
-    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGKILL' ? 9 : 15)));
-  });
 }
