@@ -174,8 +174,8 @@ export async function applySteps(ctx: Applier, steps: readonly Step[], label: st
       await journal(`begin: ${steps.length} step(s)`);
     } catch (err) {
       await opts.rolledBack?.(true).catch(() => undefined);
-      const fix = typeof (err as { fix?: unknown }).fix === 'string' ? (err as { fix: string }).fix : `free space or fix ${ctx.fs.resolve(JOURNAL_PATH)}, then run it again`;
-      throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(JOURNAL_PATH)}: ${describeCause(err)}; nothing was changed`, fix, { cause: err });
+      const fix = typeof (err as { fix?: unknown }).fix === 'string' ? (err as { fix: string }).fix : `free space or fix ${ctx.fs.resolve(journalPath)}, then run it again`;
+      throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(journalPath)}: ${describeCause(err)}; nothing was changed`, fix, { cause: err });
     }
   }
   for (const step of steps) {
