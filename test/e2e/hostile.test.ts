@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chown, lstat, mkdir, readFile, rm, stat, symlink, writeFile, mkdtemp } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { execArgv } from '../lab/exec.js';
-import { cliPath, runCli, withNetns } from '../lab/netns.js';
+import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
+import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { loAddrs, tempRoot } from '../support/e2e.js';
 
 const NOBODY = 65534;
@@ -83,6 +85,61 @@ test('symlinks planted by an unprivileged user and umask 000: hostalias refuses 
     await assert.rejects(lstat(join(root, d)), /ENOENT/, `${d} removed once empty`);
   }
   assert.deepEqual(await hashTree(victims), before, 'no victim file changed');
+});
+
+/** A socket that accepts connections and never answers: a hung Docker engine. */
+async function silentSocket(path: string): Promise<{ close(): Promise<void> }> {
+  const held: net.Socket[] = [];
+  const server = net.createServer((s) => void held.push(s));
+  await new Promise<void>((r) => server.listen(path, r));
+  // server.close() waits for every connection to end: end the held ones first.
+  return { close: () => new Promise<void>((r) => (held.forEach((s) => s.destroy()), server.close(() => r()))) };
+}
+
+test('a silent engine never shrinks trust: refresh keeps the custom bridge trusted and a container still connects; doctor stays bounded', { timeout: 300_000 }, async (t) => {
+  const ns = await withNetns(t, 'silent');
+  const d = await startDockerd(ns);
+  const image = await buildBusyboxImage(d);
+  await d.docker(['network', 'create', '-o', 'com.docker.network.bridge.name=appnet0', 'appnet']);
+  const root = await tempRoot(t, 'silent');
+  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none'], { env: d.env });
+  assert.equal(up.code, 0, up.stderr);
+  await startReplyServer(ns, { host: '10.254.254.254', port: 8080, reply: 'alias-ok\n' });
+  const reach = async () => (await d.docker(['run', '--rm', '--network', 'appnet', image, 'sh', '-c', 'echo hi | nc -w 3 10.254.254.254 8080'], { allowFail: true, timeoutMs: 60_000 })).stdout;
+  assert.match(await reach(), /alias-ok/, 'before: the container on appnet0 reaches the alias');
+
+  const sockDir = await mkdtemp(`${LAB_TMP_PREFIX}silent-`);
+  t.after(() => rm(sockDir, { recursive: true, force: true }));
+  const silent = await silentSocket(join(sockDir, 'docker.sock'));
+  t.after(() => silent.close());
+  const silentEnv = { ...d.env, DOCKER_HOST: `unix://${join(sockDir, 'docker.sock')}` };
+
+  const refresh = await runCli(ns, ['refresh', '--files-root', root], { env: silentEnv, timeoutMs: 120_000 });
+  assert.equal(refresh.code, 0, refresh.stderr);
+  assert.match(refresh.stderr, /did not answer, so the bridges it reported last time stay trusted \(.*appnet0/);
+  assert.match(await reach(), /alias-ok/, 'after a refresh with a silent engine the container still connects');
+
+  const started = Date.now();
+  const doctor = await runCli(ns, ['doctor', '--files-root', root, '--json'], { env: silentEnv, timeoutMs: 120_000 });
+  const took = Date.now() - started;
+  assert.ok(took <= 15_000, `doctor with a silent engine took ${took} ms`);
+  assert.ok(JSON.parse(doctor.stdout).findings.length > 0, doctor.stderr);
+
+  // Negative control: without the record of the last bridges, a silent engine would leave
+  // appnet0 (a name no engine gives by default) untrusted and the container cut off.
+  const recordPath = join(root, 'var/lib/hostalias/firewall.json');
+  const record = JSON.parse(await readFile(recordPath, 'utf8')) as { bridges?: string[] };
+  assert.ok(record.bridges?.includes('appnet0'), 'the record names the bridges the engine reported');
+  delete record.bridges;
+  await writeFile(recordPath, `${JSON.stringify(record)}\n`);
+  const cut = await runCli(ns, ['refresh', '--files-root', root], { env: silentEnv, timeoutMs: 120_000 });
+  assert.equal(cut.code, 0, cut.stderr);
+  assert.doesNotMatch(await reach(), /alias-ok/, 'control: appnet0 untrusted, the container is cut off');
+  const back = await runCli(ns, ['refresh', '--files-root', root], { env: d.env, timeoutMs: 120_000 });
+  assert.equal(back.code, 0, back.stderr);
+  assert.match(await reach(), /alias-ok/, 'the engine answers again: trusted again');
+  const down = await runCli(ns, ['down', '--files-root', root], { env: d.env });
+  assert.equal(down.code, 0, down.stderr);
 });
 
 test('doctor with 5,000 firewall rules finishes within 5 s with bounded output', { timeout: 180_000 }, async (t) => {
