@@ -6,6 +6,7 @@
 import type { Runner, RunResult } from '../exec/runner.js';
 import { FLAVOUR_NAMES, type EngineFacts, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';
+import { onPath } from '../fs/system-fs.js';
 
 /** Each docker call gets this long; the runner kills it after. A healthy engine answers in well under a second. */
 export const ENGINE_PROBE_TIMEOUT_MS = 5_000;
@@ -173,10 +174,10 @@ export function chooseEngine(asked: EngineCli | undefined, installed: { docker: 
   return null;
 }
 
-/** Whether each CLI is installed (`--version` answers). Read-only, bounded. */
-export async function installedEngines(runner: Runner): Promise<{ docker: boolean; podman: boolean }> {
-  const [docker, podman] = await Promise.all(['docker', 'podman'].map((cli) => runner.run([cli, '--version'], { timeoutMs: ENGINE_PROBE_TIMEOUT_MS })));
-  return { docker: docker?.code === 0, podman: podman?.code === 0 };
+/** Whether each CLI is installed (on PATH). Read-only; starts no process. */
+export async function installedEngines(env: Readonly<Record<string, string | undefined>>): Promise<{ docker: boolean; podman: boolean }> {
+  const [docker, podman] = await Promise.all([onPath('docker', env['PATH']), onPath('podman', env['PATH'])]);
+  return { docker, podman };
 }
 
 /** What `podman info` says about how its containers reach the host. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import { access, chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
 
@@ -354,6 +354,23 @@ async function tryLink(from: string, to: string): Promise<boolean> {
 /** The entries of a directory of the running system (/proc), sorted; [] when unreadable. Read-only. */
 export async function listLiveDir(path: string): Promise<string[]> {
   return (await readdir(path).catch(() => [] as string[])).sort();
+}
+
+/**
+ * Whether `name` is an executable on `searchPath` (PATH), as the shell would find it. Read-only;
+ * no process is started, so asking costs microseconds, not a fork (`hostalias run` start time).
+ */
+export async function onPath(name: string, searchPath: string | undefined): Promise<boolean> {
+  for (const dir of (searchPath ?? '').split(':')) {
+    if (dir === '') continue;
+    try {
+      await access(join(dir, name), constants.X_OK);
+      if ((await stat(join(dir, name))).isFile()) return true;
+    } catch {
+      // not in this folder
+    }
+  }
+  return false;
 }
 
 /** Where a link of the running system points (/proc/PID/fd/N); null when unreadable. Read-only. */

@@ -33,7 +33,7 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
       const ports = Array.isArray(flags.probe) ? parsePorts(flags.probe) : [];
       const input = await doctorInput(ctx);
       const findings = await runChecks(input);
-      const engine = chooseEngine(flags.engine, await installedEngines(ctx.runner), ctx.env);
+      const engine = chooseEngine(flags.engine, await installedEngines(ctx.env), ctx.env);
       if (engine?.cli === 'podman') {
         const pm = await probePodman(ctx.runner);
         findings.push(pm

@@ -41,7 +41,7 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       if (warning) io.err(`warning: ${warning}`);
       if (note) io.err(`note: ${note}`);
       const built = buildRunArgv(target, userArgs);
-      const engine = chooseEngine(flags.engine, await installedEngines(ctx.runner), ctx.env);
+      const engine = chooseEngine(flags.engine, await installedEngines(ctx.env), ctx.env);
       if (!engine && flags.dryRun) {
         io.out(shellQuote([flags.engine ?? 'docker', ...built.args]));
         return;
