@@ -11,18 +11,13 @@
  * Needs root and the lab's packages (test/lab/README.md). Prints a markdown table.
  */
 import { spawnSync } from 'node:child_process';
+import { median } from './median.js';
 import { cliPath, createNetns, type Netns } from '../test/lab/netns.js';
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../test/lab/dockerd.js';
 import { execArgv } from '../test/lab/exec.js';
 
 const START_RUNS = Number(process.env['BENCH_START_RUNS'] ?? '10');
 const RUN_RUNS = Number(process.env['BENCH_RUN_RUNS'] ?? '10');
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
 
 function timeSync(argv: readonly string[]): number {
   const t0 = process.hrtime.bigint();
