@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execArgv, sleep } from '../test/lab/exec.js';
+import { execArgv, sleep, waitOutput } from '../test/lab/exec.js';
 import { cliPath, createNetns, linkNetns, runCli, type Netns } from '../test/lab/netns.js';
 import { LAB_TMP_PREFIX } from '../test/lab/cleanup.js';
 
@@ -79,26 +79,6 @@ async function measure(ns: Netns, row: Row, pid: number | null): Promise<Result>
   if ((cps['failed'] ?? 0) > 0) process.stderr.write(`note: ${row.name}: ${cps['failed']} connections failed\n`);
   const cpu = pid ? (cpuSeconds(pid) - cpu0) / ((Date.now() - t0) / 1000) : null;
   return { tput1, tput4, p50: lat['p50us'] ?? 0, p99: lat['p99us'] ?? 0, cps: cps['perSec'] ?? 0, cpu };
-}
-
-function waitOutput(child: ChildProcess, needle: string, ms = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`no "${needle}" within ${ms} ms: ${out}`)), ms);
-    const on = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes(needle)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (${code}) before "${needle}": ${out}`));
-    });
-  });
 }
 
 async function waitListening(ns: Netns, host: string, port: number): Promise<void> {

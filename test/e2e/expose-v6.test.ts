@@ -15,7 +15,7 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
-import { sleep } from '../lab/exec.js';
+import { sleep, waitOutput } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
 import { snapshot, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
@@ -50,23 +50,7 @@ async function stop(child: ChildProcess): Promise<void> {
 async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns, argv: string[], needle: string): Promise<ChildProcess> {
   const child = ns.spawn(argv);
   t.after(() => stop(child));
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${needle}" within 20 s: ${out}`)), 20_000);
-    const on = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes(needle)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited (${code}) before "${needle}": ${out}`));
-    });
-  });
+  await waitOutput(child, needle, 20_000);
   return child;
 }
 

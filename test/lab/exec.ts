@@ -4,6 +4,7 @@
  * Everything is argv based (never a shell string) and runs with LC_ALL=C so
  * that parsed output of ip/iptables/docker is stable.
  */
+import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -192,4 +193,25 @@ export function which(cmd: string, pathEnv: string = process.env['PATH'] ?? ''):
 /** Calls `fn` with each line a child prints (its JSON status lines); nothing when there is no stream. */
 export function onLines(stream: Readable | null | undefined, fn: (line: string) => void): void {
   if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', fn);
+}
+
+/** Resolves once `child` printed `needle` (stdout or stderr); rejects when it exits first or after `ms`. */
+export function waitOutput(child: ChildProcess, needle: string, ms = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no "${needle}" within ${ms} ms: ${out}`)), ms);
+    const on = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(needle)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', on);
+    child.stderr?.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before "${needle}": ${out}`));
+    });
+  });
 }
