@@ -1,28 +1,9 @@
 import { spawn } from 'node:child_process';
 import { HostaliasError } from '../model/errors.js';
+import type { RunOptions, RunResult, Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** The runner killed it when opts.timeoutMs ran out. */
-  timedOut?: boolean;
-}
-
-export interface RunOptions {
-  input?: string;
-  env?: Record<string, string | undefined>;
-  timeoutMs?: number;
-}
-
-/**
- * The one gateway through which hostalias starts processes: always an argv array, never a shell
- * string. A non-zero exit is returned, not thrown, so probes can read failures as data.
- */
-export interface Runner {
-  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
-}
+export type { RunOptions, RunResult, Runner } from '../model/runner.js';
 
 /** How long a timed-out process gets between SIGTERM and SIGKILL, and after SIGKILL. */
 const KILL_GRACE_MS = 1_000;

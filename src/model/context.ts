@@ -3,7 +3,7 @@
  * Context an operation runs in, the platform Backend it carries, the Parts that plan changes, and
  * doctor's Checks and their Findings. part.ts, backend.ts and finding.ts re-export them by topic.
  */
-import type { Runner } from '../exec/runner.js';
+import type { Runner } from './runner.js';
 import type { SystemFs } from '../fs/system-fs.js';
 import type { Desired, ExposeSpec, ExposeVia, PersistChoice, PersistKind } from './config.js';
 import type { EngineProbe } from './engine.js';
