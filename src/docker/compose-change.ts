@@ -48,18 +48,20 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
   let compose: ComposePlan;
   let out: string;
   let usage: string[];
+  let before: string | null;
   let skippedOutput: string | null = null;
   if (req.inPlace) {
     if (sources.length > 1 || req.output) throw usageError('--in-place edits exactly one compose file and takes no -o', `hostalias compose --in-place -f ${first.path}`);
     out = first.abs;
     usage = [`docker compose -f ${first.path} up`];
     compose = planInPlace(first, target);
+    before = await fs.read(out);
   } else {
     out = outputPath(req.cwd, first, req.output);
     const inputs = sources.filter((s) => s.abs !== out);
     if (inputs.length < sources.length) skippedOutput = displayPath(out, req.cwd);
-    const existing = await fs.read(out);
-    if (existing !== null && !isManaged(existing)) {
+    before = await fs.read(out);
+    if (before !== null && !isManaged(before)) {
       throw usageError(`${displayPath(out, req.cwd)} exists and was not written by hostalias; nothing was written`, `pass another file with -o, or remove ${displayPath(out, req.cwd)}`);
     }
     const fileArgs = [...inputs.map((s) => s.path), displayPath(out, req.cwd)].map((p) => `-f ${p}`).join(' ');
@@ -68,7 +70,6 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
   }
   const plan = emptyPlan();
   plan.notes.push(...compose.notes);
-  const before = await fs.read(out);
   if (compose.content !== null && compose.content !== before) {
     // An edit in place or its backup must not widen the file's mode (a compose file can hold secrets).
     const mode = req.inPlace ? await fileMode(fs, out) : 0o644;

@@ -72,7 +72,7 @@ export async function listBridges(runner: Runner, timeoutMs: number): Promise<Br
  * user networks). Read-only; Podman missing means none. Rootless Podman's networks live in the
  * user's own namespace and never reach the host through a bridge.
  */
-export async function listPodmanBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; answered: boolean; reason: string }> {
+async function listPodmanBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; answered: boolean; reason: string }> {
   const ls = await runner.run(['podman', 'network', 'ls', '--format', '{{.NetworkInterface}} {{.Driver}}'], { timeoutMs });
   if (ls.code !== 0) {
     const why = ls.code === 127 ? 'podman is not installed' : `podman did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;

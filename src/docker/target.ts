@@ -50,13 +50,14 @@ export async function namesForEngine(ctx: Context, names: readonly string[]): Pr
 export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? defaultDesired();
-  const { names, note } = await namesForEngine(ctx, desired.names);
+  // The engine (bounded) and the alias are independent questions: ask them at once.
+  const [{ names, note }, present] = await Promise.all([
+    namesForEngine(ctx, desired.names),
+    ctx.backend.aliasPresent(ctx, desired.ip).catch((err: unknown) => new Error(describeCause(err))),
+  ]);
   const target = { ip: desired.ip, names };
-  let present: boolean | null;
-  try {
-    present = await ctx.backend.aliasPresent(ctx, target.ip);
-  } catch (err) {
-    return { target, note, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${describeCause(err)}); check with: hostalias status` };
+  if (present instanceof Error) {
+    return { target, note, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
   const warning = present ? null : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;

@@ -4,7 +4,8 @@ import { commandError, type RunOptions, type RunResult, type Runner } from '../e
 import { shellQuote } from '../model/shell.js';
 import { CAPTURED, type Retry, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
 import type { Context } from '../model/context.js';
-import { JOURNAL_PATH } from '../model/state.js';
+import { INTENT_PATH } from '../model/intent.js';
+import { JOURNAL_PATH, STATE_PATH } from '../model/state.js';
 
 export interface ApplyResult {
   done: Step[];
@@ -17,7 +18,8 @@ export type Applier = Pick<Context, 'runner' | 'fs' | 'live'>;
 
 type Undo = { what: string; run: () => Promise<void> };
 
-function describeStep(step: Step): string {
+/** A step as the journal (and the intent record) names it. */
+export function describeStep(step: Step): string {
   switch (step.kind) {
     case 'run':
       return shellQuote(step.argv);
@@ -35,7 +37,7 @@ function describeStep(step: Step): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs argv; with `retry`, again while it fails with matching output, within the time bound. Throws on failure. */
-export async function runRetrying(runner: Runner, argv: readonly string[], doing: string, retry?: Retry, opts?: RunOptions): Promise<RunResult> {
+async function runRetrying(runner: Runner, argv: readonly string[], doing: string, retry?: Retry, opts?: RunOptions): Promise<RunResult> {
   const until = Date.now() + (retry?.forMs ?? 0);
   for (;;) {
     const res = await runner.run(argv, opts);
@@ -159,7 +161,7 @@ export interface ApplyOptions {
 }
 
 /** The commit as a step, for the journal and error messages. */
-const COMMIT_STEP: Step = { kind: 'write', path: '/var/lib/hostalias/state.json', content: '', mode: 0o644, before: null, why: 'record what is installed (state.json)' };
+const COMMIT_STEP: Step = { kind: 'write', path: STATE_PATH, content: '', mode: 0o644, before: null, why: 'record what is installed (state.json)' };
 
 export async function applySteps(ctx: Applier, steps: readonly Step[], label: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const journalPath = opts.journal ?? JOURNAL_PATH;
@@ -244,6 +246,6 @@ async function rollback(ctx: Applier, undos: Undo[], failed: Step, cause: unknow
   const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
   const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${journalFile})` : '';
   const causeFix = typeof (cause as { fix?: unknown } | null)?.fix === 'string' ? (cause as { fix: string }).fix : undefined;
-  const fix = base?.fix ?? causeFix ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve('/var/lib/hostalias/intent.json')})` : undefined);
+  const fix = base?.fix ?? causeFix ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
   return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };
 }

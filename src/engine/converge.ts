@@ -1,13 +1,13 @@
 import { HostaliasError } from '../model/errors.js';
 import type { PersistDecision } from '../model/backend.js';
 import { mergePlans, type Plan, type Step } from '../model/steps.js';
-import { applySteps } from './apply.js';
+import { applySteps, describeStep } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
 import { namesForEngine } from '../docker/target.js';
 import type { PartInput } from '../model/part.js';
-import { CorruptStateError, loadState, saveState, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
+import { CorruptStateError, loadState, saveState, BACKUP_DIR, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
 import { clearIntent, INTENT_PATH, loadIntent, saveIntent, type Intent } from '../model/intent.js';
 
 export interface ChangeOptions {
@@ -91,10 +91,6 @@ function planDirs(steps: readonly Step[]): string[] {
   return [...new Set(paths.map((p) => p.replace(/\/[^/]*$/, '') || '/'))].sort();
 }
 
-function describe(step: Step): string {
-  return step.kind === 'run' ? step.argv.join(' ') : `${step.kind} ${step.path}`;
-}
-
 /**
  * Applies `plan` with its intent recorded first (fsynced), the state recorded as part of the
  * change, and the record removed once the change is complete or cleanly rolled back. A run killed
@@ -102,7 +98,7 @@ function describe(step: Step): string {
  */
 async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: State | null, next: State | null, save: boolean): Promise<Step[]> {
   if (plan.steps.length === 0 && !save) return [];
-  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, dirs: planDirs(plan.steps), steps: plan.steps.map(describe) };
+  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, dirs: planDirs(plan.steps), steps: plan.steps.map(describeStep) };
   if (plan.steps.length > 0) await saveIntent(ctx.fs, intent);
   const result = await applySteps(ctx, plan.steps, label, {
     teardown: next === null,
@@ -119,7 +115,7 @@ async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: 
 
 /** Removes temp files an interrupted change may have left in the directories it wrote in. */
 async function sweepAfterCrash(ctx: Context, intent: Intent | 'unknown'): Promise<void> {
-  const dirs = new Set([...(intent === 'unknown' ? [] : intent.dirs), STATE_DIR, `${STATE_DIR}/backups`]);
+  const dirs = new Set([...(intent === 'unknown' ? [] : intent.dirs), STATE_DIR, BACKUP_DIR]);
   for (const dir of dirs) await ctx.fs.sweepTemps(dir);
 }
 
@@ -239,10 +235,11 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? resolveDesired(null, opts.ip ? { ip: opts.ip } : {});
   const ip = opts.ip ?? desired.ip;
-  const forEngine = await namesForEngine(ctx, desired.names);
+  // Two independent questions (the engine is asked with a bound): ask them at once.
+  const [forEngine, present] = await Promise.all([namesForEngine(ctx, desired.names), ctx.backend.aliasPresent(ctx, ip)]);
   return {
     ip,
-    present: await ctx.backend.aliasPresent(ctx, ip),
+    present,
     configured: state !== null,
     label: desired.label,
     persistence: state?.persistence?.kind ?? null,

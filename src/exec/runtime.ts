@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostaliasError } from '../model/errors.js';
+import { readLiveFile } from '../fs/system-fs.js';
 
 /** How to start hostalias itself: the node binary and the CLI entry point (boot units name them). */
 export interface ForwardRuntime {
@@ -46,12 +47,8 @@ interface Manifest {
   files: string[];
 }
 
-async function readManifest(dir: string): Promise<string | null> {
-  try {
-    return await readFile(join(dir, 'runtime.json'), 'utf8');
-  } catch {
-    return null;
-  }
+function readManifest(dir: string): Promise<string | null> {
+  return readLiveFile(join(dir, 'runtime.json'));
 }
 
 /**

@@ -13,7 +13,7 @@ import { forkWorker, type Worker } from '../exec/cluster.js';
 import { fileURLToPath } from 'node:url';
 import { HostaliasError } from '../model/errors.js';
 import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
-import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay } from './tcp-relay.js';
+import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
 import type { TargetOrder } from './targets.js';
 
@@ -81,13 +81,18 @@ function sumStats(all: RelayStats[]): RelayStats {
   return total;
 }
 
+/** The TCP relay a forwarder (or one of its workers) runs for `opts`. Pure. */
+export function tcpRelayOptions(opts: ForwarderOptions): TcpRelayOptions {
+  return { listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) };
+}
+
 async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
   const graceMs = opts.graceMs ?? 10_000;
   let relay: TcpRelay | UdpRelay;
   try {
     relay =
       opts.proto === 'tcp'
-        ? await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) })
+        ? await startTcpRelay(tcpRelayOptions(opts))
         : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.maxSessions ? { maxSessions: opts.maxSessions } : {}) });
   } catch (err) {
     throw listenError(err, opts.listen, opts.proto);

@@ -5,7 +5,7 @@
  */
 import { isForkedWorker } from '../exec/cluster.js';
 import type { ForwarderOptions, PrimaryMessage, WorkerMessage } from './forwarder.js';
-import { WORKER_ENV } from './forwarder.js';
+import { tcpRelayOptions, WORKER_ENV } from './forwarder.js';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 
 function send(m: WorkerMessage): Promise<void> {
@@ -19,7 +19,7 @@ async function runWorker(): Promise<void> {
   const opts = JSON.parse(process.env[WORKER_ENV] ?? '{}') as ForwarderOptions;
   let relay: TcpRelay;
   try {
-    relay = await startTcpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) });
+    relay = await startTcpRelay(tcpRelayOptions(opts));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     await send({ type: 'error', code: e.code ?? 'EUNKNOWN', message: e.message });

@@ -10,7 +10,7 @@ const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NON
  * Directories hostalias owns outright. Inside them no symbolic link is ever followed (a link
  * there is refused, naming the path), so whoever could plant one can't redirect a root write.
  */
-export const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias', '/usr/local/lib/hostalias'];
+const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias', '/usr/local/lib/hostalias'];
 
 /** Directories removed again when they become empty (hostalias made them or they only held its files). */
 const PRUNED_WHEN_EMPTY: readonly string[] = ['/etc/hostalias', '/var/lib/hostalias/backups', '/etc/systemd/system/multi-user.target.wants'];

@@ -44,7 +44,7 @@ const Forward = v.object({
   workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
 });
 
-export const DesiredSchema = v.object({
+const DesiredSchema = v.object({
   ip: Ip,
   label: Label,
   names: v.pipe(v.array(HostName), v.minLength(1)),

@@ -76,7 +76,6 @@ export const runtimeCopyPart: Part = {
   async plan(ctx, { desired }) {
     const source = desired && managedForwards(desired).length > 0 ? await locateRuntimeSource() : null;
     const obs = await observeRuntimeCopy(ctx, source?.id ?? null);
-    if (!source && obs.current === null && Object.keys(obs.versions).length === 0) return emptyPlan();
     return planRuntimeCopy(source, obs);
   },
 };

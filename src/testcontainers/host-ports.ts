@@ -15,8 +15,7 @@ import { HostaliasError } from '../model/errors.js';
 import { loadState } from '../model/state.js';
 import { SystemFs } from '../fs/system-fs.js';
 import { listenError } from '../forward/forwarder.js';
-import type { Endpoint } from '../forward/spec.js';
-import { loopbackTargets } from '../forward/targets.js';
+import { parseTargets, type Endpoint } from '../forward/spec.js';
 import { startTcpRelay, type TcpRelay } from '../forward/tcp-relay.js';
 import { startUdpRelay, type UdpRelay } from '../forward/udp-relay.js';
 import { exposeThroughTestcontainers } from './fallback.js';
@@ -119,12 +118,13 @@ type Relay = TcpRelay | UdpRelay;
 
 async function relayPort(ip: string, w: WantedPort): Promise<{ relay: Relay | null; via: 'relay' | 'direct' }> {
   const listen = { host: ip, port: w.port };
-  const targets = loopbackTargets(w.port);
+  // No --to: the loopback pair, sticky — the rule `forward PORT` follows too.
+  const { targets, order } = parseTargets(w.port, []);
   try {
     const relay =
       w.proto === 'tcp'
-        ? await startTcpRelay({ listen, targets, order: 'sticky', connectTimeoutMs: 2000, unref: true })
-        : await startUdpRelay({ listen, targets, order: 'sticky', unref: true });
+        ? await startTcpRelay({ listen, targets, order, connectTimeoutMs: 2000, unref: true })
+        : await startUdpRelay({ listen, targets, order, unref: true });
     return { relay, via: 'relay' };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {

@@ -8,10 +8,10 @@ import { currentRuntime } from '../../exec/runtime.js';
 import { FLAVOUR_NAMES } from '../../model/engine.js';
 import { macExposeCheck } from './expose-check.js';
 import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
-import { managedForwards } from '../../model/expose.js';
+import { kernelExposes, managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob } from './launchd.js';
-import { guardRules, hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, pfExposes, rdrRule } from './pf.js';
+import { guardRules, hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
 
 /** `alias`: the alias is on lo0 as a /32 and is the address the state records. */
 export const macAliasCheck: Check = {
@@ -98,7 +98,7 @@ export const macPfCheck: Check = {
   id: 'pf',
   async run(input) {
     const { desired, hostalias } = input;
-    const redirects = pfExposes(desired.exposes);
+    const redirects = kernelExposes(desired.exposes);
     if (!desired.lanGuard && redirects.length === 0) return [ok('pf', 'no pf rules wanted (--no-lan-guard, no --keep-source expose)')];
     const info = await pfctl(input, ['-s', 'info']);
     if (info.denied) return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', 'sudo hostalias doctor')];

@@ -1,3 +1,4 @@
+import { kernelExposes } from '../../model/expose.js';
 import type { Context } from '../../model/context.js';
 import type { Part, PartInput } from '../../model/part.js';
 import { HostaliasError } from '../../model/errors.js';
@@ -8,7 +9,7 @@ import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
-import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, pfExposes, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfDesired, type PfObserved } from './pf.js';
+import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfDesired, type PfObserved } from './pf.js';
 import { previewNote } from './preview-runner.js';
 import { observeMacVersion } from './sw-vers.js';
 import { versionAtLeast } from '../../model/version.js';
@@ -82,7 +83,7 @@ export const launchdPart: Part = {
 function pfDesired(input: PartInput): PfDesired | null {
   const { desired, persistence } = input;
   if (!desired) return null;
-  const exposes = pfExposes(desired.exposes);
+  const exposes = kernelExposes(desired.exposes);
   const guard = desired.lanGuard ? { allowIfaces: desired.allowIfaces } : null;
   if (exposes.length === 0 && !guard) return null;
   return { ip: desired.ip, exposes, guard, persist: persistence?.kind === 'launchd' };
@@ -91,7 +92,7 @@ function pfDesired(input: PartInput): PfDesired | null {
 async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
   if (pfDesired(input) !== null) return true;
   const had = input.state?.desired;
-  if (had && (had.lanGuard || pfExposes(had.exposes).length > 0)) return true;
+  if (had && (had.lanGuard || kernelExposes(had.exposes).length > 0)) return true;
   for (const path of [PF_ANCHOR_FILE, PF_TOKEN_PATH, PF_BOOT_LOG, plistPathFor(PF_JOB_LABEL)]) {
     if (await ctx.fs.exists(path)) return true;
   }

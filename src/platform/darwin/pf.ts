@@ -1,7 +1,6 @@
 import { managedHeader } from '../../model/managed.js';
 import type { ExposeSpec } from '../../model/config.js';
 import { STATE_DIR } from '../../model/state.js';
-import { kernelExposes } from '../../model/expose.js';
 import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { PF_JOB_LABEL, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
@@ -34,11 +33,6 @@ export const TOKEN_PATTERN = 'Token : (\\d+)';
  */
 export function rdrRule(ip: string, e: ExposeSpec): string {
   return `rdr pass on lo0 inet proto ${e.proto} from any to ${ip} port = ${e.port} -> 127.0.0.1 port ${e.to}`;
-}
-
-/** The exposes pf redirects: those carried by kernel rules (`via` kernel; the others are relay jobs). */
-export function pfExposes(exposes: readonly ExposeSpec[]): ExposeSpec[] {
-  return kernelExposes(exposes);
 }
 
 /** The LAN guard on macOS: what may reach the alias from outside lo0. */

@@ -41,7 +41,7 @@ async function guardDropFindings(input: DoctorInput): Promise<Finding[]> {
   if (!desired.lanGuard) return [];
   const engine = await input.engine();
   if (!engine.reachable) return [];
-  const live = await ctx.runner.run(['nft', 'list', 'table', 'inet', 'hostalias']);
+  const live = await linuxFacts(input).nftHostaliasTable();
   if (live.code !== 0) return [];
   const lan = new Set(liveLanSet(live.stdout));
   return engine.bridges.filter((b) => lan.has(b.iface)).map((b) =>
@@ -129,8 +129,8 @@ export const firewallCheck: Check = {
     const label = (iface: string) => labels.get(iface) ?? iface;
     const ifaceOf = (l: string) => l.split(' ')[0] ?? l;
     const findings: Finding[] = [];
-    const ipt = await ctx.runner.run(['iptables', '-w', '-S']);
-    const nft = await ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
+    const ipt = await linuxFacts(input).iptablesRules();
+    const nft = await linuxFacts(input).nftRuleset();
     if (ipt.code === 127 && nft.code === 127) {
       const kernel = input.state !== null ? kernelExposes(desired.exposes) : [];
       const fix = `${INSTALL_PACKET_FILTER} && ${input.hostalias('up')}`;
@@ -181,14 +181,14 @@ export const firewallCheck: Check = {
 /** The command that deletes the first rule dropping TCP `port` from docker0 to the alias, if doctor can name it. */
 export async function firewallDropFix(input: DoctorInput, port: number): Promise<string | null> {
   const bridges = await bridgesToTest(input);
-  const ipt = await input.ctx.runner.run(['iptables', '-w', '-S']);
+  const ipt = await linuxFacts(input).iptablesRules();
   if (ipt.code !== 0) return null;
   const chains = walkableChains(parseIptablesSave(ipt.stdout));
   for (const iface of bridges) {
     const res = walkChain(chains, 'INPUT', { iface, dst: input.desired.ip, proto: 'tcp', port });
     if (res.verdict === 'drop' && res.rule) return res.rule.deleteFix;
   }
-  const nft = await input.ctx.runner.run(['nft', '-j', 'list', 'ruleset']);
+  const nft = await linuxFacts(input).nftRuleset();
   if (nft.code !== 0) return null;
   for (const gate of parseNftRuleset(nft.stdout, new Set(['hostalias', 'firewalld'])).bases) {
     for (const iface of bridges) {

@@ -1,4 +1,5 @@
 import type { DoctorInput } from '../../../model/finding.js';
+import type { RunResult } from '../../../model/runner.js';
 import { listAddresses, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';
 import type { Listener } from './proc-net.js';
 import { readListeners, readProcessArgv } from './proc-reader.js';
@@ -13,6 +14,10 @@ export interface LinuxFacts {
   allRoutes(): Promise<RouteEntry[]>;
   listeners(): Promise<Listener[]>;
   dockerdArgv(): Promise<Array<{ pid: number; argv: string[] }>>;
+  /** `iptables -w -S`, `nft -j list ruleset`, `nft list table inet hostalias`: asked once per run. */
+  iptablesRules(): Promise<RunResult>;
+  nftRuleset(): Promise<RunResult>;
+  nftHostaliasTable(): Promise<RunResult>;
 }
 
 function once<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -44,5 +49,8 @@ function createFacts({ ctx }: DoctorInput): LinuxFacts {
     }),
     listeners: once(readListeners),
     dockerdArgv: once(() => readProcessArgv('dockerd')),
+    iptablesRules: once(() => ctx.runner.run(['iptables', '-w', '-S'])),
+    nftRuleset: once(() => ctx.runner.run(['nft', '-j', 'list', 'ruleset'])),
+    nftHostaliasTable: once(() => ctx.runner.run(['nft', 'list', 'table', 'inet', 'hostalias'])),
   };
 }
