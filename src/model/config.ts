@@ -23,6 +23,11 @@ export interface ExposeSpec {
 /** More relay processes than this only adds memory and contention (issue 15: --workers was unbounded). */
 export const MAX_WORKERS = 64;
 
+export type ForwardSchedule = 'kernel' | 'round-robin';
+
+/** Upper bound of the relay's numeric options (counts, seconds, milliseconds). */
+export const MAX_FORWARD_OPTION = 1_000_000_000;
+
 /**
  * A userspace relay installed as a service (`hostalias forward --install`). `targets` are
  * HOST:PORT strings (empty: 127.0.0.1:PORT); `listen` unset means the alias.
@@ -33,6 +38,16 @@ export interface ForwardSpec {
   targets: string[];
   listen?: string;
   workers?: number;
+  /**
+   * The relay's own options, stored only when given on the command line so the service runs with
+   * exactly them (issue 15: `--install` dropped them); unset means the relay's default.
+   */
+  schedule?: ForwardSchedule;
+  connectTimeoutMs?: number;
+  idleTimeoutS?: number;
+  maxConnections?: number;
+  maxSessions?: number;
+  graceS?: number;
   /**
    * Set on the relay that carries an `expose … via relay` (derived from `exposes`, never stored
    * in `forwards`): its command line says so, which lets it run on a port that is exposed.

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { parseAliasIp, parseLabel, refuseName } from './address.js';
-import { MAX_WORKERS, PERSIST_KINDS } from './config.js';
+import { MAX_FORWARD_OPTION, MAX_WORKERS, PERSIST_KINDS } from './config.js';
 import { parseIfaceName } from './expose.js';
 
 /**
@@ -36,12 +36,20 @@ const Endpoint = v.pipe(
 
 const Expose = v.object({ port: Port, proto: Proto, to: Port, keepSource: v.boolean(), via: v.optional(v.picklist(['kernel', 'relay'])) });
 
+const Count = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_FORWARD_OPTION));
+
 const Forward = v.object({
   port: Port,
   proto: Proto,
   targets: v.array(Endpoint),
   listen: v.optional(v.pipe(v.string(), v.check((s) => isIP(s) !== 0, 'not an IP address'))),
   workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
+  schedule: v.optional(v.picklist(['kernel', 'round-robin'])),
+  connectTimeoutMs: v.optional(Count),
+  idleTimeoutS: v.optional(Count),
+  maxConnections: v.optional(Count),
+  maxSessions: v.optional(Count),
+  graceS: v.optional(Count),
 });
 
 const DesiredSchema = v.object({

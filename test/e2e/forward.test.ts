@@ -149,3 +149,95 @@ setTimeout(() => { console.log('HANG'); process.exit(1); }, 10000);`;
   assert.equal(code, 'ECONNRESET');
   assert.ok(Number(ms) >= 400 && Number(ms) < 3000, `reset after ${ms} ms`);
 });
+
+// A 127.0.0.1 server that greets each client and keeps the connection open, so relayed connections stay held.
+const HOLD_SERVER_JS = `
+const srv = require('node:net').createServer((s) => { s.on('error', () => {}); s.write('ok\\n'); });
+srv.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ listening: srv.address().port }) + '\\n'));
+`;
+
+// Opens a held client, then a second one while the first is open, then a third after the first closed.
+const CAP_PROBE_JS = `
+const net = require('node:net');
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+const client = () => new Promise((resolve) => {
+  const s = net.connect(port, host);
+  let data = '';
+  s.on('data', (b) => { data += b; if (data.includes('ok')) resolve({ s, got: 'ok' }); });
+  s.on('error', () => {});
+  s.on('close', () => resolve({ s, got: data.includes('ok') ? 'ok' : 'closed' }));
+  setTimeout(() => resolve({ s, got: 'hang' }), 4000);
+});
+(async () => {
+  const a = await client();
+  const b = await client();
+  a.s.destroy(); b.s.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  const c = await client();
+  c.s.destroy();
+  console.log([a.got, b.got, c.got].join(' '));
+  process.exit(0);
+})();
+`;
+
+/**
+ * The argv of a unit's ExecStart (plain words: no quoting needed here), with the installed copy
+ * (node and main.js under /usr/local/lib/hostalias/current) swapped for this build's same pair.
+ */
+function execStartOf(unitText: string): string[] {
+  const line = /^ExecStart=(.*)$/m.exec(unitText)?.[1];
+  assert.ok(line !== undefined, 'the unit has an ExecStart');
+  assert.doesNotMatch(line, /"/, 'ExecStart needs no quoting here');
+  const [node, main, ...args] = line.split(' ');
+  assert.deepEqual([node, main], ['/usr/local/lib/hostalias/current/node', '/usr/local/lib/hostalias/current/main.js']);
+  return [process.execPath, cliPath(), ...args];
+}
+
+test('forward --install keeps the relay options in the unit; installing again with others rewrites it; the unit runs with them', async (t) => {
+  const ns = await withNetns(t, 'fwdo');
+  const root = await tempRoot(t, 'fwdo');
+  const unitPath = join(root, 'etc/systemd/system/hostalias-forward-7000-tcp.service');
+  const hold = ns.spawn([process.execPath, '-e', HOLD_SERVER_JS]);
+  t.after(() => stopChild(hold));
+  const target = (JSON.parse(await waitLine(hold, 'listening')) as { listening: number }).listening;
+  const install = (opts: string[]) => runCli(ns, ['forward', '7000', '--install', '--files-root', root, '--to', `127.0.0.1:${target}`, ...opts, '--json']);
+
+  const first = await install(['--workers', '2', '--max-connections', '5', '--schedule', 'round-robin', '--connect-timeout', '700', '--grace', '1']);
+  assert.equal(first.code, 0, first.stderr);
+  const wide = readFileSync(unitPath, 'utf8');
+  assert.match(wide, /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --workers 2 --schedule round-robin --connect-timeout 700 --max-connections 5 --grace 1$/m);
+  const same = await install(['--workers', '2', '--max-connections', '5', '--schedule', 'round-robin', '--connect-timeout', '700', '--grace', '1']);
+  assert.equal((JSON.parse(same.stdout) as { changed: boolean }).changed, false, 'the same options again: nothing to do');
+
+  const second = await install(['--max-connections', '1', '--idle-timeout', '30', '--grace', '1']);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal((JSON.parse(second.stdout) as { changed: boolean }).changed, true, 'other options: the unit changes');
+  const narrow = readFileSync(unitPath, 'utf8');
+  assert.match(narrow, /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --idle-timeout 30 --max-connections 1 --grace 1$/m, 'only the options given now');
+
+  const status = await runCli(ns, ['status', '--files-root', root]);
+  assert.match(status.stdout, /^forwarded +10\.254\.254\.254:7000\/tcp → 127\.0\.0\.1:\d+ \(hostalias-forward-7000-tcp\.service, --idle-timeout 30 --max-connections 1 --grace 1\)$/m);
+  const json = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { forwards: Array<Record<string, unknown>> };
+  assert.deepEqual(json.forwards, [{ port: 7000, proto: 'tcp', targets: [`127.0.0.1:${target}`], idleTimeoutS: 30, maxConnections: 1, graceS: 1 }]);
+
+  // Run what each unit would run (systemd isn't running here): the cap of one connection is in
+  // force under the second unit; under the first (cap 5) the same probe gets three answers.
+  const probe = async (unitText: string) => {
+    const relay = ns.spawn([...execStartOf(unitText), '--json']);
+    try {
+      const listening = JSON.parse(await waitLine(relay, '"listening"')) as { workers: number };
+      const r = await ns.exec([process.execPath, '-e', CAP_PROBE_JS, '--', ALIAS, '7000'], { timeoutMs: 20_000 });
+      return { workers: listening.workers, result: r.stdout.trim() };
+    } finally {
+      await stopChild(relay);
+    }
+  };
+  assert.deepEqual(await probe(wide), { workers: 2, result: 'ok ok ok' }, 'first unit: 2 workers, no cap reached');
+  assert.deepEqual(await probe(narrow), { workers: 1, result: 'ok closed ok' }, 'second unit: one worker holding at most one connection');
+
+  const again = await install([]);
+  assert.doesNotMatch(readFileSync(unitPath, 'utf8'), /--max-connections|--idle-timeout|--grace/, 'installing with no options: back to the defaults');
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((await runCli(ns, ['down', '--files-root', root])).code, 0);
+  assert.equal(existsSync(unitPath), false);
+});

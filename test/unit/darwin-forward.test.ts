@@ -80,6 +80,25 @@ test('changing a forward reloads it; two forwards are two jobs; uninstalling one
   assert.equal(await fs.read(ALIAS_PLIST) !== null, true, 'the alias job is untouched');
 });
 
+test('relay options reach the LaunchDaemon exactly as given; other options reload the job; none resets them', async (t) => {
+  const { ctx, mac: m, fs } = await mac(t);
+  const tuned: ForwardSpec = { ...PG, workers: 3, schedule: 'round-robin', connectTimeoutMs: 800, maxConnections: 200, graceS: 2 };
+  await up(ctx, { ...NO_GUARD, forwards: [tuned] });
+  const args = ['forward', '5432/tcp', '--listen', IP, '--to', '5432', '--workers', '3', '--schedule', 'round-robin', '--connect-timeout', '800', '--max-connections', '200', '--grace', '2'];
+  assert.deepEqual((parsePlist((await fs.read(PLIST)) as string) as { ProgramArguments: string[] }).ProgramArguments.slice(2), args);
+  assert.deepEqual(m.daemons.get(LABEL)?.slice(2), args, 'launchd runs the relay with them');
+  assert.deepEqual((await loadState(fs))?.desired.forwards, [tuned], 'the state keeps them');
+  assert.deepEqual((await up(ctx, { ...NO_GUARD, forwards: [tuned] })).plan.steps, [], 'the same options: no steps');
+
+  const udp: ForwardSpec = { ...DNS, idleTimeoutS: 15, maxSessions: 64 };
+  const res = await up(ctx, { ...NO_GUARD, forwards: [udp, { ...PG, maxConnections: 50 }] });
+  assert.deepEqual(shell(res.plan).filter((l) => l.includes(LABEL)), [`$ launchctl bootout system/${LABEL}`, `# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`]);
+  assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432', '--max-connections', '50']);
+  assert.deepEqual(m.daemons.get('dev.hostalias.forward.53-udp')?.slice(2), ['forward', '53/udp', '--listen', IP, '--to', '127.0.0.1:5353', '--idle-timeout', '15', '--max-sessions', '64']);
+  await up(ctx, { ...NO_GUARD, forwards: [udp, PG] });
+  assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432'], 'no options: the defaults again');
+});
+
 test('uninstall removes the job, its plist and its log; uninstalling again is a no-op', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, { ...NO_GUARD, forwards: [PG] });
@@ -178,6 +197,9 @@ test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon
   assert.deepEqual(parsed.ProgramArguments.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432']);
   assert.equal(parsed.KeepAlive, true);
   assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
+  const tuned = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--files-root', root, '--max-connections', '300', '--idle-timeout', '20']);
+  assert.equal(tuned.code, 0, tuned.stderr);
+  assert.match(tuned.stdout, /^\+\s*<string>--idle-timeout<\/string>\n\+\s*<string>20<\/string>\n\+\s*<string>--max-connections<\/string>\n\+\s*<string>300<\/string>$/m, 'the options given are in the plist');
 });
 
 test('forward 5432 --uninstall --platform darwin --dry-run with a --root state previews the removal', async (t) => {

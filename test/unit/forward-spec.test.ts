@@ -116,6 +116,18 @@ test('forwardUnit: ExecStart runs the installed CLI with the alias as listen add
   assert.match(forwardUnit(pg, IP, { nodePath: '/opt/my node/bin/node', cliPath: '/x/main.js' }), /^ExecStart="\/opt\/my node\/bin\/node" \/x\/main\.js/m);
 });
 
+test('forwardUnit: the relay options given are in ExecStart; changing them rewrites and restarts the unit', () => {
+  const tuned: ForwardSpec = { ...pg, workers: 2, maxConnections: 100, connectTimeoutMs: 900 };
+  assert.match(forwardUnit(tuned, IP, RT), /^ExecStart=.* forward 5432\/tcp --listen 10\.254\.254\.254 --workers 2 --connect-timeout 900 --max-connections 100$/m);
+  assert.match(forwardUnit({ ...dns, maxSessions: 10, idleTimeoutS: 5, graceS: 3 }, IP, RT), / --to 127\.0\.0\.53:53 --workers 1 --idle-timeout 5 --max-sessions 10 --grace 3$/m);
+  const name = unitName(pg);
+  const obs = observed({ [name]: forwardUnit(tuned, IP, RT) }, [name]);
+  assert.deepEqual(planForwardServices({ ip: IP, forwards: [tuned] }, obs, RT).steps, [], 'the same options: converged');
+  const plan = planForwardServices({ ip: IP, forwards: [{ ...tuned, maxConnections: 5 }] }, obs, RT);
+  const lines = renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# write'));
+  assert.deepEqual(lines, [`# write /etc/systemd/system/${name} (mode 0644)`, '$ systemctl daemon-reload', `$ systemctl restart ${name}`]);
+});
+
 test('apply under --root, then plan again: no steps; down removes every unit', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'hostalias-fwd-'));
   t.after(() => rm(root, { recursive: true, force: true }));

@@ -34,6 +34,9 @@ test('state.json: every damaged or hostile value is refused with the path of the
     ['port 0', { ...good, desired: { ...good.desired, exposes: [{ port: 0, proto: 'tcp', to: 1, keepSource: false }] } }, /desired\.exposes\.0\.port/],
     ['an interface with a slash', { ...good, desired: { ...good.desired, allowIfaces: ['../x'] } }, /desired\.allowIfaces\.0/],
     ['too many workers', { ...good, desired: { ...good.desired, forwards: [{ port: 80, proto: 'tcp', targets: [], workers: 100000 }] } }, /workers/],
+    ['a zero connection cap', { ...good, desired: { ...good.desired, forwards: [{ port: 80, proto: 'tcp', targets: [], maxConnections: 0 }] } }, /forwards\.0\.maxConnections/],
+    ['a fractional grace', { ...good, desired: { ...good.desired, forwards: [{ port: 80, proto: 'tcp', targets: [], graceS: 1.5 }] } }, /forwards\.0\.graceS/],
+    ['an unknown schedule', { ...good, desired: { ...good.desired, forwards: [{ port: 80, proto: 'tcp', targets: [], schedule: 'random' }] } }, /forwards\.0\.schedule/],
     ['a DNS target', { ...good, desired: { ...good.desired, forwards: [{ port: 80, proto: 'tcp', targets: ['db.example:5432'] }] } }, /targets\.0/],
     ['persistence kind', { ...good, persistence: { ...good.persistence, kind: 'cron' } }, /persistence\.kind/],
   ];

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { describeTargets, targetsOf } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
+import { forwardOptionArgs } from '../../forward/service-args.js';
 import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
 import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/config.js';
 import { down, status, up } from '../../engine/converge.js';
@@ -84,7 +85,10 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
           if (e.via === 'relay') io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
           else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);
         }
-        for (const f of report.forwards) io.out(`forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name})`);
+        for (const f of report.forwards) {
+          const options = forwardOptionArgs(f).join(' ');
+          io.out(`forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''})`);
+        }
         if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
       }
       io.exitCode = report.present ? EXIT_CODES.ok : EXIT_CODES['not-present'];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_IP } from '../../model/address.js';
-import { MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
+import { MAX_FORWARD_OPTION, MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
@@ -23,10 +23,31 @@ interface ForwardFlags extends CommonOptions {
   forExpose?: boolean;
 }
 
-function positiveInt(text: string, flag: string, example: string, max = 1_000_000_000): number {
+function positiveInt(text: string, flag: string, example: string, max = MAX_FORWARD_OPTION): number {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw usageError(`invalid ${flag} "${text}": expected a positive whole number`, `${flag} ${example}`);
   if (Number(text) > max) throw usageError(`invalid ${flag} "${text}": at most ${max}`, `${flag} ${example}`);
   return Number(text);
+}
+
+/** The relay's defaults, where the command line shows them (the connection/session caps are derived at run time). */
+const DEFAULTS = { connectTimeoutMs: 5000, idleTimeoutS: 60, graceS: 10 } as const;
+
+type RelayOptions = Pick<ForwardSpec, 'workers' | 'schedule' | 'connectTimeoutMs' | 'idleTimeoutS' | 'maxConnections' | 'maxSessions' | 'graceS'>;
+
+/**
+ * The relay options given on the command line (`given` says which were; the rest keep their
+ * defaults and are not stored), checked once for the foreground relay and `--install` alike.
+ */
+function relayOptions(flags: ForwardFlags, given: (key: keyof ForwardFlags) => boolean): RelayOptions {
+  const o: RelayOptions = {};
+  if (flags.workers !== undefined) o.workers = positiveInt(flags.workers, '--workers', '2', MAX_WORKERS);
+  if (given('schedule')) o.schedule = flags.schedule;
+  if (given('connectTimeout')) o.connectTimeoutMs = positiveInt(flags.connectTimeout, '--connect-timeout', '5000');
+  if (given('idleTimeout')) o.idleTimeoutS = positiveInt(flags.idleTimeout, '--idle-timeout', '60');
+  if (flags.maxConnections !== undefined) o.maxConnections = positiveInt(flags.maxConnections, '--max-connections', '1000');
+  if (flags.maxSessions !== undefined) o.maxSessions = positiveInt(flags.maxSessions, '--max-sessions', '4096');
+  if (given('grace')) o.graceS = positiveInt(flags.grace, '--grace', '10');
+  return o;
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -41,7 +62,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
+async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
   // Only the state file: a relay that runs for days doesn't load the platform backends (issue 11: its RSS).
   const state = await loadState(fsFrom(flags));
@@ -51,19 +72,19 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): P
   checkNoLoop(listen, targets);
   if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true);
   // One process by default: a relay for a dev server idles at one Node's RSS (issue 11); --workers N for heavy traffic.
-  const workers = proto === 'udp' ? 1 : flags.workers !== undefined ? positiveInt(flags.workers, '--workers', '2', MAX_WORKERS) : 1;
-  const graceMs = positiveInt(flags.grace, '--grace', '10') * 1000;
+  const workers = proto === 'udp' ? 1 : (opts.workers ?? 1);
+  const graceMs = (opts.graceS ?? DEFAULTS.graceS) * 1000;
   const fw = await startForwarder({
     proto,
     listen,
     targets,
     order,
     workers,
-    schedule: flags.schedule,
-    connectTimeoutMs: positiveInt(flags.connectTimeout, '--connect-timeout', '5000'),
-    idleTimeoutMs: positiveInt(flags.idleTimeout, '--idle-timeout', '60') * 1000,
-    ...(flags.maxConnections !== undefined ? { maxConnections: positiveInt(flags.maxConnections, '--max-connections', '1000') } : {}),
-    ...(flags.maxSessions !== undefined ? { maxSessions: positiveInt(flags.maxSessions, '--max-sessions', '4096') } : {}),
+    schedule: opts.schedule ?? 'kernel',
+    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    idleTimeoutMs: (opts.idleTimeoutS ?? DEFAULTS.idleTimeoutS) * 1000,
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    ...(opts.maxSessions !== undefined ? { maxSessions: opts.maxSessions } : {}),
     graceMs,
   });
   const to = describeTargets(targets);
@@ -76,14 +97,15 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags): P
   else io.out(`stopped: ${Object.entries(stats).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 }
 
-async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags): Promise<void> {
+async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
   // Loaded here, not at the top: the foreground relay never needs the engine or the platforms.
   const [{ contextFrom }, { converge, resolveDesired }, { printChange }] = await Promise.all([import('../context-from.js'), import('../../engine/converge.js'), import('../render-change.js')]);
   const ctx = contextFrom(flags);
   const spec: ForwardSpec = { port, proto, targets: flags.to.map(normalizeTarget) };
   if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
-  if (flags.workers !== undefined) spec.workers = positiveInt(flags.workers, '--workers', '2', MAX_WORKERS);
+  // The options as given, so the service runs with exactly them; installing again with others rewrites it.
+  Object.assign(spec, opts);
   const same = (f: ForwardSpec) => f.port === port && f.proto === proto;
   const res = await converge(
     ctx,
@@ -112,18 +134,19 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .option('--listen <addr>', 'listen on this address instead of the alias')
     .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
     .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
-    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', '5000')
-    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', '60')
+    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', String(DEFAULTS.connectTimeoutMs))
+    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', String(DEFAULTS.idleTimeoutS))
     .option('--max-connections <n>', 'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)')
     .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)')
-    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', '10')
-    .option('--install', 'run it as a service (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); `down` removes it')
+    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', String(DEFAULTS.graceS))
+    .option('--install', 'run it as a service with these options (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); installing again with other options updates it; `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
     .addOption(program.createOption('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())
-    .action(async (portArg: string, flags: ForwardFlags) => {
+    .action(async (portArg: string, flags: ForwardFlags, cmd: Command) => {
       if (flags.install && flags.uninstall) throw usageError('--install and --uninstall exclude each other', `hostalias forward ${portArg} --install`);
-      if (flags.install || flags.uninstall) return runInstall(io, portArg, flags);
+      const opts = relayOptions(flags, (key) => cmd.getOptionValueSource(key) !== 'default');
+      if (flags.install || flags.uninstall) return runInstall(io, portArg, flags, opts);
       if (flags.dryRun) throw usageError('--dry-run only applies to --install/--uninstall', `hostalias forward ${portArg} --install --dry-run`);
-      return runForeground(io, portArg, flags);
+      return runForeground(io, portArg, flags, opts);
     });
 }
