@@ -7,13 +7,16 @@
  *   `unexpose` the unit is gone and the container is refused again.
  * - `forward PORT` with no --to reaches the ::1 server.
  * - `expose` on a 127.0.0.1 server still uses kernel rules: no unit, no relay socket.
- * Traffic stays inside the namespace this file creates.
+ * - The user never has to know the family: the relay a ::1 server got keeps reaching it when the
+ *   server restarts on 127.0.0.1 and back on ::1, and a port exposed before its server starts
+ *   (on ::1) is reached once it does — nothing is re-run.
+ * Traffic stays inside the namespaces this file creates.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { sleep, waitOutput } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
@@ -54,27 +57,46 @@ async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns
   return child;
 }
 
-test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, conflicts, doctor; 127.0.0.1 stays on kernel rules', async (t) => {
-  const ns = await withNetns(t, 'xv6');
+/** A lab namespace with dockerd, a busybox image and the alias up (`up --persist none`); all removed after the test. */
+async function lab(t: TestContext, tag: string) {
+  const ns = await withNetns(t, tag);
   const d = await startDockerd(ns);
   t.after(() => d.stop());
   const image = await buildBusyboxImage(d);
-  const root = await tempRoot(t, 'xv6');
+  const root = await tempRoot(t, tag);
   const cli = (args: readonly string[]) => runCli(ns, [...args, '--files-root', root], { env: d.env });
   const up = await cli(['up', '--persist', 'none']);
   assert.equal(up.code, 0, up.stderr);
+  return {
+    ns,
+    d,
+    image,
+    root,
+    cli,
+    /** A new connection from a fresh container to NAME:p, by name as `hostalias flags` / `run` give it; what it read. */
+    container: async (p: number) =>
+      (await d.docker(['run', '--rm', '--add-host', `${NAME}:${ALIAS}`, image, 'sh', '-c', `sleep 1 | nc -w 2 ${NAME} ${p}`], { allowFail: true, timeoutMs: 30_000 })).stdout.trim(),
+    doctor: async (): Promise<Finding[]> => JSON.parse((await cli(['doctor', '--json'])).stdout).findings as Finding[],
+    /** The listening TCP sockets on `port`, as `ss -ltn` shows them (sorted). */
+    listening: async (port: number) =>
+      (await ns.exec(['ss', '-Hltn', `sport = :${port}`])).stdout.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]).sort(),
+    /** What systemd would start for the expose relay of `port` (plus --files-root, where this test keeps the state the relay reads). */
+    startRelay: (port: number) => {
+      const argv = execStart(readFileSync(join(root, `etc/systemd/system/hostalias-forward-${port}-tcp.service`), 'utf8'));
+      return spawnUntil(t, ns, [...argv.map((a) => (a.startsWith(`${RUNTIME_DIR}/`) ? join(root, a) : a)), '--files-root', root], 'forwarding');
+    },
+  };
+}
+
+const listenerFinding = (fs: Finding[], re: RegExp) => fs.find((f) => f.id === 'listeners' && re.test(f.message));
+
+test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, conflicts, doctor; 127.0.0.1 stays on kernel rules', async (t) => {
+  const { ns, d, image, root, cli, container, doctor, listening, startRelay } = await lab(t, 'xv6');
 
   const server = await startReplyServer(ns, { host: '::1', reply: 'vite-ok\n' });
   t.after(() => server.stop());
   const port = server.port;
-  const ss = (await ns.exec(['ss', '-Hltn', `sport = :${port}`])).stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]);
-  assert.deepEqual(ss, [`[::1]:${port}`], 'the server listens on [::1] only');
-
-  // By name, as `hostalias flags` / `hostalias run` give it to the container.
-  const container = async (p: number) =>
-    (await d.docker(['run', '--rm', '--add-host', `${NAME}:${ALIAS}`, image, 'sh', '-c', `sleep 1 | nc -w 2 ${NAME} ${p}`], { allowFail: true, timeoutMs: 30_000 })).stdout.trim();
-  const doctor = async (): Promise<Finding[]> => JSON.parse((await cli(['doctor', '--json'])).stdout).findings as Finding[];
-  const listenerFinding = (fs: Finding[], re: RegExp) => fs.find((f) => f.id === 'listeners' && re.test(f.message));
+  assert.deepEqual(await listening(port), [`[::1]:${port}`], 'the server listens on [::1] only');
 
   assert.equal(await container(port), '', 'before expose: refused');
   const before = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${port}`));
@@ -96,10 +118,9 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.match(statusText, new RegExp(`exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service\\)`));
   assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
 
-  // What systemd would start (plus --files-root, where this test keeps the state the relay reads).
   // The unit runs the installed copy (issue 12), which `up --files-root` put under the root too.
   assert.deepEqual(argv.slice(0, 2), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`]);
-  const relay = await spawnUntil(t, ns, [...argv.map((a) => (a.startsWith(`${RUNTIME_DIR}/`) ? join(root, a) : a)), '--files-root', root], 'forwarding');
+  const relay = await startRelay(port);
   assert.equal(await container(port), 'vite-ok', 'a container reaches the ::1 server by name through the relay');
   const after = await doctor();
   const relayed = listenerFinding(after, new RegExp(`\\[::1\\]:${port}`));
@@ -164,4 +185,71 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   const down = await cli(['down']);
   assert.equal(down.code, 0, down.stderr);
   await sleep(0);
+});
+
+test('a relayed expose follows the server across families (::1 → 127.0.0.1 → ::1), and reaches a server that starts after the expose', async (t) => {
+  const { ns, cli, container, doctor, listening, startRelay } = await lab(t, 'xv6f');
+  // Each server answers with its family, so a body says which one the relay reached.
+  const serve = async (host: '::1' | '127.0.0.1', port?: number) => {
+    const s = await startReplyServer(ns, { host, reply: `${host === '::1' ? 'v6' : 'v4'}:${port ?? 'first'}\n`, ...(port ? { port } : {}) });
+    t.after(() => s.stop());
+    return s;
+  };
+  const exposeJson = async (port: number) => {
+    const r = await cli(['expose', String(port), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as { decisions: Array<{ via: string; reason: string }> }).decisions[0];
+  };
+
+  // A ::1-only server, exposed: the relay path; a container reaches it by name.
+  const first = await serve('::1');
+  const port = first.port;
+  assert.deepEqual(await listening(port), [`[::1]:${port}`], 'the server listens on [::1] only');
+  assert.equal((await exposeJson(port))?.via, 'relay');
+  const relay = await startRelay(port);
+  assert.equal(await container(port), 'v6:first');
+
+  // The server stops: the relay stays up; a container's connection gets no reply (both families refuse).
+  await first.stop();
+  assert.deepEqual(await listening(port), [`${ALIAS}:${port}`], 'only the relay listens now');
+  assert.equal(await container(port), '', 'no server: nothing answers');
+  assert.equal(relay.exitCode, null, 'the relay survives a stopped server');
+
+  // It restarts on 127.0.0.1 only: the same name and port reach it, nothing re-run.
+  const v4 = await serve('127.0.0.1', port);
+  assert.deepEqual(await listening(port), [`${ALIAS}:${port}`, `127.0.0.1:${port}`], 'the server listens on 127.0.0.1 only');
+  assert.equal(await container(port), `v4:${port}`, 'restarted on 127.0.0.1: reached through the same relay');
+  assert.equal(await container(port), `v4:${port}`, 'and again (the relay now starts at 127.0.0.1)');
+  const onV4 = listenerFinding(await doctor(), new RegExp(`127\\.0\\.0\\.1:${port}`));
+  assert.equal(onV4?.status, 'ok', JSON.stringify(onV4));
+  assert.match(onV4?.message ?? '', new RegExp(`relayed by hostalias-forward-${port}-tcp\\.service`));
+
+  // And back on ::1 only.
+  await v4.stop();
+  const back = await serve('::1', port);
+  assert.deepEqual(await listening(port), [`${ALIAS}:${port}`, `[::1]:${port}`]);
+  assert.equal(await container(port), `v6:${port}`, 'back on ::1: reached again');
+  assert.equal(back.connections.at(-1)?.remoteAddress, '::1', 'the relay connected over ::1');
+  assert.equal(relay.exitCode, null, 'one relay process throughout');
+
+  // A port where nothing listens yet: expose decides a relay; the dev server starts afterwards, on ::1.
+  const probe = await serve('::1');
+  const later = probe.port;
+  await probe.stop();
+  assert.deepEqual(await listening(later), [], 'nothing listens on the second port');
+  const pending = await exposeJson(later);
+  assert.equal(pending?.via, 'relay');
+  assert.match(pending?.reason ?? '', new RegExp(`nothing listens on port ${later} yet`));
+  await startRelay(later);
+  assert.equal(await container(later), '', 'no server yet: nothing answers');
+  const idle = (await doctor()).find((f) => f.id === 'listeners' && f.message.includes(`hostalias-forward-${later}-tcp.service relays`));
+  assert.equal(idle?.status, 'warn', 'doctor: the relay waits for its service');
+  assert.match(idle?.message ?? '', /nothing listens on .* yet/);
+  await serve('::1', later);
+  assert.deepEqual(await listening(later), [`${ALIAS}:${later}`, `[::1]:${later}`]);
+  assert.equal(await container(later), `v6:${later}`, 'the dev server started after the expose is reached, nothing re-run');
+  const served = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${later}`));
+  assert.equal(served?.status, 'ok', JSON.stringify(served));
+
+  assert.equal((await cli(['down'])).code, 0);
 });
