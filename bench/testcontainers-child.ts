@@ -10,14 +10,27 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { openHostPorts } from 'hostalias/testcontainers';
 import { GenericContainer, TestContainers, type StartedTestContainer } from 'testcontainers';
 
 const [what, mode, filesRoot = '/', image = ''] = process.argv.slice(2);
 const LOAD = join(dirname(fileURLToPath(import.meta.url)), 'http-load.js');
 const BIG = 100 * 1000 * 1000;
 const CHUNK = Buffer.alloc(1 << 20, 120);
+
+/**
+ * BENCH_TRACE=1: every message of Testcontainers' own debug log ('testcontainers' namespace only:
+ * the container-log namespaces would attach log streams) with its time, plus our marks, so the
+ * bench can say where the set-up time goes. Off by default: the figures come from untraced runs.
+ */
+const events: Array<{ ms: number; what: string }> = [];
+const mark = (what: string): void => void (process.env['BENCH_TRACE'] === '1' && events.push({ ms: performance.now(), what }));
+if (process.env['BENCH_TRACE'] === '1') {
+  const debug = createRequire(import.meta.url)('debug') as { enable(ns: string): void; log: (...args: unknown[]) => void };
+  debug.enable('testcontainers');
+  debug.log = (line: unknown) => mark(String(line).replace(/^.*?testcontainers (\[\w+\] )?/, ''));
+}
 
 function serve(host: string): Promise<{ port: number; close(): void }> {
   const srv = http.createServer((req, res) => {
@@ -49,7 +62,9 @@ function run(argv: string[]): Promise<string> {
 async function firstAnswer(c: StartedTestContainer, port: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
+    mark('request: exec nc');
     const r = await c.exec(['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 host.testcontainers.internal ${port}`]);
+    mark(`request: exec done, exit ${r.exitCode}`);
     if (r.exitCode === 0 && r.output.endsWith('ok')) return;
     if (Date.now() > deadline) throw new Error(`no answer from the host within 60 s: ${r.output}`);
   }
@@ -59,10 +74,16 @@ async function main(): Promise<void> {
   // 'direct': the server listens on every address, so the alias reaches it with no relay (the ceiling).
   const server = await serve(mode === 'direct' ? '::' : '127.0.0.1');
   const t0 = performance.now();
+  mark('t0');
   let close = async (): Promise<void> => undefined;
   let extraHosts: Array<{ host: string; ipAddress: string }> = [];
   if (mode === 'hostalias' || mode === 'direct') {
+    // Imported inside the timed span: only our side needs a second module (Testcontainers' own
+    // exposeHostPorts is in the module both sides import to start the container anyway).
+    const { openHostPorts } = await import('hostalias/testcontainers');
+    mark('imported');
     const host = await openHostPorts({ filesRoot });
+    mark('opened');
     await host.expose(`${server.port}/tcp`);
     extraHosts = host.extraHosts;
     close = () => host.close();
@@ -70,9 +91,12 @@ async function main(): Promise<void> {
     await TestContainers.exposeHostPorts(server.port);
   }
   const exposeMs = performance.now() - t0;
+  mark('expose done');
   const container = await new GenericContainer(image).withCommand(['sleep', '600']).withExtraHosts(extraHosts).start();
+  mark('container started');
   await firstAnswer(container, server.port);
   const firstMs = performance.now() - t0;
+  mark('first answer');
   let load: Record<string, number> = {};
   if (what === 'load') {
     const hosts = (await container.exec(['cat', '/etc/hosts'])).output;
@@ -83,7 +107,8 @@ async function main(): Promise<void> {
   await container.stop({ timeout: 0 });
   await close();
   server.close();
-  process.stdout.write(`${JSON.stringify({ mode, exposeMs, firstMs, ...load })}\n`);
+  const trace = events.length > 0 ? { trace: events.map((e) => ({ ms: Math.round((e.ms - t0) * 10) / 10, what: e.what })) } : {};
+  process.stdout.write(`${JSON.stringify({ mode, exposeMs, firstMs, ...load, ...trace })}\n`);
   // Testcontainers' SSH connection is unref'd, but its client may hold sockets: leave now.
   process.exit(0);
 }

@@ -89,3 +89,15 @@ test('the CLI and the main library never load testcontainers or the subpath modu
   assert.match(readFileSync(join(dist, 'testcontainers', 'fallback.js'), 'utf8'), /await import\('testcontainers'\)/);
   assert.doesNotMatch(readFileSync(join(dist, 'testcontainers', 'fallback.js'), 'utf8'), /^import .*['"]testcontainers['"]/m);
 });
+
+test('the published entry is one bundled module: node built-ins, the shared errors module, and testcontainers only by dynamic import', async () => {
+  const lib = join(repoDir(), 'dist', 'testcontainers', 'lib.js');
+  const text = readFileSync(lib, 'utf8');
+  const statics = new Set([...text.matchAll(/^import [^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1] as string));
+  assert.deepEqual([...statics].filter((s) => !s.startsWith('node:')), ['../model/errors.js'], 'only errors.js stays a separate module');
+  assert.deepEqual([...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]), ['testcontainers'], 'testcontainers: one dynamic import (the fallback)');
+  // One HostaliasError class for both entry points, so `instanceof` holds for errors from either.
+  const sub = (await import(lib)) as typeof import('../../src/testcontainers/index.js');
+  const main = (await import(join(repoDir(), 'dist', 'index.js'))) as typeof import('../../src/index.js');
+  await assert.rejects(sub.openHostPorts({ filesRoot: join(repoDir(), 'test', 'no-such-root') }), (e: unknown) => e instanceof main.HostaliasError && (e as { code?: string }).code === 'not-present');
+});
