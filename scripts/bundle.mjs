@@ -24,13 +24,26 @@ const commandFiles = {
       args.importer.endsWith('src/cli/main.ts') ? { path: `./cmd-${args.path.slice('./commands/'.length)}`, external: true } : undefined);
   },
 };
+// jsonc-parser's index re-exports its formatter and editor, whose module bodies build tables of
+// indentation strings at load (string-intern.js): a few ms of every start. hostalias uses only its
+// parser; marked free of side effects, the unused modules are left out of the bundle.
+const jsoncParserOnly = {
+  name: 'jsonc-parser-only',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'jsonc' || !(args.path === 'jsonc-parser' || args.importer.includes('/node_modules/jsonc-parser/'))) return undefined;
+      const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'jsonc' });
+      return { ...r, sideEffects: false };
+    });
+  },
+};
 await build({
   entryPoints: {
     main: 'src/cli/main.ts',
     'worker-main': 'src/forward/worker-main.ts',
     ...Object.fromEntries(groups.map((g) => [`cmd-${g}`, `src/cli/commands/${g}.ts`])),
   },
-  plugins: [commandFiles],
+  plugins: [commandFiles, jsoncParserOnly],
   outdir: out,
   bundle: true,
   format: 'cjs',

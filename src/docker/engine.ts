@@ -4,6 +4,7 @@
  * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
  */
 import type { Runner, RunResult } from '../exec/runner.js';
+import type { Context } from '../model/context.js';
 import { FLAVOUR_NAMES, type EngineFacts, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';
 import { onPath } from '../fs/system-fs.js';
@@ -87,9 +88,11 @@ export function classifyEngine(v: VersionJson, info: InfoJson, context: string):
 
 /** Facts from the answers of `docker version`, `docker info` (JSON) and `docker context show`. Pure. */
 export function parseEngine(answers: EngineAnswers): EngineFacts {
-  const v = parseObject<VersionJson>(answers.version);
-  const info = parseObject<InfoJson>(answers.info);
-  const { flavour, reason } = classifyEngine(v, info, answers.context.trim());
+  return engineFacts(parseObject<VersionJson>(answers.version), parseObject<InfoJson>(answers.info), answers.context.trim());
+}
+
+function engineFacts(v: VersionJson, info: InfoJson, context: string): EngineFacts {
+  const { flavour, reason } = classifyEngine(v, info, context);
   return {
     serverVersion: v.Server?.Version ?? 'unknown',
     clientVersion: v.Client?.Version ?? 'unknown',
@@ -124,6 +127,8 @@ async function installedDockerd(runner: Runner, engineError: string): Promise<{ 
 export interface ProbeOptions {
   /** Also list the bridge networks (two more docker calls). Default true. */
   bridges?: boolean;
+  /** Ask `dockerd --version` when the engine doesn't answer (doctor shows it). Default true. */
+  installed?: boolean;
 }
 
 /** Asks the engine for its version, flavour, rootless mode and bridge networks. Read-only; never throws for an absent engine. */
@@ -131,14 +136,15 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
   const timeoutMs = ENGINE_PROBE_TIMEOUT_MS;
   const versionArgv = ['docker', 'version', '--format', '{{json .}}'];
   const version = await runner.run(versionArgv, { timeoutMs });
+  const installed = (error: string) => (opts.installed === false ? Promise.resolve(null) : installedDockerd(runner, error));
   if (version.code === 127) {
     const error = 'the docker CLI is not installed';
-    return { reachable: false, cliMissing: true, error, installed: await installedDockerd(runner, error) };
+    return { reachable: false, cliMissing: true, error, installed: await installed(error) };
   }
   // `docker version` prints the client part ("Server":null) and exits non-zero when the server doesn't answer.
   if (version.code !== 0 || !parseObject<VersionJson>(version.stdout).Server) {
     const error = why(version, versionArgv);
-    return { reachable: false, cliMissing: false, error, installed: await installedDockerd(runner, error) };
+    return { reachable: false, cliMissing: false, error, installed: await installed(error) };
   }
   const [info, context, bridges] = await Promise.all([
     runner.run(['docker', 'info', '--format', '{{json .}}'], { timeoutMs }),
@@ -147,6 +153,32 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
   ]);
   const facts = parseEngine({ version: version.stdout, info: info.code === 0 ? info.stdout : '', context: context.code === 0 ? context.stdout : '' });
   return { reachable: true, ...facts, bridges: bridges?.networks ?? [] };
+}
+
+/**
+ * The facts of `probeEngine(runner, { bridges: false, installed: false })`, asked over the
+ * engine's API socket when the context can (ctx.native: no docker process, issue 12), else
+ * through the docker CLI. Over the socket the client's version is 'unknown'. Read-only; never
+ * throws for an absent engine.
+ */
+export async function probeEngineFacts(ctx: Pick<Context, 'runner' | 'env' | 'native'>): Promise<EngineProbe> {
+  const viaApi = ctx.native ? await probeOverApi(ctx.native, ctx.env) : null;
+  return viaApi ?? probeEngine(ctx.runner, { bridges: false, installed: false });
+}
+
+/** null: only the docker CLI can tell. */
+async function probeOverApi(native: NonNullable<Context['native']>, env: Readonly<Record<string, string | undefined>>): Promise<EngineProbe | null> {
+  // The question is about the engine `docker` talks to: without the CLI there is none, as for probeEngine.
+  if (!(await onPath('docker', env['PATH']))) return { reachable: false, cliMissing: true, error: 'the docker CLI is not installed', installed: null };
+  const api = await native.engine();
+  if (api === null) return null;
+  const [version, info] = await Promise.all([api.get('/version', ENGINE_PROBE_TIMEOUT_MS), api.get('/info', ENGINE_PROBE_TIMEOUT_MS)]);
+  if (version.kind === 'down') return { reachable: false, cliMissing: false, error: version.error, installed: null };
+  if (version.kind !== 'answer' || version.status !== 200) return null;
+  const server = parseObject<NonNullable<VersionJson['Server']>>(version.body);
+  if (typeof server.Version !== 'string') return null;
+  const infoJson = info.kind === 'answer' && info.status === 200 ? parseObject<InfoJson>(info.body) : {};
+  return { reachable: true, ...engineFacts({ Server: server }, infoJson, api.context), bridges: [] };
 }
 
 /** The container CLI hostalias runs (`run`, `doctor --probe`). */

@@ -4,7 +4,7 @@ import { loadState } from '../model/state.js';
 import { describeCause } from '../model/errors.js';
 import type { EngineFlavour } from '../model/engine.js';
 import type { HostTarget } from './add-hosts.js';
-import { ownHostDockerInternal, probeEngine } from './engine.js';
+import { ownHostDockerInternal, probeEngineFacts } from './engine.js';
 
 export interface LoadedTarget {
   target: HostTarget;
@@ -32,7 +32,7 @@ function defaultNames(names: readonly string[]): boolean {
 export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; flavour: EngineFlavour | null }> {
   if (!names.includes(HOST_DOCKER_INTERNAL) || !defaultNames(names)) return { names: [...names], note: null, flavour: null };
   // A probe that fails keeps every name: it must never take one away by accident.
-  const engine = await probeEngine(ctx.runner, { bridges: false }).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
+  const engine = await probeEngineFacts(ctx).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
   const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
   if (!engine.reachable || own === null) return { names: [...names], note: null, flavour: engine.reachable ? engine.flavour : null };
   return {

@@ -4,6 +4,7 @@ import type { PlatformName } from '../model/backend.js';
 import { usageError } from '../model/errors.js';
 import type { Context } from '../model/context.js';
 import { backendFor, hostPlatform } from '../platform/index.js';
+import { nativeProbes } from './native.js';
 
 export interface ContextOptions {
   /** An image: write the system's files under this folder and touch no running system. */
@@ -27,8 +28,11 @@ export function defaultContext(opts: ContextOptions = {}): Context {
   const host = hostPlatform();
   const backend = backendFor(opts.platform ?? host);
   const preview = backend.platform !== host;
+  // In-process answers describe this machine: only with the real runner, which they stand in for.
+  const real = opts.runner === undefined && !preview;
   return {
     runner: opts.runner ?? (preview ? backend.previewRunner(fs, process.platform) : new ProcessRunner()),
+    ...(real ? { native: nativeProbes(process.env) } : {}),
     fs,
     backend,
     live: opts.root === undefined,

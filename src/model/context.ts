@@ -38,6 +38,42 @@ export interface Context {
   previewOnly?: boolean;
   /** Replaces the platform's parts (tests of one part, embedders that want only the alias). */
   parts?: readonly Part[];
+  /**
+   * Read-only questions about the live system answered in-process instead of by a command
+   * (issue 12: each process started is another CLI start). defaultContext sets it with the real
+   * runner; contexts with a fake runner leave it out and are answered through `runner`.
+   */
+  native?: NativeProbes;
+}
+
+/** An address of this network namespace, as getifaddrs reports it. */
+export interface InterfaceAddress {
+  /** The interface, or an IPv4 address's label (`lo:hostalias`). */
+  name: string;
+  family: 'inet' | 'inet6';
+  address: string;
+  prefixlen: number;
+}
+
+/** What the container engine answered over its API socket. */
+export type EngineReply =
+  | { kind: 'answer'; status: number; body: string }
+  /** Nothing accepted the connection, or no answer in time: the engine is not reachable. */
+  | { kind: 'down'; error: string }
+  /** Only the docker CLI can tell (ssh://, TLS, an answer that isn't HTTP): ask it. */
+  | { kind: 'cli'; why: string };
+
+export interface NativeProbes {
+  /**
+   * Addresses of the interfaces that are up (getifaddrs, as libuv filters it: an interface that
+   * is down is left out with all its addresses). Read-only.
+   */
+  addresses(): InterfaceAddress[];
+  /**
+   * The engine the docker CLI would talk to (DOCKER_HOST, its current context): the context's
+   * name, and `get` to ask it; null when only the CLI can reach it. Read-only.
+   */
+  engine(): Promise<{ context: string; get(path: string, timeoutMs: number): Promise<EngineReply> } | null>;
 }
 
 /** What every part plans from: the wanted configuration (null for `down`) and what was installed. */

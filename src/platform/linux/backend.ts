@@ -20,6 +20,10 @@ export const linuxBackend: Backend = {
     return choosePersistence(choice, await observePersistProbes(ctx));
   },
   async aliasPresent(ctx, ip) {
+    // getifaddrs leaves out a lo that is down (a fresh namespace's) with its addresses: then ask ip.
+    const native = ctx.native?.addresses();
+    const lo = native?.filter((a) => a.name === 'lo' || a.name.startsWith('lo:'));
+    if (lo && lo.length > 0) return lo.some((a) => a.family === 'inet' && a.address === ip && a.prefixlen === 32);
     return isAliasPresent(await listAddresses(ctx.runner), ip);
   },
   discover: discoverLinux,

@@ -1,0 +1,115 @@
+/**
+ * Asks the container engine the `docker` CLI would talk to over its API socket, without starting
+ * the CLI (issue 12: `docker version` + `docker info` are two Go process starts, more than all of
+ * hostalias's own start). Where that engine is follows the docker CLI's own rules
+ * (cli/command/cli.go resolveContextName, cli/context/store): DOCKER_HOST, else DOCKER_CONTEXT,
+ * else `currentContext` in $DOCKER_CONFIG/config.json, whose endpoint is in
+ * contexts/meta/<sha256(name)>/meta.json. Anything only the CLI can handle (ssh://, TLS, a context
+ * it can't read) is answered `cli`: the caller asks the CLI then. Read-only.
+ */
+import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { listLiveDir, readLiveFile } from '../fs/system-fs.js';
+import type { EngineReply } from '../model/context.js';
+
+/** Where the engine listens, and the docker context name that led there (`docker context show`). */
+export type EngineEndpoint = { context: string } & ({ socket: string } | { host: string; port: number });
+
+const DEFAULT_CONTEXT = 'default';
+const DEFAULT_SOCKET = '/var/run/docker.sock';
+
+/** A DOCKER_HOST / endpoint URL the API can be reached at without TLS; null for anything else. Pure. */
+export function parseDockerHost(url: string): { socket: string } | { host: string; port: number } | null {
+  const unix = /^unix:\/\/(\/.*)$/.exec(url);
+  if (unix) return { socket: unix[1] as string };
+  const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/[\]]+)(?::(\d+))?\/?$/.exec(url);
+  if (tcp) return { host: (tcp[1] as string).replace(/^\[|\]$/g, ''), port: tcp[2] ? Number(tcp[2]) : 2375 };
+  return null;
+}
+
+function parseJson(text: string | null): Record<string, unknown> | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The endpoint the docker CLI would use with this environment, or null when only the CLI can
+ * reach it (TLS, ssh://, npipe, a context or config it can't read as the CLI would). Read-only.
+ */
+export async function resolveEngineEndpoint(env: Readonly<Record<string, string | undefined>>): Promise<EngineEndpoint | null> {
+  // The CLI's TLS flags come from these; a TLS connection is the CLI's job.
+  if (env['DOCKER_TLS'] || env['DOCKER_TLS_VERIFY']) return null;
+  const dockerHost = env['DOCKER_HOST'];
+  if (dockerHost) {
+    const at = parseDockerHost(dockerHost);
+    return at ? { context: DEFAULT_CONTEXT, ...at } : null;
+  }
+  const configDir = env['DOCKER_CONFIG'] || (env['HOME'] ? join(env['HOME'], '.docker') : null);
+  if (configDir === null) return null;
+  let name = env['DOCKER_CONTEXT'] || '';
+  if (!name) {
+    const text = await readLiveFile(join(configDir, 'config.json'));
+    const config = text === null ? {} : parseJson(text);
+    if (config === null) return null; // the CLI warns about a broken config: let it
+    name = typeof config['currentContext'] === 'string' && config['currentContext'] !== '' ? config['currentContext'] : DEFAULT_CONTEXT;
+  }
+  if (name === DEFAULT_CONTEXT) return { context: name, socket: DEFAULT_SOCKET };
+  const id = createHash('sha256').update(name).digest('hex');
+  if ((await listLiveDir(join(configDir, 'contexts', 'tls', id))).length > 0) return null;
+  const meta = parseJson(await readLiveFile(join(configDir, 'contexts', 'meta', id, 'meta.json')));
+  const endpoints = meta?.['Endpoints'] as Record<string, { Host?: unknown }> | undefined;
+  const host = endpoints?.['docker']?.Host;
+  if (meta?.['Name'] !== name || typeof host !== 'string') return null;
+  const at = parseDockerHost(host);
+  return at ? { context: name, ...at } : null;
+}
+
+/** The status and body of an HTTP/1.0 response (no chunking in 1.0). Pure. */
+export function parseHttpResponse(raw: string): { status: number; body: string } | null {
+  const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/.exec(raw);
+  const end = raw.indexOf('\r\n\r\n');
+  if (!m || end < 0) return null;
+  return { status: Number(m[1]), body: raw.slice(end + 4) };
+}
+
+/**
+ * `GET path` from the engine at `at`, bounded by `timeoutMs`. A connection nobody accepts (no
+ * socket, refused, no permission, no answer in time) is `down`, as `docker version` would fail;
+ * an answer that isn't HTTP is `cli`. Read-only.
+ */
+export function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
+  return new Promise((resolve) => {
+    const where = 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host}:${at.port}`;
+    const sock: Socket = 'socket' in at ? connect(at.socket) : connect(at.port, at.host);
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (r: EngineReply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => finish({ kind: 'down', error: `${where} gave no answer within ${timeoutMs / 1000} s` }), timeoutMs);
+    // write, not end: Go's HTTP server cancels a request whose client half-closes its side.
+    sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostalias\r\n\r\n`));
+    sock.on('data', (d: Buffer) => chunks.push(d));
+    sock.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (${err.code ?? err.message})` }));
+    sock.on('close', () => {
+      const res = parseHttpResponse(Buffer.concat(chunks).toString('utf8'));
+      finish(res ? { kind: 'answer', status: res.status, body: res.body } : { kind: 'cli', why: `${where} did not answer in HTTP` });
+    });
+  });
+}
+
+/** NativeProbes.engine for this environment: the endpoint the docker CLI would use, or null. Read-only. */
+export async function dockerEngineApi(env: Readonly<Record<string, string | undefined>>): Promise<{ context: string; get(path: string, timeoutMs: number): Promise<EngineReply> } | null> {
+  const at = await resolveEngineEndpoint(env);
+  return at ? { context: at.context, get: (path, timeoutMs) => engineGet(at, path, timeoutMs) } : null;
+}
