@@ -108,6 +108,30 @@ function table(rows: Array<{ row: Row; res: Result | null }>): string {
   return lines.join('\n');
 }
 
+/** Issue 11's target: the default relay at least equal to socat on each figure (≥ 2× on new connections). */
+function versusSocat(rows: Array<{ row: Row; res: Result | null }>): string {
+  const find = (name: string) => rows.find((r) => r.row.name === name)?.res ?? null;
+  const lines: string[] = [];
+  for (const target of ['127.0.0.1', '[::1]']) {
+    const fwd = find(`forward → ${target} (default: 1 process)`);
+    const soc = find(`socat (fork) → ${target}`);
+    if (!fwd || !soc) continue;
+    const figures: Array<[string, number, number, boolean, number]> = [
+      ['1 stream', fwd.tput1, soc.tput1, true, 1],
+      ['4 streams', fwd.tput4, soc.tput4, true, 1],
+      ['p50', fwd.p50, soc.p50, false, 1],
+      ['p99', fwd.p99, soc.p99, false, 1],
+      ['new conn/s', fwd.cps, soc.cps, true, 2],
+    ];
+    const cells = figures.map(([name, f, s, higherIsBetter, factor]) => {
+      const held = higherIsBetter ? f >= factor * s : f <= s;
+      return `${name} ${fmt(f / s)}× ${held ? 'held' : 'NOT held'}`;
+    });
+    lines.push(`forward vs socat → ${target}: ${cells.join(', ')}`);
+  }
+  return lines.join('\n');
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root (sudo npm run bench)');
   const started = Date.now();
@@ -126,15 +150,15 @@ async function main(): Promise<void> {
     const up = await runCli(host, ['up', '--files-root', root, '--persist', 'none', '--allow-iface', link.aIf]);
     if (up.code !== 0) throw new Error(`hostalias up failed: ${up.stderr}`);
 
-    const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206, forward6: 5207, socat6: 5208 };
+    const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206, forward6: 5207, socat6: 5208, forwardJs: 5209 };
     // The v6 rows' server listens on [::1] only, as a dev server started on `localhost` does (issue 11).
-    const v4Ports = [ports.expose, ports.forward, ports.forwardRr, ports.forward1, ports.socat];
+    const v4Ports = [ports.expose, ports.forward, ports.forwardRr, ports.forward1, ports.socat, ports.forwardJs];
     const server = host.spawn([process.execPath, LOAD, 'server', `0.0.0.0:${ports.direct}`, ...v4Ports.map((p) => `127.0.0.1:${p}`), `[::1]:${ports.forward6}`, `[::1]:${ports.socat6}`]);
     children.push(server);
     await waitOutput(server, 'ready');
 
-    const forward = (port: number, extra: string[]) => async () => {
-      const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--files-root', root, ...extra]);
+    const forward = (port: number, extra: string[], env: NodeJS.ProcessEnv = {}) => async () => {
+      const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--files-root', root, ...extra], { env: { ...process.env, ...env } });
       children.push(child);
       await waitOutput(child, 'forwarding');
       return child.pid ?? null;
@@ -169,6 +193,8 @@ async function main(): Promise<void> {
       { name: 'socat (fork) → 127.0.0.1', host: ALIAS, port: ports.socat, start: socat(ports.socat, `TCP:127.0.0.1:${ports.socat}`) },
       { name: 'forward → [::1] (default: 1 process)', host: ALIAS, port: ports.forward6, start: forward(ports.forward6, []) },
       { name: 'socat (fork) → [::1]', host: ALIAS, port: ports.socat6, start: socat(ports.socat6, `TCP6:[::1]:${ports.socat6}`) },
+      // Where the C data path can't load (not Linux, no compiler at build time): the JavaScript copy.
+      { name: 'forward → 127.0.0.1 (JavaScript data path)', host: ALIAS, port: ports.forwardJs, start: forward(ports.forwardJs, [], { HOSTALIAS_RELAY: 'js' }) },
     ];
     const results: Array<{ row: Row; res: Result | null }> = [];
     for (const row of rows) {
@@ -189,7 +215,7 @@ async function main(): Promise<void> {
       }
     }
     const cpus = (await execArgv(['nproc'])).stdout.trim();
-    process.stdout.write(`\n${table(results)}\n\n`);
+    process.stdout.write(`\n${table(results)}\n\n${versusSocat(results)}\n`);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     process.stdout.write(`${cpus} CPUs, ${SECONDS} s per figure, load generator and servers in Node on the same CPUs; ratios are to the baseline row; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${load}\n`);
     if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2) process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');

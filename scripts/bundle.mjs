@@ -8,6 +8,7 @@
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildNative } from './build-native.mjs';
 
 const out = 'dist/cli';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -60,6 +61,7 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-const files = readdirSync(out).filter((f) => f.endsWith('.js')).sort();
+const native = buildNative(out);
+const files = [...readdirSync(out).filter((f) => f.endsWith('.js')).sort(), ...(native ? [native] : [])];
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 writeFileSync(join(out, 'runtime.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, entry: 'main.js', files: [...files, 'package.json', 'runtime.json'] }, null, 2)}\n`);

@@ -14,11 +14,14 @@
  *   sees what it would have seen talking to the target directly;
  * - a target that refuses or doesn't answer within `connectTimeoutMs` resets the client at once;
  *   with several targets the next one is tried (round-robin or sticky start, failover on error).
+ * Accepting and connecting happen here; once both sockets are connected, the bytes are copied by
+ * the C data path (native-relay.ts) where it loads, else by `pump` below, with the same semantics.
  */
 import net from 'node:net';
 import { formatEndpoint, type Endpoint } from './spec.js';
 import { targetPicker, type TargetOrder } from './targets.js';
 import { defaultMaxConnections } from './fd-limit.js';
+import { nativeRelay } from './native-relay.js';
 
 export interface TcpRelayOptions {
   listen: Endpoint;
@@ -38,6 +41,8 @@ export interface TcpRelayOptions {
    * than left unanswered when descriptors run out. Default: from RLIMIT_NOFILE (fd-limit.ts).
    */
   maxConnections?: number;
+  /** 'js' keeps the bytes in JavaScript even where the native data path loads (tests, the bench). */
+  dataPath?: 'native' | 'js';
 }
 
 export interface RelayStats {
@@ -98,8 +103,27 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   const stats = emptyStats();
   const live = new Set<net.Socket>();
   const picker = targetPicker(targets.length, opts.order);
+  let nativePairs = 0;
+  const native =
+    opts.dataPath === 'js'
+      ? null
+      : nativeRelay({
+          ended(toTarget, toClient, reset) {
+            nativePairs--;
+            stats.active--;
+            stats.bytesToTarget += toTarget;
+            stats.bytesToClient += toClient;
+            if (reset) stats.resets++;
+          },
+        });
 
   const handle = (client: net.Socket): void => {
+    // Counted here, not by server.maxConnections: pairs handed to the native thread are no longer
+    // Node sockets, but they still hold descriptors.
+    if (stats.active >= maxConnections) {
+      stats.refused++;
+      return void client.destroy();
+    }
     stats.accepted++;
     stats.active++;
     live.add(client);
@@ -107,14 +131,16 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
     let upstream: net.Socket | null = null;
     let connected = false;
     let errored = false;
+    let handedOff = false;
     client.on('error', () => {
       if (!errored) stats.resets++;
       errored = true;
       resetSocket(upstream);
     });
     client.once('close', () => {
-      stats.active--;
       live.delete(client);
+      if (handedOff) return;
+      stats.active--;
       if (!connected) upstream?.destroy();
     });
 
@@ -137,6 +163,12 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
         picker.answered(index);
         if (client.destroyed) return void up.destroy();
         up.setKeepAlive(true, 60_000);
+        // Synchronously in 'connect', before Node's first read of the target: nothing is buffered here.
+        if (native?.adopt(client, up)) {
+          handedOff = true;
+          nativePairs++;
+          return;
+        }
         pump(client, up, (n) => (stats.bytesToTarget += n));
         pump(up, client, (n) => (stats.bytesToClient += n));
         client.resume();
@@ -162,8 +194,6 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   // pauseOnConnect: nothing is read from the client until the target answers, so an
   // unreachable target costs no buffering.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark }, handle);
-  server.maxConnections = maxConnections;
-  server.on('drop', () => stats.refused++);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: opts.listen.host, port: opts.listen.port, backlog: opts.backlog ?? 4096 }, () => {
@@ -177,7 +207,7 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
         address: { host: addr.address, port: addr.port },
         stats: () => ({ ...stats }),
         close(graceMs = 10_000) {
-          closing ??= drain(server, live, graceMs);
+          closing ??= drain(server, live, graceMs, native && { pairs: () => nativePairs, reset: () => native.resetAll(), release: () => native.release() });
           return closing;
         },
       });
@@ -185,10 +215,23 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   });
 }
 
-async function drain(server: net.Server, live: Set<net.Socket>, graceMs: number): Promise<void> {
+interface NativePairs {
+  pairs(): number;
+  reset(): void;
+  release(): void;
+}
+
+async function drain(server: net.Server, live: Set<net.Socket>, graceMs: number, native: NativePairs | null): Promise<void> {
   const closed = new Promise<void>((r) => server.close(() => r()));
+  const open = (): boolean => live.size > 0 || (native?.pairs() ?? 0) > 0;
   const deadline = Date.now() + graceMs;
-  while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (open() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const s of live) resetSocket(s);
+  if (native) {
+    native.reset();
+    // The reset runs on the native thread; its 'ended' reports arrive within a few loop turns.
+    for (let i = 0; i < 100 && native.pairs() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    native.release();
+  }
   await closed;
 }
