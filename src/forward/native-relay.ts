@@ -7,7 +7,6 @@
  * SIDE EFFECTS: loads a native module and starts its thread, once per process; adopting a pair
  * closes Node's own descriptors of the two sockets (the native thread holds dups).
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -44,7 +43,7 @@ function candidates(): string[] {
   const here = dirname(fileURLToPath(import.meta.url));
   const dirs = [here];
   for (let d = here; dirname(d) !== d; d = dirname(d)) dirs.push(join(d, 'dist', 'cli'));
-  return dirs.map((d) => join(d, 'relay.node')).filter((f) => existsSync(f));
+  return dirs.map((d) => join(d, 'relay.node'));
 }
 
 function load(): Addon | null {
@@ -56,7 +55,7 @@ function load(): Addon | null {
       a.start((group, toTarget, toClient, reset) => groups.get(group)?.ended(toTarget, toClient, reset));
       return a;
     } catch {
-      // Not built here, or built for another platform: try the next place, then fall back to JS.
+      // Not there, or built for another platform: try the next place, then fall back to JS.
     }
   }
   return null;
