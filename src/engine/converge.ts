@@ -138,7 +138,7 @@ async function convergeDown(ctx: Context, previous: State | null, unreadable: Co
     notes.push(`the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`);
   }
   if (previous) candidates.push(previous);
-  if (previous === null && ctx.backend.discover) {
+  if (previous === null) {
     const found = await ctx.backend.discover(ctx);
     candidates.push(...found.states);
     const why = unreadable ? `${ctx.fs.resolve(STATE_PATH)} is unreadable` : intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable` : `${ctx.fs.resolve(STATE_PATH)} is missing`;

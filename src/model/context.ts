@@ -148,9 +148,9 @@ export interface Backend {
   /**
    * What hostalias may have installed, found by its own markers (managed headers, the alias
    * label, marked blocks) for `down` when state.json is missing or unreadable: one state per
-   * alias found, and what was found. Read-only. Absent: the platform can't tell.
+   * alias found, and what was found. Read-only.
    */
-  discover?(ctx: Context): Promise<{ states: State[]; found: string[] }>;
+  discover(ctx: Context): Promise<{ states: State[]; found: string[] }>;
   /** Checks an expose right after it was applied (the platform's own path may not work here). Optional. */
   verifyExpose?(ctx: Context, ip: string, spec: ExposeSpec): Promise<ExposeVerdict>;
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */

@@ -201,6 +201,27 @@ export class FakeMac implements Runner {
     return fixture('ifconfig-lo0.txt').replace('\tnd6 options', `${lines}\tnd6 options`);
   }
 
+  /**
+   * This Mac's kernel and launchd as they are now, over `fs` (a copy of this one's files): what a
+   * reboot-free restart of hostalias finds after the process was killed at this moment.
+   */
+  copyTo(fs: SystemFs): FakeMac {
+    const m = new FakeMac(fs);
+    for (const [ip, mask] of this.aliases) m.aliases.set(ip, mask);
+    for (const label of this.loaded) m.loaded.add(label);
+    for (const [label, args] of this.daemons) m.daemons.set(label, [...args]);
+    m.anchor = [...this.anchor];
+    m.anchorExists = this.anchorExists;
+    m.tokens = [...this.tokens];
+    m.nextToken = this.nextToken;
+    return m;
+  }
+
+  /** What the kernel and launchd hold, for comparing a Mac before and after (the anchor's existence is pf's business). */
+  system(): { aliases: string[]; loaded: string[]; daemons: string[]; anchor: string[]; tokens: string[] } {
+    return { aliases: [...this.aliases].map(([ip, mask]) => `${ip} ${mask}`).sort(), loaded: [...this.loaded].sort(), daemons: [...this.daemons.keys()].sort(), anchor: [...this.anchor], tokens: [...this.tokens] };
+  }
+
   /** Makes the next run of exactly this command fail with `result`. */
   failOnce(argv: readonly string[], result: RunResult): void {
     this.failures.push({ line: shellQuote(argv), result });

@@ -1,6 +1,7 @@
 import type { PersistChoice } from '../../model/config.js';
 import { usageError } from '../../model/errors.js';
 import type { Backend, PersistDecision } from '../../model/backend.js';
+import { discoverMac } from './discover.js';
 import { darwinDoctor } from './doctor.js';
 import { verifyMacExpose } from './expose-check.js';
 import { forwardLabel, forwardLogPath } from './forward-launchd.js';
@@ -36,6 +37,7 @@ export const darwinBackend: Backend = {
   async aliasPresent(ctx, ip) {
     return isLo0AliasPresent(await listLo0(ctx.runner), ip);
   },
+  discover: discoverMac,
   doctor: darwinDoctor,
   // Not read on macOS yet (lsof/netstat parsing): `expose` takes defaultExposeVia unless --via is given.
   async listeners() {

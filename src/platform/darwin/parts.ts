@@ -100,7 +100,7 @@ async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
 }
 
 /** `pfctl ARGS`: stdout, or null when pf can't be read without root. An absent anchor reads as empty. */
-async function readPf(ctx: Context, args: string[], doing: string): Promise<string | null> {
+export async function readPf(ctx: Context, args: string[], doing: string): Promise<string | null> {
   // An image (--root) has no running pf: every live answer is "nothing loaded".
   if (!ctx.live) return '';
   const argv = ['pfctl', ...args];

@@ -1,4 +1,5 @@
-import { managedHeader } from '../../model/managed.js';
+import { isManaged, managedHeader } from '../../model/managed.js';
+import { HostaliasError } from '../../model/errors.js';
 import type { ExposeSpec } from '../../model/config.js';
 import { STATE_DIR } from '../../model/state.js';
 import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
@@ -196,19 +197,24 @@ export interface PfDesired {
 export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   const plan = emptyPlan();
   if (obs.assumed) plan.notes.push(obs.assumed);
+  // A file at our path without our header is someone else's: never loaded, rewritten or removed.
+  const ownFile = isManaged(obs.anchorFile) ? obs.anchorFile : null;
   if (!desired || (desired.exposes.length === 0 && !desired.guard)) {
     plan.steps.push(...planJobRemoval(PF_JOB_LABEL, obs.job));
     if (obs.anchorRules.length > 0) {
-      const undo = obs.anchorFile !== null ? { undo: ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] } : {};
+      const undo = ownFile !== null ? { undo: ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] } : {};
       plan.steps.push({ kind: 'run', argv: ['pfctl', '-a', PF_ANCHOR, '-F', 'all'], ...undo, why: `remove the redirects from the pf anchor ${PF_ANCHOR}` });
     }
-    for (const [path, before] of [[PF_ANCHOR_FILE, obs.anchorFile], [PF_BOOT_LOG, obs.bootLog], [PF_TOKEN_PATH, obs.tokenFile]] as const) {
+    for (const [path, before] of [[PF_ANCHOR_FILE, ownFile], [PF_BOOT_LOG, obs.bootLog], [PF_TOKEN_PATH, obs.tokenFile]] as const) {
       if (before !== null) plan.steps.push({ kind: 'remove', path, before, why: `remove ${path}` });
     }
     for (const token of obs.liveTokens) {
       plan.steps.push({ kind: 'run', argv: ['pfctl', '-X', token], why: "release hostalias's pf enable reference (pf stays on while others hold one)" });
     }
     return plan;
+  }
+  if (obs.anchorFile !== null && ownFile === null) {
+    throw new HostaliasError('conflict', `${PF_ANCHOR_FILE} exists and was not written by hostalias`, `move it away (sudo mv ${PF_ANCHOR_FILE} /tmp/) and run hostalias up again`);
   }
   const rules = anchorRules(desired.ip, desired.exposes, desired.guard);
   const content = anchorFileContent(desired.ip, desired.exposes, desired.guard);
