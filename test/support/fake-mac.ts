@@ -44,6 +44,13 @@ export class FakeMac implements Runner {
   /** Extra lo0 addresses: ip → hex netmask. */
   readonly aliases = new Map<string, string>();
   readonly loaded = new Set<string>();
+  /** ProgramArguments of the jobs bootstrapped here (label → argv), which `launchctl print` lists. */
+  readonly programs = new Map<string, string[]>();
+  /**
+   * launchd opens a job's StandardOutPath / StandardErrorPath when it starts it, creating the file
+   * (launchd.plist(5)); off by default so the other tests' file trees stay as they were.
+   */
+  createsLogs = false;
   /** KeepAlive jobs launchd keeps running (label → ProgramArguments); bootout stops them. */
   readonly daemons = new Map<string, string[]>();
   anchor: string[] = [];
@@ -92,7 +99,7 @@ export class FakeMac implements Runner {
     f.onMatch(/^ifconfig lo0 -alias \S+$/, (argv) => (this.aliases.delete(argv[3] as string) ? ok() : { code: 1, stdout: '', stderr: "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n" }));
     f.onMatch(/^launchctl print system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
-      if (this.loaded.has(label)) return ok(fixture('launchctl-print-loaded.txt').replaceAll('dev.hostalias.alias', label));
+      if (this.loaded.has(label)) return ok(this.printLoaded(label));
       return { code: 113, stdout: '', stderr: fixture('launchctl-print-missing.stderr.txt').replace('dev.hostalias.alias', label) };
     });
     f.onMatch(/^launchctl bootout system\/\S+$/, (argv) => {
@@ -195,6 +202,14 @@ export class FakeMac implements Runner {
     return refused;
   }
 
+  /** `launchctl print system/LABEL` of a loaded job: the fixture, with this job's label, plist path and arguments. */
+  private printLoaded(label: string): string {
+    const text = fixture('launchctl-print-loaded.txt').replaceAll('dev.hostalias.alias', label);
+    const args = this.programs.get(label);
+    if (!args) return text;
+    return text.replace(/\tprogram = \S+/, `\tprogram = ${args[0]}`).replace(/\targuments = \{\n[^}]*\}/, `\targuments = {\n${args.map((a) => `\t\t${a}\n`).join('')}\t}`);
+  }
+
   /** `ifconfig lo0` now: the fixture with the current aliases inserted before nd6, as macOS lists them. */
   lo0(): string {
     const lines = [...this.aliases].map(([ip, mask]) => `\tinet ${ip} netmask ${mask} \n`).join('');
@@ -209,6 +224,8 @@ export class FakeMac implements Runner {
     const m = new FakeMac(fs);
     for (const [ip, mask] of this.aliases) m.aliases.set(ip, mask);
     for (const label of this.loaded) m.loaded.add(label);
+    for (const [label, args] of this.programs) m.programs.set(label, [...args]);
+    m.createsLogs = this.createsLogs;
     for (const [label, args] of this.daemons) m.daemons.set(label, [...args]);
     m.anchor = [...this.anchor];
     m.anchorExists = this.anchorExists;
@@ -262,7 +279,7 @@ export class FakeMac implements Runner {
   private async bootstrap(path: string): Promise<RunResult> {
     const text = await this.fs.read(path);
     if (text === null) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
-    const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean; KeepAlive?: boolean };
+    const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean; KeepAlive?: boolean; StandardOutPath?: string; StandardErrorPath?: string };
     if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     const drain = this.draining.get(job.Label) ?? 0;
@@ -271,6 +288,10 @@ export class FakeMac implements Runner {
       return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-after-bootout.stderr.txt') };
     }
     this.loaded.add(job.Label);
+    this.programs.set(job.Label, job.ProgramArguments);
+    if (this.createsLogs) {
+      for (const log of new Set([job.StandardOutPath, job.StandardErrorPath])) if (log && !(await this.fs.exists(log))) await this.fs.write(log, '');
+    }
     if (job.KeepAlive) {
       // A daemon (the forward relay): launchd starts it and keeps it running; it is not a command to run to completion.
       this.daemons.set(job.Label, job.ProgramArguments);

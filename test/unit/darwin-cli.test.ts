@@ -94,8 +94,8 @@ test('down --platform darwin --dry-run with a --root state previews removing wha
     `$ rm -f ${root}/Library/LaunchDaemons/dev.hostalias.pf.plist`,
     '$ pfctl -a com.apple/hostalias -F all',
     `$ rm -f ${root}/etc/pf.anchors/dev.hostalias`,
-    `$ rm -f ${root}/var/lib/hostalias/pf-token`,
     '$ pfctl -X 10760036128423510625',
+    `$ rm -f ${root}/var/lib/hostalias/pf-token`,
   ]);
 });
 

@@ -92,6 +92,22 @@ test('state.json removed after up: down finds every piece by its markers, remove
   assert.equal(printed(ctx, again), 'âœ“ already down: nothing hostalias installed is left');
 });
 
+test('plists deleted by hand too: launchd still has the jobs; the alias job names the address, the relay log names the relay; all removed', async (t) => {
+  const { ctx, mac: m, root } = await mac(t);
+  m.createsLogs = true;
+  const before = { files: await files(root), system: m.system() };
+  // No LAN guard and no hosts block: only the alias job knows the address.
+  await up(ctx, { ip: '10.254.254.253', lanGuard: false, exposes: [PG_RELAYED] });
+  assert.equal(await ctx.fs.exists('/var/log/dev.hostalias.forward.5432-tcp.log'), true, 'negative control: launchd created the log');
+  for (const path of [STATE_PATH, '/Library/LaunchDaemons/dev.hostalias.alias.plist', '/Library/LaunchDaemons/dev.hostalias.forward.5432-tcp.plist']) await rm(join(root, path));
+
+  const res = await down(ctx);
+  assert.match(recoveredNote(res), /removing dev\.hostalias\.alias loaded in launchd \(adds 10\.254\.254\.253\); the relay log \/var\/log\/dev\.hostalias\.forward\.5432-tcp\.log; the installed copy in \S+; 10\.254\.254\.253\/32 on lo0$/);
+  assert.ok(m.changes.includes('launchctl bootout system/dev.hostalias.alias') && m.changes.includes('launchctl bootout system/dev.hostalias.forward.5432-tcp'), m.changes.join('\n'));
+  assert.deepEqual(m.system(), before.system, 'both jobs booted out, the relay stopped, the alias gone');
+  assert.deepEqual(await files(root), before.files);
+});
+
 test('a corrupt state.json: down says it is unreadable and recovers from the markers the same way', async (t) => {
   const { ctx, mac: m, root } = await mac(t);
   const before = { files: await files(root), system: m.system() };
@@ -155,17 +171,25 @@ function deadPid(): number {
   return spawnSync(process.execPath, ['-e', '']).pid as number;
 }
 
-test('up killed after each journaled step (no state.json yet): down undoes it â€” from the intent record, and from the markers alone when the record is gone too; a fresh up converges', async (t) => {
+interface Kill {
+  root: string;
+  mac: FakeMac;
+}
+
+/**
+ * Runs `change` on a Mac with the Mac's own files, copying the Mac (files and kernel/launchd) right
+ * after each step the journal records as done: each copy is what a SIGKILL at that point leaves,
+ * the killed run's lock (its pid dead) included. Returns the Mac before, the copies and the context.
+ */
+async function killedAfterEachStep(t: TestContext, prepare: (ctx: Context) => Promise<void>, change: (ctx: Context) => Promise<unknown>): Promise<{ before: { files: Record<string, string>; system: ReturnType<FakeMac['system']> }; kills: Kill[]; ctx: Context }> {
   const base = await makeRoot(t, MAC_FILES);
   const fs = new WatchedFs(base);
   const m = new FakeMac(fs);
   m.loaded.add(VMNETD);
   const ctx: Context = { runner: m, fs, backend: darwinBackend, isRoot: true, live: true, env: {} };
   const before = { files: await files(base), system: m.system() };
-  // Not the default address, so each recovery has to read it from a marker (the pf rules come first).
-  const changes: Partial<Desired> = { ip: '10.254.254.253', hostsFile: true, exposes: [REDIS_PF] };
-
-  const kills: Array<{ root: string; mac: FakeMac }> = [];
+  await prepare(ctx);
+  const kills: Kill[] = [];
   const dead = deadPid();
   fs.onStep = async () => {
     const root = await mkdtemp(join(tmpdir(), 'hal-crash-'));
@@ -174,21 +198,32 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
     await writeFile(join(root, STATE_DIR, 'lock', 'pid'), `${dead}\n`);
     kills.push({ root, mac: m.copyTo(new MacRootFs(root)) });
   };
-  await up(ctx, changes);
+  await change(ctx);
   fs.onStep = null;
+  return { before, kills, ctx };
+}
+
+/** A fresh copy of a killed Mac to recover in; the dead lock stays only when `keepLock`. */
+async function restart(t: TestContext, kill: Kill, ctx: Context, keepLock: boolean): Promise<{ kctx: Context; km: FakeMac; kfs: MacRootFs; root: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'hal-crash-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await cp(kill.root, root, { recursive: true, verbatimSymlinks: true });
+  // Taking over a dead run's lock costs proper-lockfile's retries (~2 s): tested once, not each time.
+  if (!keepLock) await rm(join(root, STATE_DIR, 'lock'), { recursive: true, force: true });
+  const kfs = new MacRootFs(root);
+  const km = kill.mac.copyTo(kfs);
+  return { kctx: { ...ctx, runner: km, fs: kfs }, km, kfs, root };
+}
+
+test('up killed after each journaled step (no state.json yet): down undoes it â€” from the intent record, and from the markers alone when the record is gone too; a fresh up converges', async (t) => {
+  // Not the default address, so each recovery has to read it from a marker (the pf rules come first).
+  const changes: Partial<Desired> = { ip: '10.254.254.253', hostsFile: true, exposes: [REDIS_PF] };
+  const { before, kills, ctx } = await killedAfterEachStep(t, async () => undefined, (c) => up(c, changes));
   assert.ok(kills.length >= 8, `every step of up was journaled (${kills.length})`);
 
   for (const [i, kill] of kills.entries()) {
     for (const variant of ['intent', 'markers only', 'up again'] as const) {
-      const root = await mkdtemp(join(tmpdir(), 'hal-crash-'));
-      t.after(() => rm(root, { recursive: true, force: true }));
-      await cp(kill.root, root, { recursive: true, verbatimSymlinks: true });
-      // The killed run's lock (its pid dead) is taken over once; taking it costs proper-lockfile's
-      // retries (~2 s), so the other runs start without it.
-      if (i > 0 || variant !== 'intent') await rm(join(root, STATE_DIR, 'lock'), { recursive: true, force: true });
-      const kfs = new MacRootFs(root);
-      const km = kill.mac.copyTo(kfs);
-      const kctx: Context = { ...ctx, runner: km, fs: kfs };
+      const { kctx, km, kfs, root } = await restart(t, kill, ctx, i === 0 && variant === 'intent');
       const where = `killed after step ${i + 1} of ${kills.length}, ${variant}`;
       assert.equal(await kfs.exists(STATE_PATH), false, `${where}: no state yet`);
       assert.equal(await kfs.exists(INTENT_PATH), true, `${where}: the intent record is there`);
@@ -201,6 +236,30 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
       const res = await down(kctx);
       if (variant === 'intent') assert.match(res.plan.notes.join('\n'), /the last change \(`up`, started .*\) was interrupted: removing what it could have installed/, where);
       if (variant === 'markers only') assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
+      assert.deepEqual(km.system(), before.system, `${where}: kernel and launchd as before up`);
+      assert.deepEqual(await files(root), before.files, `${where}: files as before up`);
+      assert.deepEqual((await down(kctx)).plan.steps, [], `${where}: then already down`);
+    }
+  }
+});
+
+test('down killed after each journaled step (state.json still there): the next down finishes it; with the state gone too, the markers do', async (t) => {
+  const changes: Partial<Desired> = { ip: '10.254.254.253', hostsFile: true, exposes: [REDIS_PF] };
+  const { before, kills, ctx } = await killedAfterEachStep(t, async (c) => void (await up(c, changes)), (c) => down(c));
+  assert.ok(kills.length >= 8, `every step of down was journaled (${kills.length})`);
+  for (const [i, kill] of kills.entries()) {
+    for (const variant of ['intent', 'markers only'] as const) {
+      const { kctx, km, kfs, root } = await restart(t, kill, ctx, false);
+      const where = `down killed after step ${i + 1} of ${kills.length}, ${variant}`;
+      assert.equal(await kfs.exists(INTENT_PATH), true, `${where}: the intent record is there`);
+      if (variant === 'markers only') {
+        await kfs.remove(INTENT_PATH);
+        await kfs.remove(STATE_PATH);
+      }
+      const res = await down(kctx);
+      if (variant === 'intent') assert.match(res.plan.notes.join('\n'), /the last change \(`down`, started .*\) was interrupted/, where);
+      // Killed after its last step, down left nothing to find but its record and the state.
+      if (variant === 'markers only' && i < kills.length - 1) assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
       assert.deepEqual(km.system(), before.system, `${where}: kernel and launchd as before up`);
       assert.deepEqual(await files(root), before.files, `${where}: files as before up`);
       assert.deepEqual((await down(kctx)).plan.steps, [], `${where}: then already down`);

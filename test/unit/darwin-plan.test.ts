@@ -104,7 +104,7 @@ test('expose: pf anchor loaded from stdin, anchor file and boot job written, pf 
   assert.equal(m.changes.length, before);
 });
 
-test('unexpose (last port): flush the anchor, remove files, release our reference last', async (t) => {
+test('unexpose (last port): flush the anchor, remove its file, release our reference last (then its token file)', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, { ...NO_GUARD, exposes: [PG] });
   m.tokens.unshift('555'); // another pf user holds a reference too
@@ -113,8 +113,9 @@ test('unexpose (last port): flush the anchor, remove files, release our referenc
     `$ rm -f ${PF_PLIST}`,
     '$ pfctl -a com.apple/hostalias -F all',
     `$ rm -f ${ANCHOR_FILE}`,
-    `$ rm -f ${PF_TOKEN_PATH}`,
     '$ pfctl -X 10760036128423510625',
+    // The token's file goes after the release: killed in between, the next run finds a dead token, not a live one unknown.
+    `$ rm -f ${PF_TOKEN_PATH}`,
   ]);
   assert.deepEqual(m.anchor, []);
   assert.deepEqual(m.tokens, ['555'], "the other user's reference is untouched, so pf stays enabled");
@@ -122,13 +123,13 @@ test('unexpose (last port): flush the anchor, remove files, release our referenc
   assert.ok(m.lo0().includes(IP), 'the alias stays');
 });
 
-test('down with exposes removes pf last: after the alias, the reference release is the final step', async (t) => {
+test('down with exposes removes pf last: after the alias, the reference release is the final command', async (t) => {
   const { ctx, mac: m } = await mac(t);
   await up(ctx, { ...NO_GUARD, exposes: [PG, { port: 53, proto: 'udp', to: 5353, keepSource: true }] });
   assert.ok(m.anchor.includes(`rdr pass on lo0 inet proto udp from any to ${IP} port = 53 -> 127.0.0.1 port 5353`));
   const res = await down(ctx);
   const lines = shell(res.plan);
-  assert.equal(lines.at(-1), '$ pfctl -X 10760036128423510625');
+  assert.deepEqual(lines.slice(-2), ['$ pfctl -X 10760036128423510625', `$ rm -f ${PF_TOKEN_PATH}`], 'the release is the last command; only the file naming the token follows');
   assert.ok(lines.indexOf(`$ ifconfig lo0 -alias ${IP}`) < lines.indexOf('$ pfctl -a com.apple/hostalias -F all'));
   assert.deepEqual(m.tokens, []);
   assert.deepEqual(m.anchor, []);
@@ -180,7 +181,7 @@ test('after a reboot: the boot job took the reference; down releases it and skip
   const lines = shell(res.plan);
   assert.ok(lines.includes('$ launchctl bootout system/dev.hostalias.pf'));
   assert.ok(lines.includes(`$ rm -f ${PF_BOOT_LOG}`));
-  assert.equal(lines.at(-1), '$ pfctl -X 7777');
+  assert.deepEqual(lines.slice(-3), ['$ pfctl -X 7777', `$ rm -f ${PF_BOOT_LOG}`, `$ rm -f ${PF_TOKEN_PATH}`]);
   assert.ok(!lines.some((l) => l.includes('10760036128423510625')), 'the pre-reboot token is not released');
   assert.deepEqual(m.tokens, []);
   assert.equal(m.loaded.size, 0);

@@ -192,7 +192,8 @@ export interface PfDesired {
 /**
  * Converges the redirects for exposed ports: anchor rules, the anchor file, the boot-time job and
  * one pf enable reference of our own. Pure; idempotent. Null (or no exposes) removes all of it,
- * releasing our references last — nothing after that step can fail and need it back.
+ * releasing our references last (only the files that name them come after: removing a file can
+ * be undone, and what it holds is then no longer live).
  */
 export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   const plan = emptyPlan();
@@ -205,11 +206,14 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
       const undo = ownFile !== null ? { undo: ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] } : {};
       plan.steps.push({ kind: 'run', argv: ['pfctl', '-a', PF_ANCHOR, '-F', 'all'], ...undo, why: `remove the redirects from the pf anchor ${PF_ANCHOR}` });
     }
-    for (const [path, before] of [[PF_ANCHOR_FILE, ownFile], [PF_BOOT_LOG, obs.bootLog], [PF_TOKEN_PATH, obs.tokenFile]] as const) {
-      if (before !== null) plan.steps.push({ kind: 'remove', path, before, why: `remove ${path}` });
-    }
+    if (ownFile !== null) plan.steps.push({ kind: 'remove', path: PF_ANCHOR_FILE, before: ownFile, why: `remove ${PF_ANCHOR_FILE}` });
     for (const token of obs.liveTokens) {
       plan.steps.push({ kind: 'run', argv: ['pfctl', '-X', token], why: "release hostalias's pf enable reference (pf stays on while others hold one)" });
+    }
+    // The files holding the tokens go only after the release: a run killed between the two leaves
+    // a token that is no longer live (skipped next time), never a live reference nobody knows.
+    for (const [path, before] of [[PF_BOOT_LOG, obs.bootLog], [PF_TOKEN_PATH, obs.tokenFile]] as const) {
+      if (before !== null) plan.steps.push({ kind: 'remove', path, before, why: `remove ${path}` });
     }
     return plan;
   }
