@@ -9,9 +9,8 @@ const busy = (lockPath: string, what: string) => (pid: number | null) =>
 /** Holds the state lock while `fn` runs, so two runs never interleave their changes. */
 export async function withLock<T>(fs: SystemFs, fn: () => Promise<T>): Promise<T> {
   await fs.ensureDir(STATE_DIR);
-  const dir = fs.resolve(STATE_DIR);
-  const lockPath = `${dir}/lock`;
-  return holdLock(dir, lockPath, busy(lockPath, 'this system'), fn);
+  const lockPath = `${fs.resolve(STATE_DIR)}/lock`;
+  return holdLock(lockPath, busy(lockPath, 'this system'), fn);
 }
 
 /**
@@ -20,5 +19,5 @@ export async function withLock<T>(fs: SystemFs, fn: () => Promise<T>): Promise<T
  */
 export async function withFileLock<T>(abs: string, fn: () => Promise<T>): Promise<T> {
   const lockPath = `${abs}.lock`;
-  return holdLock(abs, lockPath, busy(lockPath, abs), fn);
+  return holdLock(lockPath, busy(lockPath, abs), fn);
 }

@@ -1,6 +1,40 @@
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, lutimes, readdir, readFile, readlink, rm, symlink, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import lockfile from 'proper-lockfile';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * A lock is a symlink whose target names its holder, `PID.NONCE@HOST` (as Emacs's `.#file` locks):
+ * created whole and exclusively in one call, and with no data block, so it can be taken on a full
+ * disk (`down` must work there). A holder that is dead (its pid
+ * is gone on this host; on another host, or unreadable: its mtime, refreshed while held, is older
+ * than STALE_MS) is taken over at once — but only by the one process that creates the takeover
+ * guard `LOCK.takeover-NONCE` (O_EXCL, itself a lock of this kind), which re-reads the lock under
+ * the guard and removes it only if it is still that dead holder's. Two processes that both saw the
+ * holder dead can't both remove a lock (the second would remove the first's fresh lock: issue 15),
+ * and a taker that dies holding the guard is taken over the same way, one level down.
+ */
+const STALE_MS = 30_000;
+const REFRESH_MS = 10_000;
+/** Takers that died holding a guard, each guarding the last: more than this and the lock is reported busy. */
+const MAX_GUARD_DEPTH = 4;
+const RETRY_DELAYS_MS = [100, 200, 300, 400, 500];
+const MAX_ROUNDS = 16;
+
+interface Holder {
+  /** The holder's identity: its nonce, or for a lock of an older hostalias (a folder), its inode. */
+  id: string;
+  pid: number | null;
+  live: boolean;
+  dir: boolean;
+}
+
+/** Where a lock attempt can pause (tests widen the race windows with it). */
+export type LockPoint = 'seen-dead' | 'before-remove';
+
+export interface LockHooks {
+  pause?: (point: LockPoint) => Promise<void>;
+}
 
 /** Whether a process with this pid exists (EPERM: it exists but isn't ours). */
 function isAlive(pid: number): boolean {
@@ -12,57 +46,110 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function holderPid(lockPath: string): Promise<number | null> {
-  const text = await readFile(`${lockPath}/pid`, 'utf8').catch(() => '');
-  const pid = Number.parseInt(text.trim(), 10);
+const parsePid = (text: string | undefined): number | null => {
+  const pid = Number.parseInt(text ?? '', 10);
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+};
+
+/** Who holds the lock at `path`, or null when there is none. Read-only. */
+async function readHolder(path: string): Promise<Holder | null> {
+  const st = await lstat(path).catch(() => null);
+  if (st === null) return null;
+  const fresh = Date.now() - st.mtimeMs < STALE_MS;
+  if (st.isDirectory()) {
+    // proper-lockfile's folder (hostalias before issue 15's lock), with the pid file it kept inside.
+    const pid = parsePid(await readFile(join(path, 'pid'), 'utf8').catch(() => undefined));
+    return { id: `dir${st.ino}`, pid, live: pid !== null ? isAlive(pid) : fresh, dir: true };
+  }
+  const m = /^(\d+)\.([0-9a-f]{1,64})@(.*)$/.exec(st.isSymbolicLink() ? await readlink(path).catch(() => '') : '');
+  const pid = parsePid(m?.[1]);
+  if (!m?.[2] || pid === null) return { id: `ino${st.ino}`, pid: null, live: fresh, dir: false };
+  return { id: m[2], pid, live: m[3] === hostname() ? isAlive(pid) : fresh, dir: false };
+}
+
+interface Held {
+  path: string;
+  nonce: string;
 }
 
 /**
- * Removes a lock whose holder (the pid recorded inside it) is dead, at once rather than after the
- * mtime goes stale (issue 15: a SIGKILLed run blocked the next one for 30 s). The lock is first
- * renamed aside and its pid read again, so a live lock taken meanwhile is put back, not broken.
+ * One attempt to take the lock at `path`: held, or the live holder. A dead holder is taken over
+ * under its guard (see above); when another process holds that guard, the holder is returned as
+ * if live, and the caller tries again later.
  */
-async function breakDeadLock(lockPath: string): Promise<boolean> {
-  const pid = await holderPid(lockPath);
-  if (pid === null || isAlive(pid)) return false;
-  const aside = `${lockPath}.dead-${randomBytes(6).toString('hex')}`;
-  try {
-    await rename(lockPath, aside);
-  } catch {
-    return false;
+async function tryTake(path: string, hooks: LockHooks, depth: number): Promise<Held | Holder> {
+  const nonce = randomBytes(12).toString('hex');
+  // Bounded: each round either takes the lock, meets a live holder, or removed a dead one.
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    try {
+      await symlink(`${process.pid}.${nonce}@${hostname()}`, path);
+      return { path, nonce };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = await readHolder(path);
+    if (holder === null) continue;
+    if (holder.live || depth >= MAX_GUARD_DEPTH) return holder;
+    await hooks.pause?.('seen-dead');
+    const guard = await tryTake(`${path}.takeover-${holder.id}`, hooks, depth + 1);
+    if (!('nonce' in guard)) return holder;
+    try {
+      const again = await readHolder(path);
+      if (again !== null && again.id === holder.id && !again.live) {
+        await hooks.pause?.('before-remove');
+        await rm(path, { recursive: again.dir, force: true });
+      }
+    } finally {
+      await release(guard);
+    }
   }
-  if ((await holderPid(aside)) !== pid) {
-    await rename(aside, lockPath).catch(() => undefined);
-    return false;
-  }
-  await rm(aside, { recursive: true, force: true });
-  return true;
+  return (await readHolder(path)) ?? { id: '', pid: null, live: true, dir: false };
+}
+
+/** Removes the lock if it is still ours (a lock taken over from us is someone else's now). */
+async function release(held: Held): Promise<void> {
+  const holder = await readHolder(held.path);
+  if (holder?.id === held.nonce) await unlink(held.path).catch(() => undefined);
 }
 
 /**
- * Holds a lock on `target` (a lock directory at `lockPath`, both absolute, in a directory that
- * exists) while `fn` runs; the holder's pid is kept inside it so a dead holder's lock is taken at
- * once. When a live run holds it, `busy(pid)` makes the error to throw. Works for any user: it
- * needs only write access to the lock's directory.
+ * Removes the guards dead takers left next to the lock: the lock is ours now, so any other guard
+ * is for a holder that is gone, and a taker still holding one finds the lock not its dead holder's.
  */
-export async function holdLock<T>(target: string, lockPath: string, busy: (pid: number | null) => Error, fn: () => Promise<T>): Promise<T> {
-  const take = () => lockfile.lock(target, { lockfilePath: lockPath, realpath: false, stale: 30_000, retries: { retries: 5, minTimeout: 100, maxTimeout: 500 } });
-  let release: () => Promise<void>;
-  try {
-    release = await take().catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ELOCKED' && (await breakDeadLock(lockPath))) return take();
-      throw err;
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') throw busy(await holderPid(lockPath));
-    throw err;
+async function sweepLitter(held: Held): Promise<void> {
+  const base = basename(held.path);
+  for (const name of await readdir(dirname(held.path)).catch(() => [] as string[])) {
+    if (!name.startsWith(`${base}.takeover-`)) continue;
+    if (name.includes(held.nonce)) continue;
+    await rm(join(dirname(held.path), name), { recursive: true, force: true });
   }
-  await writeFile(`${lockPath}/pid`, `${process.pid}\n`, { mode: 0o644, flag: 'wx' }).catch(() => undefined);
+}
+
+/**
+ * Holds a lock at `lockPath` (absolute, in a folder that exists) while `fn` runs. When a live run
+ * holds it (after a few retries), `busy(pid)` makes the error to throw. Works for any user: it
+ * needs only write access to the lock's folder. `hooks` is for tests.
+ */
+export async function holdLock<T>(lockPath: string, busy: (pid: number | null) => Error, fn: () => Promise<T>, hooks: LockHooks = {}): Promise<T> {
+  let got = await tryTake(lockPath, hooks, 0);
+  for (const delay of RETRY_DELAYS_MS) {
+    if ('nonce' in got) break;
+    await new Promise((r) => setTimeout(r, delay));
+    got = await tryTake(lockPath, hooks, 0);
+  }
+  if (!('nonce' in got)) throw busy(got.pid);
+  const held = got;
+  await sweepLitter(held);
+  // Keeps the mtime fresh for a reader on another host (or one that can't read the pid).
+  const refresh = setInterval(() => {
+    const now = new Date();
+    void lutimes(held.path, now, now).catch(() => undefined);
+  }, REFRESH_MS);
+  refresh.unref();
   try {
     return await fn();
   } finally {
-    await rm(`${lockPath}/pid`, { force: true });
-    await release().catch(() => undefined);
+    clearInterval(refresh);
+    await release(held);
   }
 }

@@ -215,7 +215,7 @@ test('unprivileged up fails with the sudo hint (exit 4) and changes nothing; sta
 test('a held lock makes up exit 5 and change nothing', async (t) => {
   const ns = await withNetns(t, 'lock');
   const root = await tempRoot(t, 'lock');
-  // What proper-lockfile creates for a live holder: a `lock` folder with a fresh mtime.
+  // The lock of an older hostalias (proper-lockfile's folder) with a fresh mtime: a live holder.
   await mkdir(join(root, 'var/lib/hostalias/lock'), { recursive: true });
   const addr = await loJson(ns);
   const r = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd']);
