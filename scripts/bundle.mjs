@@ -1,22 +1,24 @@
-// Bundles the CLI into dist/cli/ (issue 12): one self-contained CommonJS file per process the
-// CLI starts (main.js, and worker-main.js for relay workers), so an installed copy needs no
-// node_modules. CommonJS because Node's ES module loader costs more per start than all of
+// Bundles the CLI into dist/cli/ (issue 12): self-contained CommonJS files, so an installed copy
+// needs no node_modules: main.js (scripts/launch.cjs, the entry) loads cli.js and one cmd-*.js
+// with their V8 code caches; worker-main.js is a relay worker. CommonJS because Node's ES module loader costs more per start than all of
 // hostalias's own code (URL resolution, an async module graph); each command's code is still
 // evaluated only when it runs (esbuild keeps dynamic import() lazy inside one file).
 // dist/cli/package.json makes `.js` there CommonJS; runtime.json lists the files `up` copies to
 // /usr/local/lib/hostalias/VERSION-ID/.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
 import { join } from 'node:path';
+import { Script } from 'node:vm';
 import { buildNative } from './build-native.mjs';
 
 const out = 'dist/cli';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-// main.js holds commander and the dispatch; each command group is its own file, required only
+// cli.js holds commander and the dispatch; each command group is its own file, required only
 // when one of its commands runs (src/cli/main.ts GROUPS). Shared code is repeated in each: one
-// group is loaded per run, so a start parses main.js and one group, not the whole CLI.
+// group is loaded per run, so a start loads cli.js and one group, not the whole CLI.
 const groups = readdirSync('src/cli/commands').filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
 const commandFiles = {
   name: 'command-files',
@@ -38,13 +40,37 @@ const jsoncParserOnly = {
     });
   },
 };
+// Modules a start would load for nothing: node:crypto (temp names, digests), node:child_process
+// (commander requires it for subcommand executables hostalias doesn't have; status and flags start
+// no process) and proper-lockfile (with graceful-fs, which patches fs; only changing commands
+// lock). Each importer gets a stand-in whose functions load the real module on first call. A name
+// not listed here fails the build ("No matching export"), never a run.
+const LAZY = {
+  'node:crypto': ['createHash', 'randomBytes'],
+  'node:child_process': ['spawn'],
+  'proper-lockfile': null, // default export: { lock, unlock, check }
+};
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(b) {
+    b.onResolve({ filter: /^(node:crypto|node:child_process|proper-lockfile)$/ }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
+      const names = LAZY[args.path];
+      const load = `let real;\nconst load = () => (real ??= require(${JSON.stringify(args.path)}));\n`;
+      const contents = names === null
+        ? `${load}export default { lock: (...a) => load().lock(...a), unlock: (...a) => load().unlock(...a), check: (...a) => load().check(...a) };\n`
+        : `${load}${names.map((n) => `export const ${n} = (...a) => load().${n}(...a);\n`).join('')}`;
+      return { contents, resolveDir: process.cwd(), loader: 'js' };
+    });
+  },
+};
 await build({
   entryPoints: {
-    main: 'src/cli/main.ts',
+    cli: 'src/cli/main.ts',
     'worker-main': 'src/forward/worker-main.ts',
     ...Object.fromEntries(groups.map((g) => [`cmd-${g}`, `src/cli/commands/${g}.ts`])),
   },
-  plugins: [commandFiles, jsoncParserOnly],
+  plugins: [commandFiles, jsoncParserOnly, lazyModules],
   outdir: out,
   bundle: true,
   format: 'cjs',
@@ -61,7 +87,19 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// main.js, the entry, loads cli.js and the command files with a V8 code cache of each, made here
+// by the Node that builds (scripts/launch.cjs says why). The relay's worker-main.js is started
+// once per relay, not per command: it is loaded by Node as usual.
+copyFileSync('scripts/launch.cjs', join(out, 'main.js'));
+chmodSync(join(out, 'main.js'), 0o755);
+// cli.js is wrapped in a function like any CommonJS file, where a `#!` line is a syntax error.
+writeFileSync(join(out, 'cli.js'), readFileSync(join(out, 'cli.js'), 'utf8').replace(/^#!.*\n/, ''));
+chmodSync(join(out, 'cli.js'), 0o644);
+for (const f of readdirSync(out).filter((f) => f === 'cli.js' || /^cmd-[\w-]+\.js$/.test(f))) {
+  const script = new Script(Module.wrap(readFileSync(join(out, f), 'utf8')), { filename: join(out, f) });
+  writeFileSync(join(out, `${f}.cache`), script.createCachedData());
+}
 const native = buildNative(out);
-const files = [...readdirSync(out).filter((f) => f.endsWith('.js')).sort(), ...(native ? [native] : [])];
+const files = [...readdirSync(out).filter((f) => f.endsWith('.js') || f.endsWith('.js.cache')).sort(), ...(native ? [native] : [])];
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 writeFileSync(join(out, 'runtime.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, entry: 'main.js', files: [...files, 'package.json', 'runtime.json'] }, null, 2)}\n`);

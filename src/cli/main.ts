@@ -121,7 +121,11 @@ function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
   });
 }
 
-if (isEntryPoint(import.meta.url)) {
+/**
+ * Runs the CLI as the `hostalias` process: process.argv, stdio, the sudo re-run, the exit status.
+ * dist/cli/main.js (scripts/launch.cjs) calls it after loading this bundle with its code cache.
+ */
+export function runCli(): void {
   // Node >= 22.1 keeps V8's compiled code of the command files between runs; a no-op before.
   (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   exitQuietlyOnEpipe(process.stdout);
@@ -132,3 +136,5 @@ if (isEntryPoint(import.meta.url)) {
     process.exitCode = code;
   });
 }
+
+if (isEntryPoint(import.meta.url)) runCli();
