@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Desired, ExposeSpec } from '../../src/model/config.js';
@@ -195,7 +195,11 @@ async function killedAfterEachStep(t: TestContext, prepare: (ctx: Context) => Pr
     const root = await mkdtemp(join(tmpdir(), 'hal-crash-'));
     t.after(() => rm(root, { recursive: true, force: true }));
     await cp(base, root, { recursive: true, verbatimSymlinks: true });
-    await writeFile(join(root, STATE_DIR, 'lock', 'pid'), `${dead}\n`);
+    // The killed run's lock stays, naming its holder (PID.NONCE@HOST, src/fs/lock.ts): now a dead one.
+    const lock = join(root, STATE_DIR, 'lock');
+    const held = await readlink(lock);
+    await rm(lock);
+    await symlink(held.replace(/^\d+\./, `${dead}.`), lock);
     kills.push({ root, mac: m.copyTo(new MacRootFs(root)) });
   };
   await change(ctx);
@@ -203,13 +207,11 @@ async function killedAfterEachStep(t: TestContext, prepare: (ctx: Context) => Pr
   return { before, kills, ctx };
 }
 
-/** A fresh copy of a killed Mac to recover in; the dead lock stays only when `keepLock`. */
-async function restart(t: TestContext, kill: Kill, ctx: Context, keepLock: boolean): Promise<{ kctx: Context; km: FakeMac; kfs: MacRootFs; root: string }> {
+/** A fresh copy of a killed Mac (its dead lock included) to recover in. */
+async function restart(t: TestContext, kill: Kill, ctx: Context): Promise<{ kctx: Context; km: FakeMac; kfs: MacRootFs; root: string }> {
   const root = await mkdtemp(join(tmpdir(), 'hal-crash-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   await cp(kill.root, root, { recursive: true, verbatimSymlinks: true });
-  // Taking over a dead run's lock costs proper-lockfile's retries (~2 s): tested once, not each time.
-  if (!keepLock) await rm(join(root, STATE_DIR, 'lock'), { recursive: true, force: true });
   const kfs = new MacRootFs(root);
   const km = kill.mac.copyTo(kfs);
   return { kctx: { ...ctx, runner: km, fs: kfs }, km, kfs, root };
@@ -223,7 +225,7 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
 
   for (const [i, kill] of kills.entries()) {
     for (const variant of ['intent', 'markers only', 'up again'] as const) {
-      const { kctx, km, kfs, root } = await restart(t, kill, ctx, i === 0 && variant === 'intent');
+      const { kctx, km, kfs, root } = await restart(t, kill, ctx);
       const where = `killed after step ${i + 1} of ${kills.length}, ${variant}`;
       assert.equal(await kfs.exists(STATE_PATH), false, `${where}: no state yet`);
       assert.equal(await kfs.exists(INTENT_PATH), true, `${where}: the intent record is there`);
@@ -249,7 +251,7 @@ test('down killed after each journaled step (state.json still there): the next d
   assert.ok(kills.length >= 8, `every step of down was journaled (${kills.length})`);
   for (const [i, kill] of kills.entries()) {
     for (const variant of ['intent', 'markers only'] as const) {
-      const { kctx, km, kfs, root } = await restart(t, kill, ctx, false);
+      const { kctx, km, kfs, root } = await restart(t, kill, ctx);
       const where = `down killed after step ${i + 1} of ${kills.length}, ${variant}`;
       assert.equal(await kfs.exists(INTENT_PATH), true, `${where}: the intent record is there`);
       if (variant === 'markers only') {
