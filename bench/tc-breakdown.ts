@@ -63,8 +63,8 @@ export function breakdownTable(samples: ReadonlyArray<{ mode: string; firstMs: n
   const per = new Map(modes.map((m) => [m, samples.filter((s) => s.mode === m && s.trace).map((s) => breakdown(s.trace as TraceEvent[], m, sshdImage))]));
   const steps = [...new Set(modes.flatMap((m) => (per.get(m) ?? []).flatMap((b) => [...b.keys()])))];
   const cell = (m: string, step: string): string => {
-    const xs = (per.get(m) ?? []).map((b) => b.get(step) ?? 0);
-    return xs.every((x) => x === 0) ? '–' : `${median(xs).toFixed(0)} ms`;
+    const runs = per.get(m) ?? [];
+    return runs.some((b) => b.has(step)) ? `${median(runs.map((b) => b.get(step) ?? 0)).toFixed(0)} ms` : '–';
   };
   const total = (m: string): string => `${median(samples.filter((s) => s.mode === m).map((s) => s.firstMs)).toFixed(0)} ms`;
   return [
