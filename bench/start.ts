@@ -11,6 +11,7 @@
  * Needs root and the lab's packages (test/lab/README.md). Prints a markdown table.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { median } from './median.js';
 import { cliPath, createNetns, type Netns } from '../test/lab/netns.js';
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../test/lab/dockerd.js';
@@ -52,7 +53,10 @@ function table(title: string, rows: readonly Row[], limit: number): string {
   return lines.join('\n');
 }
 
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 async function main(): Promise<void> {
+  const loadBefore = loadavg();
   const cli = cliPath();
   const node = process.execPath;
   const start: Row[] = [
@@ -78,11 +82,15 @@ async function main(): Promise<void> {
     for (const r of run) await timeIn(ns, d, r.argv);
     for (let i = 0; i < RUN_RUNS; i++) for (const r of run) r.times.push(await timeIn(ns, d, r.argv));
     process.stdout.write(`${table('docker run (medians of ' + RUN_RUNS + ', in a lab namespace with its own dockerd)', run, 1.1)}\n`);
-    const [a, b] = run.map((r) => median(r.times));
-    process.stdout.write(`\nhostalias run adds ${((b as number) - (a as number)).toFixed(0)} ms to docker run (${(((b as number) / (a as number) - 1) * 100).toFixed(1)}%)\n\n`);
+    const [a, b] = run.map((r) => median(r.times)) as [number, number];
+    process.stdout.write(`\nhostalias run adds ${(b - a).toFixed(0)} ms to docker run (${((b / a - 1) * 100).toFixed(1)}%)\n`);
+    // What no Node CLI in front of docker can go below: its own start, paid before docker starts.
+    const node0 = median(start[0]?.times ?? []);
+    process.stdout.write(`Node's own start (\`node -e 0\` above, ${node0.toFixed(0)} ms) is ${((node0 / a) * 100).toFixed(1)}% of docker run: the floor for a Node wrapper is ${((a + node0) / a).toFixed(2)}×\n`);
   } finally {
     await ns.destroy();
   }
+  process.stdout.write(`load average before ${loadBefore}, after ${loadavg()} (${(await execArgv(['nproc'])).stdout.trim()} CPUs)\n\n`);
 }
 
 await main();

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { listLiveDir, readLiveFile } from '../fs/system-fs.js';
+import { listLiveDir, readLiveFile, SystemFs } from '../fs/system-fs.js';
 import type { EngineReply } from '../model/context.js';
 
 /** Where the engine listens, and the docker context name that led there (`docker context show`). */
@@ -83,9 +83,14 @@ export function parseHttpResponse(raw: string): { status: number; body: string }
  * socket, refused, no permission, no answer in time) is `down`, as `docker version` would fail;
  * an answer that isn't HTTP is `cli`. Read-only.
  */
-export function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
+export async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
+  const where = 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host}:${at.port}`;
+  // No socket file is what connect() would find too; a stat costs a fraction of a first connect
+  // (the usual case when the engine isn't running: `status` and `flags` start faster).
+  if ('socket' in at && !(await new SystemFs('/').exists(at.socket).catch(() => true))) {
+    return { kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (ENOENT)` };
+  }
   return new Promise((resolve) => {
-    const where = 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host}:${at.port}`;
     const sock: Socket = 'socket' in at ? connect(at.socket) : connect(at.port, at.host);
     const chunks: Buffer[] = [];
     let settled = false;
