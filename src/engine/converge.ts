@@ -49,8 +49,14 @@ async function resolvePersistence(ctx: Context, desired: Desired | null, state: 
 }
 
 /** Observes and plans every part. Read-only. `desired` null plans `down`. */
-export async function planChange(ctx: Context, desired: Desired | null, state: State | null, only?: readonly string[]): Promise<{ plan: Plan; input: PartInput; decision: PersistDecision | null }> {
-  const persistence = await resolvePersistence(ctx, desired, state);
+export async function planChange(
+  ctx: Context,
+  desired: Desired | null,
+  state: State | null,
+  only?: readonly string[],
+  decided?: InstalledPersistence | null,
+): Promise<{ plan: Plan; input: PartInput; decision: PersistDecision | null }> {
+  const persistence = decided !== undefined ? decided : await resolvePersistence(ctx, desired, state);
   const input: PartInput = { desired, persistence: persistence?.kind === 'none' ? null : persistence, state };
   const all = ctx.parts ?? ctx.backend.parts;
   const parts = only ? all.filter((p) => only.includes(p.id)) : all;
@@ -96,21 +102,33 @@ function planDirs(steps: readonly Step[]): string[] {
  * change, and the record removed once the change is complete or cleanly rolled back. A run killed
  * at any point leaves the record, which the next run reads (issue 15).
  */
-async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: State | null, next: State | null, save: boolean): Promise<Step[]> {
+async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: State | null, next: State | null, save: boolean, also: State[] = []): Promise<Step[]> {
   if (plan.steps.length === 0 && !save) return [];
-  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, dirs: planDirs(plan.steps), steps: plan.steps.map(describeStep) };
+  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, also, dirs: planDirs(plan.steps), steps: plan.steps.map(describeStep) };
   if (plan.steps.length > 0) await saveIntent(ctx.fs, intent);
   const result = await applySteps(ctx, plan.steps, label, {
     teardown: next === null,
     commit: async () => {
       await saveState(ctx.fs, next);
-      await clearIntent(ctx.fs);
+      // States still to clear up stay on record until their own round is done.
+      if (also.length > 0) await saveIntent(ctx.fs, { ...intent, previous: next, steps: [] });
+      else await clearIntent(ctx.fs);
     },
     rolledBack: async (clean) => {
-      if (clean) await clearIntent(ctx.fs);
+      if (clean && also.length === 0) await clearIntent(ctx.fs);
     },
   });
   return result.skipped;
+}
+
+/**
+ * What an interrupted change may have left installed: the states on either side of it and those
+ * it was itself still clearing up, most recent first (the one it converged to leads). Pure.
+ */
+function interruptedStates(intent: Intent | 'unknown' | null, previous: State | null): State[] {
+  const all = intent && intent !== 'unknown' ? [intent.next, intent.previous, ...(intent.also ?? []), previous] : [previous];
+  const states = all.filter((s): s is State => s !== null);
+  return states.filter((c, i) => states.findIndex((d) => sameState(c, d)) === i);
 }
 
 /** Removes temp files an interrupted change may have left in the directories it wrote in. */
@@ -134,7 +152,7 @@ async function convergeDown(ctx: Context, previous: State | null, unreadable: Co
   const notes: string[] = [];
   const candidates: State[] = [];
   if (intent && intent !== 'unknown') {
-    candidates.push(...[intent.next, intent.previous].filter((s): s is State => s !== null));
+    candidates.push(...interruptedStates(intent, null));
     notes.push(`the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`);
   }
   if (previous) candidates.push(previous);
@@ -154,12 +172,56 @@ async function convergeDown(ctx: Context, previous: State | null, unreadable: Co
     if (opts.dryRun) continue;
     const last = i === rounds.length - 1;
     const save = last && (previous !== null || unreadable !== null || intent !== null);
-    skipped.push(...(await applyRecorded(ctx, plan, label, state, null, save)));
+    skipped.push(...(await applyRecorded(ctx, plan, label, state, null, save, rounds.slice(i + 1).filter((r): r is State => r !== null))));
   }
   if (!opts.dryRun && intent) await sweepAfterCrash(ctx, intent);
   const plan = mergePlans(...plans);
   plan.notes.unshift(...notes);
   return { plan, applied: !opts.dryRun, skipped, state: null, previous, persistence: null };
+}
+
+/**
+ * `up` (or any change) after an interrupted one: converges to `desired` once from each state the
+ * interrupted change may have left installed (see interruptedStates), most recent first. The
+ * first round finishes or undoes the interrupted change; each later one, planned against the
+ * system the earlier rounds converged, removes only what that older state installed and
+ * `desired` doesn't want (a persistence kind or an alias address the change was moving away
+ * from). The record keeps the states not yet cleared, so a kill in any round loses none.
+ */
+async function convergeAfterCrash(ctx: Context, desired: Desired, previous: State | null, intent: Intent | 'unknown', opts: ChangeOptions): Promise<ChangeResult> {
+  const states = interruptedStates(intent, previous);
+  const rounds: Array<State | null> = states.length > 0 ? states : [null];
+  const first = await planChange(ctx, desired, rounds[0] ?? null, opts.only);
+  const next: State = { version: 1, desired, persistence: first.input.persistence, updatedAt: new Date().toISOString() };
+  const note =
+    intent === 'unknown'
+      ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run hostalias down`
+      : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds.length > 1 ? `, and removes what ${rounds.length - 1} earlier configuration(s) installed that this one doesn't want` : ''}`;
+  if (opts.dryRun) {
+    // Later rounds are planned against the system as it is now: their steps not already in the first round.
+    const seen = new Set(first.plan.steps.map((st) => JSON.stringify(st)));
+    const later: Plan[] = [];
+    for (const state of rounds.slice(1)) {
+      const { plan } = await planChange(ctx, desired, state, opts.only, first.input.persistence);
+      later.push({ ...plan, steps: plan.steps.filter((st) => !seen.has(JSON.stringify(st))) });
+    }
+    const plan = mergePlans(first.plan, ...later);
+    plan.notes.unshift(note);
+    return { plan, applied: false, skipped: [], state: next, previous, persistence: first.decision };
+  }
+  const label = opts.label ?? 'up';
+  const plans: Plan[] = [first.plan];
+  const rest = (i: number) => rounds.slice(i + 1).filter((r): r is State => r !== null);
+  const skipped = await applyRecorded(ctx, first.plan, label, rounds[0] ?? null, next, true, rest(0));
+  for (let i = 1; i < rounds.length; i++) {
+    const { plan } = await planChange(ctx, desired, rounds[i] ?? null, opts.only, first.input.persistence);
+    plans.push(plan);
+    skipped.push(...(await applyRecorded(ctx, plan, label, rounds[i] ?? null, next, true, rest(i))));
+  }
+  await sweepAfterCrash(ctx, intent);
+  const plan = mergePlans(...plans);
+  plan.notes.unshift(note);
+  return { plan, applied: true, skipped, state: next, previous, persistence: first.decision };
 }
 
 /**
@@ -181,17 +243,12 @@ export async function converge(ctx: Context, change: (state: State | null) => De
     const desired = change(previous);
     if (desired === null) return convergeDown(ctx, previous, unreadable, intent, opts);
     if (unreadable) throw unreadable;
-    // After an interrupted change, plan from what it was converging to: the planners then finish
-    // what it started, or undo what the new configuration no longer wants.
-    const known = intent && intent !== 'unknown' ? (intent.next ?? intent.previous ?? previous) : previous;
-    const { plan, input, decision } = await planChange(ctx, desired, known, opts.only);
-    if (intent) plan.notes.unshift(intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run hostalias down` : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it`);
+    if (intent) return convergeAfterCrash(ctx, desired, previous, intent, opts);
+    const { plan, input, decision } = await planChange(ctx, desired, previous, opts.only);
     const next: State = { version: 1, desired, persistence: input.persistence, updatedAt: new Date().toISOString() };
     if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };
-    const label = opts.label ?? 'up';
-    const save = plan.steps.length > 0 || intent !== null || JSON.stringify(previous?.desired) !== JSON.stringify(next.desired) || previous === null;
-    const skipped = await applyRecorded(ctx, plan, label, previous, next, save);
-    if (intent) await sweepAfterCrash(ctx, intent);
+    const save = plan.steps.length > 0 || JSON.stringify(previous?.desired) !== JSON.stringify(next.desired) || previous === null;
+    const skipped = await applyRecorded(ctx, plan, opts.label ?? 'up', previous, next, save);
     return { plan, applied: true, skipped, state: next, previous, persistence: decision };
   };
   if (opts.dryRun) return run();

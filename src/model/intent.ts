@@ -23,6 +23,11 @@ export interface Intent {
   previous: State | null;
   /** The state the change converges to (null: down). */
   next: State | null;
+  /**
+   * States of earlier interrupted changes that this one is still clearing up (their installs may
+   * be on the system too): finishing a change plans from each in turn, and `down` removes them.
+   */
+  also?: State[];
   /** The directories it writes in, swept for its temp files after a crash. */
   dirs: string[];
   /** The steps, as the journal names them, for the user reading the file. */
@@ -36,6 +41,7 @@ const IntentSchema = v.object({
   pid: v.pipe(v.number(), v.integer()),
   previous: v.nullable(StateSchema),
   next: v.nullable(StateSchema),
+  also: v.optional(v.array(StateSchema)),
   dirs: v.array(v.pipe(v.string(), v.startsWith('/'), v.check((s) => !s.split('/').includes('..'), 'no ".." in a path'))),
   steps: v.array(v.string()),
 });

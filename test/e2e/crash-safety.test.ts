@@ -42,13 +42,14 @@ async function routeLocalnet(ns: Netns): Promise<string> {
   return (await ns.exec(['sysctl', '-n', 'net.ipv4.conf.all.route_localnet'])).stdout.trim();
 }
 
-/** Nothing of hostalias is left in the namespace or under root but the journal; /etc/hosts is as prepared. */
-async function assertClean(ns: Netns, root: string, localnet: string, what: string): Promise<void> {
+/** Nothing of hostalias is left in the namespace or under root but the journal; /etc/hosts (and `more` files) as prepared. */
+async function assertClean(ns: Netns, root: string, localnet: string, what: string, more: Record<string, string> = {}): Promise<void> {
   assert.deepEqual(await loAddrs(ns), ['127.0.0.1/8 lo'], `${what}: alias left on lo`);
   const tables = (await ns.exec(['nft', 'list', 'tables'])).stdout;
   assert.doesNotMatch(tables, /hostalias/, `${what}: nft table left`);
   assert.equal(await routeLocalnet(ns), localnet, `${what}: route_localnet not restored`);
-  assert.deepEqual((await filesUnder(root)).filter((f) => f !== JOURNAL && f !== 'filler'), ['etc/hosts'], `${what}: files left`);
+  assert.deepEqual((await filesUnder(root)).filter((f) => f !== JOURNAL && f !== 'filler'), ['etc/hosts', ...Object.keys(more)].sort(), `${what}: files left`);
+  for (const [file, text] of Object.entries(more)) assert.equal(await readFile(join(root, file), 'utf8'), text, `${what}: ${file}`);
   assert.deepEqual(await readFile(join(root, 'etc/hosts')), HOSTS, `${what}: /etc/hosts bytes`);
   const st = await stat(join(root, 'etc/hosts'));
   assert.deepEqual([st.mode & 0o7777, st.uid, st.gid], [0o600, 65534, 65534], `${what}: /etc/hosts mode/owner`);
@@ -62,12 +63,12 @@ function doneLines(text: string): number {
  * Starts `up` and SIGKILLs it as soon as the journal shows `k` done steps (inotify on the journal,
  * with a 2 ms poll as a fallback). Returns how many steps were done when the kill landed.
  */
-async function upKilledAfter(ns: Netns, root: string, k: number): Promise<number> {
+async function upKilledAfter(ns: Netns, root: string, k: number, args: readonly string[] = UP): Promise<number> {
   const journal = join(root, JOURNAL);
   await mkdir(join(root, 'var/lib/hostalias'), { recursive: true });
   await writeFile(journal, '', { flag: 'a', mode: 0o600 });
   const base = doneLines(await readFile(journal, 'utf8'));
-  const child = ns.spawn([process.execPath, cliPath(), ...UP, '--files-root', root]);
+  const child = ns.spawn([process.execPath, cliPath(), ...args, '--files-root', root]);
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   let killed = false;
   const check = async () => {
@@ -132,6 +133,73 @@ test('up SIGKILLed right after each journaled step: down leaves nothing but the 
     assert.equal(down.code, 0, down.stderr);
     await assertClean(ns, root, localnet, `killed after step ${k}, up, down`);
   }
+});
+
+const INTERFACES = 'auto lo\niface lo inet loopback\n';
+const SYSTEMD_FILES = ['etc/systemd/system/hostalias.service', 'etc/systemd/system/multi-user.target.wants/hostalias.service'];
+const IFUPDOWN_FILES = ['var/lib/hostalias/backups/etc_network_interfaces'];
+const NETWORKD_FILE = 'etc/systemd/network/10-hostalias-lo.network';
+
+/** Which persistence kinds have files under root (the ifupdown block counts as a file). */
+async function persistedKinds(root: string): Promise<string[]> {
+  const files = await filesUnder(root);
+  const kinds: string[] = [];
+  if (SYSTEMD_FILES.some((f) => files.includes(f))) kinds.push('systemd');
+  if (IFUPDOWN_FILES.some((f) => files.includes(f)) || (await readFile(join(root, 'etc/network/interfaces'), 'utf8')).includes('hostalias')) kinds.push('ifupdown');
+  if (files.includes(NETWORKD_FILE)) kinds.push('networkd');
+  return kinds;
+}
+
+test('persistence moved by an up SIGKILLed after each step: the next up (same kind, or a third one, itself killed once) leaves only the kind it wants', { timeout: 600_000 }, async (t) => {
+  const ns = await withNetns(t, 'crashkind');
+  const localnet = await routeLocalnet(ns);
+  const prepare = async (tag: string) => {
+    const root = await tempRoot(t, tag);
+    await prepareRoot(root);
+    await mkdir(join(root, 'etc/network'), { recursive: true });
+    await writeFile(join(root, 'etc/network/interfaces'), INTERFACES);
+    const first = await runCli(ns, [...UP, '--files-root', root]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(await persistedKinds(root), ['systemd']);
+    return root;
+  };
+  const MOVE = ['up', '--persist', 'ifupdown'];
+  // How many steps the move journals here.
+  const probe = await prepare('kind-probe');
+  const base = doneLines(await readFile(join(probe, JOURNAL), 'utf8'));
+  assert.equal((await runCli(ns, [...MOVE, '--files-root', probe])).code, 0);
+  const steps = doneLines(await readFile(join(probe, JOURNAL), 'utf8')) - base;
+  assert.ok(steps >= 3, `moving systemd → ifupdown journals ${steps} steps`);
+  assert.deepEqual(await persistedKinds(probe), ['ifupdown']);
+
+  const interrupted = new Set<number>();
+  for (let k = 1; k < steps; k++) {
+    // The same kind again: what the interrupted change started is finished, the old kind removed.
+    const same = await prepare(`kind-same-${k}`);
+    const at = await upKilledAfter(ns, same, k, MOVE);
+    interrupted.add(at);
+    const again = await runCli(ns, [...MOVE, '--files-root', same]);
+    assert.equal(again.code, 0, again.stderr);
+    if (at < steps) assert.match(again.stdout, /was interrupted: this run finishes or undoes it/);
+    assert.deepEqual(await persistedKinds(same), ['ifupdown'], `killed after step ${at}, up --persist ifupdown again`);
+
+    // A third kind, and that up killed after its first step too: the one after it leaves only networkd.
+    const third = await prepare(`kind-third-${k}`);
+    await upKilledAfter(ns, third, k, MOVE);
+    await upKilledAfter(ns, third, 1, ['up', '--persist', 'networkd']);
+    const last = await runCli(ns, ['up', '--persist', 'networkd', '--files-root', third]);
+    assert.equal(last.code, 0, last.stderr);
+    assert.deepEqual(await persistedKinds(third), ['networkd'], `killed after step ${at}, then networkd killed after 1, then up --persist networkd`);
+    const settled = await runCli(ns, ['up', '--files-root', third, '--json']);
+    assert.equal((JSON.parse(settled.stdout) as { changed: boolean }).changed, false, 'converged: nothing left to do');
+
+    for (const root of [same, third]) {
+      const down = await runCli(ns, ['down', '--files-root', root]);
+      assert.equal(down.code, 0, down.stderr);
+      await assertClean(ns, root, localnet, `killed after step ${at}, then up, then down`, { 'etc/network/interfaces': INTERFACES });
+    }
+  }
+  assert.ok(interrupted.size >= Math.min(2, steps - 1), `kills landed after steps ${[...interrupted].join(', ')} of ${steps}`);
 });
 
 test('state.json removed after up: down removes everything and says it recovered from markers; then "already down"', async (t) => {

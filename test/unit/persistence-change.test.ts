@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { down, planChange, up } from '../../src/engine/converge.js';
-import { loadState } from '../../src/model/state.js';
+import { loadState, type State } from '../../src/model/state.js';
+import { saveIntent } from '../../src/model/intent.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { planPersistence, type PersistObserved } from '../../src/platform/linux/persistence.js';
 import { renderPlan } from '../../src/model/steps.js';
@@ -143,4 +144,34 @@ test('NetworkManager older than 1.42 is refused (no loopback profiles); 1.42+ an
     const plan = planPersistence({ ...T, kind: 'networkmanager' }, null, { ...LIVE, nmVersion: fine });
     assert.ok(plan.steps.some((s) => s.kind === 'write' && s.path.endsWith('hostalias-lo.nmconnection')), String(fine));
   }
+});
+
+test('after an up that was moving the alias and the persistence was interrupted, the next up (another ip, a third kind) removes what both sides installed', async (t) => {
+  const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
+  const root = await makeRoot(t, files);
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+  await up(ctx, { persist: 'systemd', ip: '10.254.254.7' });
+  const before = await loadState(ctx.fs);
+  assert.ok(before);
+  // `up --ip 10.254.254.8 --persist ifupdown`, killed right after its first step (the new alias):
+  // its record is on disk, the state is still the old one, the systemd unit still there.
+  const next: State = { ...before, desired: { ...before.desired, ip: '10.254.254.8', persist: 'ifupdown' }, persistence: { kind: 'ifupdown', reason: 'asked for', ip: '10.254.254.8', label: 'lo:hostalias' } };
+  await saveIntent(ctx.fs, { version: 1, label: 'up', startedAt: '2026-01-01T00:00:00.000Z', pid: 1, previous: before, next, dirs: ['/etc/network'], steps: [] });
+  await ctx.runner.run(['ip', 'addr', 'replace', '10.254.254.8/32', 'dev', 'lo', 'label', 'lo:hostalias']);
+
+  const preview = await up(ctx, { ip: '10.254.254.9', persist: 'networkd' }, { dryRun: true });
+  const shown = renderPlan(preview.plan, UNRENDERED);
+  for (const line of ['$ ip addr del 10.254.254.8/32 dev lo', '$ ip addr del 10.254.254.7/32 dev lo', '$ rm -f /etc/systemd/system/hostalias.service']) assert.ok(shown.includes(line), `the preview shows ${line}`);
+  assert.match(preview.plan.notes[0] ?? '', /was interrupted: this run finishes or undoes it, and removes what 1 earlier configuration\(s\) installed/);
+
+  const res = await up(ctx, { ip: '10.254.254.9', persist: 'networkd' });
+  assert.equal(res.applied, true);
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.9/32 lo:hostalias'], 'neither side\'s alias is left');
+  const tree = await readTree(root);
+  assert.deepEqual(Object.keys(tree).filter((p) => /systemd\/system|backups\/etc_network|intent/.test(p)), [], 'no systemd unit, no ifupdown backup, no record');
+  assert.equal(tree['/etc/network/interfaces'], DEBIAN_INTERFACES);
+  assert.match(tree['/etc/systemd/network/10-hostalias-lo.network'] ?? '', /Address=10\.254\.254\.9\/32/);
+  assert.equal((await loadState(ctx.fs))?.desired.ip, '10.254.254.9');
+  assert.deepEqual((await up(ctx, {})).plan.steps, [], 'converged');
 });
