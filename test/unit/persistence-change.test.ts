@@ -175,3 +175,25 @@ test('after an up that was moving the alias and the persistence was interrupted,
   assert.equal((await loadState(ctx.fs))?.desired.ip, '10.254.254.9');
   assert.deepEqual((await up(ctx, {})).plan.steps, [], 'converged');
 });
+
+test('down after a recovery was itself interrupted: the states the record still lists (also) are removed too', async (t) => {
+  const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
+  const root = await makeRoot(t, files);
+  const ip = new FakeIp();
+  const ctx = rootedContext(ip.runner, root);
+  await up(ctx, { persist: 'networkd', ip: '10.254.254.6' });
+  const networkd = await loadState(ctx.fs);
+  const networkdFile = (await readTree(root))['/etc/systemd/network/10-hostalias-lo.network'];
+  await up(ctx, { persist: 'systemd', ip: '10.254.254.7' });
+  const systemd = await loadState(ctx.fs);
+  assert.ok(networkd && systemd && networkdFile);
+  // What a recovery killed mid-way leaves: networkd's file and alias still there, known only from `also`.
+  await ctx.fs.write('/etc/systemd/network/10-hostalias-lo.network', networkdFile, 0o644);
+  await ctx.runner.run(['ip', 'addr', 'replace', '10.254.254.6/32', 'dev', 'lo', 'label', 'lo:hostalias']);
+  await saveIntent(ctx.fs, { version: 1, label: 'up', startedAt: '2026-01-01T00:00:00.000Z', pid: 1, previous: systemd, next: systemd, also: [networkd], dirs: [], steps: [] });
+
+  const res = await down(ctx);
+  assert.match(res.plan.notes.join('\n'), /was interrupted/);
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo']);
+  assert.deepEqual(Object.keys(await readTree(root)).sort(), ['/etc/hosts', '/etc/network/interfaces', '/usr/sbin/ip', '/var/lib/hostalias/journal.log']);
+});
