@@ -40,26 +40,21 @@ const jsoncParserOnly = {
     });
   },
 };
-// Modules a start would load for nothing: node:crypto (temp names, digests), node:child_process
+// Modules a start would load for nothing: node:crypto (temp names, digests) and node:child_process
 // (commander requires it for subcommand executables hostalias doesn't have; status and flags start
-// no process) and proper-lockfile (with graceful-fs, which patches fs; only changing commands
-// lock). Each importer gets a stand-in whose functions load the real module on first call. A name
-// not listed here fails the build ("No matching export"), never a run.
+// no process). Each importer gets a stand-in whose functions load the real module on first call.
+// A name not listed here fails the build ("No matching export"), never a run.
 const LAZY = {
   'node:crypto': ['createHash', 'randomBytes'],
   'node:child_process': ['spawn'],
-  'proper-lockfile': null, // default export: { lock, unlock, check }
 };
 const lazyModules = {
   name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: /^(node:crypto|node:child_process|proper-lockfile)$/ }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
+    b.onResolve({ filter: /^node:(crypto|child_process)$/ }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
-      const names = LAZY[args.path];
       const load = `let real;\nconst load = () => (real ??= require(${JSON.stringify(args.path)}));\n`;
-      const contents = names === null
-        ? `${load}export default { lock: (...a) => load().lock(...a), unlock: (...a) => load().unlock(...a), check: (...a) => load().check(...a) };\n`
-        : `${load}${names.map((n) => `export const ${n} = (...a) => load().${n}(...a);\n`).join('')}`;
+      const contents = `${load}${LAZY[args.path].map((n) => `export const ${n} = (...a) => load().${n}(...a);\n`).join('')}`;
       return { contents, resolveDir: process.cwd(), loader: 'js' };
     });
   },
