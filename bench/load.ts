@@ -5,6 +5,7 @@
  *   node load.js client HOST PORT tput STREAMS SECONDS
  *   node load.js client HOST PORT latency SECONDS
  *   node load.js client HOST PORT connect LANES SECONDS
+ *   node load.js client HOST PORT latency-pair PORT_B SECONDS
  *
  * The first byte a client sends picks the server's behaviour: 'T' sink (on the client's FIN it
  * answers with the byte count, so throughput is what the server received), 'L' echo, 'C' answer
@@ -95,6 +96,36 @@ async function latency(host: string, port: number, seconds: number): Promise<obj
 }
 
 /**
+ * Round trips on two paths taken in turn (one on PORT, one on PORT_B, same host), so both meet
+ * the same moment of the machine: a paired A/B, where two separate runs seconds apart would each
+ * catch different noise from other processes on the same cores.
+ */
+async function latencyPair(host: string, portA: number, portB: number, seconds: number): Promise<object> {
+  const paths = await Promise.all([portA, portB].map(async (port) => {
+    const s = await connect(host, port);
+    let resolveOne: (() => void) | null = null;
+    s.on('data', () => resolveOne?.());
+    s.write('L');
+    return { s, rtts: [] as number[], once: () => new Promise<void>((r) => { resolveOne = r; s.write('x'); }) };
+  }));
+  const deadline = Date.now() + seconds * 1000;
+  for (let i = 0; Date.now() < deadline || i < 100; i++) {
+    for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
+      const t0 = process.hrtime.bigint();
+      await p.once();
+      if (i >= 200) p.rtts.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+  }
+  const summary = (rtts: number[]) => {
+    rtts.sort((a, b) => a - b);
+    const pct = (q: number) => rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * q))] ?? 0;
+    return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
+  };
+  for (const p of paths) p.s.destroy();
+  return { a: summary(paths[0]!.rtts), b: summary(paths[1]!.rtts) };
+}
+
+/**
  * New connections per second as a real short-lived client makes them: connect, send one byte,
  * read the one-byte reply, close (FIN from the client, the side that normally closes), and count
  * the connection once it is fully closed (the server's FIN came back). `lanes` such loops run
@@ -137,6 +168,7 @@ async function client(args: string[]): Promise<void> {
   let result: object;
   if (test === 'tput') result = await throughput(host as string, p, Number(a), Number(b));
   else if (test === 'latency') result = await latency(host as string, p, Number(a));
+  else if (test === 'latency-pair') result = await latencyPair(host as string, p, Number(a), Number(b));
   else result = await connections(host as string, p, Number(a), Number(b));
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
