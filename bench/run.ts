@@ -11,7 +11,7 @@
  * Needs root, iproute2, nft (for expose) and socat.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,22 +183,17 @@ async function main(): Promise<void> {
       await waitListening(host, ALIAS, port);
       return child.pid ?? null;
     };
-    const exposeAvailable = existsSync(join(dirname(cliPath()), 'commands', 'expose.js'));
     const rows: Row[] = [
       { name: 'direct veth (baseline)', host: link.aIp, port: ports.direct },
       {
         name: 'expose (kernel DNAT)',
         host: ALIAS,
         port: ports.expose,
-        ...(exposeAvailable
-          ? {
-              start: async () => {
-                const r = await runCli(host, ['expose', String(ports.expose), '--files-root', root]);
-                if (r.code !== 0) throw new Error(`hostalias expose failed: ${r.stderr}${r.stdout}`);
-                return null;
-              },
-            }
-          : { na: 'n/a: expose not available' }),
+        start: async () => {
+          const r = await runCli(host, ['expose', String(ports.expose), '--files-root', root]);
+          if (r.code !== 0) throw new Error(`hostalias expose failed: ${r.stderr}${r.stdout}`);
+          return null;
+        },
       },
       { name: 'forward (2 workers, kernel accept)', host: ALIAS, port: ports.forward, start: forward(ports.forward, ['--workers', '2']) },
       { name: 'forward (2 workers, round-robin)', host: ALIAS, port: ports.forwardRr, start: forward(ports.forwardRr, ['--workers', '2', '--schedule', 'round-robin']) },
