@@ -73,26 +73,47 @@ async function throughput(host: string, port: number, streams: number, seconds: 
   return { gbps: (bytes * 8) / secs / 1e9, bytes, secs };
 }
 
-async function latency(host: string, port: number, seconds: number): Promise<object> {
+interface EchoPath {
+  s: net.Socket;
+  rtts: number[];
+  roundTrip(): Promise<void>;
+}
+
+/** A connection in echo mode ('L'); roundTrip sends one byte and resolves on its echo. */
+async function echoPath(host: string, port: number): Promise<EchoPath> {
   const s = await connect(host, port);
-  const rtts: number[] = [];
-  const byte = Buffer.from('x');
   let resolveOne: (() => void) | null = null;
   s.on('data', () => resolveOne?.());
   s.write('L');
+  const byte = Buffer.from('x');
+  return {
+    s,
+    rtts: [],
+    roundTrip: () =>
+      new Promise<void>((r) => {
+        resolveOne = r;
+        s.write(byte);
+      }),
+  };
+}
+
+/** Round trips on each path in turn (the order alternates) for `seconds`; the first 200 warm up. */
+async function roundTrips(paths: EchoPath[], seconds: number): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   for (let i = 0; Date.now() < deadline || i < 100; i++) {
-    const t0 = process.hrtime.bigint();
-    await new Promise<void>((r) => {
-      resolveOne = r;
-      s.write(byte);
-    });
-    if (i >= 200) rtts.push(Number(process.hrtime.bigint() - t0) / 1000); // first 200 warm up
+    for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
+      const t0 = process.hrtime.bigint();
+      await p.roundTrip();
+      if (i >= 200) p.rtts.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
   }
-  s.destroy();
-  rtts.sort((a, b) => a - b);
-  const pct = (p: number) => rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * p))] ?? 0;
-  return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
+  for (const p of paths) p.s.destroy();
+}
+
+async function latency(host: string, port: number, seconds: number): Promise<object> {
+  const path = await echoPath(host, port);
+  await roundTrips([path], seconds);
+  return summarize(path.rtts);
 }
 
 /**
@@ -101,28 +122,15 @@ async function latency(host: string, port: number, seconds: number): Promise<obj
  * catch different noise from other processes on the same cores.
  */
 async function latencyPair(host: string, portA: number, portB: number, seconds: number): Promise<object> {
-  const paths = await Promise.all([portA, portB].map(async (port) => {
-    const s = await connect(host, port);
-    let resolveOne: (() => void) | null = null;
-    s.on('data', () => resolveOne?.());
-    s.write('L');
-    return { s, rtts: [] as number[], once: () => new Promise<void>((r) => { resolveOne = r; s.write('x'); }) };
-  }));
-  const deadline = Date.now() + seconds * 1000;
-  for (let i = 0; Date.now() < deadline || i < 100; i++) {
-    for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
-      const t0 = process.hrtime.bigint();
-      await p.once();
-      if (i >= 200) p.rtts.push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-  }
-  const summary = (rtts: number[]) => {
-    rtts.sort((a, b) => a - b);
-    const pct = (q: number) => rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * q))] ?? 0;
-    return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
-  };
-  for (const p of paths) p.s.destroy();
-  return { a: summary(paths[0]!.rtts), b: summary(paths[1]!.rtts) };
+  const paths = [await echoPath(host, portA), await echoPath(host, portB)];
+  await roundTrips(paths, seconds);
+  return { a: summarize(paths[0]!.rtts), b: summarize(paths[1]!.rtts) };
+}
+
+function summarize(rtts: number[]): { p50us: number; p99us: number; samples: number } {
+  rtts.sort((a, b) => a - b);
+  const pct = (p: number) => rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * p))] ?? 0;
+  return { p50us: pct(0.5), p99us: pct(0.99), samples: rtts.length };
 }
 
 /**

@@ -113,38 +113,39 @@ interface PairedLatency {
   socat: { p50us: number; p99us: number };
 }
 
+/** The default forward and socat to one target: the rows, and the paired round trips through both. */
+interface VersusSocat {
+  target: string;
+  fwd: Result;
+  soc: Result;
+  pair: PairedLatency;
+}
+
 /**
  * Issue 11's target: the default relay at least equal to socat on each figure (≥ 2× on new
  * connections). Throughput and new connections come from the rows; p50 and p99 from a paired run
  * (`latency-pair`: one client taking round trips through both, in turn), because a tail measured
  * seconds apart mostly compares what else the 2 CPUs were doing at the time.
  */
-function versusSocat(rows: Array<{ row: Row; res: Result | null }>, paired: Map<string, PairedLatency>): string {
-  const find = (name: string) => rows.find((r) => r.row.name === name)?.res ?? null;
-  const lines: string[] = [];
-  for (const target of TARGETS) {
-    const fwd = find(`forward → ${target} (default: 1 process)`);
-    const soc = find(`socat (fork) → ${target}`);
-    const pair = paired.get(target);
-    if (!fwd || !soc || !pair) continue;
-    const figures: Array<[string, number, number, boolean, number]> = [
-      ['1 stream', fwd.tput1, soc.tput1, true, 1],
-      ['4 streams', fwd.tput4, soc.tput4, true, 1],
-      ['p50 (paired)', pair.forward.p50us, pair.socat.p50us, false, 1],
-      ['p99 (paired)', pair.forward.p99us, pair.socat.p99us, false, 1],
-      ['new conn/s', fwd.cps, soc.cps, true, 2],
-    ];
-    const cells = figures.map(([name, f, s, higherIsBetter, factor]) => {
-      const held = higherIsBetter ? f >= factor * s : f <= s;
-      return `${name} ${fmt(f / s)}× ${held ? 'held' : 'NOT held'}`;
-    });
-    const µs = (x: { p50us: number; p99us: number }) => `${fmt(x.p50us, 0)}/${fmt(x.p99us, 0)}`;
-    lines.push(`forward vs socat → ${target}: ${cells.join(', ')} (paired p50/p99 µs: forward ${µs(pair.forward)}, socat ${µs(pair.socat)})`);
-  }
-  return lines.join('\n');
+function versusSocat(comparisons: readonly VersusSocat[]): string {
+  return comparisons
+    .map(({ target, fwd, soc, pair }) => {
+      const figures: Array<[string, number, number, boolean, number]> = [
+        ['1 stream', fwd.tput1, soc.tput1, true, 1],
+        ['4 streams', fwd.tput4, soc.tput4, true, 1],
+        ['p50 (paired)', pair.forward.p50us, pair.socat.p50us, false, 1],
+        ['p99 (paired)', pair.forward.p99us, pair.socat.p99us, false, 1],
+        ['new conn/s', fwd.cps, soc.cps, true, 2],
+      ];
+      const cells = figures.map(([name, f, s, higherIsBetter, factor]) => {
+        const held = higherIsBetter ? f >= factor * s : f <= s;
+        return `${name} ${fmt(f / s)}× ${held ? 'held' : 'NOT held'}`;
+      });
+      const µs = (x: { p50us: number; p99us: number }) => `${fmt(x.p50us, 0)}/${fmt(x.p99us, 0)}`;
+      return `forward vs socat → ${target}: ${cells.join(', ')} (paired p50/p99 µs: forward ${µs(pair.forward)}, socat ${µs(pair.socat)})`;
+    })
+    .join('\n');
 }
-
-const TARGETS = ['127.0.0.1', '[::1]'] as const;
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root (sudo npm run bench)');
@@ -183,6 +184,10 @@ async function main(): Promise<void> {
       await waitListening(host, ALIAS, port);
       return child.pid ?? null;
     };
+    const fwd4: Row = { name: 'forward → 127.0.0.1 (default: 1 process)', host: ALIAS, port: ports.forward1, start: forward(ports.forward1, []) };
+    const soc4: Row = { name: 'socat (fork) → 127.0.0.1', host: ALIAS, port: ports.socat, start: socat(ports.socat, `TCP:127.0.0.1:${ports.socat}`) };
+    const fwd6: Row = { name: 'forward → [::1] (default: 1 process)', host: ALIAS, port: ports.forward6, start: forward(ports.forward6, []) };
+    const soc6: Row = { name: 'socat (fork) → [::1]', host: ALIAS, port: ports.socat6, start: socat(ports.socat6, `TCP6:[::1]:${ports.socat6}`) };
     const rows: Row[] = [
       { name: 'direct veth (baseline)', host: link.aIp, port: ports.direct },
       {
@@ -198,10 +203,10 @@ async function main(): Promise<void> {
       { name: 'forward (2 workers, kernel accept)', host: ALIAS, port: ports.forward, start: forward(ports.forward, ['--workers', '2']) },
       { name: 'forward (2 workers, round-robin)', host: ALIAS, port: ports.forwardRr, start: forward(ports.forwardRr, ['--workers', '2', '--schedule', 'round-robin']) },
       // The default relay, as `forward PORT` and `expose` of a ::1 service run it: 1 process, loopback pair.
-      { name: 'forward → 127.0.0.1 (default: 1 process)', host: ALIAS, port: ports.forward1, start: forward(ports.forward1, []) },
-      { name: 'socat (fork) → 127.0.0.1', host: ALIAS, port: ports.socat, start: socat(ports.socat, `TCP:127.0.0.1:${ports.socat}`) },
-      { name: 'forward → [::1] (default: 1 process)', host: ALIAS, port: ports.forward6, start: forward(ports.forward6, []) },
-      { name: 'socat (fork) → [::1]', host: ALIAS, port: ports.socat6, start: socat(ports.socat6, `TCP6:[::1]:${ports.socat6}`) },
+      fwd4,
+      soc4,
+      fwd6,
+      soc6,
       // Where the C data path can't load (not Linux, no compiler at build time): the JavaScript copy.
       { name: 'forward → 127.0.0.1 (JavaScript data path)', host: ALIAS, port: ports.forwardJs, start: forward(ports.forwardJs, [], { HOSTALIAS_RELAY: 'js' }) },
     ];
@@ -223,17 +228,17 @@ async function main(): Promise<void> {
         results.push({ row: { ...row, na: `failed: ${(err as Error).message.split('\n')[0]}` }, res: null });
       }
     }
-    const paired = new Map<string, PairedLatency>();
-    for (const target of TARGETS) {
-      const fwd = rows.find((r) => r.name === `forward → ${target} (default: 1 process)`);
-      const soc = rows.find((r) => r.name === `socat (fork) → ${target}`);
-      if (!fwd || !soc || !results.some((r) => r.row === fwd && r.res) || !results.some((r) => r.row === soc && r.res)) continue;
-      const r = await cont.exec([process.execPath, LOAD, 'client', ALIAS, String(fwd.port), 'latency-pair', String(soc.port), String(SECONDS * 2)], { timeoutMs: (SECONDS * 2 + 30) * 1000 });
+    const comparisons: VersusSocat[] = [];
+    for (const [target, fwdRow, socRow] of [['127.0.0.1', fwd4, soc4], ['[::1]', fwd6, soc6]] as const) {
+      const fwd = results.find((r) => r.row === fwdRow)?.res;
+      const soc = results.find((r) => r.row === socRow)?.res;
+      if (!fwd || !soc) continue;
+      const r = await cont.exec([process.execPath, LOAD, 'client', ALIAS, String(fwdRow.port), 'latency-pair', String(socRow.port), String(SECONDS * 2)], { timeoutMs: (SECONDS * 2 + 30) * 1000 });
       const both = JSON.parse(r.stdout.trim()) as { a: PairedLatency['forward']; b: PairedLatency['socat'] };
-      paired.set(target, { forward: both.a, socat: both.b });
+      comparisons.push({ target, fwd, soc, pair: { forward: both.a, socat: both.b } });
     }
     const cpus = (await execArgv(['nproc'])).stdout.trim();
-    process.stdout.write(`\n${table(results)}\n\n${versusSocat(results, paired)}\n`);
+    process.stdout.write(`\n${table(results)}\n\n${versusSocat(comparisons)}\n`);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     process.stdout.write(`${cpus} CPUs, ${SECONDS} s per figure, load generator and servers in Node on the same CPUs; ratios are to the baseline row; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${load}\n`);
     if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2) process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');

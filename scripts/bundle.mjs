@@ -51,7 +51,7 @@ const LAZY = {
 const lazyModules = {
   name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: /^node:(crypto|child_process)$/ }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(LAZY).join('|')})$`) }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
       const load = `let real;\nconst load = () => (real ??= require(${JSON.stringify(args.path)}));\n`;
       const contents = `${load}${LAZY[args.path].map((n) => `export const ${n} = (...a) => load().${n}(...a);\n`).join('')}`;

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import nodeModule from 'node:module';
 import { isEntryPoint } from '../exec/runtime.js';
 import { EXIT_CODES, isHostaliasError } from '../model/errors.js';
 import { VERSION } from '../model/version.js';
@@ -126,8 +125,6 @@ function exitQuietlyOnEpipe(stream: NodeJS.WriteStream): void {
  * dist/cli/main.js (scripts/launch.cjs) calls it after loading this bundle with its code cache.
  */
 export function runCli(): void {
-  // Node >= 22.1 keeps V8's compiled code of the command files between runs; a no-op before.
-  (nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
   exitQuietlyOnEpipe(process.stdout);
   exitQuietlyOnEpipe(process.stderr);
   const io: CliIO = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`), exitCode: 0 };

@@ -55,7 +55,7 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
     out = first.abs;
     usage = [`docker compose -f ${first.path} up`];
     compose = planInPlace(first, target);
-    before = await fs.read(out);
+    before = first.text;
   } else {
     out = outputPath(req.cwd, first, req.output);
     const inputs = sources.filter((s) => s.abs !== out);

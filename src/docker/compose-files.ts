@@ -23,7 +23,7 @@ export function displayPath(abs: string, cwd: string): string {
  * The files COMPOSE_FILE names, as compose splits it: COMPOSE_PATH_SEPARATOR, else ':' (';' on
  * Windows). Empty entries are dropped; none set gives [].
  */
-export function composeFileEnv(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string[] {
+function composeFileEnv(env: Record<string, string | undefined>, platform: NodeJS.Platform = process.platform): string[] {
   const value = env['COMPOSE_FILE'];
   if (!value) return [];
   const sep = env['COMPOSE_PATH_SEPARATOR'] || (platform === 'win32' ? ';' : ':');

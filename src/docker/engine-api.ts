@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { listLiveDir, readLiveFile, SystemFs } from '../fs/system-fs.js';
 import type { EngineReply } from '../model/context.js';
+import { parseJsonObject } from './engine.js';
 
 /** Where the engine listens, and the docker context name that led there (`docker context show`). */
 export type EngineEndpoint = { context: string } & ({ socket: string } | { host: string; port: number });
@@ -26,16 +27,6 @@ export function parseDockerHost(url: string): { socket: string } | { host: strin
   const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/[\]]+)(?::(\d+))?\/?$/.exec(url);
   if (tcp) return { host: (tcp[1] as string).replace(/^\[|\]$/g, ''), port: tcp[2] ? Number(tcp[2]) : 2375 };
   return null;
-}
-
-function parseJson(text: string | null): Record<string, unknown> | null {
-  if (text === null) return null;
-  try {
-    const v = JSON.parse(text) as unknown;
-    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -55,14 +46,14 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
   let name = env['DOCKER_CONTEXT'] || '';
   if (!name) {
     const text = await readLiveFile(join(configDir, 'config.json'));
-    const config = text === null ? {} : parseJson(text);
+    const config = text === null ? {} : parseJsonObject(text);
     if (config === null) return null; // the CLI warns about a broken config: let it
     name = typeof config['currentContext'] === 'string' && config['currentContext'] !== '' ? config['currentContext'] : DEFAULT_CONTEXT;
   }
   if (name === DEFAULT_CONTEXT) return { context: name, socket: DEFAULT_SOCKET };
   const id = createHash('sha256').update(name).digest('hex');
   if ((await listLiveDir(join(configDir, 'contexts', 'tls', id))).length > 0) return null;
-  const meta = parseJson(await readLiveFile(join(configDir, 'contexts', 'meta', id, 'meta.json')));
+  const meta = parseJsonObject(await readLiveFile(join(configDir, 'contexts', 'meta', id, 'meta.json')));
   const endpoints = meta?.['Endpoints'] as Record<string, { Host?: unknown }> | undefined;
   const host = endpoints?.['docker']?.Host;
   if (meta?.['Name'] !== name || typeof host !== 'string') return null;
@@ -71,7 +62,7 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
 }
 
 /** The status and body of an HTTP/1.0 response (no chunking in 1.0). Pure. */
-export function parseHttpResponse(raw: string): { status: number; body: string } | null {
+function parseHttpResponse(raw: string): { status: number; body: string } | null {
   const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/.exec(raw);
   const end = raw.indexOf('\r\n\r\n');
   if (!m || end < 0) return null;
@@ -83,7 +74,7 @@ export function parseHttpResponse(raw: string): { status: number; body: string }
  * socket, refused, no permission, no answer in time) is `down`, as `docker version` would fail;
  * an answer that isn't HTTP is `cli`. Read-only.
  */
-export async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
+async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
   const where = 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host}:${at.port}`;
   // No socket file is what connect() would find too; a stat costs a fraction of a first connect
   // (the usual case when the engine isn't running: `status` and `flags` start faster).

@@ -31,13 +31,19 @@ export interface EngineAnswers {
   context: string;
 }
 
-function parseObject<T>(text: string): T {
+/** A JSON object from an engine or the docker CLI's files; null when `text` is missing or not one. Pure. */
+export function parseJsonObject(text: string | null): Record<string, unknown> | null {
+  if (text === null) return null;
   try {
     const v = JSON.parse(text) as unknown;
-    return (v !== null && typeof v === 'object' ? v : {}) as T;
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
   } catch {
-    return {} as T;
+    return null;
   }
+}
+
+function parseObject<T>(text: string): T {
+  return (parseJsonObject(text) ?? {}) as T;
 }
 
 /**

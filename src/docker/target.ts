@@ -1,8 +1,8 @@
 import { defaultDesired } from '../model/config.js';
+import { DEFAULT_NAMES } from '../model/address.js';
 import type { Context } from '../model/context.js';
 import { loadState } from '../model/state.js';
 import { describeCause } from '../model/errors.js';
-import type { EngineFlavour } from '../model/engine.js';
 import type { HostTarget } from './add-hosts.js';
 import { ownHostDockerInternal, probeEngineFacts } from './engine.js';
 
@@ -16,11 +16,11 @@ export interface LoadedTarget {
   warning: string | null;
 }
 
-export const HOST_DOCKER_INTERNAL = 'host.docker.internal';
+const HOST_DOCKER_INTERNAL = 'host.docker.internal';
 
 /** `names` are hostalias's defaults, never chosen with --names. Pure. */
 function defaultNames(names: readonly string[]): boolean {
-  return names.join(',') === defaultDesired().names.join(',');
+  return names.join(',') === DEFAULT_NAMES.join(',');
 }
 
 /**
@@ -29,17 +29,16 @@ function defaultNames(names: readonly string[]): boolean {
  * reaches the host's 127.0.0.1-only services); naming it explicitly with --names overrides that.
  * Asks the engine (bounded) only when the question arises. Read-only.
  */
-export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; flavour: EngineFlavour | null }> {
-  if (!names.includes(HOST_DOCKER_INTERNAL) || !defaultNames(names)) return { names: [...names], note: null, flavour: null };
+export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null }> {
+  if (!defaultNames(names)) return { names: [...names], note: null };
   // A probe that fails keeps every name: it must never take one away by accident.
   const engine = await probeEngineFacts(ctx).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
   const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
-  if (!engine.reachable || own === null) return { names: [...names], note: null, flavour: engine.reachable ? engine.flavour : null };
+  if (!engine.reachable || own === null) return { names: [...names], note: null };
   return {
     names: names.filter((n) => n !== HOST_DOCKER_INTERNAL),
     // A list in another order than the defaults counts as chosen, so this keeps the name.
     note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: sudo hostalias up --names ${[HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')}`,
-    flavour: engine.flavour,
   };
 }
 

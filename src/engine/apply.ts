@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeCause, HostaliasError } from '../model/errors.js';
 import { commandError, type RunOptions, type RunResult, type Runner } from '../exec/runner.js';
 import { shellQuote } from '../model/shell.js';
@@ -33,8 +34,6 @@ export function describeStep(step: Step): string {
       return `copy ${step.from} to ${step.path}`;
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs argv; with `retry`, again while it fails with matching output, within the time bound. Throws on failure. */
 async function runRetrying(runner: Runner, argv: readonly string[], doing: string, retry?: Retry, opts?: RunOptions): Promise<RunResult> {
@@ -176,7 +175,7 @@ export async function applySteps(ctx: Applier, steps: readonly Step[], label: st
       await journal(`begin: ${steps.length} step(s)`);
     } catch (err) {
       await opts.rolledBack?.(true).catch(() => undefined);
-      const fix = typeof (err as { fix?: unknown }).fix === 'string' ? (err as { fix: string }).fix : `free space or fix ${ctx.fs.resolve(journalPath)}, then run it again`;
+      const fix = fixOf(err) ?? `free space or fix ${ctx.fs.resolve(journalPath)}, then run it again`;
       throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(journalPath)}: ${describeCause(err)}; nothing was changed`, fix, { cause: err });
     }
   }
@@ -245,7 +244,12 @@ async function rollback(ctx: Applier, undos: Undo[], failed: Step, cause: unknow
   const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
   const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
   const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${journalFile})` : '';
-  const causeFix = typeof (cause as { fix?: unknown } | null)?.fix === 'string' ? (cause as { fix: string }).fix : undefined;
-  const fix = base?.fix ?? causeFix ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
+  const fix = base?.fix ?? fixOf(cause) ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
   return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };
+}
+
+/** The fix an error names, when it names one (HostaliasError, or an error carrying one). */
+function fixOf(err: unknown): string | undefined {
+  const fix = (err as { fix?: unknown } | null)?.fix;
+  return typeof fix === 'string' ? fix : undefined;
 }

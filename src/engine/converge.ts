@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { HostaliasError } from '../model/errors.js';
 import type { PersistDecision } from '../model/backend.js';
 import { mergePlans, type Plan, type Step } from '../model/steps.js';
@@ -94,7 +95,7 @@ function requireRoot(ctx: Context, opts: ChangeOptions): void {
 /** Directories a plan writes in (its temp files live there after a crash). */
 function planDirs(steps: readonly Step[]): string[] {
   const paths = steps.flatMap((s) => (s.kind === 'run' ? (s.capture ? [s.capture.path] : []) : [s.path]));
-  return [...new Set(paths.map((p) => p.replace(/\/[^/]*$/, '') || '/'))].sort();
+  return [...new Set(paths.map((p) => posix.dirname(p)))].sort();
 }
 
 /**
@@ -127,8 +128,17 @@ async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: 
  */
 function interruptedStates(intent: Intent | 'unknown' | null, previous: State | null): State[] {
   const all = intent && intent !== 'unknown' ? [intent.next, intent.previous, ...(intent.also ?? []), previous] : [previous];
-  const states = all.filter((s): s is State => s !== null);
+  return uniqueStates(all.filter((s): s is State => s !== null));
+}
+
+/** `states` without repeats (same desired and persistence), first occurrence kept. Pure. */
+function uniqueStates(states: readonly State[]): State[] {
   return states.filter((c, i) => states.findIndex((d) => sameState(c, d)) === i);
+}
+
+/** The states after round `i`: what a change still has to clear up once that round is done. Pure. */
+function laterStates(rounds: ReadonlyArray<State | null>, i: number): State[] {
+  return rounds.slice(i + 1).filter((r): r is State => r !== null);
 }
 
 /** Removes temp files an interrupted change may have left in the directories it wrote in. */
@@ -150,19 +160,17 @@ function sameState(a: State, b: State): boolean {
 async function convergeDown(ctx: Context, previous: State | null, unreadable: CorruptStateError | null, intent: Intent | 'unknown' | null, opts: ChangeOptions): Promise<ChangeResult> {
   const label = opts.label ?? 'down';
   const notes: string[] = [];
-  const candidates: State[] = [];
+  const candidates = interruptedStates(intent, previous);
   if (intent && intent !== 'unknown') {
-    candidates.push(...interruptedStates(intent, null));
     notes.push(`the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`);
   }
-  if (previous) candidates.push(previous);
   if (previous === null) {
     const found = await ctx.backend.discover(ctx);
     candidates.push(...found.states);
     const why = unreadable ? `${ctx.fs.resolve(STATE_PATH)} is unreadable` : intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable` : `${ctx.fs.resolve(STATE_PATH)} is missing`;
     if (found.found.length > 0) notes.push(`${why}: recovered from hostalias's markers, removing ${found.found.join('; ')}`);
   }
-  const unique = candidates.filter((c, i) => candidates.findIndex((d) => sameState(c, d)) === i);
+  const unique = uniqueStates(candidates);
   const rounds: Array<State | null> = unique.length > 0 ? unique : [null];
   const plans: Plan[] = [];
   const skipped: Step[] = [];
@@ -172,7 +180,7 @@ async function convergeDown(ctx: Context, previous: State | null, unreadable: Co
     if (opts.dryRun) continue;
     const last = i === rounds.length - 1;
     const save = last && (previous !== null || unreadable !== null || intent !== null);
-    skipped.push(...(await applyRecorded(ctx, plan, label, state, null, save, rounds.slice(i + 1).filter((r): r is State => r !== null))));
+    skipped.push(...(await applyRecorded(ctx, plan, label, state, null, save, laterStates(rounds, i))));
   }
   if (!opts.dryRun && intent) await sweepAfterCrash(ctx, intent);
   const plan = mergePlans(...plans);
@@ -211,12 +219,11 @@ async function convergeAfterCrash(ctx: Context, desired: Desired, previous: Stat
   }
   const label = opts.label ?? 'up';
   const plans: Plan[] = [first.plan];
-  const rest = (i: number) => rounds.slice(i + 1).filter((r): r is State => r !== null);
-  const skipped = await applyRecorded(ctx, first.plan, label, rounds[0] ?? null, next, true, rest(0));
+  const skipped = await applyRecorded(ctx, first.plan, label, rounds[0] ?? null, next, true, laterStates(rounds, 0));
   for (let i = 1; i < rounds.length; i++) {
     const { plan } = await planChange(ctx, desired, rounds[i] ?? null, opts.only, first.input.persistence);
     plans.push(plan);
-    skipped.push(...(await applyRecorded(ctx, plan, label, rounds[i] ?? null, next, true, rest(i))));
+    skipped.push(...(await applyRecorded(ctx, plan, label, rounds[i] ?? null, next, true, laterStates(rounds, i))));
   }
   await sweepAfterCrash(ctx, intent);
   const plan = mergePlans(...plans);

@@ -52,13 +52,23 @@ function readManifest(dir: string): Promise<string | null> {
 }
 
 /**
+ * Folders that may hold the bundle (dist/cli and what it ships, such as the relay's relay.node):
+ * this module's own (the bundle, an installed copy), then each ancestor's dist/cli (the library,
+ * tests). Pure.
+ */
+export function bundleDirs(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dirs = [here];
+  for (let d = here; dirname(d) !== d; d = dirname(d)) dirs.push(join(d, 'dist', 'cli'));
+  return dirs;
+}
+
+/**
  * Finds the bundle of this installation: next to this module when running from the bundle or an
  * installed copy, else the package's dist/cli (the library, tests). Reads files; no side effects.
  */
 export async function locateRuntimeSource(): Promise<RuntimeSource> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [here];
-  for (let d = here; dirname(d) !== d; d = dirname(d)) candidates.push(join(d, 'dist', 'cli'));
+  const candidates = bundleDirs();
   for (const dir of candidates) {
     const manifest = await readManifest(dir);
     if (manifest === null) continue;
@@ -69,7 +79,7 @@ export async function locateRuntimeSource(): Promise<RuntimeSource> {
     for (const f of files) hash.update(`${f}\n`).update(await readFile(join(dir, f)));
     return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node: process.execPath, dir, files, manifest };
   }
-  throw new HostaliasError('failed', `the hostalias bundle (dist/cli/runtime.json) was not found near ${here}, so there is nothing for boot units to run`, 'npm run build (in a clone), or reinstall hostalias');
+  throw new HostaliasError('failed', `the hostalias bundle (dist/cli/runtime.json) was not found near ${candidates[0]}, so there is nothing for boot units to run`, 'npm run build (in a clone), or reinstall hostalias');
 }
 
 /** The module at `moduleUrl` is the script node was started with (not imported by a test or a library user). */

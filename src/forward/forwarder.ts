@@ -16,8 +16,9 @@ import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
 import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
 import type { TargetOrder } from './targets.js';
+import { RELAY_DEFAULTS, type ForwardSchedule } from '../model/config.js';
 
-export type Schedule = 'kernel' | 'round-robin';
+export type Schedule = ForwardSchedule;
 
 export interface ForwarderOptions {
   proto: ForwardProto;
@@ -87,7 +88,7 @@ export function tcpRelayOptions(opts: ForwarderOptions): TcpRelayOptions {
 }
 
 async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
-  const graceMs = opts.graceMs ?? 10_000;
+  const graceMs = opts.graceMs ?? RELAY_DEFAULTS.graceS * 1000;
   let relay: TcpRelay | UdpRelay;
   try {
     relay =
@@ -142,7 +143,7 @@ function startCluster(opts: ForwarderOptions, count: number): Promise<Forwarder>
 
   const stopAll = async (): Promise<RelayStats> => {
     stopping = true;
-    const graceMs = opts.graceMs ?? 10_000;
+    const graceMs = opts.graceMs ?? RELAY_DEFAULTS.graceS * 1000;
     const exits = [...workers].map(
       (w) =>
         new Promise<void>((resolve) => {

@@ -9,8 +9,8 @@
  */
 import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { bundleDirs } from '../exec/runtime.js';
 
 interface Addon {
   start(onEnded: (group: number, toTarget: number, toClient: number, reset: boolean) => void): void;
@@ -26,6 +26,8 @@ export interface PairEvents {
 export interface NativeRelay {
   /** Starts relaying between the two connected sockets; false if they can't be handed over (use JS). */
   adopt(client: net.Socket, target: net.Socket): boolean;
+  /** Pairs handed over and not yet ended. */
+  pairs(): number;
   /** Resets every pair this relay handed over. */
   resetAll(): void;
   /** Forgets this relay (after its last pair ended). */
@@ -38,18 +40,11 @@ let addon: Addon | null | undefined;
 const groups = new Map<number, PairEvents>();
 let nextGroup = 1;
 
-/** Where the addon may be: next to this module (the bundle, an installed copy), else the package's dist/cli (the library, tests), as runtime.ts finds the bundle. */
-function candidates(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const dirs = [here];
-  for (let d = here; dirname(d) !== d; d = dirname(d)) dirs.push(join(d, 'dist', 'cli'));
-  return dirs.map((d) => join(d, 'relay.node'));
-}
-
 function load(): Addon | null {
   if (process.platform !== 'linux' || process.env[RELAY_ENV] === 'js') return null;
   const require = createRequire(import.meta.url);
-  for (const candidate of candidates()) {
+  // Next to the bundle, wherever this module runs from (bundle, installed copy, library, tests).
+  for (const candidate of bundleDirs().map((d) => join(d, 'relay.node'))) {
     try {
       const a = require(candidate) as Addon;
       a.start((group, toTarget, toClient, reset) => groups.get(group)?.ended(toTarget, toClient, reset));
@@ -61,10 +56,13 @@ function load(): Addon | null {
   return null;
 }
 
+function loaded(): Addon | null {
+  return (addon ??= load());
+}
+
 /** The data path relays use in this process: 'native' or 'js'. */
 export function relayDataPath(): 'native' | 'js' {
-  addon ??= load();
-  return addon ? 'native' : 'js';
+  return loaded() ? 'native' : 'js';
 }
 
 function fdOf(s: net.Socket): number {
@@ -74,10 +72,16 @@ function fdOf(s: net.Socket): number {
 
 /** A handle for one relay's pairs, or null when the JavaScript path must be used. */
 export function nativeRelay(events: PairEvents): NativeRelay | null {
-  if (relayDataPath() === 'js' || !addon) return null;
-  const native = addon;
+  const native = loaded();
+  if (!native) return null;
   const group = nextGroup++;
-  groups.set(group, events);
+  let pairs = 0;
+  groups.set(group, {
+    ended(toTarget, toClient, reset) {
+      pairs--;
+      events.ended(toTarget, toClient, reset);
+    },
+  });
   return {
     adopt(client, target) {
       const fds = [fdOf(client), fdOf(target)] as const;
@@ -87,11 +91,13 @@ export function nativeRelay(events: PairEvents): NativeRelay | null {
       } catch {
         return false; // EMFILE on dup: this pair stays in JavaScript
       }
+      pairs++;
       // Node's descriptors close; the connections live on in the native thread's dups.
       client.destroy();
       target.destroy();
       return true;
     },
+    pairs: () => pairs,
     resetAll: () => native.resetGroup(group),
     release: () => void groups.delete(group),
   };

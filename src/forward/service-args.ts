@@ -1,4 +1,4 @@
-import type { ForwardSpec } from '../model/config.js';
+import { RELAY_OPTIONS, type ForwardSpec } from '../model/config.js';
 
 export type { ForwardRuntime } from '../exec/runtime.js';
 
@@ -8,16 +8,7 @@ export type { ForwardRuntime } from '../exec/runtime.js';
  */
 export function forwardOptionArgs(spec: ForwardSpec): string[] {
   const args: string[] = [];
-  const add = (flag: string, value: string | number | undefined) => {
-    if (value !== undefined) args.push(flag, String(value));
-  };
-  add('--workers', spec.workers);
-  add('--schedule', spec.schedule);
-  add('--connect-timeout', spec.connectTimeoutMs);
-  add('--idle-timeout', spec.idleTimeoutS);
-  add('--max-connections', spec.maxConnections);
-  add('--max-sessions', spec.maxSessions);
-  add('--grace', spec.graceS);
+  for (const { key, flag } of RELAY_OPTIONS) if (spec[key] !== undefined) args.push(flag, String(spec[key]));
   return args;
 }
 

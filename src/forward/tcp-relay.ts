@@ -21,7 +21,8 @@ import net from 'node:net';
 import { formatEndpoint, type Endpoint } from './spec.js';
 import { targetPicker, type TargetOrder } from './targets.js';
 import { defaultMaxConnections } from './fd-limit.js';
-import { nativeRelay } from './native-relay.js';
+import { nativeRelay, type NativeRelay } from './native-relay.js';
+import { RELAY_DEFAULTS } from '../model/config.js';
 
 export interface TcpRelayOptions {
   listen: Endpoint;
@@ -97,19 +98,17 @@ function pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): voi
 export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   if (opts.targets.length === 0) throw new Error('startTcpRelay: no targets');
   const maxConnections = opts.maxConnections ?? (await defaultMaxConnections());
-  const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? RELAY_DEFAULTS.connectTimeoutMs;
   const highWaterMark = opts.highWaterMark ?? 256 * 1024;
   const targets = [...opts.targets];
   const stats = emptyStats();
   const live = new Set<net.Socket>();
   const picker = targetPicker(targets.length, opts.order);
-  let nativePairs = 0;
   const native =
     opts.dataPath === 'js'
       ? null
       : nativeRelay({
           ended(toTarget, toClient, reset) {
-            nativePairs--;
             stats.active--;
             stats.bytesToTarget += toTarget;
             stats.bytesToClient += toClient;
@@ -166,7 +165,6 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
         // Synchronously in 'connect', before Node's first read of the target: nothing is buffered here.
         if (native?.adopt(client, up)) {
           handedOff = true;
-          nativePairs++;
           return;
         }
         pump(client, up, (n) => (stats.bytesToTarget += n));
@@ -206,8 +204,8 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       resolve({
         address: { host: addr.address, port: addr.port },
         stats: () => ({ ...stats }),
-        close(graceMs = 10_000) {
-          closing ??= drain(server, live, graceMs, native && { pairs: () => nativePairs, reset: () => native.resetAll(), release: () => native.release() });
+        close(graceMs = RELAY_DEFAULTS.graceS * 1000) {
+          closing ??= drain(server, live, graceMs, native);
           return closing;
         },
       });
@@ -215,20 +213,14 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   });
 }
 
-interface NativePairs {
-  pairs(): number;
-  reset(): void;
-  release(): void;
-}
-
-async function drain(server: net.Server, live: Set<net.Socket>, graceMs: number, native: NativePairs | null): Promise<void> {
+async function drain(server: net.Server, live: Set<net.Socket>, graceMs: number, native: NativeRelay | null): Promise<void> {
   const closed = new Promise<void>((r) => server.close(() => r()));
   const open = (): boolean => live.size > 0 || (native?.pairs() ?? 0) > 0;
   const deadline = Date.now() + graceMs;
   while (open() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   for (const s of live) resetSocket(s);
   if (native) {
-    native.reset();
+    native.resetAll();
     // The reset runs on the native thread; its 'ended' reports arrive within a few loop turns.
     for (let i = 0; i < 100 && native.pairs() > 0; i++) await new Promise((r) => setTimeout(r, 10));
     native.release();

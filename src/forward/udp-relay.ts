@@ -16,6 +16,7 @@ import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import type { Endpoint } from './spec.js';
 import { targetPicker, type TargetOrder } from './targets.js';
+import { RELAY_DEFAULTS } from '../model/config.js';
 
 export interface UdpRelayOptions {
   listen: Endpoint;
@@ -79,7 +80,7 @@ function closeQuietly(s: dgram.Socket): void {
 
 export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   if (opts.targets.length === 0) throw new Error('startUdpRelay: no targets');
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? RELAY_DEFAULTS.idleTimeoutS * 1000;
   const maxSessions = opts.maxSessions ?? 4096;
   const sessions = new Map<string, Session>();
   const stats: UdpRelayStats = { sessions: 0, sessionsOpened: 0, sessionsExpired: 0, sessionsEvicted: 0, dropped: 0, datagramsToTarget: 0, datagramsToClient: 0 };

@@ -7,6 +7,7 @@ import { isForkedWorker } from '../exec/cluster.js';
 import type { ForwarderOptions, PrimaryMessage, WorkerMessage } from './forwarder.js';
 import { tcpRelayOptions, WORKER_ENV } from './forwarder.js';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
+import { RELAY_DEFAULTS } from '../model/config.js';
 
 function send(m: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -29,7 +30,7 @@ async function runWorker(): Promise<void> {
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    await relay.close(opts.graceMs ?? 10_000);
+    await relay.close(opts.graceMs ?? RELAY_DEFAULTS.graceS * 1000);
     await send({ type: 'stopped', stats: relay.stats() });
     process.exit(0);
   };

@@ -23,7 +23,8 @@ export interface ExposeSpec {
 /** More relay processes than this only adds memory and contention (issue 15: --workers was unbounded). */
 export const MAX_WORKERS = 64;
 
-export type ForwardSchedule = 'kernel' | 'round-robin';
+export const FORWARD_SCHEDULES = ['kernel', 'round-robin'] as const;
+export type ForwardSchedule = (typeof FORWARD_SCHEDULES)[number];
 
 /** Upper bound of the relay's numeric options (counts, seconds, milliseconds). */
 export const MAX_FORWARD_OPTION = 1_000_000_000;
@@ -54,6 +55,26 @@ export interface ForwardSpec {
    */
   forExpose?: boolean;
 }
+
+/** The relay's defaults for the options a ForwardSpec leaves unset (the caps come from the open-files limit at run time). */
+export const RELAY_DEFAULTS = { schedule: 'kernel', connectTimeoutMs: 5000, idleTimeoutS: 60, graceS: 10 } as const;
+
+export type RelayOptionKey = 'workers' | 'schedule' | 'connectTimeoutMs' | 'idleTimeoutS' | 'maxConnections' | 'maxSessions' | 'graceS';
+
+/**
+ * The relay options a ForwardSpec stores, as `forward` takes them (`attr`: commander's name for
+ * the flag), in the order an installed service's command line lists them. `example` marks a
+ * positive whole number (shown in the fix of a bad value); the schedule is one of FORWARD_SCHEDULES.
+ */
+export const RELAY_OPTIONS: ReadonlyArray<{ key: RelayOptionKey; flag: string; attr: string; example?: string; max?: number }> = [
+  { key: 'workers', flag: '--workers', attr: 'workers', example: '2', max: MAX_WORKERS },
+  { key: 'schedule', flag: '--schedule', attr: 'schedule' },
+  { key: 'connectTimeoutMs', flag: '--connect-timeout', attr: 'connectTimeout', example: '5000' },
+  { key: 'idleTimeoutS', flag: '--idle-timeout', attr: 'idleTimeout', example: '60' },
+  { key: 'maxConnections', flag: '--max-connections', attr: 'maxConnections', example: '1000' },
+  { key: 'maxSessions', flag: '--max-sessions', attr: 'maxSessions', example: '4096' },
+  { key: 'graceS', flag: '--grace', attr: 'grace', example: '10' },
+];
 
 /**
  * Everything the user asked for: what `up` converges the system to. It is stored in the state,

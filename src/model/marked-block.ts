@@ -43,6 +43,13 @@ export function setBlock(content: string, body: string[], after?: RegExp): strin
   return `${content}${block.join('\n')}\n`;
 }
 
+/** The lines between the markers, or null when there is no block. */
+export function blockBody(content: string): string[] | null {
+  const lines = content.split('\n');
+  const range = blockRange(lines);
+  return range ? lines.slice(range[0] + 1, range[1]) : null;
+}
+
 export function hasBlock(content: string | null): boolean {
   return content !== null && blockRange(content.split('\n')) !== null;
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { parseAliasIp, parseLabel, refuseName } from './address.js';
-import { MAX_FORWARD_OPTION, MAX_WORKERS, PERSIST_KINDS } from './config.js';
+import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, MAX_WORKERS, PERSIST_KINDS } from './config.js';
 import { parseIfaceName } from './expose.js';
 
 /**
@@ -44,7 +44,7 @@ const Forward = v.object({
   targets: v.array(Endpoint),
   listen: v.optional(v.pipe(v.string(), v.check((s) => isIP(s) !== 0, 'not an IP address'))),
   workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
-  schedule: v.optional(v.picklist(['kernel', 'round-robin'])),
+  schedule: v.optional(v.picklist(FORWARD_SCHEDULES)),
   connectTimeoutMs: v.optional(Count),
   idleTimeoutS: v.optional(Count),
   maxConnections: v.optional(Count),

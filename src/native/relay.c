@@ -354,60 +354,55 @@ static napi_value start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Reads `count` integer arguments; 0 (a TypeError thrown) when one is missing or not a number. */
+static int int_args(napi_env env, napi_callback_info info, size_t count, int64_t *out, const char *usage) {
+  napi_value argv[3];
+  size_t argc = 3;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  for (size_t i = 0; i < count; i++) {
+    if (i >= argc || napi_get_value_int64(env, argv[i], &out[i]) != napi_ok) {
+      napi_throw_type_error(env, NULL, usage);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Undoes a half-made adopt (the first `dups` descriptors made) and throws what failed. */
+static napi_value give_up(napi_env env, conn *c, int dups, const char *what) {
+  int saved = errno;
+  for (int i = 0; i < dups; i++) close(c->fd[i]);
+  free(c);
+  errno = saved;
+  return throw_errno(env, what);
+}
+
 /* adopt(group, clientFd, targetFd): relays between dups of the two sockets; the caller closes its own. */
 static napi_value adopt(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  uint32_t group;
-  int32_t fds[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3 || napi_get_value_uint32(env, argv[0], &group) != napi_ok || napi_get_value_int32(env, argv[1], &fds[0]) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &fds[1]) != napi_ok) {
-    napi_throw_type_error(env, NULL, "adopt(group, clientFd, targetFd)");
-    return NULL;
-  }
+  int64_t args[3];
+  if (!int_args(env, info, 3, args, "adopt(group, clientFd, targetFd)")) return NULL;
   if (epfd < 0) {
     napi_throw_error(env, NULL, "the native relay is not started");
     return NULL;
   }
   conn *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, "calloc");
-  c->group = group;
+  c->group = (uint32_t)args[0];
   for (int i = 0; i < 2; i++) {
-    c->fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
-    if (c->fd[i] < 0) {
-      int saved = errno;
-      if (i == 1) close(c->fd[0]);
-      free(c);
-      errno = saved;
-      return throw_errno(env, "dup");
-    }
+    c->fd[i] = fcntl((int)args[1 + i], F_DUPFD_CLOEXEC, 0);
+    if (c->fd[i] < 0) return give_up(env, c, i, "dup");
     c->tags[i].c = c;
     c->tags[i].side = i;
   }
-  if (queue(CMD_ADOPT, group, c) < 0) {
-    int saved = errno;
-    close(c->fd[0]);
-    close(c->fd[1]);
-    free(c);
-    errno = saved;
-    return throw_errno(env, "malloc");
-  }
+  if (queue(CMD_ADOPT, c->group, c) < 0) return give_up(env, c, 2, "malloc");
   return NULL;
 }
 
 /* resetGroup(group): resets every pair of one relay (its close() after the grace period). */
 static napi_value reset_group(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  uint32_t group;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_uint32(env, argv[0], &group) != napi_ok) {
-    napi_throw_type_error(env, NULL, "resetGroup(group)");
-    return NULL;
-  }
-  if (epfd < 0) return NULL;
-  if (queue(CMD_RESET_GROUP, group, NULL) < 0) return throw_errno(env, "malloc");
+  int64_t group;
+  if (!int_args(env, info, 1, &group, "resetGroup(group)")) return NULL;
+  if (epfd >= 0 && queue(CMD_RESET_GROUP, (uint32_t)group, NULL) < 0) return throw_errno(env, "malloc");
   return NULL;
 }
 

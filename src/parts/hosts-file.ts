@@ -1,12 +1,17 @@
 import type { Part } from '../model/part.js';
 import { backupPathFor } from '../model/state.js';
-import { hasBlock, setBlock, stripBlock } from '../model/marked-block.js';
+import { blockBody, hasBlock, setBlock, stripBlock } from '../model/marked-block.js';
 import { emptyPlan, type Plan } from '../model/steps.js';
 
 export const HOSTS_PATH = '/etc/hosts';
 
 export function hostsWithNames(current: string, ip: string, names: readonly string[]): string {
   return setBlock(current, [`${ip}\t${names.join(' ')}`]);
+}
+
+/** The address hostsWithNames wrote into `text`'s block, or null (no block, or not an IPv4 address there). Pure. */
+export function hostsBlockIp(text: string): string | null {
+  return /^(\d{1,3}(?:\.\d{1,3}){3})\s/.exec(blockBody(text)?.[0] ?? '')?.[1] ?? null;
 }
 
 /**

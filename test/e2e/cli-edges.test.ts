@@ -10,6 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { execArgv } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { loAddrs, tempRoot } from '../support/e2e.js';
 
@@ -65,7 +66,6 @@ test('--persist systemd where systemd is not installed: the note says so', async
 });
 
 test('doctor --help offers no --dry-run (doctor changes nothing anyway)', async () => {
-  const { execArgv } = await import('../lab/exec.js');
   const help = (await execArgv([process.execPath, cliPath(), 'doctor', '--help'])).stdout;
   assert.doesNotMatch(help, /dry-run/);
   const upHelp = (await execArgv([process.execPath, cliPath(), 'up', '--help'])).stdout;
@@ -73,7 +73,6 @@ test('doctor --help offers no --dry-run (doctor changes nothing anyway)', async 
 });
 
 test('compose honours COMPOSE_FILE (its separator, relative paths); -f still wins', async (t) => {
-  const { execArgv } = await import('../lab/exec.js');
   const dir = await tempRoot(t, 'composeenv');
   await writeFile(join(dir, 'base.yaml'), 'services:\n  web:\n    image: busybox\n');
   await writeFile(join(dir, 'extra.yaml'), 'services:\n  worker:\n    image: busybox\n');

@@ -18,9 +18,9 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
-import { sleep, waitOutput } from '../lab/exec.js';
+import { stopChild, waitOutput } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
-import { snapshot, tempRoot } from '../support/e2e.js';
+import { execStart, rooted, snapshot, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 
 const ALIAS = '10.254.254.254';
@@ -33,26 +33,10 @@ interface Finding {
   fix: string | null;
 }
 
-/** The unit's ExecStart as argv (the units this project writes quote only words with spaces). */
-function execStart(unitText: string): string[] {
-  const line = unitText.split('\n').find((l) => l.startsWith('ExecStart='));
-  assert.ok(line, unitText);
-  return (line.slice('ExecStart='.length).match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"(.*)"$/, '$1'));
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(kill);
-}
-
 /** Spawns `argv` in `ns`; resolves once it printed a line containing `needle`. */
 async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns, argv: string[], needle: string): Promise<ChildProcess> {
   const child = ns.spawn(argv);
-  t.after(() => stop(child));
+  t.after(async () => void (await stopChild(child)));
   await waitOutput(child, needle, 20_000);
   return child;
 }
@@ -83,7 +67,7 @@ async function lab(t: TestContext, tag: string) {
     /** What systemd would start for the expose relay of `port` (plus --files-root, where this test keeps the state the relay reads). */
     startRelay: (port: number) => {
       const argv = execStart(readFileSync(join(root, `etc/systemd/system/hostalias-forward-${port}-tcp.service`), 'utf8'));
-      return spawnUntil(t, ns, [...argv.map((a) => (a.startsWith(`${RUNTIME_DIR}/`) ? join(root, a) : a)), '--files-root', root], 'forwarding');
+      return spawnUntil(t, ns, [...rooted(argv, root), '--files-root', root], 'forwarding');
     },
   };
 }
@@ -142,7 +126,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   const un = await cli(['unexpose', String(port)]);
   assert.equal(un.code, 0, un.stderr);
   assert.equal(existsSync(unitPath), false, 'unexpose removed the unit');
-  await stop(relay);
+  await stopChild(relay);
   assert.equal(await container(port), '', 'after unexpose: refused again');
 
   // Forced onto kernel rules, the ::1 server is refused, and doctor names the family mismatch.
@@ -169,7 +153,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.equal(existsSync(join(root, RUNTIME_DIR)), false, 'no relay left: the installed copy is removed');
   const fg = await spawnUntil(t, ns, [process.execPath, cliPath(), 'forward', String(port), '--files-root', root], 'forwarding');
   assert.equal(await container(port), 'vite-ok', 'forward PORT with no --to reaches the ::1 server');
-  await stop(fg);
+  await stopChild(fg);
 
   // Negative control: a 127.0.0.1 server is exposed with kernel rules, no relay.
   const v4 = await startReplyServer(ns, { host: '127.0.0.1', reply: 'pg-ok\n' });
@@ -184,7 +168,6 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.doesNotMatch(relaySockets, new RegExp(ALIAS.replace(/\./g, '\\.')), 'no relay listens on the alias');
   const down = await cli(['down']);
   assert.equal(down.code, 0, down.stderr);
-  await sleep(0);
 });
 
 test('a relayed expose follows the server across families (::1 → 127.0.0.1 → ::1), and reaches a server that starts after the expose', async (t) => {

@@ -11,9 +11,9 @@ import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
-import { execArgv } from '../lab/exec.js';
+import { execArgv, stopChild } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
-import { tempRoot } from '../support/e2e.js';
+import { execStart, tempRoot } from '../support/e2e.js';
 
 const ALIAS = '10.254.254.254';
 
@@ -42,16 +42,6 @@ function waitLine(child: ChildProcess, needle: string, ms = 15_000): Promise<str
       reject(new Error(`exited (${code}) before "${needle}": ${err}`));
     });
   });
-}
-
-async function stopChild(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  child.kill('SIGTERM');
-  const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const code = await exited;
-  clearTimeout(kill);
-  return code;
 }
 
 function spawnForward(ns: Netns, args: string[]): ChildProcess {
@@ -185,10 +175,8 @@ const client = () => new Promise((resolve) => {
  * (node and main.js under /usr/local/lib/hostalias/current) swapped for this build's same pair.
  */
 function execStartOf(unitText: string): string[] {
-  const line = /^ExecStart=(.*)$/m.exec(unitText)?.[1];
-  assert.ok(line !== undefined, 'the unit has an ExecStart');
-  assert.doesNotMatch(line, /"/, 'ExecStart needs no quoting here');
-  const [node, main, ...args] = line.split(' ');
+  assert.doesNotMatch(/^ExecStart=.*$/m.exec(unitText)?.[0] ?? '', /"/, 'ExecStart needs no quoting here');
+  const [node, main, ...args] = execStart(unitText);
   assert.deepEqual([node, main], ['/usr/local/lib/hostalias/current/node', '/usr/local/lib/hostalias/current/main.js']);
   return [process.execPath, cliPath(), ...args];
 }

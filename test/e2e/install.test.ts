@@ -12,7 +12,7 @@ import { before, test } from 'node:test';
 import { execArgv } from '../lab/exec.js';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { repoRoot, startReplyServer, tcpRequest, withNetns } from '../lab/netns.js';
-import { loAddrs, rooted, tempRoot } from '../support/e2e.js';
+import { execStart, loAddrs, rooted, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 import { VERSION } from '../../src/model/version.js';
 
@@ -34,10 +34,11 @@ before(async () => {
 test.after(() => rm(packDir, { recursive: true, force: true }));
 
 /**
- * Offline from npm's cache when it can be (CI's `npm ci` has just filled it). The prefix goes on
- * the command line: as npm_config_prefix it would leak into the git dependency's own `npm install`.
+ * Offline: only npm's cache (CI's `npm ci` has just filled it), so no test reaches the registry;
+ * a cache miss fails the test rather than going out. The prefix goes on the command line: as
+ * npm_config_prefix it would leak into the git dependency's own `npm install`.
  */
-const NPM_ENV = { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+const NPM_ENV = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
 const npmGlobal = (prefix: string, spec: string) => ['npm', 'install', '--global', '--prefix', prefix, spec];
 
 test('npm pack ships the bundle, the library and its types, and nothing else', async () => {
@@ -156,7 +157,6 @@ test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sud
   assert.ok((await loAddrs(ns)).includes(`${ALIAS}/32 lo:hostalias`), 'still up: nothing was changed');
 });
 
-/** An ExecStart argv with every absolute path that `up --files-root ROOT` wrote under ROOT read from there. */
 test('boot units name only the installed copy; with the clone and its node deleted, their ExecStart lines bring back the alias, the rules and a forward', { timeout: 300_000 }, async (t) => {
   const base = await tempRoot(t, 'units');
   const clone = join(base, 'clone');
@@ -180,12 +180,12 @@ test('boot units name only the installed copy; with the clone and its node delet
   const unitDir = join(root, 'etc/systemd/system');
   const units = (await readdir(unitDir)).filter((f) => f.endsWith('.service')).sort();
   assert.deepEqual(units, ['hostalias-firewall.service', 'hostalias-forward-18080-tcp.service', 'hostalias.service']);
-  const execStart = async (unit: string) => (/^ExecStart=(.*)$/m.exec(await readFile(join(unitDir, unit), 'utf8'))?.[1] ?? '').split(' ');
+  const execStartOf = async (unit: string) => execStart(await readFile(join(unitDir, unit), 'utf8'));
   for (const unit of units) {
     const text = await readFile(join(unitDir, unit), 'utf8');
     assert.ok(!text.includes(clone) && !text.includes(node) && !text.includes(process.execPath), `${unit} names neither the clone nor a user's node`);
   }
-  assert.deepEqual((await execStart('hostalias-forward-18080-tcp.service')).slice(0, 3), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`, 'forward']);
+  assert.deepEqual((await execStartOf('hostalias-forward-18080-tcp.service')).slice(0, 3), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`, 'forward']);
   const versions = (await readdir(join(root, RUNTIME_DIR))).sort();
   assert.equal(versions.length, 2, `one version and current: ${versions.join(' ')}`);
 
@@ -193,7 +193,7 @@ test('boot units name only the installed copy; with the clone and its node delet
   await rm(join(base, 'node-elsewhere'), { recursive: true });
 
   const booted = await withNetns(t, 'unitsboot');
-  for (const unit of ['hostalias.service', 'hostalias-firewall.service']) await booted.exec(rooted(await execStart(unit), root));
+  for (const unit of ['hostalias.service', 'hostalias-firewall.service']) await booted.exec(rooted(await execStartOf(unit), root));
   assert.ok((await loAddrs(booted)).includes(`${ALIAS}/32 lo:hostalias`), 'the alias unit brings the alias back');
   const live = (await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout;
   assert.equal((await booted.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout, live, 'the firewall unit loads the same rules');
@@ -201,7 +201,7 @@ test('boot units name only the installed copy; with the clone and its node delet
   const server = await startReplyServer(booted, { host: '127.0.0.1', port: 18081, reply: 'via-installed-copy\n' });
   t.after(() => server.stop());
   assert.equal((await tcpRequest(booted, ALIAS, 18080, { timeoutMs: 1000 })).stdout, '', 'negative control: nothing listens on the alias yet');
-  const relay = booted.spawn(rooted(await execStart('hostalias-forward-18080-tcp.service'), root));
+  const relay = booted.spawn(rooted(await execStartOf('hostalias-forward-18080-tcp.service'), root));
   t.after(() => relay.kill('SIGTERM'));
   let got = '';
   for (let i = 0; i < 50 && got === ''; i++) {

@@ -28,9 +28,9 @@ function cliEnv(pm: Podman): NodeJS.ProcessEnv {
 
 async function lab(t: TestContext, tag: string, rootless: boolean): Promise<{ ns: Netns; pm: Podman; root: string; cli: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }> }> {
   const ns = await withNetns(t, tag);
-  await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
   const pm = await startPodman(ns, { rootless });
-  t.after(() => pm.stop());
+  // Before the namespace goes (t.after hooks run in the order given): podman rm runs inside it.
+  ns.onDestroy(() => pm.stop());
   const root = await tempRoot(t, tag);
   await chmod(root, 0o755); // the rootless user reads the recorded names (hostalias run)
   return { ns, pm, root, cli: (args) => runCli(ns, [...args, '--files-root', root], { env: cliEnv(pm) }) };

@@ -29,13 +29,19 @@ const missing = [...['rootlesskit', 'slirp4netns', 'newuidmap', 'dockerd', 'dock
 
 test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1 service seen as 127.0.0.1, doctor, down', { timeout: 600_000, skip: missing.length ? `missing: ${missing.join(', ')}` : false }, async (t) => {
   const ns = await withNetns(t, 'rldock');
-  await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
   const dir = await mkdtemp(`${LAB_TMP_PREFIX}rl-`);
   await chmod(dir, 0o755);
   await writeFile(join(dir, 'owner.pid'), `${process.pid}\n`);
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const user = await createLabUser('halrl', join(dir, 'home'));
-  t.after(() => user.remove());
+  const user = await createLabUser('halrl', join(dir, 'home')).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  // One hook, in this order: the user's rootlesskit and dockerd (in their own namespace) go
+  // before their home and data do.
+  t.after(async () => {
+    await user.remove();
+    await rm(dir, { recursive: true, force: true });
+  });
   const sock = `unix://${user.runtimeDir}/docker.sock`;
   const vars = { XDG_RUNTIME_DIR: user.runtimeDir, DOCKER_HOST: sock, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
   const asUser = (argv: readonly string[], o: ExecOptions = {}) => ns.exec(['su', '-', user.name, '-c', shellQuote(['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), ...argv])], { timeoutMs: 120_000, ...o });

@@ -14,7 +14,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs
 import { dirname, join } from 'node:path';
 import { execArgv } from './exec.js';
 import { LAB_TMP_PREFIX } from './cleanup.js';
-import { writeBusyboxRootfsTar, type Dockerd } from './dockerd.js';
+import { tarRootfs, writeBusyboxRootfs, type Dockerd } from './dockerd.js';
 
 export const SSHD_LAB_IMAGE = 'hostalias-lab/sshd:debian';
 
@@ -79,8 +79,7 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
   const work = await newWork('sshd');
   try {
     const sshd = join(await unpackDeb(work, 'openssh-server'), 'usr/sbin/sshd');
-    await writeBusyboxRootfsTar(work);
-    const rootfs = join(work, 'rootfs');
+    const rootfs = await writeBusyboxRootfs(work);
     await addBinary(sshd, rootfs, 'usr/sbin/sshd');
     // sshd re-execs itself by absolute path and needs its privilege-separation user and directory.
     await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n');
@@ -94,8 +93,7 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
     for (const type of ['ed25519', 'rsa', 'ecdsa']) {
       await execArgv(['ssh-keygen', '-q', '-t', type, '-N', '', '-C', 'hostalias-lab', '-f', join(etcSsh, `ssh_host_${type}_key`)]);
     }
-    const tar = join(work, 'sshd.tar');
-    await execArgv(['tar', '-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
+    const tar = await tarRootfs(rootfs, join(work, 'sshd.tar'));
     await d.docker(['import', '--change', 'CMD ["/usr/sbin/sshd", "-D", "-e"]', '--change', 'EXPOSE 22', tar, SSHD_LAB_IMAGE], { timeoutMs: 120_000 });
     return SSHD_LAB_IMAGE;
   } finally {
@@ -113,11 +111,9 @@ export async function buildAlpineStandIn(d: Dockerd, tag = 'alpine:3.20'): Promi
   const work = await newWork('alp');
   try {
     const busybox = join(await unpackDeb(work, 'busybox'), 'bin/busybox');
-    await writeBusyboxRootfsTar(work);
-    const rootfs = join(work, 'rootfs');
+    const rootfs = await writeBusyboxRootfs(work);
     await addBinary(busybox, rootfs, 'bin/busybox');
-    const tar = join(work, 'alpine.tar');
-    await execArgv(['tar', '-C', rootfs, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
+    const tar = await tarRootfs(rootfs, join(work, 'alpine.tar'));
     await d.docker(['import', '--change', 'CMD ["/bin/sh"]', tar, tag], { timeoutMs: 120_000 });
     return tag;
   } finally {

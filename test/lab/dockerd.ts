@@ -346,6 +346,11 @@ export async function buildBusyboxImage(d: Dockerd, tag = 'hostalias-busybox:tes
 
 /** Writes the busybox rootfs described above as WORK/rootfs.tar (for `docker import` / `podman import`). */
 export async function writeBusyboxRootfsTar(work: string): Promise<string> {
+  return tarRootfs(await writeBusyboxRootfs(work), join(work, 'rootfs.tar'));
+}
+
+/** The lab's busybox root filesystem in WORK/rootfs (returned); WORK is marked as this process's. */
+export async function writeBusyboxRootfs(work: string): Promise<string> {
   await writeFile(join(work, 'owner.pid'), `${process.pid}\n`);
   const root = join(work, 'rootfs');
   for (const sub of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev', 'run', 'var', 'root', 'usr/bin', 'sbin']) {
@@ -361,7 +366,11 @@ export async function writeBusyboxRootfsTar(work: string): Promise<string> {
   }
   await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-  const tarPath = join(work, 'rootfs.tar');
+  return root;
+}
+
+/** Packs a root filesystem folder as an image tar owned by root, what `docker import` takes. */
+export async function tarRootfs(root: string, tarPath: string): Promise<string> {
   await execArgv(['tar', '-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tarPath, '.']);
   await chmod(tarPath, 0o644);
   return tarPath;

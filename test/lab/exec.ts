@@ -195,6 +195,17 @@ export function onLines(stream: Readable | null | undefined, fn: (line: string) 
   if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', fn);
 }
 
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code once `child` is gone. */
+export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  child.kill('SIGTERM');
+  const kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await exited;
+  clearTimeout(kill);
+  return code;
+}
+
 /** Resolves once `child` printed `needle` (stdout or stderr); rejects when it exits first or after `ms`. */
 export function waitOutput(child: ChildProcess, needle: string, ms = 15_000): Promise<void> {
   return new Promise((resolve, reject) => {

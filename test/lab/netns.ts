@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { execArgv, labEnv, onLines, pidAlive, sleep, waitFor } from './exec.js';
+import { execArgv, labEnv, onLines, pidAlive, sleep, stopChild, waitFor } from './exec.js';
 import type { ExecOptions, ExecResult } from './exec.js';
 import { destroyNetnsSync, killPidsSync, NETNS_PREFIX, pidsInNetns, registerExitCleanup } from './cleanup.js';
 
@@ -255,12 +255,7 @@ export async function startReplyServer(
     port,
     connections,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
+      await stopChild(child, 3000);
     },
   };
 }

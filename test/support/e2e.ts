@@ -13,6 +13,13 @@ export async function tempRoot(t: Pick<TestContext, 'after'>, tag: string): Prom
   return root;
 }
 
+/** A unit's ExecStart as argv (the units hostalias writes quote only words with spaces). */
+export function execStart(unitText: string): string[] {
+  const line = /^ExecStart=(.*)$/m.exec(unitText)?.[1];
+  if (line === undefined) throw new Error(`the unit has no ExecStart:\n${unitText}`);
+  return (line.match(/"[^"]*"|\S+/g) ?? []).map((w) => w.replace(/^"(.*)"$/, '$1'));
+}
+
 /**
  * A unit's ExecStart argv as it runs for a system whose files are under `root` (--files-root):
  * absolute paths that exist there (the installed copy of hostalias) are taken from there.

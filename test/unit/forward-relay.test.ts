@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { relayDataPath } from '../../src/forward/native-relay.js';
 import { startTcpRelay } from '../../src/forward/tcp-relay.js';
 import { startUdpRelay } from '../../src/forward/udp-relay.js';
@@ -24,6 +24,16 @@ for (const dataPath of ['native', 'js'] as const) {
     return startTcpRelay({ listen: { host: RELAY_HOST, port: 0 }, targets: targets.map((port) => ({ host: '127.0.0.1', port })), dataPath, ...opts });
   }
 
+  /** A relay to `server`; both are closed when the test ends. */
+  async function relayToServer(t: TestContext, server: net.Server) {
+    const relay = await relayTo([await listen(server)]);
+    t.after(async () => {
+      await relay.close(1000);
+      await closeServer(server);
+    });
+    return relay;
+  }
+
   test(`half-close: a client that sends, shuts its write side and waits still gets the reply [${dataPath}]`, async (t) => {
     // The server answers only after it has seen the client's FIN, like `wc -c` over the network.
     const server = net.createServer({ allowHalfOpen: true }, (s) => {
@@ -31,12 +41,7 @@ for (const dataPath of ['native', 'js'] as const) {
       s.on('data', (c: Buffer) => got.push(c));
       s.on('end', () => s.end(`received ${Buffer.concat(got).length} bytes: ${Buffer.concat(got).toString()}`));
     });
-    const port = await listen(server);
-    const relay = await relayTo([port]);
-    t.after(async () => {
-      await relay.close(1000);
-      await closeServer(server);
-    });
+    const relay = await relayToServer(t, server);
     const c = await connect(relay.address.port, RELAY_HOST, { allowHalfOpen: true });
     const reply = readAll(c);
     c.end('ping');
@@ -47,12 +52,7 @@ for (const dataPath of ['native', 'js'] as const) {
 
   test(`reset by the target is passed to the client as a reset, not a clean end [${dataPath}]`, async (t) => {
     const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
-    const port = await listen(server);
-    const relay = await relayTo([port]);
-    t.after(async () => {
-      await relay.close(1000);
-      await closeServer(server);
-    });
+    const relay = await relayToServer(t, server);
     const c = await connect(relay.address.port);
     const res = readAll(c);
     c.write('x');
@@ -125,12 +125,7 @@ for (const dataPath of ['native', 'js'] as const) {
       s.write('220 hello\n');
       s.on('data', (d: Buffer) => s.end(`echo ${d.toString()}`));
     });
-    const port = await listen(server);
-    const relay = await relayTo([port]);
-    t.after(async () => {
-      await relay.close(1000);
-      await closeServer(server);
-    });
+    const relay = await relayToServer(t, server);
     const c = await connect(relay.address.port);
     const reply = readAll(c);
     await sleep(100);
@@ -150,12 +145,7 @@ for (const dataPath of ['native', 'js'] as const) {
       s.on('end', () => s.end(h.digest('hex')));
       s.write(down);
     });
-    const port = await listen(server);
-    const relay = await relayTo([port]);
-    t.after(async () => {
-      await relay.close(1000);
-      await closeServer(server);
-    });
+    const relay = await relayToServer(t, server);
     const c = await connect(relay.address.port, RELAY_HOST, { allowHalfOpen: true });
     const reply = readAll(c);
     c.end(up);

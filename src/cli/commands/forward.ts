@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DEFAULT_IP } from '../../model/address.js';
-import { MAX_FORWARD_OPTION, MAX_WORKERS, type ForwardSpec } from '../../model/config.js';
+import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, RELAY_DEFAULTS, RELAY_OPTIONS, type ForwardSpec, type RelayOptionKey } from '../../model/config.js';
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
@@ -29,25 +29,20 @@ function positiveInt(text: string, flag: string, example: string, max = MAX_FORW
   return Number(text);
 }
 
-/** The relay's defaults, where the command line shows them (the connection/session caps are derived at run time). */
-const DEFAULTS = { connectTimeoutMs: 5000, idleTimeoutS: 60, graceS: 10 } as const;
-
-type RelayOptions = Pick<ForwardSpec, 'workers' | 'schedule' | 'connectTimeoutMs' | 'idleTimeoutS' | 'maxConnections' | 'maxSessions' | 'graceS'>;
+type RelayOptions = Pick<ForwardSpec, RelayOptionKey>;
 
 /**
  * The relay options given on the command line (`given` says which were; the rest keep their
  * defaults and are not stored), checked once for the foreground relay and `--install` alike.
  */
-function relayOptions(flags: ForwardFlags, given: (key: keyof ForwardFlags) => boolean): RelayOptions {
-  const o: RelayOptions = {};
-  if (flags.workers !== undefined) o.workers = positiveInt(flags.workers, '--workers', '2', MAX_WORKERS);
-  if (given('schedule')) o.schedule = flags.schedule;
-  if (given('connectTimeout')) o.connectTimeoutMs = positiveInt(flags.connectTimeout, '--connect-timeout', '5000');
-  if (given('idleTimeout')) o.idleTimeoutS = positiveInt(flags.idleTimeout, '--idle-timeout', '60');
-  if (flags.maxConnections !== undefined) o.maxConnections = positiveInt(flags.maxConnections, '--max-connections', '1000');
-  if (flags.maxSessions !== undefined) o.maxSessions = positiveInt(flags.maxSessions, '--max-sessions', '4096');
-  if (given('grace')) o.graceS = positiveInt(flags.grace, '--grace', '10');
-  return o;
+function relayOptions(flags: ForwardFlags, given: (key: string) => boolean): RelayOptions {
+  const o: Record<string, string | number> = {};
+  for (const { key, flag, attr, example, max } of RELAY_OPTIONS) {
+    const text = (flags as unknown as Record<string, string>)[attr];
+    if (!given(attr) || text === undefined) continue;
+    o[key] = example === undefined ? text : positiveInt(text, flag, example, max);
+  }
+  return o as RelayOptions;
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -73,16 +68,16 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, op
   if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true);
   // One process by default: a relay for a dev server idles at one Node's RSS (issue 11); --workers N for heavy traffic.
   const workers = proto === 'udp' ? 1 : (opts.workers ?? 1);
-  const graceMs = (opts.graceS ?? DEFAULTS.graceS) * 1000;
+  const graceMs = (opts.graceS ?? RELAY_DEFAULTS.graceS) * 1000;
   const fw = await startForwarder({
     proto,
     listen,
     targets,
     order,
     workers,
-    schedule: opts.schedule ?? 'kernel',
-    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-    idleTimeoutMs: (opts.idleTimeoutS ?? DEFAULTS.idleTimeoutS) * 1000,
+    schedule: opts.schedule ?? RELAY_DEFAULTS.schedule,
+    connectTimeoutMs: opts.connectTimeoutMs ?? RELAY_DEFAULTS.connectTimeoutMs,
+    idleTimeoutMs: (opts.idleTimeoutS ?? RELAY_DEFAULTS.idleTimeoutS) * 1000,
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.maxSessions !== undefined ? { maxSessions: opts.maxSessions } : {}),
     graceMs,
@@ -133,12 +128,12 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--listen <addr>', 'listen on this address instead of the alias')
     .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
-    .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(['kernel', 'round-robin']).default('kernel'))
-    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', String(DEFAULTS.connectTimeoutMs))
-    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', String(DEFAULTS.idleTimeoutS))
+    .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(FORWARD_SCHEDULES).default(RELAY_DEFAULTS.schedule))
+    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', String(RELAY_DEFAULTS.connectTimeoutMs))
+    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', String(RELAY_DEFAULTS.idleTimeoutS))
     .option('--max-connections <n>', 'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)')
     .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)')
-    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', String(DEFAULTS.graceS))
+    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', String(RELAY_DEFAULTS.graceS))
     .option('--install', 'run it as a service with these options (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); installing again with other options updates it; `down` removes it')
     .option('--uninstall', 'stop and remove the service installed by --install')
     .addOption(program.createOption('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())

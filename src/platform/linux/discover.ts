@@ -1,9 +1,10 @@
+import { posix } from 'node:path';
 import type { Context } from '../../model/context.js';
 import { defaultDesired, type PersistKind } from '../../model/config.js';
 import { hasBlock } from '../../model/marked-block.js';
 import { isManaged } from '../../model/managed.js';
 import type { State } from '../../model/state.js';
-import { HOSTS_PATH } from '../../parts/hosts-file.js';
+import { HOSTS_PATH, hostsBlockIp } from '../../parts/hosts-file.js';
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP } from '../../docker/daemon-plan.js';
 import { listAddresses } from './ip.js';
 import { PATHS } from './persistence.js';
@@ -54,11 +55,11 @@ export async function discoverLinux(ctx: Context): Promise<{ states: State[]; fo
   const hostsBlock = hosts !== null && hasBlock(hosts);
   if (hostsBlock) {
     found.push(`the hostalias block in ${HOSTS_PATH}`);
-    const ip = /^# BEGIN hostalias.*\n(\d{1,3}(?:\.\d{1,3}){3})\s/m.exec(hosts ?? '')?.[1];
+    const ip = hostsBlockIp(hosts ?? '');
     if (ip && !aliases.has(ip)) aliases.set(ip, DEFAULT_LABEL);
   }
   const daemon = (await ctx.fs.exists(DAEMON_BACKUP)) || (await ctx.fs.exists(DAEMON_ABSENT_MARKER));
-  if (daemon) found.push(`the daemon.json backup in ${DAEMON_BACKUP.replace(/\/[^/]+$/, '')}`);
+  if (daemon) found.push(`the daemon.json backup in ${posix.dirname(DAEMON_BACKUP)}`);
   if (aliases.size === 0 && (persistence || hostsBlock || daemon)) aliases.set(defaultDesired().ip, DEFAULT_LABEL);
   const states = [...aliases].map(([ip, label]): State => {
     const kind = persistence?.ip === null || persistence?.ip === ip ? (persistence?.kind ?? null) : null;
