@@ -7,10 +7,10 @@ import { backupPathFor, type State } from '../../model/state.js';
 import { HOSTS_PATH } from '../../parts/hosts-file.js';
 import { observeRuntimeCopy } from '../../parts/runtime-copy.js';
 import { RUNTIME_DIR } from '../../exec/runtime.js';
-import { FORWARD_PLIST_PATTERN, forwardLogPath } from './forward-launchd.js';
-import { listLo0 } from './ifconfig.js';
-import { ALIAS_JOB_LABEL, LAUNCH_DAEMONS_DIR, parseLaunchctlPrint, PF_JOB_LABEL, plistPathFor } from './launchd.js';
-import { readPf } from './parts.js';
+import { forwardLabelOfFile, forwardLogPath, observeForwardJobs, parseForwardLabel } from './forward-launchd.js';
+import { isLo0Slash32, listLo0 } from './ifconfig.js';
+import { ALIAS_JOB_LABEL, parseLaunchctlPrint, PF_JOB_LABEL, plistPathFor } from './launchd.js';
+import { observePf } from './parts.js';
 import { PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, parseRules } from './pf.js';
 
 const QUAD = String.raw`(\d{1,3}(?:\.\d{1,3}){3})`;
@@ -21,8 +21,6 @@ const PRINTED_ALIAS = new RegExp(String.raw`arguments = \{[^}]*?\balias\s+${QUAD
 const PLIST_LISTEN = new RegExp(String.raw`<string>--listen</string>\s*<string>${QUAD}</string>`);
 const RULE_TO = new RegExp(String.raw` to ${QUAD}\b`);
 const HOSTS_LINE = new RegExp(String.raw`^# BEGIN hostalias.*\n${QUAD}\s`, 'm');
-const FORWARD_LOG = /^(dev\.hostalias\.forward\.(\d+)-(tcp|udp))\.log$/;
-const FORWARD_LABEL = /^dev\.hostalias\.forward\.(\d+)-(tcp|udp)$/;
 
 function validIp(text: string | undefined): string | null {
   if (text === undefined) return null;
@@ -31,6 +29,11 @@ function validIp(text: string | undefined): string | null {
   } catch {
     return null;
   }
+}
+
+/** The first valid address a rule sends to (`… to ADDR …`), or null. */
+function ruleIp(rules: readonly string[]): string | null {
+  return rules.map((r) => validIp(RULE_TO.exec(r)?.[1])).find((x) => x !== null) ?? null;
 }
 
 /** `launchctl print system/LABEL`, or null when launchd is not asked (--root) or has no such job. */
@@ -73,53 +76,44 @@ export async function discoverMac(ctx: Context): Promise<{ states: State[]; foun
   }
 
   let pf = false;
-  const anchorFile = await ctx.fs.read(PF_ANCHOR_FILE);
-  if (isManaged(anchorFile)) {
+  // The pf planner's observer, without the questions only `up` needs (is pf enabled, Apple's rdr-anchor).
+  const obs = await observePf(ctx, false);
+  if (isManaged(obs.anchorFile)) {
     pf = true;
-    const ip = parseRules(anchorFile ?? '').map((r) => validIp(RULE_TO.exec(r)?.[1])).find((x) => x !== null) ?? null;
-    note(`the pf anchor file ${PF_ANCHOR_FILE}`, ip);
+    note(`the pf anchor file ${PF_ANCHOR_FILE}`, ruleIp(parseRules(obs.anchorFile ?? '')));
   }
-  const pfPlist = await ctx.fs.read(plistPathFor(PF_JOB_LABEL));
-  if (isManaged(pfPlist) || (pfPlist === null && (await printedJob(ctx, PF_JOB_LABEL)) !== null)) {
+  if (isManaged(obs.job.file) || (obs.job.file === null && obs.job.loaded === true)) {
     pf = true;
-    note(pfPlist === null ? `${PF_JOB_LABEL} loaded in launchd` : plistPathFor(PF_JOB_LABEL));
+    note(obs.job.file === null ? `${PF_JOB_LABEL} loaded in launchd` : plistPathFor(PF_JOB_LABEL));
   }
-  for (const path of [PF_TOKEN_PATH, PF_BOOT_LOG]) {
-    if (!(await ctx.fs.exists(path))) continue;
+  for (const [path, text] of [[PF_TOKEN_PATH, obs.tokenFile], [PF_BOOT_LOG, obs.bootLog]] as const) {
+    if (text === null) continue;
     pf = true;
     note(path);
   }
-  // pf is readable by root only; as a user (a --dry-run) the files above are all there is to go by.
-  if (ctx.isRoot) {
-    const loaded = [
-      ...parseRules((await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'nat'], `listing the redirects in the pf anchor ${PF_ANCHOR}`)) ?? ''),
-      ...parseRules((await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules'], `listing the filter rules in the pf anchor ${PF_ANCHOR}`)) ?? ''),
-    ];
-    if (loaded.length > 0) {
-      pf = true;
-      const ip = loaded.map((r) => validIp(RULE_TO.exec(r)?.[1])).find((x) => x !== null) ?? null;
-      note(`${loaded.length} rule(s) loaded in the pf anchor ${PF_ANCHOR}`, ip);
-    }
+  // pf is readable by root only; as a user (a --dry-run) the files above are all there is to go by,
+  // and observePf's rules are then the anchor file's (`assumed`), not what is loaded.
+  if (ctx.isRoot && !obs.assumed && obs.anchorRules.length > 0) {
+    pf = true;
+    note(`${obs.anchorRules.length} rule(s) loaded in the pf anchor ${PF_ANCHOR}`, ruleIp(obs.anchorRules));
   }
 
   // Relays: their plists (managed header) and their logs name the labels, which lets a job still
   // loaded without its plist be booted out too (the relay part asks launchd about each label).
   const relays = new Map<string, ForwardSpec>();
   const relay = (label: string) => {
-    const m = FORWARD_LABEL.exec(label);
-    if (m) relays.set(label, { port: Number(m[1]), proto: m[2] as 'tcp' | 'udp', targets: [] });
+    const spec = parseForwardLabel(label);
+    if (spec) relays.set(label, { ...spec, targets: [] });
   };
-  for (const name of await ctx.fs.list(LAUNCH_DAEMONS_DIR)) {
-    const label = FORWARD_PLIST_PATTERN.exec(name)?.[1];
-    if (!label) continue;
-    const text = await ctx.fs.read(`${LAUNCH_DAEMONS_DIR}/${name}`);
-    if (!isManaged(text)) continue;
-    const ip = text?.includes('<string>--for-expose</string>') ? validIp(PLIST_LISTEN.exec(text)?.[1]) : null;
-    note(`the relay LaunchDaemon ${LAUNCH_DAEMONS_DIR}/${name}`, ip);
+  const forwards = await observeForwardJobs(ctx, []);
+  for (const [label, job] of Object.entries(forwards.jobs)) {
+    if (!isManaged(job.file)) continue;
+    const ip = job.file?.includes('<string>--for-expose</string>') ? validIp(PLIST_LISTEN.exec(job.file)?.[1]) : null;
+    note(`the relay LaunchDaemon ${plistPathFor(label)}`, ip);
     relay(label);
   }
   for (const name of await ctx.fs.list('/var/log')) {
-    const label = FORWARD_LOG.exec(name)?.[1];
+    const label = forwardLabelOfFile(name, '.log');
     if (!label || relays.has(label)) continue;
     note(`the relay log ${forwardLogPath(label)}`);
     relay(label);
@@ -135,7 +129,7 @@ export async function discoverMac(ctx: Context): Promise<{ states: State[]; foun
 
   if (ctx.live) {
     for (const a of await listLo0(ctx.runner)) {
-      if (a.ifname !== 'lo0' || a.family !== 'inet' || a.prefixlen !== 32) continue;
+      if (!isLo0Slash32(a)) continue;
       if (ips.has(a.local)) found.push(`${a.local}/32 on lo0`);
       else if (a.local === DEFAULT_IP) note(`${a.local}/32 on lo0 (hostalias's default address and netmask)`, a.local);
     }

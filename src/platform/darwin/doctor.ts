@@ -2,16 +2,17 @@ import { dockerCheck } from '../../doctor/check-docker.js';
 import { dockerDesktopCheck } from '../../doctor/check-docker-desktop.js';
 import { HostaliasError } from '../../model/errors.js';
 import type { DoctorPlatform } from '../../model/backend.js';
-import { fail, ok, warn, type Check, type DoctorInput, type Finding } from '../../model/finding.js';
+import { fail, ok, warn, type Check, type Finding } from '../../model/finding.js';
 import type { Step } from '../../model/steps.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { FLAVOUR_NAMES } from '../../model/engine.js';
 import { macExposeCheck } from './expose-check.js';
 import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
-import { kernelExposes, managedForwards } from '../../model/expose.js';
+import { managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob } from './launchd.js';
-import { guardRules, hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
+import { askPf, pfText } from './parts.js';
+import { guardRules, hasAppleRdrAnchor, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, pfDesiredOf, rdrRule } from './pf.js';
 
 /** `alias`: the alias is on lo0 as a /32 and is the address the state records. */
 export const macAliasCheck: Check = {
@@ -59,6 +60,7 @@ export const macPersistenceCheck: Check = {
     const up = hostalias('up');
     if (!state) return [warn('persistence', 'nothing is persisted: hostalias is not set up', up)];
     const findings: Finding[] = [];
+    const relays = managedForwards(desired);
     try {
       if (state.persistence?.kind === 'launchd') {
         const steps = planJob(aliasJob(desired.ip), await observeJob(ctx, ALIAS_JOB_LABEL), { load: true });
@@ -67,7 +69,6 @@ export const macPersistenceCheck: Check = {
         findings.push(warn('persistence', `the alias is not persisted (${state.persistence?.reason ?? '--persist none'}): it disappears at the next reboot`, hostalias('up --persist launchd')));
       }
       // The relays: `forward --install` ones and those carrying an expose (issue 11), planned alike.
-      const relays = managedForwards(desired);
       const obs = await observeForwardJobs(ctx, relays.map(forwardLabel));
       findings.push(...jobFindings(planForwardJobs({ ip: desired.ip, forwards: relays }, obs, currentRuntime()).steps, 'a relay (an exposed port, or forward --install) is not running as installed', hostalias('up')));
     } catch (err) {
@@ -75,17 +76,9 @@ export const macPersistenceCheck: Check = {
       throw err;
     }
     if (findings.length > 0) return findings;
-    const relays = managedForwards(desired).length;
-    return [ok('persistence', `launchd: ${ALIAS_JOB_LABEL}${relays ? ` and ${relays} relay job(s)` : ''} installed, intact and loaded`)];
+    return [ok('persistence', `launchd: ${ALIAS_JOB_LABEL}${relays.length ? ` and ${relays.length} relay job(s)` : ''} installed, intact and loaded`)];
   },
 };
-
-async function pfctl(input: DoctorInput, args: string[]): Promise<{ denied: boolean; text: string; missing: boolean; error: string | null }> {
-  const res = await input.ctx.runner.run(['pfctl', ...args]);
-  if (isMissingAnchor(res.stderr)) return { denied: false, text: '', missing: true, error: null };
-  if (res.code === 0) return { denied: false, text: res.stdout, missing: false, error: null };
-  return { denied: isPfPermissionDenied(res.stderr), text: '', missing: false, error: (res.stderr || `exit ${res.code}`).trim() };
-}
 
 /**
  * `pf`: what the LAN guard and --keep-source redirects need from pf: pf enabled, the main ruleset
@@ -97,33 +90,35 @@ async function pfctl(input: DoctorInput, args: string[]): Promise<{ denied: bool
 export const macPfCheck: Check = {
   id: 'pf',
   async run(input) {
-    const { desired, hostalias } = input;
-    const redirects = kernelExposes(desired.exposes);
-    if (!desired.lanGuard && redirects.length === 0) return [ok('pf', 'no pf rules wanted (--no-lan-guard, no --keep-source expose)')];
-    const info = await pfctl(input, ['-s', 'info']);
-    if (info.denied) return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', 'sudo hostalias doctor')];
-    if (info.error) return [fail('pf', `pfctl -s info failed: ${info.error}`, 'sudo hostalias doctor')];
+    const { ctx, desired, hostalias } = input;
+    const want = pfDesiredOf(desired, false);
+    if (!want) return [ok('pf', 'no pf rules wanted (--no-lan-guard, no --keep-source expose)')];
+    const redirects = want.exposes;
+    const info = await askPf(ctx, ['-s', 'info']);
+    if ('denied' in info) return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', 'sudo hostalias doctor')];
+    if ('error' in info) return [fail('pf', `pfctl -s info failed: ${info.error}`, 'sudo hostalias doctor')];
     const findings: Finding[] = [];
     if (!parsePfEnabled(info.text)) findings.push(fail('pf', 'pf is disabled: neither the LAN guard nor the redirects apply', hostalias('up')));
-    const mainNat = await pfctl(input, ['-s', 'nat']);
-    const mainRules = await pfctl(input, ['-s', 'rules']);
-    if (redirects.length > 0 && !hasAppleRdrAnchor(mainNat.text)) {
+    const mainNat = pfText(await askPf(ctx, ['-s', 'nat']));
+    const mainRules = pfText(await askPf(ctx, ['-s', 'rules']));
+    if (redirects.length > 0 && !hasAppleRdrAnchor(mainNat)) {
       findings.push(fail('pf', `the main pf ruleset has no rdr-anchor "com.apple/*": the redirects in ${PF_ANCHOR} are never evaluated`, "restore the rdr-anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
     }
-    if (desired.lanGuard && !/^anchor "com\.apple\/\*"/m.test(mainRules.text)) {
+    if (want.guard && !/^anchor "com\.apple\/\*"/m.test(mainRules)) {
       findings.push(fail('pf', `the main pf ruleset has no anchor "com.apple/*": the LAN guard in ${PF_ANCHOR} is never evaluated`, "restore the anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
     }
-    const ifaces = await pfctl(input, ['-v', '-s', 'Interfaces']);
-    if (parseSkippedIfaces(ifaces.text).includes('lo0')) {
+    const ifaces = pfText(await askPf(ctx, ['-v', '-s', 'Interfaces']));
+    if (parseSkippedIfaces(ifaces).includes('lo0')) {
       findings.push(fail('pf', '/etc/pf.conf has `set skip on lo0`: pf evaluates no rule on lo0, so the redirects (rdr on lo0) never fire', `remove "set skip on lo0" from /etc/pf.conf and run sudo pfctl -f /etc/pf.conf, or ${hostalias('expose PORT')} without --keep-source (the relay needs no pf)`));
     }
-    const nat = await pfctl(input, ['-a', PF_ANCHOR, '-v', '-s', 'nat']);
-    const filter = await pfctl(input, ['-a', PF_ANCHOR, '-s', 'rules']);
-    const loaded = [...parseRuleCounters(nat.text).map((r) => r.rule), ...parseRules(filter.text)];
-    const wanted = [...redirects.map((e) => rdrRule(desired.ip, e)), ...(desired.lanGuard ? guardRules(desired.ip, { allowIfaces: desired.allowIfaces }) : [])];
+    const counters = parseRuleCounters(pfText(await askPf(ctx, ['-a', PF_ANCHOR, '-v', '-s', 'nat'])));
+    const filter = pfText(await askPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules']));
+    const loaded = [...counters.map((r) => r.rule), ...parseRules(filter)];
+    // Not pfRulesFor: that sorts the redirects, and the finding lists missing ones in the order they were exposed.
+    const wanted = [...redirects.map((e) => rdrRule(want.ip, e)), ...(want.guard ? guardRules(want.ip, want.guard) : [])];
     const missing = wanted.filter((r) => !loaded.includes(r));
     if (missing.length > 0) findings.push(fail('pf', `the anchor ${PF_ANCHOR} lacks ${missing.length} rule(s) hostalias loads: ${missing.join('; ')}`, hostalias('up')));
-    for (const c of parseRuleCounters(nat.text).filter((r) => wanted.includes(r.rule))) {
+    for (const c of counters.filter((r) => wanted.includes(r.rule))) {
       if (c.evaluations === 0) findings.push(warn('pf', `no connection has been redirected yet by: ${c.rule} (evaluations 0); if containers can't connect, the rule doesn't fire here`, `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (the counter must rise)`));
       else findings.push(ok('pf', `redirect fired ${c.evaluations} time(s): ${c.rule}`));
     }

@@ -1,8 +1,10 @@
+import { setTimeout } from 'node:timers/promises';
 import type { ExposeSpec } from '../../model/config.js';
 import type { Context } from '../../model/context.js';
 import type { ExposeVerdict } from '../../model/backend.js';
 import { fail, ok, warn, type Check, type Finding } from '../../model/finding.js';
-import { isMissingAnchor, parseRuleCounters, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
+import { askPf } from './parts.js';
+import { parseRuleCounters, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
 import { forwardLabel, forwardLogPath } from './forward-launchd.js';
 
 /**
@@ -45,19 +47,16 @@ export async function exchange(ctx: Context, host: string, port: number, input: 
 
 /** Evaluations of our rdr rule for `spec` (`pfctl -a ANCHOR -v -s nat`), null when pf can't be read. */
 async function rdrEvaluations(ctx: Context, ip: string, spec: ExposeSpec): Promise<number | null> {
-  const res = await ctx.runner.run(['pfctl', '-a', PF_ANCHOR, '-v', '-s', 'nat']);
-  if (isMissingAnchor(res.stderr)) return 0;
-  if (res.code !== 0) return null;
-  return parseRuleCounters(res.stdout).find((r) => r.rule === rdrRule(ip, spec))?.evaluations ?? 0;
+  const answer = await askPf(ctx, ['-a', PF_ANCHOR, '-v', '-s', 'nat']);
+  if (!('text' in answer)) return null;
+  return parseRuleCounters(answer.text).find((r) => r.rule === rdrRule(ip, spec))?.evaluations ?? 0;
 }
 
 /** lo0 is in pf's skip list (`set skip on lo0`): no rule on lo0 is evaluated. Null when unknown. */
 async function lo0Skipped(ctx: Context): Promise<boolean | null> {
-  const res = await ctx.runner.run(['pfctl', '-v', '-s', 'Interfaces']);
-  return res.code === 0 ? parseSkippedIfaces(res.stdout).includes('lo0') : null;
+  const answer = await askPf(ctx, ['-v', '-s', 'Interfaces']);
+  return 'text' in answer ? parseSkippedIfaces(answer.text).includes('lo0') : null;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Right after `expose` applied: does the new path work? A pf redirect must be seen to fire — a
@@ -73,7 +72,7 @@ export async function verifyMacExpose(ctx: Context, ip: string, spec: ExposeSpec
     for (let i = 0; i < 20; i++) {
       last = await exchange(ctx, ip, spec.port, '', true);
       if (last.connected) return { ok: true, detail: `the relay ${forwardLabel(spec)} accepts connections on ${ip}:${spec.port}` };
-      await sleep(250);
+      await setTimeout(250);
     }
     return { ok: false, detail: `the relay ${forwardLabel(spec)} does not accept connections on ${ip}:${spec.port} after 5 s (${last?.error ?? 'no answer'}); see ${forwardLogPath(forwardLabel(spec))}` };
   }

@@ -7,12 +7,24 @@ import { emptyPlan, type Plan } from '../../model/steps.js';
 import { managedForwards } from '../../model/expose.js';
 import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
-/** Labels this planner owns; any other plist in /Library/LaunchDaemons is never touched. */
-export const FORWARD_PLIST_PATTERN = /^(dev\.hostalias\.forward\.\d+-(?:tcp|udp))\.plist$/;
-
 /** e.g. dev.hostalias.forward.5432-tcp (the plist is LABEL.plist in /Library/LaunchDaemons). */
 export function forwardLabel(spec: Pick<ForwardSpec, 'port' | 'proto'>): string {
   return `dev.hostalias.forward.${spec.port}-${spec.proto}`;
+}
+
+/**
+ * The port and protocol a forward label names (the inverse of forwardLabel), or null when it is not
+ * one: only labels this planner owns; any other plist in /Library/LaunchDaemons is never touched. Pure.
+ */
+export function parseForwardLabel(label: string): Pick<ForwardSpec, 'port' | 'proto'> | null {
+  const m = /^dev\.hostalias\.forward\.(\d+)-(tcp|udp)$/.exec(label);
+  return m ? { port: Number(m[1]), proto: m[2] as 'tcp' | 'udp' } : null;
+}
+
+/** The forward label a file is named after (LABEL.plist in /Library/LaunchDaemons, LABEL.log in /var/log), or null. Pure. */
+export function forwardLabelOfFile(name: string, ext: '.plist' | '.log'): string | null {
+  const label = name.endsWith(ext) ? name.slice(0, -ext.length) : '';
+  return parseForwardLabel(label) ? label : null;
 }
 
 /** launchd writes the relay's stdout and stderr here; /var/log exists on every Mac (launchd creates files, not folders). */
@@ -82,8 +94,8 @@ export function planForwardJobs(desired: ForwardJobsTarget | null, obs: ForwardJ
 export async function observeForwardJobs(ctx: Context, labels: readonly string[]): Promise<ForwardJobsObserved> {
   const all = new Set(labels);
   for (const name of await ctx.fs.list(LAUNCH_DAEMONS_DIR)) {
-    const m = FORWARD_PLIST_PATTERN.exec(name);
-    if (m?.[1]) all.add(m[1]);
+    const label = forwardLabelOfFile(name, '.plist');
+    if (label) all.add(label);
   }
   const jobs: Record<string, JobObserved> = {};
   const logs: Record<string, string> = {};

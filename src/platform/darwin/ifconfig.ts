@@ -64,8 +64,18 @@ export function aliasDelArgv(ip: string): string[] {
   return ['ifconfig', 'lo0', '-alias', ip];
 }
 
+/** An IPv4 /32 on lo0: how hostalias adds its alias. */
+export function isLo0Slash32(a: MacAddress): boolean {
+  return a.ifname === 'lo0' && a.family === 'inet' && a.prefixlen === 32;
+}
+
 export function isLo0AliasPresent(addrs: readonly MacAddress[], ip: string): boolean {
-  return addrs.some((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === ip && a.prefixlen === 32);
+  return addrs.some((a) => isLo0Slash32(a) && a.local === ip);
+}
+
+/** `ip` on lo0 with a wider netmask than /32 (added without "netmask 255.255.255.255"), if it is there. */
+export function wideLo0Alias(addrs: readonly MacAddress[], ip: string): MacAddress | undefined {
+  return addrs.find((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === ip && a.prefixlen !== 32);
 }
 
 /** Every address of every interface (`ifconfig -a`). Read-only, no root. */
@@ -108,7 +118,7 @@ export function planMacAlias(desiredIp: string | null, previousIp: string | null
   // A wider netmask (the classic `ifconfig lo0 alias 10.254.254.254` gives the classful /8): XNU's
   // in_ifinit() gives every loopback address RTF_HOST, so no 10/8 route exists and swapping it for
   // the /32 changes nothing else. Undo puts the original netmask back.
-  const wide = desiredIp ? addrs.find((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === desiredIp && a.prefixlen !== 32) : undefined;
+  const wide = desiredIp ? wideLo0Alias(addrs, desiredIp) : undefined;
   if (desiredIp && wide) {
     plan.steps.push({ kind: 'run', argv: aliasDelArgv(desiredIp), undo: ['ifconfig', 'lo0', 'alias', desiredIp, 'netmask', netmaskOf(wide.prefixlen)], why: `remove ${desiredIp}/${wide.prefixlen} from lo0 to add it back as /32` });
   }

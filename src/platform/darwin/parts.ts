@@ -2,14 +2,14 @@ import { kernelExposes } from '../../model/expose.js';
 import type { Context } from '../../model/context.js';
 import type { Part, PartInput } from '../../model/part.js';
 import { HostaliasError } from '../../model/errors.js';
-import { commandError, runChecked } from '../../exec/runner.js';
+import { commandError, type RunResult } from '../../exec/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
-import { checkMacAliasConflicts, listMacAddresses, planMacAlias } from './ifconfig.js';
+import { checkMacAliasConflicts, listMacAddresses, planMacAlias, wideLo0Alias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
-import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, planPf, type PfDesired, type PfObserved } from './pf.js';
+import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, pfDesiredOf, planPf, type PfDesired, type PfObserved } from './pf.js';
 import { previewNote } from './preview-runner.js';
 import { observeMacVersion } from './sw-vers.js';
 import { versionAtLeast } from '../../model/version.js';
@@ -46,7 +46,7 @@ export const macAliasPart: Part = {
     const plan = planMacAlias(desired?.ip ?? null, state?.desired.ip ?? null, addrs);
     const preview = await previewNote(ctx);
     if (preview) plan.notes.unshift(preview);
-    const wide = desired ? addrs.find((a) => a.ifname === 'lo0' && a.family === 'inet' && a.local === desired.ip && a.prefixlen !== 32) : undefined;
+    const wide = desired ? wideLo0Alias(addrs, desired.ip) : undefined;
     if (wide) {
       plan.notes.push(`${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`);
     }
@@ -80,13 +80,8 @@ export const launchdPart: Part = {
   },
 };
 
-function pfDesired(input: PartInput): PfDesired | null {
-  const { desired, persistence } = input;
-  if (!desired) return null;
-  const exposes = kernelExposes(desired.exposes);
-  const guard = desired.lanGuard ? { allowIfaces: desired.allowIfaces } : null;
-  if (exposes.length === 0 && !guard) return null;
-  return { ip: desired.ip, exposes, guard, persist: persistence?.kind === 'launchd' };
+function pfDesired({ desired, persistence }: PartInput): PfDesired | null {
+  return desired ? pfDesiredOf(desired, persistence?.kind === 'launchd') : null;
 }
 
 async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
@@ -99,16 +94,31 @@ async function pfRelevant(ctx: Context, input: PartInput): Promise<boolean> {
   return false;
 }
 
+/** What `pfctl ARGS` answered: its output (an absent anchor reads as empty), /dev/pf refused, or another failure. */
+export type PfAnswer = { text: string } | { denied: true; res: RunResult } | { error: string; res: RunResult };
+
+/** `pfctl ARGS` on the runner, never throwing: readPf's answer before it decides what is an error. */
+export async function askPf(ctx: Context, args: readonly string[]): Promise<PfAnswer> {
+  const res = await ctx.runner.run(['pfctl', ...args]);
+  if (isMissingAnchor(res.stderr)) return { text: '' };
+  if (res.code === 0) return { text: res.stdout };
+  if (isPfPermissionDenied(res.stderr)) return { denied: true, res };
+  return { error: (res.stderr || `exit ${res.code}`).trim(), res };
+}
+
+/** The output of an answer, or empty when pfctl failed. */
+export function pfText(answer: PfAnswer): string {
+  return 'text' in answer ? answer.text : '';
+}
+
 /** `pfctl ARGS`: stdout, or null when pf can't be read without root. An absent anchor reads as empty. */
 export async function readPf(ctx: Context, args: string[], doing: string): Promise<string | null> {
   // An image (--root) has no running pf: every live answer is "nothing loaded".
   if (!ctx.live) return '';
-  const argv = ['pfctl', ...args];
-  const res = await ctx.runner.run(argv);
-  if (isMissingAnchor(res.stderr)) return '';
-  if (res.code === 0) return res.stdout;
-  if (isPfPermissionDenied(res.stderr) && !ctx.isRoot) return null;
-  throw commandError(argv, doing, res);
+  const answer = await askPf(ctx, args);
+  if ('text' in answer) return answer.text;
+  if ('denied' in answer && !ctx.isRoot) return null;
+  throw commandError(['pfctl', ...args], doing, answer.res);
 }
 
 /**
@@ -137,7 +147,7 @@ export async function observePf(ctx: Context, want: boolean): Promise<PfObserved
     };
   }
   const filter = await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules'], `listing the filter rules in the pf anchor ${PF_ANCHOR}`);
-  const pfctl = async (args: string[], doing: string) => (ctx.live ? (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout : '');
+  const pfctl = async (args: string[], doing: string) => (await readPf(ctx, args, doing)) ?? '';
   return {
     anchorRules: [...parseRules(nat), ...parseRules(filter ?? '')],
     anchorFile,

@@ -1,6 +1,7 @@
 import { isManaged, managedHeader } from '../../model/managed.js';
 import { HostaliasError } from '../../model/errors.js';
-import type { ExposeSpec } from '../../model/config.js';
+import type { Desired, ExposeSpec } from '../../model/config.js';
+import { kernelExposes } from '../../model/expose.js';
 import { STATE_DIR } from '../../model/state.js';
 import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
 import { PF_JOB_LABEL, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
@@ -189,6 +190,19 @@ export interface PfDesired {
   persist: boolean;
 }
 
+/** What pf must hold for `desired`: its --keep-source redirects and the LAN guard; null when neither is wanted. Pure. */
+export function pfDesiredOf(desired: Pick<Desired, 'ip' | 'exposes' | 'lanGuard' | 'allowIfaces'>, persist: boolean): PfDesired | null {
+  const exposes = kernelExposes(desired.exposes);
+  const guard = desired.lanGuard ? { allowIfaces: desired.allowIfaces } : null;
+  if (exposes.length === 0 && !guard) return null;
+  return { ip: desired.ip, exposes, guard, persist };
+}
+
+/** The anchor's rules for `desired` (none for null), as pfctl prints them back. Pure. */
+export function pfRulesFor(desired: PfDesired | null): string[] {
+  return desired ? anchorRules(desired.ip, desired.exposes, desired.guard) : [];
+}
+
 /**
  * Converges the redirects for exposed ports: anchor rules, the anchor file, the boot-time job and
  * one pf enable reference of our own. Pure; idempotent. Null (or no exposes) removes all of it,
@@ -220,7 +234,7 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   if (obs.anchorFile !== null && ownFile === null) {
     throw new HostaliasError('conflict', `${PF_ANCHOR_FILE} exists and was not written by hostalias`, `move it away (sudo mv ${PF_ANCHOR_FILE} /tmp/) and run hostalias up again`);
   }
-  const rules = anchorRules(desired.ip, desired.exposes, desired.guard);
+  const rules = pfRulesFor(desired);
   const content = anchorFileContent(desired.ip, desired.exposes, desired.guard);
   if (rules.join('\n') !== obs.anchorRules.join('\n')) {
     // Undo restores what was loaded: the file still holds it then (its own write is undone first).

@@ -1,10 +1,9 @@
-import { kernelExposes } from '../../model/expose.js';
 import type { Context } from '../../model/context.js';
 import { loadState, STATE_PATH } from '../../model/state.js';
 import type { RunOptions, RunResult, Runner } from '../../exec/runner.js';
 import { shellQuote } from '../../model/shell.js';
 import type { SystemFs } from '../../fs/system-fs.js';
-import { anchorRules, PF_ANCHOR, PF_TOKEN_PATH } from './pf.js';
+import { PF_ANCHOR, PF_TOKEN_PATH, pfDesiredOf, pfRulesFor } from './pf.js';
 
 const ALTQ = 'No ALTQ support in kernel\nALTQ related functions disabled\n';
 
@@ -51,7 +50,7 @@ export class MacPreviewRunner implements Runner {
       if (!state) return { source: 'pristine', ip: null, rules: [], tokens: [] };
       const tokens = (await this.fs.read(PF_TOKEN_PATH))?.match(/\d+/g) ?? [];
       const d = state.desired;
-      return { source: 'state', ip: d.ip, rules: anchorRules(d.ip, kernelExposes(d.exposes), d.lanGuard ? { allowIfaces: d.allowIfaces } : null), tokens };
+      return { source: 'state', ip: d.ip, rules: pfRulesFor(pfDesiredOf(d, false)), tokens };
     })();
     return this.simulated;
   }
