@@ -4,7 +4,7 @@ import { defaultDesired, type ForwardSpec } from '../../model/config.js';
 import { hasBlock } from '../../model/marked-block.js';
 import { isManaged } from '../../model/managed.js';
 import { backupPathFor, type State } from '../../model/state.js';
-import { HOSTS_PATH } from '../../parts/hosts-file.js';
+import { HOSTS_PATH, hostsBlockIp } from '../../parts/hosts-file.js';
 import { observeRuntimeCopy } from '../../parts/runtime-copy.js';
 import { RUNTIME_DIR } from '../../exec/runtime.js';
 import { forwardLabelOfFile, forwardLogPath, observeForwardJobs, parseForwardLabel } from './forward-launchd.js';
@@ -20,7 +20,6 @@ const PRINTED_ALIAS = new RegExp(String.raw`arguments = \{[^}]*?\balias\s+${QUAD
 /** An expose's relay listens on the alias (`--for-expose`); a `forward --listen` may be any address. */
 const PLIST_LISTEN = new RegExp(String.raw`<string>--listen</string>\s*<string>${QUAD}</string>`);
 const RULE_TO = new RegExp(String.raw` to ${QUAD}\b`);
-const HOSTS_LINE = new RegExp(String.raw`^# BEGIN hostalias.*\n${QUAD}\s`, 'm');
 
 function validIp(text: string | undefined): string | null {
   if (text === undefined) return null;
@@ -124,7 +123,7 @@ export async function discoverMac(ctx: Context): Promise<{ states: State[]; foun
 
   const hosts = await ctx.fs.read(HOSTS_PATH);
   const hostsBlock = hosts !== null && hasBlock(hosts);
-  if (hostsBlock) note(`the hostalias block in ${HOSTS_PATH}`, validIp(HOSTS_LINE.exec(hosts ?? '')?.[1]));
+  if (hostsBlock) note(`the hostalias block in ${HOSTS_PATH}`, validIp(hostsBlockIp(hosts ?? '') ?? undefined));
   if (await ctx.fs.exists(backupPathFor(HOSTS_PATH))) note(`the backup of ${HOSTS_PATH} in ${backupPathFor(HOSTS_PATH)}`);
 
   if (ctx.live) {

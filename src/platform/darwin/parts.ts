@@ -2,7 +2,7 @@ import { kernelExposes } from '../../model/expose.js';
 import type { Context } from '../../model/context.js';
 import type { Part, PartInput } from '../../model/part.js';
 import { HostaliasError } from '../../model/errors.js';
-import { commandError, type RunResult } from '../../exec/runner.js';
+import { commandError, runChecked, type RunResult } from '../../exec/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
@@ -147,7 +147,8 @@ export async function observePf(ctx: Context, want: boolean): Promise<PfObserved
     };
   }
   const filter = await readPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules'], `listing the filter rules in the pf anchor ${PF_ANCHOR}`);
-  const pfctl = async (args: string[], doing: string) => (await readPf(ctx, args, doing)) ?? '';
+  // Past the anchor read, pf answers root only: any failure here is an error, not a missing anchor.
+  const pfctl = async (args: string[], doing: string) => (ctx.live ? (await runChecked(ctx.runner, ['pfctl', ...args], doing)).stdout : '');
   return {
     anchorRules: [...parseRules(nat), ...parseRules(filter ?? '')],
     anchorFile,
