@@ -7,6 +7,7 @@
 // /usr/local/lib/hostalias/VERSION-ID/.
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import Module from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
@@ -94,6 +95,13 @@ for (const f of readdirSync(out).filter((f) => f === 'cli.js' || /^cmd-[\w-]+\.j
   const script = new Script(Module.wrap(readFileSync(join(out, f), 'utf8')), { filename: join(out, f) });
   writeFileSync(join(out, `${f}.cache`), script.createCachedData());
 }
+// The command itself (package.json "bin"): a shell script that runs main.js, or execs a cached
+// `docker run` (scripts/launch.sh). Its cache is keyed on this build, so a new build never
+// reuses an old build's answer.
+const buildId = createHash('sha256');
+for (const f of readdirSync(out).filter((f) => f.endsWith('.js')).sort()) buildId.update(f).update(readFileSync(join(out, f)));
+writeFileSync(join(out, 'hostalias'), readFileSync('scripts/launch.sh', 'utf8').replace('@BUILD@', buildId.digest('hex').slice(0, 16)), { mode: 0o755 });
+chmodSync(join(out, 'hostalias'), 0o755);
 const native = buildNative(out);
 const files = [...readdirSync(out).filter((f) => f.endsWith('.js') || f.endsWith('.js.cache')).sort(), ...(native ? [native] : [])];
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);

@@ -31,9 +31,10 @@ export function parseDockerHost(url: string): { socket: string } | { host: strin
 
 /**
  * The endpoint the docker CLI would use with this environment, or null when only the CLI can
- * reach it (TLS, ssh://, npipe, a context or config it can't read as the CLI would). Read-only.
+ * reach it (TLS, ssh://, npipe, a context or config it can't read as the CLI would). Each file
+ * or folder it reads is added to `consulted` (`hostalias run`'s cache depends on them). Read-only.
  */
-export async function resolveEngineEndpoint(env: Readonly<Record<string, string | undefined>>): Promise<EngineEndpoint | null> {
+export async function resolveEngineEndpoint(env: Readonly<Record<string, string | undefined>>, consulted: string[] = []): Promise<EngineEndpoint | null> {
   // The CLI's TLS flags come from these; a TLS connection is the CLI's job.
   if (env['DOCKER_TLS'] || env['DOCKER_TLS_VERIFY']) return null;
   const dockerHost = env['DOCKER_HOST'];
@@ -45,6 +46,7 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
   if (configDir === null) return null;
   let name = env['DOCKER_CONTEXT'] || '';
   if (!name) {
+    consulted.push(join(configDir, 'config.json'));
     const text = await readLiveFile(join(configDir, 'config.json'));
     const config = text === null ? {} : parseJsonObject(text);
     if (config === null) return null; // the CLI warns about a broken config: let it
@@ -52,6 +54,7 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
   }
   if (name === DEFAULT_CONTEXT) return { context: name, socket: DEFAULT_SOCKET };
   const id = createHash('sha256').update(name).digest('hex');
+  consulted.push(join(configDir, 'contexts', 'tls', id), join(configDir, 'contexts', 'meta', id, 'meta.json'));
   if ((await listLiveDir(join(configDir, 'contexts', 'tls', id))).length > 0) return null;
   const meta = parseJsonObject(await readLiveFile(join(configDir, 'contexts', 'meta', id, 'meta.json')));
   const endpoints = meta?.['Endpoints'] as Record<string, { Host?: unknown }> | undefined;

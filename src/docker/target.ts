@@ -14,6 +14,8 @@ export interface LoadedTarget {
   configured: boolean;
   /** Set when the names would lead nowhere right now; names the fix. */
   warning: string | null;
+  /** The names depend on what the engine said (the default names: see namesForEngine). */
+  askedEngine: boolean;
 }
 
 const HOST_DOCKER_INTERNAL = 'host.docker.internal';
@@ -29,13 +31,14 @@ function defaultNames(names: readonly string[]): boolean {
  * reaches the host's 127.0.0.1-only services); naming it explicitly with --names overrides that.
  * Asks the engine (bounded) only when the question arises. Read-only.
  */
-export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null }> {
-  if (!defaultNames(names)) return { names: [...names], note: null };
+export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; askedEngine: boolean }> {
+  if (!defaultNames(names)) return { names: [...names], note: null, askedEngine: false };
   // A probe that fails keeps every name: it must never take one away by accident.
   const engine = await probeEngineFacts(ctx).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
   const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
-  if (!engine.reachable || own === null) return { names: [...names], note: null };
+  if (!engine.reachable || own === null) return { names: [...names], note: null, askedEngine: true };
   return {
+    askedEngine: true,
     names: names.filter((n) => n !== HOST_DOCKER_INTERNAL),
     // A list in another order than the defaults counts as chosen, so this keeps the name.
     note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: sudo hostalias up --names ${[HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')}`,
@@ -50,15 +53,15 @@ export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? defaultDesired();
   // The engine (bounded) and the alias are independent questions: ask them at once.
-  const [{ names, note }, present] = await Promise.all([
+  const [{ names, note, askedEngine }, present] = await Promise.all([
     namesForEngine(ctx, desired.names),
     ctx.backend.aliasPresent(ctx, desired.ip).catch((err: unknown) => new Error(describeCause(err))),
   ]);
   const target = { ip: desired.ip, names };
   if (present instanceof Error) {
-    return { target, note, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
+    return { target, note, askedEngine, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
   const warning = present ? null : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
-  return { target, note, configured: state !== null, warning };
+  return { target, note, askedEngine, configured: state !== null, warning };
 }

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { TestContext } from 'node:test';
 import type { RunResult } from '../../src/exec/runner.js';
 import { FakeRunner, fail, ok } from './fake-runner.js';
 
@@ -38,4 +40,22 @@ export function onDocker(runner: FakeRunner, e: FakeEngine = {}): FakeRunner {
       .on(['docker', 'network', 'inspect', ...ls.split('\n').filter(Boolean)], ok(dockerFixture('network-inspect-bridges.json')));
   }
   return runner;
+}
+
+/**
+ * A real HTTP server on a real unix socket answering /version and /info with what the `version`
+ * and `info` fixture engine's API returns; closed after the test (or by `close`).
+ */
+export async function fakeEngine(t: Pick<TestContext, 'after'>, socket: string, version: string, info: string): Promise<{ paths: string[]; close(): Promise<void> }> {
+  const paths: string[] = [];
+  // The API's /version is the CLI's "Server" part; its /info is the CLI's info JSON.
+  const server = createServer((req, res) => {
+    paths.push(req.url ?? '');
+    const body = req.url === '/version' ? JSON.stringify((JSON.parse(dockerFixture(version)) as { Server: unknown }).Server) : req.url === '/info' ? dockerFixture(info) : null;
+    res.writeHead(body === null ? 404 : 200, { 'Content-Type': 'application/json' }).end(body ?? '{"message":"page not found"}');
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+  const close = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
+  t.after(close);
+  return { paths, close };
 }

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -16,7 +15,7 @@ import { parseEngine, probeEngine, probeEngineFacts } from '../../src/docker/eng
 import { namesForEngine } from '../../src/docker/target.js';
 import type { Context, NativeProbes } from '../../src/model/context.js';
 import { FakeRunner } from '../support/fake-runner.js';
-import { dockerFixture, onDocker } from '../support/fake-docker.js';
+import { dockerFixture, fakeEngine, onDocker } from '../support/fake-docker.js';
 
 const NAMES = ['local_host', 'local', 'host.docker.internal'];
 
@@ -33,20 +32,6 @@ async function pathWithDocker(dir: string): Promise<string> {
   await writeFile(join(bin, 'docker'), '#!/bin/sh\nexit 99\n');
   await chmod(join(bin, 'docker'), 0o755);
   return bin;
-}
-
-/** An engine on a unix socket answering /version and /info with what `fixture` engine's API returns. */
-async function fakeEngine(t: TestContext, socket: string, version: string, info: string): Promise<string[]> {
-  const paths: string[] = [];
-  // The API's /version is the CLI's "Server" part; its /info is the CLI's info JSON.
-  const server: Server = createServer((req, res) => {
-    paths.push(req.url ?? '');
-    const body = req.url === '/version' ? JSON.stringify((JSON.parse(dockerFixture(version)) as { Server: unknown }).Server) : req.url === '/info' ? dockerFixture(info) : null;
-    res.writeHead(body === null ? 404 : 200, { 'Content-Type': 'application/json' }).end(body ?? '{"message":"page not found"}');
-  });
-  await new Promise<void>((resolve) => server.listen(socket, resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return paths;
 }
 
 function ctxWith(env: Record<string, string | undefined>, runner = new FakeRunner()): Pick<Context, 'runner' | 'env' | 'native'> & Context {
@@ -104,7 +89,7 @@ test('over the socket: the same facts and names as the docker CLI from the same 
   ];
   for (const [i, [version, info, flavour]] of cases.entries()) {
     const socket = join(dir, `engine-${i}.sock`);
-    const asked = await fakeEngine(t, socket, version, info);
+    const asked = (await fakeEngine(t, socket, version, info)).paths;
     const runner = new FakeRunner(); // no handlers: any command fails the test
     const ctx = ctxWith({ PATH: bin, DOCKER_HOST: `unix://${socket}` }, runner);
     const viaApi = await probeEngineFacts(ctx);

@@ -3,6 +3,7 @@ import { buildRunArgv } from '../../docker/run-argv.js';
 import { execDocker } from '../../docker/exec-docker.js';
 import { chooseEngine, installedEngines, type EngineCli } from '../../docker/engine.js';
 import { loadHostTarget } from '../../docker/target.js';
+import { keepRunCache, observeRunCache, takeRunCacheRequest } from '../../docker/run-cache.js';
 import { HostaliasError, usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';
 import { type CliIO } from '../io.js';
@@ -34,10 +35,12 @@ export function registerRunCommand(program: Command, io: CliIO): void {
     .passThroughOptions()
     .allowUnknownOption()
     .action(async (args: string[], flags: RunFlags) => {
+      const observedSince = Date.now();
+      const cacheRequest = takeRunCacheRequest(process.env);
       const userArgs = args[0] === '--' ? args.slice(1) : args;
       if (userArgs.length === 0) throw usageError('hostalias run needs docker run arguments (at least an image)', 'hostalias run --rm -it IMAGE sh');
       const ctx = contextFrom(flags);
-      const { target, warning, note } = await loadHostTarget(ctx);
+      const { target, warning, note, askedEngine } = await loadHostTarget(ctx);
       if (warning) io.err(`warning: ${warning}`);
       if (note) io.err(`note: ${note}`);
       const built = buildRunArgv(target, userArgs);
@@ -53,6 +56,12 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       if (flags.dryRun) {
         io.out(shellQuote([engine.cli, ...built.args]));
         return;
+      }
+      if (cacheRequest) {
+        // The launcher asks only for a plain `run ARGS…`; what it skipped is checked again here.
+        const plain = args[0] !== '--' && !flags.root && !flags.filesRoot && !flags.engine && !userArgs.some((a) => a.includes('--add-host'));
+        const answer = { key: cacheRequest.key, target, askedEngine, cli: engine.cli, notes: note ? [`note: ${note}`] : [], args: built.args.slice(0, built.args.length - userArgs.length) };
+        await keepRunCache(cacheRequest.path, plain && !warning ? await observeRunCache(ctx, answer).catch(() => null) : null, observedSince);
       }
       io.exitCode = await execDocker(built.args, engine.cli);
     });

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readlink, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+
+/** What a path of the running system is now, as a cache must remember it. */
+export interface PathFacts {
+  path: string;
+  present: boolean;
+  /** The link's text when the path itself is a symbolic link. */
+  link: string | null;
+}
+
+/** Whether `path` exists (following links) and where it links to. Read-only; never throws. */
+export async function pathFacts(path: string): Promise<PathFacts> {
+  const own = await lstat(path).catch(() => null);
+  const link = own?.isSymbolicLink() ? await readlink(path).catch(() => null) : null;
+  const present = (await stat(path).catch(() => null)) !== null;
+  return { path, present, link };
+}
+
+/**
+ * Whether this process may keep a cache at `path`: the nearest folder of it that exists is this
+ * user's own. Under `sudo` with the user's HOME kept, root would otherwise leave root-owned
+ * files in the user's home that the user can't remove.
+ */
+async function ownedByMe(path: string): Promise<boolean> {
+  const me = process.geteuid?.();
+  if (me === undefined) return false;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const st = await stat(dir).catch(() => null);
+    if (st) return st.uid === me && st.isDirectory();
+    if (dirname(dir) === dir) return false;
+  }
+}
+
+/**
+ * Writes a cache file of the user's own (`hostalias run`'s, in ~/.cache): a fresh file created
+ * O_EXCL|O_NOFOLLOW with mode 0600 and renamed into place, so a reader sees the old file or the
+ * whole new one. Its modification time is set to `mtimeMs`: a reader compares it with the
+ * times of the files the cache depends on. No fsync: a lost cache costs one slow run. Returns
+ * false, writing nothing, where the folder isn't this user's.
+ */
+export async function writeUserCache(path: string, text: string, mtimeMs: number): Promise<boolean> {
+  if (!(await ownedByMe(path))) return false;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    await handle.writeFile(text);
+    const at = new Date(mtimeMs);
+    await handle.utimes(at, at);
+    await handle.close();
+    await rename(temp, path);
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw err;
+  }
+  return true;
+}
+
+/** Removes a cache file of this user's ("already gone" is success; another user's is left). */
+export async function removeUserCache(path: string): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (st && st.uid === process.geteuid?.()) await rm(path, { force: true });
+}
