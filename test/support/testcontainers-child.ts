@@ -3,13 +3,17 @@
  * (nsenter --net) so its servers, its relays and the alias all live there. It uses the package's
  * real subpath export (`hostalias/testcontainers`, a self-reference resolved through package.json
  * "exports") and real Testcontainers against the lab dockerd (DOCKER_HOST, no Ryuk, imported image).
- * It prints one JSON line per observation; the parent asserts on them.
+ * It prints one JSON line per observation; the parent asserts on them. Run on Node 22 with
+ * test/support/testcontainers-select.js, its bare `testcontainers` imports (and the library's)
+ * load Testcontainers 12 (see test/support/testcontainers-runtimes.ts); the first line says which
+ * Node and which Testcontainers really ran.
  *
  *   node testcontainers-child.js scenario ROOT IMAGE
  *   node testcontainers-child.js no-alias
  *   node testcontainers-child.js fallback IMAGE     (SSHD_CONTAINER_IMAGE names the sshd image)
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
@@ -32,6 +36,13 @@ async function udpEcho(host: string): Promise<{ port: number; close(): void }> {
   s.on('message', (m, r) => s.send(`udp:${m.toString()}`, r.port, r.address));
   await new Promise<void>((r) => s.bind(0, host, () => r()));
   return { port: s.address().port, close: () => s.close() };
+}
+
+/** Which Node runs this, and the version of the `testcontainers` package a bare import loads here. */
+function reportRuntime(): void {
+  const pkg = new URL('../package.json', import.meta.resolve('testcontainers'));
+  const { name, version } = JSON.parse(readFileSync(pkg, 'utf8')) as { name: string; version: string };
+  report({ step: 'runtime', node: process.versions.node, testcontainers: `${name}@${version}`, path: pkg.pathname });
 }
 
 /**
@@ -87,6 +98,7 @@ async function scenario(root: string, image: string): Promise<void> {
       report({ step: 'exposed', ms: Date.now() - started, mode: scoped.mode, ip: scoped.ip, names: scoped.names, extraHosts: scoped.extraHosts, ports: scoped.ports });
 
       container = await new GenericContainer(image).withCommand(['sleep', '300']).withExtraHosts(scoped.extraHosts).start();
+      report({ step: 'container', label: container.getLabels()['org.testcontainers.version'] });
       const urls: Record<string, string> = {};
       for (const name of scoped.names) {
         urls[`${name} v4`] = await fetchIn(container, name, v4.port);
@@ -172,6 +184,7 @@ async function fallback(image: string): Promise<void> {
 }
 
 const [mode, root, image] = process.argv.slice(2);
+reportRuntime();
 if (mode === 'scenario') await scenario(root ?? '/', image ?? '');
 else if (mode === 'fallback') await fallback(root ?? '');
 else await noAlias();
