@@ -3,13 +3,15 @@
  * HTTP on 127.0.0.1, exposes the port with hostalias (`hostalias/testcontainers`) or with
  * Testcontainers' own `TestContainers.exposeHostPorts` (its sshd image from SSHD_CONTAINER_IMAGE),
  * starts a container and measures. One mode per process: Testcontainers keeps its tunnel for
- * the life of the process, so a fresh set-up needs a fresh process.
+ * the life of the process, so a fresh set-up needs a fresh process. The bench runs it on each
+ * Node / Testcontainers pair of test/support/testcontainers-runtimes.ts.
  *   node testcontainers-child.js setup|load hostalias|direct|testcontainers FILES_ROOT IMAGE
  */
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { GenericContainer, TestContainers, type StartedTestContainer } from 'testcontainers';
@@ -102,13 +104,15 @@ async function main(): Promise<void> {
     const hosts = (await container.exec(['cat', '/etc/hosts'])).output;
     const ip = hosts.split('\n').find((l) => l.includes('host.testcontainers.internal'))?.trim().split(/\s+/)[0] ?? '';
     const pid = await run(['docker', 'inspect', '--format', '{{.State.Pid}}', container.getId()]);
-    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '5'])) as Record<string, number>;
+    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.env['BENCH_CLIENT_NODE'] ?? process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '5'])) as Record<string, number>;
   }
   await container.stop({ timeout: 0 });
   await close();
   server.close();
   const trace = events.length > 0 ? { trace: events.map((e) => ({ ms: Math.round((e.ms - t0) * 10) / 10, what: e.what })) } : {};
-  process.stdout.write(`${JSON.stringify({ mode, exposeMs, firstMs, ...load, ...trace })}\n`);
+  // Which Testcontainers a bare import loads here (11, or 12 through test/support/testcontainers-select.js).
+  const tc = JSON.parse(readFileSync(new URL('../package.json', import.meta.resolve('testcontainers')), 'utf8')) as { version: string };
+  process.stdout.write(`${JSON.stringify({ mode, exposeMs, firstMs, ...load, ...trace, node: process.versions.node, testcontainers: tc.version })}\n`);
   // Testcontainers' SSH connection is unref'd, but its client may hold sockets: leave now.
   process.exit(0);
 }
