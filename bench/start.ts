@@ -15,14 +15,15 @@
  *   namespace where that state is at /var/lib, the path a plain `hostalias run` reads.
  * Needs root and the lab's packages (test/lab/README.md). Prints a markdown table.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median } from './median.js';
-import { createNetns, repoRoot, runCli, type Netns } from '../test/lab/netns.js';
+import { createNetns, repoRoot, runCli } from '../test/lab/netns.js';
 import { buildBusyboxImage, startDockerd } from '../test/lab/dockerd.js';
-import { execArgv, onLines, stopChild } from '../test/lab/exec.js';
+import { execArgv } from '../test/lab/exec.js';
+import { mountStateAt, type StateMount } from '../test/lab/state-mount.js';
 
 const START_RUNS = Number(process.env['BENCH_START_RUNS'] ?? '10');
 const RUN_RUNS = Number(process.env['BENCH_RUN_RUNS'] ?? '10');
@@ -35,10 +36,10 @@ function timeSync(argv: readonly string[]): number {
   return ms;
 }
 
-/** Times argv in the lab: its network namespace and the mount namespace of `mountPid`. */
-async function timeIn(ns: Netns, mountPid: number, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** Times argv in the lab: its network namespace, with the state mounted at /var/lib. */
+async function timeIn(held: StateMount, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await execArgv(['nsenter', `--net=${ns.path}`, `--mount=/proc/${mountPid}/ns/mnt`, '--', ...argv], { env, allowFail: true, timeoutMs: 60_000 });
+  const r = await execArgv(held.argv(argv), { env, allowFail: true, timeoutMs: 60_000 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.code !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr.trim()}`);
   return ms;
@@ -99,28 +100,13 @@ async function benchStart(node: string, cli: string): Promise<void> {
   node0 = median(start[0]?.times ?? []);
 }
 
-/** A process holding a mount namespace where `dir` is bound at /var/lib; resolves once it is. */
-function holdStateAt(ns: Netns, dir: string): Promise<{ pid: number; stop(): Promise<unknown> }> {
-  const child = spawn('nsenter', [`--net=${ns.path}`, '--', 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /var/lib && echo "held $$" && exec sleep 86400', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    onLines(child.stdout, (l) => {
-      const m = /^held (\d+)$/.exec(l);
-      if (m) resolve({ pid: Number(m[1]), stop: () => stopChild(child, 2_000) });
-    });
-    child.once('exit', (code) => reject(new Error(`the mount namespace holder exited (${code})`)));
-  });
-}
-
 async function benchRun(cli: string): Promise<void> {
   const ns = await createNetns('bench-run');
   const state = mkdtempSync(join(tmpdir(), 'hostalias-bench-state-'));
   try {
     const up = await runCli(ns, ['up', '--files-root', state, '--persist', 'none']);
     if (up.code !== 0) throw new Error(`up failed: ${up.stderr}`);
-    const held = await holdStateAt(ns, join(state, 'var', 'lib'));
-    ns.onDestroy(async () => {
-      await held.stop();
-    });
+    const held = await mountStateAt(ns, join(state, 'var', 'lib'));
     const d = await startDockerd(ns);
     const img = await buildBusyboxImage(d);
     const docker = (await execArgv(['sh', '-c', 'command -v docker'])).stdout.trim();
@@ -133,8 +119,8 @@ async function benchRun(cli: string): Promise<void> {
     ];
     // The first run of each asks Node and keeps the cache; the engine's socket must be older than it.
     await new Promise((r) => setTimeout(r, 2_500));
-    for (const r of run) await timeIn(ns, held.pid, r.argv, r.env ?? env);
-    for (let i = 0; i < RUN_RUNS; i++) for (const r of run) r.times.push(await timeIn(ns, held.pid, r.argv, r.env ?? env));
+    for (const r of run) await timeIn(held, r.argv, r.env ?? env);
+    for (let i = 0; i < RUN_RUNS; i++) for (const r of run) r.times.push(await timeIn(held, r.argv, r.env ?? env));
     process.stdout.write(`${table('docker run (medians of ' + RUN_RUNS + ', in a lab namespace with its own dockerd)', run)}\n`);
     const [a, b, c] = run.map((r) => median(r.times)) as [number, number, number];
     process.stdout.write(`\nhostalias run adds ${(b - a).toFixed(0)} ms to docker run (${((b / a - 1) * 100).toFixed(1)}%); with the cache off, ${(c - a).toFixed(0)} ms (${((c / a - 1) * 100).toFixed(1)}%)\n`);

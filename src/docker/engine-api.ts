@@ -108,7 +108,8 @@ async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): P
 }
 
 /** NativeProbes.engine for this environment: the endpoint the docker CLI would use, or null. Read-only. */
-export async function dockerEngineApi(env: Readonly<Record<string, string | undefined>>): Promise<{ context: string; get(path: string, timeoutMs: number): Promise<EngineReply> } | null> {
-  const at = await resolveEngineEndpoint(env);
-  return at ? { context: at.context, get: (path, timeoutMs) => engineGet(at, path, timeoutMs) } : null;
+export async function dockerEngineApi(env: Readonly<Record<string, string | undefined>>): Promise<{ context: string; files: string[] | null; get(path: string, timeoutMs: number): Promise<EngineReply> } | null> {
+  const consulted: string[] = [];
+  const at = await resolveEngineEndpoint(env, consulted);
+  return at ? { context: at.context, files: 'socket' in at ? [...consulted, at.socket] : null, get: (path, timeoutMs) => engineGet(at, path, timeoutMs) } : null;
 }

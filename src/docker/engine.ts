@@ -164,26 +164,35 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
 /**
  * The facts of `probeEngine(runner, { bridges: false, installed: false })`, asked over the
  * engine's API socket when the context can (ctx.native: no docker process, issue 12), else
- * through the docker CLI. Over the socket the client's version is 'unknown'. Read-only; never
- * throws for an absent engine.
+ * through the docker CLI. Over the socket the client's version is 'unknown'. `basis.files` is set
+ * to the files the answer rests on (the engine's config, context and socket; none when there is
+ * no docker CLI): while none of them changes, neither does the answer. It stays null when the CLI
+ * or a TCP engine answered. Read-only; never throws for an absent engine.
  */
-export async function probeEngineFacts(ctx: Pick<Context, 'runner' | 'env' | 'native'>): Promise<EngineProbe> {
-  const viaApi = ctx.native ? await probeOverApi(ctx.native, ctx.env) : null;
+export async function probeEngineFacts(ctx: Pick<Context, 'runner' | 'env' | 'native'>, basis: { files: string[] | null } = { files: null }): Promise<EngineProbe> {
+  const viaApi = ctx.native ? await probeOverApi(ctx.native, ctx.env, basis) : null;
   return viaApi ?? probeEngine(ctx.runner, { bridges: false, installed: false });
 }
 
 /** null: only the docker CLI can tell. */
-async function probeOverApi(native: NonNullable<Context['native']>, env: Readonly<Record<string, string | undefined>>): Promise<EngineProbe | null> {
+async function probeOverApi(native: NonNullable<Context['native']>, env: Readonly<Record<string, string | undefined>>, basis: { files: string[] | null }): Promise<EngineProbe | null> {
   // The question is about the engine `docker` talks to: without the CLI there is none, as for probeEngine.
-  if (!(await onPath('docker', env['PATH']))) return { reachable: false, cliMissing: true, error: 'the docker CLI is not installed', installed: null };
+  if (!(await onPath('docker', env['PATH']))) {
+    basis.files = [];
+    return { reachable: false, cliMissing: true, error: 'the docker CLI is not installed', installed: null };
+  }
   const api = await native.engine();
   if (api === null) return null;
   const [version, info] = await Promise.all([api.get('/version', ENGINE_PROBE_TIMEOUT_MS), api.get('/info', ENGINE_PROBE_TIMEOUT_MS)]);
-  if (version.kind === 'down') return { reachable: false, cliMissing: false, error: version.error, installed: null };
+  if (version.kind === 'down') {
+    basis.files = api.files;
+    return { reachable: false, cliMissing: false, error: version.error, installed: null };
+  }
   if (version.kind !== 'answer' || version.status !== 200) return null;
   const server = parseObject<NonNullable<VersionJson['Server']>>(version.body);
   if (typeof server.Version !== 'string') return null;
   const infoJson = info.kind === 'answer' && info.status === 200 ? parseObject<InfoJson>(info.body) : {};
+  basis.files = api.files;
   return { reachable: true, ...engineFacts({ Server: server }, infoJson, api.context), bridges: [] };
 }
 

@@ -5,11 +5,12 @@
  * would build, and otherwise runs Node, which writes the cache again. The cache holds the answer
  * (the engine CLI, the injected arguments, the note printed with them) and everything the
  * answer depended on:
- * - K: the launcher's key: its build, its folder and every environment variable and engine CLI
+ * - K: the launcher's key: its build and every environment variable and engine CLI
  *   on PATH that the answer reads (the launcher computes it; Node only copies it);
  * - B: the boot: a reboot may drop an alias that isn't persisted;
- * - F/N: files that existed and must not have changed since (state.json, docker's config and
- *   context, the engine's socket, recreated by every engine start), or that must still be absent;
+ * - F/N: files that existed and must not have changed since (state.json, and the engine's basis:
+ *   docker's config and context, the engine's socket, recreated by every engine start), or that
+ *   must still be absent;
  *   R: where a symbolic link among them pointed;
  * - L: the alias on lo, as `ip -o address show dev lo` prints it (the launcher asks each time).
  * The file's time is set to before the answer was observed, so a change made while Node
@@ -21,7 +22,6 @@ import type { Context } from '../model/context.js';
 import { STATE_PATH } from '../model/state.js';
 import type { HostTarget } from './add-hosts.js';
 import type { EngineCli } from './engine.js';
-import { resolveEngineEndpoint } from './engine-api.js';
 
 export const RUN_CACHE_MAGIC = 'hostalias run cache 1';
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
@@ -66,19 +66,12 @@ export function takeRunCacheRequest(env: NodeJS.ProcessEnv): { path: string; key
  * file that stands for it (an engine over ssh://, TLS or TCP; an IPv6 alias). Read-only.
  */
 export async function observeRunCache(
-  ctx: Pick<Context, 'env' | 'fs'>,
-  answer: { key: string; target: HostTarget; askedEngine: boolean; cli: EngineCli; notes: string[]; args: string[] },
+  ctx: Pick<Context, 'fs'>,
+  answer: { key: string; target: HostTarget; engineBasis: string[] | null; cli: EngineCli; notes: string[]; args: string[] },
 ): Promise<RunCacheEntry | null> {
   const bootId = (await readLiveFile(BOOT_ID))?.trim();
-  if (!bootId || answer.target.ip.includes(':')) return null;
-  const files = [ctx.fs.resolve(STATE_PATH)];
-  if (answer.askedEngine) {
-    const consulted: string[] = [];
-    const at = await resolveEngineEndpoint(ctx.env, consulted);
-    if (at === null || !('socket' in at)) return null;
-    files.push(...consulted, at.socket);
-  }
-  const deps = await Promise.all(files.map(pathFacts));
+  if (!bootId || answer.target.ip.includes(':') || answer.engineBasis === null) return null;
+  const deps = await Promise.all([ctx.fs.resolve(STATE_PATH), ...answer.engineBasis].map(pathFacts));
   return { key: answer.key, bootId, deps, aliasToken: `inet ${answer.target.ip}/32`, cli: answer.cli, notes: answer.notes, args: answer.args };
 }
 

@@ -14,8 +14,8 @@ export interface LoadedTarget {
   configured: boolean;
   /** Set when the names would lead nowhere right now; names the fix. */
   warning: string | null;
-  /** The names depend on what the engine said (the default names: see namesForEngine). */
-  askedEngine: boolean;
+  /** The files the engine's part of the answer rests on ([] when the engine wasn't asked); null when none stands for it. */
+  engineBasis: string[] | null;
 }
 
 const HOST_DOCKER_INTERNAL = 'host.docker.internal';
@@ -29,16 +29,20 @@ function defaultNames(names: readonly string[]): boolean {
  * The names to inject for the engine that answers: with the default names, host.docker.internal
  * is left to Docker Desktop and OrbStack, which already give it a meaning containers rely on (it
  * reaches the host's 127.0.0.1-only services); naming it explicitly with --names overrides that.
- * Asks the engine (bounded) only when the question arises. Read-only.
+ * Asks the engine (bounded) only when the question arises. `engineBasis`: the files that part of
+ * the answer rests on ([] when the engine wasn't asked), null when none stands for it
+ * (probeEngineFacts). Read-only.
  */
-export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; askedEngine: boolean }> {
-  if (!defaultNames(names)) return { names: [...names], note: null, askedEngine: false };
+export async function namesForEngine(ctx: Context, names: readonly string[]): Promise<{ names: string[]; note: string | null; engineBasis: string[] | null }> {
+  if (!defaultNames(names)) return { names: [...names], note: null, engineBasis: [] };
   // A probe that fails keeps every name: it must never take one away by accident.
-  const engine = await probeEngineFacts(ctx).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
+  const basis: { files: string[] | null } = { files: null };
+  const engine = await probeEngineFacts(ctx, basis).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
   const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
-  if (!engine.reachable || own === null) return { names: [...names], note: null, askedEngine: true };
+  const engineBasis = basis.files;
+  if (!engine.reachable || own === null) return { names: [...names], note: null, engineBasis };
   return {
-    askedEngine: true,
+    engineBasis,
     names: names.filter((n) => n !== HOST_DOCKER_INTERNAL),
     // A list in another order than the defaults counts as chosen, so this keeps the name.
     note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: sudo hostalias up --names ${[HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')}`,
@@ -53,15 +57,15 @@ export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   const state = await loadState(ctx.fs);
   const desired = state?.desired ?? defaultDesired();
   // The engine (bounded) and the alias are independent questions: ask them at once.
-  const [{ names, note, askedEngine }, present] = await Promise.all([
+  const [{ names, note, engineBasis }, present] = await Promise.all([
     namesForEngine(ctx, desired.names),
     ctx.backend.aliasPresent(ctx, desired.ip).catch((err: unknown) => new Error(describeCause(err))),
   ]);
   const target = { ip: desired.ip, names };
   if (present instanceof Error) {
-    return { target, note, askedEngine, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
+    return { target, note, engineBasis, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
   const warning = present ? null : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
-  return { target, note, askedEngine, configured: state !== null, warning };
+  return { target, note, engineBasis, configured: state !== null, warning };
 }

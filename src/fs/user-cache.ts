@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readlink, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { readLiveLink } from './system-fs.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
@@ -15,10 +16,8 @@ export interface PathFacts {
 
 /** Whether `path` exists (following links) and where it links to. Read-only; never throws. */
 export async function pathFacts(path: string): Promise<PathFacts> {
-  const own = await lstat(path).catch(() => null);
-  const link = own?.isSymbolicLink() ? await readlink(path).catch(() => null) : null;
-  const present = (await stat(path).catch(() => null)) !== null;
-  return { path, present, link };
+  const [link, st] = await Promise.all([readLiveLink(path), stat(path).catch(() => null)]);
+  return { path, present: st !== null, link };
 }
 
 /**

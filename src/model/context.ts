@@ -71,9 +71,10 @@ export interface NativeProbes {
   addresses(): InterfaceAddress[];
   /**
    * The engine the docker CLI would talk to (DOCKER_HOST, its current context): the context's
-   * name, and `get` to ask it; null when only the CLI can reach it. Read-only.
+   * name, `get` to ask it, and `files`: what finding it read plus its socket (null for a TCP
+   * engine, which no file stands for); null when only the CLI can reach it. Read-only.
    */
-  engine(): Promise<{ context: string; get(path: string, timeoutMs: number): Promise<EngineReply> } | null>;
+  engine(): Promise<{ context: string; files: string[] | null; get(path: string, timeoutMs: number): Promise<EngineReply> } | null>;
 }
 
 /** What every part plans from: the wanted configuration (null for `down`) and what was installed. */

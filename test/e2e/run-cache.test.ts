@@ -4,8 +4,8 @@
  * still holds, and asks Node whenever anything the answer depended on changed.
  *
  * Each run happens in a namespace this file creates (its lo holds the alias `up` added there)
- * and in a mount namespace of its own, where the state `up --files-root` wrote is bound at
- * /var/lib, the path a plain `hostalias run` reads. Whether Node ran is seen, not guessed: the
+ * and in a mount namespace (test/lab/state-mount.ts) where the state `up --files-root` wrote is
+ * bound at /var/lib, the path a plain `hostalias run` reads. Whether Node ran is seen, not guessed: the
  * engine CLI prints its pid, and an exec from the cache keeps the launcher's. Every engine is the
  * real thing or a recorder of its arguments; the engine API is a real HTTP server on a real
  * socket answering with real engines' JSON.
@@ -15,8 +15,9 @@ import { chmod, lchown, mkdir, readFile, rename, rm, stat, symlink, utimes, writ
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
-import { labEnv } from '../lab/exec.js';
+import { execArgv, labEnv } from '../lab/exec.js';
 import { repoRoot, runCli, withNetns, type Netns } from '../lab/netns.js';
+import { mountStateAt, type StateMount } from '../lab/state-mount.js';
 import { tempRoot } from '../support/e2e.js';
 import { fakeEngine } from '../support/fake-docker.js';
 
@@ -34,6 +35,8 @@ exit 7
 
 interface Lab {
   ns: Netns;
+  /** Where commands see the state `up --files-root root` wrote at /var/lib. */
+  state: StateMount;
   root: string;
   home: string;
   bin: string;
@@ -71,15 +74,15 @@ async function makeLab(t: TestContext, tag: string, engine: string | null = RECO
   if (engine !== null) await writeFile(join(bin, 'docker'), engine, { mode: 0o755 });
   const env = labEnv({ ...process.env, HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
   for (const v of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_CONFIG', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'CONTAINER_HOST', 'XDG_CACHE_HOME', 'HOSTALIAS_NO_RUN_CACHE']) delete env[v];
-  return { ns, root, home, bin, cache: join(home, '.cache/hostalias/run.cache'), env };
+  const state = await mountStateAt(ns, join(root, 'var/lib'));
+  return { ns, state, root, home, bin, cache: join(home, '.cache/hostalias/run.cache'), env };
 }
 
 /** `hostalias run ARGS…` as a user types it, in the lab's namespace, with its state at /var/lib. */
 async function hostaliasRun(l: Lab, args: string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<Run> {
   const env = { ...l.env, ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const bindState = 'mount --bind "$0" /var/lib || exit 99; echo "launcher=$$"; exec "$@"';
-  const r = await l.ns.exec(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', bindState, join(l.root, 'var/lib'), LAUNCHER, 'run', ...args], {
+  const r = await execArgv(l.state.argv(['sh', '-c', 'echo "launcher=$$"; exec "$@"', 'sh', LAUNCHER, 'run', ...args]), {
     env,
     input: opts.input ?? '',
     allowFail: true,

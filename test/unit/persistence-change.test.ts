@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { down, planChange, up } from '../../src/engine/converge.js';
 import { loadState, type State } from '../../src/model/state.js';
 import { saveIntent } from '../../src/model/intent.js';
@@ -13,11 +13,16 @@ const UNRENDERED = { rooted: false, root: '/' };
 const DEBIAN_INTERFACES = 'auto lo\niface lo inet loopback\n';
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n# my own line, no newline at the end';
 
-test('changing the kind (systemd → ifupdown) uninstalls the old one; down removes everything incl. backups', async (t) => {
+/** A Debian host in a temp root (ip, ifupdown's interfaces, a hosts file: `files`) with a fake `ip`. */
+async function debianHost(t: TestContext): Promise<{ files: Record<string, string>; root: string; ip: FakeIp; ctx: ReturnType<typeof rootedContext> }> {
   const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
   const root = await makeRoot(t, files);
   const ip = new FakeIp();
-  const ctx = rootedContext(ip.runner, root);
+  return { files, root, ip, ctx: rootedContext(ip.runner, root) };
+}
+
+test('changing the kind (systemd → ifupdown) uninstalls the old one; down removes everything incl. backups', async (t) => {
+  const { files, root, ip, ctx } = await debianHost(t);
 
   await up(ctx, { persist: 'systemd', hostsFile: true });
   const afterSystemd = await readTree(root);
@@ -147,10 +152,7 @@ test('NetworkManager older than 1.42 is refused (no loopback profiles); 1.42+ an
 });
 
 test('after an up that was moving the alias and the persistence was interrupted, the next up (another ip, a third kind) removes what both sides installed', async (t) => {
-  const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
-  const root = await makeRoot(t, files);
-  const ip = new FakeIp();
-  const ctx = rootedContext(ip.runner, root);
+  const { root, ip, ctx } = await debianHost(t);
   await up(ctx, { persist: 'systemd', ip: '10.254.254.7' });
   const before = await loadState(ctx.fs);
   assert.ok(before);
@@ -177,10 +179,7 @@ test('after an up that was moving the alias and the persistence was interrupted,
 });
 
 test('down after a recovery was itself interrupted: the states the record still lists (also) are removed too', async (t) => {
-  const files = { '/usr/sbin/ip': '', '/etc/network/interfaces': DEBIAN_INTERFACES, '/etc/hosts': HOSTS };
-  const root = await makeRoot(t, files);
-  const ip = new FakeIp();
-  const ctx = rootedContext(ip.runner, root);
+  const { root, ip, ctx } = await debianHost(t);
   await up(ctx, { persist: 'networkd', ip: '10.254.254.6' });
   const networkd = await loadState(ctx.fs);
   const networkdFile = (await readTree(root))['/etc/systemd/network/10-hostalias-lo.network'];

@@ -40,7 +40,7 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       const userArgs = args[0] === '--' ? args.slice(1) : args;
       if (userArgs.length === 0) throw usageError('hostalias run needs docker run arguments (at least an image)', 'hostalias run --rm -it IMAGE sh');
       const ctx = contextFrom(flags);
-      const { target, warning, note, askedEngine } = await loadHostTarget(ctx);
+      const { target, warning, note, engineBasis } = await loadHostTarget(ctx);
       if (warning) io.err(`warning: ${warning}`);
       if (note) io.err(`note: ${note}`);
       const built = buildRunArgv(target, userArgs);
@@ -60,7 +60,7 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       if (cacheRequest) {
         // The launcher asks only for a plain `run ARGS…`; what it skipped is checked again here.
         const plain = args[0] !== '--' && !flags.root && !flags.filesRoot && !flags.engine && !userArgs.some((a) => a.includes('--add-host'));
-        const answer = { key: cacheRequest.key, target, askedEngine, cli: engine.cli, notes: note ? [`note: ${note}`] : [], args: built.args.slice(0, built.args.length - userArgs.length) };
+        const answer = { key: cacheRequest.key, target, engineBasis, cli: engine.cli, notes: note ? [`note: ${note}`] : [], args: built.args.slice(0, built.args.length - userArgs.length) };
         await keepRunCache(cacheRequest.path, plain && !warning ? await observeRunCache(ctx, answer).catch(() => null) : null, observedSince);
       }
       io.exitCode = await execDocker(built.args, engine.cli);
