@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { execArgv } from '../lab/exec.js';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
+import { startLocalRegistry, type LocalRegistry } from '../lab/local-registry.js';
 import { repoRoot, startReplyServer, tcpRequest, withNetns } from '../lab/netns.js';
 import { execStart, loAddrs, rooted, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
@@ -20,6 +21,7 @@ const ALIAS = '10.254.254.254';
 const NPM_TIMEOUT = 300_000;
 let tarball = '';
 let packDir = '';
+let registry: LocalRegistry;
 
 before(async () => {
   // The build that ran before the tests is what gets packed (--ignore-scripts: no rebuild of the
@@ -29,16 +31,22 @@ before(async () => {
   const [info] = JSON.parse(r.stdout) as Array<{ filename: string }>;
   tarball = join(packDir, info?.filename ?? '');
   await chmod(packDir, 0o755);
+  registry = await startLocalRegistry();
 });
 
-test.after(() => rm(packDir, { recursive: true, force: true }));
+test.after(async () => {
+  await registry?.close();
+  await rm(packDir, { recursive: true, force: true });
+});
 
 /**
- * Offline: only npm's cache (CI's `npm ci` has just filled it), so no test reaches the registry;
- * a cache miss fails the test rather than going out. The prefix goes on the command line: as
- * npm_config_prefix it would leak into the git dependency's own `npm install`.
+ * npm talks only to a registry on 127.0.0.1 that serves this lockfile's packages from the
+ * tarballs `npm ci` just put in npm's cache (test/lab/local-registry.ts): no test reaches the
+ * public registry, and none depends on metadata an earlier run left in the cache. The prefix goes
+ * on the command line: as npm_config_prefix it would leak into the git dependency's own `npm install`.
  */
-const NPM_ENV = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+const npmEnv = () => registry.env();
+const noMisses = () => assert.deepEqual(registry.misses, [], `npm asked the local registry for what the lockfile does not hold: ${registry.misses.join(', ')}`);
 const npmGlobal = (prefix: string, spec: string) => ['npm', 'install', '--global', '--prefix', prefix, spec];
 
 test('npm pack ships the bundle, the library and its types, and nothing else', async () => {
@@ -55,15 +63,16 @@ test('npm pack ships the bundle, the library and its types, and nothing else', a
 
 test('npm install -g of the tarball into a fresh prefix: hostalias --version, and its commands run', async (t) => {
   const prefix = await tempRoot(t, 'npmg');
-  const r = await execArgv(npmGlobal(prefix, tarball), { env: NPM_ENV, timeoutMs: NPM_TIMEOUT, allowFail: true });
+  const r = await execArgv(npmGlobal(prefix, tarball), { env: npmEnv(), timeoutMs: NPM_TIMEOUT, allowFail: true });
   assert.equal(r.code, 0, r.stderr);
+  noMisses();
   const bin = join(prefix, 'bin/hostalias');
   assert.ok(lstatSync(bin).isSymbolicLink());
   const v = await execArgv([bin, '--version']);
   assert.equal(v.stdout.trim(), VERSION);
   const flags = await execArgv([bin, 'flags', '--format', 'args'], { allowFail: true });
   assert.match(flags.stdout, new RegExp(`--add-host=host\\.docker\\.internal:${ALIAS.replace(/\./g, '\\.')}`));
-  const npx = await execArgv(['npm', 'exec', '--yes', `--package=${tarball}`, '--', 'hostalias', '--version'], { env: NPM_ENV, cwd: prefix, timeoutMs: NPM_TIMEOUT, allowFail: true });
+  const npx = await execArgv(['npm', 'exec', '--yes', `--package=${tarball}`, '--', 'hostalias', '--version'], { env: npmEnv(), cwd: prefix, timeoutMs: NPM_TIMEOUT, allowFail: true });
   assert.equal(npx.code, 0, npx.stderr);
   assert.equal(npx.stdout.trim(), VERSION, 'npx runs it too');
 });
@@ -77,8 +86,9 @@ test('npm install -g from a git URL of a clone: the prepare script builds it', {
   // resolved identity), and without --install-links links the global install to the temp clone it
   // built in, which npm then deletes. README's git install line has both.
   const url = `git+file://${clone}`;
-  const r = await execArgv(['npm', 'install', '--global', '--prefix', prefix, '--install-links', `--allow-scripts=${url}`, url], { env: NPM_ENV, timeoutMs: 540_000, allowFail: true });
+  const r = await execArgv(['npm', 'install', '--global', '--prefix', prefix, '--install-links', `--allow-scripts=${url}`, url], { env: npmEnv(), timeoutMs: 540_000, allowFail: true });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  noMisses();
   const bin = join(prefix, 'bin/hostalias');
   assert.ok(!lstatSync(join(prefix, 'lib/node_modules/hostalias')).isSymbolicLink(), 'a real copy, not a link to npm\'s temp clone');
   const v = await execArgv([bin, '--version'], { allowFail: true });
