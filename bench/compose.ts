@@ -36,7 +36,10 @@ function main(): void {
   const node = process.execPath;
   const cli = cliPath();
   const compose = spawnSync('sh', ['-c', 'command -v docker-compose']).stdout.toString().trim();
-  const out = ['| compose (medians of ' + RUNS + ') | services | `docker-compose config` ms | `hostalias compose --dry-run` ms | ratio | target |', '|---|---:|---:|---:|---:|---|'];
+  const out = [
+    '| compose (medians of ' + RUNS + ') | services | `docker-compose config` ms | `hostalias compose --dry-run` ms | ratio | target |',
+    '|---|---:|---:|---:|---:|---|',
+  ];
   for (const n of [1_000, 10_000]) {
     const dir = mkdtempSync(join(tmpdir(), 'hal-bench-compose-'));
     try {

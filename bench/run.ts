@@ -48,7 +48,10 @@ function cpuSeconds(pid: number): number {
   const stat = (p: number): number[] => {
     try {
       const text = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+      return text
+        .slice(text.lastIndexOf(')') + 2)
+        .split(' ')
+        .map(Number);
     } catch {
       return [];
     }
@@ -103,7 +106,9 @@ function table(rows: Array<{ row: Row; res: Result | null }>): string {
       continue;
     }
     const cell = (v: number, b: number, d = 2) => (res === base ? fmt(v, d) : `${fmt(v, d)} (${ratio(v, b)})`);
-    lines.push(`| ${row.name} | ${cell(res.tput1, base.tput1)} | ${cell(res.tput4, base.tput4)} | ${cell(res.p50, base.p50, 0)} | ${cell(res.p99, base.p99, 0)} | ${cell(res.cps, base.cps, 0)} | ${res.cpu === null ? (row.name.startsWith('expose') ? 'kernel' : '–') : fmt(res.cpu)} |`);
+    lines.push(
+      `| ${row.name} | ${cell(res.tput1, base.tput1)} | ${cell(res.tput4, base.tput4)} | ${cell(res.p50, base.p50, 0)} | ${cell(res.p99, base.p99, 0)} | ${cell(res.cps, base.cps, 0)} | ${res.cpu === null ? (row.name.startsWith('expose') ? 'kernel' : '–') : fmt(res.cpu)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -168,16 +173,26 @@ async function main(): Promise<void> {
     const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206, forward6: 5207, socat6: 5208, forwardJs: 5209 };
     // The v6 rows' server listens on [::1] only, as a dev server started on `localhost` does (issue 11).
     const v4Ports = [ports.expose, ports.forward, ports.forwardRr, ports.forward1, ports.socat, ports.forwardJs];
-    const server = host.spawn([process.execPath, LOAD, 'server', `0.0.0.0:${ports.direct}`, ...v4Ports.map((p) => `127.0.0.1:${p}`), `[::1]:${ports.forward6}`, `[::1]:${ports.socat6}`]);
+    const server = host.spawn([
+      process.execPath,
+      LOAD,
+      'server',
+      `0.0.0.0:${ports.direct}`,
+      ...v4Ports.map((p) => `127.0.0.1:${p}`),
+      `[::1]:${ports.forward6}`,
+      `[::1]:${ports.socat6}`,
+    ]);
     children.push(server);
     await waitOutput(server, 'ready');
 
-    const forward = (port: number, extra: string[], env: NodeJS.ProcessEnv = {}) => async () => {
-      const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--files-root', root, ...extra], { env: { ...process.env, ...env } });
-      children.push(child);
-      await waitOutput(child, 'forwarding');
-      return child.pid ?? null;
-    };
+    const forward =
+      (port: number, extra: string[], env: NodeJS.ProcessEnv = {}) =>
+      async () => {
+        const child = host.spawn([process.execPath, cliPath(), 'forward', String(port), '--files-root', root, ...extra], { env: { ...process.env, ...env } });
+        children.push(child);
+        await waitOutput(child, 'forwarding');
+        return child.pid ?? null;
+      };
     const socat = (port: number, target: string) => async () => {
       const child = host.spawn(['socat', `TCP-LISTEN:${port},bind=${ALIAS},fork,reuseaddr`, target]);
       children.push(child);
@@ -201,14 +216,24 @@ async function main(): Promise<void> {
         },
       },
       { name: 'forward (2 workers, kernel accept)', host: ALIAS, port: ports.forward, start: forward(ports.forward, ['--workers', '2']) },
-      { name: 'forward (2 workers, round-robin)', host: ALIAS, port: ports.forwardRr, start: forward(ports.forwardRr, ['--workers', '2', '--schedule', 'round-robin']) },
+      {
+        name: 'forward (2 workers, round-robin)',
+        host: ALIAS,
+        port: ports.forwardRr,
+        start: forward(ports.forwardRr, ['--workers', '2', '--schedule', 'round-robin']),
+      },
       // The default relay, as `forward PORT` and `expose` of a ::1 service run it: 1 process, loopback pair.
       fwd4,
       soc4,
       fwd6,
       soc6,
       // Where the C data path can't load (not Linux, no compiler at build time): the JavaScript copy.
-      { name: 'forward → 127.0.0.1 (JavaScript data path)', host: ALIAS, port: ports.forwardJs, start: forward(ports.forwardJs, [], { HOSTALIAS_RELAY: 'js' }) },
+      {
+        name: 'forward → 127.0.0.1 (JavaScript data path)',
+        host: ALIAS,
+        port: ports.forwardJs,
+        start: forward(ports.forwardJs, [], { HOSTALIAS_RELAY: 'js' }),
+      },
     ];
     const results: Array<{ row: Row; res: Result | null }> = [];
     for (const row of rows) {
@@ -229,19 +254,27 @@ async function main(): Promise<void> {
       }
     }
     const comparisons: VersusSocat[] = [];
-    for (const [target, fwdRow, socRow] of [['127.0.0.1', fwd4, soc4], ['[::1]', fwd6, soc6]] as const) {
+    for (const [target, fwdRow, socRow] of [
+      ['127.0.0.1', fwd4, soc4],
+      ['[::1]', fwd6, soc6],
+    ] as const) {
       const fwd = results.find((r) => r.row === fwdRow)?.res;
       const soc = results.find((r) => r.row === socRow)?.res;
       if (!fwd || !soc) continue;
-      const r = await cont.exec([process.execPath, LOAD, 'client', ALIAS, String(fwdRow.port), 'latency-pair', String(socRow.port), String(SECONDS * 2)], { timeoutMs: (SECONDS * 2 + 30) * 1000 });
+      const r = await cont.exec([process.execPath, LOAD, 'client', ALIAS, String(fwdRow.port), 'latency-pair', String(socRow.port), String(SECONDS * 2)], {
+        timeoutMs: (SECONDS * 2 + 30) * 1000,
+      });
       const both = JSON.parse(r.stdout.trim()) as { a: PairedLatency['forward']; b: PairedLatency['socat'] };
       comparisons.push({ target, fwd, soc, pair: { forward: both.a, socat: both.b } });
     }
     const cpus = (await execArgv(['nproc'])).stdout.trim();
     process.stdout.write(`\n${table(results)}\n\n${versusSocat(comparisons)}\n`);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    process.stdout.write(`${cpus} CPUs, ${SECONDS} s per figure, load generator and servers in Node on the same CPUs; ratios are to the baseline row; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${load}\n`);
-    if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2) process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');
+    process.stdout.write(
+      `${cpus} CPUs, ${SECONDS} s per figure, load generator and servers in Node on the same CPUs; ratios are to the baseline row; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${load}\n`,
+    );
+    if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2)
+      process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await sleep(300);

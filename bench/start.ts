@@ -115,7 +115,12 @@ async function benchRun(cli: string): Promise<void> {
     const run: Row[] = [
       { name: '`docker run --rm IMAGE true`', argv: [docker, 'run', '--rm', img, 'true'], times: [], env },
       { name: '`hostalias run --rm IMAGE true`', argv: [cli, 'run', '--rm', img, 'true'], times: [], env, limit: 1.1 },
-      { name: '`hostalias run --rm IMAGE true`, cache off (Node each time)', argv: [cli, 'run', '--rm', img, 'true'], times: [], env: { ...env, HOSTALIAS_NO_RUN_CACHE: '1' } },
+      {
+        name: '`hostalias run --rm IMAGE true`, cache off (Node each time)',
+        argv: [cli, 'run', '--rm', img, 'true'],
+        times: [],
+        env: { ...env, HOSTALIAS_NO_RUN_CACHE: '1' },
+      },
     ];
     // The first run of each asks Node and keeps the cache; the engine's socket must be older than it.
     await new Promise((r) => setTimeout(r, 2_500));
@@ -123,9 +128,13 @@ async function benchRun(cli: string): Promise<void> {
     for (let i = 0; i < RUN_RUNS; i++) for (const r of run) r.times.push(await timeIn(held, r.argv, r.env ?? env));
     process.stdout.write(`${table('docker run (medians of ' + RUN_RUNS + ', in a lab namespace with its own dockerd)', run)}\n`);
     const [a, b, c] = run.map((r) => median(r.times)) as [number, number, number];
-    process.stdout.write(`\nhostalias run adds ${(b - a).toFixed(0)} ms to docker run (${((b / a - 1) * 100).toFixed(1)}%); with the cache off, ${(c - a).toFixed(0)} ms (${((c / a - 1) * 100).toFixed(1)}%)\n`);
+    process.stdout.write(
+      `\nhostalias run adds ${(b - a).toFixed(0)} ms to docker run (${((b / a - 1) * 100).toFixed(1)}%); with the cache off, ${(c - a).toFixed(0)} ms (${((c / a - 1) * 100).toFixed(1)}%)\n`,
+    );
     // What no Node CLI in front of docker can go below: its own start, paid before docker starts.
-    process.stdout.write(`Node's own start (\`node -e 0\` above, ${node0.toFixed(0)} ms) is ${((node0 / a) * 100).toFixed(1)}% of docker run: the floor for Node in front of docker is ${((a + node0) / a).toFixed(2)}×\n`);
+    process.stdout.write(
+      `Node's own start (\`node -e 0\` above, ${node0.toFixed(0)} ms) is ${((node0 / a) * 100).toFixed(1)}% of docker run: the floor for Node in front of docker is ${((a + node0) / a).toFixed(2)}×\n`,
+    );
   } finally {
     await ns.destroy();
     rmSync(state, { recursive: true, force: true });

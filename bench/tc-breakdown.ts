@@ -15,7 +15,10 @@ const STEPS: Array<[RegExp, string]> = [
   [/^t0$/, 'START'],
   [/^imported$/, 'hostalias: open (state file, alias check)'],
   [/^opened$/, 'hostalias: expose (relays on the alias)'],
-  [/^(Checking container runtime strategy|Found custom|Container runtime strategy .* not applicable|Fetching|Resolving host|Checking (default )?gateway|Pulling image "alpine|No auth config|Failed to (pull|run)|Looking up host|Initialising clients|Container runtime info)/, 'Testcontainers client init (docker info, host)'],
+  [
+    /^(Checking container runtime strategy|Found custom|Container runtime strategy .* not applicable|Fetching|Resolving host|Checking (default )?gateway|Pulling image "alpine|No auth config|Failed to (pull|run)|Looking up host|Initialising clients|Container runtime info)/,
+    'Testcontainers client init (docker info, host)',
+  ],
   [/^(Checking if image exists|Checked if image exists)/, '* image check'],
   [/^Creating container for image/, '* create'],
   [/^(Getting network|Got network|Connecting to network)/, '* connect to the sshd network'],

@@ -102,9 +102,26 @@ async function main(): Promise<void> {
   let load: Record<string, number> = {};
   if (what === 'load') {
     const hosts = (await container.exec(['cat', '/etc/hosts'])).output;
-    const ip = hosts.split('\n').find((l) => l.includes('host.testcontainers.internal'))?.trim().split(/\s+/)[0] ?? '';
+    const ip =
+      hosts
+        .split('\n')
+        .find((l) => l.includes('host.testcontainers.internal'))
+        ?.trim()
+        .split(/\s+/)[0] ?? '';
     const pid = await run(['docker', 'inspect', '--format', '{{.State.Pid}}', container.getId()]);
-    load = JSON.parse(await run(['nsenter', `--net=/proc/${pid}/ns/net`, '--', process.env['BENCH_CLIENT_NODE'] ?? process.execPath, LOAD, ip, String(server.port), process.env['BENCH_REQUESTS'] ?? '2000', process.env['BENCH_DOWNLOADS'] ?? '5'])) as Record<string, number>;
+    load = JSON.parse(
+      await run([
+        'nsenter',
+        `--net=/proc/${pid}/ns/net`,
+        '--',
+        process.env['BENCH_CLIENT_NODE'] ?? process.execPath,
+        LOAD,
+        ip,
+        String(server.port),
+        process.env['BENCH_REQUESTS'] ?? '2000',
+        process.env['BENCH_DOWNLOADS'] ?? '5',
+      ]),
+    ) as Record<string, number>;
   }
   await container.stop({ timeout: 0 });
   await close();

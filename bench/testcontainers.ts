@@ -52,14 +52,29 @@ interface Sample {
   testcontainers: string;
 }
 
-async function runChild(rt: TestcontainersRuntime, ns: Netns, d: Dockerd, what: 'setup' | 'load', mode: Mode, filesRoot: string, image: string, sshd: string): Promise<Sample> {
+async function runChild(
+  rt: TestcontainersRuntime,
+  ns: Netns,
+  d: Dockerd,
+  what: 'setup' | 'load',
+  mode: Mode,
+  filesRoot: string,
+  image: string,
+  sshd: string,
+): Promise<Sample> {
   // TESTCONTAINERS_HOST_OVERRIDE: this machine may itself be a container (/.dockerenv), and then
   // Testcontainers probes the bridge gateway and tries to pull alpine:3.14 to read a default route
   // on every start — for both modes alike. 'localhost' is what it settles on here anyway and what
   // it takes at once on an ordinary host.
-  const env = { ...d.env, ...rt.env, TESTCONTAINERS_RYUK_DISABLED: 'true', SSHD_CONTAINER_IMAGE: sshd, TESTCONTAINERS_HOST_OVERRIDE: 'localhost',
+  const env = {
+    ...d.env,
+    ...rt.env,
+    TESTCONTAINERS_RYUK_DISABLED: 'true',
+    SSHD_CONTAINER_IMAGE: sshd,
+    TESTCONTAINERS_HOST_OVERRIDE: 'localhost',
     // The load client (in the container's namespace) is measuring equipment: the same Node for every runtime.
-    BENCH_CLIENT_NODE: process.execPath };
+    BENCH_CLIENT_NODE: process.execPath,
+  };
   try {
     const r = await ns.exec([...rt.argv(), CHILD, what, mode, filesRoot, image], { env, timeoutMs: 300_000 });
     const sample = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as Sample;
@@ -81,7 +96,10 @@ function table(setup: Sample[], load: Sample[]): string {
     const ours = of(xs, 'hostalias', k);
     const theirs = of(xs, 'testcontainers', k);
     const factor = better === 'lower' ? theirs / ours : ours / theirs;
-    const verdict = factor >= 1 ? `${factor.toFixed(1)}× ${better === 'lower' ? 'faster' : 'higher'}` : `${(1 / factor).toFixed(1)}× ${better === 'lower' ? 'slower' : 'lower'}`;
+    const verdict =
+      factor >= 1
+        ? `${factor.toFixed(1)}× ${better === 'lower' ? 'faster' : 'higher'}`
+        : `${(1 / factor).toFixed(1)}× ${better === 'lower' ? 'slower' : 'lower'}`;
     return `| ${label} | ${ours.toFixed(d)} ${unit} | ${theirs.toFixed(d)} ${unit} | ${verdict} | ${target} |`;
   };
   const rows = [
@@ -108,7 +126,8 @@ function selectedRuntimes(): TestcontainersRuntime[] {
   const all = testcontainersRuntimes();
   const wanted = (process.env['BENCH_TESTCONTAINERS'] ?? '').split(',').filter((x) => x !== '');
   const chosen = wanted.length === 0 ? all : all.filter((rt) => wanted.includes(String(rt.testcontainersMajor)));
-  if (chosen.length === 0) throw new Error(`BENCH_TESTCONTAINERS=${wanted.join(',')}: no such version (have ${all.map((rt) => rt.testcontainersMajor).join(', ')})`);
+  if (chosen.length === 0)
+    throw new Error(`BENCH_TESTCONTAINERS=${wanted.join(',')}: no such version (have ${all.map((rt) => rt.testcontainersMajor).join(', ')})`);
   for (const rt of chosen) rt.argv(); // a missing Node 22 fails here, before the lab is built
   return chosen;
 }
@@ -149,14 +168,19 @@ async function main(): Promise<void> {
     const cpus = (await execArgv(['nproc'])).stdout.trim();
     for (const { rt, setup, load } of results) {
       const ran = setup[0] ?? load[0];
-      process.stdout.write(`\n### ${rt.label} (Node ${ran?.node ?? '?'}, testcontainers ${ran?.testcontainers ?? '?'})\n\n${table(setup, load)}\n\n${directLine(load)}\n\n`);
+      process.stdout.write(
+        `\n### ${rt.label} (Node ${ran?.node ?? '?'}, testcontainers ${ran?.testcontainers ?? '?'})\n\n${table(setup, load)}\n\n${directLine(load)}\n\n`,
+      );
       if (setup.some((s) => s.trace)) process.stdout.write(`Where the set-up time goes (BENCH_TRACE=1):\n\n${breakdownTable(setup, sshd)}\n\n`);
     }
     // Traces stay in the raw line only when asked for (BENCH_TRACE=1): they are long.
     process.stdout.write(`raw: ${JSON.stringify(results.map(({ rt, setup, load }) => ({ runtime: rt.label, setup, load })))}\n`);
     const after = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    process.stdout.write(`${cpus} CPUs; ${ROUNDS} set-up and ${LOAD_ROUNDS} load rounds per mode, medians over rounds; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${after}\n`);
-    if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2) process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');
+    process.stdout.write(
+      `${cpus} CPUs; ${ROUNDS} set-up and ${LOAD_ROUNDS} load rounds per mode, medians over rounds; total ${Math.round((Date.now() - started) / 1000)} s; load average before ${loadBefore}, after ${after}\n`,
+    );
+    if (Number(loadBefore.split(' ')[0]) > Number(cpus) / 2)
+      process.stdout.write('warning: the machine was busy before the run started: the figures are noisy, run again on an idle machine\n');
     await runCli(ns, ['down', '--files-root', filesRoot], { env: d.env }).catch(() => undefined);
   } finally {
     await ns.destroy().catch(() => undefined);

@@ -20,12 +20,15 @@ mkdirSync(out, { recursive: true });
 // cli.js holds commander and the dispatch; each command group is its own file, required only
 // when one of its commands runs (src/cli/main.ts GROUPS). Shared code is repeated in each: one
 // group is loaded per run, so a start loads cli.js and one group, not the whole CLI.
-const groups = readdirSync('src/cli/commands').filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
+const groups = readdirSync('src/cli/commands')
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.replace(/\.ts$/, ''));
 const commandFiles = {
   name: 'command-files',
   setup(b) {
     b.onResolve({ filter: /^\.\/commands\/[\w-]+\.js$/ }, (args) =>
-      args.importer.endsWith('src/cli/main.ts') ? { path: `./cmd-${args.path.slice('./commands/'.length)}`, external: true } : undefined);
+      args.importer.endsWith('src/cli/main.ts') ? { path: `./cmd-${args.path.slice('./commands/'.length)}`, external: true } : undefined,
+    );
   },
 };
 // jsonc-parser's index re-exports its formatter and editor, whose module bodies build tables of
@@ -52,7 +55,9 @@ const LAZY = {
 const lazyModules = {
   name: 'lazy-modules',
   setup(b) {
-    b.onResolve({ filter: new RegExp(`^(${Object.keys(LAZY).join('|')})$`) }, (args) => (args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' }));
+    b.onResolve({ filter: new RegExp(`^(${Object.keys(LAZY).join('|')})$`) }, (args) =>
+      args.namespace === 'lazy' ? undefined : { path: args.path, namespace: 'lazy' },
+    );
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => {
       const load = `let real;\nconst load = () => (real ??= require(${JSON.stringify(args.path)}));\n`;
       const contents = `${load}${LAZY[args.path].map((n) => `export const ${n} = (...a) => load().${n}(...a);\n`).join('')}`;
@@ -99,10 +104,21 @@ for (const f of readdirSync(out).filter((f) => f === 'cli.js' || /^cmd-[\w-]+\.j
 // `docker run` (scripts/launch.sh). Its cache is keyed on this build, so a new build never
 // reuses an old build's answer.
 const buildId = createHash('sha256');
-for (const f of readdirSync(out).filter((f) => f.endsWith('.js')).sort()) buildId.update(f).update(readFileSync(join(out, f)));
+for (const f of readdirSync(out)
+  .filter((f) => f.endsWith('.js'))
+  .sort())
+  buildId.update(f).update(readFileSync(join(out, f)));
 writeFileSync(join(out, 'hostalias'), readFileSync('scripts/launch.sh', 'utf8').replace('@BUILD@', buildId.digest('hex').slice(0, 16)), { mode: 0o755 });
 chmodSync(join(out, 'hostalias'), 0o755);
 const native = buildNative(out);
-const files = [...readdirSync(out).filter((f) => f.endsWith('.js') || f.endsWith('.js.cache')).sort(), ...(native ? [native] : [])];
+const files = [
+  ...readdirSync(out)
+    .filter((f) => f.endsWith('.js') || f.endsWith('.js.cache'))
+    .sort(),
+  ...(native ? [native] : []),
+];
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
-writeFileSync(join(out, 'runtime.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, entry: 'main.js', files: [...files, 'package.json', 'runtime.json'] }, null, 2)}\n`);
+writeFileSync(
+  join(out, 'runtime.json'),
+  `${JSON.stringify({ name: pkg.name, version: pkg.version, entry: 'main.js', files: [...files, 'package.json', 'runtime.json'] }, null, 2)}\n`,
+);

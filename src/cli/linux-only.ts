@@ -8,7 +8,12 @@ import { usageError } from '../model/errors.js';
  */
 export function refuseLinuxOnly(ctx: Context, given: Record<string, unknown>): void {
   if (ctx.backend.platform !== 'darwin') return;
-  const used = Object.entries(given).filter(([, v]) => v !== undefined).map(([k]) => k);
+  const used = Object.entries(given)
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => k);
   if (used.length === 0) return;
-  throw usageError(`${used.join(' and ')} ${used.length > 1 ? 'are' : 'is'} Linux-only and ${used.length > 1 ? 'have' : 'has'} no meaning on macOS (the alias is on lo0 without a label; pf carries the LAN guard and --keep-source redirects)`, 'run it again without ' + used.join(' and '));
+  throw usageError(
+    `${used.join(' and ')} ${used.length > 1 ? 'are' : 'is'} Linux-only and ${used.length > 1 ? 'have' : 'has'} no meaning on macOS (the alias is on lo0 without a label; pf carries the LAN guard and --keep-source redirects)`,
+    'run it again without ' + used.join(' and '),
+  );
 }

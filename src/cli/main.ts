@@ -15,7 +15,11 @@ type Register = (program: Command, io: CliIO) => void;
  */
 const GROUPS: Record<string, () => Promise<Register>> = {
   alias: async () => {
-    const [alias, daemon, fw] = await Promise.all([import('./commands/alias.js'), import('./commands/docker-daemon.js'), import('./commands/firewall-flags.js')]);
+    const [alias, daemon, fw] = await Promise.all([
+      import('./commands/alias.js'),
+      import('./commands/docker-daemon.js'),
+      import('./commands/firewall-flags.js'),
+    ]);
     return (p, io) => alias.registerAliasCommands(p, io, [daemon.dockerDaemonUpFlags, fw.firewallUpFlags]);
   },
   flags: async () => (await import('./commands/flags.js')).registerFlagsCommand,
@@ -28,8 +32,17 @@ const GROUPS: Record<string, () => Promise<Register>> = {
 
 /** Command name → the group that registers it (help order follows GROUPS). */
 const GROUP_OF: Record<string, keyof typeof GROUPS> = {
-  up: 'alias', down: 'alias', status: 'alias', flags: 'flags', run: 'run', compose: 'compose',
-  forward: 'forward', expose: 'expose', unexpose: 'expose', refresh: 'expose', doctor: 'doctor',
+  up: 'alias',
+  down: 'alias',
+  status: 'alias',
+  flags: 'flags',
+  run: 'run',
+  compose: 'compose',
+  forward: 'forward',
+  expose: 'expose',
+  unexpose: 'expose',
+  refresh: 'expose',
+  doctor: 'doctor',
 };
 
 /** The command word of argv (the first non-option), or null for `--version`, `--help`, none. */
@@ -82,7 +95,8 @@ export async function main(argv: string[], io: CliIO, opts: MainOptions = {}): P
       io.err(`hostalias: ${err.message}`);
       if (err.fix) io.err(`  fix: ${err.fix}`);
       // --json callers parse stdout: give them the error as data too.
-      if (argv.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES[err.code], message: err.message, fix: err.fix ?? null } }, null, 2));
+      if (argv.includes('--json'))
+        io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES[err.code], message: err.message, fix: err.fix ?? null } }, null, 2));
       return EXIT_CODES[err.code];
     }
     if (err instanceof Error && err.name === 'UnsafePathError') {

@@ -12,21 +12,33 @@ function stepJson(step: Step, ctx: Context): Record<string, unknown> {
 }
 
 /** Prints the outcome of a changing command: the plan (dry run), what changed, or "already …". */
-export function printChange(io: CliIO, ctx: Context, command: string, res: ChangeResult, opts: { json?: boolean; already: string; done?: string[]; extra?: Record<string, unknown> }): void {
+export function printChange(
+  io: CliIO,
+  ctx: Context,
+  command: string,
+  res: ChangeResult,
+  opts: { json?: boolean; already: string; done?: string[]; extra?: Record<string, unknown> },
+): void {
   const changed = res.plan.steps.length > 0;
   if (opts.json) {
-    io.out(JSON.stringify({
-      command,
-      dryRun: !res.applied,
-      applied: res.applied,
-      changed,
-      steps: res.plan.steps.map((s) => stepJson(s, ctx)),
-      skipped: res.skipped.map((s) => stepJson(s, ctx)),
-      notes: res.plan.notes,
-      warnings: res.plan.warnings,
-      state: res.state,
-      ...opts.extra,
-    }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          command,
+          dryRun: !res.applied,
+          applied: res.applied,
+          changed,
+          steps: res.plan.steps.map((s) => stepJson(s, ctx)),
+          skipped: res.skipped.map((s) => stepJson(s, ctx)),
+          notes: res.plan.notes,
+          warnings: res.plan.warnings,
+          state: res.state,
+          ...opts.extra,
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
   for (const w of res.plan.warnings) io.err(`warning: ${w}`);

@@ -10,13 +10,20 @@ import type { CliIO } from './io.js';
  * ask for a password and no cached credentials, or with HOSTALIAS_NO_SUDO=1, fail with the exact
  * command instead (exit 4). Returns the exit status to use.
  */
-export async function rerunWithSudo(err: HostaliasError, args: readonly string[], io: CliIO, env: Record<string, string | undefined>, interactive: boolean): Promise<number> {
+export async function rerunWithSudo(
+  err: HostaliasError,
+  args: readonly string[],
+  io: CliIO,
+  env: Record<string, string | undefined>,
+  interactive: boolean,
+): Promise<number> {
   const argv = ['sudo', ...selfArgv(args)];
   const command = shellQuote(argv);
   const refuse = (why: string) => {
     io.err(`hostalias: ${err.message}${why}`);
     io.err(`  fix: ${command}`);
-    if (args.includes('--json')) io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES.permission, message: `${err.message}${why}`, fix: command } }, null, 2));
+    if (args.includes('--json'))
+      io.out(JSON.stringify({ error: { code: err.code, exitCode: EXIT_CODES.permission, message: `${err.message}${why}`, fix: command } }, null, 2));
     return EXIT_CODES.permission;
   };
   if (env['HOSTALIAS_NO_SUDO'] === '1') return refuse(' (HOSTALIAS_NO_SUDO=1: not re-running it with sudo)');

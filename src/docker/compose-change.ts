@@ -51,7 +51,8 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
   let before: string | null;
   let skippedOutput: string | null = null;
   if (req.inPlace) {
-    if (sources.length > 1 || req.output) throw usageError('--in-place edits exactly one compose file and takes no -o', `hostalias compose --in-place -f ${first.path}`);
+    if (sources.length > 1 || req.output)
+      throw usageError('--in-place edits exactly one compose file and takes no -o', `hostalias compose --in-place -f ${first.path}`);
     out = first.abs;
     usage = [`docker compose -f ${first.path} up`];
     compose = planInPlace(first, target);
@@ -62,7 +63,10 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
     if (inputs.length < sources.length) skippedOutput = displayPath(out, req.cwd);
     before = await fs.read(out);
     if (before !== null && !isManaged(before)) {
-      throw usageError(`${displayPath(out, req.cwd)} exists and was not written by hostalias; nothing was written`, `pass another file with -o, or remove ${displayPath(out, req.cwd)}`);
+      throw usageError(
+        `${displayPath(out, req.cwd)} exists and was not written by hostalias; nothing was written`,
+        `pass another file with -o, or remove ${displayPath(out, req.cwd)}`,
+      );
     }
     const fileArgs = [...inputs.map((s) => s.path), displayPath(out, req.cwd)].map((p) => `-f ${p}`).join(' ');
     usage = [`docker compose ${fileArgs} up`, `docker-compose ${fileArgs} up    (Compose v1)`];
@@ -75,9 +79,23 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
     const mode = req.inPlace ? await fileMode(fs, out) : 0o644;
     if (req.inPlace && before !== null) {
       const backup = backupPath(out);
-      plan.steps.push({ kind: 'write', path: backup, content: before, mode, before: await fs.read(backup), why: `keep the original as ${displayPath(backup, req.cwd)}` });
+      plan.steps.push({
+        kind: 'write',
+        path: backup,
+        content: before,
+        mode,
+        before: await fs.read(backup),
+        why: `keep the original as ${displayPath(backup, req.cwd)}`,
+      });
     }
-    plan.steps.push({ kind: 'write', path: out, content: compose.content, mode, before, why: `extra_hosts for the alias names in ${displayPath(out, req.cwd)}` });
+    plan.steps.push({
+      kind: 'write',
+      path: out,
+      content: compose.content,
+      mode,
+      before,
+      why: `extra_hosts for the alias names in ${displayPath(out, req.cwd)}`,
+    });
   }
   return { plan, out, compose, usage, skippedOutput };
 }

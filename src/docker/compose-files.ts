@@ -35,7 +35,12 @@ function composeFileEnv(env: Record<string, string | undefined>, platform: NodeJ
  * the first default file in `cwd` plus its override file when one exists. `fs` is rooted at '/',
  * paths are absolute. Read-only.
  */
-export async function loadComposeSources(fs: SystemFs, cwd: string, flagFiles: readonly string[], env: Record<string, string | undefined> = {}): Promise<LoadedSource[]> {
+export async function loadComposeSources(
+  fs: SystemFs,
+  cwd: string,
+  flagFiles: readonly string[],
+  env: Record<string, string | undefined> = {},
+): Promise<LoadedSource[]> {
   const fromEnv = flagFiles.length === 0 ? composeFileEnv(env) : [];
   const files = flagFiles.length > 0 ? flagFiles : fromEnv;
   const sources: LoadedSource[] = [];
@@ -49,14 +54,16 @@ export async function loadComposeSources(fs: SystemFs, cwd: string, flagFiles: r
     for (const f of files) {
       const abs = resolve(cwd, f);
       if (!(await add(abs))) {
-        if (fromEnv.length > 0) throw usageError(`${f}: no such compose file (named by COMPOSE_FILE=${env['COMPOSE_FILE']})`, 'fix COMPOSE_FILE, or pass the files with -f FILE');
+        if (fromEnv.length > 0)
+          throw usageError(`${f}: no such compose file (named by COMPOSE_FILE=${env['COMPOSE_FILE']})`, 'fix COMPOSE_FILE, or pass the files with -f FILE');
         throw usageError(`${f}: no such compose file`, `check the path, or leave out -f to use ${DEFAULT_COMPOSE_FILES.join(', ')} from the current folder`);
       }
     }
     return sources;
   }
   for (const name of DEFAULT_COMPOSE_FILES) if (await add(join(cwd, name))) break;
-  if (sources.length === 0) throw usageError(`no compose file here (looked for ${DEFAULT_COMPOSE_FILES.join(', ')} in ${cwd})`, 'cd to the project, or pass it with -f FILE');
+  if (sources.length === 0)
+    throw usageError(`no compose file here (looked for ${DEFAULT_COMPOSE_FILES.join(', ')} in ${cwd})`, 'cd to the project, or pass it with -f FILE');
   for (const name of DEFAULT_OVERRIDE_FILES) if (await add(join(cwd, name))) break;
   return sources;
 }

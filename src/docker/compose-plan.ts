@@ -49,7 +49,10 @@ function structureError(src: ComposeSource, lines: LineCounter, node: unknown, w
   const offset = (node as { range?: [number, number, number] } | null)?.range?.[0];
   const pos = offset === undefined ? null : lines.linePos(offset);
   const where = pos ? `${src.path}:${pos.line}:${pos.col}` : src.path;
-  return usageError(`${where}: ${what}; nothing was written`, `fix ${pos ? `line ${pos.line} of ` : ''}${src.path} (docker compose -f ${src.path} config checks it too)`);
+  return usageError(
+    `${where}: ${what}; nothing was written`,
+    `fix ${pos ? `line ${pos.line} of ` : ''}${src.path} (docker compose -f ${src.path} config checks it too)`,
+  );
 }
 
 /** Plain data of one node, with aliases bounded (an alias bomb or a merge of itself is refused). */
@@ -58,7 +61,10 @@ function toData(src: ComposeSource, lines: LineCounter, doc: Document.Parsed, no
   try {
     return isNode(node) ? node.toJS(doc, { maxAliasCount: MAX_ALIAS_COUNT }) : node;
   } catch (err) {
-    const why = err instanceof ReferenceError ? `expands to too many aliases (over ${MAX_ALIAS_COUNT}: an alias bomb, or a merge key that includes itself)` : `can't be read (${(err as Error).message})`;
+    const why =
+      err instanceof ReferenceError
+        ? `expands to too many aliases (over ${MAX_ALIAS_COUNT}: an alias bomb, or a merge key that includes itself)`
+        : `can't be read (${(err as Error).message})`;
     throw structureError(src, lines, node, `${what} ${why}`);
   }
 }
@@ -75,7 +81,10 @@ export function parseCompose(src: ComposeSource): ParsedCompose {
   if (err) {
     const pos = err.linePos?.[0];
     const where = pos ? `${src.path}:${pos.line}:${pos.col}` : src.path;
-    throw usageError(`${where}: invalid YAML: ${(err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}; nothing was written`, `fix line ${pos?.line ?? '?'} of ${src.path} (docker compose -f ${src.path} config shows the same error)`);
+    throw usageError(
+      `${where}: invalid YAML: ${(err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}; nothing was written`,
+      `fix line ${pos?.line ?? '?'} of ${src.path} (docker compose -f ${src.path} config shows the same error)`,
+    );
   }
   rejectDuplicateKeys(src, lines, doc);
   const top = doc.contents;
@@ -89,22 +98,31 @@ export function parseCompose(src: ComposeSource): ParsedCompose {
   if (servicesNode === undefined || servicesNode === null || (isScalar(servicesNode) && servicesNode.value === null)) return { doc, version, services, nodes };
   const servicesMap = isAlias(servicesNode) ? toData(src, lines, doc, servicesNode, '"services"') : servicesNode;
   if (isAlias(servicesNode)) {
-    if (!servicesMap || typeof servicesMap !== 'object' || Array.isArray(servicesMap)) throw structureError(src, lines, servicesNode, '"services" must be a mapping of service names to definitions');
+    if (!servicesMap || typeof servicesMap !== 'object' || Array.isArray(servicesMap))
+      throw structureError(src, lines, servicesNode, '"services" must be a mapping of service names to definitions');
     for (const [name, def] of Object.entries(servicesMap as Record<string, unknown>)) services.set(name, checkService(src, lines, servicesNode, name, def));
     return { doc, version, services, nodes };
   }
-  if (!isMap(servicesNode)) throw structureError(src, lines, servicesNode, `"services" must be a mapping of service names to definitions, not ${isSeq(servicesNode) ? 'a list' : 'a scalar'}`);
+  if (!isMap(servicesNode))
+    throw structureError(
+      src,
+      lines,
+      servicesNode,
+      `"services" must be a mapping of service names to definitions, not ${isSeq(servicesNode) ? 'a list' : 'a scalar'}`,
+    );
   for (const pair of servicesNode.items) {
     if (isScalar(pair.key) && pair.key.value === '<<') {
       const merged = toData(src, lines, doc, pair.value, 'the merge key in "services"');
       const list = Array.isArray(merged) ? merged : [merged];
       for (const m of list) {
         if (!m || typeof m !== 'object' || Array.isArray(m)) throw structureError(src, lines, pair.value, 'a merge key in "services" must merge a mapping');
-        for (const [name, def] of Object.entries(m as Record<string, unknown>)) if (!services.has(name)) services.set(name, checkService(src, lines, pair.value, name, def));
+        for (const [name, def] of Object.entries(m as Record<string, unknown>))
+          if (!services.has(name)) services.set(name, checkService(src, lines, pair.value, name, def));
       }
       continue;
     }
-    if (!isScalar(pair.key) || (typeof pair.key.value !== 'string' && typeof pair.key.value !== 'number')) throw structureError(src, lines, pair.key, 'a service name must be a plain string');
+    if (!isScalar(pair.key) || (typeof pair.key.value !== 'string' && typeof pair.key.value !== 'number'))
+      throw structureError(src, lines, pair.key, 'a service name must be a plain string');
     const name = String(pair.key.value);
     services.set(name, checkService(src, lines, pair.value, name, toData(src, lines, doc, pair.value, `service "${name}"`)));
     nodes.set(name, pair.value);
@@ -168,12 +186,15 @@ function rejectDuplicateKeys(src: ComposeSource, lines: LineCounter, doc: Docume
 
 function checkService(src: ComposeSource, lines: LineCounter, node: unknown, name: string, def: unknown): ServiceJs {
   if (def === null || def === undefined) return null;
-  if (typeof def !== 'object' || Array.isArray(def)) throw structureError(src, lines, node, `service "${name}" must be a mapping (image:, ports:, …), not ${Array.isArray(def) ? 'a list' : 'a scalar'}`);
+  if (typeof def !== 'object' || Array.isArray(def))
+    throw structureError(src, lines, node, `service "${name}" must be a mapping (image:, ports:, …), not ${Array.isArray(def) ? 'a list' : 'a scalar'}`);
   const svc = def as Record<string, unknown>;
   const hosts = svc['extra_hosts'];
-  if (hosts !== undefined && hosts !== null && typeof hosts !== 'object') throw structureError(src, lines, node, `extra_hosts of service "${name}" must be a list or a mapping`);
+  if (hosts !== undefined && hosts !== null && typeof hosts !== 'object')
+    throw structureError(src, lines, node, `extra_hosts of service "${name}" must be a list or a mapping`);
   const mode = svc['network_mode'];
-  if (mode !== undefined && mode !== null && typeof mode !== 'string') throw structureError(src, lines, node, `network_mode of service "${name}" must be a string`);
+  if (mode !== undefined && mode !== null && typeof mode !== 'string')
+    throw structureError(src, lines, node, `network_mode of service "${name}" must be a string`);
   return svc;
 }
 
@@ -186,15 +207,17 @@ function readHosts(value: unknown): Hosts | null {
   if (Array.isArray(value)) {
     return { form: 'list', entries: new Map(value.map((e) => [entryName(String(e)), { raw: String(e), addr: String(e).replace(/^[^:=]*[:=]\s*/, '') }])) };
   }
-  if (value && typeof value === 'object') return { form: 'map', entries: new Map(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, { addr: v }])) };
+  if (value && typeof value === 'object')
+    return { form: 'map', entries: new Map(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, { addr: v }])) };
   return null;
 }
 
 /** Why a service can't take extra_hosts, or null. */
 function skipReason(networkMode: unknown): string | null {
   if (typeof networkMode !== 'string') return null;
-  if (networkMode === 'host') return 'network_mode: host shares the host\'s network and /etc/hosts';
-  if (/^(service|container):/.test(networkMode)) return `network_mode: ${networkMode} uses that container's network and /etc/hosts (give it the extra_hosts instead)`;
+  if (networkMode === 'host') return "network_mode: host shares the host's network and /etc/hosts";
+  if (/^(service|container):/.test(networkMode))
+    return `network_mode: ${networkMode} uses that container's network and /etc/hosts (give it the extra_hosts instead)`;
   return null;
 }
 
@@ -300,7 +323,11 @@ export function planInPlace(source: ComposeSource, t: HostTarget): ComposePlan {
     if (d.outcome.action !== 'add') continue;
     const svc = parsed.nodes.get(name);
     if (!isMap(svc)) {
-      outcomes[outcomes.length - 1] = { service: name, action: 'skip', reason: 'its definition is not a mapping that can be edited in place (an alias?); use the override file instead' };
+      outcomes[outcomes.length - 1] = {
+        service: name,
+        action: 'skip',
+        reason: 'its definition is not a mapping that can be edited in place (an alias?); use the override file instead',
+      };
       continue;
     }
     const own = svc.get('extra_hosts', true);
@@ -317,4 +344,3 @@ export function planInPlace(source: ComposeSource, t: HostTarget): ComposePlan {
   }
   return { content: changed ? doc.toString({ lineWidth: 0 }) : null, services: outcomes, notes: notesFor(outcomes) };
 }
-

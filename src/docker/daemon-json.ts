@@ -18,10 +18,19 @@ export const HOST_GATEWAY_SINCE = '20.10';
  * Throws `unsupported` for engines before 20.10, which have no host-gateway at all.
  */
 export function chooseGatewayKey(version: string): GatewayKey {
-  if (parseVersion(version) === null) throw new HostaliasError('unsupported', `can't read the Docker Engine version "${version}"`, 'check `docker version`; hostalias needs Engine 20.10 or newer');
+  if (parseVersion(version) === null)
+    throw new HostaliasError(
+      'unsupported',
+      `can't read the Docker Engine version "${version}"`,
+      'check `docker version`; hostalias needs Engine 20.10 or newer',
+    );
   if (versionAtLeast(version, '28')) return 'host-gateway-ips';
   if (versionAtLeast(version, HOST_GATEWAY_SINCE)) return 'host-gateway-ip';
-  throw new HostaliasError('unsupported', `Docker Engine ${version} has no host-gateway (it came with 20.10)`, 'upgrade Docker Engine to 20.10 or newer, or use hostalias run / hostalias flags, which work with any version');
+  throw new HostaliasError(
+    'unsupported',
+    `Docker Engine ${version} has no host-gateway (it came with 20.10)`,
+    'upgrade Docker Engine to 20.10 or newer, or use hostalias run / hostalias flags, which work with any version',
+  );
 }
 
 /** Parses daemon.json (null = absent → {}); malformed JSON is a usage error naming line and column. Pure. */
@@ -29,7 +38,10 @@ export function parseDaemonJson(text: string | null, path = DAEMON_JSON): Record
   if (text === null || text.trim() === '') return {};
   const deep = findTooDeep(text, MAX_DEPTH);
   if (deep) {
-    throw usageError(`${path}:${deep.line}:${deep.column}: nested more than ${MAX_DEPTH} levels deep; nothing was changed`, `fix ${path} (no Docker setting nests that deep), then run hostalias again`);
+    throw usageError(
+      `${path}:${deep.line}:${deep.column}: nested more than ${MAX_DEPTH} levels deep; nothing was changed`,
+      `fix ${path} (no Docker setting nests that deep), then run hostalias again`,
+    );
   }
   let parsed: unknown;
   try {
@@ -37,7 +49,10 @@ export function parseDaemonJson(text: string | null, path = DAEMON_JSON): Record
   } catch (err) {
     const pos = findJsonError(text);
     const where = pos ? `line ${pos.line}, column ${pos.column}: expected ${pos.expected}` : (err as Error).message;
-    throw usageError(`${path} is not valid JSON (${where}); nothing was changed`, `fix ${path} (dockerd refuses it too: \`dockerd --validate --config-file ${path}\` on Engine 23+), then run hostalias again`);
+    throw usageError(
+      `${path} is not valid JSON (${where}); nothing was changed`,
+      `fix ${path} (dockerd refuses it too: \`dockerd --validate --config-file ${path}\` on Engine 23+), then run hostalias again`,
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw usageError(`${path} must hold a JSON object ({ … }); nothing was changed`, `fix ${path}, then run hostalias again`);

@@ -20,7 +20,11 @@ async function decideKey(ctx: Context, current: string | null): Promise<{ key: G
   const engine = ctx.live ? await probeEngine(ctx.runner, { bridges: false }) : null;
   const fix = 'leave out --docker-daemon (sudo hostalias up --no-docker-daemon); use hostalias run or docker run $(hostalias flags) for the other names';
   if (engine?.reachable && engine.flavour === 'podman') {
-    throw new HostaliasError('unsupported', `--docker-daemon configures Docker Engine's ${DAEMON_JSON}, which Podman does not read (${engine.flavourReason})`, fix);
+    throw new HostaliasError(
+      'unsupported',
+      `--docker-daemon configures Docker Engine's ${DAEMON_JSON}, which Podman does not read (${engine.flavourReason})`,
+      fix,
+    );
   }
   if (engine?.reachable && engine.flavour !== 'engine') {
     const name = FLAVOUR_NAMES[engine.flavour];
@@ -30,18 +34,32 @@ async function decideKey(ctx: Context, current: string | null): Promise<{ key: G
       fix,
     );
   }
-  const found = !engine ? null : engine.reachable
-    ? { version: engine.serverVersion, source: `the running engine (docker version: ${engine.serverVersion})` }
-    : engine.installed;
+  const found = !engine
+    ? null
+    : engine.reachable
+      ? { version: engine.serverVersion, source: `the running engine (docker version: ${engine.serverVersion})` }
+      : engine.installed;
   if (found) {
     const key = chooseGatewayKey(found.version);
     return { key, note: `docker daemon: "${key}" because the engine is ${found.version}, from ${found.source}` };
   }
   const obj = parseDaemonJson(current);
   const existing = GATEWAY_KEYS.find((k) => k in obj);
-  if (existing) return { key: existing, note: `docker daemon: no engine answered (docker version, dockerd --version); keeping the "${existing}" key ${DAEMON_JSON} already uses` };
-  if (!ctx.live) return { key: 'host-gateway-ip', note: `docker daemon: "host-gateway-ip" (Engine 20.10–27) because --root asks no running engine; Engine 28+ reads "host-gateway-ips"` };
-  throw new HostaliasError('unsupported', `can't tell which Docker Engine version to configure: \`docker version\` got no answer from the engine and \`dockerd --version\` failed`, 'start Docker (sudo systemctl start docker) or set DOCKER_HOST, then run hostalias up --docker-daemon again');
+  if (existing)
+    return {
+      key: existing,
+      note: `docker daemon: no engine answered (docker version, dockerd --version); keeping the "${existing}" key ${DAEMON_JSON} already uses`,
+    };
+  if (!ctx.live)
+    return {
+      key: 'host-gateway-ip',
+      note: `docker daemon: "host-gateway-ip" (Engine 20.10–27) because --root asks no running engine; Engine 28+ reads "host-gateway-ips"`,
+    };
+  throw new HostaliasError(
+    'unsupported',
+    `can't tell which Docker Engine version to configure: \`docker version\` got no answer from the engine and \`dockerd --version\` failed`,
+    'start Docker (sudo systemctl start docker) or set DOCKER_HOST, then run hostalias up --docker-daemon again',
+  );
 }
 
 /**

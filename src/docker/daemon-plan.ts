@@ -7,7 +7,8 @@ export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);
 export const DAEMON_ABSENT_MARKER = `${DAEMON_BACKUP}.absent`;
 
 export const RESTART_ARGV = ['systemctl', 'restart', 'docker'];
-export const RESTART_HINT = 'the Docker daemon reads daemon.json only when it starts: sudo systemctl restart docker (or run hostalias up with --restart-docker); running containers stop unless "live-restore" is on';
+export const RESTART_HINT =
+  'the Docker daemon reads daemon.json only when it starts: sudo systemctl restart docker (or run hostalias up with --restart-docker); running containers stop unless "live-restore" is on';
 
 export interface DaemonObserved {
   /** /etc/docker/daemon.json now (null: absent). */
@@ -45,11 +46,25 @@ export function planDaemonJson(want: DaemonWant | null, previousIp: string | nul
     if (backup === null && !absentMarker) {
       plan.steps.push(
         current === null
-          ? { kind: 'write', path: DAEMON_ABSENT_MARKER, content: `${DAEMON_JSON} did not exist before hostalias up --docker-daemon; hostalias down removes it\n`, mode: 0o600, before: null, why: `remember that ${DAEMON_JSON} did not exist` }
+          ? {
+              kind: 'write',
+              path: DAEMON_ABSENT_MARKER,
+              content: `${DAEMON_JSON} did not exist before hostalias up --docker-daemon; hostalias down removes it\n`,
+              mode: 0o600,
+              before: null,
+              why: `remember that ${DAEMON_JSON} did not exist`,
+            }
           : { kind: 'write', path: DAEMON_BACKUP, content: current, mode: 0o600, before: null, why: `back up ${DAEMON_JSON} before editing it` },
       );
     }
-    plan.steps.push({ kind: 'write', path: DAEMON_JSON, content: next, mode: 0o644, before: current, why: `point Docker's host-gateway at ${want.ip} ("${want.key}" in ${DAEMON_JSON})` });
+    plan.steps.push({
+      kind: 'write',
+      path: DAEMON_JSON,
+      content: next,
+      mode: 0o644,
+      before: current,
+      why: `point Docker's host-gateway at ${want.ip} ("${want.key}" in ${DAEMON_JSON})`,
+    });
     return restartOrHint(plan, restart, 'host-gateway resolves to the alias');
   }
   if (backup === null && !absentMarker) return plan;
@@ -66,7 +81,8 @@ export function planDaemonJson(want: DaemonWant | null, previousIp: string | nul
     plan.notes.push(`${DAEMON_JSON} was removed after hostalias changed it; it stays removed`);
   } else if (!untouched && current !== null && previousIp !== null) {
     const stripped = withoutGateway(current, previousIp);
-    if (stripped !== current) plan.steps.push({ kind: 'write', path: DAEMON_JSON, content: stripped, mode: 0o644, before: current, why: `remove host-gateway from ${DAEMON_JSON}` });
+    if (stripped !== current)
+      plan.steps.push({ kind: 'write', path: DAEMON_JSON, content: stripped, mode: 0o644, before: current, why: `remove host-gateway from ${DAEMON_JSON}` });
     plan.notes.push(`${DAEMON_JSON} was edited after hostalias changed it: only hostalias's host-gateway setting is removed, your other edits are kept`);
   }
   const daemonSteps = plan.steps.length;
@@ -83,4 +99,3 @@ function safeWithGateway(text: string | null, ip: string, key: GatewayKey): stri
     return null;
   }
 }
-

@@ -99,7 +99,9 @@ async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): P
     // write, not end: Go's HTTP server cancels a request whose client half-closes its side.
     sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostalias\r\n\r\n`));
     sock.on('data', (d: Buffer) => chunks.push(d));
-    sock.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (${err.code ?? err.message})` }));
+    sock.on('error', (err: NodeJS.ErrnoException) =>
+      finish({ kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (${err.code ?? err.message})` }),
+    );
     sock.on('close', () => {
       const res = parseHttpResponse(Buffer.concat(chunks).toString('utf8'));
       finish(res ? { kind: 'answer', status: res.status, body: res.body } : { kind: 'cli', why: `${where} did not answer in HTTP` });
@@ -108,8 +110,12 @@ async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): P
 }
 
 /** NativeProbes.engine for this environment: the endpoint the docker CLI would use, or null. Read-only. */
-export async function dockerEngineApi(env: Readonly<Record<string, string | undefined>>): Promise<{ context: string; files: string[] | null; get(path: string, timeoutMs: number): Promise<EngineReply> } | null> {
+export async function dockerEngineApi(
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<{ context: string; files: string[] | null; get(path: string, timeoutMs: number): Promise<EngineReply> } | null> {
   const consulted: string[] = [];
   const at = await resolveEngineEndpoint(env, consulted);
-  return at ? { context: at.context, files: 'socket' in at ? [...consulted, at.socket] : null, get: (path, timeoutMs) => engineGet(at, path, timeoutMs) } : null;
+  return at
+    ? { context: at.context, files: 'socket' in at ? [...consulted, at.socket] : null, get: (path, timeoutMs) => engineGet(at, path, timeoutMs) }
+    : null;
 }

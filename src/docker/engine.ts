@@ -78,14 +78,16 @@ export function classifyEngine(v: VersionJson, info: InfoJson, context: string):
   if (info.Name === 'docker-desktop') return { flavour: 'desktop', reason: 'docker info names the host "docker-desktop"' };
   if (/^desktop-/.test(context)) return { flavour: 'desktop', reason: `the docker context is "${context}"` };
   if (/orbstack/i.test(os)) return { flavour: 'orbstack', reason: `docker info reports "${os}"` };
-  if (info.Name === 'orbstack' || /-orbstack\b/.test(info.KernelVersion ?? '')) return { flavour: 'orbstack', reason: `docker info names the host "${info.Name ?? ''}" (kernel ${info.KernelVersion ?? '?'})` };
+  if (info.Name === 'orbstack' || /-orbstack\b/.test(info.KernelVersion ?? ''))
+    return { flavour: 'orbstack', reason: `docker info names the host "${info.Name ?? ''}" (kernel ${info.KernelVersion ?? '?'})` };
   if (context === 'orbstack') return { flavour: 'orbstack', reason: 'the docker context is "orbstack"' };
   if (/^colima(-|$)/.test(context)) return { flavour: 'colima', reason: `the docker context is "${context}"` };
   if (/^colima(-|$)/.test(info.Name ?? '')) return { flavour: 'colima', reason: `docker info names the host "${info.Name ?? ''}"` };
   // Rancher Desktop on macOS is a Lima VM named "rancher-desktop" (docker context rancher-desktop,
   // VM host name lima-rancher-desktop), so it is told apart before plain Lima.
   if (context === 'rancher-desktop') return { flavour: 'rancher', reason: 'the docker context is "rancher-desktop"' };
-  if (info.Name === 'lima-rancher-desktop' || /rancher desktop/i.test(os)) return { flavour: 'rancher', reason: `docker info names the host "${info.Name ?? ''}" (${os || 'no operating system'})` };
+  if (info.Name === 'lima-rancher-desktop' || /rancher desktop/i.test(os))
+    return { flavour: 'rancher', reason: `docker info names the host "${info.Name ?? ''}" (${os || 'no operating system'})` };
   // limactl's docker template: the VM's host name is lima-INSTANCE; `limactl start template://docker` suggests the context lima-docker.
   if (/^lima-/.test(info.Name ?? '')) return { flavour: 'lima', reason: `docker info names the host "${info.Name ?? ''}"` };
   if (/^lima-/.test(context)) return { flavour: 'lima', reason: `the docker context is "${context}"` };
@@ -115,7 +117,12 @@ export function parseDockerdVersion(text: string): string | null {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+  return (
+    s
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? ''
+  );
 }
 
 function why(res: RunResult, argv: readonly string[]): string {
@@ -169,13 +176,20 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
  * no docker CLI): while none of them changes, neither does the answer. It stays null when the CLI
  * or a TCP engine answered. Read-only; never throws for an absent engine.
  */
-export async function probeEngineFacts(ctx: Pick<Context, 'runner' | 'env' | 'native'>, basis: { files: string[] | null } = { files: null }): Promise<EngineProbe> {
+export async function probeEngineFacts(
+  ctx: Pick<Context, 'runner' | 'env' | 'native'>,
+  basis: { files: string[] | null } = { files: null },
+): Promise<EngineProbe> {
   const viaApi = ctx.native ? await probeOverApi(ctx.native, ctx.env, basis) : null;
   return viaApi ?? probeEngine(ctx.runner, { bridges: false, installed: false });
 }
 
 /** null: only the docker CLI can tell. */
-async function probeOverApi(native: NonNullable<Context['native']>, env: Readonly<Record<string, string | undefined>>, basis: { files: string[] | null }): Promise<EngineProbe | null> {
+async function probeOverApi(
+  native: NonNullable<Context['native']>,
+  env: Readonly<Record<string, string | undefined>>,
+  basis: { files: string[] | null },
+): Promise<EngineProbe | null> {
   // The question is about the engine `docker` talks to: without the CLI there is none, as for probeEngine.
   if (!(await onPath('docker', env['PATH']))) {
     basis.files = [];
@@ -209,7 +223,11 @@ export interface EngineChoice {
  * CONTAINER_HOST is Podman's remote socket, a DOCKER_HOST naming a podman socket means Podman
  * serves the API; then what is installed: the only one, or docker when both are.
  */
-export function chooseEngine(asked: EngineCli | undefined, installed: { docker: boolean; podman: boolean }, env: Readonly<Record<string, string | undefined>>): EngineChoice | null {
+export function chooseEngine(
+  asked: EngineCli | undefined,
+  installed: { docker: boolean; podman: boolean },
+  env: Readonly<Record<string, string | undefined>>,
+): EngineChoice | null {
   if (asked) return installed[asked] ? { cli: asked, reason: `--engine ${asked}` } : null;
   const containerHost = env['CONTAINER_HOST']?.trim();
   if (containerHost && installed.podman) return { cli: 'podman', reason: `CONTAINER_HOST=${containerHost}` };
@@ -238,7 +256,13 @@ export interface PodmanFacts {
 }
 
 interface PodmanInfoJson {
-  host?: { security?: { rootless?: boolean }; networkBackend?: string; slirp4netns?: { executable?: string }; pasta?: { executable?: string }; rootlessNetworkCmd?: string };
+  host?: {
+    security?: { rootless?: boolean };
+    networkBackend?: string;
+    slirp4netns?: { executable?: string };
+    pasta?: { executable?: string };
+    rootlessNetworkCmd?: string;
+  };
   version?: { Version?: string };
 }
 

@@ -6,5 +6,7 @@ import { runInherited } from '../exec/inherit.js';
  * signals sent to hostalias reach the CLI, which proxies them to the container (--sig-proxy).
  */
 export function execDocker(args: readonly string[], cli: 'docker' | 'podman' = 'docker'): Promise<number> {
-  return runInherited([cli, ...args], { installFix: `install it (Debian: sudo apt-get install ${cli === 'docker' ? 'docker.io' : 'podman'}) or add it to PATH` });
+  return runInherited([cli, ...args], {
+    installFix: `install it (Debian: sudo apt-get install ${cli === 'docker' ? 'docker.io' : 'podman'}) or add it to PATH`,
+  });
 }

@@ -54,7 +54,8 @@ export function findTooDeep(text: string, max: number): { line: number; column: 
       lineStart = i + 1;
     }
     if (inString) {
-      if (ch === 92) i += 1; // backslash: skip the escaped character
+      if (ch === 92)
+        i += 1; // backslash: skip the escaped character
       else if (ch === 34) inString = false;
       continue;
     }

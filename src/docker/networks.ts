@@ -55,15 +55,23 @@ export async function listBridges(runner: Runner, timeoutMs: number): Promise<Br
   const ls = await runner.run(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], { timeoutMs });
   if (ls.code !== 0) {
     const why = ls.code === 127 ? 'docker is not installed' : `docker did not answer (${(ls.stderr || ls.stdout).trim().split('\n')[0] ?? ''})`;
-    return { networks: [], answered: ls.code === 127, reason: `container bridges: ${ls.code === 127 ? 'none' : 'unknown'} (${why}${ls.timedOut ? ', killed after the timeout' : ''})` };
+    return {
+      networks: [],
+      answered: ls.code === 127,
+      reason: `container bridges: ${ls.code === 127 ? 'none' : 'unknown'} (${why}${ls.timedOut ? ', killed after the timeout' : ''})`,
+    };
   }
-  const ids = ls.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const ids = ls.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (ids.length === 0) return { networks: [], answered: true, reason: 'container bridges: none (Docker has no bridge network)' };
   const res = await runner.run(['docker', 'network', 'inspect', ...ids], { timeoutMs });
   // A network removed between ls and inspect makes inspect fail; the next refresh sees the truth.
   // inspect still prints the networks it found, so its stdout is read whatever the status.
   const networks = parseBridgesLenient(res.stdout);
-  if (res.timedOut) return { networks: [], answered: false, reason: 'container bridges: unknown (docker network inspect got no answer, killed after the timeout)' };
+  if (res.timedOut)
+    return { networks: [], answered: false, reason: 'container bridges: unknown (docker network inspect got no answer, killed after the timeout)' };
   return { networks, answered: true, reason: `container bridges: ${bridgeIfaces(networks).join(', ') || 'none'} (from docker network inspect)` };
 }
 
@@ -98,5 +106,9 @@ export function parsePodmanNetworkLines(text: string): string[] {
  */
 export async function listContainerBridges(runner: Runner, timeoutMs: number): Promise<{ ifaces: string[]; answered: boolean; reason: string }> {
   const [docker, podman] = await Promise.all([listBridges(runner, timeoutMs), listPodmanBridges(runner, timeoutMs)]);
-  return { ifaces: [...new Set([...bridgeIfaces(docker.networks), ...podman.ifaces])].sort(), answered: docker.answered && podman.answered, reason: `${docker.reason}; ${podman.reason}` };
+  return {
+    ifaces: [...new Set([...bridgeIfaces(docker.networks), ...podman.ifaces])].sort(),
+    answered: docker.answered && podman.answered,
+    reason: `${docker.reason}; ${podman.reason}`,
+  };
 }

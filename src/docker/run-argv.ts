@@ -6,8 +6,21 @@ import { addHostArgs, entryName, type HostTarget } from './add-hosts.js';
  * From `docker run --help`, Engine 20.10–28.
  */
 const BOOLEAN_LONG = new Set([
-  '--detach', '--interactive', '--tty', '--rm', '--init', '--privileged', '--publish-all', '--read-only',
-  '--sig-proxy', '--no-healthcheck', '--oom-kill-disable', '--quiet', '--disable-content-trust', '--help', '--use-api-socket',
+  '--detach',
+  '--interactive',
+  '--tty',
+  '--rm',
+  '--init',
+  '--privileged',
+  '--publish-all',
+  '--read-only',
+  '--sig-proxy',
+  '--no-healthcheck',
+  '--oom-kill-disable',
+  '--quiet',
+  '--disable-content-trust',
+  '--help',
+  '--use-api-socket',
 ]);
 const BOOLEAN_SHORT = new Set(['d', 'i', 't', 'P', 'q']);
 

@@ -37,7 +37,12 @@ export async function namesForEngine(ctx: Context, names: readonly string[]): Pr
   if (!defaultNames(names)) return { names: [...names], note: null, engineBasis: [] };
   // A probe that fails keeps every name: it must never take one away by accident.
   const basis: { files: string[] | null } = { files: null };
-  const engine = await probeEngineFacts(ctx, basis).catch((err: unknown) => ({ reachable: false as const, cliMissing: false, error: describeCause(err), installed: null }));
+  const engine = await probeEngineFacts(ctx, basis).catch((err: unknown) => ({
+    reachable: false as const,
+    cliMissing: false,
+    error: describeCause(err),
+    installed: null,
+  }));
   const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
   const engineBasis = basis.files;
   if (!engine.reachable || own === null) return { names: [...names], note: null, engineBasis };
@@ -63,9 +68,17 @@ export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
   ]);
   const target = { ip: desired.ip, names };
   if (present instanceof Error) {
-    return { target, note, engineBasis, configured: state !== null, warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status` };
+    return {
+      target,
+      note,
+      engineBasis,
+      configured: state !== null,
+      warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status`,
+    };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
-  const warning = present ? null : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
+  const warning = present
+    ? null
+    : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
   return { target, note, engineBasis, configured: state !== null, warning };
 }

@@ -8,7 +8,7 @@ import { fail, ok, warn } from '../model/finding.js';
 /** What Docker Desktop does for host access, in the words `doctor` prints. Pure. */
 export function describeDockerDesktop(ip: string): string[] {
   return [
-    'Docker Desktop runs the engine in a Linux VM; container connections to the host leave the VM through Desktop\'s host-side process (vpnkit / com.docker.backend), which opens them as ordinary connections on this machine.',
+    "Docker Desktop runs the engine in a Linux VM; container connections to the host leave the VM through Desktop's host-side process (vpnkit / com.docker.backend), which opens them as ordinary connections on this machine.",
     `That is why ${ip} on lo0 works from containers: the connection is made locally to an address the Mac owns, and pf's rdr on lo0 (hostalias expose) applies to it too.`,
     'Desktop already resolves host.docker.internal (and host-gateway) to the host; hostalias adds one stable address you choose, the same on Linux and macOS, for names like local_host.',
     'Desktop manages its own daemon configuration (Settings → Docker Engine): hostalias never edits it, and --docker-daemon is refused.',
@@ -46,7 +46,11 @@ async function probeThroughDesktop(runner: Runner, engine: EngineProbe, ip: stri
   const res = await runner.run(argv, { timeoutMs: 60_000 });
   if (res.code === 0) return { desktop: true, reachable: true, detail: `a container connected to ${ip}:${port} through Docker Desktop (${shellQuote(argv)})` };
   if (res.code === 125) return { desktop: true, reachable: null, detail: `the probe container didn't start: ${(res.stderr || res.stdout).trim()}` };
-  return { desktop: true, reachable: false, detail: `a container could not connect to ${ip}:${port} through Docker Desktop: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}` };
+  return {
+    desktop: true,
+    reachable: false,
+    detail: `a container could not connect to ${ip}:${port} through Docker Desktop: ${(res.stderr || res.stdout).trim() || `exit ${res.code}`}`,
+  };
 }
 
 /**
@@ -68,6 +72,13 @@ export const dockerDesktopCheck: Check = {
     const about = ok('docker-desktop', describeDockerDesktop(desired.ip).join(' '));
     if (reach.reachable === true) return [about, ok('docker-desktop', reach.detail)];
     if (reach.reachable === null) return [about, warn('docker-desktop', reach.detail, `docker pull busybox, then hostalias doctor again`)];
-    return [about, fail('docker-desktop', reach.detail, `sudo hostalias up, check that something listens on 127.0.0.1:${desired.exposes[0]?.to ?? port}, then ${shellQuote(desktopProbeArgv(desired.ip, port))}`)];
+    return [
+      about,
+      fail(
+        'docker-desktop',
+        reach.detail,
+        `sudo hostalias up, check that something listens on 127.0.0.1:${desired.exposes[0]?.to ?? port}, then ${shellQuote(desktopProbeArgv(desired.ip, port))}`,
+      ),
+    ];
   },
 };

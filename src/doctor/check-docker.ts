@@ -13,29 +13,60 @@ export const dockerCheck: Check = {
     if (!engine.reachable) {
       if (engine.cliMissing) return [fail('docker', 'the docker CLI is not installed', 'install Docker Engine: https://docs.docker.com/engine/install/')];
       if (/permission denied/i.test(engine.error)) {
-        return [fail('docker', `the engine at ${where} refuses this user: ${firstLine(engine.error)}`, 'sudo usermod -aG docker "$USER"   (then log in again)')];
+        return [
+          fail('docker', `the engine at ${where} refuses this user: ${firstLine(engine.error)}`, 'sudo usermod -aG docker "$USER"   (then log in again)'),
+        ];
       }
       return [fail('docker', `no Docker engine answers at ${where}: ${firstLine(engine.error)}`, await input.ctx.backend.doctor.startEngineFix(input))];
     }
     const findings: Finding[] = [];
-    const mode = [engine.rootless ? 'rootless' : 'rootful', engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`].filter(Boolean).join(', ');
+    const mode = [
+      engine.rootless ? 'rootless' : 'rootful',
+      engine.flavour === 'engine' ? engine.os : `${FLAVOUR_NAMES[engine.flavour]} (${engine.flavourReason})`,
+    ]
+      .filter(Boolean)
+      .join(', ');
     if (parseVersion(engine.serverVersion) !== null && !versionAtLeast(engine.serverVersion, HOST_GATEWAY_SINCE)) {
-      findings.push(warn('docker', `Engine ${engine.serverVersion} predates host-gateway (20.10): only hostalias run / hostalias flags work`, 'upgrade Docker Engine to 20.10 or newer'));
+      findings.push(
+        warn(
+          'docker',
+          `Engine ${engine.serverVersion} predates host-gateway (20.10): only hostalias run / hostalias flags work`,
+          'upgrade Docker Engine to 20.10 or newer',
+        ),
+      );
     } else {
       findings.push(ok('docker', `Engine ${engine.serverVersion} (client ${engine.clientVersion}) answers at ${where}; ${mode}`));
     }
     if (engine.rootless) {
-      findings.push(ok('docker', 'rootless engine: containers reach the host through RootlessKit, which connects from the host itself; its daemon.json is ~/.config/docker/daemon.json'));
+      findings.push(
+        ok(
+          'docker',
+          'rootless engine: containers reach the host through RootlessKit, which connects from the host itself; its daemon.json is ~/.config/docker/daemon.json',
+        ),
+      );
     }
     if (engine.flavour === 'desktop') {
       findings.push(ok('docker', 'Docker Desktop: containers run in a VM; Desktop forwards host.docker.internal to this host'));
     }
     const bridges = engine.bridges.map((b) => `${b.iface} (${b.name}${b.subnets.length ? ` ${b.subnets.join(', ')}` : ''})`);
-    findings.push(bridges.length > 0 ? ok('docker', `bridges: ${bridges.join('; ')}`) : warn('docker', 'the engine has no bridge network: containers on the default network have nothing to reach the host through', 'sudo systemctl restart docker   (dockerd recreates the default bridge unless "bridge": "none" is set)'));
+    findings.push(
+      bridges.length > 0
+        ? ok('docker', `bridges: ${bridges.join('; ')}`)
+        : warn(
+            'docker',
+            'the engine has no bridge network: containers on the default network have nothing to reach the host through',
+            'sudo systemctl restart docker   (dockerd recreates the default bridge unless "bridge": "none" is set)',
+          ),
+    );
     return findings;
   },
 };
 
 function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim() !== '')?.trim() ?? s;
+  return (
+    s
+      .split('\n')
+      .find((l) => l.trim() !== '')
+      ?.trim() ?? s
+  );
 }

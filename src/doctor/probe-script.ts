@@ -60,6 +60,9 @@ export function parseProbeOutput(text: string): ProbeOutput {
 
 /** A small image with a shell among `docker image ls` lines (`repo:tag`): busybox first, then alpine. Pure. */
 export function pickProbeImage(imageLines: string): string | null {
-  const images = imageLines.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.includes('<none>'));
+  const images = imageLines
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.includes('<none>'));
   return images.find((i) => /(^|\/)[^/]*busybox[^/]*:/.test(i)) ?? images.find((i) => /(^|\/)alpine:/.test(i)) ?? null;
 }

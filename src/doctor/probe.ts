@@ -27,7 +27,26 @@ export function probeRunArgs(name: string, image: string, input: Pick<DoctorInpu
   const { desired } = input;
   // With --docker-daemon the names go through host-gateway, so the probe also tests daemon.json.
   const hosts = desired.dockerDaemon ? desired.names.map((n) => `--add-host=${n}:host-gateway`) : addHostArgs({ ip: desired.ip, names: desired.names });
-  return ['run', '--rm', '--name', name, '--label', 'hostalias.doctor=probe', '--pull', 'never', ...(network ? ['--network', network] : []), ...hosts, '--entrypoint', 'sh', image, '-c', PROBE_SCRIPT, 'probe', desired.names.join(' '), ports.join(' ')];
+  return [
+    'run',
+    '--rm',
+    '--name',
+    name,
+    '--label',
+    'hostalias.doctor=probe',
+    '--pull',
+    'never',
+    ...(network ? ['--network', network] : []),
+    ...hosts,
+    '--entrypoint',
+    'sh',
+    image,
+    '-c',
+    PROBE_SCRIPT,
+    'probe',
+    desired.names.join(' '),
+    ports.join(' '),
+  ];
 }
 
 /** Ports to probe when none are given: the host services the platform says containers reach. */
@@ -42,8 +61,18 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
   if (out.ncMissing) findings.push(warn('probe', 'the image has no nc: connections were not tested', 'hostalias doctor --probe --image busybox:stable'));
   for (const r of out.resolved) {
     if (r.address === desired.ip) findings.push(ok('probe', `${r.name} resolves to ${r.address} in the container`));
-    else if (r.address === null) findings.push(fail('probe', `${r.name} does not resolve in the container`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
-    else findings.push(fail('probe', `${r.name} resolves to ${r.address} in the container, not the alias ${desired.ip}`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')));
+    else if (r.address === null)
+      findings.push(
+        fail('probe', `${r.name} does not resolve in the container`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')),
+      );
+    else
+      findings.push(
+        fail(
+          'probe',
+          `${r.name} resolves to ${r.address} in the container, not the alias ${desired.ip}`,
+          desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up'),
+        ),
+      );
   }
   for (const c of out.connections) {
     const target = `${c.name}:${c.port}`;
@@ -53,7 +82,14 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
     }
     const kind = c.result === 'refused' || c.result === 'timeout' ? c.result : 'error';
     const why = await input.ctx.backend.doctor.explainFailure(input, c.port, kind);
-    const detail = kind === 'error' ? `${c.result} (${c.detail || 'no message'})` : kind === 'refused' && c.detail ? `refused (${c.detail})` : kind === 'refused' ? 'refused' : 'timed out';
+    const detail =
+      kind === 'error'
+        ? `${c.result} (${c.detail || 'no message'})`
+        : kind === 'refused' && c.detail
+          ? `refused (${c.detail})`
+          : kind === 'refused'
+            ? 'refused'
+            : 'timed out';
     findings.push(fail('probe', `${target}: ${detail}${why ? ` — ${why.message}` : ''}`, why?.fix ?? hostalias('doctor')));
   }
   return findings;
@@ -78,7 +114,9 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
   const ports = opts.ports.length > 0 ? opts.ports : await defaultProbePorts(input);
   const name = `hostalias-doctor-${process.pid}-${randomBytes(3).toString('hex')}`;
   opts.onContainer?.(name);
-  say(`probe: starting ${name} (${image}${opts.network ? ` on network ${opts.network}` : ''}, ${cli}): resolving ${input.desired.names.join(', ')}${ports.length ? `, connecting to port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}` : ''}…`);
+  say(
+    `probe: starting ${name} (${image}${opts.network ? ` on network ${opts.network}` : ''}, ${cli}): resolving ${input.desired.names.join(', ')}${ports.length ? `, connecting to port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}` : ''}…`,
+  );
   const started = Date.now();
   const ticker = setInterval(() => say(`probe: still running (${Math.round((Date.now() - started) / 1000)} s)…`), 2000);
   let res;
@@ -93,7 +131,14 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
   if (!out.complete) {
     const why = (res.stderr || res.stdout).trim().split('\n').slice(-2).join(' ') || `${cli} run exited ${res.code}`;
     const findings = await probeFindings(input, out);
-    return [...findings, fail('probe', `the probe container did not finish: ${why}`, /No such image|pull access denied|image not known/i.test(why) ? `${cli} pull ${image}` : 'hostalias doctor --probe --image busybox:stable')];
+    return [
+      ...findings,
+      fail(
+        'probe',
+        `the probe container did not finish: ${why}`,
+        /No such image|pull access denied|image not known/i.test(why) ? `${cli} pull ${image}` : 'hostalias doctor --probe --image busybox:stable',
+      ),
+    ];
   }
   const findings = await probeFindings(input, out);
   if (ports.length === 0) findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', 'hostalias doctor --probe PORT'));

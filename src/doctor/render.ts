@@ -38,7 +38,10 @@ export function renderReport(findings: readonly Finding[], opts: { color: boolea
     const worst = here.fail > 0 ? 'fail' : here.warn > 0 ? 'warn' : 'ok';
     lines.push(c(COLOR[worst], `${MARK[worst]} ${id}`));
     // Past the cap, problems first (fails, then warnings), so it never hides a failure behind an ok line.
-    const ordered = list.length <= SHOWN_PER_CHECK ? list : [...list.filter((f) => f.status === 'fail'), ...list.filter((f) => f.status === 'warn'), ...list.filter((f) => f.status === 'ok')];
+    const ordered =
+      list.length <= SHOWN_PER_CHECK
+        ? list
+        : [...list.filter((f) => f.status === 'fail'), ...list.filter((f) => f.status === 'warn'), ...list.filter((f) => f.status === 'ok')];
     let shown = 0;
     const hidden = { ok: 0, warn: 0, fail: 0 };
     for (const f of ordered) {

@@ -214,7 +214,14 @@ export async function applySteps(ctx: Applier, steps: readonly Step[], label: st
   return result;
 }
 
-async function rollbackAndTell(ctx: Applier, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, opts: ApplyOptions): Promise<HostaliasError> {
+async function rollbackAndTell(
+  ctx: Applier,
+  undos: Undo[],
+  failed: Step,
+  cause: unknown,
+  journal: (l: string) => Promise<void>,
+  opts: ApplyOptions,
+): Promise<HostaliasError> {
   const { error, clean } = await rollback(ctx, undos, failed, cause, journal, ctx.fs.resolve(opts.journal ?? JOURNAL_PATH));
   await opts.rolledBack?.(clean).catch(() => undefined);
   return error;
@@ -228,7 +235,14 @@ function teardownError(journalFile: string, failures: Array<{ step: Step; err: u
   return new HostaliasError(code, `${failures.length} step(s) failed (${done} others were done): ${list}`, fix);
 }
 
-async function rollback(ctx: Applier, undos: Undo[], failed: Step, cause: unknown, journal: (l: string) => Promise<void>, journalFile: string): Promise<{ error: HostaliasError; clean: boolean }> {
+async function rollback(
+  ctx: Applier,
+  undos: Undo[],
+  failed: Step,
+  cause: unknown,
+  journal: (l: string) => Promise<void>,
+  journalFile: string,
+): Promise<{ error: HostaliasError; clean: boolean }> {
   const problems: string[] = [];
   for (const undo of [...undos].reverse()) {
     try {
@@ -244,7 +258,10 @@ async function rollback(ctx: Applier, undos: Undo[], failed: Step, cause: unknow
   const what = base ? base.message : `${failed.why}: ${describeCause(cause)}`;
   const undone = undos.length === 0 ? 'nothing had been changed yet' : `the ${undos.length} earlier change(s) were rolled back`;
   const tail = problems.length > 0 ? `; rolling back also failed for: ${problems.join('; ')} (see ${journalFile})` : '';
-  const fix = base?.fix ?? fixOf(cause) ?? (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
+  const fix =
+    base?.fix ??
+    fixOf(cause) ??
+    (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
   return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };
 }
 

@@ -103,9 +103,27 @@ function planDirs(steps: readonly Step[]): string[] {
  * change, and the record removed once the change is complete or cleanly rolled back. A run killed
  * at any point leaves the record, which the next run reads (issue 15).
  */
-async function applyRecorded(ctx: Context, plan: Plan, label: string, previous: State | null, next: State | null, save: boolean, also: State[] = []): Promise<Step[]> {
+async function applyRecorded(
+  ctx: Context,
+  plan: Plan,
+  label: string,
+  previous: State | null,
+  next: State | null,
+  save: boolean,
+  also: State[] = [],
+): Promise<Step[]> {
   if (plan.steps.length === 0 && !save) return [];
-  const intent: Intent = { version: 1, label, startedAt: new Date().toISOString(), pid: process.pid, previous, next, also, dirs: planDirs(plan.steps), steps: plan.steps.map(describeStep) };
+  const intent: Intent = {
+    version: 1,
+    label,
+    startedAt: new Date().toISOString(),
+    pid: process.pid,
+    previous,
+    next,
+    also,
+    dirs: planDirs(plan.steps),
+    steps: plan.steps.map(describeStep),
+  };
   if (plan.steps.length > 0) await saveIntent(ctx.fs, intent);
   const result = await applySteps(ctx, plan.steps, label, {
     teardown: next === null,
@@ -157,17 +175,29 @@ function sameState(a: State, b: State): boolean {
  * hostalias's own markers show (Backend.discover). Each candidate is planned and torn down in
  * turn (teardown of something already gone is a no-op), so "already down" means none of it exists.
  */
-async function convergeDown(ctx: Context, previous: State | null, unreadable: CorruptStateError | null, intent: Intent | 'unknown' | null, opts: ChangeOptions): Promise<ChangeResult> {
+async function convergeDown(
+  ctx: Context,
+  previous: State | null,
+  unreadable: CorruptStateError | null,
+  intent: Intent | 'unknown' | null,
+  opts: ChangeOptions,
+): Promise<ChangeResult> {
   const label = opts.label ?? 'down';
   const notes: string[] = [];
   const candidates = interruptedStates(intent, previous);
   if (intent && intent !== 'unknown') {
-    notes.push(`the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`);
+    notes.push(
+      `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`,
+    );
   }
   if (previous === null) {
     const found = await ctx.backend.discover(ctx);
     candidates.push(...found.states);
-    const why = unreadable ? `${ctx.fs.resolve(STATE_PATH)} is unreadable` : intent === 'unknown' ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable` : `${ctx.fs.resolve(STATE_PATH)} is missing`;
+    const why = unreadable
+      ? `${ctx.fs.resolve(STATE_PATH)} is unreadable`
+      : intent === 'unknown'
+        ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable`
+        : `${ctx.fs.resolve(STATE_PATH)} is missing`;
     if (found.found.length > 0) notes.push(`${why}: recovered from hostalias's markers, removing ${found.found.join('; ')}`);
   }
   const unique = uniqueStates(candidates);
@@ -196,7 +226,13 @@ async function convergeDown(ctx: Context, previous: State | null, unreadable: Co
  * `desired` doesn't want (a persistence kind or an alias address the change was moving away
  * from). The record keeps the states not yet cleared, so a kill in any round loses none.
  */
-async function convergeAfterCrash(ctx: Context, desired: Desired, previous: State | null, intent: Intent | 'unknown', opts: ChangeOptions): Promise<ChangeResult> {
+async function convergeAfterCrash(
+  ctx: Context,
+  desired: Desired,
+  previous: State | null,
+  intent: Intent | 'unknown',
+  opts: ChangeOptions,
+): Promise<ChangeResult> {
   const states = interruptedStates(intent, previous);
   const rounds: Array<State | null> = states.length > 0 ? states : [null];
   const first = await planChange(ctx, desired, rounds[0] ?? null, opts.only);

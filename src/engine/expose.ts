@@ -19,18 +19,26 @@ export interface ExposeResult extends ChangeResult {
  * (exit 3). Brings the alias up with the stored configuration if needed. Needs root unless
  * dry-run; idempotent.
  */
-export async function expose(ctx: Context, specs: ExposeSpec | readonly ExposeSpec[], opts: ChangeOptions & { firewall?: FirewallChoice; via?: ExposeViaChoice } = {}): Promise<ExposeResult> {
+export async function expose(
+  ctx: Context,
+  specs: ExposeSpec | readonly ExposeSpec[],
+  opts: ChangeOptions & { firewall?: FirewallChoice; via?: ExposeViaChoice } = {},
+): Promise<ExposeResult> {
   const list = Array.isArray(specs) ? (specs as readonly ExposeSpec[]) : [specs as ExposeSpec];
   // An image build (--root) says nothing about the services the image's host will run: unknown.
   const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
   const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
   const apply = (specs: readonly ExposeSpec[]) =>
-    converge(ctx, (state) => {
-      const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
-      for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners);
-      return { ...d, exposes: specs.reduce(withExpose, d.exposes) };
-    }, opts);
+    converge(
+      ctx,
+      (state) => {
+        const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
+        for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners);
+        return { ...d, exposes: specs.reduce(withExpose, d.exposes) };
+      },
+      opts,
+    );
   const res = await apply(wanted);
   res.plan.notes.push(...decisions.flatMap((d) => d.notes));
   const ip = res.state?.desired.ip;
@@ -53,8 +61,17 @@ export async function expose(ctx: Context, specs: ExposeSpec | readonly ExposeSp
  * Removes exposed ports (`unexpose(ctx, 5432, 'tcp')` or a list of `{port, proto}`), their rules
  * or their relays, in one plan; a port that isn't exposed (or nothing installed) is success.
  */
-export function unexpose(ctx: Context, ports: number | readonly PortProto[], protoOrOpts?: 'tcp' | 'udp' | ChangeOptions, maybeOpts: ChangeOptions = {}): Promise<ChangeResult> {
+export function unexpose(
+  ctx: Context,
+  ports: number | readonly PortProto[],
+  protoOrOpts?: 'tcp' | 'udp' | ChangeOptions,
+  maybeOpts: ChangeOptions = {},
+): Promise<ChangeResult> {
   const list: readonly PortProto[] = typeof ports === 'number' ? [{ port: ports, proto: typeof protoOrOpts === 'string' ? protoOrOpts : 'tcp' }] : ports;
   const opts = typeof protoOrOpts === 'object' ? protoOrOpts : maybeOpts;
-  return converge(ctx, (state) => (state ? { ...state.desired, exposes: list.reduce((acc, p) => withoutExpose(acc, p.port, p.proto), state.desired.exposes) } : null), opts);
+  return converge(
+    ctx,
+    (state) => (state ? { ...state.desired, exposes: list.reduce((acc, p) => withoutExpose(acc, p.port, p.proto), state.desired.exposes) } : null),
+    opts,
+  );
 }

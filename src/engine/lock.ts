@@ -4,7 +4,11 @@ import { holdLock } from '../fs/lock.js';
 import { STATE_DIR } from '../model/state.js';
 
 const busy = (lockPath: string, what: string) => (pid: number | null) =>
-  new HostaliasError('locked', `another hostalias run${pid === null ? '' : ` (pid ${pid})`} is changing ${what} (it holds ${lockPath})`, `wait for it to finish; if no hostalias is running, remove ${lockPath}`);
+  new HostaliasError(
+    'locked',
+    `another hostalias run${pid === null ? '' : ` (pid ${pid})`} is changing ${what} (it holds ${lockPath})`,
+    `wait for it to finish; if no hostalias is running, remove ${lockPath}`,
+  );
 
 /** Holds the state lock while `fn` runs, so two runs never interleave their changes. */
 export async function withLock<T>(fs: SystemFs, fn: () => Promise<T>): Promise<T> {

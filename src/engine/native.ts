@@ -5,7 +5,12 @@ import type { InterfaceAddress, NativeProbes } from '../model/context.js';
 /** Addresses from getifaddrs (os.networkInterfaces: this process's network namespace). Read-only. */
 function interfaceAddresses(): InterfaceAddress[] {
   return Object.entries(networkInterfaces()).flatMap(([name, addrs]) =>
-    (addrs ?? []).map((a) => ({ name, family: a.family === 'IPv4' ? ('inet' as const) : ('inet6' as const), address: a.address, prefixlen: Number(a.cidr?.split('/')[1] ?? -1) })),
+    (addrs ?? []).map((a) => ({
+      name,
+      family: a.family === 'IPv4' ? ('inet' as const) : ('inet6' as const),
+      address: a.address,
+      prefixlen: Number(a.cidr?.split('/')[1] ?? -1),
+    })),
   );
 }
 

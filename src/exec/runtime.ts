@@ -79,7 +79,11 @@ export async function locateRuntimeSource(): Promise<RuntimeSource> {
     for (const f of files) hash.update(`${f}\n`).update(await readFile(join(dir, f)));
     return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node: process.execPath, dir, files, manifest };
   }
-  throw new HostaliasError('failed', `the hostalias bundle (dist/cli/runtime.json) was not found near ${candidates[0]}, so there is nothing for boot units to run`, 'npm run build (in a clone), or reinstall hostalias');
+  throw new HostaliasError(
+    'failed',
+    `the hostalias bundle (dist/cli/runtime.json) was not found near ${candidates[0]}, so there is nothing for boot units to run`,
+    'npm run build (in a clone), or reinstall hostalias',
+  );
 }
 
 /** The module at `moduleUrl` is the script node was started with (not imported by a test or a library user). */

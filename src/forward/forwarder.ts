@@ -66,7 +66,11 @@ export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto)
   const where = `listening on ${formatEndpoint(listen)}/${proto}`;
   switch (e.code) {
     case 'EADDRNOTAVAIL':
-      return new HostaliasError('not-present', `${where}: ${listen.host} is not an address of this host`, 'sudo hostalias up   (adds the alias), or pass --listen ADDR');
+      return new HostaliasError(
+        'not-present',
+        `${where}: ${listen.host} is not an address of this host`,
+        'sudo hostalias up   (adds the alias), or pass --listen ADDR',
+      );
     case 'EADDRINUSE':
       return new HostaliasError('conflict', `${where}: the port is already in use`, `see what listens there: ss -lntup 'sport = :${listen.port}'`);
     case 'EACCES':
@@ -84,7 +88,13 @@ function sumStats(all: RelayStats[]): RelayStats {
 
 /** The TCP relay a forwarder (or one of its workers) runs for `opts`. Pure. */
 export function tcpRelayOptions(opts: ForwarderOptions): TcpRelayOptions {
-  return { listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}), ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}) };
+  return {
+    listen: opts.listen,
+    targets: opts.targets,
+    ...(opts.order ? { order: opts.order } : {}),
+    ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.maxConnections ? { maxConnections: opts.maxConnections } : {}),
+  };
 }
 
 async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
@@ -94,7 +104,13 @@ async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
     relay =
       opts.proto === 'tcp'
         ? await startTcpRelay(tcpRelayOptions(opts))
-        : await startUdpRelay({ listen: opts.listen, targets: opts.targets, ...(opts.order ? { order: opts.order } : {}), ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.maxSessions ? { maxSessions: opts.maxSessions } : {}) });
+        : await startUdpRelay({
+            listen: opts.listen,
+            targets: opts.targets,
+            ...(opts.order ? { order: opts.order } : {}),
+            ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
+            ...(opts.maxSessions ? { maxSessions: opts.maxSessions } : {}),
+          });
   } catch (err) {
     throw listenError(err, opts.listen, opts.proto);
   }

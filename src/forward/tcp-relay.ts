@@ -149,7 +149,13 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       const index = (start + i) % targets.length;
       const target = targets[index] as Endpoint;
       // highWaterMark is honoured by net.Socket (Duplex options) though @types/node omits it here.
-      const connectOpts: net.NetConnectOpts & { highWaterMark: number } = { host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, highWaterMark };
+      const connectOpts: net.NetConnectOpts & { highWaterMark: number } = {
+        host: target.host,
+        port: target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        highWaterMark,
+      };
       const up = net.connect(connectOpts);
       if (opts.unref) up.unref();
       upstream = up;

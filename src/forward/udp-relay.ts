@@ -83,7 +83,15 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   const idleTimeoutMs = opts.idleTimeoutMs ?? RELAY_DEFAULTS.idleTimeoutS * 1000;
   const maxSessions = opts.maxSessions ?? 4096;
   const sessions = new Map<string, Session>();
-  const stats: UdpRelayStats = { sessions: 0, sessionsOpened: 0, sessionsExpired: 0, sessionsEvicted: 0, dropped: 0, datagramsToTarget: 0, datagramsToClient: 0 };
+  const stats: UdpRelayStats = {
+    sessions: 0,
+    sessionsOpened: 0,
+    sessionsExpired: 0,
+    sessionsEvicted: 0,
+    dropped: 0,
+    datagramsToTarget: 0,
+    datagramsToClient: 0,
+  };
   const picker = targetPicker(opts.targets.length, opts.order);
   const listener = dgram.createSocket({ type: family(opts.listen.host) });
 
@@ -134,7 +142,16 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
       if (idlest[1].socket) closeQuietly(idlest[1].socket);
       stats.sessionsEvicted++;
     }
-    const session: Session = { socket: null, connected: false, pending: [], target: picker.first(), tries: 1, replied: false, last: null, lastActive: Date.now() };
+    const session: Session = {
+      socket: null,
+      connected: false,
+      pending: [],
+      target: picker.first(),
+      tries: 1,
+      replied: false,
+      last: null,
+      lastActive: Date.now(),
+    };
     connectUpstream(session, client);
     sessions.set(key, session);
     stats.sessionsOpened++;
@@ -157,15 +174,18 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
   });
   listener.on('error', () => undefined);
 
-  const sweep = setInterval(() => {
-    const cutoff = Date.now() - idleTimeoutMs;
-    for (const [key, s] of sessions) {
-      if (s.lastActive >= cutoff) continue;
-      sessions.delete(key);
-      if (s.socket) closeQuietly(s.socket);
-      stats.sessionsExpired++;
-    }
-  }, Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 4))));
+  const sweep = setInterval(
+    () => {
+      const cutoff = Date.now() - idleTimeoutMs;
+      for (const [key, s] of sessions) {
+        if (s.lastActive >= cutoff) continue;
+        sessions.delete(key);
+        if (s.socket) closeQuietly(s.socket);
+        stats.sessionsExpired++;
+      }
+    },
+    Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 4))),
+  );
   sweep.unref();
 
   return new Promise((resolve, reject) => {

@@ -1,6 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { access, chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
 
@@ -235,7 +252,10 @@ export class SystemFs {
    * own directories a symlink is refused and a directory writable by others is made 0755 again.
    */
   async ensureDir(dir: string): Promise<void> {
-    const parts = posix.normalize(dir).split('/').filter((p) => p !== '');
+    const parts = posix
+      .normalize(dir)
+      .split('/')
+      .filter((p) => p !== '');
     await mkdir(this.root, { recursive: true });
     let current = '';
     for (const part of parts) {
@@ -268,7 +288,11 @@ export class SystemFs {
   private async checkOwnedParents(path: string): Promise<boolean> {
     const owner = OWNED_DIRS.find((d) => path.startsWith(`${d}/`) || path === d);
     if (!owner) return true;
-    const rest = posix.normalize(path).slice(owner.length).split('/').filter((p) => p !== '');
+    const rest = posix
+      .normalize(path)
+      .slice(owner.length)
+      .split('/')
+      .filter((p) => p !== '');
     rest.pop();
     let current = owner;
     for (const part of [null, ...rest]) {
@@ -309,7 +333,8 @@ export class SystemFs {
   private explain(err: unknown, full: string): unknown {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') return linkRefused(full);
-    if (code === 'ENXIO') return new UnsafePathError(`refusing to use ${full}: it is not a regular file (a FIFO or socket)`, `remove it (sudo rm ${full}) and run hostalias again`);
+    if (code === 'ENXIO')
+      return new UnsafePathError(`refusing to use ${full}: it is not a regular file (a FIFO or socket)`, `remove it (sudo rm ${full}) and run hostalias again`);
     return err;
   }
 }
@@ -441,7 +466,15 @@ function linkRefused(full: string): UnsafePathError {
 }
 
 function notRegular(full: string, st: Stats): UnsafePathError {
-  const kind = st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+  const kind = st.isFIFO()
+    ? 'a FIFO'
+    : st.isSocket()
+      ? 'a socket'
+      : st.isDirectory()
+        ? 'a directory'
+        : st.isCharacterDevice() || st.isBlockDevice()
+          ? 'a device'
+          : 'not a regular file';
   return new UnsafePathError(`refusing to use ${full}: it is ${kind}, not a regular file`, `remove it (sudo rm ${full}) and run hostalias again`);
 }
 

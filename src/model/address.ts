@@ -53,13 +53,17 @@ export function refuseName(name: string): string | null {
   if (!NAME.test(name)) return 'use letters, digits, "-", "_" and dots, like local_host';
   const lower = name.toLowerCase();
   if (lower === 'localhost' || lower.endsWith('.localhost')) return '"localhost" must keep meaning 127.0.0.1 (RFC 6761); pick another name, like local_host';
-  if (ipaddr.IPv4.isValid(name) || /^\d+$/.test(lower.split('.').pop() ?? '')) return 'it reads as an IP address, so it would shadow that address; use a name with a letter in its last label';
+  if (ipaddr.IPv4.isValid(name) || /^\d+$/.test(lower.split('.').pop() ?? ''))
+    return 'it reads as an IP address, so it would shadow that address; use a name with a letter in its last label';
   return null;
 }
 
 /** Parses `--names a,b,c`: host names as /etc/hosts and `--add-host` accept them. Pure. */
 export function parseNames(input: string): string[] {
-  const names = input.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  const names = input
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
   if (names.length === 0) throw usageError('--names needs at least one host name', 'for example --names local_host,host.docker.internal');
   for (const name of names) {
     const why = refuseName(name);

@@ -39,7 +39,6 @@ export function parseIfaceName(text: string): string {
   return text;
 }
 
-
 /** One listening socket, as a platform reports it (`address` as the kernel shows it: `::1`, `0.0.0.0`, `::ffff:127.0.0.1`). */
 export interface PortListener {
   proto: 'tcp' | 'udp';
@@ -75,34 +74,54 @@ function describeListeners(on: readonly PortListener[]): string {
  * follows the service to whichever family it starts on. `listeners` null: unknown (the platform
  * can't list them, or an image is built with --root): kernel, as before issue 11. Pure; throws a usage error for `--keep-source` with a relay.
  */
-export function chooseExposeVia(choice: ExposeViaChoice, spec: ExposeSpec, listeners: readonly PortListener[] | null, unknown?: { via: ExposeVia; reason: string }): ExposeDecision {
+export function chooseExposeVia(
+  choice: ExposeViaChoice,
+  spec: ExposeSpec,
+  listeners: readonly PortListener[] | null,
+  unknown?: { via: ExposeVia; reason: string },
+): ExposeDecision {
   const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
   const v4 = on.some((l) => reachedByKernel(l.address));
   const v6only = !v4 && on.some((l) => l.address === '::1');
   const example = `hostalias expose ${describeExpose(spec)}`;
   const keepSourceError = (why: string) =>
-    usageError(`--keep-source needs the kernel path, which reaches 127.0.0.1 only; ${why}`, `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (sudo ${example})`);
+    usageError(
+      `--keep-source needs the kernel path, which reaches 127.0.0.1 only; ${why}`,
+      `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (sudo ${example})`,
+    );
   if (choice === 'relay') {
     if (spec.keepSource) throw keepSourceError('--via relay connects from the relay itself');
     return { via: 'relay', reason: 'chosen with --via relay', notes: [] };
   }
   if (choice === 'kernel') {
     const notes = v6only
-      ? [`only [::1]:${spec.to} listens, which the kernel path can't reach: containers are refused until the service also listens on 127.0.0.1 (sudo ${example} --via relay reaches it as it is)`]
+      ? [
+          `only [::1]:${spec.to} listens, which the kernel path can't reach: containers are refused until the service also listens on 127.0.0.1 (sudo ${example} --via relay reaches it as it is)`,
+        ]
       : [];
     return { via: 'kernel', reason: 'chosen with --via kernel', notes };
   }
   if (listeners === null) {
     // The platform's own default when it can't list listeners (macOS: the relay, issue 13 item 4); --keep-source needs the kernel path.
     if (unknown?.via === 'relay' && !spec.keepSource) return { via: 'relay', reason: unknown.reason, notes: [] };
-    return { via: 'kernel', reason: 'what listens was not read (this platform, or an image build): kernel rules to 127.0.0.1', notes: [`a service on [::1] only needs --via relay`] };
+    return {
+      via: 'kernel',
+      reason: 'what listens was not read (this platform, or an image build): kernel rules to 127.0.0.1',
+      notes: [`a service on [::1] only needs --via relay`],
+    };
   }
-  if (v4) return { via: 'kernel', reason: `${describeListeners(on.filter((l) => reachedByKernel(l.address)))} listens: kernel rules, no relay process`, notes: [] };
+  if (v4)
+    return { via: 'kernel', reason: `${describeListeners(on.filter((l) => reachedByKernel(l.address)))} listens: kernel rules, no relay process`, notes: [] };
   if (spec.keepSource) {
     if (v6only) throw keepSourceError(`the service listens on [::1]:${spec.to} only`);
     return { via: 'kernel', reason: `nothing listens on port ${spec.to} yet; --keep-source needs the kernel path (127.0.0.1)`, notes: [] };
   }
-  if (v6only) return { via: 'relay', reason: `the service listens on [::1]:${spec.to} only, which no kernel rule can reach from a container: a relay carries it`, notes: [] };
+  if (v6only)
+    return {
+      via: 'relay',
+      reason: `the service listens on [::1]:${spec.to} only, which no kernel rule can reach from a container: a relay carries it`,
+      notes: [],
+    };
   return {
     via: 'relay',
     reason: `nothing listens on port ${spec.to} yet: a relay reaches the service on 127.0.0.1 or ::1, whichever it starts on`,
@@ -137,12 +156,20 @@ const same = (a: { port: number; proto: string }, port: number, proto: string) =
 export function refuseExposeConflicts(desired: Desired, previous: Desired | null, spec: ExposeSpec, listeners: readonly PortListener[] | null): void {
   const what = describeExpose(spec);
   if (desired.forwards.some((f) => same(f, spec.port, spec.proto))) {
-    throw new HostaliasError('conflict', `${what} is already relayed by \`hostalias forward ${what} --install\``, `sudo hostalias forward ${what} --uninstall, then sudo hostalias expose ${what} (expose reaches ::1 and 127.0.0.1 services alike)`);
+    throw new HostaliasError(
+      'conflict',
+      `${what} is already relayed by \`hostalias forward ${what} --install\``,
+      `sudo hostalias forward ${what} --uninstall, then sudo hostalias expose ${what} (expose reaches ::1 and 127.0.0.1 services alike)`,
+    );
   }
   const ours = previous?.exposes.some((e) => same(e, spec.port, spec.proto) && e.via === 'relay') ?? false;
   const taken = (listeners ?? []).some((l) => same(l, spec.port, spec.proto) && (l.address === desired.ip || l.address === `::ffff:${desired.ip}`));
   if (taken && !ours) {
-    throw new HostaliasError('conflict', `something already listens on ${desired.ip}:${what} (a \`hostalias forward ${what}\` in a terminal?): the expose would take its traffic`, `stop it (ss -lntup 'sport = :${spec.port}' shows it), then sudo hostalias expose ${what}`);
+    throw new HostaliasError(
+      'conflict',
+      `something already listens on ${desired.ip}:${what} (a \`hostalias forward ${what}\` in a terminal?): the expose would take its traffic`,
+      `stop it (ss -lntup 'sport = :${spec.port}' shows it), then sudo hostalias expose ${what}`,
+    );
   }
 }
 
@@ -160,5 +187,9 @@ export function refuseForwardConflicts(desired: Desired, port: number, proto: 't
     e.via === 'relay'
       ? `${what} is exposed through hostalias's own relay, which already reaches the service on 127.0.0.1 or ::1`
       : `${what} is exposed with kernel rules, which rewrite ${desired.ip}:${port} to 127.0.0.1:${e.to} before a relay sees a packet: this forward would never receive one`;
-  throw new HostaliasError('conflict', why, `keep the expose (hostalias doctor shows whether containers reach the service), or remove it first: sudo hostalias unexpose ${what}`);
+  throw new HostaliasError(
+    'conflict',
+    why,
+    `keep the expose (hostalias doctor shows whether containers reach the service), or remove it first: sudo hostalias unexpose ${what}`,
+  );
 }

@@ -42,7 +42,13 @@ const IntentSchema = v.object({
   previous: v.nullable(StateSchema),
   next: v.nullable(StateSchema),
   also: v.optional(v.array(StateSchema)),
-  dirs: v.array(v.pipe(v.string(), v.startsWith('/'), v.check((s) => !s.split('/').includes('..'), 'no ".." in a path'))),
+  dirs: v.array(
+    v.pipe(
+      v.string(),
+      v.startsWith('/'),
+      v.check((s) => !s.split('/').includes('..'), 'no ".." in a path'),
+    ),
+  ),
   steps: v.array(v.string()),
 });
 
@@ -66,7 +72,11 @@ export async function saveIntent(fs: SystemFs, intent: Intent): Promise<void> {
   try {
     await fs.write(INTENT_PATH, `${JSON.stringify(intent, null, 2)}\n`, 0o600);
   } catch (err) {
-    throw new HostaliasError('failed', `recording the change before making it (${fs.resolve(INTENT_PATH)}): ${(err as Error).message}; nothing was changed`, `free space or fix ${fs.resolve(STATE_DIR)}, then run it again`);
+    throw new HostaliasError(
+      'failed',
+      `recording the change before making it (${fs.resolve(INTENT_PATH)}): ${(err as Error).message}; nothing was changed`,
+      `free space or fix ${fs.resolve(STATE_DIR)}, then run it again`,
+    );
   }
 }
 

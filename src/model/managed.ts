@@ -26,7 +26,5 @@ export function managedHeader(commentPrefix: '#' | '<!--', removedBy: string, re
  */
 export function isManaged(text: string | null): boolean {
   if (text === null) return false;
-  return text
-    .split('\n', HEADER_LINES)
-    .some((line) => line.includes(MARK) || LEGACY_HEADERS.includes(line.trim()));
+  return text.split('\n', HEADER_LINES).some((line) => line.includes(MARK) || LEGACY_HEADERS.includes(line.trim()));
 }

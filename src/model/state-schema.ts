@@ -20,7 +20,10 @@ const accepts = (parse: (s: string) => unknown) => (s: string) => {
 
 const Ip = v.pipe(v.string(), v.check(accepts(parseAliasIp), 'not a usable IPv4 alias address'));
 const Label = v.pipe(v.string(), v.check(accepts(parseLabel), 'not a valid label (lo: plus 1–12 characters)'));
-const HostName = v.pipe(v.string(), v.check((s) => refuseName(s) === null, 'not an allowed host name'));
+const HostName = v.pipe(
+  v.string(),
+  v.check((s) => refuseName(s) === null, 'not an allowed host name'),
+);
 const Iface = v.pipe(v.string(), v.check(accepts(parseIfaceName), 'not an interface name'));
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Proto = v.picklist(['tcp', 'udp']);
@@ -42,7 +45,12 @@ const Forward = v.object({
   port: Port,
   proto: Proto,
   targets: v.array(Endpoint),
-  listen: v.optional(v.pipe(v.string(), v.check((s) => isIP(s) !== 0, 'not an IP address'))),
+  listen: v.optional(
+    v.pipe(
+      v.string(),
+      v.check((s) => isIP(s) !== 0, 'not an IP address'),
+    ),
+  ),
   workers: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WORKERS))),
   schedule: v.optional(v.picklist(FORWARD_SCHEDULES)),
   connectTimeoutMs: v.optional(Count),

@@ -59,7 +59,8 @@ export function parseState(text: string, path = STATE_PATH): State {
     throw new CorruptStateError(path, `not JSON: ${(err as Error).message}`);
   }
   const obj = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
-  const desired = obj && typeof obj['desired'] === 'object' && obj['desired'] !== null ? { ...defaultDesired(), ...(obj['desired'] as object) } : obj?.['desired'];
+  const desired =
+    obj && typeof obj['desired'] === 'object' && obj['desired'] !== null ? { ...defaultDesired(), ...(obj['desired'] as object) } : obj?.['desired'];
   const result = v.safeParse(StateSchema, obj ? { ...obj, desired } : raw);
   if (!result.success) {
     const issue = result.issues[0];

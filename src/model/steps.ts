@@ -19,16 +19,24 @@ import { shellQuote } from '../model/shell.js';
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */
 export type Step =
-  | { kind: 'run'; argv: string[]; undo?: string[] | StepUndo; service?: boolean; input?: string; capture?: StepCapture; retry?: Retry; undoRetry?: Retry; why: string }
+  | {
+      kind: 'run';
+      argv: string[];
+      undo?: string[] | StepUndo;
+      service?: boolean;
+      input?: string;
+      capture?: StepCapture;
+      retry?: Retry;
+      undoRetry?: Retry;
+      why: string;
+    }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
   | { kind: 'remove'; path: string; before: string | null; why: string }
   | { kind: 'symlink'; path: string; target: string; why: string }
   | { kind: 'copy'; from: string; path: string; mode: number; files?: string[]; why: string };
 
 /** A structured undo: a command with stdin, or a file restored to `content` (null: removed). */
-export type StepUndo =
-  | { kind: 'run'; argv: string[]; input?: string }
-  | { kind: 'file'; path: string; content: string | null; mode: number };
+export type StepUndo = { kind: 'run'; argv: string[]; input?: string } | { kind: 'file'; path: string; content: string | null; mode: number };
 
 /**
  * Runs the command (`retry`) or its undo (`undoRetry`) again while it fails with output matching
@@ -99,7 +107,9 @@ export function renderStep(step: Step, opts: RenderTarget): string {
     }
     case 'write': {
       const header = `# write ${where(step.path)} (mode ${step.mode.toString(8).padStart(4, '0')})`;
-      const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', { context: 3 });
+      const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', {
+        context: 3,
+      });
       return `${header}\n${patch.split('\n').slice(1).join('\n').trimEnd()}`;
     }
   }

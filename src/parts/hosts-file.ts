@@ -32,7 +32,14 @@ export function planHostsFile(desired: { ip: string; names: string[] } | null, c
     return plan;
   }
   if (current !== null && hasBlock(current)) {
-    plan.steps.push({ kind: 'write', path: HOSTS_PATH, content: stripBlock(current), mode: 0o644, before: current, why: `remove hostalias's names from ${HOSTS_PATH}` });
+    plan.steps.push({
+      kind: 'write',
+      path: HOSTS_PATH,
+      content: stripBlock(current),
+      mode: 0o644,
+      before: current,
+      why: `remove hostalias's names from ${HOSTS_PATH}`,
+    });
   }
   if (backup !== null) plan.steps.push({ kind: 'remove', path: backupPath, before: backup, why: `drop the backup of ${HOSTS_PATH}` });
   return plan;

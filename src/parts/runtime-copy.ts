@@ -51,7 +51,8 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
   if (source && obs.current !== source.id) {
     plan.steps.push({ kind: 'symlink', path: RUNTIME_CURRENT, target: source.id, why: `make boot units run hostalias ${source.id}` });
   }
-  if (!source && obs.current !== null) plan.steps.push({ kind: 'remove', path: RUNTIME_CURRENT, before: null, why: 'remove the link boot units ran hostalias through' });
+  if (!source && obs.current !== null)
+    plan.steps.push({ kind: 'remove', path: RUNTIME_CURRENT, before: null, why: 'remove the link boot units ran hostalias through' });
   for (const [name, files] of Object.entries(obs.versions).sort()) {
     if (name === keep) continue;
     const dir = `${RUNTIME_DIR}/${name}`;
@@ -61,7 +62,8 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
   }
   const empty = !source && obs.others.length === 0;
   if (empty && plan.steps.length > 0) plan.steps.push({ kind: 'remove', path: RUNTIME_DIR, before: null, why: `remove ${RUNTIME_DIR}` });
-  if (source && plan.steps.some((s: Step) => s.kind === 'copy')) plan.notes.push(`boot units run ${RUNTIME_CURRENT} (hostalias ${source.id}), not the folder hostalias was run from`);
+  if (source && plan.steps.some((s: Step) => s.kind === 'copy'))
+    plan.notes.push(`boot units run ${RUNTIME_CURRENT} (hostalias ${source.id}), not the folder hostalias was run from`);
   return plan;
 }
 

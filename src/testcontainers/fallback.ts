@@ -14,13 +14,22 @@ interface TestContainersModule {
 export async function exposeThroughTestcontainers(wanted: readonly WantedPort[]): Promise<number[]> {
   const udp = wanted.filter((w) => w.proto === 'udp' && !w.implicit);
   if (udp.length > 0) {
-    throw new HostaliasError('unsupported', `Testcontainers' exposeHostPorts tunnels TCP only; ${udp.map((w) => `${w.port}/udp`).join(', ')} can't go through it`, 'sudo hostalias up   (then UDP is relayed too)');
+    throw new HostaliasError(
+      'unsupported',
+      `Testcontainers' exposeHostPorts tunnels TCP only; ${udp.map((w) => `${w.port}/udp`).join(', ')} can't go through it`,
+      'sudo hostalias up   (then UDP is relayed too)',
+    );
   }
   let mod: TestContainersModule;
   try {
     mod = (await import('testcontainers')) as unknown as TestContainersModule;
   } catch (err) {
-    throw new HostaliasError('unsupported', `the fallback to Testcontainers' exposeHostPorts needs the testcontainers package (${(err as Error).message})`, 'npm install --save-dev testcontainers', { cause: err });
+    throw new HostaliasError(
+      'unsupported',
+      `the fallback to Testcontainers' exposeHostPorts needs the testcontainers package (${(err as Error).message})`,
+      'npm install --save-dev testcontainers',
+      { cause: err },
+    );
   }
   const tcp = wanted.filter((w) => w.proto === 'tcp').map((w) => w.port);
   if (tcp.length > 0) await mod.TestContainers.exposeHostPorts(...tcp);

@@ -90,7 +90,9 @@ function isLocalAddress(ip: string): boolean {
 }
 
 function notPresent(target: Target): HostaliasError {
-  const why = target.configured ? `the alias ${target.ip} is not on lo (hostalias was set up, then taken down or lost at a reboot)` : `hostalias is not set up on this machine (no alias ${target.ip} on lo)`;
+  const why = target.configured
+    ? `the alias ${target.ip} is not on lo (hostalias was set up, then taken down or lost at a reboot)`
+    : `hostalias is not set up on this machine (no alias ${target.ip} on lo)`;
   const ipFlag = target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : '';
   return new HostaliasError(
     'not-present',

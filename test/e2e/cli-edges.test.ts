@@ -34,9 +34,16 @@ test('an unreadable state folder: "permission denied" with the path and the fix,
   const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none', '--no-lan-guard']);
   assert.equal(up.code, 0, up.stderr);
   await chmod(join(root, 'var/lib/hostalias'), 0o700);
-  const r = await ns.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath(), 'status', '--files-root', root], { allowFail: true });
+  const r = await ns.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliPath(), 'status', '--files-root', root], {
+    allowFail: true,
+  });
   assert.equal(r.code, 4, r.stderr);
-  assert.match(r.stderr, new RegExp(`^hostalias: ${root}/var/lib/hostalias/state\\.json: permission denied\\n  fix: run it with sudo \\(sudo hostalias status --files-root ${root}\\)`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^hostalias: ${root}/var/lib/hostalias/state\\.json: permission denied\\n  fix: run it with sudo \\(sudo hostalias status --files-root ${root}\\)`,
+    ),
+  );
   assert.doesNotMatch(r.stderr, /\n\s+at |unexpected error/);
 });
 
@@ -53,7 +60,11 @@ test('after down: status says nothing of a LAN guard, and no empty /etc/hostalia
   const off = await runCli(ns, ['status', '--files-root', root]);
   assert.doesNotMatch(off.stdout, /lan guard/);
   assert.equal((JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { lanGuard: boolean }).lanGuard, false);
-  assert.equal(existsSync(join(root, 'etc/hostalias')), false, `etc/ holds ${existsSync(join(root, 'etc')) ? readdirSync(join(root, 'etc')).join(', ') : 'nothing'}`);
+  assert.equal(
+    existsSync(join(root, 'etc/hostalias')),
+    false,
+    `etc/ holds ${existsSync(join(root, 'etc')) ? readdirSync(join(root, 'etc')).join(', ') : 'nothing'}`,
+  );
 });
 
 test('--persist systemd where systemd is not installed: the note says so', async (t) => {
@@ -77,7 +88,8 @@ test('compose honours COMPOSE_FILE (its separator, relative paths); -f still win
   await writeFile(join(dir, 'base.yaml'), 'services:\n  web:\n    image: busybox\n');
   await writeFile(join(dir, 'extra.yaml'), 'services:\n  worker:\n    image: busybox\n');
   await writeFile(join(dir, 'compose.yaml'), 'services:\n  ignored:\n    image: busybox\n');
-  const run = (args: string[], env: Record<string, string>) => execArgv([process.execPath, cliPath(), 'compose', ...args], { cwd: dir, env: { ...process.env, ...env }, allowFail: true });
+  const run = (args: string[], env: Record<string, string>) =>
+    execArgv([process.execPath, cliPath(), 'compose', ...args], { cwd: dir, env: { ...process.env, ...env }, allowFail: true });
   const r = await run([], { COMPOSE_FILE: 'base.yaml:extra.yaml' });
   assert.equal(r.code, 0, r.stderr);
   const out = await readFile(join(dir, 'compose.hostalias.yaml'), 'utf8');
@@ -140,7 +152,10 @@ test('no packet filter installed: up works and warns once, expose fails with the
   const expose = await runCli(ns, ['expose', '5432', '--files-root', root], { env });
   assert.equal(expose.code, 7, expose.stderr);
   assert.match(expose.stderr, /exposing 5432\/tcp needs a packet filter \(DNAT rules\), and neither nft nor iptables is installed/);
-  assert.match(expose.stderr, /fix: sudo apt-get install nftables, then run it again; or relay the port in userspace instead, no packet filter needed: hostalias forward 5432/);
+  assert.match(
+    expose.stderr,
+    /fix: sudo apt-get install nftables, then run it again; or relay the port in userspace instead, no packet filter needed: hostalias forward 5432/,
+  );
   const state = JSON.parse(await readFile(join(root, 'var/lib/hostalias/state.json'), 'utf8')) as { desired: { exposes: unknown[] } };
   assert.deepEqual(state.desired.exposes, [], 'nothing recorded');
 

@@ -19,10 +19,24 @@ test('compose as an unprivileged user: the override is written, journaled and lo
   await writeFile(join(dir, 'compose.yaml'), 'services:\n  web:\n    image: nginx\n');
   await chown(dir, NOBODY, NOBODY);
   await chown(join(dir, 'compose.yaml'), NOBODY, NOBODY);
-  const asNobody = (args: string[]) => execArgv(
-    ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', `HOME=${dir}`, process.execPath, cliPath(), 'compose', '--root', join(dir, 'no-state'), ...args],
-    { cwd: dir, allowFail: true, timeoutMs: 60_000 },
-  );
+  const asNobody = (args: string[]) =>
+    execArgv(
+      [
+        'setpriv',
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        '--clear-groups',
+        'env',
+        `HOME=${dir}`,
+        process.execPath,
+        cliPath(),
+        'compose',
+        '--root',
+        join(dir, 'no-state'),
+        ...args,
+      ],
+      { cwd: dir, allowFail: true, timeoutMs: 60_000 },
+    );
   const r = await asNobody([]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(await readFile(join(dir, 'compose.hostalias.yaml'), 'utf8'), /local_host:10\.254\.254\.254/);

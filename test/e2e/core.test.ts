@@ -45,12 +45,15 @@ test('up, idempotent up, move, status, down, second down', async (t) => {
   const status = await runCli(ns, ['status', '--files-root', root, '--json']);
   assert.equal(status.code, 0);
   const report = JSON.parse(status.stdout) as { ip: unknown; present: unknown; persistence: unknown; names: unknown };
-  assert.deepEqual({ ip: report.ip, present: report.present, persistence: report.persistence, names: report.names }, {
-    ip: '10.254.254.254',
-    present: true,
-    persistence: 'systemd',
-    names: ['local_host', 'local', 'host.docker.internal'],
-  });
+  assert.deepEqual(
+    { ip: report.ip, present: report.present, persistence: report.persistence, names: report.names },
+    {
+      ip: '10.254.254.254',
+      present: true,
+      persistence: 'systemd',
+      names: ['local_host', 'local', 'host.docker.internal'],
+    },
+  );
 
   const move = await runCli(ns, ['up', '--files-root', root, '--ip', '10.254.254.1', '--names', 'local_host,api.local']);
   assert.equal(move.code, 0, move.stderr);
@@ -181,7 +184,10 @@ test('a late step failing for real rolls back the alias (exit 1, no state)', asy
   assert.equal(await loJson(ns), addr, 'the alias was removed again');
   assert.equal(existsSync(join(root, 'var/lib/hostalias/state.json')), false, 'no state for a half-done change');
   const journal = await readFile(join(root, 'var/lib/hostalias/journal.log'), 'utf8');
-  assert.match(journal, /up: done ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias\n.*up: FAILED write \/etc\/systemd\/system\/hostalias\.service: .*\n.*up: rolled back: ip addr del 10\.254\.254\.254\/32 dev lo\n$/);
+  assert.match(
+    journal,
+    /up: done ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias\n.*up: FAILED write \/etc\/systemd\/system\/hostalias\.service: .*\n.*up: rolled back: ip addr del 10\.254\.254\.254\/32 dev lo\n$/,
+  );
   const status = await runCli(ns, ['status', '--files-root', root]);
   assert.equal(status.code, 6);
 });
@@ -237,7 +243,10 @@ test('--dry-run --json prints steps with shell lines and changes nothing', async
   assert.equal(out.dryRun, true);
   assert.equal(out.applied, false);
   // The core's steps come first (alias, persistence, hosts file); later features may append theirs.
-  assert.deepEqual(out.steps.slice(0, 4).map((s) => s.kind), ['run', 'write', 'symlink', 'write']);
+  assert.deepEqual(
+    out.steps.slice(0, 4).map((s) => s.kind),
+    ['run', 'write', 'symlink', 'write'],
+  );
   for (const s of out.steps) assert.ok(s.shell.startsWith('$ ') || s.shell.startsWith('# write '), s.shell);
   assert.equal(out.steps[0]?.shell, '$ ip addr replace 10.254.254.254/32 dev lo label lo:hostalias');
   assert.match(out.steps[1]?.shell ?? '', new RegExp(`^# write ${root}/etc/systemd/system/hostalias\\.service \\(mode 0644\\)\\n--- /dev/null`));
@@ -248,7 +257,11 @@ test('--dry-run --json prints steps with shell lines and changes nothing', async
   const text = await runCli(ns, ['up', '--files-root', root, '--dry-run', '--verbose']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^\$ ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias$/m);
-  assert.match(text.stdout, /^persistence decision: none: no systemd in the target root, no netplan, no \/etc\/network\/interfaces; the alias lasts until reboot/m, '--verbose says why');
+  assert.match(
+    text.stdout,
+    /^persistence decision: none: no systemd in the target root, no netplan, no \/etc\/network\/interfaces; the alias lasts until reboot/m,
+    '--verbose says why',
+  );
   assert.deepEqual(await snapshot(root), {});
 
   const down = await runCli(ns, ['down', '--files-root', root, '--dry-run', '--json']);

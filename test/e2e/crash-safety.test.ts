@@ -48,7 +48,11 @@ async function assertClean(ns: Netns, root: string, localnet: string, what: stri
   const tables = (await ns.exec(['nft', 'list', 'tables'])).stdout;
   assert.doesNotMatch(tables, /hostalias/, `${what}: nft table left`);
   assert.equal(await routeLocalnet(ns), localnet, `${what}: route_localnet not restored`);
-  assert.deepEqual((await filesUnder(root)).filter((f) => f !== JOURNAL && f !== 'filler'), ['etc/hosts', ...Object.keys(more)].sort(), `${what}: files left`);
+  assert.deepEqual(
+    (await filesUnder(root)).filter((f) => f !== JOURNAL && f !== 'filler'),
+    ['etc/hosts', ...Object.keys(more)].sort(),
+    `${what}: files left`,
+  );
   for (const [file, text] of Object.entries(more)) assert.equal(await readFile(join(root, file), 'utf8'), text, `${what}: ${file}`);
   assert.deepEqual(await readFile(join(root, 'etc/hosts')), HOSTS, `${what}: /etc/hosts bytes`);
   const st = await stat(join(root, 'etc/hosts'));
@@ -145,12 +149,15 @@ async function persistedKinds(root: string): Promise<string[]> {
   const files = await filesUnder(root);
   const kinds: string[] = [];
   if (SYSTEMD_FILES.some((f) => files.includes(f))) kinds.push('systemd');
-  if (IFUPDOWN_FILES.some((f) => files.includes(f)) || (await readFile(join(root, 'etc/network/interfaces'), 'utf8')).includes('hostalias')) kinds.push('ifupdown');
+  if (IFUPDOWN_FILES.some((f) => files.includes(f)) || (await readFile(join(root, 'etc/network/interfaces'), 'utf8')).includes('hostalias'))
+    kinds.push('ifupdown');
   if (files.includes(NETWORKD_FILE)) kinds.push('networkd');
   return kinds;
 }
 
-test('persistence moved by an up SIGKILLed after each step: the next up (same kind, or a third one, itself killed once) leaves only the kind it wants', { timeout: 600_000 }, async (t) => {
+test('persistence moved by an up SIGKILLed after each step: the next up (same kind, or a third one, itself killed once) leaves only the kind it wants', {
+  timeout: 600_000,
+}, async (t) => {
   const ns = await withNetns(t, 'crashkind');
   const localnet = await routeLocalnet(ns);
   const prepare = async (tag: string) => {
@@ -211,7 +218,10 @@ test('state.json removed after up: down removes everything and says it recovered
   await execArgv(['rm', join(root, 'var/lib/hostalias/state.json')]);
   const down = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(down.code, 0, down.stderr);
-  assert.match(down.stdout, /state\.json is missing: recovered from hostalias's markers, removing .*hostalias\.service.*10\.254\.254\.254\/32 on lo labelled lo:hostalias.*the hostalias block in \/etc\/hosts/);
+  assert.match(
+    down.stdout,
+    /state\.json is missing: recovered from hostalias's markers, removing .*hostalias\.service.*10\.254\.254\.254\/32 on lo labelled lo:hostalias.*the hostalias block in \/etc\/hosts/,
+  );
   await assertClean(ns, root, localnet, 'state removed, down');
   const again = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(again.code, 0, again.stderr);

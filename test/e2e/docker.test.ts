@@ -66,7 +66,10 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const f = await cli(['flags', '--files-root', root]);
     assert.equal(f.code, 0, f.stderr);
     const flags = f.stdout.trim().split(/\s+/);
-    assert.deepEqual(flags, NAMES.map((n) => `--add-host=${n}:${ALIAS}`));
+    assert.deepEqual(
+      flags,
+      NAMES.map((n) => `--add-host=${n}:${ALIAS}`),
+    );
     const r = await d.docker(['run', ...flags, '--rm', image, ...probe(NAMES)], { timeoutMs: 60_000 });
     assert.equal(r.stdout.trim(), reached(NAMES));
   });
@@ -82,10 +85,24 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     assert.equal(r.stdout.trim(), reached(NAMES));
   });
 
-  await t.test('run: exit status passes through, the user\'s own --add-host wins', async () => {
-    const r = await cli(['run', '--files-root', root, '--add-host', 'local:192.0.2.77', '--rm', image, 'sh', '-c', 'grep -E "\\s(local|local_host)$" /etc/hosts; exit 3']);
+  await t.test("run: exit status passes through, the user's own --add-host wins", async () => {
+    const r = await cli([
+      'run',
+      '--files-root',
+      root,
+      '--add-host',
+      'local:192.0.2.77',
+      '--rm',
+      image,
+      'sh',
+      '-c',
+      'grep -E "\\s(local|local_host)$" /etc/hosts; exit 3',
+    ]);
     assert.equal(r.code, 3, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' '));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/\s+/g, ' '));
     assert.deepEqual(lines.sort(), [`${ALIAS} local_host`, '192.0.2.77 local'].sort());
   });
 
@@ -116,7 +133,9 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
       assert.equal((await cli(['run', '--files-root', root, '--rm', image, 'true'])).code, 0);
       hostalias.push(Date.now() - t0);
     }
-    t.diagnostic(`docker run --rm true: ${median(plain)} ms; hostalias run --rm true: ${median(hostalias)} ms (node start + state + ip probe: +${median(hostalias) - median(plain)} ms)`);
+    t.diagnostic(
+      `docker run --rm true: ${median(plain)} ms; hostalias run --rm true: ${median(hostalias)} ms (node start + state + ip probe: +${median(hostalias) - median(plain)} ms)`,
+    );
   });
 
   const compose = [
@@ -151,10 +170,10 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const created = await dc(dir, [...files, 'up', '--no-start']);
     assert.equal(created.code, 0, created.stderr);
     assert.equal((await cli(['refresh', '--files-root', root])).code, 0);
-    const app = await dc(dir, [...files, 'run', '--rm', '-T', 'app', 'sh', '-c', `grep -c "db.example" /etc/hosts; ${(probe(NAMES)[2] ?? '')}`]);
+    const app = await dc(dir, [...files, 'run', '--rm', '-T', 'app', 'sh', '-c', `grep -c "db.example" /etc/hosts; ${probe(NAMES)[2] ?? ''}`]);
     assert.equal(app.code, 0, app.stderr);
     assert.equal(app.stdout.trim(), `1\n${reached(NAMES)}`, 'own entry kept, every name reaches (compose project network = user-defined bridge)');
-    const mapped = await dc(dir, [...files, 'run', '--rm', '-T', 'mapped', 'sh', '-c', `grep -c "cache.example" /etc/hosts; ${(probe(['local'])[2] ?? '')}`]);
+    const mapped = await dc(dir, [...files, 'run', '--rm', '-T', 'mapped', 'sh', '-c', `grep -c "cache.example" /etc/hosts; ${probe(['local'])[2] ?? ''}`]);
     assert.equal(mapped.code, 0, mapped.stderr);
     assert.equal(mapped.stdout.trim(), `1\n${reached(['local'])}`);
     await dc(dir, [...files, 'down']);
@@ -203,9 +222,13 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     const t0 = Date.now();
     await d.restart();
     t.diagnostic(`dockerd restart with the new daemon.json: ${Date.now() - t0} ms`);
-    const gw = await d.docker(['run', '--rm', '--add-host=x:host-gateway', image, 'sh', '-c', 'grep -E "\\sx$" /etc/hosts; nc -w 5 x 8081'], { timeoutMs: 60_000 });
+    const gw = await d.docker(['run', '--rm', '--add-host=x:host-gateway', image, 'sh', '-c', 'grep -E "\\sx$" /etc/hosts; nc -w 5 x 8081'], {
+      timeoutMs: 60_000,
+    });
     assert.equal(gw.stdout.trim().replace(/\s+/g, ' '), `${ALIAS} x alias`);
-    const userNet = await d.docker(['run', '--rm', '--network', 'usernet', '--add-host=x:host-gateway', image, 'nc', '-w', '5', 'x', '8081'], { timeoutMs: 60_000 });
+    const userNet = await d.docker(['run', '--rm', '--network', 'usernet', '--add-host=x:host-gateway', image, 'nc', '-w', '5', 'x', '8081'], {
+      timeoutMs: 60_000,
+    });
     assert.equal(userNet.stdout.trim(), 'alias');
   });
 

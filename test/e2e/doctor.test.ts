@@ -11,7 +11,12 @@ import { cliPath, createNetns, runCli, startReplyServer, type Netns } from '../l
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../lab/dockerd.js';
 import { waitFor } from '../lab/exec.js';
 
-interface Finding { id: string; status: 'ok' | 'warn' | 'fail'; message: string; fix: string | null }
+interface Finding {
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  message: string;
+  fix: string | null;
+}
 
 let ns: Netns;
 let d: Dockerd;
@@ -44,7 +49,8 @@ async function doctor(...args: string[]): Promise<{ code: number; findings: Find
 }
 
 const of = (fs: Finding[], id: string) => fs.filter((f) => f.id === id);
-const worst = (fs: Finding[], id: string) => (of(fs, id).some((f) => f.status === 'fail') ? 'fail' : of(fs, id).some((f) => f.status === 'warn') ? 'warn' : 'ok');
+const worst = (fs: Finding[], id: string) =>
+  of(fs, id).some((f) => f.status === 'fail') ? 'fail' : of(fs, id).some((f) => f.status === 'warn') ? 'warn' : 'ok';
 
 /** Runs a printed fix inside the namespace as root: drops `sudo`, runs `hostalias` from this build. */
 async function runFix(fix: string): Promise<void> {
@@ -58,8 +64,18 @@ test('doctor: a healthy setup passes alias, persistence, route-conflict, docker 
   for (const id of ['alias', 'persistence', 'route-conflict', 'docker', 'daemon-gateway', 'firewall']) {
     assert.equal(worst(r.findings, id), 'ok', `${id}: ${JSON.stringify(of(r.findings, id))}`);
   }
-  assert.match(of(r.findings, 'docker').map((f) => f.message).join('\n'), /Engine 20\.10.*answers at DOCKER_HOST=unix:\/\/\/tmp\/hal-/);
-  assert.match(of(r.findings, 'docker').map((f) => f.message).join('\n'), /bridges: docker0/);
+  assert.match(
+    of(r.findings, 'docker')
+      .map((f) => f.message)
+      .join('\n'),
+    /Engine 20\.10.*answers at DOCKER_HOST=unix:\/\/\/tmp\/hal-/,
+  );
+  assert.match(
+    of(r.findings, 'docker')
+      .map((f) => f.message)
+      .join('\n'),
+    /bridges: docker0/,
+  );
   assert.match(of(r.findings, 'daemon-gateway')[0]?.message ?? '', /host-gateway → 172\.17\.0\.1 .*not the alias/);
   // The human report too: grouped, no colour when not on a TTY.
   const text = await runCli(ns, ['doctor', '--files-root', root], { env: d.env });
@@ -130,7 +146,8 @@ test('doctor --probe: a port that answers, one that refuses, one that drops; the
     const ms = Date.now() - t0;
     const probe = of(r.findings, 'probe');
     const by = (re: RegExp) => probe.find((f) => re.test(f.message));
-    for (const n of ['local_host', 'local', 'host.docker.internal']) assert.equal(by(new RegExp(`^${n.replace(/\./g, '\\.')} resolves to 10\\.254\\.254\\.254`))?.status, 'ok', JSON.stringify(probe));
+    for (const n of ['local_host', 'local', 'host.docker.internal'])
+      assert.equal(by(new RegExp(`^${n.replace(/\./g, '\\.')} resolves to 10\\.254\\.254\\.254`))?.status, 'ok', JSON.stringify(probe));
     assert.equal(by(/^local_host:18080: connected/)?.status, 'ok', JSON.stringify(probe));
     const refused = by(/^local_host:18081: refused/);
     assert.equal(refused?.status, 'fail');
@@ -162,7 +179,10 @@ test('doctor --probe: Ctrl-C removes the probe container', async () => {
     const child = ns.spawn([process.execPath, cliPath(), 'doctor', '--files-root', root, '--probe', '18083', '--image', image], { env: d.env });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-    assert.ok(await waitFor(async () => (await d.docker(['ps', '-q', '--filter', 'label=hostalias.doctor=probe'])).stdout.trim() !== '', 20_000, 100), `probe container never started: ${stderr}`);
+    assert.ok(
+      await waitFor(async () => (await d.docker(['ps', '-q', '--filter', 'label=hostalias.doctor=probe'])).stdout.trim() !== '', 20_000, 100),
+      `probe container never started: ${stderr}`,
+    );
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGINT');
     assert.equal(await exited, 130);

@@ -159,7 +159,13 @@ async function routeLocalnet(lab: HardeningLab): Promise<number> {
  * direct 127.0.0.1 packets are dropped; `deleteHardening` removes only the hardening rule, after
  * which the same packets reach the unexposed service (the control); `down` restores the sysctl.
  */
-async function proveHardening(t: TestContext, lab: HardeningLab, backend: string, deleteHardening: () => Promise<void>, deleteMartian: () => Promise<void>): Promise<void> {
+async function proveHardening(
+  t: TestContext,
+  lab: HardeningLab,
+  backend: string,
+  deleteHardening: () => Promise<void>,
+  deleteMartian: () => Promise<void>,
+): Promise<void> {
   const before = await routeLocalnet(lab);
   assert.equal(before, 0, 'route_localnet starts off on the trusted veth');
   ok(await lab.cli(['up', '--allow-iface', lab.hostIf, '--firewall', backend]), 'up');
@@ -177,11 +183,19 @@ async function proveHardening(t: TestContext, lab: HardeningLab, backend: string
   assert.equal(lab.hidden.connections.length, hiddenBefore, 'the unexposed service accepted nothing');
   await sendUdp(lab.ctr, lab.udp.port, `${backend}-hardened`);
   await sleep(500);
-  assert.deepEqual(lab.udp.received.filter((m) => m === `${backend}-hardened`), [], 'UDP to 127.0.0.1 from the veth is dropped');
+  assert.deepEqual(
+    lab.udp.received.filter((m) => m === `${backend}-hardened`),
+    [],
+    'UDP to 127.0.0.1 from the veth is dropped',
+  );
 
   await sendFromLoopback(lab.ctr, HOST_IP, lab.anyUdp.port, `${backend}-spoofed`);
   await sleep(500);
-  assert.deepEqual(lab.anyUdp.received.filter((m) => m === `${backend}-spoofed`), [], 'a spoofed 127.0.0.2 source from the veth is dropped (martian rule)');
+  assert.deepEqual(
+    lab.anyUdp.received.filter((m) => m === `${backend}-spoofed`),
+    [],
+    'a spoofed 127.0.0.2 source from the veth is dropped (martian rule)',
+  );
 
   await deleteHardening();
   assert.equal(await ctrTcp(lab, '127.0.0.1', lab.hidden.port), 'hidden-ok', 'control: without the hardening rule the veth reaches a 127.0.0.1-only service');
@@ -202,36 +216,48 @@ async function proveHardening(t: TestContext, lab: HardeningLab, backend: string
 
 test('expose hardening (nftables): 127.0.0.0/8 from a trusted interface is dropped unless DNATed', { timeout: 180_000 }, async (t) => {
   const lab = await startHardeningLab(t, 'hardnft');
-  await proveHardening(t, lab, 'nftables', async () => {
-    const listing = (await lab.host.exec(['nft', '-a', 'list', 'table', 'inet', 'hostalias'])).stdout;
-    const rules = listing.split('\n').filter((l) => /ip daddr 127\.0\.0\.0\/8/.test(l) && /\bdrop\b/.test(l));
-    assert.equal(rules.length, 1, `exactly one hardening rule in the table:\n${listing}`);
-    assert.match(rules[0] ?? '', /iifname != "lo"/, 'it matches on the incoming interface');
-    assert.match(rules[0] ?? '', /ct status/, 'it exempts DNATed connections by conntrack status');
-    const chain = /chain (\S+) \{[^}]*ip daddr 127\.0\.0\.0\/8[^}]*\}/.exec(listing)?.[1];
-    const handle = /# handle (\d+)/.exec(rules[0] ?? '')?.[1];
-    assert.ok(chain && handle, `hardening rule's chain and handle:\n${listing}`);
-    await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', chain, 'handle', handle]);
-  }, async () => {
-    const listing = (await lab.host.exec(['nft', '-a', 'list', 'chain', 'inet', 'hostalias', 'martian'])).stdout;
-    const handle = /ip saddr 127\.0\.0\.0\/8 drop # handle (\d+)/.exec(listing)?.[1];
-    assert.ok(handle, `the martian rule:\n${listing}`);
-    await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', 'martian', 'handle', handle]);
-  });
+  await proveHardening(
+    t,
+    lab,
+    'nftables',
+    async () => {
+      const listing = (await lab.host.exec(['nft', '-a', 'list', 'table', 'inet', 'hostalias'])).stdout;
+      const rules = listing.split('\n').filter((l) => /ip daddr 127\.0\.0\.0\/8/.test(l) && /\bdrop\b/.test(l));
+      assert.equal(rules.length, 1, `exactly one hardening rule in the table:\n${listing}`);
+      assert.match(rules[0] ?? '', /iifname != "lo"/, 'it matches on the incoming interface');
+      assert.match(rules[0] ?? '', /ct status/, 'it exempts DNATed connections by conntrack status');
+      const chain = /chain (\S+) \{[^}]*ip daddr 127\.0\.0\.0\/8[^}]*\}/.exec(listing)?.[1];
+      const handle = /# handle (\d+)/.exec(rules[0] ?? '')?.[1];
+      assert.ok(chain && handle, `hardening rule's chain and handle:\n${listing}`);
+      await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', chain, 'handle', handle]);
+    },
+    async () => {
+      const listing = (await lab.host.exec(['nft', '-a', 'list', 'chain', 'inet', 'hostalias', 'martian'])).stdout;
+      const handle = /ip saddr 127\.0\.0\.0\/8 drop # handle (\d+)/.exec(listing)?.[1];
+      assert.ok(handle, `the martian rule:\n${listing}`);
+      await lab.host.exec(['nft', 'delete', 'rule', 'inet', 'hostalias', 'martian', 'handle', handle]);
+    },
+  );
 });
 
 test('expose hardening (iptables): 127.0.0.0/8 from a trusted interface is dropped unless DNATed', { timeout: 180_000 }, async (t) => {
   const lab = await startHardeningLab(t, 'hardipt');
-  await proveHardening(t, lab, 'iptables', async () => {
-    const save = (await lab.host.exec(['iptables-save', '-t', 'filter'])).stdout;
-    const rules = save.split('\n').filter((l) => l.startsWith('-A HOSTALIAS-LOCALNET '));
-    assert.equal(rules.length, 1, `exactly one hardening rule:\n${save}`);
-    assert.match(rules[0] ?? '', /-d 127\.0\.0\.0\/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP/);
-    assert.equal((await lab.host.exec(['nft', 'list', 'tables'])).stdout.includes('inet hostalias'), false, 'iptables backend: no nftables table of ours');
-    await lab.host.exec(['iptables', '-w', '-t', 'filter', '-D', 'HOSTALIAS-LOCALNET', '1']);
-  }, async () => {
-    const save = (await lab.host.exec(['iptables-save', '-t', 'raw'])).stdout;
-    assert.match(save, /^-A HOSTALIAS-MARTIAN -s 127\.0\.0\.0\/8 ! -i lo -j DROP$/m);
-    await lab.host.exec(['iptables', '-w', '-t', 'raw', '-D', 'HOSTALIAS-MARTIAN', '1']);
-  });
+  await proveHardening(
+    t,
+    lab,
+    'iptables',
+    async () => {
+      const save = (await lab.host.exec(['iptables-save', '-t', 'filter'])).stdout;
+      const rules = save.split('\n').filter((l) => l.startsWith('-A HOSTALIAS-LOCALNET '));
+      assert.equal(rules.length, 1, `exactly one hardening rule:\n${save}`);
+      assert.match(rules[0] ?? '', /-d 127\.0\.0\.0\/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP/);
+      assert.equal((await lab.host.exec(['nft', 'list', 'tables'])).stdout.includes('inet hostalias'), false, 'iptables backend: no nftables table of ours');
+      await lab.host.exec(['iptables', '-w', '-t', 'filter', '-D', 'HOSTALIAS-LOCALNET', '1']);
+    },
+    async () => {
+      const save = (await lab.host.exec(['iptables-save', '-t', 'raw'])).stdout;
+      assert.match(save, /^-A HOSTALIAS-MARTIAN -s 127\.0\.0\.0\/8 ! -i lo -j DROP$/m);
+      await lab.host.exec(['iptables', '-w', '-t', 'raw', '-D', 'HOSTALIAS-MARTIAN', '1']);
+    },
+  );
 });

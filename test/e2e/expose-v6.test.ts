@@ -59,11 +59,21 @@ async function lab(t: TestContext, tag: string) {
     cli,
     /** A new connection from a fresh container to NAME:p, by name as `hostalias flags` / `run` give it; what it read. */
     container: async (p: number) =>
-      (await d.docker(['run', '--rm', '--add-host', `${NAME}:${ALIAS}`, image, 'sh', '-c', `sleep 1 | nc -w 2 ${NAME} ${p}`], { allowFail: true, timeoutMs: 30_000 })).stdout.trim(),
+      (
+        await d.docker(['run', '--rm', '--add-host', `${NAME}:${ALIAS}`, image, 'sh', '-c', `sleep 1 | nc -w 2 ${NAME} ${p}`], {
+          allowFail: true,
+          timeoutMs: 30_000,
+        })
+      ).stdout.trim(),
     doctor: async (): Promise<Finding[]> => JSON.parse((await cli(['doctor', '--json'])).stdout).findings as Finding[],
     /** The listening TCP sockets on `port`, as `ss -ltn` shows them (sorted). */
     listening: async (port: number) =>
-      (await ns.exec(['ss', '-Hltn', `sport = :${port}`])).stdout.trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]).sort(),
+      (await ns.exec(['ss', '-Hltn', `sport = :${port}`])).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/)[3])
+        .sort(),
     /** What systemd would start for the expose relay of `port` (plus --files-root, where this test keeps the state the relay reads). */
     startRelay: (port: number) => {
       const argv = execStart(readFileSync(join(root, `etc/systemd/system/hostalias-forward-${port}-tcp.service`), 'utf8'));
@@ -99,7 +109,12 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   const argv = execStart(unit);
   assert.deepEqual(argv.slice(2), ['forward', `${port}/tcp`, '--listen', ALIAS, '--for-expose']);
   const statusText = (await cli(['status'])).stdout;
-  assert.match(statusText, new RegExp(`exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service\\)`));
+  assert.match(
+    statusText,
+    new RegExp(
+      `exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service\\)`,
+    ),
+  );
   assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
 
   // The unit runs the installed copy (issue 12), which `up --files-root` put under the root too.

@@ -62,7 +62,8 @@ test('forward: a container reaches 127.0.0.1-only TCP and UDP servers through th
   const udpPort = 41000 + (process.pid % 20000);
   const udp = ns.spawn([process.execPath, '-e', UDP_SERVER_JS, '--', String(udpPort)]);
   await waitLine(udp, 'ready');
-  const container = async (script: string) => (await d.docker(['run', '--rm', image, 'sh', '-c', script], { allowFail: true, timeoutMs: 30_000 })).stdout.trim();
+  const container = async (script: string) =>
+    (await d.docker(['run', '--rm', image, 'sh', '-c', script], { allowFail: true, timeoutMs: 30_000 })).stdout.trim();
   // `sleep 1 |` keeps nc's stdin open until the reply has arrived.
   const viaTcp = () => container(`sleep 1 | nc -w 2 ${ALIAS} ${tcp.port}`);
   // busybox's nc has no -u: send the datagram from node inside a running container's network
@@ -103,7 +104,10 @@ test('forward --install writes a unit (service calls skipped under --root); down
   const wants = join(root, 'etc/systemd/system/multi-user.target.wants/hostalias-forward-5432-tcp.service');
   const inst = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432']);
   assert.equal(inst.code, 0, inst.stderr);
-  assert.match(readFileSync(unit, 'utf8'), new RegExp(`^ExecStart=\\S+ \\S+main\\.js forward 5432/tcp --listen ${ALIAS.replace(/\./g, '\\.')} --to 127\\.0\\.0\\.1:15432$`, 'm'));
+  assert.match(
+    readFileSync(unit, 'utf8'),
+    new RegExp(`^ExecStart=\\S+ \\S+main\\.js forward 5432/tcp --listen ${ALIAS.replace(/\./g, '\\.')} --to 127\\.0\\.0\\.1:15432$`, 'm'),
+  );
   assert.ok(lstatSync(wants).isSymbolicLink());
   const again = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432', '--json']);
   assert.equal((JSON.parse(again.stdout) as { changed: boolean }).changed, false, 'installing again changes nothing');
@@ -193,7 +197,10 @@ test('forward --install keeps the relay options in the unit; installing again wi
   const first = await install(['--workers', '2', '--max-connections', '5', '--schedule', 'round-robin', '--connect-timeout', '700', '--grace', '1']);
   assert.equal(first.code, 0, first.stderr);
   const wide = readFileSync(unitPath, 'utf8');
-  assert.match(wide, /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --workers 2 --schedule round-robin --connect-timeout 700 --max-connections 5 --grace 1$/m);
+  assert.match(
+    wide,
+    /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --workers 2 --schedule round-robin --connect-timeout 700 --max-connections 5 --grace 1$/m,
+  );
   const same = await install(['--workers', '2', '--max-connections', '5', '--schedule', 'round-robin', '--connect-timeout', '700', '--grace', '1']);
   assert.equal((JSON.parse(same.stdout) as { changed: boolean }).changed, false, 'the same options again: nothing to do');
 
@@ -201,10 +208,17 @@ test('forward --install keeps the relay options in the unit; installing again wi
   assert.equal(second.code, 0, second.stderr);
   assert.equal((JSON.parse(second.stdout) as { changed: boolean }).changed, true, 'other options: the unit changes');
   const narrow = readFileSync(unitPath, 'utf8');
-  assert.match(narrow, /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --idle-timeout 30 --max-connections 1 --grace 1$/m, 'only the options given now');
+  assert.match(
+    narrow,
+    /^ExecStart=.* forward 7000\/tcp --listen 10\.254\.254\.254 --to 127\.0\.0\.1:\d+ --idle-timeout 30 --max-connections 1 --grace 1$/m,
+    'only the options given now',
+  );
 
   const status = await runCli(ns, ['status', '--files-root', root]);
-  assert.match(status.stdout, /^forwarded +10\.254\.254\.254:7000\/tcp → 127\.0\.0\.1:\d+ \(hostalias-forward-7000-tcp\.service, --idle-timeout 30 --max-connections 1 --grace 1\)$/m);
+  assert.match(
+    status.stdout,
+    /^forwarded +10\.254\.254\.254:7000\/tcp → 127\.0\.0\.1:\d+ \(hostalias-forward-7000-tcp\.service, --idle-timeout 30 --max-connections 1 --grace 1\)$/m,
+  );
   const json = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { forwards: Array<Record<string, unknown>> };
   assert.deepEqual(json.forwards, [{ port: 7000, proto: 'tcp', targets: [`127.0.0.1:${target}`], idleTimeoutS: 30, maxConnections: 1, graceS: 1 }]);
 

@@ -18,10 +18,14 @@ import { loAddrs, tempRoot } from '../support/e2e.js';
 const NOBODY = 65534;
 
 async function hashTree(files: readonly string[]): Promise<string[]> {
-  return Promise.all(files.map(async (f) => {
-    const st = await stat(f);
-    return `${f} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${createHash('sha256').update(await readFile(f)).digest('hex')}`;
-  }));
+  return Promise.all(
+    files.map(async (f) => {
+      const st = await stat(f);
+      return `${f} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${createHash('sha256')
+        .update(await readFile(f))
+        .digest('hex')}`;
+    }),
+  );
 }
 
 /** Runs `argv` as nobody (the unprivileged attacker). */
@@ -29,7 +33,9 @@ async function asNobody(argv: string[]): Promise<void> {
   await execArgv(['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', ...argv]);
 }
 
-test('symlinks planted by an unprivileged user and umask 000: hostalias refuses naming the link, writes nothing outside, creates 0755 dirs', { timeout: 180_000 }, async (t) => {
+test('symlinks planted by an unprivileged user and umask 000: hostalias refuses naming the link, writes nothing outside, creates 0755 dirs', {
+  timeout: 180_000,
+}, async (t) => {
   const ns = await withNetns(t, 'hostile');
   const victimDir = await mkdtemp(`${LAB_TMP_PREFIX}victim-`);
   t.after(() => rm(victimDir, { recursive: true, force: true }));
@@ -96,7 +102,9 @@ async function silentSocket(path: string): Promise<{ close(): Promise<void> }> {
   return { close: () => new Promise<void>((r) => (held.forEach((s) => s.destroy()), server.close(() => r()))) };
 }
 
-test('a silent engine never shrinks trust: refresh keeps the custom bridge trusted and a container still connects; doctor stays bounded', { timeout: 300_000 }, async (t) => {
+test('a silent engine never shrinks trust: refresh keeps the custom bridge trusted and a container still connects; doctor stays bounded', {
+  timeout: 300_000,
+}, async (t) => {
   const ns = await withNetns(t, 'silent');
   const d = await startDockerd(ns);
   const image = await buildBusyboxImage(d);
@@ -105,7 +113,9 @@ test('a silent engine never shrinks trust: refresh keeps the custom bridge trust
   const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none'], { env: d.env });
   assert.equal(up.code, 0, up.stderr);
   await startReplyServer(ns, { host: '10.254.254.254', port: 8080, reply: 'alias-ok\n' });
-  const reach = async () => (await d.docker(['run', '--rm', '--network', 'appnet', image, 'sh', '-c', 'echo hi | nc -w 3 10.254.254.254 8080'], { allowFail: true, timeoutMs: 60_000 })).stdout;
+  const reach = async () =>
+    (await d.docker(['run', '--rm', '--network', 'appnet', image, 'sh', '-c', 'echo hi | nc -w 3 10.254.254.254 8080'], { allowFail: true, timeoutMs: 60_000 }))
+      .stdout;
   assert.match(await reach(), /alias-ok/, 'before: the container on appnet0 reaches the alias');
 
   const sockDir = await mkdtemp(`${LAB_TMP_PREFIX}silent-`);
@@ -154,7 +164,10 @@ test('doctor with 5,000 firewall rules finishes within 5 s with bounded output',
   assert.ok(took <= 5_000, `doctor took ${took} ms`);
   assert.match(text.stdout, /… \d+ more \(\d+ failed, \d+ warnings, \d+ ok\): hostalias doctor --json lists them all/);
   assert.ok(text.stdout.split('\n').length < 200, `text report of ${text.stdout.split('\n').length} lines`);
-  const json = await runCli(ns, ['doctor', '--files-root', root, '--json'], { timeoutMs: 120_000, env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent.sock' } });
+  const json = await runCli(ns, ['doctor', '--files-root', root, '--json'], {
+    timeoutMs: 120_000,
+    env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent.sock' },
+  });
   const findings = (JSON.parse(json.stdout) as { findings: unknown[] }).findings;
   assert.ok(findings.length <= 5100, `one finding per rule at most (${findings.length})`);
 });

@@ -52,7 +52,16 @@ const npmGlobal = (prefix: string, spec: string) => ['npm', 'install', '--global
 test('npm pack ships the bundle, the library and its types, and nothing else', async () => {
   const r = await execArgv(['npm', 'pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: repoRoot(), timeoutMs: NPM_TIMEOUT });
   const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((f) => f.path) ?? [];
-  for (const need of ['package.json', 'README.md', 'dist/cli/main.js', 'dist/cli/worker-main.js', 'dist/cli/runtime.json', 'dist/cli/package.json', 'dist/index.js', 'dist/index.d.ts']) {
+  for (const need of [
+    'package.json',
+    'README.md',
+    'dist/cli/main.js',
+    'dist/cli/worker-main.js',
+    'dist/cli/runtime.json',
+    'dist/cli/package.json',
+    'dist/index.js',
+    'dist/index.d.ts',
+  ]) {
     assert.ok(files.includes(need), `${need} is shipped`);
   }
   const extra = files.filter((f) => /^(src|test|bench|build|scripts|node_modules)\/|\.map$|^tsconfig|\.ts$/.test(f) && !f.endsWith('.d.ts'));
@@ -72,7 +81,12 @@ test('npm install -g of the tarball into a fresh prefix: hostalias --version, an
   assert.equal(v.stdout.trim(), VERSION);
   const flags = await execArgv([bin, 'flags', '--format', 'args'], { allowFail: true });
   assert.match(flags.stdout, new RegExp(`--add-host=host\\.docker\\.internal:${ALIAS.replace(/\./g, '\\.')}`));
-  const npx = await execArgv(['npm', 'exec', '--yes', `--package=${tarball}`, '--', 'hostalias', '--version'], { env: npmEnv(), cwd: prefix, timeoutMs: NPM_TIMEOUT, allowFail: true });
+  const npx = await execArgv(['npm', 'exec', '--yes', `--package=${tarball}`, '--', 'hostalias', '--version'], {
+    env: npmEnv(),
+    cwd: prefix,
+    timeoutMs: NPM_TIMEOUT,
+    allowFail: true,
+  });
   assert.equal(npx.code, 0, npx.stderr);
   assert.equal(npx.stdout.trim(), VERSION, 'npx runs it too');
 });
@@ -86,11 +100,15 @@ test('npm install -g from a git URL of a clone: the prepare script builds it', {
   // resolved identity), and without --install-links links the global install to the temp clone it
   // built in, which npm then deletes. README's git install line has both.
   const url = `git+file://${clone}`;
-  const r = await execArgv(['npm', 'install', '--global', '--prefix', prefix, '--install-links', `--allow-scripts=${url}`, url], { env: npmEnv(), timeoutMs: 540_000, allowFail: true });
+  const r = await execArgv(['npm', 'install', '--global', '--prefix', prefix, '--install-links', `--allow-scripts=${url}`, url], {
+    env: npmEnv(),
+    timeoutMs: 540_000,
+    allowFail: true,
+  });
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   noMisses();
   const bin = join(prefix, 'bin/hostalias');
-  assert.ok(!lstatSync(join(prefix, 'lib/node_modules/hostalias')).isSymbolicLink(), 'a real copy, not a link to npm\'s temp clone');
+  assert.ok(!lstatSync(join(prefix, 'lib/node_modules/hostalias')).isSymbolicLink(), "a real copy, not a link to npm's temp clone");
   const v = await execArgv([bin, '--version'], { allowFail: true });
   assert.equal(v.code, 0, v.stderr);
   assert.equal(v.stdout.trim(), VERSION);
@@ -113,7 +131,9 @@ async function makeUser(t: Parameters<typeof tempRoot>[0], home: string, sudo: b
   return name;
 }
 
-test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sudo with absolute paths; HOSTALIAS_NO_SUDO=1 exits 4 with the command', { timeout: 300_000 }, async (t) => {
+test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sudo with absolute paths; HOSTALIAS_NO_SUDO=1 exits 4 with the command', {
+  timeout: 300_000,
+}, async (t) => {
   const base = await tempRoot(t, 'nvm');
   await chmod(base, 0o755);
   const home = join(base, 'home');
@@ -137,7 +157,10 @@ test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sud
 
   const ns = await withNetns(t, 'nvm');
   const asUser = (args: string[], extra: string[] = []) =>
-    ns.exec(['runuser', '-u', user, '--', '/usr/bin/env', '-i', `HOME=${home}`, `PATH=${nvmBin}:${tools}`, 'LC_ALL=C', ...extra, ...args], { allowFail: true, timeoutMs: 120_000 });
+    ns.exec(['runuser', '-u', user, '--', '/usr/bin/env', '-i', `HOME=${home}`, `PATH=${nvmBin}:${tools}`, 'LC_ALL=C', ...extra, ...args], {
+      allowFail: true,
+      timeoutMs: 120_000,
+    });
 
   const byName = await asUser(['sudo', '-n', 'hostalias', '--version']);
   assert.notEqual(byName.code, 0, 'negative control: sudo does not find hostalias by name (secure_path)');
@@ -167,7 +190,9 @@ test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sud
   assert.ok((await loAddrs(ns)).includes(`${ALIAS}/32 lo:hostalias`), 'still up: nothing was changed');
 });
 
-test('boot units name only the installed copy; with the clone and its node deleted, their ExecStart lines bring back the alias, the rules and a forward', { timeout: 300_000 }, async (t) => {
+test('boot units name only the installed copy; with the clone and its node deleted, their ExecStart lines bring back the alias, the rules and a forward', {
+  timeout: 300_000,
+}, async (t) => {
   const base = await tempRoot(t, 'units');
   const clone = join(base, 'clone');
   await mkdir(clone);
@@ -195,7 +220,11 @@ test('boot units name only the installed copy; with the clone and its node delet
     const text = await readFile(join(unitDir, unit), 'utf8');
     assert.ok(!text.includes(clone) && !text.includes(node) && !text.includes(process.execPath), `${unit} names neither the clone nor a user's node`);
   }
-  assert.deepEqual((await execStartOf('hostalias-forward-18080-tcp.service')).slice(0, 3), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`, 'forward']);
+  assert.deepEqual((await execStartOf('hostalias-forward-18080-tcp.service')).slice(0, 3), [
+    `${RUNTIME_CURRENT}/node`,
+    `${RUNTIME_CURRENT}/main.js`,
+    'forward',
+  ]);
   const versions = (await readdir(join(root, RUNTIME_DIR))).sort();
   assert.equal(versions.length, 2, `one version and current: ${versions.join(' ')}`);
 

@@ -100,7 +100,13 @@ function field(out: string, key: string): string {
 function loState(out: string, key: string): { up: boolean; v4: string[] } {
   const [lo] = JSON.parse(field(out, key)) as LoLink[];
   assert.ok(lo, `no lo in @@${key}`);
-  return { up: lo.flags.includes('UP'), v4: lo.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`).sort() };
+  return {
+    up: lo.flags.includes('UP'),
+    v4: lo.addr_info
+      .filter((a) => a.family === 'inet')
+      .map((a) => `${a.local}/${a.prefixlen}`)
+      .sort(),
+  };
 }
 
 async function nmVersion(): Promise<string> {
@@ -131,10 +137,29 @@ test('NetworkManager 1.42: the keyfile makes the real NetworkManager put the ali
   assert.deepEqual(await loAddrs(booted), ['127.0.0.1/8 lo'], 'no alias before NetworkManager starts');
 
   const r = await execArgv(
-    ['nsenter', `--net=${booted.path}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', SCRIPT.replaceAll('$ALIAS', ALIAS_IP), 'nm-boot', lab, root, process.execPath, cliPath()],
+    [
+      'nsenter',
+      `--net=${booted.path}`,
+      '--',
+      'unshare',
+      '--mount',
+      '--uts',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      SCRIPT.replaceAll('$ALIAS', ALIAS_IP),
+      'nm-boot',
+      lab,
+      root,
+      process.execPath,
+      cliPath(),
+    ],
     { allowFail: true, timeoutMs: 60_000 },
   );
-  const log = async () => `${r.stdout}${r.stderr}\n--- nm.log (tail) ---\n${(await readFile(join(lab, 'nm.log'), 'utf8').catch(() => '')).split('\n').slice(-60).join('\n')}`;
+  const log = async () =>
+    `${r.stdout}${r.stderr}\n--- nm.log (tail) ---\n${(await readFile(join(lab, 'nm.log'), 'utf8').catch(() => '')).split('\n').slice(-60).join('\n')}`;
   assert.equal(r.code, 0, await log());
   assert.doesNotMatch(r.stdout, /^@@error/m, await log());
   t.diagnostic(`NetworkManager ${version}: profile active and alias on lo ${field(r.stdout, 'boot-ms')} ms after start`);

@@ -65,7 +65,10 @@ test('networks: new Docker and compose networks reach the alias from the first p
   assert.match(up.stdout, new RegExp(`${tapped} \\(has a port that is not a container's veth: nic1\\)`));
   ok(await cli(['expose', String(local.port)]), 'expose');
   const first = async (network: string, port: number) => {
-    const r = await d.docker(['run', '--rm', '--network', network, image, 'sh', '-c', `sleep 1 | nc -w 2 ${ALIAS} ${port}`], { allowFail: true, timeoutMs: 60_000 });
+    const r = await d.docker(['run', '--rm', '--network', network, image, 'sh', '-c', `sleep 1 | nc -w 2 ${ALIAS} ${port}`], {
+      allowFail: true,
+      timeoutMs: 60_000,
+    });
     return r.stdout.trim();
   };
 
@@ -80,7 +83,10 @@ test('networks: new Docker and compose networks reach the alias from the first p
   await t.test('a compose project brought down and up twice: each new bridge works at once', async () => {
     const dir = await mkdtemp(`${LAB_TMP_PREFIX}compose-`);
     t.after(() => rm(dir, { recursive: true, force: true }));
-    await writeFile(join(dir, 'compose.yaml'), ['version: "3.8"', 'services:', '  app:', `    image: ${image}`, `    command: ["sh", "-c", "sleep 1 | nc -w 2 ${ALIAS} ${local.port}"]`, ''].join('\n'));
+    await writeFile(
+      join(dir, 'compose.yaml'),
+      ['version: "3.8"', 'services:', '  app:', `    image: ${image}`, `    command: ["sh", "-c", "sleep 1 | nc -w 2 ${ALIAS} ${local.port}"]`, ''].join('\n'),
+    );
     const dc = (args: string[]) => host.exec(['docker-compose', '-p', 'hanets', ...args], { env: d.env, cwd: dir, timeoutMs: 180_000, allowFail: true });
     const bridges = new Set<string>();
     try {
@@ -99,7 +105,10 @@ test('networks: new Docker and compose networks reach the alias from the first p
   });
 
   await t.test('LAN bridges present at up reach nothing; with --no-lan-guard they do (control)', async () => {
-    for (const [name, nb] of [['br-lan', lan], ['br-0123456789ab (Docker-like name, a non-veth port)', fake]] as const) {
+    for (const [name, nb] of [
+      ['br-lan', lan],
+      ['br-0123456789ab (Docker-like name, a non-veth port)', fake],
+    ] as const) {
       assert.equal(await reaches(nb, any.port), false, `${name}: 0.0.0.0 service`);
       assert.equal(await reaches(nb, local.port), false, `${name}: exposed port`);
     }

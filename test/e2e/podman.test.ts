@@ -26,7 +26,11 @@ function cliEnv(pm: Podman): NodeJS.ProcessEnv {
   return { ...process.env, ...pm.vars, DOCKER_HOST: 'unix:///nonexistent/hostalias-podman/docker.sock' };
 }
 
-async function lab(t: TestContext, tag: string, rootless: boolean): Promise<{ ns: Netns; pm: Podman; root: string; cli: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }> }> {
+async function lab(
+  t: TestContext,
+  tag: string,
+  rootless: boolean,
+): Promise<{ ns: Netns; pm: Podman; root: string; cli: (args: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }> }> {
   const ns = await withNetns(t, tag);
   const pm = await startPodman(ns, { rootless });
   // Before the namespace goes (t.after hooks run in the order given): podman rm runs inside it.
@@ -44,7 +48,10 @@ async function podmanTcp(pm: Podman, runArgs: readonly string[], host: string, p
 
 const prereq = [...podmanPrerequisites(true), ...(which(`${PG_BIN}/postgres`) ? [] : ['postgresql'])];
 
-test('podman (rootful): flags, run --engine podman, expose, a network created after up, down', { timeout: 600_000, skip: prereq.length ? `missing: ${prereq.join(', ')}` : false }, async (t) => {
+test('podman (rootful): flags, run --engine podman, expose, a network created after up, down', {
+  timeout: 600_000,
+  skip: prereq.length ? `missing: ${prereq.join(', ')}` : false,
+}, async (t) => {
   const { ns, pm, root, cli } = await lab(t, 'pmroot', false);
   const any = await startReplyServer(ns, { host: '0.0.0.0', reply: 'any-ok\n' });
   const local = await startReplyServer(ns, { host: '127.0.0.1', reply: 'local-ok\n' });
@@ -58,7 +65,23 @@ test('podman (rootful): flags, run --engine podman, expose, a network created af
   assert.ok(flags.includes(`local_host:${ALIAS}`) || flags.includes(`--add-host=local_host:${ALIAS}`), `flags: ${flags.join(' ')}`);
   assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'podman run $(hostalias flags): a 0.0.0.0 service by name');
 
-  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--files-root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`], { allowFail: true });
+  const run = await pm.exec(
+    [
+      process.execPath,
+      cliPath(),
+      'run',
+      '--engine',
+      'podman',
+      '--files-root',
+      root,
+      '--rm',
+      pm.image,
+      'sh',
+      '-c',
+      `sleep 1 | nc -w 3 host.docker.internal ${any.port}`,
+    ],
+    { allowFail: true },
+  );
   assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman: ${run.stderr}`);
 
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
@@ -67,12 +90,23 @@ test('podman (rootful): flags, run --engine podman, expose, a network created af
   assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'and the service sees 127.0.0.1');
 
   ok(await pm.podman(['network', 'create', 'late']), 'podman network create');
-  assert.equal(await podmanTcp(pm, ['--network', 'late', ...flags], 'local_host', local.port), 'local-ok', 'a Podman network created after up: first try, no refresh');
+  assert.equal(
+    await podmanTcp(pm, ['--network', 'late', ...flags], 'local_host', local.port),
+    'local-ok',
+    'a Podman network created after up: first try, no refresh',
+  );
 
   const doc = await cli(['doctor', '--probe', String(local.port), '--engine', 'podman', '--network', 'late', '--image', pm.image, '--json']);
   const findings = (JSON.parse(doc.stdout) as { findings: Finding[] }).findings;
-  assert.match(findings.find((f) => f.id === 'podman')?.message ?? '', /rootful, cni networks: rootful podman: containers reach the alias through their network's bridge/, doc.stdout);
-  assert.ok(findings.some((f) => f.id === 'probe' && f.status === 'ok' && f.message === `local_host:${local.port}: connected`), `doctor --probe --engine podman --network late:\n${doc.stdout}\n${doc.stderr}`);
+  assert.match(
+    findings.find((f) => f.id === 'podman')?.message ?? '',
+    /rootful, cni networks: rootful podman: containers reach the alias through their network's bridge/,
+    doc.stdout,
+  );
+  assert.ok(
+    findings.some((f) => f.id === 'probe' && f.status === 'ok' && f.message === `local_host:${local.port}: connected`),
+    `doctor --probe --engine podman --network late:\n${doc.stdout}\n${doc.stderr}`,
+  );
   assert.match(doc.stderr, /on network late, podman/);
 
   ok(await cli(['down']), 'down');
@@ -85,14 +119,24 @@ interface Finding {
   message: string;
 }
 
-test('podman (rootless, slirp4netns): flags, run --engine podman, exposed service, a real Postgres login as 127.0.0.1, down', { timeout: 600_000, skip: prereq.length ? `missing: ${prereq.join(', ')}` : false }, async (t) => {
+test('podman (rootless, slirp4netns): flags, run --engine podman, exposed service, a real Postgres login as 127.0.0.1, down', {
+  timeout: 600_000,
+  skip: prereq.length ? `missing: ${prereq.join(', ')}` : false,
+}, async (t) => {
   const { ns, pm, root, cli } = await lab(t, 'pmuser', true);
   const any = await startReplyServer(ns, { host: '0.0.0.0', reply: 'any-ok\n' });
   const local = await startReplyServer(ns, { host: '127.0.0.1', reply: 'local-ok\n' });
   ok(await cli(['up']), 'up');
   const flags = (await cli(['flags'])).stdout.trim().split(/\s+/);
-  assert.equal(await podmanTcp(pm, flags, 'local_host', any.port), 'any-ok', 'rootless container, 0.0.0.0 service by name (slirp4netns connects from the host stack)');
-  const run = await pm.exec([process.execPath, cliPath(), 'run', '--engine', 'podman', '--files-root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 local ${any.port}`], { allowFail: true });
+  assert.equal(
+    await podmanTcp(pm, flags, 'local_host', any.port),
+    'any-ok',
+    'rootless container, 0.0.0.0 service by name (slirp4netns connects from the host stack)',
+  );
+  const run = await pm.exec(
+    [process.execPath, cliPath(), 'run', '--engine', 'podman', '--files-root', root, '--rm', pm.image, 'sh', '-c', `sleep 1 | nc -w 3 local ${any.port}`],
+    { allowFail: true },
+  );
   assert.equal(run.stdout.trim(), 'any-ok', `hostalias run --engine podman as the unprivileged user: ${run.stderr}`);
 
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
@@ -100,7 +144,11 @@ test('podman (rootless, slirp4netns): flags, run --engine podman, exposed servic
   assert.equal(await podmanTcp(pm, flags, 'local_host', local.port), 'local-ok', 'exposed: the rootless container reaches it (nat output DNAT)');
   const doc = await pm.exec([process.execPath, cliPath(), 'doctor', '--engine', 'podman', '--json', '--files-root', root], { allowFail: true });
   const podman = (JSON.parse(doc.stdout) as { findings: Finding[] }).findings.find((f) => f.id === 'podman');
-  assert.match(podman?.message ?? '', /rootless, slirp4netns: rootless podman: containers reach the alias through slirp4netns, which connects from this host itself/, doc.stdout);
+  assert.match(
+    podman?.message ?? '',
+    /rootless, slirp4netns: rootless podman: containers reach the alias through slirp4netns, which connects from this host itself/,
+    doc.stdout,
+  );
   assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'the service sees 127.0.0.1');
 
   await t.test('a real psql logs in with the stock scram rule for 127.0.0.1', async () => {
@@ -109,10 +157,52 @@ test('podman (rootless, slirp4netns): flags, run --engine podman, exposed servic
     // psql from the host's own files, mounted read-only into the busybox container.
     const mounts = ['-v', '/usr:/usr:ro', '-v', '/usr/lib:/lib:ro', '-v', '/usr/lib64:/lib64:ro', '-e', `PGPASSWORD=${pg.password}`];
     const sql = 'select host(inet_client_addr())';
-    const r = await pm.podman(['run', '--rm', ...mounts, ...flags, pm.image, `${PG_BIN}/psql`, '-h', 'host.docker.internal', '-p', String(pg.port), '-U', 'postgres', '-d', 'postgres', '-tAc', sql], { allowFail: true, timeoutMs: 60_000 });
+    const r = await pm.podman(
+      [
+        'run',
+        '--rm',
+        ...mounts,
+        ...flags,
+        pm.image,
+        `${PG_BIN}/psql`,
+        '-h',
+        'host.docker.internal',
+        '-p',
+        String(pg.port),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-tAc',
+        sql,
+      ],
+      { allowFail: true, timeoutMs: 60_000 },
+    );
     assert.equal(r.code, 0, `psql: ${r.stderr}`);
     assert.equal(r.stdout.trim(), '127.0.0.1', 'Postgres saw the client as 127.0.0.1 and scram accepted the password');
-    const wrong = await pm.podman(['run', '--rm', ...mounts.slice(0, -2), '-e', 'PGPASSWORD=wrong', ...flags, pm.image, `${PG_BIN}/psql`, '-h', 'host.docker.internal', '-p', String(pg.port), '-U', 'postgres', '-d', 'postgres', '-tAc', sql], { allowFail: true, timeoutMs: 60_000 });
+    const wrong = await pm.podman(
+      [
+        'run',
+        '--rm',
+        ...mounts.slice(0, -2),
+        '-e',
+        'PGPASSWORD=wrong',
+        ...flags,
+        pm.image,
+        `${PG_BIN}/psql`,
+        '-h',
+        'host.docker.internal',
+        '-p',
+        String(pg.port),
+        '-U',
+        'postgres',
+        '-d',
+        'postgres',
+        '-tAc',
+        sql,
+      ],
+      { allowFail: true, timeoutMs: 60_000 },
+    );
     assert.notEqual(wrong.code, 0, 'control: a wrong password is refused (the rule really is scram, not trust)');
     assert.match(wrong.stderr, /password authentication failed/);
   });
@@ -138,7 +228,8 @@ async function startPostgres(t: TestContext, ns: Netns): Promise<{ port: number;
   let stopped: Promise<void> | null = null;
   const stop = () =>
     (stopped ??= (async () => {
-      if (!ns.destroyed) await ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', `${PG_BIN}/pg_ctl -D ${data} -m immediate stop`], { allowFail: true, timeoutMs: 60_000 });
+      if (!ns.destroyed)
+        await ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', `${PG_BIN}/pg_ctl -D ${data} -m immediate stop`], { allowFail: true, timeoutMs: 60_000 });
       await rm(dir, { recursive: true, force: true });
     })());
   // Whichever comes first: the namespace going away (it would kill postgres) or the test's end.

@@ -66,7 +66,10 @@ test('systemd: the unit is valid and its ExecStart lines bring the alias back in
   assert.deepEqual(ini['Service']?.['Type'], ['oneshot']);
   assert.deepEqual(ini['Service']?.['RemainAfterExit'], ['yes']);
   assert.deepEqual(ini['Install']?.['WantedBy'], ['multi-user.target']);
-  assert.equal(await execArgv(['readlink', join(root, 'etc/systemd/system/multi-user.target.wants/hostalias.service')]).then((r) => r.stdout.trim()), '/etc/systemd/system/hostalias.service');
+  assert.equal(
+    await execArgv(['readlink', join(root, 'etc/systemd/system/multi-user.target.wants/hostalias.service')]).then((r) => r.stdout.trim()),
+    '/etc/systemd/system/hostalias.service',
+  );
 
   // systemd's own parser: it prints "file:line: …" for anything it can't use.
   const verify = await execArgv(['systemd-analyze', 'verify', unitPath], { allowFail: true });
@@ -132,7 +135,10 @@ async function runNetworkd(ns: Netns, dirs: { etc?: string; run?: string }): Pro
     'kill $pid; wait $pid || true',
     'ip -o addr show dev lo | grep -q "10.254.254.254/32"',
   ].join('\n');
-  const r = await execArgv(['unshare', '--mount', '--propagation', 'private', '--', 'nsenter', `--net=${ns.path}`, '--', 'sh', '-c', script], { allowFail: true, timeoutMs: 30_000 });
+  const r = await execArgv(['unshare', '--mount', '--propagation', 'private', '--', 'nsenter', `--net=${ns.path}`, '--', 'sh', '-c', script], {
+    allowFail: true,
+    timeoutMs: 30_000,
+  });
   return { code: r.code, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -146,7 +152,10 @@ test('systemd-networkd: the real networkd applies the .network file to lo in a f
   const booted = await bootedNetns(t, 'rbnwd');
   const r = await runNetworkd(booted, { etc: join(root, 'etc/systemd/network') });
   assert.equal(r.code, 0, r.out);
-  assert.ok((await loAddrs(booted)).some((a) => a.startsWith('10.254.254.254/32')), r.out);
+  assert.ok(
+    (await loAddrs(booted)).some((a) => a.startsWith('10.254.254.254/32')),
+    r.out,
+  );
 });
 
 test('netplan: the YAML says what the issue asks, `netplan generate` renders it and networkd applies it', async (t) => {
@@ -154,7 +163,9 @@ test('netplan: the YAML says what the issue asks, `netplan generate` renders it 
   await install(t, root, 'netplan');
   const path = join(root, 'etc/netplan/90-hostalias.yaml');
   assert.equal((await stat(path)).mode & 0o777, 0o600, 'netplan refuses world-readable configs');
-  const doc = parseYaml(await readFile(path, 'utf8')) as { network: { version: number; renderer: string; ethernets: { lo: { match: { name: string }; addresses: string[] } } } };
+  const doc = parseYaml(await readFile(path, 'utf8')) as {
+    network: { version: number; renderer: string; ethernets: { lo: { match: { name: string }; addresses: string[] } } };
+  };
   assert.equal(doc.network.version, 2);
   assert.equal(doc.network.renderer, 'networkd');
   assert.deepEqual(doc.network.ethernets.lo.addresses, ['10.254.254.254/32']);
@@ -171,7 +182,10 @@ test('netplan: the YAML says what the issue asks, `netplan generate` renders it 
   const booted = await bootedNetns(t, 'rbnpl');
   const r = await runNetworkd(booted, { run: join(root, 'run/systemd/network') });
   assert.equal(r.code, 0, r.out);
-  assert.ok((await loAddrs(booted)).some((a) => a.startsWith('10.254.254.254/32')), r.out);
+  assert.ok(
+    (await loAddrs(booted)).some((a) => a.startsWith('10.254.254.254/32')),
+    r.out,
+  );
 });
 
 test('NetworkManager: the keyfile parses as a loopback profile with the /32 (the real NetworkManager runs in networkmanager.test.ts)', async (t) => {

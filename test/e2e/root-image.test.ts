@@ -73,7 +73,11 @@ test('up --root writes the same files as --files-root and leaves the namespace u
   assert.doesNotMatch(dry.stdout, /^\$ (ip|nft|sysctl|iptables)/m, 'no command for the running system is planned');
   const down = await runCli(imageNs, ['down', '--root', image]);
   assert.equal(down.code, 0, down.stderr);
-  assert.deepEqual(Object.keys(systemFiles(await readTree(image))).filter((p) => p !== '/etc/hosts' && p !== '/usr/sbin/nft'), [], 'down removes what up wrote');
+  assert.deepEqual(
+    Object.keys(systemFiles(await readTree(image))).filter((p) => p !== '/etc/hosts' && p !== '/usr/sbin/nft'),
+    [],
+    'down removes what up wrote',
+  );
   assert.deepEqual(await liveState(imageNs), before, 'down --root did not touch the namespace either');
 });
 

@@ -25,9 +25,17 @@ import { tempRoot } from '../support/e2e.js';
 import { ALIAS, ok } from './expose-lab.js';
 
 const SCRIPT = '/usr/share/docker.io/contrib/dockerd-rootless.sh';
-const missing = [...['rootlesskit', 'slirp4netns', 'newuidmap', 'dockerd', 'docker', 'su', 'useradd'].filter((c) => which(c, `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`) === undefined), ...(existsSync(SCRIPT) ? [] : [SCRIPT])];
+const missing = [
+  ...['rootlesskit', 'slirp4netns', 'newuidmap', 'dockerd', 'docker', 'su', 'useradd'].filter(
+    (c) => which(c, `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin`) === undefined,
+  ),
+  ...(existsSync(SCRIPT) ? [] : [SCRIPT]),
+];
 
-test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1 service seen as 127.0.0.1, doctor, down', { timeout: 600_000, skip: missing.length ? `missing: ${missing.join(', ')}` : false }, async (t) => {
+test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1 service seen as 127.0.0.1, doctor, down', {
+  timeout: 600_000,
+  skip: missing.length ? `missing: ${missing.join(', ')}` : false,
+}, async (t) => {
   const ns = await withNetns(t, 'rldock');
   const dir = await mkdtemp(`${LAB_TMP_PREFIX}rl-`);
   await chmod(dir, 0o755);
@@ -44,8 +52,15 @@ test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1
   });
   const sock = `unix://${user.runtimeDir}/docker.sock`;
   const vars = { XDG_RUNTIME_DIR: user.runtimeDir, DOCKER_HOST: sock, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
-  const asUser = (argv: readonly string[], o: ExecOptions = {}) => ns.exec(['su', '-', user.name, '-c', shellQuote(['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), ...argv])], { timeoutMs: 120_000, ...o });
-  const daemon = ns.spawn(['su', '-', user.name, '-c', shellQuote(['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), SCRIPT, '--data-root', join(user.home, 'data'), '-H', sock])]);
+  const asUser = (argv: readonly string[], o: ExecOptions = {}) =>
+    ns.exec(['su', '-', user.name, '-c', shellQuote(['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), ...argv])], { timeoutMs: 120_000, ...o });
+  const daemon = ns.spawn([
+    'su',
+    '-',
+    user.name,
+    '-c',
+    shellQuote(['env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), SCRIPT, '--data-root', join(user.home, 'data'), '-H', sock]),
+  ]);
   let log = '';
   daemon.stderr?.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   let up = false;
@@ -65,7 +80,8 @@ test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1
   const root = await tempRoot(t, 'rldock');
   await chmod(root, 0o755);
   // The CLI runs as root here; the rootless engine's socket is the user's, so no engine is asked by root.
-  const cli = (args: readonly string[]) => runCli(ns, [...args, '--files-root', root], { env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/hostalias-rootless/docker.sock' } });
+  const cli = (args: readonly string[]) =>
+    runCli(ns, [...args, '--files-root', root], { env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/hostalias-rootless/docker.sock' } });
   const tcp = async (runArgs: readonly string[], host: string, port: number) =>
     (await asUser(['docker', 'run', '--rm', ...runArgs, image, 'sh', '-c', `sleep 1 | nc -w 3 ${host} ${port}`], { allowFail: true })).stdout.trim();
 
@@ -74,7 +90,10 @@ test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1
   ok(await cli(['up']), 'up');
   const flags = (await cli(['flags'])).stdout.trim().split(/\s+/);
   assert.equal(await tcp(flags, 'local_host', any.port), 'any-ok', 'docker run $(hostalias flags) in rootless Docker: a 0.0.0.0 service by name');
-  const run = await asUser([process.execPath, cliPath(), 'run', '--files-root', root, '--rm', image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`], { allowFail: true });
+  const run = await asUser(
+    [process.execPath, cliPath(), 'run', '--files-root', root, '--rm', image, 'sh', '-c', `sleep 1 | nc -w 3 host.docker.internal ${any.port}`],
+    { allowFail: true },
+  );
   assert.equal(run.stdout.trim(), 'any-ok', `hostalias run as the user (DOCKER_HOST names the rootless socket): ${run.stderr}`);
 
   assert.equal(await tcp(flags, 'local_host', local.port), '', 'a 127.0.0.1-only service refuses before expose');
@@ -83,7 +102,10 @@ test('rootless Docker (RootlessKit + slirp4netns): flags, run, exposed 127.0.0.1
   assert.equal(local.connections.at(-1)?.remoteAddress, '127.0.0.1', 'the service sees 127.0.0.1');
 
   const doc = await asUser([process.execPath, cliPath(), 'doctor', '--json', '--files-root', root], { allowFail: true });
-  const docker = (JSON.parse(doc.stdout) as { findings: Array<{ id: string; message: string }> }).findings.filter((f) => f.id === 'docker').map((f) => f.message).join('\n');
+  const docker = (JSON.parse(doc.stdout) as { findings: Array<{ id: string; message: string }> }).findings
+    .filter((f) => f.id === 'docker')
+    .map((f) => f.message)
+    .join('\n');
   assert.match(docker, /rootless/, doc.stdout);
   assert.match(docker, /RootlessKit, which connects from the host itself/, doc.stdout);
 

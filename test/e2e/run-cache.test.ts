@@ -73,7 +73,17 @@ async function makeLab(t: TestContext, tag: string, engine: string | null = RECO
   await mkdir(bin);
   if (engine !== null) await writeFile(join(bin, 'docker'), engine, { mode: 0o755 });
   const env = labEnv({ ...process.env, HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
-  for (const v of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_CONFIG', 'DOCKER_TLS', 'DOCKER_TLS_VERIFY', 'CONTAINER_HOST', 'XDG_CACHE_HOME', 'HOSTALIAS_NO_RUN_CACHE']) delete env[v];
+  for (const v of [
+    'DOCKER_HOST',
+    'DOCKER_CONTEXT',
+    'DOCKER_CONFIG',
+    'DOCKER_TLS',
+    'DOCKER_TLS_VERIFY',
+    'CONTAINER_HOST',
+    'XDG_CACHE_HOME',
+    'HOSTALIAS_NO_RUN_CACHE',
+  ])
+    delete env[v];
   const state = await mountStateAt(ns, join(root, 'var/lib'));
   return { ns, state, root, home, bin, cache: join(home, '.cache/hostalias/run.cache'), env };
 }
@@ -120,11 +130,11 @@ const statePath = (l: Lab) => join(l.root, 'var/lib/hostalias/state.json');
 test('hostalias run: the cache gives what Node gives, without Node, until anything it depended on changes', async (t) => {
   const l = await makeLab(t, 'runcache');
 
-  await t.test('a first run asks Node, which keeps the cache; the next is the engine CLI exec\'d from it', async () => {
+  await t.test("a first run asks Node, which keeps the cache; the next is the engine CLI exec'd from it", async () => {
     const first = await hostaliasRun(l, ['--rm', '-i', 'img', 'sh', '-c', 'true'], { input: 'hello\n' });
     assert.equal(first.fromCache, false);
     assert.deepEqual(first.args, ['run', ...ADD_HOSTS, '--rm', '-i', 'img', 'sh', '-c', 'true']);
-    assert.equal(first.code, 7, 'the engine\'s exit status passes through');
+    assert.equal(first.code, 7, "the engine's exit status passes through");
     assert.equal(first.stdin, 'hello');
     assert.deepEqual(first.leaked, [], 'the engine inherits no HOSTALIAS_ variable');
     assert.equal((await stat(l.cache)).mode & 0o777, 0o600);
@@ -133,7 +143,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     assert.equal(next.fromCache, true);
     assert.deepEqual(next.args, first.args);
     assert.equal(next.code, 7);
-    assert.equal(next.stdin, 'hello', 'stdin is the user\'s, not the cache file');
+    assert.equal(next.stdin, 'hello', "stdin is the user's, not the cache file");
     assert.deepEqual(next.leaked, []);
     assert.equal(next.stderr, '');
   });
@@ -157,14 +167,14 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     const { first: viaDesktop } = await warm(l, ['--rm', 'img'], { env: { DOCKER_HOST: `unix://${desktop}` }, changed: [desktop] });
     assert.equal(viaDesktop.fromCache, false, 'another DOCKER_HOST');
     assert.deepEqual(viaDesktop.args, ['run', ...ADD_HOSTS.slice(0, 2), '--rm', 'img'], 'Docker Desktop keeps its own host.docker.internal');
-    assert.match(viaDesktop.stderr, /^note: host\.docker\.internal is left as it is/, 'the cache prints Node\'s note');
+    assert.match(viaDesktop.stderr, /^note: host\.docker\.internal is left as it is/, "the cache prints Node's note");
 
     await engine.close();
     await rm(desktop, { force: true });
     await fakeEngine(t, desktop, 'version-engine-20.10.json', 'info-engine-20.10.json');
     const restarted = await hostaliasRun(l, ['--rm', 'img'], { env: { DOCKER_HOST: `unix://${desktop}` } });
     assert.equal(restarted.fromCache, false, 'a socket made after the cache means another engine start');
-    assert.deepEqual(restarted.args, ['run', ...ADD_HOSTS, '--rm', 'img'], 'and the new engine\'s answer counts');
+    assert.deepEqual(restarted.args, ['run', ...ADD_HOSTS, '--rm', 'img'], "and the new engine's answer counts");
 
     const link = join(l.root, 'engine.sock');
     await symlink(desktop, link);
@@ -208,7 +218,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     await warm(l, ['--rm', 'img']);
   });
 
-  await t.test('another boot, a torn cache, a cache of another user\'s: Node', async () => {
+  await t.test("another boot, a torn cache, a cache of another user's: Node", async () => {
     await warm(l, ['--rm', 'img']);
     const text = await readFile(l.cache, 'utf8');
     const { mtime } = await stat(l.cache);
@@ -229,7 +239,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     assert.equal((await stat(l.cache)).uid, 0, 'Node replaced it with one of its own');
   });
 
-  await t.test('hostalias options, the user\'s own --add-host and HOSTALIAS_NO_RUN_CACHE=1 go to Node', async () => {
+  await t.test("hostalias options, the user's own --add-host and HOSTALIAS_NO_RUN_CACHE=1 go to Node", async () => {
     await warm(l, ['--rm', 'img']);
     const dry = await hostaliasRun(l, ['--dry-run', '--rm', 'img']);
     assert.equal(dry.code, 0);

@@ -25,7 +25,13 @@ const CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'te
 type Line = Record<string, unknown> & { step: string };
 
 /** Runs the child inside `ns` on `rt`; resolves with its JSON lines once it exits (bounded). */
-function runChild(rt: TestcontainersRuntime, ns: Netns, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
+function runChild(
+  rt: TestcontainersRuntime,
+  ns: Netns,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
   const child = ns.spawn([...rt.argv(), CHILD, ...args], { env: { ...env, ...rt.env, TESTCONTAINERS_RYUK_DISABLED: 'true' } });
   const lines: Line[] = [];
   let stderr = '';
@@ -61,7 +67,19 @@ function assertRuntime(lines: Line[], rt: TestcontainersRuntime): void {
 
 /** The Testcontainers version that created containers since `since` (its own label), from dockerd's event log. */
 async function createdBy(d: Dockerd, since: string): Promise<string[]> {
-  const r = await d.docker(['events', '--since', since, '--until', String(Math.ceil(Date.now() / 1000)), '--filter', 'type=container', '--filter', 'event=create', '--format', '{{index .Actor.Attributes "org.testcontainers.version"}}']);
+  const r = await d.docker([
+    'events',
+    '--since',
+    since,
+    '--until',
+    String(Math.ceil(Date.now() / 1000)),
+    '--filter',
+    'type=container',
+    '--filter',
+    'event=create',
+    '--format',
+    '{{index .Actor.Attributes "org.testcontainers.version"}}',
+  ]);
   return r.stdout.split('\n').filter((l) => l !== '');
 }
 
@@ -90,7 +108,11 @@ for (const rt of testcontainersRuntimes()) {
     const r = await runChild(rt, ns, ['scenario', root, image], d.env, 180_000);
     assert.equal(r.code, 0, `child failed: ${r.stderr}\n${JSON.stringify(r.lines)}`);
     assertRuntime(r.lines, rt);
-    assert.match(String(step(r.lines, 'container').label), new RegExp(`^${rt.testcontainersMajor}\\.`), 'the container was started by that Testcontainers (its own label)');
+    assert.match(
+      String(step(r.lines, 'container').label),
+      new RegExp(`^${rt.testcontainersMajor}\\.`),
+      'the container was started by that Testcontainers (its own label)',
+    );
 
     const exposed = step(r.lines, 'exposed');
     assert.equal(exposed.mode, 'hostalias');
@@ -166,12 +188,15 @@ for (const rt of testcontainersRuntimes()) {
     assert.deepEqual(fb.extraHosts, [], 'Testcontainers adds host.testcontainers.internal itself');
     assert.equal(fb.udpError, 'unsupported', 'UDP asked for by name is refused: the tunnel is TCP only');
     assert.equal(fb.reply, 'hello-fallback', 'the container reaches the host through the SSH tunnel');
-    const running = (await d.docker(['ps', '--format', '{{.Image}} {{.Label "org.testcontainers.version"}}'])).stdout.trim().split('\n').filter((l) => l !== '');
+    const running = (await d.docker(['ps', '--format', '{{.Image}} {{.Label "org.testcontainers.version"}}'])).stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '');
     assert.equal(running.length, 1, `only the sshd container is left, for Testcontainers' reaper (disabled here): ${running.join('; ')}`);
     const [sshdImage, sshdBy] = (running[0] ?? '').split(' ');
     assert.equal(sshdImage, sshd);
     // hostalias/testcontainers' own import('testcontainers') started it: that import got this version too.
-    assert.match(sshdBy ?? '', new RegExp(`^${rt.testcontainersMajor}\\.`), 'the library\'s fallback loaded the same Testcontainers');
+    assert.match(sshdBy ?? '', new RegExp(`^${rt.testcontainersMajor}\\.`), "the library's fallback loaded the same Testcontainers");
   });
 
   test(`testcontainers (${rt.label}): the README's example test file passes as written`, async (t) => {

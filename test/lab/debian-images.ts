@@ -64,7 +64,8 @@ async function addBinary(binary: string, rootfs: string, dest: string): Promise<
   await chmod(join(rootfs, dest), 0o755);
   const ldd = await execArgv(['ldd', binary]);
   const missing = ldd.stdout.split('\n').filter((l) => l.includes('not found'));
-  if (missing.length > 0) throw new Error(`${dest} needs libraries this machine lacks:\n${missing.join('\n')}\ninstall their Debian packages (apt-get install …) and run again`);
+  if (missing.length > 0)
+    throw new Error(`${dest} needs libraries this machine lacks:\n${missing.join('\n')}\ninstall their Debian packages (apt-get install …) and run again`);
   for (const m of ldd.stdout.matchAll(/(\/\S+\.so[^\s]*)/g)) await copyWithParents(m[1] as string, rootfs);
 }
 
@@ -82,7 +83,10 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
     const rootfs = await writeBusyboxRootfs(work);
     await addBinary(sshd, rootfs, 'usr/sbin/sshd');
     // sshd re-execs itself by absolute path and needs its privilege-separation user and directory.
-    await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    await writeFile(
+      join(rootfs, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+    );
     const hash = (await execArgv(['openssl', 'passwd', '-6', '-stdin'], { input: `${PASSWORD}\n` })).stdout.trim();
     await writeFile(join(rootfs, 'etc/shadow'), `root:${hash}:19000:0:99999:7:::\nsshd:*:19000:0:99999:7:::\n`, { mode: 0o600 });
     await mkdir(join(rootfs, 'run/sshd'), { recursive: true, mode: 0o755 });

@@ -141,7 +141,10 @@ class DockerdImpl implements Dockerd {
   async logTail(lines = 40): Promise<string> {
     try {
       const text = await readFile(this.logFile, 'utf8');
-      return text.split('\n').slice(-lines - 1).join('\n');
+      return text
+        .split('\n')
+        .slice(-lines - 1)
+        .join('\n');
     } catch {
       return '(no dockerd log)';
     }
@@ -208,10 +211,7 @@ class DockerdImpl implements Dockerd {
 
   /** Wait for (then kill) this daemon's containerd, shims and container processes. */
   private async reapHelpers(graceMs: number): Promise<void> {
-    const leftovers = (): number[] => [
-      ...pidsInContainerCgroups(containerIdsIn(this.dataRoot)),
-      ...pidsWithArg(`${this.dir}/`),
-    ].filter(pidAlive);
+    const leftovers = (): number[] => [...pidsInContainerCgroups(containerIdsIn(this.dataRoot)), ...pidsWithArg(`${this.dir}/`)].filter(pidAlive);
     if (await waitFor(() => leftovers().length === 0, graceMs, 100)) return;
     for (let i = 0; i < 50; i++) {
       const left = leftovers();
@@ -308,13 +308,7 @@ export async function networkGateway(d: Dockerd, network = 'bridge'): Promise<st
 
 /** Linux bridge behind a docker bridge network: docker0 for 'bridge', br-<id12> for user networks. */
 export async function bridgeInterface(d: Dockerd, network = 'bridge'): Promise<string> {
-  const r = await d.docker([
-    'network',
-    'inspect',
-    '--format',
-    '{{.Driver}} {{.Id}} {{index .Options "com.docker.network.bridge.name"}}',
-    network,
-  ]);
+  const r = await d.docker(['network', 'inspect', '--format', '{{.Driver}} {{.Id}} {{index .Options "com.docker.network.bridge.name"}}', network]);
   const [driver, id, name] = r.stdout.trim().split(' ');
   if (driver !== 'bridge' || id === undefined) throw new Error(`network ${network} is not a bridge network: ${r.stdout}`);
   return name !== undefined && name !== '' && name !== '<no value>' ? name : `br-${id.slice(0, 12)}`;

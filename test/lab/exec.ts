@@ -44,10 +44,7 @@ export class ExecError extends Error {
       : result.signal !== null
         ? `was killed by ${result.signal}`
         : `exited with code ${result.code}`;
-    super(
-      `command ${JSON.stringify(argv)} ${why}\n` +
-        `--- stderr ---\n${tail(result.stderr, 4000)}\n--- stdout ---\n${tail(result.stdout, 2000)}`,
-    );
+    super(`command ${JSON.stringify(argv)} ${why}\n` + `--- stderr ---\n${tail(result.stderr, 4000)}\n--- stdout ---\n${tail(result.stdout, 2000)}`);
     this.name = 'ExecError';
     this.argv = argv;
     this.result = result;
@@ -162,11 +159,7 @@ function isZombie(pid: number): boolean {
 }
 
 /** Poll `check` every `intervalMs` until it returns true or `timeoutMs` elapses. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  intervalMs = 100,
-): Promise<boolean> {
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;

@@ -11,16 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execArgv, pidAlive } from './exec.js';
 import { mountsUnder, pidsWithArg, sweepStaleLab } from './cleanup.js';
-import {
-  cliPath,
-  createNetns,
-  linkNetns,
-  repoRoot,
-  runCli,
-  startReplyServer,
-  tcpRequest,
-  withNetns,
-} from './netns.js';
+import { cliPath, createNetns, linkNetns, repoRoot, runCli, startReplyServer, tcpRequest, withNetns } from './netns.js';
 import type { Netns } from './netns.js';
 import { buildBusyboxImage, LAB_DEBIAN_PACKAGES, labPrerequisites, networkGateway, startDockerd } from './dockerd.js';
 import type { Dockerd } from './dockerd.js';
@@ -145,10 +136,7 @@ test('lab: two dockerds in two namespaces run at the same time', async (t) => {
   assert.notEqual(dA.host, dB.host);
 
   const [imgA, imgB] = await Promise.all([buildBusyboxImage(dA), buildBusyboxImage(dB)]);
-  const [srvA, srvB] = await Promise.all([
-    startReplyServer(nsA, { port: 9000, reply: 'from-a\n' }),
-    startReplyServer(nsB, { port: 9000, reply: 'from-b\n' }),
-  ]);
+  const [srvA, srvB] = await Promise.all([startReplyServer(nsA, { port: 9000, reply: 'from-a\n' }), startReplyServer(nsB, { port: 9000, reply: 'from-b\n' })]);
   const [gwA, gwB] = await Promise.all([networkGateway(dA), networkGateway(dB)]);
   // Both daemons pick the same default subnet: proof that each has its own network stack.
   assert.equal(gwA, gwB);
@@ -194,16 +182,13 @@ test('lab: two dockerds in two namespaces run at the same time', async (t) => {
 test('lab: a dockerd that cannot start reports its log and leaves nothing behind', async (t) => {
   const ns = await withNetns(t, 'bad');
   let dirSeen: string | undefined;
-  await assert.rejects(
-    startDockerd(ns, { daemonJson: { 'no-such-option-for-dockerd': true }, startTimeoutMs: 20_000 }),
-    (e: unknown) => {
-      assert.ok(e instanceof Error);
-      assert.match(e.message, /dockerd log tail/);
-      assert.match(e.message, /no-such-option-for-dockerd/);
-      dirSeen = /(\/tmp\/hal-[A-Za-z0-9]+)\//.exec(e.message)?.[1];
-      return true;
-    },
-  );
+  await assert.rejects(startDockerd(ns, { daemonJson: { 'no-such-option-for-dockerd': true }, startTimeoutMs: 20_000 }), (e: unknown) => {
+    assert.ok(e instanceof Error);
+    assert.match(e.message, /dockerd log tail/);
+    assert.match(e.message, /no-such-option-for-dockerd/);
+    dirSeen = /(\/tmp\/hal-[A-Za-z0-9]+)\//.exec(e.message)?.[1];
+    return true;
+  });
   const leftovers = (await execArgv(['ps', '-eo', 'pid=,args='])).stdout
     .split('\n')
     .filter((l) => l.includes(`--net=${ns.path}`) || (dirSeen !== undefined && l.includes(dirSeen)));

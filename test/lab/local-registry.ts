@@ -93,7 +93,12 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
         try {
           const bytes = await readFile(cachePathFor(cacheDir, integrity));
           const [algo, b64] = integrity.split('-', 2);
-          if (createHash(algo ?? 'sha512').update(bytes).digest('base64') !== b64) throw new Error('cached bytes do not match the integrity');
+          if (
+            createHash(algo ?? 'sha512')
+              .update(bytes)
+              .digest('base64') !== b64
+          )
+            throw new Error('cached bytes do not match the integrity');
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length });
           res.end(bytes);
         } catch (err) {

@@ -168,13 +168,7 @@ export interface NetnsLink {
  * directly inside the namespaces, never in the root namespace. Interface names
  * default to hl<n>a / hl<n>b (≤ 15 chars).
  */
-export async function linkNetns(
-  a: Netns,
-  b: Netns,
-  aAddr: string,
-  bAddr: string,
-  opts: { aIf?: string; bIf?: string } = {},
-): Promise<NetnsLink> {
+export async function linkNetns(a: Netns, b: Netns, aAddr: string, bAddr: string, opts: { aIf?: string; bIf?: string } = {}): Promise<NetnsLink> {
   const n = vethCounter++;
   const aIf = opts.aIf ?? `hl${n}a`;
   const bIf = opts.bIf ?? `hl${n}b`;
@@ -219,10 +213,7 @@ process.on('SIGTERM', () => process.exit(0));
  * Start a TCP server inside `ns` (node, via nsenter) that answers every connection
  * with `reply` and closes it. Resolves once it listens. Killed by stop() or ns.destroy().
  */
-export async function startReplyServer(
-  ns: Netns,
-  opts: { host?: string; port?: number; reply?: string; timeoutMs?: number } = {},
-): Promise<ReplyServer> {
+export async function startReplyServer(ns: Netns, opts: { host?: string; port?: number; reply?: string; timeoutMs?: number } = {}): Promise<ReplyServer> {
   const host = opts.host ?? '0.0.0.0';
   const reply = opts.reply ?? 'hello\n';
   const child = ns.spawn([process.execPath, '-e', REPLY_SERVER_JS, '--', host, String(opts.port ?? 0), reply]);
@@ -270,12 +261,7 @@ s.end(process.argv[4] || '');
 `;
 
 /** Connect from inside `ns` to host:port, send `send` (optional), return what the peer sent back. */
-export async function tcpRequest(
-  ns: Netns,
-  host: string,
-  port: number,
-  opts: { send?: string; timeoutMs?: number } = {},
-): Promise<ExecResult> {
+export async function tcpRequest(ns: Netns, host: string, port: number, opts: { send?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   return ns.exec([process.execPath, '-e', TCP_REQUEST_JS, '--', host, String(port), String(timeoutMs), opts.send ?? ''], {
     allowFail: true,
@@ -339,11 +325,7 @@ export interface RunCliOptions {
  * Run `node <repo>/dist/cli/main.js ...args` inside the namespace. Never throws on
  * a non-zero exit: returns {code, stdout, stderr}.
  */
-export async function runCli(
-  ns: Netns,
-  args: readonly string[],
-  opts: RunCliOptions = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(ns: Netns, args: readonly string[], opts: RunCliOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await ns.exec([process.execPath, cliPath(), ...args], {
     env: opts.env,
     input: opts.input,

@@ -70,7 +70,11 @@ export async function startPodman(ns: Netns, opts: { rootless: boolean }): Promi
   const unregister = registerExitCleanup(() => unmountUnderSync(dir));
   const stop = async () => {
     unregister();
-    if (!opts.rootless) await execArgv(['nsenter', `--net=${ns.path}`, '--', 'env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), 'podman', 'rm', '--all', '--force', '--time', '0'], { allowFail: true, timeoutMs: 60_000 });
+    if (!opts.rootless)
+      await execArgv(
+        ['nsenter', `--net=${ns.path}`, '--', 'env', ...Object.entries(vars).map(([k, v]) => `${k}=${v}`), 'podman', 'rm', '--all', '--force', '--time', '0'],
+        { allowFail: true, timeoutMs: 60_000 },
+      );
     await labUser?.remove();
     unmountUnderSync(dir);
     await rm(dir, { recursive: true, force: true });

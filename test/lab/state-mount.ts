@@ -15,7 +15,22 @@ export interface StateMount {
 
 /** Binds `varLib` (DIR/var/lib of an `up --files-root DIR`) at /var/lib; resolves once it is. */
 export function mountStateAt(ns: Netns, varLib: string): Promise<StateMount> {
-  const holder = spawn('nsenter', [`--net=${ns.path}`, '--', 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /var/lib && echo "held $$" && exec sleep 86400', varLib], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = spawn(
+    'nsenter',
+    [
+      `--net=${ns.path}`,
+      '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$0" /var/lib && echo "held $$" && exec sleep 86400',
+      varLib,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   ns.onDestroy(async () => {
     await stopChild(holder, 2_000);
   });

@@ -46,12 +46,22 @@ export function onDocker(runner: FakeRunner, e: FakeEngine = {}): FakeRunner {
  * A real HTTP server on a real unix socket answering /version and /info with what the `version`
  * and `info` fixture engine's API returns; closed after the test (or by `close`).
  */
-export async function fakeEngine(t: Pick<TestContext, 'after'>, socket: string, version: string, info: string): Promise<{ paths: string[]; close(): Promise<void> }> {
+export async function fakeEngine(
+  t: Pick<TestContext, 'after'>,
+  socket: string,
+  version: string,
+  info: string,
+): Promise<{ paths: string[]; close(): Promise<void> }> {
   const paths: string[] = [];
   // The API's /version is the CLI's "Server" part; its /info is the CLI's info JSON.
   const server = createServer((req, res) => {
     paths.push(req.url ?? '');
-    const body = req.url === '/version' ? JSON.stringify((JSON.parse(dockerFixture(version)) as { Server: unknown }).Server) : req.url === '/info' ? dockerFixture(info) : null;
+    const body =
+      req.url === '/version'
+        ? JSON.stringify((JSON.parse(dockerFixture(version)) as { Server: unknown }).Server)
+        : req.url === '/info'
+          ? dockerFixture(info)
+          : null;
     res.writeHead(body === null ? 404 : 200, { 'Content-Type': 'application/json' }).end(body ?? '{"message":"page not found"}');
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));

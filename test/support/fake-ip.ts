@@ -18,7 +18,8 @@ export const ADDR_LO_SLASH8 =
   '[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"qdisc":"noqueue","operstate":"UNKNOWN","group":"default","txqlen":1000,"link_type":"loopback","address":"00:00:00:00:00:00","broadcast":"00:00:00:00:00:00","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8,"scope":"host","label":"lo","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet","local":"10.254.254.254","prefixlen":8,"scope":"global","label":"lo:0","valid_life_time":4294967295,"preferred_life_time":4294967295},{"family":"inet6","local":"::1","prefixlen":128,"scope":"host","valid_life_time":4294967295,"preferred_life_time":4294967295}]}]';
 
 /** `ip -j route show match 10.254.254.254` with `default via 192.0.2.1 dev d0` and `10.254.0.0/16 dev d0`. */
-export const ROUTES_DEFAULT_AND_VPN = '[{"dst":"default","gateway":"192.0.2.1","dev":"d0","flags":[]},{"dst":"10.254.0.0/16","dev":"d0","scope":"link","flags":[]}]';
+export const ROUTES_DEFAULT_AND_VPN =
+  '[{"dst":"default","gateway":"192.0.2.1","dev":"d0","flags":[]},{"dst":"10.254.0.0/16","dev":"d0","scope":"link","flags":[]}]';
 
 /** `ip -j route show match …` in a fresh namespace. */
 export const ROUTES_NONE = '[]';
@@ -48,7 +49,10 @@ export class FakeIp {
   readonly runner = new FakeRunner();
   private links: Link[];
 
-  constructor(addrJson = ADDR_FRESH_NS, private routesJson = ROUTES_NONE) {
+  constructor(
+    addrJson = ADDR_FRESH_NS,
+    private routesJson = ROUTES_NONE,
+  ) {
     this.links = JSON.parse(addrJson) as Link[];
     this.runner
       .on(['ip', '-j', 'addr', 'show'], () => ok(JSON.stringify(this.links)))
@@ -72,7 +76,15 @@ export class FakeIp {
     if (!existing) {
       // The kernel lists IPv4 addresses before IPv6 ones, in the order they were added.
       const at = info.findIndex((a) => a.family === 'inet6');
-      const entry = { family: 'inet', local: String(ip), prefixlen: Number(prefix), scope: 'global', label, valid_life_time: 4294967295, preferred_life_time: 4294967295 };
+      const entry = {
+        family: 'inet',
+        local: String(ip),
+        prefixlen: Number(prefix),
+        scope: 'global',
+        label,
+        valid_life_time: 4294967295,
+        preferred_life_time: 4294967295,
+      };
       info.splice(at < 0 ? info.length : at, 0, entry);
     }
     return ok();

@@ -96,7 +96,9 @@ export class FakeMac implements Runner {
       this.aliases.set(argv[3] as string, argv[5] === '255.0.0.0' ? '0xff000000' : '0xffffffff');
       return ok();
     });
-    f.onMatch(/^ifconfig lo0 -alias \S+$/, (argv) => (this.aliases.delete(argv[3] as string) ? ok() : { code: 1, stdout: '', stderr: "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n" }));
+    f.onMatch(/^ifconfig lo0 -alias \S+$/, (argv) =>
+      this.aliases.delete(argv[3] as string) ? ok() : { code: 1, stdout: '', stderr: "ifconfig: ioctl (SIOCDIFADDR): Can't assign requested address\n" },
+    );
     f.onMatch(/^launchctl print system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
       if (this.loaded.has(label)) return ok(this.printLoaded(label));
@@ -126,10 +128,16 @@ export class FakeMac implements Runner {
       return { code: 0, stdout: '', stderr: fixture('pfctl-F-all.stderr.txt') };
     });
     f.on(['pfctl', '-s', 'nat'], () => this.pf(this.mainNat));
-    f.on(['pfctl', '-s', 'info'], () => ({ code: 0, stdout: fixture(this.tokens.length > 0 ? 'pfctl-s-info-enabled.txt' : 'pfctl-s-info-disabled.txt'), stderr: ALTQ }));
+    f.on(['pfctl', '-s', 'info'], () => ({
+      code: 0,
+      stdout: fixture(this.tokens.length > 0 ? 'pfctl-s-info-enabled.txt' : 'pfctl-s-info-disabled.txt'),
+      stderr: ALTQ,
+    }));
     f.on(['pfctl', '-s', 'References'], () => ({
       code: 0,
-      stdout: fixture('pfctl-s-references-header.txt') + this.tokens.map((t, i) => `${String(400 + i).padEnd(9)}pfctl                       ${t.padEnd(26)}0 days 00:0${i}:12\n`).join(''),
+      stdout:
+        fixture('pfctl-s-references-header.txt') +
+        this.tokens.map((t, i) => `${String(400 + i).padEnd(9)}pfctl                       ${t.padEnd(26)}0 days 00:0${i}:12\n`).join(''),
       stderr: ALTQ,
     }));
     f.on(['pfctl', '-E'], () => {
@@ -144,10 +152,22 @@ export class FakeMac implements Runner {
       return { code: 0, stdout: '', stderr: fixture(this.tokens.length > 0 ? 'pfctl-X-still-enabled.stderr.txt' : 'pfctl-X.stderr.txt') };
     });
     f.on(['sw_vers'], () => ok(fixture('sw_vers.txt')));
-    f.on(['docker', 'version', '--format', '{{json .}}'], () => (this.engine ? ok(this.engine.version) : { code: 1, stdout: '{"Client":{"Version":"27.3.1"},"Server":null}\n', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n' }));
-    f.on(['docker', 'info', '--format', '{{json .}}'], () => (this.engine ? ok(this.engine.info) : { code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon\n' }));
+    f.on(['docker', 'version', '--format', '{{json .}}'], () =>
+      this.engine
+        ? ok(this.engine.version)
+        : {
+            code: 1,
+            stdout: '{"Client":{"Version":"27.3.1"},"Server":null}\n',
+            stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n',
+          },
+    );
+    f.on(['docker', 'info', '--format', '{{json .}}'], () =>
+      this.engine ? ok(this.engine.info) : { code: 1, stdout: '', stderr: 'Cannot connect to the Docker daemon\n' },
+    );
     f.on(['docker', 'context', 'show'], () => ok(`${this.engine?.context ?? 'default'}\n`));
-    f.on(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], () => ok(this.engine ? readFileSync(new URL('../docker/network-ls-bridges.txt', FIXTURES), 'utf8') : ''));
+    f.on(['docker', 'network', 'ls', '-q', '--no-trunc', '--filter', 'driver=bridge'], () =>
+      ok(this.engine ? readFileSync(new URL('../docker/network-ls-bridges.txt', FIXTURES), 'utf8') : ''),
+    );
     f.onMatch(/^docker network inspect /, () => ok(readFileSync(new URL('../docker/network-inspect-bridges.json', FIXTURES), 'utf8')));
     f.on(['dockerd', '--version'], () => ({ code: 127, stdout: '', stderr: 'dockerd: command not found' }));
     // macOS's nc (netcat-openbsd based): -z connect only, -G connect timeout, -w idle timeout.
@@ -189,7 +209,9 @@ export class FakeMac implements Runner {
     };
     if (host === '127.0.0.1') return reach(port, '127.0.0.1');
     if (!this.aliases.has(host)) return { code: 1, stdout: '', stderr: `nc: connectx to ${host} port ${port} (tcp) failed: Network is unreachable\n` };
-    const relay = [...this.daemons.values()].find((args) => args.includes('--listen') && args[args.indexOf('--listen') + 1] === host && args.some((a) => a === `${port}/tcp`));
+    const relay = [...this.daemons.values()].find(
+      (args) => args.includes('--listen') && args[args.indexOf('--listen') + 1] === host && args.some((a) => a === `${port}/tcp`),
+    );
     if (relay) {
       const to = Number((relay[relay.indexOf('--to') + 1] ?? '').split(':').at(-1));
       return reach(to, '127.0.0.1');
@@ -207,7 +229,9 @@ export class FakeMac implements Runner {
     const text = fixture('launchctl-print-loaded.txt').replaceAll('dev.hostalias.alias', label);
     const args = this.programs.get(label);
     if (!args) return text;
-    return text.replace(/\tprogram = \S+/, `\tprogram = ${args[0]}`).replace(/\targuments = \{\n[^}]*\}/, `\targuments = {\n${args.map((a) => `\t\t${a}\n`).join('')}\t}`);
+    return text
+      .replace(/\tprogram = \S+/, `\tprogram = ${args[0]}`)
+      .replace(/\targuments = \{\n[^}]*\}/, `\targuments = {\n${args.map((a) => `\t\t${a}\n`).join('')}\t}`);
   }
 
   /** `ifconfig lo0` now: the fixture with the current aliases inserted before nd6, as macOS lists them. */
@@ -236,7 +260,13 @@ export class FakeMac implements Runner {
 
   /** What the kernel and launchd hold, for comparing a Mac before and after (the anchor's existence is pf's business). */
   system(): { aliases: string[]; loaded: string[]; daemons: string[]; anchor: string[]; tokens: string[] } {
-    return { aliases: [...this.aliases].map(([ip, mask]) => `${ip} ${mask}`).sort(), loaded: [...this.loaded].sort(), daemons: [...this.daemons.keys()].sort(), anchor: [...this.anchor], tokens: [...this.tokens] };
+    return {
+      aliases: [...this.aliases].map(([ip, mask]) => `${ip} ${mask}`).sort(),
+      loaded: [...this.loaded].sort(),
+      daemons: [...this.daemons.keys()].sort(),
+      anchor: [...this.anchor],
+      tokens: [...this.tokens],
+    };
   }
 
   /** Makes the next run of exactly this command fail with `result`. */
@@ -269,7 +299,10 @@ export class FakeMac implements Runner {
   }
 
   private loadAnchor(text: string): RunResult {
-    this.anchor = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    this.anchor = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
     this.anchorExists = true;
     this.counters.clear();
     return { code: 0, stdout: '', stderr: ALTQ };
@@ -279,8 +312,16 @@ export class FakeMac implements Runner {
   private async bootstrap(path: string): Promise<RunResult> {
     const text = await this.fs.read(path);
     if (text === null) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
-    const job = parsePlist(text) as { Label?: string; ProgramArguments?: string[]; RunAtLoad?: boolean; KeepAlive?: boolean; StandardOutPath?: string; StandardErrorPath?: string };
-    if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
+    const job = parsePlist(text) as {
+      Label?: string;
+      ProgramArguments?: string[];
+      RunAtLoad?: boolean;
+      KeepAlive?: boolean;
+      StandardOutPath?: string;
+      StandardErrorPath?: string;
+    };
+    if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments))
+      return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     const drain = this.draining.get(job.Label) ?? 0;
     if (drain > 0) {
@@ -302,4 +343,3 @@ export class FakeMac implements Runner {
     return ok();
   }
 }
-

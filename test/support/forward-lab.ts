@@ -59,7 +59,10 @@ export function rssKb(pid: number): number {
 
 /** Soft and hard RLIMIT_NOFILE of a process. */
 export function nofileLimits(pid: number | 'self' = 'self'): { soft: number; hard: number } {
-  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files')) ?? '';
+  const line =
+    readFileSync(`/proc/${pid}/limits`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files')) ?? '';
   const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/);
   const num = (s: string | undefined) => (s === 'unlimited' ? 1 << 20 : Number(s));
   return { soft: num(soft), hard: num(hard) };

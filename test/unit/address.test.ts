@@ -9,9 +9,28 @@ test('accepts IPv4 unicast addresses and canonicalises them', () => {
   assert.equal(parseAliasIp('198.51.100.7'), '198.51.100.7');
 });
 
-for (const bad of ['300.1.2.3', '10.0.0.1;id', '', '10.0.0', '10.0.0.1/32', 'fd00::1', '127.0.0.2', '0.1.2.3', '169.254.169.254', '224.0.0.1', '239.1.1.1', '255.255.255.255', '240.0.0.1', ' 10.0.0.1', '010.0.0.1x']) {
+for (const bad of [
+  '300.1.2.3',
+  '10.0.0.1;id',
+  '',
+  '10.0.0',
+  '10.0.0.1/32',
+  'fd00::1',
+  '127.0.0.2',
+  '0.1.2.3',
+  '169.254.169.254',
+  '224.0.0.1',
+  '239.1.1.1',
+  '255.255.255.255',
+  '240.0.0.1',
+  ' 10.0.0.1',
+  '010.0.0.1x',
+]) {
   test(`refuses ${JSON.stringify(bad)} with a usage error`, () => {
-    assert.throws(() => parseAliasIp(bad), (err: unknown) => err instanceof HostaliasError && err.code === 'usage' && err.message.includes('invalid alias address'));
+    assert.throws(
+      () => parseAliasIp(bad),
+      (err: unknown) => err instanceof HostaliasError && err.code === 'usage' && err.message.includes('invalid alias address'),
+    );
   });
 }
 

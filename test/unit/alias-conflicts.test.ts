@@ -32,7 +32,11 @@ test("an address inside another interface's connected subnet is a conflict", () 
 });
 
 test('the same ip on lo with /8 (ifconfig lo:0 style) is a conflict whose fix removes it', () => {
-  conflict(() => checkAliasConflicts('10.254.254.254', parseIpAddrJson(ADDR_LO_SLASH8), []), /already on lo as \/8/, /^sudo ip addr del 10\.254\.254\.254\/8 dev lo/);
+  conflict(
+    () => checkAliasConflicts('10.254.254.254', parseIpAddrJson(ADDR_LO_SLASH8), []),
+    /already on lo as \/8/,
+    /^sudo ip addr del 10\.254\.254\.254\/8 dev lo/,
+  );
 });
 
 test('a route the alias would shadow is a warning naming the route and the fix; the default route is ignored', () => {
@@ -53,7 +57,11 @@ test('up refuses a conflicting address and changes nothing', async (t) => {
   const ip = new FakeIp(ADDR_ALIAS_AND_VETH);
   const ctx = rootedContext(ip.runner, root);
   await assert.rejects(up(ctx, { ip: '192.0.2.77', persist: 'systemd' }), (err: unknown) => err instanceof HostaliasError && err.code === 'conflict');
-  assert.deepEqual(ip.runner.lines.filter((l) => !l.startsWith('ip -j ')), [], 'only read-only probes ran');
+  assert.deepEqual(
+    ip.runner.lines.filter((l) => !l.startsWith('ip -j ')),
+    [],
+    'only read-only probes ran',
+  );
   assert.deepEqual(await readTree(root), {});
 });
 

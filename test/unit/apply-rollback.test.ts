@@ -7,7 +7,12 @@ import { fail } from '../support/fake-runner.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 
-const ADD: Step = { kind: 'run', argv: ['ip', 'addr', 'replace', '10.254.254.254/32', 'dev', 'lo', 'label', 'lo:hostalias'], undo: ['ip', 'addr', 'del', '10.254.254.254/32', 'dev', 'lo'], why: 'add the alias 10.254.254.254/32 to lo' };
+const ADD: Step = {
+  kind: 'run',
+  argv: ['ip', 'addr', 'replace', '10.254.254.254/32', 'dev', 'lo', 'label', 'lo:hostalias'],
+  undo: ['ip', 'addr', 'del', '10.254.254.254/32', 'dev', 'lo'],
+  why: 'add the alias 10.254.254.254/32 to lo',
+};
 
 test('a failing late step undoes the earlier ones, in reverse, and the error says so', async (t) => {
   const root = await makeRoot(t, { '/etc/hosts': '127.0.0.1 localhost\n' });
@@ -17,7 +22,14 @@ test('a failing late step undoes the earlier ones, in reverse, and the error say
   const steps: Step[] = [
     ADD,
     { kind: 'write', path: '/etc/systemd/system/hostalias.service', content: '[Unit]\n', mode: 0o644, before: null, why: 'persist the alias' },
-    { kind: 'write', path: '/etc/hosts', content: '127.0.0.1 localhost\n10.254.254.254 local_host\n', mode: 0o644, before: '127.0.0.1 localhost\n', why: 'name the alias in /etc/hosts' },
+    {
+      kind: 'write',
+      path: '/etc/hosts',
+      content: '127.0.0.1 localhost\n10.254.254.254 local_host\n',
+      mode: 0o644,
+      before: '127.0.0.1 localhost\n',
+      why: 'name the alias in /etc/hosts',
+    },
     { kind: 'symlink', path: '/etc/systemd/system/multi-user.target.wants/hostalias.service', target: '/etc/systemd/system/hostalias.service', why: 'enable' },
     { kind: 'run', argv: ['systemctl', 'enable', 'hostalias.service'], why: 'enable the unit' },
   ];
@@ -31,7 +43,10 @@ test('a failing late step undoes the earlier ones, in reverse, and the error say
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'the alias was removed again');
   const { ['/var/lib/hostalias/journal.log']: journal, ...files } = await readTree(root);
   assert.deepEqual(files, { '/etc/hosts': '127.0.0.1 localhost\n' }, 'files restored, created ones removed');
-  const lines = (journal ?? '').trim().split('\n').map((l) => l.replace(/^\S+ /, ''));
+  const lines = (journal ?? '')
+    .trim()
+    .split('\n')
+    .map((l) => l.replace(/^\S+ /, ''));
   assert.deepEqual(lines, [
     'up: begin: 5 step(s)',
     'up: done ip addr replace 10.254.254.254/32 dev lo label lo:hostalias',
@@ -86,7 +101,10 @@ test('teardown (down) tries every step, rolls nothing back, and reports all fail
   await assert.rejects(applySteps(ctx, steps, 'down', { teardown: true }), (err: unknown) => {
     assert.ok(err instanceof HostaliasError);
     assert.equal(err.code, 'failed');
-    assert.match(err.message, /^2 step\(s\) failed \(2 others were done\): make systemd forget the unit: .*Failed to connect to bus.*; delete the table: .*No such file/);
+    assert.match(
+      err.message,
+      /^2 step\(s\) failed \(2 others were done\): make systemd forget the unit: .*Failed to connect to bus.*; delete the table: .*No such file/,
+    );
     return true;
   });
   const { ['/var/lib/hostalias/journal.log']: _journal, ...files } = await readTree(root);

@@ -41,7 +41,8 @@ const THEIRS: TraceEvent[] = [
   ev(1400, '[5e5bd779f922] Stopping container...'),
 ];
 
-const close = (actual: number | undefined, expected: number, what: string): void => assert.ok(actual !== undefined && Math.abs(actual - expected) < 0.01, `${what}: ${actual} ≠ ${expected}`);
+const close = (actual: number | undefined, expected: number, what: string): void =>
+  assert.ok(actual !== undefined && Math.abs(actual - expected) < 0.01, `${what}: ${actual} ≠ ${expected}`);
 
 test('each interval goes to the step its first line opens, the sshd container told from the test container', () => {
   const b = breakdown(THEIRS, 'testcontainers', SSHD);
@@ -54,16 +55,38 @@ test('each interval goes to the step its first line opens, the sshd container to
   close(b.get('test container: start'), 1245.5 - 708.1, 'test start');
   close(b.get('first request (docker exec nc, both sides)'), 1313.2 - 1248.2, 'request');
   // Nothing after the first answer is counted, and the steps add up to the whole.
-  close([...b.values()].reduce((a, v) => a + v, 0), 1313.2, 'sum');
+  close(
+    [...b.values()].reduce((a, v) => a + v, 0),
+    1313.2,
+    'sum',
+  );
 });
 
 test('on our side the span before the first log line is the import; the table puts both sides and the ceiling', () => {
-  const ours = [ev(0, 't0'), ev(7, 'imported'), ev(9, 'opened'), ev(11, 'expose done'), ev(12, 'Checking container runtime strategy "X"...'), ev(30, 'Creating container for image "hostalias-busybox:test"...'), ev(50, '[ab] Starting container...'), ev(250, '[ab] Started container'), ev(251, 'request: exec nc'), ev(300, 'request: exec done, exit 0'), ev(300, 'first answer')];
+  const ours = [
+    ev(0, 't0'),
+    ev(7, 'imported'),
+    ev(9, 'opened'),
+    ev(11, 'expose done'),
+    ev(12, 'Checking container runtime strategy "X"...'),
+    ev(30, 'Creating container for image "hostalias-busybox:test"...'),
+    ev(50, '[ab] Starting container...'),
+    ev(250, '[ab] Started container'),
+    ev(251, 'request: exec nc'),
+    ev(300, 'request: exec done, exit 0'),
+    ev(300, 'first answer'),
+  ];
   const b = breakdown(ours, 'hostalias', SSHD);
   assert.equal(b.get('hostalias: import hostalias/testcontainers'), 7);
   assert.equal(b.get('hostalias: open (state file, alias check)'), 2);
   assert.equal(b.get('hostalias: expose (relays on the alias)'), 2);
-  const table = breakdownTable([{ mode: 'hostalias', firstMs: 300, trace: ours }, { mode: 'testcontainers', firstMs: 1313.2, trace: THEIRS }], SSHD);
+  const table = breakdownTable(
+    [
+      { mode: 'hostalias', firstMs: 300, trace: ours },
+      { mode: 'testcontainers', firstMs: 1313.2, trace: THEIRS },
+    ],
+    SSHD,
+  );
   assert.match(table, /\| sshd container: start \| – \| 288 ms \|/);
   // Common steps on our side: 300 - 11 ms of our own; 1313.2 / 289 = 4.5.
   assert.match(table, /both sides take \(measured on ours\): 289 ms; hostalias's own steps: 11 ms\. .* at most 4\.5×/);

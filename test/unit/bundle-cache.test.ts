@@ -20,7 +20,10 @@ test('every bundle file main.js loads has a code cache this Node accepts', () =>
   const files = readdirSync(DIST).filter((f) => f === 'cli.js' || /^cmd-[\w-]+\.js$/.test(f));
   assert.ok(files.includes('cli.js') && files.includes('cmd-flags.js'), files.join(' '));
   for (const f of files) {
-    const script = new Script(Module.wrap(readFileSync(join(DIST, f), 'utf8')), { filename: join(DIST, f), cachedData: readFileSync(join(DIST, `${f}.cache`)) });
+    const script = new Script(Module.wrap(readFileSync(join(DIST, f), 'utf8')), {
+      filename: join(DIST, f),
+      cachedData: readFileSync(join(DIST, `${f}.cache`)),
+    });
     assert.equal(script.cachedDataRejected, false, f);
   }
   const manifest = JSON.parse(readFileSync(join(DIST, 'runtime.json'), 'utf8')) as { files: string[] };
@@ -43,7 +46,16 @@ test('without the caches (another Node built them, or they were removed) the CLI
 
 test('status and flags load neither crypto nor child_process; doctor, which starts processes, does', () => {
   const loaded = (args: string[]) => {
-    const r = spawnSync(process.execPath, ['-e', `process.on('exit', () => require('fs').writeSync(3, JSON.stringify(process.moduleLoadList))); process.argv.splice(1, 0, ${JSON.stringify(join(DIST, 'main.js'))}); require(process.argv[1])`, '--', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const r = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `process.on('exit', () => require('fs').writeSync(3, JSON.stringify(process.moduleLoadList))); process.argv.splice(1, 0, ${JSON.stringify(join(DIST, 'main.js'))}); require(process.argv[1])`,
+        '--',
+        ...args,
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] },
+    );
     return String(r.output[3] ?? '');
   };
   for (const args of [['status'], ['flags'], ['--version']]) {

@@ -35,10 +35,18 @@ test('up --platform darwin --dry-run previews the macOS plan: commands, the plis
   assert.match(res.stdout, /previewing macOS from linux: assuming nothing is installed/);
   assert.match(res.stdout, /persistence: launchd/);
   // The plist's content is in the diff: strip the "+" of added lines and parse it.
-  const added = res.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1)).join('\n');
+  const added = res.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('+') && !l.startsWith('+++'))
+    .map((l) => l.slice(1))
+    .join('\n');
   const start = added.lastIndexOf('<?xml', added.indexOf('<string>dev.hostalias.alias</string>'));
   const plistText = added.slice(start, added.indexOf('</plist>', start) + '</plist>'.length);
-  assert.deepEqual(parsePlist(plistText), { Label: 'dev.hostalias.alias', ProgramArguments: ['/sbin/ifconfig', 'lo0', 'alias', '10.254.254.254', 'netmask', '255.255.255.255'], RunAtLoad: true });
+  assert.deepEqual(parsePlist(plistText), {
+    Label: 'dev.hostalias.alias',
+    ProgramArguments: ['/sbin/ifconfig', 'lo0', 'alias', '10.254.254.254', 'netmask', '255.255.255.255'],
+    RunAtLoad: true,
+  });
   assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
 });
 
@@ -74,7 +82,12 @@ test('--persist: Linux kinds on darwin and launchd on Linux are usage errors (ex
 test('down --platform darwin --dry-run with a --root state previews removing what that state records', async (t) => {
   const ip = '10.254.254.254';
   const exposes = [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }];
-  const state = { version: 1, desired: { ...defaultDesired(), exposes }, persistence: { kind: 'launchd', reason: 'test', ip, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
+  const state = {
+    version: 1,
+    desired: { ...defaultDesired(), exposes },
+    persistence: { kind: 'launchd', reason: 'test', ip, label: 'lo:hostalias' },
+    updatedAt: '2024-01-01T00:00:00.000Z',
+  };
   const root = await makeRoot(t, {
     '/var/lib/hostalias/state.json': JSON.stringify(state),
     '/var/lib/hostalias/pf-token': '10760036128423510625\n',
@@ -107,7 +120,11 @@ test('doctor --platform darwin runs only macOS checks through the preview; none 
   const ids = new Set(findings.map((f) => f.id));
   for (const linuxOnly of ['route-conflict', 'daemon-gateway', 'firewall', 'listeners', 'wsl']) assert.ok(!ids.has(linuxOnly), `${linuxOnly} is a Linux check`);
   assert.ok(ids.has('alias') && ids.has('docker'));
-  assert.deepEqual(findings.filter((f) => /crashed|ip -j|\/proc/.test(f.message)), [], 'no check crashed or asked Linux tools');
+  assert.deepEqual(
+    findings.filter((f) => /crashed|ip -j|\/proc/.test(f.message)),
+    [],
+    'no check crashed or asked Linux tools',
+  );
   assert.match(findings.find((f) => f.id === 'alias')?.message ?? '', /not on lo0/);
   assert.ok(!findings.some((f) => /systemctl|service docker/.test(f.fix ?? '')), 'no Linux service manager in a Mac fix');
 });

@@ -19,16 +19,21 @@ function desktopEngine(runner: FakeRunner): FakeRunner {
 
 test('describeDockerDesktop explains vpnkit, host.docker.internal, the refusal and expose', () => {
   const text = describeDockerDesktop(IP).join('\n');
-  for (const want of [/vpnkit/, /host\.docker\.internal/, /--docker-daemon is refused/, /hostalias expose/, /10\.254\.254\.254 on lo0/]) assert.match(text, want);
+  for (const want of [/vpnkit/, /host\.docker\.internal/, /--docker-daemon is refused/, /hostalias expose/, /10\.254\.254\.254 on lo0/])
+    assert.match(text, want);
 });
 
 test('the alias is reachable through Desktop when the probe container connects', async () => {
   const runner = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), ok());
-  assert.deepEqual(await checkAliasThroughDesktop(runner, IP, 5432), { desktop: true, reachable: true, detail: `a container connected to ${IP}:5432 through Docker Desktop (docker run --rm busybox nc -w 3 -e true ${IP} 5432)` });
+  assert.deepEqual(await checkAliasThroughDesktop(runner, IP, 5432), {
+    desktop: true,
+    reachable: true,
+    detail: `a container connected to ${IP}:5432 through Docker Desktop (docker run --rm busybox nc -w 3 -e true ${IP} 5432)`,
+  });
 });
 
 test('unreachable and unstartable probes are told apart; a non-Desktop engine is not probed', async () => {
-  const refused = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), fail('nc: can\'t connect to remote host (10.254.254.254): Connection refused'));
+  const refused = desktopEngine(new FakeRunner()).on(desktopProbeArgv(IP, 5432), fail("nc: can't connect to remote host (10.254.254.254): Connection refused"));
   const r = await checkAliasThroughDesktop(refused, IP, 5432);
   assert.equal(r.reachable, false);
   assert.match(r.detail, /Connection refused/);
@@ -48,7 +53,10 @@ test('doctor checks: Desktop finding with a failing probe names the fix; WSL fin
   const state = { version: 1 as const, desired, persistence: { kind: 'systemd' as const, reason: 'x', ip: IP, label: 'lo:hostalias' }, updatedAt: '' };
   const input = { ctx, state, desired, engine: () => probeEngine(runner), hostalias: (a: string) => `sudo hostalias ${a}` };
   const desktop = await dockerDesktopCheck.run(input);
-  assert.deepEqual(desktop.map((f) => f.status), ['ok', 'fail']);
+  assert.deepEqual(
+    desktop.map((f) => f.status),
+    ['ok', 'fail'],
+  );
   assert.match(desktop[1]?.fix ?? '', /docker run --rm busybox nc/);
   const wsl = await wslCheck.run(input);
   assert.ok(wsl.some((f) => f.status === 'warn' && /systemd=true/.test(f.message)));

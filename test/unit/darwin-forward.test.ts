@@ -34,7 +34,10 @@ async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: Ma
   return { ctx: { runner: m, fs, backend: darwinBackend, live: true, isRoot: true, env: {} }, mac: m, fs };
 }
 
-const lines = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
+const lines = (plan: Parameters<typeof renderPlan>[0]) =>
+  renderPlan(plan, { rooted: false, root: '/' })
+    .split('\n')
+    .filter((l) => l.startsWith('$ ') || l.startsWith('# '));
 /** The plan without the installed copy's steps (asserted on their own: runtime-copy.test.ts). */
 const shell = (plan: Parameters<typeof renderPlan>[0]) => lines(plan).filter((l) => !l.includes(RUNTIME_DIR));
 
@@ -43,7 +46,10 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
   await up(ctx, NO_GUARD);
   const res = await up(ctx, { ...NO_GUARD, forwards: [PG] });
   assert.deepEqual(shell(res.plan), [`# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}`]);
-  assert.ok(lines(res.plan).some((l) => l.startsWith('$ install -m 0755 ') && l.includes(`${RUNTIME_DIR}/`)), 'the first forward installs the copy the job runs');
+  assert.ok(
+    lines(res.plan).some((l) => l.startsWith('$ install -m 0755 ') && l.includes(`${RUNTIME_DIR}/`)),
+    'the first forward installs the copy the job runs',
+  );
   assert.match((await fs.readLink(RUNTIME_CURRENT)) ?? '', /^0\.1\.0-[0-9a-f]{12}$/);
   const parsed = parsePlist((await fs.read(PLIST)) as string);
   assert.deepEqual(parsed, {
@@ -71,20 +77,41 @@ test('changing a forward reloads it; two forwards are two jobs; uninstalling one
   assert.deepEqual([...m.daemons.keys()].sort(), ['dev.hostalias.forward.53-udp', LABEL]);
   const moved = { ...PG, targets: ['127.0.0.1:15432'] };
   const res = await up(ctx, { ...NO_GUARD, forwards: [DNS, moved] });
-  assert.deepEqual(shell(res.plan), [`$ launchctl bootout system/${LABEL}`, `# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`]);
+  assert.deepEqual(shell(res.plan), [
+    `$ launchctl bootout system/${LABEL}`,
+    `# write ${PLIST} (mode 0644)`,
+    `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`,
+  ]);
   assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '127.0.0.1:15432']);
   const off = await up(ctx, { ...NO_GUARD, forwards: [DNS] });
   assert.deepEqual(shell(off.plan), [`$ launchctl bootout system/${LABEL}`, `$ rm -f ${PLIST}`]);
   assert.deepEqual([...m.daemons.keys()], ['dev.hostalias.forward.53-udp']);
   assert.equal(await fs.read(PLIST), null);
-  assert.equal(await fs.read(ALIAS_PLIST) !== null, true, 'the alias job is untouched');
+  assert.equal((await fs.read(ALIAS_PLIST)) !== null, true, 'the alias job is untouched');
 });
 
 test('relay options reach the LaunchDaemon exactly as given; other options reload the job; none resets them', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   const tuned: ForwardSpec = { ...PG, workers: 3, schedule: 'round-robin', connectTimeoutMs: 800, maxConnections: 200, graceS: 2 };
   await up(ctx, { ...NO_GUARD, forwards: [tuned] });
-  const args = ['forward', '5432/tcp', '--listen', IP, '--to', '5432', '--workers', '3', '--schedule', 'round-robin', '--connect-timeout', '800', '--max-connections', '200', '--grace', '2'];
+  const args = [
+    'forward',
+    '5432/tcp',
+    '--listen',
+    IP,
+    '--to',
+    '5432',
+    '--workers',
+    '3',
+    '--schedule',
+    'round-robin',
+    '--connect-timeout',
+    '800',
+    '--max-connections',
+    '200',
+    '--grace',
+    '2',
+  ];
   assert.deepEqual((parsePlist((await fs.read(PLIST)) as string) as { ProgramArguments: string[] }).ProgramArguments.slice(2), args);
   assert.deepEqual(m.daemons.get(LABEL)?.slice(2), args, 'launchd runs the relay with them');
   assert.deepEqual((await loadState(fs))?.desired.forwards, [tuned], 'the state keeps them');
@@ -92,9 +119,27 @@ test('relay options reach the LaunchDaemon exactly as given; other options reloa
 
   const udp: ForwardSpec = { ...DNS, idleTimeoutS: 15, maxSessions: 64 };
   const res = await up(ctx, { ...NO_GUARD, forwards: [udp, { ...PG, maxConnections: 50 }] });
-  assert.deepEqual(shell(res.plan).filter((l) => l.includes(LABEL)), [`$ launchctl bootout system/${LABEL}`, `# write ${PLIST} (mode 0644)`, `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`]);
+  assert.deepEqual(
+    shell(res.plan).filter((l) => l.includes(LABEL)),
+    [
+      `$ launchctl bootout system/${LABEL}`,
+      `# write ${PLIST} (mode 0644)`,
+      `$ launchctl bootstrap system ${PLIST}    # retried for up to 20 s while launchd finishes unloading the old job`,
+    ],
+  );
   assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432', '--max-connections', '50']);
-  assert.deepEqual(m.daemons.get('dev.hostalias.forward.53-udp')?.slice(2), ['forward', '53/udp', '--listen', IP, '--to', '127.0.0.1:5353', '--idle-timeout', '15', '--max-sessions', '64']);
+  assert.deepEqual(m.daemons.get('dev.hostalias.forward.53-udp')?.slice(2), [
+    'forward',
+    '53/udp',
+    '--listen',
+    IP,
+    '--to',
+    '127.0.0.1:5353',
+    '--idle-timeout',
+    '15',
+    '--max-sessions',
+    '64',
+  ]);
   await up(ctx, { ...NO_GUARD, forwards: [udp, PG] });
   assert.deepEqual(m.daemons.get(LABEL)?.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432'], 'no options: the defaults again');
 });
@@ -153,7 +198,10 @@ test('launchctl bootstrap fails: the plist is removed again and the state keeps 
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, NO_GUARD);
   m.failOnce(['launchctl', 'bootstrap', 'system', PLIST], { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') });
-  await assert.rejects(up(ctx, { ...NO_GUARD, forwards: [PG] }), (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message));
+  await assert.rejects(
+    up(ctx, { ...NO_GUARD, forwards: [PG] }),
+    (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message),
+  );
   assert.equal(await fs.read(PLIST), null);
   assert.equal(m.loaded.has(LABEL), false);
   assert.equal(m.daemons.size, 0);
@@ -167,7 +215,10 @@ test('a plist with our label that hostalias did not write is a conflict; nothing
   const foreign = '<?xml version="1.0"?><plist version="1.0"><dict/></plist>\n';
   await fs.write(PLIST, foreign, 0o644);
   const before = m.changes.length;
-  await assert.rejects(up(ctx, { ...NO_GUARD, forwards: [PG] }), (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /not written by hostalias/.test(e.message));
+  await assert.rejects(
+    up(ctx, { ...NO_GUARD, forwards: [PG] }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /not written by hostalias/.test(e.message),
+  );
   assert.equal(m.changes.length, before);
   assert.equal(await fs.read(PLIST), foreign);
 });
@@ -190,22 +241,55 @@ test('forward 5432 --install --platform darwin --dry-run prints the LaunchDaemon
   assert.match(res.stdout, new RegExp(`^# write ${root}${PLIST} \\(mode 0644\\)$`, 'm'));
   assert.match(res.stdout, new RegExp(`^\\$ launchctl bootstrap system ${PLIST}    # skipped \\(files under a folder\\)$`, 'm'));
   // The forward plist is the second added file in the diff; parse it.
-  const added = res.stdout.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1)).join('\n');
+  const added = res.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('+') && !l.startsWith('+++'))
+    .map((l) => l.slice(1))
+    .join('\n');
   const start = added.indexOf('<?xml', added.indexOf(LABEL) - 400);
-  const parsed = parsePlist(added.slice(start, added.indexOf('</plist>', start) + '</plist>'.length)) as { Label: string; ProgramArguments: string[]; KeepAlive: boolean };
+  const parsed = parsePlist(added.slice(start, added.indexOf('</plist>', start) + '</plist>'.length)) as {
+    Label: string;
+    ProgramArguments: string[];
+    KeepAlive: boolean;
+  };
   assert.equal(parsed.Label, LABEL);
   assert.deepEqual(parsed.ProgramArguments.slice(2), ['forward', '5432/tcp', '--listen', IP, '--to', '5432']);
   assert.equal(parsed.KeepAlive, true);
   assert.deepEqual(await readTree(root), {}, 'a dry run writes nothing');
-  const tuned = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--files-root', root, '--max-connections', '300', '--idle-timeout', '20']);
+  const tuned = await cli([
+    'forward',
+    '5432',
+    '--install',
+    '--platform',
+    'darwin',
+    '--dry-run',
+    '--files-root',
+    root,
+    '--max-connections',
+    '300',
+    '--idle-timeout',
+    '20',
+  ]);
   assert.equal(tuned.code, 0, tuned.stderr);
-  assert.match(tuned.stdout, /^\+\s*<string>--idle-timeout<\/string>\n\+\s*<string>20<\/string>\n\+\s*<string>--max-connections<\/string>\n\+\s*<string>300<\/string>$/m, 'the options given are in the plist');
+  assert.match(
+    tuned.stdout,
+    /^\+\s*<string>--idle-timeout<\/string>\n\+\s*<string>20<\/string>\n\+\s*<string>--max-connections<\/string>\n\+\s*<string>300<\/string>$/m,
+    'the options given are in the plist',
+  );
 });
 
 test('forward 5432 --uninstall --platform darwin --dry-run with a --root state previews the removal', async (t) => {
-  const state = { version: 1, desired: { ...defaultDesired(), persist: 'none' as const, lanGuard: false, forwards: [PG] }, persistence: { kind: 'none', reason: 'test', ip: IP, label: 'lo:hostalias' }, updatedAt: '2024-01-01T00:00:00.000Z' };
+  const state = {
+    version: 1,
+    desired: { ...defaultDesired(), persist: 'none' as const, lanGuard: false, forwards: [PG] },
+    persistence: { kind: 'none', reason: 'test', ip: IP, label: 'lo:hostalias' },
+    updatedAt: '2024-01-01T00:00:00.000Z',
+  };
   const root = await makeRoot(t, { '/var/lib/hostalias/state.json': JSON.stringify(state), [PLIST]: renderPlist(forwardJob(PG, IP, RT)) });
   const res = await cli(['forward', '5432', '--uninstall', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(res.code, 0, res.stderr);
-  assert.deepEqual(res.stdout.split('\n').filter((l) => l.startsWith('$ ')), [`$ launchctl bootout system/${LABEL}    # skipped (files under a folder)`, `$ rm -f ${root}${PLIST}`]);
+  assert.deepEqual(
+    res.stdout.split('\n').filter((l) => l.startsWith('$ ')),
+    [`$ launchctl bootout system/${LABEL}    # skipped (files under a folder)`, `$ rm -f ${root}${PLIST}`],
+  );
 });

@@ -36,7 +36,10 @@ async function mac(t: TestContext, opts: { root?: boolean } = {}): Promise<{ ctx
   return { ctx: { runner: m, fs, backend: darwinBackend, isRoot: opts.root ?? true, live: true, env: {} }, mac: m, fs };
 }
 
-const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
+const shell = (plan: Parameters<typeof renderPlan>[0]) =>
+  renderPlan(plan, { rooted: false, root: '/' })
+    .split('\n')
+    .filter((l) => l.startsWith('$ ') || l.startsWith('# '));
 
 /**
  * A Homebrew PostgreSQL: its default pg_hba.conf trusts 127.0.0.1/32 and ::1/128 only, so a
@@ -46,7 +49,10 @@ const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { roo
  */
 function homebrewPostgres(source: string, input: string): string {
   if (input !== loginProbeInput(5432)) return '';
-  const msg = source === '127.0.0.1' ? 'role "hostalias_probe" does not exist' : `no pg_hba.conf entry for host "${source}", user "hostalias_probe", database "hostalias_probe", no encryption`;
+  const msg =
+    source === '127.0.0.1'
+      ? 'role "hostalias_probe" does not exist'
+      : `no pg_hba.conf entry for host "${source}", user "hostalias_probe", database "hostalias_probe", no encryption`;
   const fields = `SFATAL\0VFATAL\0C28000\0M${msg}\0\0`;
   return `E\0\0\0${String.fromCharCode(fields.length + 4)}${fields}`;
 }
@@ -64,7 +70,10 @@ test('item 1: doctor on a set-up Mac runs only macOS checks; nothing crashes; al
   m.engine = dockerEngine('desktop');
   await up(ctx, {});
   const findings = await doctor(ctx);
-  assert.ok(findings.every((f) => MAC_CHECKS.includes(f.id)), findings.map((f) => f.id).join(','));
+  assert.ok(
+    findings.every((f) => MAC_CHECKS.includes(f.id)),
+    findings.map((f) => f.id).join(','),
+  );
   assert.ok(!findings.some((f) => /crashed/.test(f.message)), JSON.stringify(findings, null, 1));
   const bad = findings.filter((f) => f.status === 'fail' && f.id !== 'docker-desktop');
   assert.deepEqual(bad, []);
@@ -75,10 +84,16 @@ test('item 1: doctor on a set-up Mac runs only macOS checks; nothing crashes; al
 test('item 1: a deleted plist is reported (the launchd persistence check compares the files)', async (t) => {
   const { ctx, fs } = await mac(t);
   await up(ctx, {});
-  assert.ok((await doctor(ctx)).some((f) => f.id === 'persistence' && f.status === 'ok'), 'negative control: intact before the deletion');
+  assert.ok(
+    (await doctor(ctx)).some((f) => f.id === 'persistence' && f.status === 'ok'),
+    'negative control: intact before the deletion',
+  );
   await fs.remove(PLIST);
   const persistence = (await doctor(ctx)).filter((f) => f.id === 'persistence');
-  assert.ok(persistence.some((f) => f.status === 'fail' && f.message.includes(`${PLIST} is missing`)), JSON.stringify(persistence));
+  assert.ok(
+    persistence.some((f) => f.status === 'fail' && f.message.includes(`${PLIST} is missing`)),
+    JSON.stringify(persistence),
+  );
 });
 
 test('item 1: a plist edited by hand and a job launchd no longer has are reported', async (t) => {
@@ -95,19 +110,31 @@ test('item 1: pf checks — anchor hook, set skip on lo0, redirect counters; as 
   const { ctx, mac: m } = await mac(t);
   await up(ctx, { exposes: [PG_PF] });
   let pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
-  assert.ok(pf.some((f) => f.status === 'warn' && /no connection has been redirected yet/.test(f.message)), JSON.stringify(pf));
+  assert.ok(
+    pf.some((f) => f.status === 'warn' && /no connection has been redirected yet/.test(f.message)),
+    JSON.stringify(pf),
+  );
   await m.run(['nc', '-z', '-G', '2', '-w', '2', IP, '5432']);
   pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
-  assert.ok(pf.some((f) => f.status === 'ok' && /redirect fired 1 time/.test(f.message)), JSON.stringify(pf));
+  assert.ok(
+    pf.some((f) => f.status === 'ok' && /redirect fired 1 time/.test(f.message)),
+    JSON.stringify(pf),
+  );
 
   m.skipLo0 = true;
   pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
-  assert.ok(pf.some((f) => f.status === 'fail' && /set skip on lo0/.test(f.message)), JSON.stringify(pf));
+  assert.ok(
+    pf.some((f) => f.status === 'fail' && /set skip on lo0/.test(f.message)),
+    JSON.stringify(pf),
+  );
   m.skipLo0 = false;
 
   m.mainNat = 'nat-anchor "com.apple/*" all\n';
   pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
-  assert.ok(pf.some((f) => f.status === 'fail' && /no rdr-anchor "com\.apple\/\*"/.test(f.message)), JSON.stringify(pf));
+  assert.ok(
+    pf.some((f) => f.status === 'fail' && /no rdr-anchor "com\.apple\/\*"/.test(f.message)),
+    JSON.stringify(pf),
+  );
 
   m.asUser = true;
   const asUser = await doctor({ ...ctx, isRoot: false });
@@ -173,8 +200,15 @@ test('item 3: the rollback bootstrap after a bootout is retried too; a fresh boo
   const before = await fs.read(PLIST);
   m.drainBootstraps = 2;
   // Moving the alias boots the job out and in; then a new forward's bootstrap fails for good.
-  m.failOnce(['launchctl', 'bootstrap', 'system', '/Library/LaunchDaemons/dev.hostalias.forward.8080-tcp.plist'], { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') });
-  await assert.rejects(up(ctx, { ip: '10.254.254.253', forwards: [{ port: 8080, proto: 'tcp', targets: [] }] }), (e: unknown) => e instanceof HostaliasError && /rolled back/.test(e.message) && !/rolling back also failed/.test(e.message));
+  m.failOnce(['launchctl', 'bootstrap', 'system', '/Library/LaunchDaemons/dev.hostalias.forward.8080-tcp.plist'], {
+    code: 5,
+    stdout: '',
+    stderr: fixture('launchctl-bootstrap-failed.stderr.txt'),
+  });
+  await assert.rejects(
+    up(ctx, { ip: '10.254.254.253', forwards: [{ port: 8080, proto: 'tcp', targets: [] }] }),
+    (e: unknown) => e instanceof HostaliasError && /rolled back/.test(e.message) && !/rolling back also failed/.test(e.message),
+  );
   assert.ok(m.loaded.has('dev.hostalias.alias'), 'the old alias job is loaded again');
   assert.equal(await fs.read(PLIST), before);
   const fresh = m.fake.lines.filter((l) => l.endsWith('dev.hostalias.forward.8080-tcp.plist') && l.startsWith('launchctl bootstrap'));
@@ -192,9 +226,16 @@ test('item 4: expose (default) is a relay daemon connecting from 127.0.0.1: a pg
   const job = parsePlist((await fs.read(PG_RELAY)) as string) as { ProgramArguments: string[]; UserName: string };
   assert.deepEqual(job.ProgramArguments.slice(2, 8), ['forward', '5432/tcp', '--listen', IP, '--to', '5432']);
   assert.equal(job.UserName, 'nobody');
-  assert.ok(res.plan.notes.some((n) => /relay dev\.hostalias\.forward\.5432-tcp accepts connections/.test(n)), res.plan.notes.join('\n'));
+  assert.ok(
+    res.plan.notes.some((n) => /relay dev\.hostalias\.forward\.5432-tcp accepts connections/.test(n)),
+    res.plan.notes.join('\n'),
+  );
   const found = (await doctor(ctx)).filter((f) => f.id === 'expose');
-  assert.deepEqual(found.map((f) => f.status), ['ok'], JSON.stringify(found));
+  assert.deepEqual(
+    found.map((f) => f.status),
+    ['ok'],
+    JSON.stringify(found),
+  );
   assert.match(found[0]?.message ?? '', /service sees 127\.0\.0\.1/);
 });
 
@@ -202,7 +243,10 @@ test('item 4: with --keep-source (pf) the service sees the alias and refuses it;
   const { ctx, mac: m } = await mac(t);
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG_PF);
-  assert.ok(res.plan.notes.some((n) => /the service sees 10\.254\.254\.254/.test(n) && /pg_hba\.conf/.test(n)), res.plan.notes.join('\n'));
+  assert.ok(
+    res.plan.notes.some((n) => /the service sees 10\.254\.254\.254/.test(n) && /pg_hba\.conf/.test(n)),
+    res.plan.notes.join('\n'),
+  );
   assert.equal((await m.run(['nc', '-z', '-G', '2', '-w', '2', IP, '5432'])).code, 0, 'the TCP connect alone succeeds');
   const found = (await doctor(ctx)).filter((f) => f.id === 'expose');
   assert.equal(found[0]?.status, 'fail', JSON.stringify(found));
@@ -215,7 +259,7 @@ test('item 4: with --keep-source (pf) the service sees the alias and refuses it;
 test('item 6: up installs the LAN guard in the anchor (pf enabled with our reference); --allow-iface trusts a bridge; --no-lan-guard removes it', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   const res = await up(ctx, {});
-  assert.ok(shell(res.plan).includes('$ pfctl -a com.apple/hostalias -f - <<\'EOF\''));
+  assert.ok(shell(res.plan).includes("$ pfctl -a com.apple/hostalias -f - <<'EOF'"));
   assert.deepEqual(m.anchor, [BLOCK]);
   assert.equal(m.tokens.length, 1);
   assert.match((await fs.read('/etc/pf.anchors/dev.hostalias')) ?? '', new RegExp(BLOCK.replace(/[.*!]/g, '\\$&')), 'the boot job reloads it');
@@ -233,7 +277,10 @@ test('item 8: up --dry-run as a user plans from the files and says what it assum
   m.asUser = true;
   const res = await up(ctx, { exposes: [PG_PF] }, { dryRun: true });
   assert.ok(shell(res.plan).includes('$ pfctl -E    # saves /var/lib/hostalias/pf-token'));
-  assert.ok(res.plan.notes.some((n) => /pf can only be read by root/.test(n) && /sudo shows the exact plan/.test(n)), res.plan.notes.join('\n'));
+  assert.ok(
+    res.plan.notes.some((n) => /pf can only be read by root/.test(n) && /sudo shows the exact plan/.test(n)),
+    res.plan.notes.join('\n'),
+  );
   assert.deepEqual(m.changes, []);
 });
 
@@ -255,18 +302,28 @@ test('item 9: a --keep-source redirect that does not fire (child of com.apple/*)
   m.childAnchorFires = false;
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG_PF);
-  assert.ok(res.plan.warnings.some((w) => /pf redirect does not fire/.test(w) && /child of com\.apple/.test(w) && /served by the relay/.test(w)), res.plan.warnings.join('\n'));
+  assert.ok(
+    res.plan.warnings.some((w) => /pf redirect does not fire/.test(w) && /child of com\.apple/.test(w) && /served by the relay/.test(w)),
+    res.plan.warnings.join('\n'),
+  );
   assert.deepEqual((await loadState(fs))?.desired.exposes, [PG_RELAYED], 'stored as relayed');
   assert.ok(m.daemons.has('dev.hostalias.forward.5432-tcp'));
   assert.ok(!m.anchor.some((r) => r.startsWith('rdr ')), 'the redirect that never fired is gone');
-  assert.equal((await m.run(['nc', '-G', '2', '-w', '2', IP, '5432'], { input: loginProbeInput(5432) })).stdout.includes('does not exist'), true, 'the service is reached, from 127.0.0.1');
+  assert.equal(
+    (await m.run(['nc', '-G', '2', '-w', '2', IP, '5432'], { input: loginProbeInput(5432) })).stdout.includes('does not exist'),
+    true,
+    'the service is reached, from 127.0.0.1',
+  );
 });
 
 test('item 9: with `set skip on lo0` the fallback names that cause; when the redirect fires nothing falls back (negative control)', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   m.skipLo0 = true;
   const res = await expose(ctx, PG_PF);
-  assert.ok(res.plan.warnings.some((w) => /set skip on lo0/.test(w)), res.plan.warnings.join('\n'));
+  assert.ok(
+    res.plan.warnings.some((w) => /set skip on lo0/.test(w)),
+    res.plan.warnings.join('\n'),
+  );
   const other = await mac(t);
   const fired = await expose(other.ctx, PG_PF);
   assert.deepEqual(fired.plan.warnings, []);
@@ -277,7 +334,9 @@ test('item 9: with `set skip on lo0` the fallback names that cause; when the red
 
 test('parsers: pfctl -v counters and the (skip) flag, as pfctl prints them', () => {
   const text = `rdr pass on lo0 inet proto tcp from any to ${IP} port = 5432 -> 127.0.0.1 port 5432\n  [ Evaluations: 3         Packets: 6         Bytes: 360         States: 0     ]\n  [ Inserted: uid 0 pid 4242 ]\n`;
-  assert.deepEqual(parseRuleCounters(text), [{ rule: `rdr pass on lo0 inet proto tcp from any to ${IP} port = 5432 -> 127.0.0.1 port 5432`, evaluations: 3, packets: 6, states: 0 }]);
+  assert.deepEqual(parseRuleCounters(text), [
+    { rule: `rdr pass on lo0 inet proto tcp from any to ${IP} port = 5432 -> 127.0.0.1 port 5432`, evaluations: 3, packets: 6, states: 0 },
+  ]);
   assert.deepEqual(parseSkippedIfaces(fixture('pfctl-v-s-interfaces-skip-lo0.txt')), ['lo0']);
   assert.deepEqual(parseSkippedIfaces(fixture('pfctl-v-s-interfaces.txt')), []);
 });
@@ -308,16 +367,25 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 test('item 1 (CLI): doctor --platform darwin on Linux runs only macOS checks, and none crashes', async (t) => {
   const root = await makeRoot(t);
   const res = await cli(['doctor', '--platform', 'darwin', '--json', '--root', root]);
-  const findings = (JSON.parse(res.stdout) as { findings?: Array<{ id: string; message: string }> }).findings ?? (JSON.parse(res.stdout) as Array<{ id: string; message: string }>);
+  const findings =
+    (JSON.parse(res.stdout) as { findings?: Array<{ id: string; message: string }> }).findings ??
+    (JSON.parse(res.stdout) as Array<{ id: string; message: string }>);
   assert.ok(findings.length > 0);
-  assert.ok(findings.every((f) => MAC_CHECKS.includes(f.id)), findings.map((f) => f.id).join(','));
+  assert.ok(
+    findings.every((f) => MAC_CHECKS.includes(f.id)),
+    findings.map((f) => f.id).join(','),
+  );
   assert.ok(!findings.some((f) => /crashed/.test(f.message)), JSON.stringify(findings, null, 1));
   assert.ok(!findings.some((f) => /\bip -j\b|\/proc\//.test(f.message)));
 });
 
 test('item 6 (CLI): --firewall and --label are refused on macOS with exit 2, nothing written', async (t) => {
   const root = await makeRoot(t);
-  for (const args of [['up', '--firewall', 'nftables'], ['up', '--label', 'lo:x'], ['expose', '5432', '--firewall', 'iptables']]) {
+  for (const args of [
+    ['up', '--firewall', 'nftables'],
+    ['up', '--label', 'lo:x'],
+    ['expose', '5432', '--firewall', 'iptables'],
+  ]) {
     const res = await cli([...args, '--platform', 'darwin', '--dry-run', '--root', root]);
     assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
     assert.match(res.stderr, /Linux-only/);

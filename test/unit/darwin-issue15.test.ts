@@ -21,7 +21,8 @@ import { makeRoot, readTree } from '../support/rooted.js';
 // interrupted change (intent record, no state) is finished or undone â€” on the FakeMac.
 
 // A Mac's own files, which every test checks are left exactly as they were.
-const STOCK_HOSTS = '##\n# Host Database\n#\n# localhost is used to configure the loopback interface\n# when the system is booting.  Do not change this entry.\n##\n127.0.0.1\tlocalhost\n255.255.255.255\tbroadcasthost\n::1             localhost\n';
+const STOCK_HOSTS =
+  '##\n# Host Database\n#\n# localhost is used to configure the loopback interface\n# when the system is booting.  Do not change this entry.\n##\n127.0.0.1\tlocalhost\n255.255.255.255\tbroadcasthost\n::1             localhost\n';
 const APPLE_ANCHOR = '#\n# com.apple anchor point\n#\nscrub-anchor "200.AirDrop/*"\nanchor "200.AirDrop/*"\n\nanchor "250.ApplicationFirewall/*"\n';
 const VMNETD = 'com.docker.vmnetd';
 const VMNETD_PLIST = `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0">\n<dict>\n\t<key>Label</key>\n\t<string>${VMNETD}</string>\n\t<key>Program</key>\n\t<string>/Library/PrivilegedHelperTools/com.docker.vmnetd</string>\n\t<key>RunAtLoad</key>\n\t<true/>\n</dict>\n</plist>\n`;
@@ -52,7 +53,9 @@ async function files(root: string): Promise<Record<string, string>> {
 /** What the CLI prints for this outcome of `down`. */
 function printed(ctx: Context, res: ChangeResult): string {
   const lines: string[] = [];
-  printChange({ out: (s) => lines.push(s), err: (s) => lines.push(s), exitCode: 0 }, ctx, 'down', res, { already: 'already down: nothing hostalias installed is left' });
+  printChange({ out: (s) => lines.push(s), err: (s) => lines.push(s), exitCode: 0 }, ctx, 'down', res, {
+    already: 'already down: nothing hostalias installed is left',
+  });
   return lines.join('\n');
 }
 
@@ -63,7 +66,10 @@ test('state.json removed after up: down finds every piece by its markers, remove
   const before = { files: await files(root), system: m.system() };
   await up(ctx, { hostsFile: true, exposes: [PG_RELAYED, REDIS_PF] });
   assert.deepEqual(m.system().aliases, ['10.254.254.254 0xffffffff'], 'negative control: up installed the alias');
-  assert.ok(m.loaded.has('dev.hostalias.forward.5432-tcp') && m.anchor.length > 0 && m.tokens.length === 1, 'negative control: a relay, pf rules and a pf reference are live');
+  assert.ok(
+    m.loaded.has('dev.hostalias.forward.5432-tcp') && m.anchor.length > 0 && m.tokens.length === 1,
+    'negative control: a relay, pf rules and a pf reference are live',
+  );
   await rm(join(root, STATE_PATH));
 
   const res = await down(ctx);
@@ -99,11 +105,18 @@ test('plists deleted by hand too: launchd still has the jobs; the alias job name
   // No LAN guard and no hosts block: only the alias job knows the address.
   await up(ctx, { ip: '10.254.254.253', lanGuard: false, exposes: [PG_RELAYED] });
   assert.equal(await ctx.fs.exists('/var/log/dev.hostalias.forward.5432-tcp.log'), true, 'negative control: launchd created the log');
-  for (const path of [STATE_PATH, '/Library/LaunchDaemons/dev.hostalias.alias.plist', '/Library/LaunchDaemons/dev.hostalias.forward.5432-tcp.plist']) await rm(join(root, path));
+  for (const path of [STATE_PATH, '/Library/LaunchDaemons/dev.hostalias.alias.plist', '/Library/LaunchDaemons/dev.hostalias.forward.5432-tcp.plist'])
+    await rm(join(root, path));
 
   const res = await down(ctx);
-  assert.match(recoveredNote(res), /removing dev\.hostalias\.alias loaded in launchd \(adds 10\.254\.254\.253\); the relay log \/var\/log\/dev\.hostalias\.forward\.5432-tcp\.log; the installed copy in \S+; 10\.254\.254\.253\/32 on lo0$/);
-  assert.ok(m.changes.includes('launchctl bootout system/dev.hostalias.alias') && m.changes.includes('launchctl bootout system/dev.hostalias.forward.5432-tcp'), m.changes.join('\n'));
+  assert.match(
+    recoveredNote(res),
+    /removing dev\.hostalias\.alias loaded in launchd \(adds 10\.254\.254\.253\); the relay log \/var\/log\/dev\.hostalias\.forward\.5432-tcp\.log; the installed copy in \S+; 10\.254\.254\.253\/32 on lo0$/,
+  );
+  assert.ok(
+    m.changes.includes('launchctl bootout system/dev.hostalias.alias') && m.changes.includes('launchctl bootout system/dev.hostalias.forward.5432-tcp'),
+    m.changes.join('\n'),
+  );
   assert.deepEqual(m.system(), before.system, 'both jobs booted out, the relay stopped, the alias gone');
   assert.deepEqual(await files(root), before.files);
 });
@@ -116,7 +129,10 @@ test('a corrupt state.json: down says it is unreadable and recovers from the mar
   await assert.rejects(up(ctx, {}), /state\.json is unreadable .*nothing was changed/, 'up refuses: the negative control');
   const res = await down(ctx);
   // No LaunchDaemon (--persist none): the LAN guard's pf rules and the hosts block name the address.
-  assert.match(recoveredNote(res), /state\.json is unreadable: recovered from hostalias's markers, removing the pf anchor file .*; 1 rule\(s\) loaded in the pf anchor com\.apple\/hostalias; the hostalias block in \/etc\/hosts; .*; 10\.254\.254\.253\/32 on lo0$/);
+  assert.match(
+    recoveredNote(res),
+    /state\.json is unreadable: recovered from hostalias's markers, removing the pf anchor file .*; 1 rule\(s\) loaded in the pf anchor com\.apple\/hostalias; the hostalias block in \/etc\/hosts; .*; 10\.254\.254\.253\/32 on lo0$/,
+  );
   assert.deepEqual(m.system(), before.system);
   assert.deepEqual(await files(root), before.files);
   assert.deepEqual((await down(ctx)).plan.steps, []);
@@ -181,7 +197,11 @@ interface Kill {
  * after each step the journal records as done: each copy is what a SIGKILL at that point leaves,
  * the killed run's lock (its pid dead) included. Returns the Mac before, the copies and the context.
  */
-async function killedAfterEachStep(t: TestContext, prepare: (ctx: Context) => Promise<void>, change: (ctx: Context) => Promise<unknown>): Promise<{ before: { files: Record<string, string>; system: ReturnType<FakeMac['system']> }; kills: Kill[]; ctx: Context }> {
+async function killedAfterEachStep(
+  t: TestContext,
+  prepare: (ctx: Context) => Promise<void>,
+  change: (ctx: Context) => Promise<unknown>,
+): Promise<{ before: { files: Record<string, string>; system: ReturnType<FakeMac['system']> }; kills: Kill[]; ctx: Context }> {
   const base = await makeRoot(t, MAC_FILES);
   const fs = new WatchedFs(base);
   const m = new FakeMac(fs);
@@ -220,7 +240,11 @@ async function restart(t: TestContext, kill: Kill, ctx: Context): Promise<{ kctx
 test('up killed after each journaled step (no state.json yet): down undoes it â€” from the intent record, and from the markers alone when the record is gone too; a fresh up converges', async (t) => {
   // Not the default address, so each recovery has to read it from a marker (the pf rules come first).
   const changes: Partial<Desired> = { ip: '10.254.254.253', hostsFile: true, exposes: [REDIS_PF] };
-  const { before, kills, ctx } = await killedAfterEachStep(t, async () => undefined, (c) => up(c, changes));
+  const { before, kills, ctx } = await killedAfterEachStep(
+    t,
+    async () => undefined,
+    (c) => up(c, changes),
+  );
   assert.ok(kills.length >= 8, `every step of up was journaled (${kills.length})`);
 
   for (const [i, kill] of kills.entries()) {
@@ -236,7 +260,8 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
         assert.deepEqual((await up(kctx, changes)).plan.steps, [], `${where}: converged`);
       }
       const res = await down(kctx);
-      if (variant === 'intent') assert.match(res.plan.notes.join('\n'), /the last change \(`up`, started .*\) was interrupted: removing what it could have installed/, where);
+      if (variant === 'intent')
+        assert.match(res.plan.notes.join('\n'), /the last change \(`up`, started .*\) was interrupted: removing what it could have installed/, where);
       if (variant === 'markers only') assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
       assert.deepEqual(km.system(), before.system, `${where}: kernel and launchd as before up`);
       assert.deepEqual(await files(root), before.files, `${where}: files as before up`);
@@ -247,7 +272,11 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
 
 test('down killed after each journaled step (state.json still there): the next down finishes it; with the state gone too, the markers do', async (t) => {
   const changes: Partial<Desired> = { ip: '10.254.254.253', hostsFile: true, exposes: [REDIS_PF] };
-  const { before, kills, ctx } = await killedAfterEachStep(t, async (c) => void (await up(c, changes)), (c) => down(c));
+  const { before, kills, ctx } = await killedAfterEachStep(
+    t,
+    async (c) => void (await up(c, changes)),
+    (c) => down(c),
+  );
   assert.ok(kills.length >= 8, `every step of down was journaled (${kills.length})`);
   for (const [i, kill] of kills.entries()) {
     for (const variant of ['intent', 'markers only'] as const) {
@@ -261,7 +290,8 @@ test('down killed after each journaled step (state.json still there): the next d
       const res = await down(kctx);
       if (variant === 'intent') assert.match(res.plan.notes.join('\n'), /the last change \(`down`, started .*\) was interrupted/, where);
       // Killed after its last step, down left nothing to find but its record and the state.
-      if (variant === 'markers only' && i < kills.length - 1) assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
+      if (variant === 'markers only' && i < kills.length - 1)
+        assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
       assert.deepEqual(km.system(), before.system, `${where}: kernel and launchd as before up`);
       assert.deepEqual(await files(root), before.files, `${where}: files as before up`);
       assert.deepEqual((await down(kctx)).plan.steps, [], `${where}: then already down`);

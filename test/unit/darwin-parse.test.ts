@@ -19,12 +19,18 @@ const isCode = (code: string) => (err: unknown) => err instanceof HostaliasError
 
 test('ifconfig lo0 without and with the alias', () => {
   const pristine = parseIfconfig(fixture('ifconfig-lo0.txt'));
-  assert.deepEqual(pristine.filter((a) => a.family === 'inet'), [{ ifname: 'lo0', family: 'inet', local: '127.0.0.1', prefixlen: 8 }]);
+  assert.deepEqual(
+    pristine.filter((a) => a.family === 'inet'),
+    [{ ifname: 'lo0', family: 'inet', local: '127.0.0.1', prefixlen: 8 }],
+  );
   assert.equal(pristine.filter((a) => a.family === 'inet6').length, 2);
   assert.equal(isLo0AliasPresent(pristine, IP), false);
   const withAlias = parseIfconfig(fixture('ifconfig-lo0-alias.txt'));
   assert.equal(isLo0AliasPresent(withAlias, IP), true);
-  assert.deepEqual(withAlias.find((a) => a.local === IP), { ifname: 'lo0', family: 'inet', local: IP, prefixlen: 32 });
+  assert.deepEqual(
+    withAlias.find((a) => a.local === IP),
+    { ifname: 'lo0', family: 'inet', local: IP, prefixlen: 32 },
+  );
 });
 
 test('hex netmasks become prefix lengths', () => {
@@ -42,11 +48,23 @@ test('an alias added without a netmask (classful /8) is not the /32, and no conf
 
 test('ifconfig -a: other interfaces, subnets and point-to-point peers', () => {
   const all = parseIfconfig(fixture('ifconfig-lo0.txt') + fixture('ifconfig-a-rest.txt'));
-  assert.deepEqual(all.find((a) => a.ifname === 'en0' && a.family === 'inet'), { ifname: 'en0', family: 'inet', local: '192.168.1.23', prefixlen: 24 });
-  assert.deepEqual(all.find((a) => a.ifname === 'utun3'), { ifname: 'utun3', family: 'inet', local: '10.8.0.6', prefixlen: 32, peer: '10.8.0.5' });
+  assert.deepEqual(
+    all.find((a) => a.ifname === 'en0' && a.family === 'inet'),
+    { ifname: 'en0', family: 'inet', local: '192.168.1.23', prefixlen: 24 },
+  );
+  assert.deepEqual(
+    all.find((a) => a.ifname === 'utun3'),
+    { ifname: 'utun3', family: 'inet', local: '10.8.0.6', prefixlen: 32, peer: '10.8.0.5' },
+  );
   assert.doesNotThrow(() => checkMacAliasConflicts(IP, all));
-  assert.throws(() => checkMacAliasConflicts('192.168.1.77', all), (e: unknown) => isCode('conflict')(e) && /inside en0's connected subnet 192\.168\.1\.23\/24/.test((e as Error).message));
-  assert.throws(() => checkMacAliasConflicts('10.8.0.5', all), (e: unknown) => isCode('conflict')(e) && /utun3/.test((e as Error).message));
+  assert.throws(
+    () => checkMacAliasConflicts('192.168.1.77', all),
+    (e: unknown) => isCode('conflict')(e) && /inside en0's connected subnet 192\.168\.1\.23\/24/.test((e as Error).message),
+  );
+  assert.throws(
+    () => checkMacAliasConflicts('10.8.0.5', all),
+    (e: unknown) => isCode('conflict')(e) && /utun3/.test((e as Error).message),
+  );
   const lan = parseIfconfig(fixture('ifconfig-lo0.txt') + fixture('ifconfig-a-rest-lan-10-254.txt'));
   assert.throws(() => checkMacAliasConflicts(IP, lan), isCode('conflict'));
 });
@@ -69,7 +87,10 @@ test('the alias LaunchDaemon is a well-formed property list with the right keys'
   assert.match(text, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN"/);
   const comments = [...text.matchAll(/<!--([^]*?)-->/g)].map((m) => m[1] ?? '');
   assert.equal(comments.length, 1);
-  assert.ok(comments.every((c) => !c.includes('--')), 'XML forbids "--" inside a comment');
+  assert.ok(
+    comments.every((c) => !c.includes('--')),
+    'XML forbids "--" inside a comment',
+  );
 });
 
 test('the pf LaunchDaemon enables pf with a reference, loads the anchor and keeps its stderr', () => {
@@ -113,12 +134,22 @@ test('--persist on macOS: auto and launchd mean launchd, Linux kinds are usage e
   assert.equal(chooseMacPersistence('launchd').kind, 'launchd');
   assert.equal(chooseMacPersistence('none').kind, 'none');
   for (const k of ['systemd', 'networkd', 'netplan', 'ifupdown', 'networkmanager'] as const) {
-    assert.throws(() => chooseMacPersistence(k), (e: unknown) => isCode('usage')(e) && /--persist launchd/.test((e as HostaliasError).fix ?? ''));
+    assert.throws(
+      () => chooseMacPersistence(k),
+      (e: unknown) => isCode('usage')(e) && /--persist launchd/.test((e as HostaliasError).fix ?? ''),
+    );
   }
 });
 
 test('--persist launchd on Linux is a usage error', async () => {
-  const ctx = { runner: new MacPreviewRunner(new SystemFs('/nonexistent')), fs: new SystemFs('/nonexistent-root'), backend: linuxBackend, live: true, isRoot: true, env: {} };
+  const ctx = {
+    runner: new MacPreviewRunner(new SystemFs('/nonexistent')),
+    fs: new SystemFs('/nonexistent-root'),
+    backend: linuxBackend,
+    live: true,
+    isRoot: true,
+    env: {},
+  };
   await assert.rejects(ctx.backend.decidePersistence(ctx, 'launchd'), (e: unknown) => isCode('usage')(e) && /macOS only/.test((e as Error).message));
 });
 

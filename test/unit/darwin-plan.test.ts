@@ -28,7 +28,10 @@ async function mac(t: TestContext): Promise<{ ctx: Context; mac: FakeMac; fs: Ma
   return { ctx: { runner: m, fs, backend: darwinBackend, live: true, isRoot: true, env: {} }, mac: m, fs };
 }
 
-const shell = (plan: Parameters<typeof renderPlan>[0]) => renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# '));
+const shell = (plan: Parameters<typeof renderPlan>[0]) =>
+  renderPlan(plan, { rooted: false, root: '/' })
+    .split('\n')
+    .filter((l) => l.startsWith('$ ') || l.startsWith('# '));
 
 test('up on a pristine Mac: alias, LaunchDaemon written and bootstrapped; a second up changes nothing', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
@@ -56,11 +59,7 @@ test('down removes the job, the plist and the alias; down again is a no-op', asy
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, NO_GUARD);
   const res = await down(ctx);
-  assert.deepEqual(shell(res.plan), [
-    '$ launchctl bootout system/dev.hostalias.alias',
-    `$ rm -f ${PLIST}`,
-    `$ ifconfig lo0 -alias ${IP}`,
-  ]);
+  assert.deepEqual(shell(res.plan), ['$ launchctl bootout system/dev.hostalias.alias', `$ rm -f ${PLIST}`, `$ ifconfig lo0 -alias ${IP}`]);
   assert.equal(m.lo0(), fixture('ifconfig-lo0.txt'));
   assert.equal(m.loaded.size, 0);
   assert.equal(await fs.read(PLIST), null);
@@ -71,7 +70,10 @@ test('down removes the job, the plist and the alias; down again is a no-op', asy
 test('launchctl bootstrap fails: the plist and the alias are rolled back, no state is written', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   m.failOnce(['launchctl', 'bootstrap', 'system', PLIST], { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') });
-  await assert.rejects(up(ctx, NO_GUARD), (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message));
+  await assert.rejects(
+    up(ctx, NO_GUARD),
+    (err: unknown) => err instanceof HostaliasError && err.code === 'failed' && /Bootstrap failed: 5/.test(err.message) && /rolled back/.test(err.message),
+  );
   assert.deepEqual(m.changes, [`ifconfig lo0 alias ${IP} netmask 255.255.255.255`, `launchctl bootstrap system ${PLIST}`, `ifconfig lo0 -alias ${IP}`]);
   assert.equal(m.lo0(), fixture('ifconfig-lo0.txt'));
   assert.equal(await fs.read(PLIST), null);
@@ -129,7 +131,11 @@ test('down with exposes removes pf last: after the alias, the reference release 
   assert.ok(m.anchor.includes(`rdr pass on lo0 inet proto udp from any to ${IP} port = 53 -> 127.0.0.1 port 5353`));
   const res = await down(ctx);
   const lines = shell(res.plan);
-  assert.deepEqual(lines.slice(-2), ['$ pfctl -X 10760036128423510625', `$ rm -f ${PF_TOKEN_PATH}`], 'the release is the last command; only the file naming the token follows');
+  assert.deepEqual(
+    lines.slice(-2),
+    ['$ pfctl -X 10760036128423510625', `$ rm -f ${PF_TOKEN_PATH}`],
+    'the release is the last command; only the file naming the token follows',
+  );
   assert.ok(lines.indexOf(`$ ifconfig lo0 -alias ${IP}`) < lines.indexOf('$ pfctl -a com.apple/hostalias -F all'));
   assert.deepEqual(m.tokens, []);
   assert.deepEqual(m.anchor, []);
@@ -221,7 +227,10 @@ test('refusals change nothing: address conflict, Linux persistence, --docker-dae
   await assert.rejects(up(ctx, NO_GUARD), (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /en0/.test(e.message));
   m.rest = fixture('ifconfig-a-rest.txt');
   await assert.rejects(up(ctx, { ...NO_GUARD, persist: 'systemd' }), (e: unknown) => e instanceof HostaliasError && e.code === 'usage');
-  await assert.rejects(up(ctx, { ...NO_GUARD, dockerDaemon: true }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Docker Desktop/.test(e.message));
+  await assert.rejects(
+    up(ctx, { ...NO_GUARD, dockerDaemon: true }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Docker Desktop/.test(e.message),
+  );
   await fs.write(PLIST, '<?xml version="1.0"?><plist version="1.0"><dict/></plist>\n', 0o644);
   await assert.rejects(up(ctx, NO_GUARD), (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && /not written by hostalias/.test(e.message));
   assert.deepEqual(m.changes, []);
@@ -234,7 +243,10 @@ test('issue 13 item 5: a classful /8 alias added by hand (the blog one-liner) is
   assert.equal(m.lo0(), fixture('ifconfig-lo0-alias-classful.txt'));
   const res = await up(ctx, NO_GUARD);
   assert.deepEqual(shell(res.plan).slice(0, 2), [`$ ifconfig lo0 -alias ${IP}`, `$ ifconfig lo0 alias ${IP} netmask 255.255.255.255`]);
-  assert.ok(res.plan.notes.some((n) => /replaced by the \/32/.test(n) && /host route/.test(n)), res.plan.notes.join('\n'));
+  assert.ok(
+    res.plan.notes.some((n) => /replaced by the \/32/.test(n) && /host route/.test(n)),
+    res.plan.notes.join('\n'),
+  );
   assert.equal(m.lo0(), fixture('ifconfig-lo0-alias.txt'));
   assert.deepEqual((await up(ctx, NO_GUARD)).plan.steps, []);
 });

@@ -12,7 +12,11 @@ type Override = { version?: string; services?: Record<string, { extra_hosts?: un
 // (compose files) → (override's services, notes)
 const CASES: Array<{ name: string; files: string[]; services: Record<string, unknown> | null; notes?: RegExp[]; version?: string }> = [
   { name: 'no extra_hosts: list form', files: ['services:\n  web:\n    image: x\n'], services: { web: { extra_hosts: ours } } },
-  { name: 'list form keeps own entries first', files: ['services:\n  web:\n    image: x\n    extra_hosts:\n      - "db.example:192.0.2.5"\n'], services: { web: { extra_hosts: ['db.example:192.0.2.5', ...ours] } } },
+  {
+    name: 'list form keeps own entries first',
+    files: ['services:\n  web:\n    image: x\n    extra_hosts:\n      - "db.example:192.0.2.5"\n'],
+    services: { web: { extra_hosts: ['db.example:192.0.2.5', ...ours] } },
+  },
   {
     name: 'map form stays a map',
     files: ['services:\n  web:\n    image: x\n    extra_hosts:\n      db.example: 192.0.2.5\n'],
@@ -26,7 +30,9 @@ const CASES: Array<{ name: string; files: string[]; services: Record<string, unk
   },
   {
     name: 'network_mode host / service: / container: are skipped; bridge and none are not',
-    files: ['services:\n  a:\n    network_mode: host\n  b:\n    network_mode: "service:a"\n  c:\n    network_mode: container:abc\n  d:\n    network_mode: bridge\n  e:\n    network_mode: none\n'],
+    files: [
+      'services:\n  a:\n    network_mode: host\n  b:\n    network_mode: "service:a"\n  c:\n    network_mode: container:abc\n  d:\n    network_mode: bridge\n  e:\n    network_mode: none\n',
+    ],
     services: { d: { extra_hosts: ours }, e: { extra_hosts: ours } },
     notes: [/skipped service "a": network_mode: host/, /skipped service "b": network_mode: service:a/, /skipped service "c": network_mode: container:abc/],
   },
@@ -43,13 +49,25 @@ const CASES: Array<{ name: string; files: string[]; services: Record<string, unk
       worker: { extra_hosts: ours },
     },
   },
-  { name: 'everything mapped already: no override', files: ['services:\n  a:\n    extra_hosts: ["local_host:1.1.1.1", "host.docker.internal:1.1.1.1"]\n  h:\n    network_mode: host\n'], services: null },
-  { name: 'merge keys are resolved', files: ['x-base: &base\n  extra_hosts: ["base.example:192.0.2.3"]\nservices:\n  web:\n    <<: *base\n    image: x\n'], services: { web: { extra_hosts: ['base.example:192.0.2.3', ...ours] } } },
+  {
+    name: 'everything mapped already: no override',
+    files: ['services:\n  a:\n    extra_hosts: ["local_host:1.1.1.1", "host.docker.internal:1.1.1.1"]\n  h:\n    network_mode: host\n'],
+    services: null,
+  },
+  {
+    name: 'merge keys are resolved',
+    files: ['x-base: &base\n  extra_hosts: ["base.example:192.0.2.3"]\nservices:\n  web:\n    <<: *base\n    image: x\n'],
+    services: { web: { extra_hosts: ['base.example:192.0.2.3', ...ours] } },
+  },
 ];
 
 for (const c of CASES) {
   test(`compose override: ${c.name}`, () => {
-    const plan = planOverride(c.files.map((text, i) => ({ path: `f${i}.yaml`, text })), T, ['docker compose -f f0.yaml -f compose.hostalias.yaml up']);
+    const plan = planOverride(
+      c.files.map((text, i) => ({ path: `f${i}.yaml`, text })),
+      T,
+      ['docker compose -f f0.yaml -f compose.hostalias.yaml up'],
+    );
     if (c.services === null) {
       assert.equal(plan.content, null);
       return;
@@ -58,7 +76,11 @@ for (const c of CASES) {
     const doc = parse(plan.content ?? '') as Override;
     assert.deepEqual(doc.services, c.services);
     assert.equal(doc.version, c.version);
-    for (const re of c.notes ?? []) assert.ok(plan.notes.some((n) => re.test(n)), `${re} in ${plan.notes.join(' | ')}`);
+    for (const re of c.notes ?? [])
+      assert.ok(
+        plan.notes.some((n) => re.test(n)),
+        `${re} in ${plan.notes.join(' | ')}`,
+      );
   });
 }
 
@@ -75,7 +97,12 @@ for (const [text, line, col] of [
   test(`malformed YAML names line ${line}, column ${col}`, () => {
     assert.throws(
       () => planOverride([{ path: 'compose.yaml', text }], T),
-      (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && e.message.startsWith(`compose.yaml:${line}:${col}: `) && /invalid YAML/.test(e.message) && /nothing was written/.test(e.message),
+      (e: unknown) =>
+        e instanceof HostaliasError &&
+        e.code === 'usage' &&
+        e.message.startsWith(`compose.yaml:${line}:${col}: `) &&
+        /invalid YAML/.test(e.message) &&
+        /nothing was written/.test(e.message),
     );
   });
 }
@@ -84,7 +111,7 @@ test('no services is a usage error', () => {
   assert.throws(() => planOverride([{ path: 'c.yaml', text: 'volumes: {}\n' }], T), /no services in c\.yaml/);
 });
 
-test('in place: comments and untouched lines survive, entries appended in the service\'s form', () => {
+test("in place: comments and untouched lines survive, entries appended in the service's form", () => {
   const text = [
     '# my project',
     'services:',
@@ -107,14 +134,25 @@ test('in place: comments and untouched lines survive, entries appended in the se
   for (const comment of ['# my project', '# the front end', '# the database', '# keep me']) assert.ok(out.includes(comment), `${comment} kept:\n${out}`);
   const doc = parse(out) as Override;
   assert.deepEqual(doc.services?.['web']?.extra_hosts, ['db.example:192.0.2.5', ...ours]);
-  assert.deepEqual(doc.services?.['api']?.extra_hosts, { 'cache.example': '192.0.2.6', local_host: '10.254.254.254', 'host.docker.internal': '10.254.254.254' });
+  assert.deepEqual(doc.services?.['api']?.extra_hosts, {
+    'cache.example': '192.0.2.6',
+    local_host: '10.254.254.254',
+    'host.docker.internal': '10.254.254.254',
+  });
   assert.deepEqual(doc.services?.['plain']?.extra_hosts, ours);
   assert.equal(doc.services?.['hostnet']?.extra_hosts, undefined);
   assert.equal(planInPlace({ path: 'compose.yaml', text: out }, T).content, null, 'a second run changes nothing');
 });
 
 test('malformed compose structures exit as usage errors naming file:line:col, never a crash', () => {
-  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...['b', 'c', 'd', 'e', 'f'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(',')}]`), 'services:', '  web:', '    x: *f', ''].join('\n');
+  const bomb = [
+    'a: &a ["x","x","x","x","x","x","x","x","x"]',
+    ...['b', 'c', 'd', 'e', 'f'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcde'[i]}`).join(',')}]`),
+    'services:',
+    '  web:',
+    '    x: *f',
+    '',
+  ].join('\n');
   const cases: Array<[string, string, RegExp]> = [
     ['services as a list', 'services:\n  - web\n  - db\n', /^c\.yaml:2:3: "services" must be a mapping .* not a list/],
     ['a service as a scalar', 'services:\n  web: 3\n', /^c\.yaml:2:8: service "web" must be a mapping/],

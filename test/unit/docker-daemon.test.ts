@@ -30,18 +30,32 @@ test('gateway key by engine version (Engine 28+ only in unit tests: the lab dock
     ['dev', 'unsupported'],
   ];
   for (const [version, want] of table) {
-    if (want === 'unsupported') assert.throws(() => chooseGatewayKey(version), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported', version);
+    if (want === 'unsupported')
+      assert.throws(
+        () => chooseGatewayKey(version),
+        (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported',
+        version,
+      );
     else assert.equal(chooseGatewayKey(version), want, version);
   }
 });
 
 test('merge keeps every other key, their order and the indentation', () => {
   assert.equal(withGateway(null, IP, 'host-gateway-ip'), `{\n  "host-gateway-ip": "${IP}"\n}\n`);
-  assert.equal(withGateway('{\n\t"log-driver": "journald",\n\t"labels": ["a"]\n}', IP, 'host-gateway-ips'), `{\n\t"log-driver": "journald",\n\t"labels": [\n\t\t"a"\n\t],\n\t"host-gateway-ips": [\n\t\t"${IP}"\n\t]\n}`);
+  assert.equal(
+    withGateway('{\n\t"log-driver": "journald",\n\t"labels": ["a"]\n}', IP, 'host-gateway-ips'),
+    `{\n\t"log-driver": "journald",\n\t"labels": [\n\t\t"a"\n\t],\n\t"host-gateway-ips": [\n\t\t"${IP}"\n\t]\n}`,
+  );
   assert.equal(withGateway('{"debug": true}\n', IP, 'host-gateway-ip'), `{\n  "debug": true,\n  "host-gateway-ip": "${IP}"\n}\n`);
-  assert.equal(withGateway('{\n    "host-gateway-ip": "192.0.2.1",\n    "debug": true\n}\n', IP, 'host-gateway-ip'), `{\n    "host-gateway-ip": "${IP}",\n    "debug": true\n}\n`);
+  assert.equal(
+    withGateway('{\n    "host-gateway-ip": "192.0.2.1",\n    "debug": true\n}\n', IP, 'host-gateway-ip'),
+    `{\n    "host-gateway-ip": "${IP}",\n    "debug": true\n}\n`,
+  );
   // Engine 28 refuses both keys at once: the old one goes.
-  assert.equal(withGateway(`{"host-gateway-ip": "192.0.2.1", "debug": true}\n`, IP, 'host-gateway-ips'), `{\n  "debug": true,\n  "host-gateway-ips": [\n    "${IP}"\n  ]\n}\n`);
+  assert.equal(
+    withGateway(`{"host-gateway-ip": "192.0.2.1", "debug": true}\n`, IP, 'host-gateway-ips'),
+    `{\n  "debug": true,\n  "host-gateway-ips": [\n    "${IP}"\n  ]\n}\n`,
+  );
   const done = withGateway('{"debug": true}\n', IP, 'host-gateway-ip');
   assert.equal(withGateway(done, IP, 'host-gateway-ip'), done, 'idempotent');
 });
@@ -55,7 +69,11 @@ test('malformed daemon.json: usage error with line and column, nothing planned',
     ['["not", "an object"]', 'must hold a JSON object'],
   ];
   for (const [text, message] of table) {
-    assert.throws(() => parseDaemonJson(text), (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && e.message.includes(message) && e.message.includes('nothing was changed'), text);
+    assert.throws(
+      () => parseDaemonJson(text),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && e.message.includes(message) && e.message.includes('nothing was changed'),
+      text,
+    );
     assert.throws(() => planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, { current: text, backup: null, absentMarker: false }, false), HostaliasError);
   }
 });
@@ -98,23 +116,26 @@ for (const [name, original] of Object.entries(ORIGINALS)) {
 
 test('daemon.json plan rendered as shell text: first up backs up, --restart-docker restarts', () => {
   const plan = planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, { current: '{"debug": true}\n', backup: null, absentMarker: false }, true);
-  assert.equal(renderPlan(plan, { rooted: false, root: '/' }), [
-    '# write /var/lib/hostalias/backups/etc_docker_daemon.json (mode 0600)',
-    '--- /dev/null',
-    '+++ b/var/lib/hostalias/backups/etc_docker_daemon.json',
-    '@@ -0,0 +1,1 @@',
-    '+{"debug": true}',
-    '# write /etc/docker/daemon.json (mode 0644)',
-    '--- a/etc/docker/daemon.json',
-    '+++ b/etc/docker/daemon.json',
-    '@@ -1,1 +1,4 @@',
-    '-{"debug": true}',
-    '+{',
-    '+  "debug": true,',
-    `+  "host-gateway-ip": "${IP}"`,
-    '+}',
-    '$ systemctl restart docker',
-  ].join('\n'));
+  assert.equal(
+    renderPlan(plan, { rooted: false, root: '/' }),
+    [
+      '# write /var/lib/hostalias/backups/etc_docker_daemon.json (mode 0600)',
+      '--- /dev/null',
+      '+++ b/var/lib/hostalias/backups/etc_docker_daemon.json',
+      '@@ -0,0 +1,1 @@',
+      '+{"debug": true}',
+      '# write /etc/docker/daemon.json (mode 0644)',
+      '--- a/etc/docker/daemon.json',
+      '+++ b/etc/docker/daemon.json',
+      '@@ -1,1 +1,4 @@',
+      '-{"debug": true}',
+      '+{',
+      '+  "debug": true,',
+      `+  "host-gateway-ip": "${IP}"`,
+      '+}',
+      '$ systemctl restart docker',
+    ].join('\n'),
+  );
   assert.deepEqual(plan.warnings, []);
 });
 
@@ -133,7 +154,10 @@ test('an ip change rewrites the key but keeps the first backup', () => {
   const files = new Map([[DAEMON_JSON, '{}']]);
   applyTo(files, planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, observe(files), false));
   const move = planDaemonJson({ ip: '10.254.254.1', key: 'host-gateway-ip' }, IP, observe(files), false);
-  assert.deepEqual(move.steps.map((s) => s.kind === 'write' && s.path), [DAEMON_JSON]);
+  assert.deepEqual(
+    move.steps.map((s) => s.kind === 'write' && s.path),
+    [DAEMON_JSON],
+  );
   applyTo(files, move);
   applyTo(files, planDaemonJson(null, '10.254.254.1', observe(files), false));
   assert.equal(files.get(DAEMON_JSON), '{}');
@@ -146,7 +170,10 @@ const INFO = JSON.parse(dockerFixture('info-engine-20.10.json')) as { OperatingS
 function engineRunner(opts: { server?: string; os?: string; context?: string; dockerd?: string }) {
   const ip = new FakeIp();
   ip.runner
-    .on(['docker', 'version', '--format', '{{json .}}'], opts.server ? ok(JSON.stringify({ ...VERSION, Server: { ...VERSION.Server, Version: opts.server } })) : ENGINE_DOWN)
+    .on(
+      ['docker', 'version', '--format', '{{json .}}'],
+      opts.server ? ok(JSON.stringify({ ...VERSION, Server: { ...VERSION.Server, Version: opts.server } })) : ENGINE_DOWN,
+    )
     .on(['docker', 'info', '--format', '{{json .}}'], ok(JSON.stringify({ ...INFO, OperatingSystem: opts.os ?? INFO.OperatingSystem })))
     .on(['docker', 'context', 'show'], ok(`${opts.context ?? 'default'}\n`))
     .on(['dockerd', '--version'], opts.dockerd ? ok(`Docker version ${opts.dockerd}, build 5d6db84\n`) : fail('dockerd: command not found', 127));
@@ -163,15 +190,26 @@ test('up --docker-daemon / down through the Part, under --root: byte-identical r
   const root = await makeRoot(t, { [DAEMON_JSON]: original });
   const ctx = dockerCtx(engineRunner({ server: '28.2.2' }).runner, root);
   const res = await up(ctx, { dockerDaemon: true, restartDocker: true, persist: 'none' });
-  assert.deepEqual(res.skipped.map((s) => s.kind === 'run' && s.argv.join(' ')), ['systemctl restart docker'], 'the restart is a service step, skipped under --root');
-  assert.ok(res.plan.notes.some((n) => n.includes('"host-gateway-ips" because the engine is 28.2.2, from the running engine')), res.plan.notes.join('\n'));
+  assert.deepEqual(
+    res.skipped.map((s) => s.kind === 'run' && s.argv.join(' ')),
+    ['systemctl restart docker'],
+    'the restart is a service step, skipped under --root',
+  );
+  assert.ok(
+    res.plan.notes.some((n) => n.includes('"host-gateway-ips" because the engine is 28.2.2, from the running engine')),
+    res.plan.notes.join('\n'),
+  );
   const tree = await readTree(root);
   assert.equal(tree[DAEMON_JSON], `{\n    "storage-driver": "overlay2",\n    "host-gateway-ips": [\n        "${IP}"\n    ]\n}`);
   assert.equal(tree[DAEMON_BACKUP], original);
   const again = await planChange(ctx, res.state?.desired ?? null, await loadState(ctx.fs));
   assert.deepEqual(again.plan.steps, [], 'planning again after apply returns no steps');
   const downRes = await down(ctx);
-  assert.deepEqual(downRes.skipped.map((s) => s.kind === 'run' && s.argv.join(' ')), ['systemctl restart docker'], 'down restarts too (restartDocker is kept in the state)');
+  assert.deepEqual(
+    downRes.skipped.map((s) => s.kind === 'run' && s.argv.join(' ')),
+    ['systemctl restart docker'],
+    'down restarts too (restartDocker is kept in the state)',
+  );
   const after = await readTree(root);
   assert.equal(after[DAEMON_JSON], original);
   assert.equal(after[DAEMON_BACKUP], undefined);
@@ -196,21 +234,38 @@ test('engine unreachable: the version comes from dockerd --version, and the note
   const root = await makeRoot(t);
   const ctx = dockerCtx(engineRunner({ dockerd: '27.3.1' }).runner, root);
   const res = await up(ctx, { dockerDaemon: true, persist: 'none' });
-  assert.ok(res.plan.notes.some((n) => /"host-gateway-ip" because the engine is 27\.3\.1, from dockerd --version: 27\.3\.1 \(the engine did not answer: Cannot connect/.test(n)), res.plan.notes.join('\n'));
+  assert.ok(
+    res.plan.notes.some((n) =>
+      /"host-gateway-ip" because the engine is 27\.3\.1, from dockerd --version: 27\.3\.1 \(the engine did not answer: Cannot connect/.test(n),
+    ),
+    res.plan.notes.join('\n'),
+  );
 });
 
 test('no engine and no dockerd: unsupported, nothing written', async (t) => {
   const root = await makeRoot(t);
   const ctx = dockerCtx(engineRunner({}).runner, root);
-  await assert.rejects(up(ctx, { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /systemctl start docker/.test(e.fix ?? ''));
-  assert.deepEqual(Object.keys(await readTree(root)).filter((p) => !p.endsWith('lock')), []);
+  await assert.rejects(
+    up(ctx, { dockerDaemon: true, persist: 'none' }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /systemctl start docker/.test(e.fix ?? ''),
+  );
+  assert.deepEqual(
+    Object.keys(await readTree(root)).filter((p) => !p.endsWith('lock')),
+    [],
+  );
 });
 
-for (const [what, opts] of [['docker info', { server: '28.0.1', os: 'Docker Desktop' }], ['the context name', { server: '28.0.1', context: 'desktop-linux' }]] as const) {
+for (const [what, opts] of [
+  ['docker info', { server: '28.0.1', os: 'Docker Desktop' }],
+  ['the context name', { server: '28.0.1', context: 'desktop-linux' }],
+] as const) {
   test(`Docker Desktop (detected by ${what}) is refused with exit code 7, nothing written`, async (t) => {
     const root = await makeRoot(t, { [DAEMON_JSON]: '{}' });
     const ctx = dockerCtx(engineRunner(opts).runner, root);
-    await assert.rejects(up(ctx, { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Docker Desktop/.test(e.message) && /--no-docker-daemon/.test(e.fix ?? ''));
+    await assert.rejects(
+      up(ctx, { dockerDaemon: true, persist: 'none' }),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Docker Desktop/.test(e.message) && /--no-docker-daemon/.test(e.fix ?? ''),
+    );
     const tree = await readTree(root);
     assert.equal(tree[DAEMON_JSON], '{}');
     assert.equal(tree['/var/lib/hostalias/state.json'], undefined);
@@ -224,7 +279,10 @@ for (const [name, opts, why] of [
   test(`${name} is refused like Desktop (its VM owns daemon.json), nothing written`, async (t) => {
     const root = await makeRoot(t, { [DAEMON_JSON]: '{}' });
     const ctx = dockerCtx(engineRunner(opts).runner, root);
-    await assert.rejects(up(ctx, { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && why.test(e.message) && /--no-docker-daemon/.test(e.fix ?? ''));
+    await assert.rejects(
+      up(ctx, { dockerDaemon: true, persist: 'none' }),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && why.test(e.message) && /--no-docker-daemon/.test(e.fix ?? ''),
+    );
     assert.equal((await readTree(root))[DAEMON_JSON], '{}');
   });
 }
@@ -236,7 +294,10 @@ test('Podman is refused: it reads no daemon.json; nothing written', async (t) =>
     .on(['docker', 'version', '--format', '{{json .}}'], ok(dockerFixture('version-podman.json')))
     .on(['docker', 'info', '--format', '{{json .}}'], ok('{}'))
     .on(['docker', 'context', 'show'], ok('default\n'));
-  await assert.rejects(up(dockerCtx(ip.runner, root), { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Podman does not read/.test(e.message));
+  await assert.rejects(
+    up(dockerCtx(ip.runner, root), { dockerDaemon: true, persist: 'none' }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /Podman does not read/.test(e.message),
+  );
   assert.equal((await readTree(root))[DAEMON_JSON], '{}');
 });
 
@@ -244,13 +305,19 @@ test('malformed daemon.json refuses up before anything changes', async (t) => {
   const root = await makeRoot(t, { [DAEMON_JSON]: '{\n  "debug": true,\n}\n' });
   const ip = engineRunner({ server: '20.10.24' });
   const ctx = dockerCtx(ip.runner, root);
-  await assert.rejects(up(ctx, { dockerDaemon: true, persist: 'none' }), (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && /line 3, column 1/.test(e.message));
+  await assert.rejects(
+    up(ctx, { dockerDaemon: true, persist: 'none' }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && /line 3, column 1/.test(e.message),
+  );
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'the alias was not added either');
   assert.equal((await readTree(root))[DAEMON_JSON], '{\n  "debug": true,\n}\n');
 });
 
 test('a deeply nested daemon.json is a usage error with file:line:col, not a stack overflow', () => {
   const deep = `{\n  "a": ${'['.repeat(100_000)}${']'.repeat(100_000)}\n}\n`;
-  assert.throws(() => parseDaemonJson(deep), (e: Error & { code?: string }) => e.code === 'usage' && /daemon\.json:2:71: nested more than 64 levels/.test(e.message));
+  assert.throws(
+    () => parseDaemonJson(deep),
+    (e: Error & { code?: string }) => e.code === 'usage' && /daemon\.json:2:71: nested more than 64 levels/.test(e.message),
+  );
   assert.deepEqual(parseDaemonJson('{"a": "[[[[[[", "b": [[1]]}'), { a: '[[[[[[', b: [[1]] }, 'brackets in strings do not count');
 });

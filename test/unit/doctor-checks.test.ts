@@ -31,7 +31,11 @@ test('alias check: present /32, missing, wrong prefix', async () => {
   const cases: Array<[string, string, string | undefined]> = [
     [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":32,"label":"lo:hostalias"}') + ']', 'ok', undefined],
     [LO() + ']', 'fail', 'sudo hostalias up --files-root ROOT'],
-    [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}') + ']', 'fail', 'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --files-root ROOT'],
+    [
+      LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}') + ']',
+      'fail',
+      'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --files-root ROOT',
+    ],
   ];
   for (const [json, status, fix] of cases) {
     await withInput(new FakeRunner().on(['ip', '-j', 'addr', 'show'], ok(json)), async (input) => {
@@ -43,7 +47,8 @@ test('alias check: present /32, missing, wrong prefix', async () => {
 });
 
 test('route-conflict check: connected subnet fails with a free address; a VPN route warns', async () => {
-  const addrs = '[{"ifname":"lo","addr_info":[{"family":"inet","local":"10.254.254.254","prefixlen":32}]},{"ifname":"eth1","addr_info":[{"family":"inet","local":"10.254.0.1","prefixlen":16}]}]';
+  const addrs =
+    '[{"ifname":"lo","addr_info":[{"family":"inet","local":"10.254.254.254","prefixlen":32}]},{"ifname":"eth1","addr_info":[{"family":"inet","local":"10.254.0.1","prefixlen":16}]}]';
   const runner = new FakeRunner()
     .on(['ip', '-j', 'addr', 'show'], ok(addrs))
     .on(['ip', '-j', 'route', 'show', 'match', '10.254.254.254'], ok('[{"dst":"10.254.0.0/16","dev":"eth1"}]'))
@@ -56,7 +61,10 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
   });
   const vpn = new FakeRunner()
     .on(['ip', '-j', 'addr', 'show'], ok(LO() + ']'))
-    .on(['ip', '-j', 'route', 'show', 'match', '10.254.254.254'], ok('[{"dst":"default","gateway":"192.0.2.1","dev":"eth0"},{"dst":"10.0.0.0/8","dev":"tun0"}]'))
+    .on(
+      ['ip', '-j', 'route', 'show', 'match', '10.254.254.254'],
+      ok('[{"dst":"default","gateway":"192.0.2.1","dev":"eth0"},{"dst":"10.0.0.0/8","dev":"tun0"}]'),
+    )
     .on(['ip', '-j', '-4', 'route', 'show', 'table', 'main'], ok('[{"dst":"10.0.0.0/8","dev":"tun0"}]'));
   await withInput(vpn, async (input) => {
     const [f] = await routeConflictCheck.run(input);
@@ -68,7 +76,11 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
 
 test('docker check: unreachable engine fails with the start command; permission denied names the group', async () => {
   const down = new FakeRunner()
-    .on(['docker', 'version', '--format', '{{json .}}'], { code: 1, stdout: '{"Client":{"Version":"28.0.1"},"Server":null}', stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' })
+    .on(['docker', 'version', '--format', '{{json .}}'], {
+      code: 1,
+      stdout: '{"Client":{"Version":"28.0.1"},"Server":null}',
+      stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+    })
     .on(['dockerd', '--version'], ok('Docker version 20.10.24+dfsg1, build 5d6db84\n'));
   await withInput(down, async (input) => {
     const [f] = await dockerCheck.run(input);
@@ -76,7 +88,10 @@ test('docker check: unreachable engine fails with the start command; permission 
     assert.match(f?.fix ?? '', /^sudo (systemctl start docker|service docker start)$/);
   });
   const denied = new FakeRunner()
-    .on(['docker', 'version', '--format', '{{json .}}'], fail('permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock'))
+    .on(
+      ['docker', 'version', '--format', '{{json .}}'],
+      fail('permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock'),
+    )
     .on(['dockerd', '--version'], fail('dockerd: command not found', 127));
   await withInput(denied, async (input) => {
     const [f] = await dockerCheck.run(input);
@@ -90,12 +105,28 @@ test('docker check: unreachable engine fails with the start command; permission 
 
 test('runner: checks run concurrently; one that throws becomes a fail finding with its id', async () => {
   const order: string[] = [];
-  const slow: Check = { id: 'slow', run: async () => { await new Promise((r) => setTimeout(r, 30)); order.push('slow'); return [{ id: 'slow', status: 'ok', message: 'fine' }]; } };
-  const boom: Check = { id: 'boom', run: async () => { order.push('boom'); throw new Error('kaput'); } };
+  const slow: Check = {
+    id: 'slow',
+    run: async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      order.push('slow');
+      return [{ id: 'slow', status: 'ok', message: 'fine' }];
+    },
+  };
+  const boom: Check = {
+    id: 'boom',
+    run: async () => {
+      order.push('boom');
+      throw new Error('kaput');
+    },
+  };
   await withInput(new FakeRunner(), async (input) => {
     const findings = await runChecks(input, [slow, boom]);
     assert.deepEqual(order, ['boom', 'slow']);
-    assert.deepEqual(findings.map((f) => `${f.id} ${f.status}`), ['slow ok', 'boom fail']);
+    assert.deepEqual(
+      findings.map((f) => `${f.id} ${f.status}`),
+      ['slow ok', 'boom fail'],
+    );
     assert.match(findings[1]?.message ?? '', /the boom check crashed: kaput/);
     assert.ok(findings[1]?.fix);
   });

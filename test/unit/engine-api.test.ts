@@ -52,7 +52,14 @@ test('the endpoint is the one the docker CLI picks: DOCKER_HOST, DOCKER_CONTEXT,
   const config = join(dir, 'docker-config');
   const meta = (name: string) => join(config, 'contexts', 'meta', createHash('sha256').update(name).digest('hex'));
   await mkdir(meta('colima'), { recursive: true });
-  await writeFile(join(meta('colima'), 'meta.json'), JSON.stringify({ Name: 'colima', Metadata: { Description: 'colima' }, Endpoints: { docker: { Host: 'unix:///home/u/.colima/default/docker.sock', SkipTLSVerify: false } } }));
+  await writeFile(
+    join(meta('colima'), 'meta.json'),
+    JSON.stringify({
+      Name: 'colima',
+      Metadata: { Description: 'colima' },
+      Endpoints: { docker: { Host: 'unix:///home/u/.colima/default/docker.sock', SkipTLSVerify: false } },
+    }),
+  );
   await mkdir(meta('remote'), { recursive: true });
   await writeFile(join(meta('remote'), 'meta.json'), JSON.stringify({ Name: 'remote', Endpoints: { docker: { Host: 'tcp://192.0.2.20:2376' } } }));
   await mkdir(join(config, 'contexts', 'tls', createHash('sha256').update('remote').digest('hex'), 'docker'), { recursive: true });
@@ -60,11 +67,19 @@ test('the endpoint is the one the docker CLI picks: DOCKER_HOST, DOCKER_CONTEXT,
 
   const base = { DOCKER_CONFIG: config };
   assert.deepEqual(await resolveEngineEndpoint(base), { context: 'default', socket: '/var/run/docker.sock' }, 'no config.json: the default context');
-  assert.deepEqual(await resolveEngineEndpoint({ ...base, DOCKER_HOST: 'unix:///tmp/x.sock', DOCKER_CONTEXT: 'colima' }), { context: 'default', socket: '/tmp/x.sock' }, 'DOCKER_HOST wins over DOCKER_CONTEXT, as in the CLI');
+  assert.deepEqual(
+    await resolveEngineEndpoint({ ...base, DOCKER_HOST: 'unix:///tmp/x.sock', DOCKER_CONTEXT: 'colima' }),
+    { context: 'default', socket: '/tmp/x.sock' },
+    'DOCKER_HOST wins over DOCKER_CONTEXT, as in the CLI',
+  );
   assert.deepEqual(await resolveEngineEndpoint({ ...base, DOCKER_CONTEXT: 'colima' }), { context: 'colima', socket: '/home/u/.colima/default/docker.sock' });
   await writeFile(join(config, 'config.json'), JSON.stringify({ auths: {}, currentContext: 'colima' }));
   assert.deepEqual(await resolveEngineEndpoint(base), { context: 'colima', socket: '/home/u/.colima/default/docker.sock' }, 'currentContext');
-  assert.deepEqual(await resolveEngineEndpoint({ HOME: dir, DOCKER_CONTEXT: 'default' }), { context: 'default', socket: '/var/run/docker.sock' }, 'DOCKER_CONTEXT=default');
+  assert.deepEqual(
+    await resolveEngineEndpoint({ HOME: dir, DOCKER_CONTEXT: 'default' }),
+    { context: 'default', socket: '/var/run/docker.sock' },
+    'DOCKER_CONTEXT=default',
+  );
   // Left to the CLI: TLS, a context it can't read, a broken config, no HOME.
   assert.equal(await resolveEngineEndpoint({ ...base, DOCKER_CONTEXT: 'remote' }), null, 'a context with TLS material');
   assert.equal(await resolveEngineEndpoint({ ...base, DOCKER_CONTEXT: 'missing' }), null, 'a context without meta.json');
@@ -98,7 +113,10 @@ test('over the socket: the same facts and names as the docker CLI from the same 
     assert.ok(viaApi.reachable && viaCli.reachable);
     assert.equal(viaApi.flavour, flavour, version + ' ' + info);
     assert.deepEqual({ ...viaApi, clientVersion: null }, { ...viaCli, clientVersion: null, bridges: [] }, 'every fact but the client version');
-    assert.deepEqual((await namesForEngine(ctx, NAMES)).names, (await namesForEngine({ ...ctx, native: undefined, runner: onDocker(new FakeRunner(), { version, info }) } as Context, NAMES)).names);
+    assert.deepEqual(
+      (await namesForEngine(ctx, NAMES)).names,
+      (await namesForEngine({ ...ctx, native: undefined, runner: onDocker(new FakeRunner(), { version, info }) } as Context, NAMES)).names,
+    );
     assert.deepEqual(runner.calls, []);
   }
   // The context name counts as `docker context show` does.
@@ -107,11 +125,17 @@ test('over the socket: the same facts and names as the docker CLI from the same 
   const config = join(dir, 'cfg');
   const id = createHash('sha256').update('desktop-linux').digest('hex');
   await mkdir(join(config, 'contexts', 'meta', id), { recursive: true });
-  await writeFile(join(config, 'contexts', 'meta', id, 'meta.json'), JSON.stringify({ Name: 'desktop-linux', Endpoints: { docker: { Host: `unix://${socket}` } } }));
+  await writeFile(
+    join(config, 'contexts', 'meta', id, 'meta.json'),
+    JSON.stringify({ Name: 'desktop-linux', Endpoints: { docker: { Host: `unix://${socket}` } } }),
+  );
   const byContext = await probeEngineFacts(ctxWith({ PATH: bin, DOCKER_CONFIG: config, DOCKER_CONTEXT: 'desktop-linux' }));
   assert.ok(byContext.reachable);
   assert.equal(byContext.flavour, 'desktop');
-  assert.equal(byContext.flavourReason, parseEngine({ version: dockerFixture('version-engine-20.10.json'), info: dockerFixture('info-engine-20.10.json'), context: 'desktop-linux' }).flavourReason);
+  assert.equal(
+    byContext.flavourReason,
+    parseEngine({ version: dockerFixture('version-engine-20.10.json'), info: dockerFixture('info-engine-20.10.json'), context: 'desktop-linux' }).flavourReason,
+  );
 });
 
 test('over the socket: nothing listening is an unreachable engine (every name kept), no docker CLI is one too, and both start no process', async (t) => {
@@ -135,7 +159,10 @@ test('over the socket: an engine that answers something else than HTTP, or a DOC
   const server = createNetServer((c) => c.end('SSH-2.0-OpenSSH_9.2\r\n'));
   await new Promise<void>((resolve) => server.listen(socket, resolve));
   t.after(() => void server.close());
-  for (const env of [{ PATH: bin, DOCKER_HOST: `unix://${socket}` }, { PATH: bin, DOCKER_HOST: 'ssh://me@192.0.2.30' }]) {
+  for (const env of [
+    { PATH: bin, DOCKER_HOST: `unix://${socket}` },
+    { PATH: bin, DOCKER_HOST: 'ssh://me@192.0.2.30' },
+  ]) {
     const runner = onDocker(new FakeRunner(), { version: 'version-desktop.json' });
     const probe = await probeEngineFacts(ctxWith(env, runner));
     assert.ok(probe.reachable && probe.flavour === 'desktop', env.DOCKER_HOST);
@@ -145,7 +172,10 @@ test('over the socket: an engine that answers something else than HTTP, or a DOC
 });
 
 test('without native probes (a fake runner), the CLI answers, and an engine that is down costs no dockerd --version', async () => {
-  const runner = onDocker(new FakeRunner(), { version: { code: 1, stdout: dockerFixture('version-no-server.json'), stderr: dockerFixture('version-no-server.stderr.txt') }, dockerd: 'Docker version 20.10.24+dfsg1, build 297e128' });
+  const runner = onDocker(new FakeRunner(), {
+    version: { code: 1, stdout: dockerFixture('version-no-server.json'), stderr: dockerFixture('version-no-server.stderr.txt') },
+    dockerd: 'Docker version 20.10.24+dfsg1, build 297e128',
+  });
   const probe = await probeEngineFacts({ runner, env: {} });
   assert.equal(probe.reachable, false);
   assert.deepEqual(runner.lines, ["docker version --format '{{json .}}'"]);

@@ -33,24 +33,47 @@ test('engine probe: every docker call is bounded by the probe timeout', async ()
   const bounded = { run: (argv: readonly string[], opts?: { timeoutMs?: number }) => (seen.push(opts?.timeoutMs), runner.run(argv, opts)) };
   await probeEngine(bounded);
   assert.equal(seen.length, 5);
-  assert.ok(seen.every((t) => t === ENGINE_PROBE_TIMEOUT_MS && t <= 10_000), String(seen));
+  assert.ok(
+    seen.every((t) => t === ENGINE_PROBE_TIMEOUT_MS && t <= 10_000),
+    String(seen),
+  );
 });
 
 test('engine probe: Docker Desktop, OrbStack, Colima, Podman and rootless, each by what the engine reports', () => {
   const cases: Array<[string, ReturnType<typeof answers>, string, RegExp]> = [
     ['Desktop by Server.Platform.Name', answers('version-desktop.json', 'info-engine-20.10.json'), 'desktop', /platform "Docker Desktop 4\.19\.0/],
     ['Desktop by docker info', answers('version-engine-20.10.json', 'info-desktop.json'), 'desktop', /docker info reports "Docker Desktop"/],
-    ['Desktop by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'desktop-linux\n' }, 'desktop', /context is "desktop-linux"/],
+    [
+      'Desktop by the context name',
+      { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'desktop-linux\n' },
+      'desktop',
+      /context is "desktop-linux"/,
+    ],
     ['OrbStack by docker info', answers('version-engine-20.10.json', 'info-orbstack.json'), 'orbstack', /docker info reports "OrbStack"/],
-    ['OrbStack by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'orbstack' }, 'orbstack', /context is "orbstack"/],
+    [
+      'OrbStack by the context name',
+      { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'orbstack' },
+      'orbstack',
+      /context is "orbstack"/,
+    ],
     ['Colima by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'colima' }, 'colima', /context is "colima"/],
     ['Colima by the VM hostname', answers('version-engine-20.10.json', 'info-colima.json'), 'colima', /names the host "colima"/],
     ['Podman by its component', answers('version-podman.json', 'info-engine-20.10.json'), 'podman', /component "Podman Engine"/],
     // issue 13 item 7
     ['Rancher Desktop by the VM hostname', answers('version-engine-20.10.json', 'info-rancher.json'), 'rancher', /names the host "lima-rancher-desktop"/],
-    ['Rancher Desktop by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'rancher-desktop' }, 'rancher', /context is "rancher-desktop"/],
+    [
+      'Rancher Desktop by the context name',
+      { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'rancher-desktop' },
+      'rancher',
+      /context is "rancher-desktop"/,
+    ],
     ['Lima by the VM hostname', answers('version-engine-20.10.json', 'info-lima.json'), 'lima', /names the host "lima-docker"/],
-    ['Lima by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'lima-docker' }, 'lima', /context is "lima-docker"/],
+    [
+      'Lima by the context name',
+      { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'lima-docker' },
+      'lima',
+      /context is "lima-docker"/,
+    ],
   ];
   for (const [what, a, flavour, why] of cases) {
     const facts = parseEngine(a);
@@ -70,17 +93,26 @@ test('engine probe: an engine that does not answer is a result, with the install
   const down = await probeEngine(onDocker(new FakeRunner(), { version: ENGINE_DOWN, dockerd: dockerFixture('dockerd-version.txt') }));
   assert.equal(down.reachable, false);
   assert.ok(!down.reachable && !down.cliMissing && /Cannot connect to the Docker daemon/.test(down.error));
-  assert.deepEqual(!down.reachable && down.installed, { version: '20.10.24+dfsg1', source: 'dockerd --version: 20.10.24+dfsg1 (the engine did not answer: Cannot connect to the Docker daemon at unix:///tmp/hl-cap/none.sock. Is the docker daemon running?)' });
+  assert.deepEqual(!down.reachable && down.installed, {
+    version: '20.10.24+dfsg1',
+    source:
+      'dockerd --version: 20.10.24+dfsg1 (the engine did not answer: Cannot connect to the Docker daemon at unix:///tmp/hl-cap/none.sock. Is the docker daemon running?)',
+  });
   const missing = await probeEngine(onDocker(new FakeRunner(), { version: { code: 127, stdout: '', stderr: 'docker: command not found' } }));
   assert.deepEqual(missing, { reachable: false, cliMissing: true, error: 'the docker CLI is not installed', installed: null });
   const hung = await probeEngine(onDocker(new FakeRunner(), { version: { code: 128, stdout: '', stderr: '', timedOut: true } }));
-  assert.ok(!hung.reachable && hung.error === `\`docker version --format {{json .}}\` got no answer within ${ENGINE_PROBE_TIMEOUT_MS / 1000} s`, JSON.stringify(hung));
+  assert.ok(
+    !hung.reachable && hung.error === `\`docker version --format {{json .}}\` got no answer within ${ENGINE_PROBE_TIMEOUT_MS / 1000} s`,
+    JSON.stringify(hung),
+  );
 });
 
 test('bridges: names come from Docker (option, docker0, br-<id12>), not a br-* pattern; non-bridge networks are left out', () => {
   const nets = parseBridges(dockerFixture('network-inspect-bridges.json'));
   assert.deepEqual(bridgeIfaces(nets), ['br-d7c6ac0bf948', 'docker0', 'mybr0']);
-  const mixed = parseBridges('[{"Name":"host","Id":"ffff","Driver":"host"},{"Name":"labnet","Id":"0123456789abcdef","Driver":"bridge","Options":{},"IPAM":{"Config":null}}]');
+  const mixed = parseBridges(
+    '[{"Name":"host","Id":"ffff","Driver":"host"},{"Name":"labnet","Id":"0123456789abcdef","Driver":"bridge","Options":{},"IPAM":{"Config":null}}]',
+  );
   assert.deepEqual(mixed, [{ name: 'labnet', iface: 'br-0123456789ab', subnets: [], gateways: [] }]);
   assert.equal(parseDockerdVersion(dockerFixture('dockerd-version.txt')), '20.10.24+dfsg1');
   assert.equal(parseDockerdVersion('dockerd: unknown'), null);

@@ -53,24 +53,42 @@ const relayed: ExposeSpec = { port: 5173, proto: 'tcp', to: 5173, keepSource: fa
 const kernel: ExposeSpec = { ...relayed, via: 'kernel' };
 
 test('conflicts: forward on an exposed port and expose on a forwarded one are refused with the fix (exit 3)', () => {
-  const conflict = (re: RegExp) => (e: unknown) => e instanceof HostaliasError && e.code === 'conflict' && re.test(e.message) && /unexpose|--uninstall|stop it/.test(e.fix ?? '');
+  const conflict = (re: RegExp) => (e: unknown) =>
+    e instanceof HostaliasError && e.code === 'conflict' && re.test(e.message) && /unexpose|--uninstall|stop it/.test(e.fix ?? '');
   assert.throws(() => refuseForwardConflicts(desired({ exposes: [kernel] }), 5173, 'tcp', IP, false), conflict(/never receive/));
   assert.throws(() => refuseForwardConflicts(desired({ exposes: [relayed] }), 5173, 'tcp', IP, false), conflict(/own relay/));
-  assert.throws(() => refuseForwardConflicts(desired({ exposes: [kernel] }), 5173, 'tcp', IP, true), conflict(/never receive/), '--for-expose does not excuse a kernel expose');
+  assert.throws(
+    () => refuseForwardConflicts(desired({ exposes: [kernel] }), 5173, 'tcp', IP, true),
+    conflict(/never receive/),
+    '--for-expose does not excuse a kernel expose',
+  );
   // Not conflicts: the expose's own relay, another protocol, another port, another listen address.
   refuseForwardConflicts(desired({ exposes: [relayed] }), 5173, 'tcp', IP, true);
   refuseForwardConflicts(desired({ exposes: [relayed] }), 5173, 'udp', IP, false);
   refuseForwardConflicts(desired({ exposes: [relayed] }), 5174, 'tcp', IP, false);
   refuseForwardConflicts(desired({ exposes: [kernel] }), 5173, 'tcp', '192.0.2.10', false);
 
-  assert.throws(() => refuseExposeConflicts(desired({ forwards: [{ port: 5173, proto: 'tcp', targets: [] }] }), null, kernel, []), conflict(/forward 5173\/tcp --install/));
-  assert.throws(() => refuseExposeConflicts(desired(), null, kernel, [tcp(IP)]), conflict(/already listens on 10\.254\.254\.254/), 'a forward running in a terminal');
+  assert.throws(
+    () => refuseExposeConflicts(desired({ forwards: [{ port: 5173, proto: 'tcp', targets: [] }] }), null, kernel, []),
+    conflict(/forward 5173\/tcp --install/),
+  );
+  assert.throws(
+    () => refuseExposeConflicts(desired(), null, kernel, [tcp(IP)]),
+    conflict(/already listens on 10\.254\.254\.254/),
+    'a forward running in a terminal',
+  );
   refuseExposeConflicts(desired({ exposes: [relayed] }), desired({ exposes: [relayed] }), kernel, [tcp(IP)]); // our own relay, moving to kernel rules
   refuseExposeConflicts(desired(), null, kernel, [tcp('::1')]);
 });
 
 test('a relayed expose is a forward unit with --for-expose and no firewall rule; unexpose drops it', () => {
-  const d = desired({ exposes: [relayed, { port: 5432, proto: 'tcp', to: 5432, keepSource: false, via: 'kernel' }, { port: 8080, proto: 'tcp', to: 5174, keepSource: false, via: 'relay' }] });
+  const d = desired({
+    exposes: [
+      relayed,
+      { port: 5432, proto: 'tcp', to: 5432, keepSource: false, via: 'kernel' },
+      { port: 8080, proto: 'tcp', to: 5174, keepSource: false, via: 'relay' },
+    ],
+  });
   const relays = managedForwards(d);
   assert.deepEqual(relays, [
     { port: 5173, proto: 'tcp', targets: [], forExpose: true },
@@ -80,9 +98,25 @@ test('a relayed expose is a forward unit with --for-expose and no firewall rule;
   assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/hostalias\/dist\/cli\/main\.js forward 5173\/tcp --listen 10\.254\.254\.254 --for-expose$/m);
   assert.match(unit, /^Description=hostalias: expose 10\.254\.254\.254:5173\/tcp to 127\.0\.0\.1:5173 or \[::1\]:5173$/m);
   assert.match(forwardUnit(relays[1] as (typeof relays)[0], IP, RT), / forward 8080\/tcp --listen 10\.254\.254\.254 --to 5174 --for-expose$/m);
-  assert.deepEqual(firewallSpec(d, { lan: [], container: ['docker0'] })?.exposes.map((e) => e.port), [5432], 'only the kernel expose has rules');
-  assert.equal(firewallSpec(desired({ lanGuard: false, exposes: [relayed] }), { lan: [], container: ['docker0'] }), null, 'no guard and only relays: no firewall at all');
+  assert.deepEqual(
+    firewallSpec(d, { lan: [], container: ['docker0'] })?.exposes.map((e) => e.port),
+    [5432],
+    'only the kernel expose has rules',
+  );
+  assert.equal(
+    firewallSpec(desired({ lanGuard: false, exposes: [relayed] }), { lan: [], container: ['docker0'] }),
+    null,
+    'no guard and only relays: no firewall at all',
+  );
   // macOS reuses the same spec: a LaunchDaemon running the same relay.
-  assert.deepEqual(forwardJob(relays[0] as (typeof relays)[0], IP, RT).programArguments.slice(2), ['forward', '5173/tcp', '--listen', IP, '--to', '5173', '--for-expose']);
+  assert.deepEqual(forwardJob(relays[0] as (typeof relays)[0], IP, RT).programArguments.slice(2), [
+    'forward',
+    '5173/tcp',
+    '--listen',
+    IP,
+    '--to',
+    '5173',
+    '--for-expose',
+  ]);
   assert.deepEqual(managedForwards(desired({ exposes: [kernel] })), []);
 });

@@ -69,14 +69,35 @@ function applyTo(obs: FirewallObserved, steps: Step[], s: FirewallSpec | null): 
 }
 
 test('the nftables ruleset: guard before conntrack trusting bridges by kind, DNAT from bridges and the host, SNAT to 127.0.0.1, 127/8 hardening', () => {
-  const text = renderNftRuleset(spec({ allowed: ['wg0'], exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 5353, keepSource: true }] }));
+  const text = renderNftRuleset(
+    spec({
+      allowed: ['wg0'],
+      exposes: [
+        { port: 5432, proto: 'tcp', to: 5432, keepSource: false },
+        { port: 53, proto: 'udp', to: 5353, keepSource: true },
+      ],
+    }),
+  );
   assert.match(text, /^table inet hostalias\ndelete table inet hostalias\ntable inet hostalias \{$/m, 'atomic replace in one transaction');
   assert.match(text, /set allowed \{ type ifname; elements = \{ "wg0" \}; \}/);
   assert.match(text, /set lan \{ type ifname; elements = \{ "br-lan" \}; \}/);
-  assert.match(text, /type filter hook prerouting priority raw;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname "lo" accept\n\t\tip daddr 10\.254\.254\.254 iifname @allowed accept\n\t\tip daddr 10\.254\.254\.254 iifname @lan drop\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" accept\n\t\tip daddr 10\.254\.254\.254 drop/);
-  assert.match(text, /chain ports \{\n\t\tip daddr 10\.254\.254\.254 tcp dport 5432 dnat ip to 127\.0\.0\.1:5432\n\t\tip daddr 10\.254\.254\.254 udp dport 53 dnat ip to 127\.0\.0\.1:5353\n/);
-  assert.match(text, /hook prerouting priority dstnat;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname @allowed goto ports\n\t\tip daddr 10\.254\.254\.254 iifname @lan return\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" goto ports/);
-  assert.match(text, /hook output priority -100;[^\n]*\n\t\tip daddr 10\.254\.254\.254 goto ports/, 'the host itself (and rootless engines) are DNATed at output');
+  assert.match(
+    text,
+    /type filter hook prerouting priority raw;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname "lo" accept\n\t\tip daddr 10\.254\.254\.254 iifname @allowed accept\n\t\tip daddr 10\.254\.254\.254 iifname @lan drop\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" accept\n\t\tip daddr 10\.254\.254\.254 drop/,
+  );
+  assert.match(
+    text,
+    /chain ports \{\n\t\tip daddr 10\.254\.254\.254 tcp dport 5432 dnat ip to 127\.0\.0\.1:5432\n\t\tip daddr 10\.254\.254\.254 udp dport 53 dnat ip to 127\.0\.0\.1:5353\n/,
+  );
+  assert.match(
+    text,
+    /hook prerouting priority dstnat;[^\n]*\n\t\tip daddr 10\.254\.254\.254 iifname @allowed goto ports\n\t\tip daddr 10\.254\.254\.254 iifname @lan return\n\t\tip daddr 10\.254\.254\.254 meta iifkind "bridge" goto ports/,
+  );
+  assert.match(
+    text,
+    /hook output priority -100;[^\n]*\n\t\tip daddr 10\.254\.254\.254 goto ports/,
+    'the host itself (and rootless engines) are DNATed at output',
+  );
   assert.match(text, /ct original proto-dst 5432 snat ip to 127\.0\.0\.1/);
   assert.match(text, /hook postrouting priority srcnat;[^\n]*\n\t\toifname "lo" jump sources/, 'local clients get their SNAT at postrouting');
   assert.doesNotMatch(text, /proto-dst 53 snat/, '--keep-source: no SNAT');
@@ -92,23 +113,25 @@ test('the nftables ruleset: guard before conntrack trusting bridges by kind, DNA
 test('bridges: a veth-only bridge an engine reports or names is a container network; anything with another port, or unknown, is LAN', () => {
   // Shapes as `ip -j -d link show` prints them (captured in a lab namespace: docker0, a compose
   // network, Podman's cni-podman0, a LAN bridge with a NIC, br-lan with a veth to a neighbour).
-  const links = parseLinks(JSON.stringify([
-    { ifname: 'lo' },
-    { ifname: 'eth0' },
-    { ifname: 'docker0', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'vethA', master: 'docker0', linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge' } },
-    { ifname: 'br-0123456789ab', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'cni-podman0', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'mynet', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'br0', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'eth1', master: 'br0' },
-    { ifname: 'br-fedcba987654', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'enp3s0', master: 'br-fedcba987654' },
-    { ifname: 'br-lan', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'vethL', master: 'br-lan', linkinfo: { info_kind: 'veth' } },
-    { ifname: 'virbr0', linkinfo: { info_kind: 'bridge' } },
-    { ifname: 'vnet0', master: 'virbr0', linkinfo: { info_kind: 'tun' } },
-  ]));
+  const links = parseLinks(
+    JSON.stringify([
+      { ifname: 'lo' },
+      { ifname: 'eth0' },
+      { ifname: 'docker0', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'vethA', master: 'docker0', linkinfo: { info_kind: 'veth', info_slave_kind: 'bridge' } },
+      { ifname: 'br-0123456789ab', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'cni-podman0', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'mynet', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'br0', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'eth1', master: 'br0' },
+      { ifname: 'br-fedcba987654', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'enp3s0', master: 'br-fedcba987654' },
+      { ifname: 'br-lan', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'vethL', master: 'br-lan', linkinfo: { info_kind: 'veth' } },
+      { ifname: 'virbr0', linkinfo: { info_kind: 'bridge' } },
+      { ifname: 'vnet0', master: 'virbr0', linkinfo: { info_kind: 'tun' } },
+    ]),
+  );
   const c = classifyBridges(links, ['docker0', 'mynet']);
   assert.deepEqual(c.container, ['br-0123456789ab', 'cni-podman0', 'docker0', 'mynet']);
   assert.deepEqual(c.lan, ['br-fedcba987654', 'br-lan', 'br0', 'virbr0']);
@@ -147,10 +170,17 @@ test('parsing expose arguments; bad input is a usage error (exit 2)', () => {
   assert.deepEqual(parseExpose('5432'), { port: 5432, proto: 'tcp', to: 5432, keepSource: false });
   assert.deepEqual(parseExpose('53/UDP', { to: '5353', keepSource: true }), { port: 53, proto: 'udp', to: 5353, keepSource: true });
   for (const bad of ['0', '65536', 'abc', '80/sctp', '', '-1', '1.5']) {
-    assert.throws(() => parsePortProto(bad), (e: unknown) => e instanceof HostaliasError && e.code === 'usage', bad);
+    assert.throws(
+      () => parsePortProto(bad),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'usage',
+      bad,
+    );
   }
   assert.throws(() => parseExpose('80', { to: '99999' }), /--to port 99999 is out of range/);
-  assert.throws(() => parseIfaceName('eth0; rm'), (e: unknown) => e instanceof HostaliasError && e.code === 'usage');
+  assert.throws(
+    () => parseIfaceName('eth0; rm'),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'usage',
+  );
   assert.throws(() => parseIfaceName('a-name-longer-than-15'), HostaliasError);
 });
 
@@ -163,7 +193,11 @@ test('route_localnet: on `all` while a port is exposed, the previous value recor
   assert.equal(shell(down.steps), '$ sysctl -q -w net.ipv4.conf.all.route_localnet=0');
   assert.deepEqual(planRouteLocalnet([], { all: 1 }, { all: 1 }).steps, [], 'it was 1 before (kube-proxy): left at 1');
   const upgrade = planRouteLocalnet(['all'], { all: 0, docker0: 1, 'br-x': 1 }, { docker0: 0, 'br-x': 1 });
-  assert.equal(shell(upgrade.steps), ['$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=0', '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1'].join('\n'), 'an earlier per-bridge install is put back');
+  assert.equal(
+    shell(upgrade.steps),
+    ['$ sysctl -q -w net.ipv4.conf.docker0.route_localnet=0', '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1'].join('\n'),
+    'an earlier per-bridge install is put back',
+  );
   assert.equal(shell(planRouteLocalnet(['eth0.100'], { 'eth0.100': 0 }, {}).steps), '$ sysctl -q -w net/ipv4/conf/eth0.100/route_localnet=1');
 });
 
@@ -176,16 +210,17 @@ test('nftables plan: fresh install, then nothing to do, then down removes everyt
     ['$ nft -f /etc/hostalias/firewall.nft', '$ sysctl -q -w net.ipv4.conf.all.route_localnet=1'].join('\n'),
     'rules (with the 127/8 hardening) load before route_localnet is turned on',
   );
-  assert.deepEqual(up.steps.filter((x) => x.kind !== 'run').map((x) => x.kind === 'symlink' ? `link ${x.path}` : `${x.kind} ${x.path}`), [
-    `write ${RECORD_PATH}`,
-    `write ${NFT_FILE}`,
-    `write ${UNITS.firewall}`,
-    `link ${UNITS.firewallWants}`,
-  ]);
+  assert.deepEqual(
+    up.steps.filter((x) => x.kind !== 'run').map((x) => (x.kind === 'symlink' ? `link ${x.path}` : `${x.kind} ${x.path}`)),
+    [`write ${RECORD_PATH}`, `write ${NFT_FILE}`, `write ${UNITS.firewall}`, `link ${UNITS.firewallWants}`],
+  );
   const load = up.steps.find((x) => x.kind === 'run' && x.argv[0] === 'nft');
   assert.deepEqual(load?.kind === 'run' ? load.undo : null, ['nft', 'delete', 'table', 'inet', 'hostalias'], 'rollback of a first load deletes the table');
   const unit = up.steps.find((x) => x.kind === 'write' && x.path === UNITS.firewall);
-  assert.match(unit?.kind === 'write' ? unit.content : '', /^ExecStart=\/usr\/sbin\/nft -f \/etc\/hostalias\/firewall\.nft\nExecStart=\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=1\nExecStop=-\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=0\nExecStop=-\/usr\/sbin\/nft delete table inet hostalias$/m);
+  assert.match(
+    unit?.kind === 'write' ? unit.content : '',
+    /^ExecStart=\/usr\/sbin\/nft -f \/etc\/hostalias\/firewall\.nft\nExecStart=\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=1\nExecStop=-\/usr\/sbin\/sysctl -q -w net\.ipv4\.conf\.all\.route_localnet=0\nExecStop=-\/usr\/sbin\/nft delete table inet hostalias$/m,
+  );
   const after = applyTo(obs, up.steps, s);
   assert.deepEqual(planFirewall(s, 'nftables', after).steps, [], 'planning again after apply: no steps');
 
@@ -206,14 +241,28 @@ test('nftables plan: fresh install, then nothing to do, then down removes everyt
 
 test('nftables plan: the last exposed port goes: route_localnet back before the hardening leaves; an old watcher unit is removed', () => {
   const s = spec();
-  const obs = applyTo(observed({ files: { [UNITS.bridges]: 'old watcher' }, links: { [UNITS.bridgesWants]: UNITS.bridges } }), planFirewall(s, 'nftables', observed()).steps, s);
+  const obs = applyTo(
+    observed({ files: { [UNITS.bridges]: 'old watcher' }, links: { [UNITS.bridgesWants]: UNITS.bridges } }),
+    planFirewall(s, 'nftables', observed()).steps,
+    s,
+  );
   const guardOnly = spec({ exposes: [] });
   const plan = planFirewall(guardOnly, 'nftables', obs);
-  assert.equal(shell(plan.steps.filter((x) => x.kind === 'run')), ['$ sysctl -q -w net.ipv4.conf.all.route_localnet=0', '$ nft -f /etc/hostalias/firewall.nft'].join('\n'));
-  assert.ok(plan.steps.some((x) => x.kind === 'remove' && x.path === UNITS.bridges), 'the watcher unit of earlier versions goes');
+  assert.equal(
+    shell(plan.steps.filter((x) => x.kind === 'run')),
+    ['$ sysctl -q -w net.ipv4.conf.all.route_localnet=0', '$ nft -f /etc/hostalias/firewall.nft'].join('\n'),
+  );
+  assert.ok(
+    plan.steps.some((x) => x.kind === 'remove' && x.path === UNITS.bridges),
+    'the watcher unit of earlier versions goes',
+  );
   assert.ok(plan.steps.some((x) => x.kind === 'remove' && x.path === UNITS.bridgesWants));
   const reload = plan.steps.find((x) => x.kind === 'run' && x.argv[0] === 'nft');
-  assert.deepEqual(reload?.kind === 'run' ? reload.undo : null, { kind: 'run', argv: ['nft', '-f', '-'], input: obs.files[NFT_FILE] }, 'rollback reloads the previous ruleset from stdin');
+  assert.deepEqual(
+    reload?.kind === 'run' ? reload.undo : null,
+    { kind: 'run', argv: ['nft', '-f', '-'], input: obs.files[NFT_FILE] },
+    'rollback reloads the previous ruleset from stdin',
+  );
 });
 
 test('under --root the live load reads the rooted file; without systemd no units, a note instead', () => {
@@ -223,13 +272,35 @@ test('under --root the live load reads the rooted file; without systemd no units
   assert.match(plan.notes.join('\n'), /not restored at boot/);
 });
 
-test('iptables: chains in iptables-save form (LAN bridges out by name, container bridges in by the engines\' names), plan, idempotence, removal', () => {
-  const s = spec({ containerBridges: ['docker0', 'br-+'], allowed: ['wg0'], exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }, { port: 53, proto: 'udp', to: 53, keepSource: true }] });
+test("iptables: chains in iptables-save form (LAN bridges out by name, container bridges in by the engines' names), plan, idempotence, removal", () => {
+  const s = spec({
+    containerBridges: ['docker0', 'br-+'],
+    allowed: ['wg0'],
+    exposes: [
+      { port: 5432, proto: 'tcp', to: 5432, keepSource: false },
+      { port: 53, proto: 'udp', to: 53, keepSource: true },
+    ],
+  });
   const chains = iptablesChains(s);
-  assert.deepEqual(chains.map((c) => `${c.table} ${c.hook} ${c.name}`), ['raw PREROUTING HOSTALIAS-GUARD', 'raw PREROUTING HOSTALIAS-MARTIAN', 'nat PREROUTING HOSTALIAS-DNAT', 'nat OUTPUT HOSTALIAS-LOCAL', 'nat INPUT HOSTALIAS-SNAT', 'nat POSTROUTING HOSTALIAS-SNATLO', 'filter INPUT HOSTALIAS-LOCALNET']);
+  assert.deepEqual(
+    chains.map((c) => `${c.table} ${c.hook} ${c.name}`),
+    [
+      'raw PREROUTING HOSTALIAS-GUARD',
+      'raw PREROUTING HOSTALIAS-MARTIAN',
+      'nat PREROUTING HOSTALIAS-DNAT',
+      'nat OUTPUT HOSTALIAS-LOCAL',
+      'nat INPUT HOSTALIAS-SNAT',
+      'nat POSTROUTING HOSTALIAS-SNATLO',
+      'filter INPUT HOSTALIAS-LOCALNET',
+    ],
+  );
   const rules = Object.fromEntries(chains.map((c) => [c.name, c.rules]));
   const d = '-d 10.254.254.254/32';
-  assert.deepEqual(rules['HOSTALIAS-GUARD'], [`${d} -i lo -j RETURN`, `${d} -i wg0 -j RETURN`, `${d} -i br-lan -j DROP`, `${d} -i docker0 -j RETURN`, `${d} -i br-+ -j RETURN`, `${d} -j DROP`], 'br-lan is turned away before br-+ lets Docker\'s bridges in');
+  assert.deepEqual(
+    rules['HOSTALIAS-GUARD'],
+    [`${d} -i lo -j RETURN`, `${d} -i wg0 -j RETURN`, `${d} -i br-lan -j DROP`, `${d} -i docker0 -j RETURN`, `${d} -i br-+ -j RETURN`, `${d} -j DROP`],
+    "br-lan is turned away before br-+ lets Docker's bridges in",
+  );
   assert.deepEqual(rules['HOSTALIAS-DNAT'], [
     `${d} -i wg0 -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`,
     `${d} -i wg0 -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`,
@@ -239,15 +310,28 @@ test('iptables: chains in iptables-save form (LAN bridges out by name, container
     `${d} -i br-+ -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`,
     `${d} -i br-+ -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`,
   ]);
-  assert.deepEqual(rules['HOSTALIAS-LOCAL'], [`${d} -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`, `${d} -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`], 'the host itself');
-  assert.deepEqual(rules['HOSTALIAS-SNATLO'], ['-d 127.0.0.1/32 -o lo -p tcp -m conntrack --ctstate DNAT --ctorigdst 10.254.254.254 --ctorigdstport 5432 -j SNAT --to-source 127.0.0.1'], '--keep-source (53/udp) gets no SNAT');
+  assert.deepEqual(
+    rules['HOSTALIAS-LOCAL'],
+    [`${d} -p tcp -m tcp --dport 5432 -j DNAT --to-destination 127.0.0.1:5432`, `${d} -p udp -m udp --dport 53 -j DNAT --to-destination 127.0.0.1:53`],
+    'the host itself',
+  );
+  assert.deepEqual(
+    rules['HOSTALIAS-SNATLO'],
+    ['-d 127.0.0.1/32 -o lo -p tcp -m conntrack --ctstate DNAT --ctorigdst 10.254.254.254 --ctorigdstport 5432 -j SNAT --to-source 127.0.0.1'],
+    '--keep-source (53/udp) gets no SNAT',
+  );
   assert.deepEqual(rules['HOSTALIAS-MARTIAN'], ['-s 127.0.0.0/8 ! -i lo -j DROP']);
   assert.deepEqual(rules['HOSTALIAS-LOCALNET'], ['-d 127.0.0.0/8 ! -i lo -m conntrack ! --ctstate DNAT -j DROP']);
   const plan = planIptables(s, { chains: {}, jumps: [] });
   assert.match(shell(plan), /^\$ iptables -w -t raw -N HOSTALIAS-GUARD\n/);
   assert.match(shell(plan), /\$ iptables -w -t nat -I OUTPUT 1 -j HOSTALIAS-LOCAL/);
   // What iptables-save prints after that plan ran:
-  const save = ['*raw', ...chains.map((c) => `:${c.name} - [0:0]`), ...chains.map((c) => `-A ${c.hook} -j ${c.name}`), ...chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`))].join('\n');
+  const save = [
+    '*raw',
+    ...chains.map((c) => `:${c.name} - [0:0]`),
+    ...chains.map((c) => `-A ${c.hook} -j ${c.name}`),
+    ...chains.flatMap((c) => c.rules.map((r) => `-A ${c.name} ${r}`)),
+  ].join('\n');
   const obs = ourChains(parseIptablesSave(save));
   assert.deepEqual(planIptables(s, obs), [], 'idempotent against iptables-save output');
   const changed = planIptables(spec({ exposes: [], containerBridges: ['docker0'] }), obs);
@@ -273,7 +357,10 @@ test('backend choice says why; missing tools are refused with the fix', () => {
   assert.deepEqual(chooseFirewall('auto', { nft: true, iptables: 'nf_tables' }), { backend: 'nftables', reason: 'nftables (nft found)' });
   assert.deepEqual(chooseFirewall('auto', { nft: false, iptables: 'legacy' }), { backend: 'iptables', reason: 'iptables (legacy) (nft not found)' });
   assert.equal(chooseFirewall('iptables', { nft: true, iptables: 'nf_tables' }).backend, 'iptables');
-  assert.throws(() => chooseFirewall('auto', { nft: false, iptables: null }), (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /no-lan-guard/.test(e.fix ?? ''));
+  assert.throws(
+    () => chooseFirewall('auto', { nft: false, iptables: null }),
+    (e: unknown) => e instanceof HostaliasError && e.code === 'unsupported' && /no-lan-guard/.test(e.fix ?? ''),
+  );
   assert.throws(() => chooseFirewall('nftables', { nft: false, iptables: 'legacy' }), /nft is not installed/);
 });
 
@@ -284,7 +371,10 @@ test('a rule deleted by hand makes the live table stale, though its comment is u
   assert.deepEqual(countChainRules(listing), { guard: 5, ports: 1, expose: 3, local: 1, sources: 1, source: 1, 'source-local': 1, martian: 1, localnet: 1 });
   assert.deepEqual(countChainRules(renderNftRuleset(s)), countChainRules(listing), 'our file and the nft listing count alike');
   assert.equal(liveTableCurrent(listing, s), true);
-  const hardeningGone = listing.split('\n').filter((l) => !l.includes('127.0.0.0/8')).join('\n');
+  const hardeningGone = listing
+    .split('\n')
+    .filter((l) => !l.includes('127.0.0.0/8'))
+    .join('\n');
   assert.equal(liveTableCurrent(hardeningGone, s), false);
   const plan = planFirewall(s, 'nftables', observed({ nftListing: hardeningGone }));
   assert.match(shell(plan.steps), /\$ nft -f \/etc\/hostalias\/firewall\.nft/, 'up reloads the table');

@@ -11,7 +11,8 @@ import { startUdpRelay } from '../../src/forward/udp-relay.js';
 import { closeServer, fdCount, listen, RELAY_HOST, sleep, spawnRelay } from '../support/forward-lab.js';
 
 test('open-files limit: read from /proc/self/limits', () => {
-  const text = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            4096                 20000                files\n';
+  const text =
+    'Limit                     Soft Limit           Hard Limit           Units\nMax open files            4096                 20000                files\n';
   assert.equal(parseOpenFilesLimit(text), 4096);
   assert.equal(parseOpenFilesLimit('Max open files            unlimited            unlimited            files\n'), Number.MAX_SAFE_INTEGER);
   assert.equal(parseOpenFilesLimit(null), null);
@@ -34,7 +35,9 @@ function probe(port: number, ms: number): Promise<'served' | 'refused' | 'hang'>
   });
 }
 
-test('12k held connections: past its cap (from RLIMIT_NOFILE) the relay refuses at once; a good client is served or refused promptly, never hangs', { timeout: 240_000 }, async (t) => {
+test('12k held connections: past its cap (from RLIMIT_NOFILE) the relay refuses at once; a good client is served or refused promptly, never hangs', {
+  timeout: 240_000,
+}, async (t) => {
   const server = net.createServer((s) => {
     s.on('error', () => undefined);
     s.pipe(s);
@@ -50,15 +53,17 @@ test('12k held connections: past its cap (from RLIMIT_NOFILE) the relay refuses 
   let closed = 0;
   for (let batch = 0; batch < 12_000; batch += 500) {
     await Promise.all(
-      Array.from({ length: 500 }, () =>
-        new Promise<void>((resolve) => {
-          const s = net.connect({ host: RELAY_HOST, port: relayPort });
-          held.push(s);
-          s.on('error', () => undefined);
-          s.once('close', () => closed++);
-          s.once('connect', () => resolve());
-          s.once('error', () => resolve());
-        }),
+      Array.from(
+        { length: 500 },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ host: RELAY_HOST, port: relayPort });
+            held.push(s);
+            s.on('error', () => undefined);
+            s.once('close', () => closed++);
+            s.once('connect', () => resolve());
+            s.once('error', () => resolve());
+          }),
       ),
     );
   }

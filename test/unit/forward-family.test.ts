@@ -18,7 +18,10 @@ async function v6Server(reply: string): Promise<{ server: net.Server; port: numb
     const server = net.createServer((s) => s.end(reply));
     const port = await listen(server, '::1');
     const probe = net.createServer();
-    const free = await listen(probe, '127.0.0.1', port).then(() => true, () => false);
+    const free = await listen(probe, '127.0.0.1', port).then(
+      () => true,
+      () => false,
+    );
     if (free) await closeServer(probe);
     if (free) return { server, port };
     await closeServer(server);

@@ -170,7 +170,11 @@ test('UDP: one session per client, replies reach the right client, idle sessions
     server.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address);
   });
   await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
-  const relay = await startUdpRelay({ listen: { host: RELAY_HOST, port: 0 }, targets: [{ host: '127.0.0.1', port: server.address().port }], idleTimeoutMs: 300 });
+  const relay = await startUdpRelay({
+    listen: { host: RELAY_HOST, port: 0 },
+    targets: [{ host: '127.0.0.1', port: server.address().port }],
+    idleTimeoutMs: 300,
+  });
   const clients = [dgram.createSocket('udp4'), dgram.createSocket('udp4')];
   t.after(async () => {
     await relay.close();

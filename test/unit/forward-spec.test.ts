@@ -29,10 +29,19 @@ test('parsePortProto / parseEndpoint: accepted forms', () => {
   assert.deepEqual(parseEndpoint('[::1]:5432'), { host: '::1', port: 5432 });
   assert.deepEqual(parseEndpoint('8080'), { host: '127.0.0.1', port: 8080 });
   // No --to, or a bare port: the loopback in either family, as a local client of localhost connects (issue 11).
-  assert.deepEqual(targetsOf({ port: 5432, targets: [] }), [{ host: '127.0.0.1', port: 5432 }, { host: '::1', port: 5432 }]);
+  assert.deepEqual(targetsOf({ port: 5432, targets: [] }), [
+    { host: '127.0.0.1', port: 5432 },
+    { host: '::1', port: 5432 },
+  ]);
   assert.deepEqual(parseTargets(5173, []), { targets: loopbackTargets(5173), order: 'sticky' });
   assert.deepEqual(parseTargets(5173, ['5174']), { targets: loopbackTargets(5174), order: 'sticky' });
-  assert.deepEqual(parseTargets(5173, ['[::1]:5173', '127.0.0.1:9']), { targets: [{ host: '::1', port: 5173 }, { host: '127.0.0.1', port: 9 }], order: 'round-robin' });
+  assert.deepEqual(parseTargets(5173, ['[::1]:5173', '127.0.0.1:9']), {
+    targets: [
+      { host: '::1', port: 5173 },
+      { host: '127.0.0.1', port: 9 },
+    ],
+    order: 'round-robin',
+  });
   assert.equal(normalizeTarget(' 5174 '), '5174');
   assert.equal(normalizeTarget('[0:0::1]:80'), '[0:0::1]:80');
   assert.equal(describeTargets(loopbackTargets(80)), '127.0.0.1:80 or [::1]:80');
@@ -40,10 +49,18 @@ test('parsePortProto / parseEndpoint: accepted forms', () => {
 
 test('bad input is a usage error that names the fix', () => {
   for (const bad of ['0', '65536', 'abc', '80/sctp', '', '12/']) {
-    assert.throws(() => parsePortProto(bad), (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && !!e.fix, bad);
+    assert.throws(
+      () => parsePortProto(bad),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && !!e.fix,
+      bad,
+    );
   }
   for (const bad of ['localhost:80', '127.0.0.1', '127.0.0.1:0', ':80', '1.2.3.4:x']) {
-    assert.throws(() => parseEndpoint(bad), (e: unknown) => e instanceof HostaliasError && e.code === 'usage', bad);
+    assert.throws(
+      () => parseEndpoint(bad),
+      (e: unknown) => e instanceof HostaliasError && e.code === 'usage',
+      bad,
+    );
   }
   assert.throws(() => checkNoLoop({ host: '127.0.0.1', port: 80 }, [{ host: '127.0.0.1', port: 80 }]), /to itself/);
   assert.throws(() => checkNoLoop({ host: '0.0.0.0', port: 80 }, [{ host: '127.0.0.1', port: 80 }]), /to itself/);
@@ -110,7 +127,10 @@ test('planForwardServices: table of (observed, desired) → steps', () => {
 
 test('forwardUnit: ExecStart runs the installed CLI with the alias as listen address', () => {
   const unit = forwardUnit(dns, IP, RT);
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/usr\/lib\/node_modules\/hostalias\/dist\/cli\/main\.js forward 53\/udp --listen 10\.254\.254\.254 --to 127\.0\.0\.53:53 --workers 1$/m);
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/bin\/node \/usr\/lib\/node_modules\/hostalias\/dist\/cli\/main\.js forward 53\/udp --listen 10\.254\.254\.254 --to 127\.0\.0\.53:53 --workers 1$/m,
+  );
   assert.match(unit, /^Restart=on-failure$/m);
   assert.equal(unitName(dns), 'hostalias-forward-53-udp.service');
   assert.match(forwardUnit(pg, IP, { nodePath: '/opt/my node/bin/node', cliPath: '/x/main.js' }), /^ExecStart="\/opt\/my node\/bin\/node" \/x\/main\.js/m);
@@ -118,13 +138,21 @@ test('forwardUnit: ExecStart runs the installed CLI with the alias as listen add
 
 test('forwardUnit: the relay options given are in ExecStart; changing them rewrites and restarts the unit', () => {
   const tuned: ForwardSpec = { ...pg, workers: 2, maxConnections: 100, connectTimeoutMs: 900 };
-  assert.match(forwardUnit(tuned, IP, RT), /^ExecStart=.* forward 5432\/tcp --listen 10\.254\.254\.254 --workers 2 --connect-timeout 900 --max-connections 100$/m);
-  assert.match(forwardUnit({ ...dns, maxSessions: 10, idleTimeoutS: 5, graceS: 3 }, IP, RT), / --to 127\.0\.0\.53:53 --workers 1 --idle-timeout 5 --max-sessions 10 --grace 3$/m);
+  assert.match(
+    forwardUnit(tuned, IP, RT),
+    /^ExecStart=.* forward 5432\/tcp --listen 10\.254\.254\.254 --workers 2 --connect-timeout 900 --max-connections 100$/m,
+  );
+  assert.match(
+    forwardUnit({ ...dns, maxSessions: 10, idleTimeoutS: 5, graceS: 3 }, IP, RT),
+    / --to 127\.0\.0\.53:53 --workers 1 --idle-timeout 5 --max-sessions 10 --grace 3$/m,
+  );
   const name = unitName(pg);
   const obs = observed({ [name]: forwardUnit(tuned, IP, RT) }, [name]);
   assert.deepEqual(planForwardServices({ ip: IP, forwards: [tuned] }, obs, RT).steps, [], 'the same options: converged');
   const plan = planForwardServices({ ip: IP, forwards: [{ ...tuned, maxConnections: 5 }] }, obs, RT);
-  const lines = renderPlan(plan, { rooted: false, root: '/' }).split('\n').filter((l) => l.startsWith('$ ') || l.startsWith('# write'));
+  const lines = renderPlan(plan, { rooted: false, root: '/' })
+    .split('\n')
+    .filter((l) => l.startsWith('$ ') || l.startsWith('# write'));
   assert.deepEqual(lines, [`# write /etc/systemd/system/${name} (mode 0644)`, '$ systemctl daemon-reload', `$ systemctl restart ${name}`]);
 });
 
@@ -140,12 +168,15 @@ test('apply under --root, then plan again: no steps; down removes every unit', a
   assert.deepEqual(again.steps, []);
   // Dropping one forward removes just that unit.
   const fewer = planForwardServices({ ip: IP, forwards: [pg] }, await observeForwardServices(ctx, [unitName(pg)]), RT);
-  assert.deepEqual(fewer.steps.map((s) => `${s.kind} ${'path' in s ? s.path : ''}`), [
-    'remove /etc/systemd/system/multi-user.target.wants/hostalias-forward-53-udp.service',
-    'remove /etc/systemd/system/hostalias-forward-53-udp.service',
-  ]);
+  assert.deepEqual(
+    fewer.steps.map((s) => `${s.kind} ${'path' in s ? s.path : ''}`),
+    ['remove /etc/systemd/system/multi-user.target.wants/hostalias-forward-53-udp.service', 'remove /etc/systemd/system/hostalias-forward-53-udp.service'],
+  );
   const down = planForwardServices(null, await observeForwardServices(ctx, []), RT);
   await applySteps(ctx, down.steps, 'test');
   assert.deepEqual(await ctx.fs.list('/etc/systemd/system/multi-user.target.wants'), []);
-  assert.deepEqual((await ctx.fs.list('/etc/systemd/system')).filter((n) => n.startsWith('hostalias-forward')), []);
+  assert.deepEqual(
+    (await ctx.fs.list('/etc/systemd/system')).filter((n) => n.startsWith('hostalias-forward')),
+    [],
+  );
 });

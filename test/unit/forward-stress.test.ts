@@ -9,7 +9,21 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { closeServer, connect, fdCount, listen, nofileLimits, readAll, RELAY_HOST, repoDir, rssKb, sleep, spawnRelay, withChildren, type RelayChild } from '../support/forward-lab.js';
+import {
+  closeServer,
+  connect,
+  fdCount,
+  listen,
+  nofileLimits,
+  readAll,
+  RELAY_HOST,
+  repoDir,
+  rssKb,
+  sleep,
+  spawnRelay,
+  withChildren,
+  type RelayChild,
+} from '../support/forward-lab.js';
 
 const MB = 1024 * 1024;
 
@@ -63,7 +77,9 @@ test('backpressure: 200 MB to a reader that stalls, then reads slowly: relay mem
   slow = false;
   await done;
   const peak = rss.stop();
-  t.diagnostic(`relay RSS ${baseline.toFixed(1)} MB → peak ${peak.toFixed(1)} MB; server had written ${(writtenWhileStalled / MB).toFixed(0)} MB while the client stalled`);
+  t.diagnostic(
+    `relay RSS ${baseline.toFixed(1)} MB → peak ${peak.toFixed(1)} MB; server had written ${(writtenWhileStalled / MB).toFixed(0)} MB while the client stalled`,
+  );
   assert.equal(received, total, 'every byte arrives');
   assert.ok(writtenWhileStalled < 64 * MB, `the stall reached the server (it wrote only ${writtenWhileStalled / MB} MB)`);
   assert.ok(peak - baseline < 64, `relay RSS grew by ${(peak - baseline).toFixed(1)} MB`);
@@ -109,7 +125,9 @@ test('backpressure upstream: a client sending 200 MB to a server that stalls', a
   await sending;
   await allIn;
   const peak = rss.stop();
-  t.diagnostic(`relay RSS ${baseline.toFixed(1)} MB → peak ${peak.toFixed(1)} MB; client could send ${(sentWhileStalled / MB).toFixed(0)} MB while the server stalled`);
+  t.diagnostic(
+    `relay RSS ${baseline.toFixed(1)} MB → peak ${peak.toFixed(1)} MB; client could send ${(sentWhileStalled / MB).toFixed(0)} MB while the server stalled`,
+  );
   assert.equal(received, total);
   assert.ok(sentWhileStalled < 64 * MB, `client sent ${sentWhileStalled / MB} MB into a stalled server`);
   assert.ok(peak - baseline < 64, `relay RSS grew by ${(peak - baseline).toFixed(1)} MB`);
@@ -157,7 +175,9 @@ test('100k connections: no fd or memory growth in the relay', async (t) => {
   await sleep(300);
   const fd1 = fdCount(relay.pid);
   const rss1 = rssKb(relay.pid) / 1024;
-  t.diagnostic(`100k connections in ${secs.toFixed(1)} s (${Math.round(100_000 / secs)}/s); relay fds ${fd0} → ${fd1}, RSS ${rss0.toFixed(1)} → ${rss1.toFixed(1)} MB`);
+  t.diagnostic(
+    `100k connections in ${secs.toFixed(1)} s (${Math.round(100_000 / secs)}/s); relay fds ${fd0} → ${fd1}, RSS ${rss0.toFixed(1)} → ${rss1.toFixed(1)} MB`,
+  );
   assert.equal(failed, 0, `${failed} connections did not get their reply`);
   assert.ok(fd1 <= fd0 + 4, `fds grew from ${fd0} to ${fd1}`);
   assert.ok(rss1 - rss0 < 40, `RSS grew by ${(rss1 - rss0).toFixed(1)} MB over 90k connections`);
@@ -171,7 +191,11 @@ test('10k concurrent connections with bounded relay memory', async (t) => {
   const n = Math.min(10_000, hard - 200);
   if (n < 10_000) t.diagnostic(`this machine's hard fd limit (${hard}) allows ${n} concurrent connections, not 10000`);
   const loadChild = (role: string) => {
-    const child = spawn('prlimit', [`--nofile=${hard}:${hard}`, '--', process.execPath, join(repoDir(), 'build', 'test', 'support', 'forward-load-child.js'), String(n), role], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(
+      'prlimit',
+      [`--nofile=${hard}:${hard}`, '--', process.execPath, join(repoDir(), 'build', 'test', 'support', 'forward-load-child.js'), String(n), role],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     t.after(() => void child.kill('SIGKILL'));
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const next = async () => JSON.parse(((await lines.next()).value as string) ?? '{}') as { port?: number; open?: number; failed?: number; closed?: number };
@@ -191,7 +215,9 @@ test('10k concurrent connections with bounded relay memory', async (t) => {
   const opened = await client.next();
   const fdOpen = sum(fdCount);
   const rssOpen = sum(rssKb) / 1024;
-  t.diagnostic(`${opened.open} concurrent connections open in ${Date.now() - started} ms; relay fds (primary + 2 workers) ${fd0} → ${fdOpen}, RSS ${rss0.toFixed(1)} → ${rssOpen.toFixed(1)} MB (${(((rssOpen - rss0) * 1024) / n).toFixed(1)} KB per connection)`);
+  t.diagnostic(
+    `${opened.open} concurrent connections open in ${Date.now() - started} ms; relay fds (primary + 2 workers) ${fd0} → ${fdOpen}, RSS ${rss0.toFixed(1)} → ${rssOpen.toFixed(1)} MB (${(((rssOpen - rss0) * 1024) / n).toFixed(1)} KB per connection)`,
+  );
   assert.equal(opened.failed, 0);
   assert.equal(opened.open, n);
   assert.ok(fdOpen >= fd0 + 2 * n, 'the relay holds both sides of every connection at once');

@@ -8,7 +8,8 @@ import { makeRoot, readTree, rootedContext } from '../support/rooted.js';
 
 const SAMPLES: Record<string, string> = {
   empty: '',
-  'Debian default': '127.0.0.1\tlocalhost\n127.0.1.1\tbox\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\n',
+  'Debian default':
+    '127.0.0.1\tlocalhost\n127.0.1.1\tbox\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\n',
   'no final newline': '127.0.0.1 localhost\n192.0.2.5 printer',
   'trailing blank lines': '127.0.0.1 localhost\n\n\n',
   'CRLF line ends': '127.0.0.1 localhost\r\n192.0.2.5 printer\r\n',
@@ -42,7 +43,10 @@ test('up --hosts-file / down keeps user edits made in between', async (t) => {
   const ctx = rootedContext(new FakeIp().runner, root);
   await up(ctx, { hostsFile: true, persist: 'none', names: ['local_host', 'api.local'] });
   const tree = await readTree(root);
-  assert.equal(tree['/etc/hosts'], `${original}\n# BEGIN hostalias (managed: removed by \`hostalias down\`)\n10.254.254.254\tlocal_host api.local\n# END hostalias`);
+  assert.equal(
+    tree['/etc/hosts'],
+    `${original}\n# BEGIN hostalias (managed: removed by \`hostalias down\`)\n10.254.254.254\tlocal_host api.local\n# END hostalias`,
+  );
   assert.equal(tree['/var/lib/hostalias/backups/etc_hosts'], original);
   // The user adds a line above the block while hostalias is up: down must keep it.
   await ctx.fs.write('/etc/hosts', (tree['/etc/hosts'] ?? '').replace('192.0.2.5 printer', '192.0.2.5 printer\n192.0.2.6 scanner'));

@@ -13,11 +13,22 @@ const DASH_S = fixture('iptables-S-filter.txt');
 
 test('one iptables dump parser: iptables-save (two tables) and iptables -S give the same filter chains', () => {
   const save = parseIptablesSave(SAVE);
-  assert.deepEqual(save.map((c) => `${c.table}/${c.name} ${c.policy ?? '-'} ${c.rules.length}`), [
-    'raw/PREROUTING ACCEPT 1', 'raw/OUTPUT ACCEPT 0', 'raw/HOSTALIAS-GUARD - 2',
-    'filter/INPUT DROP 1', 'filter/FORWARD ACCEPT 0', 'filter/OUTPUT ACCEPT 0', 'filter/MYCHAIN - 1',
-  ]);
-  assert.deepEqual(parseIptablesSave(DASH_S), save.filter((c) => c.table === 'filter'));
+  assert.deepEqual(
+    save.map((c) => `${c.table}/${c.name} ${c.policy ?? '-'} ${c.rules.length}`),
+    [
+      'raw/PREROUTING ACCEPT 1',
+      'raw/OUTPUT ACCEPT 0',
+      'raw/HOSTALIAS-GUARD - 2',
+      'filter/INPUT DROP 1',
+      'filter/FORWARD ACCEPT 0',
+      'filter/OUTPUT ACCEPT 0',
+      'filter/MYCHAIN - 1',
+    ],
+  );
+  assert.deepEqual(
+    parseIptablesSave(DASH_S),
+    save.filter((c) => c.table === 'filter'),
+  );
 });
 
 test('the firewall planner and the doctor walker read the same parse', () => {
@@ -28,7 +39,10 @@ test('the firewall planner and the doctor walker read the same parse', () => {
   });
   const walk = walkChain(walkableChains(parseIptablesSave(DASH_S)), 'INPUT', { iface: 'docker0', dst: '10.254.254.254', proto: 'tcp', port: null });
   assert.equal(walk.verdict, 'drop');
-  assert.equal(walk.verdict === 'drop' ? walk.rule?.deleteFix : null, 'sudo iptables -D MYCHAIN -d 10.254.254.254/32 -j REJECT --reject-with icmp-port-unreachable');
+  assert.equal(
+    walk.verdict === 'drop' ? walk.rule?.deleteFix : null,
+    'sudo iptables -D MYCHAIN -d 10.254.254.254/32 -j REJECT --reject-with icmp-port-unreachable',
+  );
   // Negative control: another bridge never reaches MYCHAIN's rule; only INPUT's DROP policy stops it.
   const other = walkChain(walkableChains(parseIptablesSave(DASH_S)), 'INPUT', { iface: 'br-1', dst: '10.254.254.254', proto: 'tcp', port: null });
   assert.ok(other.verdict === 'drop' && other.rule === null, JSON.stringify(other));

@@ -22,5 +22,8 @@ test('the library entry runs the same lifecycle as the CLI: plan, up, status, do
 
   await hostalias.down(ctx);
   assert.equal((await hostalias.status(ctx)).present, false);
-  assert.throws(() => hostalias.parseAliasIp('127.0.0.2'), (e: unknown) => e instanceof hostalias.HostaliasError && hostalias.EXIT_CODES[e.code] === 2);
+  assert.throws(
+    () => hostalias.parseAliasIp('127.0.0.2'),
+    (e: unknown) => e instanceof hostalias.HostaliasError && hostalias.EXIT_CODES[e.code] === 2,
+  );
 });

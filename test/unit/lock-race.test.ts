@@ -78,12 +78,17 @@ async function race(t: TestContext, impl: 'hostalias' | 'naive', rounds: number,
   return { entries, overlaps, perRound, counter: Number(await readFile(counter, 'utf8')), left: await readdir(lockDir) };
 }
 
-test('12 processes racing for a dead holder\'s lock, 15 times: one inside at a time, every round someone gets in, nothing left', { timeout: 120_000 }, async (t) => {
+test("12 processes racing for a dead holder's lock, 15 times: one inside at a time, every round someone gets in, nothing left", {
+  timeout: 120_000,
+}, async (t) => {
   const r = await race(t, 'hostalias', 15, 12);
   t.diagnostic(`entries per round: ${r.perRound.join(' ')}`);
   assert.equal(r.overlaps, 0, 'never two holders at once');
   assert.equal(r.counter, r.entries, 'every read-modify-write of the counter survived: the sections never interleaved');
-  assert.ok(r.perRound.every((n) => n >= 1), `the dead holder's lock was taken over every round (${r.perRound.join(' ')})`);
+  assert.ok(
+    r.perRound.every((n) => n >= 1),
+    `the dead holder's lock was taken over every round (${r.perRound.join(' ')})`,
+  );
   assert.deepEqual(r.left, [], 'no lock, guard or temp file left');
 });
 
@@ -112,16 +117,26 @@ test('a live holder blocks (its pid named); on another host, a lock is dead once
   const sleeper = spawn('sleep', ['30']);
   t.after(() => sleeper.kill('SIGKILL'));
   await plant(lockPath, sleeper.pid ?? 0);
-  await assert.rejects(holdLock(lockPath, busy, async () => 'ran'), new RegExp(`busy ${sleeper.pid}`));
+  await assert.rejects(
+    holdLock(lockPath, busy, async () => 'ran'),
+    new RegExp(`busy ${sleeper.pid}`),
+  );
   await rm(lockPath);
   await plant(lockPath, await deadPid(), 'another-host.example');
-  await assert.rejects(holdLock(lockPath, busy, async () => 'ran'), /busy/, 'fresh, from another host: its pid means nothing here');
+  await assert.rejects(
+    holdLock(lockPath, busy, async () => 'ran'),
+    /busy/,
+    'fresh, from another host: its pid means nothing here',
+  );
   const old = new Date(Date.now() - 60_000);
   await lutimes(lockPath, old, old);
   assert.equal(await holdLock(lockPath, busy, async () => 'ran'), 'ran', 'stale: taken');
   // A folder lock of an older hostalias: held while fresh, taken once stale or its pid is dead.
   await mkdir(lockPath);
-  await assert.rejects(holdLock(lockPath, busy, async () => 'ran'), /busy null/);
+  await assert.rejects(
+    holdLock(lockPath, busy, async () => 'ran'),
+    /busy null/,
+  );
   await utimes(lockPath, old, old);
   assert.equal(await holdLock(lockPath, busy, async () => 'ran'), 'ran');
   assert.deepEqual(await readdir(lockDir), []);

@@ -18,14 +18,17 @@ const PREVIOUS = [
 
 test('one managed-file header; files the previous version wrote are still recognised as ours', () => {
   assert.equal(managedHeader('#', 'hostalias down'), '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.');
-  assert.equal(managedHeader('<!--', 'sudo hostalias down'), '<!-- Managed by hostalias: `sudo hostalias down` removes this. Edits are overwritten by `hostalias up`. -->');
+  assert.equal(
+    managedHeader('<!--', 'sudo hostalias down'),
+    '<!-- Managed by hostalias: `sudo hostalias down` removes this. Edits are overwritten by `hostalias up`. -->',
+  );
   assert.throws(() => managedHeader('<!--', 'hostalias forward --install'), /cannot hold "--"/);
   for (const text of PREVIOUS) assert.equal(isManaged(text), true, text);
   assert.equal(isManaged(renderPlist({ label: 'com.example.x', programArguments: ['/bin/true'] })), true);
   assert.equal(isManaged(`${overrideHeader('compose.hostalias.yaml')}\nservices: {}\n`), true);
 });
 
-test('a file without the header is the user\'s (negative controls)', () => {
+test("a file without the header is the user's (negative controls)", () => {
   assert.equal(isManaged(null), false);
   assert.equal(isManaged('[Unit]\nDescription=mine\n'), false);
   assert.equal(isManaged('services:\n  web:\n    image: nginx\n'), false);

@@ -78,7 +78,10 @@ test('up --ip NEW moves the alias and rewrites the unit', async (t) => {
   await up(ctx, { persist: 'systemd' });
   const res = await up(ctx, { ip: '10.254.254.1' });
   const shell = renderPlan(res.plan, UNRENDERED);
-  assert.match(shell, /^\$ ip addr del 10\.254\.254\.254\/32 dev lo\n\$ ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias\n# write \/etc\/systemd\/system\/hostalias\.service/);
+  assert.match(
+    shell,
+    /^\$ ip addr del 10\.254\.254\.254\/32 dev lo\n\$ ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias\n# write \/etc\/systemd\/system\/hostalias\.service/,
+  );
   assert.match(shell, /^-ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias$/m);
   assert.match(shell, /^\+ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.1\/32 dev lo label lo:hostalias$/m);
   assert.doesNotMatch(shell, /ln -sf/, 'the unit stays enabled');
@@ -103,7 +106,10 @@ test('a file hostalias did not write at its unit path is a conflict, never overw
   const root = await makeRoot(t, { '/etc/systemd/system/hostalias.service': theirs });
   const ip = new FakeIp();
   const ctx = rootedContext(ip.runner, root);
-  await assert.rejects(up(ctx, { persist: 'systemd' }), (err: unknown) => err instanceof HostaliasError && err.code === 'conflict' && /not written by hostalias/.test(err.message) && /mv/.test(err.fix ?? ''));
+  await assert.rejects(
+    up(ctx, { persist: 'systemd' }),
+    (err: unknown) => err instanceof HostaliasError && err.code === 'conflict' && /not written by hostalias/.test(err.message) && /mv/.test(err.fix ?? ''),
+  );
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo'], 'nothing was applied');
   assert.deepEqual(await readTree(root), { '/etc/systemd/system/hostalias.service': theirs }, 'their file is untouched, no state');
 });
@@ -130,11 +136,19 @@ test('on a live system the service manager is told about new files (install and 
   assert.equal(reload('netplan'), '$ netplan generate    # skipped (files under a folder)');
   assert.equal(reload('networkmanager'), '$ nmcli connection reload    # skipped (files under a folder)');
 
-  const installed = { ...LIVE, files: { '/etc/systemd/system/hostalias.service': '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.\n' }, wantsLink: '/etc/systemd/system/hostalias.service' };
+  const installed = {
+    ...LIVE,
+    files: { '/etc/systemd/system/hostalias.service': '# Managed by hostalias: `hostalias down` removes this. Edits are overwritten by `hostalias up`.\n' },
+    wantsLink: '/etc/systemd/system/hostalias.service',
+  };
   const uninstall = planPersistence(null, { ...T, kind: 'systemd' }, installed);
   assert.equal(
     renderPlan(uninstall, { rooted: false, root: '/' }),
-    ['$ rm -f /etc/systemd/system/multi-user.target.wants/hostalias.service', '$ rm -f /etc/systemd/system/hostalias.service', '$ systemctl daemon-reload'].join('\n'),
+    [
+      '$ rm -f /etc/systemd/system/multi-user.target.wants/hostalias.service',
+      '$ rm -f /etc/systemd/system/hostalias.service',
+      '$ systemctl daemon-reload',
+    ].join('\n'),
   );
 });
 
@@ -142,12 +156,20 @@ test('NetworkManager older than 1.42 is refused (no loopback profiles); 1.42+ an
   for (const old of ['1.36.6', '1.40.18']) {
     assert.throws(
       () => planPersistence({ ...T, kind: 'networkmanager' }, null, { ...LIVE, nmVersion: old }),
-      (err: unknown) => err instanceof HostaliasError && err.code === 'unsupported' && err.message.includes(old) && err.message.includes('1.42') && err.fix === 'use --persist systemd instead',
+      (err: unknown) =>
+        err instanceof HostaliasError &&
+        err.code === 'unsupported' &&
+        err.message.includes(old) &&
+        err.message.includes('1.42') &&
+        err.fix === 'use --persist systemd instead',
     );
   }
   for (const fine of ['1.42.0', '1.46.0', '2.0.1', null]) {
     const plan = planPersistence({ ...T, kind: 'networkmanager' }, null, { ...LIVE, nmVersion: fine });
-    assert.ok(plan.steps.some((s) => s.kind === 'write' && s.path.endsWith('hostalias-lo.nmconnection')), String(fine));
+    assert.ok(
+      plan.steps.some((s) => s.kind === 'write' && s.path.endsWith('hostalias-lo.nmconnection')),
+      String(fine),
+    );
   }
 });
 
@@ -158,20 +180,38 @@ test('after an up that was moving the alias and the persistence was interrupted,
   assert.ok(before);
   // `up --ip 10.254.254.8 --persist ifupdown`, killed right after its first step (the new alias):
   // its record is on disk, the state is still the old one, the systemd unit still there.
-  const next: State = { ...before, desired: { ...before.desired, ip: '10.254.254.8', persist: 'ifupdown' }, persistence: { kind: 'ifupdown', reason: 'asked for', ip: '10.254.254.8', label: 'lo:hostalias' } };
-  await saveIntent(ctx.fs, { version: 1, label: 'up', startedAt: '2026-01-01T00:00:00.000Z', pid: 1, previous: before, next, dirs: ['/etc/network'], steps: [] });
+  const next: State = {
+    ...before,
+    desired: { ...before.desired, ip: '10.254.254.8', persist: 'ifupdown' },
+    persistence: { kind: 'ifupdown', reason: 'asked for', ip: '10.254.254.8', label: 'lo:hostalias' },
+  };
+  await saveIntent(ctx.fs, {
+    version: 1,
+    label: 'up',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    pid: 1,
+    previous: before,
+    next,
+    dirs: ['/etc/network'],
+    steps: [],
+  });
   await ctx.runner.run(['ip', 'addr', 'replace', '10.254.254.8/32', 'dev', 'lo', 'label', 'lo:hostalias']);
 
   const preview = await up(ctx, { ip: '10.254.254.9', persist: 'networkd' }, { dryRun: true });
   const shown = renderPlan(preview.plan, UNRENDERED);
-  for (const line of ['$ ip addr del 10.254.254.8/32 dev lo', '$ ip addr del 10.254.254.7/32 dev lo', '$ rm -f /etc/systemd/system/hostalias.service']) assert.ok(shown.includes(line), `the preview shows ${line}`);
+  for (const line of ['$ ip addr del 10.254.254.8/32 dev lo', '$ ip addr del 10.254.254.7/32 dev lo', '$ rm -f /etc/systemd/system/hostalias.service'])
+    assert.ok(shown.includes(line), `the preview shows ${line}`);
   assert.match(preview.plan.notes[0] ?? '', /was interrupted: this run finishes or undoes it, and removes what 1 earlier configuration\(s\) installed/);
 
   const res = await up(ctx, { ip: '10.254.254.9', persist: 'networkd' });
   assert.equal(res.applied, true);
-  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.9/32 lo:hostalias'], 'neither side\'s alias is left');
+  assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.9/32 lo:hostalias'], "neither side's alias is left");
   const tree = await readTree(root);
-  assert.deepEqual(Object.keys(tree).filter((p) => /systemd\/system|backups\/etc_network|intent/.test(p)), [], 'no systemd unit, no ifupdown backup, no record');
+  assert.deepEqual(
+    Object.keys(tree).filter((p) => /systemd\/system|backups\/etc_network|intent/.test(p)),
+    [],
+    'no systemd unit, no ifupdown backup, no record',
+  );
   assert.equal(tree['/etc/network/interfaces'], DEBIAN_INTERFACES);
   assert.match(tree['/etc/systemd/network/10-hostalias-lo.network'] ?? '', /Address=10\.254\.254\.9\/32/);
   assert.equal((await loadState(ctx.fs))?.desired.ip, '10.254.254.9');
@@ -189,7 +229,17 @@ test('down after a recovery was itself interrupted: the states the record still 
   // What a recovery killed mid-way leaves: networkd's file and alias still there, known only from `also`.
   await ctx.fs.write('/etc/systemd/network/10-hostalias-lo.network', networkdFile, 0o644);
   await ctx.runner.run(['ip', 'addr', 'replace', '10.254.254.6/32', 'dev', 'lo', 'label', 'lo:hostalias']);
-  await saveIntent(ctx.fs, { version: 1, label: 'up', startedAt: '2026-01-01T00:00:00.000Z', pid: 1, previous: systemd, next: systemd, also: [networkd], dirs: [], steps: [] });
+  await saveIntent(ctx.fs, {
+    version: 1,
+    label: 'up',
+    startedAt: '2026-01-01T00:00:00.000Z',
+    pid: 1,
+    previous: systemd,
+    next: systemd,
+    also: [networkd],
+    dirs: [],
+    steps: [],
+  });
 
   const res = await down(ctx);
   assert.match(res.plan.notes.join('\n'), /was interrupted/);

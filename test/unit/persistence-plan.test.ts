@@ -61,16 +61,34 @@ const cases: Case[] = [
     persist: 'networkd',
     files: { '/usr/sbin/ip': '', '/lib/systemd/systemd': '', '/etc/systemd/network/10-eth0.network': '[Match]\nName=eth0\n[Network]\nDHCP=yes\n' },
     reason: 'networkd: chosen with --persist networkd',
-    plan: [ADD_ALIAS, newFile('/etc/systemd/network/10-hostalias-lo.network', '0644', [HEADER, '[Match]', 'Name=lo', '', '[Network]', 'Address=10.254.254.254/32'])].join('\n'),
+    plan: [
+      ADD_ALIAS,
+      newFile('/etc/systemd/network/10-hostalias-lo.network', '0644', [HEADER, '[Match]', 'Name=lo', '', '[Network]', 'Address=10.254.254.254/32']),
+    ].join('\n'),
   },
   {
     name: 'netplan (auto: netplan renders with networkd)',
     persist: 'auto',
-    files: { '/usr/sbin/ip': '', '/lib/systemd/systemd': '', '/etc/netplan/50-cloud-init.yaml': 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    eth0:\n      dhcp4: true\n' },
+    files: {
+      '/usr/sbin/ip': '',
+      '/lib/systemd/systemd': '',
+      '/etc/netplan/50-cloud-init.yaml': 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    eth0:\n      dhcp4: true\n',
+    },
     reason: 'netplan: /etc/netplan has 50-cloud-init.yaml rendered by networkd',
     plan: [
       ADD_ALIAS,
-      newFile('/etc/netplan/90-hostalias.yaml', '0600', [HEADER, 'network:', '  version: 2', '  renderer: networkd', '  ethernets:', '    lo:', '      match:', '        name: lo', '      addresses:', '        - 10.254.254.254/32']),
+      newFile('/etc/netplan/90-hostalias.yaml', '0600', [
+        HEADER,
+        'network:',
+        '  version: 2',
+        '  renderer: networkd',
+        '  ethernets:',
+        '    lo:',
+        '      match:',
+        '        name: lo',
+        '      addresses:',
+        '        - 10.254.254.254/32',
+      ]),
     ].join('\n'),
   },
   {

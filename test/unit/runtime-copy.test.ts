@@ -35,17 +35,26 @@ test('install: node and the bundle in VERSION-ID/, current points at it, a secon
   const source = await locateRuntimeSource();
   assert.match(source.id, new RegExp(`^${VERSION.replace(/\./g, '\\.')}-[0-9a-f]{12}$`));
   const steps = await converge(ctx, source);
-  assert.deepEqual(renderPlan({ steps, notes: [], warnings: [] }, { rooted: false, root: '/' }).split('\n').map((l) => l.replace(/ \S+\/dist\/cli\/.*$/, ' BUNDLE')), [
-    `$ install -m 0755 ${process.execPath} ${RUNTIME_DIR}/${source.id}/node`,
-    `$ install -m 0644 -D -t ${RUNTIME_DIR}/${source.id} BUNDLE`,
-    `$ ln -sf ${source.id} ${RUNTIME_CURRENT}`,
-  ]);
+  assert.deepEqual(
+    renderPlan({ steps, notes: [], warnings: [] }, { rooted: false, root: '/' })
+      .split('\n')
+      .map((l) => l.replace(/ \S+\/dist\/cli\/.*$/, ' BUNDLE')),
+    [
+      `$ install -m 0755 ${process.execPath} ${RUNTIME_DIR}/${source.id}/node`,
+      `$ install -m 0644 -D -t ${RUNTIME_DIR}/${source.id} BUNDLE`,
+      `$ ln -sf ${source.id} ${RUNTIME_CURRENT}`,
+    ],
+  );
   const dir = join(root, RUNTIME_DIR, source.id);
   assert.deepEqual((await readFile(join(dir, 'node'))).equals(await readFile(process.execPath)), true, 'node copied byte for byte');
   assert.equal((await stat(join(dir, 'node'))).mode & 0o777, 0o755);
   assert.equal(await readFile(join(dir, 'main.js'), 'utf8'), await readFile(join(source.dir, 'main.js'), 'utf8'));
   assert.equal(await readFile(join(root, RUNTIME_CURRENT, 'runtime.json'), 'utf8'), source.manifest, 'current resolves to the copy (as a unit resolves it)');
-  await assert.rejects(ctx.fs.read(`${RUNTIME_CURRENT}/runtime.json`), /follows no link inside its own directories/, 'hostalias itself never writes or reads through it');
+  await assert.rejects(
+    ctx.fs.read(`${RUNTIME_CURRENT}/runtime.json`),
+    /follows no link inside its own directories/,
+    'hostalias itself never writes or reads through it',
+  );
   assert.deepEqual(await converge(ctx, source), [], 'converged: no steps');
 
   await ctx.fs.write(`${RUNTIME_DIR}/README.local`, 'kept\n');
@@ -66,8 +75,14 @@ test('upgrade: the new version is written beside the old, current flips, the old
   assert.equal(await ctx.fs.readLink(RUNTIME_CURRENT), old.id);
   const steps = await converge(ctx, source);
   const symlinkAt = steps.findIndex((s) => s.kind === 'symlink');
-  assert.ok(steps.slice(0, symlinkAt).every((s) => s.kind === 'copy'), 'the new copy is complete before current moves');
-  assert.ok(steps.slice(symlinkAt + 1).every((s) => s.kind === 'remove' && s.path.startsWith(`${RUNTIME_DIR}/${old.id}`)), 'then the old version is removed');
+  assert.ok(
+    steps.slice(0, symlinkAt).every((s) => s.kind === 'copy'),
+    'the new copy is complete before current moves',
+  );
+  assert.ok(
+    steps.slice(symlinkAt + 1).every((s) => s.kind === 'remove' && s.path.startsWith(`${RUNTIME_DIR}/${old.id}`)),
+    'then the old version is removed',
+  );
   assert.deepEqual(await ctx.fs.list(RUNTIME_DIR), [source.id, 'current']);
   await converge(ctx, null);
   assert.equal(await ctx.fs.exists(RUNTIME_DIR), false);

@@ -67,13 +67,16 @@ test('write: files and directories get explicit modes whatever the umask', async
   assert.equal((await stat(join(root, 'var/lib/hostalias/journal.log'))).mode & 0o7777, 0o600);
 });
 
-test('no symlink is followed inside hostalias\'s own directories; the refusal names the path (negative control: a plain dir works)', async (t) => {
+test("no symlink is followed inside hostalias's own directories; the refusal names the path (negative control: a plain dir works)", async (t) => {
   const root = await makeRoot(t);
   const victim = await makeRoot(t, { '/shadow': 'secret\n' });
   const fs = new SystemFs(root);
   await mkdir(join(root, 'var/lib'), { recursive: true });
   await symlink(victim, join(root, 'var/lib/hostalias'));
-  await assert.rejects(fs.write('/var/lib/hostalias/state.json', '{}'), (e: Error) => e.message.includes(`${root}/var/lib/hostalias`) && /symbolic link/.test(e.message));
+  await assert.rejects(
+    fs.write('/var/lib/hostalias/state.json', '{}'),
+    (e: Error) => e.message.includes(`${root}/var/lib/hostalias`) && /symbolic link/.test(e.message),
+  );
   await assert.rejects(fs.append('/var/lib/hostalias/journal.log', 'x'), /symbolic link/);
   await assert.rejects(fs.read('/var/lib/hostalias/shadow'), /symbolic link/);
   assert.deepEqual(await readdir(victim), ['shadow']);
@@ -131,5 +134,8 @@ test('lock: a lock left by a dead process is taken at once; a live holder still 
   t.after(() => sleeper.kill('SIGKILL'));
   await mkdir(lockDir, { recursive: true });
   await writeFile(join(lockDir, 'pid'), `${sleeper.pid}\n`);
-  await assert.rejects(withLock(fs, async () => 'ran'), (e: Error & { code?: string }) => e.code === 'locked' && e.message.includes(`pid ${sleeper.pid}`));
+  await assert.rejects(
+    withLock(fs, async () => 'ran'),
+    (e: Error & { code?: string }) => e.code === 'locked' && e.message.includes(`pid ${sleeper.pid}`),
+  );
 });

@@ -9,7 +9,11 @@ test('systemd ExecStart quoting is its own format, not shell quoting', () => {
   const argv = ['/opt/my node/bin/node', '/usr/lib/hostalias/cli.js', 'forward', '--to', 'a"b\\c', "it's"];
   assert.equal(systemdExecLine(argv), '"/opt/my node/bin/node" /usr/lib/hostalias/cli.js forward --to "a\\"b\\\\c" "it\'s"');
   assert.equal(shellQuote(argv), "'/opt/my node/bin/node' /usr/lib/hostalias/cli.js forward --to 'a\"b\\c' 'it'\\''s'");
-  assert.equal(systemdExecLine(['/usr/sbin/ip', 'addr', 'replace', '10.254.254.254/32']), '/usr/sbin/ip addr replace 10.254.254.254/32', 'plain words stay as they are');
+  assert.equal(
+    systemdExecLine(['/usr/sbin/ip', 'addr', 'replace', '10.254.254.254/32']),
+    '/usr/sbin/ip addr replace 10.254.254.254/32',
+    'plain words stay as they are',
+  );
 });
 
 test('init facts: under --root only the folder speaks (systemd installed there), never the live PID 1; asked once per context', async (t) => {

@@ -19,17 +19,28 @@ test('wantedPorts: a bare number is TCP plus best-effort UDP; PORT/proto is exac
     { port: 5353, proto: 'udp', implicit: false },
     { port: 9090, proto: 'tcp', implicit: false },
   ]);
-  assert.deepEqual(wantedPorts([53, '53/udp']).find((w) => w.proto === 'udp'), { port: 53, proto: 'udp', implicit: false }, 'asked for by name: no longer best effort');
+  assert.deepEqual(
+    wantedPorts([53, '53/udp']).find((w) => w.proto === 'udp'),
+    { port: 53, proto: 'udp', implicit: false },
+    'asked for by name: no longer best effort',
+  );
 });
 
 test('wantedPorts: bad ports are usage errors naming the call shape', () => {
   for (const bad of [0, 70000, 1.5, '80/sctp', 'http']) {
-    assert.throws(() => wantedPorts([bad]), (e: { code?: string; fix?: string }) => e.code === 'usage' && /exposeHostPorts\(8080, '5353\/udp'\)/.test(e.fix ?? ''), String(bad));
+    assert.throws(
+      () => wantedPorts([bad]),
+      (e: { code?: string; fix?: string }) => e.code === 'usage' && /exposeHostPorts\(8080, '5353\/udp'\)/.test(e.fix ?? ''),
+      String(bad),
+    );
   }
 });
 
 test('fallback: UDP asked for by name is refused before anything starts (the SSH tunnel is TCP only)', async () => {
-  await assert.rejects(exposeThroughTestcontainers(wantedPorts(['5353/udp'])), (e: { code?: string; message: string }) => e.code === 'unsupported' && /TCP only/.test(e.message));
+  await assert.rejects(
+    exposeThroughTestcontainers(wantedPorts(['5353/udp'])),
+    (e: { code?: string; message: string }) => e.code === 'unsupported' && /TCP only/.test(e.message),
+  );
 });
 
 test('package.json exports hostalias/testcontainers (types and code) and keeps testcontainers an optional peer', () => {
@@ -74,14 +85,22 @@ test('the CLI and the main library never load testcontainers or the subpath modu
   assert.ok(bundled.includes('main.js') && bundled.length > 3, `the CLI bundle: ${bundled.join(', ')}`);
   for (const f of bundled) {
     const text = readFileSync(join(cli, f), 'utf8');
-    assert.doesNotMatch(text, /require\(["']testcontainers["']\)|from ["']testcontainers["']|import\(["']testcontainers["']\)/, `dist/cli/${f} loads testcontainers`);
+    assert.doesNotMatch(
+      text,
+      /require\(["']testcontainers["']\)|from ["']testcontainers["']|import\(["']testcontainers["']\)/,
+      `dist/cli/${f} loads testcontainers`,
+    );
     assert.doesNotMatch(text, /dist\/testcontainers|\.\.\/testcontainers\//, `dist/cli/${f} reaches dist/testcontainers`);
   }
   for (const entry of ['index.js']) {
     const { files, bare } = importGraph(join(dist, entry));
     assert.ok(files.size > 5, `${entry}: the graph was walked (${files.size} files)`);
     assert.ok(!bare.has('testcontainers'), `${entry} reaches testcontainers through ${bare.get('testcontainers')}`);
-    assert.deepEqual([...files].filter((f) => f.includes(`${join(dist, 'testcontainers')}/`)), [], `${entry} reaches dist/testcontainers`);
+    assert.deepEqual(
+      [...files].filter((f) => f.includes(`${join(dist, 'testcontainers')}/`)),
+      [],
+      `${entry} reaches dist/testcontainers`,
+    );
   }
   // The subpath itself loads it only in the fallback, by dynamic import.
   const { bare } = importGraph(join(dist, 'testcontainers', 'index.js'));
@@ -95,10 +114,21 @@ test('the published entry is one bundled module: node built-ins, the modules sha
   const text = readFileSync(lib, 'utf8');
   const statics = new Set([...text.matchAll(/^import [^'"]*['"]([^'"]+)['"]/gm)].map((m) => m[1] as string));
   // errors.js: one HostaliasError class; native-relay.js: the addon starts once per process.
-  assert.deepEqual([...statics].filter((s) => !s.startsWith('node:')).sort(), ['../forward/native-relay.js', '../model/errors.js'], 'only the shared modules stay separate');
-  assert.deepEqual([...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]), ['testcontainers'], 'testcontainers: one dynamic import (the fallback)');
+  assert.deepEqual(
+    [...statics].filter((s) => !s.startsWith('node:')).sort(),
+    ['../forward/native-relay.js', '../model/errors.js'],
+    'only the shared modules stay separate',
+  );
+  assert.deepEqual(
+    [...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]),
+    ['testcontainers'],
+    'testcontainers: one dynamic import (the fallback)',
+  );
   // One HostaliasError class for both entry points, so `instanceof` holds for errors from either.
   const sub = (await import(lib)) as typeof import('../../src/testcontainers/index.js');
   const main = (await import(join(repoDir(), 'dist', 'index.js'))) as typeof import('../../src/index.js');
-  await assert.rejects(sub.openHostPorts({ filesRoot: join(repoDir(), 'test', 'no-such-root') }), (e: unknown) => e instanceof main.HostaliasError && (e as { code?: string }).code === 'not-present');
+  await assert.rejects(
+    sub.openHostPorts({ filesRoot: join(repoDir(), 'test', 'no-such-root') }),
+    (e: unknown) => e instanceof main.HostaliasError && (e as { code?: string }).code === 'not-present',
+  );
 });

@@ -14,8 +14,24 @@ test('testcontainers-select: the bare name and its subpaths go to the chosen pac
     seen.push(specifier);
     return Promise.resolve({ url: `resolved:${specifier}` });
   };
-  for (const s of ['testcontainers', 'testcontainers/build/index.js', 'testcontainers-12', 'testcontainersx', '@testcontainers/postgresql', 'hostalias/testcontainers', './testcontainers']) {
+  for (const s of [
+    'testcontainers',
+    'testcontainers/build/index.js',
+    'testcontainers-12',
+    'testcontainersx',
+    '@testcontainers/postgresql',
+    'hostalias/testcontainers',
+    './testcontainers',
+  ]) {
     await resolve(s, {}, next);
   }
-  assert.deepEqual(seen, ['testcontainers-12', 'testcontainers-12/build/index.js', 'testcontainers-12', 'testcontainersx', '@testcontainers/postgresql', 'hostalias/testcontainers', './testcontainers']);
+  assert.deepEqual(seen, [
+    'testcontainers-12',
+    'testcontainers-12/build/index.js',
+    'testcontainers-12',
+    'testcontainersx',
+    '@testcontainers/postgresql',
+    'hostalias/testcontainers',
+    './testcontainers',
+  ]);
 });

@@ -30,7 +30,6 @@ export function upChanges(flags: UpFlags): Partial<Desired> {
   } as Partial<Desired>;
 }
 
-
 /** Extra `up` flags contributed by other features (docker daemon, firewall); see main.ts. */
 export type UpFlagExtension = { add(cmd: Command): void; changes(flags: Record<string, unknown>): Partial<Desired> };
 
@@ -55,7 +54,9 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     printChange(io, ctx, 'up', res, {
       json: flags.json,
       already: `already up: ${d?.ip}/32 on ${ctx.backend.loopback}${res.state?.persistence ? `, persisted by ${res.state.persistence.kind}` : ''}`,
-      done: d ? [`Containers reach this host as ${d.names.join(', ')} → ${d.ip}:`, `  hostalias run --rm IMAGE …    or    docker run $(hostalias flags) --rm IMAGE …`] : [],
+      done: d
+        ? [`Containers reach this host as ${d.names.join(', ')} → ${d.ip}:`, `  hostalias run --rm IMAGE …    or    docker run $(hostalias flags) --rm IMAGE …`]
+        : [],
     });
   });
 
@@ -75,19 +76,29 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
       const report = await status(ctx, flags.ip ? { ip: parseAliasIp(flags.ip) } : {});
       if (flags.json) io.out(JSON.stringify(report, null, 2));
       else {
-        io.out(`alias        ${report.ip}/32 on ${ctx.backend.loopback}: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`);
+        io.out(
+          `alias        ${report.ip}/32 on ${ctx.backend.loopback}: ${report.present ? 'present' : 'absent'}${report.configured ? '' : ' (not configured by hostalias)'}`,
+        );
         io.out(`persistence  ${report.persistence ?? 'none'}${report.persistenceReason ? ` (${report.persistenceReason})` : ''}`);
         io.out(`names        ${report.containerNames.join(', ')}${report.hostsFile ? ' (also in /etc/hosts)' : ''}`);
         if (report.namesNote) io.out(`             ${report.namesNote}`);
         if (report.dockerDaemon) io.out(`docker       host-gateway → ${report.ip} (daemon.json)`);
-        if (report.configured && report.lanGuard) io.out(ctx.backend.platform === 'darwin' ? 'lan guard    on: pf drops traffic to the alias unless it comes through lo0 (or --allow-iface)' : 'lan guard    on: the alias answers only lo and container bridges');
+        if (report.configured && report.lanGuard)
+          io.out(
+            ctx.backend.platform === 'darwin'
+              ? 'lan guard    on: pf drops traffic to the alias unless it comes through lo0 (or --allow-iface)'
+              : 'lan guard    on: the alias answers only lo and container bridges',
+          );
         for (const e of report.exposes) {
-          if (e.via === 'relay') io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
+          if (e.via === 'relay')
+            io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
           else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);
         }
         for (const f of report.forwards) {
           const options = forwardOptionArgs(f).join(' ');
-          io.out(`forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''})`);
+          io.out(
+            `forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''})`,
+          );
         }
         if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
       }

@@ -25,7 +25,12 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function registerComposeCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('compose'), true)
     .description('write compose.hostalias.yaml adding extra_hosts for the alias names to every service (or edit the file with --in-place)')
-    .option('-f, --file <path>', 'compose file, repeatable (default: the files COMPOSE_FILE names, else compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here)', collect, [])
+    .option(
+      '-f, --file <path>',
+      'compose file, repeatable (default: the files COMPOSE_FILE names, else compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml here)',
+      collect,
+      [],
+    )
     .option('-o, --output <path>', 'the override file to write (default: compose.hostalias.yaml next to the first file)')
     .option('--in-place', 'edit the compose file itself, keeping comments; the original is kept as FILE.hostalias.bak')
     .action(async (flags: ComposeFlags) => {
@@ -35,12 +40,32 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
       if (note) io.err(`note: ${note}`);
       const req: ComposeRequest = { cwd, files: flags.file, output: flags.output, inPlace: flags.inPlace, env: process.env };
       const out = await composeOutput(new SystemFs('/'), req);
-      const { change, applied } = await convergeUserFiles(out, (fs) => planCompose(fs, req, target), { label: 'compose', dryRun: flags.dryRun, env: process.env });
+      const { change, applied } = await convergeUserFiles(out, (fs) => planCompose(fs, req, target), {
+        label: 'compose',
+        dryRun: flags.dryRun,
+        env: process.env,
+      });
       const { plan, compose, usage } = change;
       const changed = plan.steps.length > 0;
       if (change.skippedOutput) io.err(`note: not reading ${change.skippedOutput}: it is the output`);
       if (flags.json) {
-        io.out(JSON.stringify({ output: change.out, inPlace: flags.inPlace === true, changed, written: applied !== null && changed, content: compose.content, services: compose.services, notes: plan.notes, usage, steps: plan.steps }, null, 2));
+        io.out(
+          JSON.stringify(
+            {
+              output: change.out,
+              inPlace: flags.inPlace === true,
+              changed,
+              written: applied !== null && changed,
+              content: compose.content,
+              services: compose.services,
+              notes: plan.notes,
+              usage,
+              steps: plan.steps,
+            },
+            null,
+            2,
+          ),
+        );
         return;
       }
       for (const n of plan.notes) io.out(`note: ${n}`);
@@ -50,11 +75,15 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
         return;
       }
       if (applied === null) {
-        io.out(changed ? `Would write (dry run: nothing was written):\n${renderPlan(plan, { rooted: false, root: '/' })}` : `Nothing to do: ${shown} is up to date`);
+        io.out(
+          changed ? `Would write (dry run: nothing was written):\n${renderPlan(plan, { rooted: false, root: '/' })}` : `Nothing to do: ${shown} is up to date`,
+        );
         return;
       }
       const added = compose.services.filter((s) => s.action === 'add').map((s) => s.service);
-      io.out(changed ? `✓ ${flags.inPlace ? 'edited' : 'wrote'} ${shown}: extra_hosts for ${added.join(', ')} → ${target.ip}` : `✓ ${shown} is already up to date`);
+      io.out(
+        changed ? `✓ ${flags.inPlace ? 'edited' : 'wrote'} ${shown}: extra_hosts for ${added.join(', ')} → ${target.ip}` : `✓ ${shown} is already up to date`,
+      );
       const backup = plan.steps.length > 1 ? plan.steps[0] : undefined;
       if (backup?.kind === 'write') io.out(`  the original is kept as ${displayPath(backup.path, cwd)}`);
       io.out('Use it with:');

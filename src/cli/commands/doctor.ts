@@ -17,16 +17,22 @@ interface DoctorFlags extends CommonOptions {
 
 /** `--probe 5432 8080` or `--probe 5432,8080`. */
 function parsePorts(values: string[]): number[] {
-  return values.flatMap((v) => v.split(',')).filter((v) => v !== '').map((v) => parsePort(v, '--probe port', 'give TCP ports between 1 and 65535, e.g. --probe 5432 8080'));
+  return values
+    .flatMap((v) => v.split(','))
+    .filter((v) => v !== '')
+    .map((v) => parsePort(v, '--probe port', 'give TCP ports between 1 and 65535, e.g. --probe 5432 8080'));
 }
 
 /** `hostalias doctor`: read-only diagnosis; exit 0 when nothing fails, 1 otherwise. */
 export function registerDoctorCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('doctor'), false)
-    .description('find why a container can\'t reach this host and print the exact fix (read-only; exit 1 when a check fails)')
-    .option('--probe [ports...]', 'also start a short-lived container that resolves every name and connects to each PORT (default: the reachable TCP listeners)')
+    .description("find why a container can't reach this host and print the exact fix (read-only; exit 1 when a check fails)")
+    .option(
+      '--probe [ports...]',
+      'also start a short-lived container that resolves every name and connects to each PORT (default: the reachable TCP listeners)',
+    )
     .option('--image <image>', 'image for --probe (default: a local busybox or alpine image)')
-    .option('--network <name>', 'start the --probe container on this network (a compose project\'s, say)')
+    .option('--network <name>', "start the --probe container on this network (a compose project's, say)")
     .addOption(program.createOption('--engine <cli>', 'docker or podman for --probe (default: as `hostalias run` picks)').choices(['docker', 'podman']))
     .action(async (flags: DoctorFlags) => {
       const ctx = contextFrom(flags);
@@ -36,9 +42,15 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
       const engine = chooseEngine(flags.engine, await installedEngines(ctx.env), ctx.env);
       if (engine?.cli === 'podman') {
         const pm = await probePodman(ctx.runner);
-        findings.push(pm
-          ? { id: 'podman', status: 'ok', message: `Podman ${pm.version} (${engine.reason}), ${pm.rootless ? `rootless, ${pm.rootlessNetwork || 'slirp4netns'}` : `rootful, ${pm.networkBackend || 'cni'} networks`}: ${describeReach({ rootless: pm.rootless, cli: 'podman', rootlessNetwork: pm.rootlessNetwork })}` }
-          : { id: 'podman', status: 'fail', message: `podman does not answer (${engine.reason})`, fix: 'podman info   (shows why)' });
+        findings.push(
+          pm
+            ? {
+                id: 'podman',
+                status: 'ok',
+                message: `Podman ${pm.version} (${engine.reason}), ${pm.rootless ? `rootless, ${pm.rootlessNetwork || 'slirp4netns'}` : `rootful, ${pm.networkBackend || 'cni'} networks`}: ${describeReach({ rootless: pm.rootless, cli: 'podman', rootlessNetwork: pm.rootlessNetwork })}`,
+              }
+            : { id: 'podman', status: 'fail', message: `podman does not answer (${engine.reason})`, fix: 'podman info   (shows why)' },
+        );
       }
       if (flags.probe !== undefined) {
         let container: string | null = null;
@@ -49,9 +61,23 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
         };
         process.once('SIGINT', onSigint);
         try {
-          findings.push(...(await runProbe(input, { ports, image: flags.image, engine: engine?.cli ?? 'docker', ...(flags.network ? { network: flags.network } : {}), progress: (l) => io.err(l), onContainer: (n) => (container = n) })));
+          findings.push(
+            ...(await runProbe(input, {
+              ports,
+              image: flags.image,
+              engine: engine?.cli ?? 'docker',
+              ...(flags.network ? { network: flags.network } : {}),
+              progress: (l) => io.err(l),
+              onContainer: (n) => (container = n),
+            })),
+          );
         } catch (err) {
-          findings.push({ id: 'probe', status: 'fail', message: `the probe crashed: ${err instanceof Error ? err.message : String(err)}`, fix: 'hostalias doctor --probe --image busybox:stable' });
+          findings.push({
+            id: 'probe',
+            status: 'fail',
+            message: `the probe crashed: ${err instanceof Error ? err.message : String(err)}`,
+            fix: 'hostalias doctor --probe --image busybox:stable',
+          });
         } finally {
           process.removeListener('SIGINT', onSigint);
         }

@@ -8,7 +8,11 @@ export const firewallUpFlags: UpFlagExtension = {
     cmd
       .option('--lan-guard', 'answer on the alias only for lo and container bridges (default)')
       .option('--no-lan-guard', 'let any interface reach the alias (a LAN host routing to it reaches its services)')
-      .option('--allow-iface <iface>', 'also trust this interface like a container bridge (repeatable; replaces the stored list)', (v: string, prev: string[] | undefined) => [...(prev ?? []), parseIfaceName(v)])
+      .option(
+        '--allow-iface <iface>',
+        'also trust this interface like a container bridge (repeatable; replaces the stored list)',
+        (v: string, prev: string[] | undefined) => [...(prev ?? []), parseIfaceName(v)],
+      )
       .addOption(cmd.createOption('--firewall <kind>', 'packet filter for the guard and exposed ports').choices([...FIREWALL_CHOICES]));
   },
   changes(flags) {

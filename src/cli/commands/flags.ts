@@ -8,7 +8,9 @@ import { contextFrom } from '../context-from.js';
 export function registerFlagsCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('flags'), false)
     .description('print --add-host flags for the alias names: docker run $(hostalias flags) --rm IMAGE … (no root needed)')
-    .addOption(program.createOption('--format <format>', 'args (one line for $(…)), compose (an extra_hosts block) or json').choices(FLAG_FORMATS).default('args'))
+    .addOption(
+      program.createOption('--format <format>', 'args (one line for $(…)), compose (an extra_hosts block) or json').choices(FLAG_FORMATS).default('args'),
+    )
     .action(async (flags: CommonOptions & { format: string }) => {
       const ctx = contextFrom(flags);
       const format = flags.json ? 'json' : parseFlagFormat(flags.format);

@@ -4,7 +4,16 @@ import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, RELAY_DEFAULTS, RELAY_OPTIONS, t
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
-import { checkNoLoop, describeTargets, formatEndpoint, normalizeTarget, parseListenAddress, parsePortProto, parseTargets, targetsOf } from '../../forward/spec.js';
+import {
+  checkNoLoop,
+  describeTargets,
+  formatEndpoint,
+  normalizeTarget,
+  parseListenAddress,
+  parsePortProto,
+  parseTargets,
+  targetsOf,
+} from '../../forward/spec.js';
 import { refuseForwardConflicts } from '../../model/expose.js';
 import { addCommonOptions, commandLine, fsFrom, type CliIO, type CommonOptions } from '../io.js';
 
@@ -89,13 +98,22 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, op
   if (!flags.json) io.out(`${sig}: no new connections; letting live ones finish (up to ${graceMs / 1000} s)`);
   const stats = await fw.close();
   if (flags.json) io.out(JSON.stringify({ event: 'stopped', signal: sig, stats }));
-  else io.out(`stopped: ${Object.entries(stats).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  else
+    io.out(
+      `stopped: ${Object.entries(stats)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
 }
 
 async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
   // Loaded here, not at the top: the foreground relay never needs the engine or the platforms.
-  const [{ contextFrom }, { converge, resolveDesired }, { printChange }] = await Promise.all([import('../context-from.js'), import('../../engine/converge.js'), import('../render-change.js')]);
+  const [{ contextFrom }, { converge, resolveDesired }, { printChange }] = await Promise.all([
+    import('../context-from.js'),
+    import('../../engine/converge.js'),
+    import('../render-change.js'),
+  ]);
   const ctx = contextFrom(flags);
   const spec: ForwardSpec = { port, proto, targets: flags.to.map(normalizeTarget) };
   if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
@@ -123,18 +141,36 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts:
 
 export function registerForwardCommand(program: Command, io: CliIO): void {
   addCommonOptions(program.command('forward'), true)
-    .description('relay ALIAS:PORT to a loopback-only service on 127.0.0.1 or ::1 (userspace, no firewall rules); runs in the foreground, or as a service with --install')
+    .description(
+      'relay ALIAS:PORT to a loopback-only service on 127.0.0.1 or ::1 (userspace, no firewall rules); runs in the foreground, or as a service with --install',
+    )
     .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
-    .option('--to <host:port>', 'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--to <host:port>',
+      'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--listen <addr>', 'listen on this address instead of the alias')
     .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
-    .addOption(program.createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)').choices(FORWARD_SCHEDULES).default(RELAY_DEFAULTS.schedule))
+    .addOption(
+      program
+        .createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)')
+        .choices(FORWARD_SCHEDULES)
+        .default(RELAY_DEFAULTS.schedule),
+    )
     .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', String(RELAY_DEFAULTS.connectTimeoutMs))
     .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', String(RELAY_DEFAULTS.idleTimeoutS))
-    .option('--max-connections <n>', 'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)')
+    .option(
+      '--max-connections <n>',
+      'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)',
+    )
     .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)')
     .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', String(RELAY_DEFAULTS.graceS))
-    .option('--install', 'run it as a service with these options (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); installing again with other options updates it; `down` removes it')
+    .option(
+      '--install',
+      'run it as a service with these options (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); installing again with other options updates it; `down` removes it',
+    )
     .option('--uninstall', 'stop and remove the service installed by --install')
     .addOption(program.createOption('--for-expose', 'run as the relay of `expose PORT` (what its service runs)').hideHelp())
     .action(async (portArg: string, flags: ForwardFlags, cmd: Command) => {

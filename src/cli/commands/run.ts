@@ -30,7 +30,14 @@ export function registerRunCommand(program: Command, io: CliIO): void {
     .option('--root <dir>', 'read the recorded names under DIR')
     .option('--files-root <dir>', 'the same (the state lives under DIR)')
     .option('--dry-run', 'print the docker command instead of running it')
-    .addOption(program.createOption('--engine <cli>', 'docker or podman (default: the only one installed, podman when CONTAINER_HOST or a Podman DOCKER_HOST says so, else docker)').choices(['docker', 'podman']))
+    .addOption(
+      program
+        .createOption(
+          '--engine <cli>',
+          'docker or podman (default: the only one installed, podman when CONTAINER_HOST or a Podman DOCKER_HOST says so, else docker)',
+        )
+        .choices(['docker', 'podman']),
+    )
     .argument('[docker-args...]', 'what docker run takes')
     .passThroughOptions()
     .allowUnknownOption()
@@ -51,7 +58,13 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       }
       if (!engine) {
         const which = flags.engine ?? 'docker or podman';
-        throw new HostaliasError('unsupported', `${which} is not installed (no ${which} on PATH)`, flags.engine === 'podman' ? 'sudo apt-get install podman' : 'install Docker (Debian: sudo apt-get install docker.io) or Podman (sudo apt-get install podman)');
+        throw new HostaliasError(
+          'unsupported',
+          `${which} is not installed (no ${which} on PATH)`,
+          flags.engine === 'podman'
+            ? 'sudo apt-get install podman'
+            : 'install Docker (Debian: sudo apt-get install docker.io) or Podman (sudo apt-get install podman)',
+        );
       }
       if (flags.dryRun) {
         io.out(shellQuote([engine.cli, ...built.args]));
@@ -60,7 +73,14 @@ export function registerRunCommand(program: Command, io: CliIO): void {
       if (cacheRequest) {
         // The launcher asks only for a plain `run ARGS…`; what it skipped is checked again here.
         const plain = args[0] !== '--' && !flags.root && !flags.filesRoot && !flags.engine && !userArgs.some((a) => a.includes('--add-host'));
-        const answer = { key: cacheRequest.key, target, engineBasis, cli: engine.cli, notes: note ? [`note: ${note}`] : [], args: built.args.slice(0, built.args.length - userArgs.length) };
+        const answer = {
+          key: cacheRequest.key,
+          target,
+          engineBasis,
+          cli: engine.cli,
+          notes: note ? [`note: ${note}`] : [],
+          args: built.args.slice(0, built.args.length - userArgs.length),
+        };
         await keepRunCache(cacheRequest.path, plain && !warning ? await observeRunCache(ctx, answer).catch(() => null) : null, observedSince);
       }
       io.exitCode = await execDocker(built.args, engine.cli);

@@ -22,7 +22,10 @@ export function chooseMacPersistence(choice: PersistChoice): PersistDecision {
     case 'none':
       return { kind: 'none', reason: 'none: chosen with --persist none; the alias lasts until reboot' };
     default:
-      throw usageError(`--persist ${choice} is a Linux mechanism and does not exist on macOS`, 'use --persist launchd (the default on macOS) or --persist none');
+      throw usageError(
+        `--persist ${choice} is a Linux mechanism and does not exist on macOS`,
+        'use --persist launchd (the default on macOS) or --persist none',
+      );
   }
 }
 
@@ -46,7 +49,8 @@ export const darwinBackend: Backend = {
   verifyExpose: verifyMacExpose,
   unknownListenersVia: {
     via: 'relay',
-    reason: "on macOS a relay connects from 127.0.0.1: pf can't rewrite the source of a redirected connection, and Docker Desktop, OrbStack and Lima connect from this Mac to the alias, so through pf the service would see the alias as its client (--keep-source keeps pf)",
+    reason:
+      "on macOS a relay connects from 127.0.0.1: pf can't rewrite the source of a redirected connection, and Docker Desktop, OrbStack and Lima connect from this Mac to the alias, so through pf the service would see the alias as its client (--keep-source keeps pf)",
   },
   forwardService(spec) {
     const name = forwardLabel(spec);

@@ -85,7 +85,10 @@ export async function discoverMac(ctx: Context): Promise<{ states: State[]; foun
     pf = true;
     note(obs.job.file === null ? `${PF_JOB_LABEL} loaded in launchd` : plistPathFor(PF_JOB_LABEL));
   }
-  for (const [path, text] of [[PF_TOKEN_PATH, obs.tokenFile], [PF_BOOT_LOG, obs.bootLog]] as const) {
+  for (const [path, text] of [
+    [PF_TOKEN_PATH, obs.tokenFile],
+    [PF_BOOT_LOG, obs.bootLog],
+  ] as const) {
     if (text === null) continue;
     pf = true;
     note(path);
@@ -136,11 +139,13 @@ export async function discoverMac(ctx: Context): Promise<{ states: State[]; foun
 
   if (found.length === 0) return { states: [], found };
   if (ips.size === 0) ips.add(DEFAULT_IP);
-  const states = [...ips].map((ip): State => ({
-    version: 1,
-    desired: { ...defaultDesired(), ip, hostsFile: hostsBlock, lanGuard: pf, persist: persist ? 'launchd' : 'none', forwards: [...relays.values()] },
-    persistence: persist ? { kind: 'launchd', reason: 'found by its markers', ip, label: defaultDesired().label } : null,
-    updatedAt: new Date().toISOString(),
-  }));
+  const states = [...ips].map(
+    (ip): State => ({
+      version: 1,
+      desired: { ...defaultDesired(), ip, hostsFile: hostsBlock, lanGuard: pf, persist: persist ? 'launchd' : 'none', forwards: [...relays.values()] },
+      persistence: persist ? { kind: 'launchd', reason: 'found by its markers', ip, label: defaultDesired().label } : null,
+      updatedAt: new Date().toISOString(),
+    }),
+  );
   return { states, found };
 }

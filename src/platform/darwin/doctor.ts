@@ -26,7 +26,13 @@ export const macAliasCheck: Check = {
       return [fail('alias', `${ip} is not on lo0: ${why}`, up)];
     }
     if (onLo0.prefixlen !== 32) {
-      return [fail('alias', `${ip} is on lo0 as /${onLo0.prefixlen} (added without "netmask 255.255.255.255"), not the /32 hostalias manages`, `${up}   (replaces it with the /32)`)];
+      return [
+        fail(
+          'alias',
+          `${ip} is on lo0 as /${onLo0.prefixlen} (added without "netmask 255.255.255.255"), not the /32 hostalias manages`,
+          `${up}   (replaces it with the /32)`,
+        ),
+      ];
     }
     if (!state) return [warn('alias', `${ip}/32 is on lo0 but hostalias has no record of it (no state file)`, up)];
     return [ok('alias', `${ip}/32 is on lo0, as recorded`)];
@@ -66,11 +72,23 @@ export const macPersistenceCheck: Check = {
         const steps = planJob(aliasJob(desired.ip), await observeJob(ctx, ALIAS_JOB_LABEL), { load: true });
         findings.push(...jobFindings(steps, `launchd would not add ${desired.ip} to lo0 at boot`, up));
       } else {
-        findings.push(warn('persistence', `the alias is not persisted (${state.persistence?.reason ?? '--persist none'}): it disappears at the next reboot`, hostalias('up --persist launchd')));
+        findings.push(
+          warn(
+            'persistence',
+            `the alias is not persisted (${state.persistence?.reason ?? '--persist none'}): it disappears at the next reboot`,
+            hostalias('up --persist launchd'),
+          ),
+        );
       }
       // The relays: `forward --install` ones and those carrying an expose (issue 11), planned alike.
       const obs = await observeForwardJobs(ctx, relays.map(forwardLabel));
-      findings.push(...jobFindings(planForwardJobs({ ip: desired.ip, forwards: relays }, obs, currentRuntime()).steps, 'a relay (an exposed port, or forward --install) is not running as installed', hostalias('up')));
+      findings.push(
+        ...jobFindings(
+          planForwardJobs({ ip: desired.ip, forwards: relays }, obs, currentRuntime()).steps,
+          'a relay (an exposed port, or forward --install) is not running as installed',
+          hostalias('up'),
+        ),
+      );
     } catch (err) {
       if (err instanceof HostaliasError) return [fail('persistence', err.message, err.fix ?? up)];
       throw err;
@@ -102,14 +120,32 @@ export const macPfCheck: Check = {
     const mainNat = pfText(await askPf(ctx, ['-s', 'nat']));
     const mainRules = pfText(await askPf(ctx, ['-s', 'rules']));
     if (redirects.length > 0 && !hasAppleRdrAnchor(mainNat)) {
-      findings.push(fail('pf', `the main pf ruleset has no rdr-anchor "com.apple/*": the redirects in ${PF_ANCHOR} are never evaluated`, "restore the rdr-anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
+      findings.push(
+        fail(
+          'pf',
+          `the main pf ruleset has no rdr-anchor "com.apple/*": the redirects in ${PF_ANCHOR} are never evaluated`,
+          "restore the rdr-anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf",
+        ),
+      );
     }
     if (want.guard && !/^anchor "com\.apple\/\*"/m.test(mainRules)) {
-      findings.push(fail('pf', `the main pf ruleset has no anchor "com.apple/*": the LAN guard in ${PF_ANCHOR} is never evaluated`, "restore the anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf"));
+      findings.push(
+        fail(
+          'pf',
+          `the main pf ruleset has no anchor "com.apple/*": the LAN guard in ${PF_ANCHOR} is never evaluated`,
+          "restore the anchor line of macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf",
+        ),
+      );
     }
     const ifaces = pfText(await askPf(ctx, ['-v', '-s', 'Interfaces']));
     if (parseSkippedIfaces(ifaces).includes('lo0')) {
-      findings.push(fail('pf', '/etc/pf.conf has `set skip on lo0`: pf evaluates no rule on lo0, so the redirects (rdr on lo0) never fire', `remove "set skip on lo0" from /etc/pf.conf and run sudo pfctl -f /etc/pf.conf, or ${hostalias('expose PORT')} without --keep-source (the relay needs no pf)`));
+      findings.push(
+        fail(
+          'pf',
+          '/etc/pf.conf has `set skip on lo0`: pf evaluates no rule on lo0, so the redirects (rdr on lo0) never fire',
+          `remove "set skip on lo0" from /etc/pf.conf and run sudo pfctl -f /etc/pf.conf, or ${hostalias('expose PORT')} without --keep-source (the relay needs no pf)`,
+        ),
+      );
     }
     const counters = parseRuleCounters(pfText(await askPf(ctx, ['-a', PF_ANCHOR, '-v', '-s', 'nat'])));
     const filter = pfText(await askPf(ctx, ['-a', PF_ANCHOR, '-s', 'rules']));
@@ -117,12 +153,23 @@ export const macPfCheck: Check = {
     // Not pfRulesFor: that sorts the redirects, and the finding lists missing ones in the order they were exposed.
     const wanted = [...redirects.map((e) => rdrRule(want.ip, e)), ...(want.guard ? guardRules(want.ip, want.guard) : [])];
     const missing = wanted.filter((r) => !loaded.includes(r));
-    if (missing.length > 0) findings.push(fail('pf', `the anchor ${PF_ANCHOR} lacks ${missing.length} rule(s) hostalias loads: ${missing.join('; ')}`, hostalias('up')));
+    if (missing.length > 0)
+      findings.push(fail('pf', `the anchor ${PF_ANCHOR} lacks ${missing.length} rule(s) hostalias loads: ${missing.join('; ')}`, hostalias('up')));
     for (const c of counters.filter((r) => wanted.includes(r.rule))) {
-      if (c.evaluations === 0) findings.push(warn('pf', `no connection has been redirected yet by: ${c.rule} (evaluations 0); if containers can't connect, the rule doesn't fire here`, `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (the counter must rise)`));
+      if (c.evaluations === 0)
+        findings.push(
+          warn(
+            'pf',
+            `no connection has been redirected yet by: ${c.rule} (evaluations 0); if containers can't connect, the rule doesn't fire here`,
+            `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (the counter must rise)`,
+          ),
+        );
       else findings.push(ok('pf', `redirect fired ${c.evaluations} time(s): ${c.rule}`));
     }
-    if (findings.every((f) => f.status === 'ok')) findings.unshift(ok('pf', `pf enabled; ${PF_ANCHOR} holds the LAN guard${redirects.length ? ` and ${redirects.length} redirect(s)` : ''}; lo0 is not skipped`));
+    if (findings.every((f) => f.status === 'ok'))
+      findings.unshift(
+        ok('pf', `pf enabled; ${PF_ANCHOR} holds the LAN guard${redirects.length ? ` and ${redirects.length} redirect(s)` : ''}; lo0 is not skipped`),
+      );
     return findings;
   },
 };
@@ -141,13 +188,25 @@ export const macEngineCheck: Check = {
     switch (engine.flavour) {
       case 'desktop':
       case 'orbstack':
-        return [ok('engine', `${name} (${engine.flavourReason}): containers reach ${ip} through its host-side proxy, which connects from this Mac over lo0; host.docker.internal stays ${name}'s own (it reaches this Mac's 127.0.0.1), so hostalias does not override it by default`)];
+        return [
+          ok(
+            'engine',
+            `${name} (${engine.flavourReason}): containers reach ${ip} through its host-side proxy, which connects from this Mac over lo0; host.docker.internal stays ${name}'s own (it reaches this Mac's 127.0.0.1), so hostalias does not override it by default`,
+          ),
+        ];
       case 'colima':
       case 'lima':
       case 'rancher':
         return [
-          ok('engine', `${name} (${engine.flavourReason}): a Lima VM; with its default user-mode network, containers reach this Mac's loopback at 192.168.5.2 (host.lima.internal), and connections to ${ip} leave through Lima's host agent, which connects from this Mac over lo0`),
-          warn('engine', `with a VM network address (colima start --network-address, Lima's vzNAT or socket_vmnet), container traffic to ${ip} can arrive on bridge100 instead of lo0: an rdr on lo0 (--keep-source) does not apply there, and the LAN guard drops it unless that bridge is trusted`, input.hostalias('up --allow-iface bridge100')),
+          ok(
+            'engine',
+            `${name} (${engine.flavourReason}): a Lima VM; with its default user-mode network, containers reach this Mac's loopback at 192.168.5.2 (host.lima.internal), and connections to ${ip} leave through Lima's host agent, which connects from this Mac over lo0`,
+          ),
+          warn(
+            'engine',
+            `with a VM network address (colima start --network-address, Lima's vzNAT or socket_vmnet), container traffic to ${ip} can arrive on bridge100 instead of lo0: an rdr on lo0 (--keep-source) does not apply there, and the LAN guard drops it unless that bridge is trusted`,
+            input.hostalias('up --allow-iface bridge100'),
+          ),
         ];
       default:
         return [ok('engine', `${name} (${engine.flavourReason})`)];
@@ -172,7 +231,11 @@ export const darwinDoctor: DoctorPlatform = {
   },
   async explainFailure(input, port) {
     const e = input.desired.exposes.find((x) => x.proto === 'tcp' && x.port === port);
-    if (!e) return { message: `port ${port} is not exposed: a service on 127.0.0.1 only is not reachable at ${input.desired.ip}`, fix: input.hostalias(`expose ${port}`) };
+    if (!e)
+      return {
+        message: `port ${port} is not exposed: a service on 127.0.0.1 only is not reachable at ${input.desired.ip}`,
+        fix: input.hostalias(`expose ${port}`),
+      };
     return null;
   },
 };

@@ -27,7 +27,10 @@ export function loginProbeInput(port: number): string {
  * connect to this MySQL server`), and generic access-denied answers. Pure.
  */
 export function addressRefusal(reply: string): string | null {
-  const printable = reply.replace(/[^\x20-\x7e]+/g, ' ').replace(/\s+/g, ' ').trim();
+  const printable = reply
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   const m = /(no pg_hba\.conf entry for host "[^"]*"[^.]*|Host '[^']*' is not allowed to connect[^.]*|access denied[^.]*)/i.exec(printable);
   return m?.[1] ?? null;
 }
@@ -74,7 +77,10 @@ export async function verifyMacExpose(ctx: Context, ip: string, spec: ExposeSpec
       if (last.connected) return { ok: true, detail: `the relay ${forwardLabel(spec)} accepts connections on ${ip}:${spec.port}` };
       await setTimeout(250);
     }
-    return { ok: false, detail: `the relay ${forwardLabel(spec)} does not accept connections on ${ip}:${spec.port} after 5 s (${last?.error ?? 'no answer'}); see ${forwardLogPath(forwardLabel(spec))}` };
+    return {
+      ok: false,
+      detail: `the relay ${forwardLabel(spec)} does not accept connections on ${ip}:${spec.port} after 5 s (${last?.error ?? 'no answer'}); see ${forwardLogPath(forwardLabel(spec))}`,
+    };
   }
   const before = await rdrEvaluations(ctx, ip, spec);
   await exchange(ctx, ip, spec.port, '', true);
@@ -118,13 +124,23 @@ export const macExposeCheck: Check = {
       }
       const through = await exchange(ctx, desired.ip, e.port, input);
       if (!through.connected) {
-        const fix = relayed ? `sudo launchctl kickstart -k system/${forwardLabel(e)}; tail ${forwardLogPath(forwardLabel(e))}` : hostalias(`expose ${e.port} --via relay`);
+        const fix = relayed
+          ? `sudo launchctl kickstart -k system/${forwardLabel(e)}; tail ${forwardLogPath(forwardLabel(e))}`
+          : hostalias(`expose ${e.port} --via relay`);
         findings.push(fail('expose', `${what}: a connection through the alias fails (${through.error}) although 127.0.0.1:${e.to} answers`, fix));
         continue;
       }
       const refused = addressRefusal(through.reply);
       if (refused && !addressRefusal(direct.reply)) {
-        findings.push(fail('expose', `${what} via the ${via}: the service refuses that client by address: "${refused}"`, relayed ? `allow 127.0.0.1 in the service's access rules` : `${hostalias(`expose ${e.port} --via relay`)}   (the relay connects from 127.0.0.1), or allow ${desired.ip} in the service (pg_hba.conf: host all all ${desired.ip}/32 scram-sha-256)`));
+        findings.push(
+          fail(
+            'expose',
+            `${what} via the ${via}: the service refuses that client by address: "${refused}"`,
+            relayed
+              ? `allow 127.0.0.1 in the service's access rules`
+              : `${hostalias(`expose ${e.port} --via relay`)}   (the relay connects from 127.0.0.1), or allow ${desired.ip} in the service (pg_hba.conf: host all all ${desired.ip}/32 scram-sha-256)`,
+          ),
+        );
         continue;
       }
       findings.push(ok('expose', `${what} via the ${via}: a login-like exchange through the alias gets the answer 127.0.0.1:${e.to} gives`));

@@ -98,10 +98,18 @@ export function checkMacAliasConflicts(ip: string, addrs: readonly MacAddress[])
     // The same address on lo0 with a wider netmask is no conflict: planMacAlias replaces it.
     if (a.ifname === 'lo0') continue;
     if (a.local === ip || a.peer === ip) {
-      throw new HostaliasError('conflict', `${ip} is already used by ${a.ifname}${a.peer === ip ? ' (as the far end of its point-to-point link)' : ''}`, 'choose another address with --ip (for example 10.254.254.253)');
+      throw new HostaliasError(
+        'conflict',
+        `${ip} is already used by ${a.ifname}${a.peer === ip ? ' (as the far end of its point-to-point link)' : ''}`,
+        'choose another address with --ip (for example 10.254.254.253)',
+      );
     }
     if (a.prefixlen < 32 && inSubnet(ip, a.local, a.prefixlen)) {
-      throw new HostaliasError('conflict', `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`, `choose an address outside ${a.local}/${a.prefixlen} with --ip`);
+      throw new HostaliasError(
+        'conflict',
+        `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`,
+        `choose an address outside ${a.local}/${a.prefixlen} with --ip`,
+      );
     }
   }
 }
@@ -120,7 +128,12 @@ export function planMacAlias(desiredIp: string | null, previousIp: string | null
   // the /32 changes nothing else. Undo puts the original netmask back.
   const wide = desiredIp ? wideLo0Alias(addrs, desiredIp) : undefined;
   if (desiredIp && wide) {
-    plan.steps.push({ kind: 'run', argv: aliasDelArgv(desiredIp), undo: ['ifconfig', 'lo0', 'alias', desiredIp, 'netmask', netmaskOf(wide.prefixlen)], why: `remove ${desiredIp}/${wide.prefixlen} from lo0 to add it back as /32` });
+    plan.steps.push({
+      kind: 'run',
+      argv: aliasDelArgv(desiredIp),
+      undo: ['ifconfig', 'lo0', 'alias', desiredIp, 'netmask', netmaskOf(wide.prefixlen)],
+      why: `remove ${desiredIp}/${wide.prefixlen} from lo0 to add it back as /32`,
+    });
   }
   if (desiredIp && !isLo0AliasPresent(addrs, desiredIp)) {
     plan.steps.push({ kind: 'run', argv: aliasAddArgv(desiredIp), undo: aliasDelArgv(desiredIp), why: `add the alias ${desiredIp}/32 to lo0` });

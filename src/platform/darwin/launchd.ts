@@ -126,16 +126,34 @@ export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean
   const content = renderPlist(job);
   const loaded = obs.loaded ?? obs.file === content;
   if (obs.file !== null && !isManaged(obs.file)) {
-    throw new HostaliasError('conflict', `${path} exists and was not written by hostalias`, `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`);
+    throw new HostaliasError(
+      'conflict',
+      `${path} exists and was not written by hostalias`,
+      `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`,
+    );
   }
   if (obs.file !== content) {
     const reload = opts.load && obs.loaded === true;
     if (reload) {
-      steps.push({ kind: 'run', argv: bootout(job.label), undo: bootstrap(path), undoRetry: BOOTSTRAP_AFTER_BOOTOUT, service: true, why: `unload ${job.label} to load its new definition` });
+      steps.push({
+        kind: 'run',
+        argv: bootout(job.label),
+        undo: bootstrap(path),
+        undoRetry: BOOTSTRAP_AFTER_BOOTOUT,
+        service: true,
+        why: `unload ${job.label} to load its new definition`,
+      });
     }
     steps.push({ kind: 'write', path: path, content, mode: 0o644, before: obs.file, why: `persist across reboots: launchd runs ${job.label} at boot` });
     if (opts.load) {
-      steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), ...(reload ? { retry: BOOTSTRAP_AFTER_BOOTOUT } : {}), service: true, why: `load ${job.label} into launchd (it runs once now)` });
+      steps.push({
+        kind: 'run',
+        argv: bootstrap(path),
+        undo: bootout(job.label),
+        ...(reload ? { retry: BOOTSTRAP_AFTER_BOOTOUT } : {}),
+        service: true,
+        why: `load ${job.label} into launchd (it runs once now)`,
+      });
     }
   } else if (opts.load && !loaded) {
     steps.push({ kind: 'run', argv: bootstrap(path), undo: bootout(job.label), service: true, why: `load ${job.label} into launchd` });

@@ -9,7 +9,23 @@ import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias, wideLo0Alias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
-import { hasAppleRdrAnchor, isMissingAnchor, isPfPermissionDenied, liveTokens, parsePfEnabled, parseRules, parseTokens, PF_ANCHOR, PF_ANCHOR_FILE, PF_BOOT_LOG, PF_TOKEN_PATH, pfDesiredOf, planPf, type PfDesired, type PfObserved } from './pf.js';
+import {
+  hasAppleRdrAnchor,
+  isMissingAnchor,
+  isPfPermissionDenied,
+  liveTokens,
+  parsePfEnabled,
+  parseRules,
+  parseTokens,
+  PF_ANCHOR,
+  PF_ANCHOR_FILE,
+  PF_BOOT_LOG,
+  PF_TOKEN_PATH,
+  pfDesiredOf,
+  planPf,
+  type PfDesired,
+  type PfObserved,
+} from './pf.js';
 import { previewNote } from './preview-runner.js';
 import { observeMacVersion } from './sw-vers.js';
 import { versionAtLeast } from '../../model/version.js';
@@ -48,7 +64,9 @@ export const macAliasPart: Part = {
     if (preview) plan.notes.unshift(preview);
     const wide = desired ? wideLo0Alias(addrs, desired.ip) : undefined;
     if (wide) {
-      plan.notes.push(`${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`);
+      plan.notes.push(
+        `${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`,
+      );
     }
     return plan;
   },
@@ -72,7 +90,11 @@ export const launchdPart: Part = {
       // `launchctl bootstrap` exists since OS X 10.10; older systems only have `launchctl load`.
       const version = await observeMacVersion(ctx.runner);
       if (version && !versionAtLeast(version.productVersion, '10.10')) {
-        throw new HostaliasError('unsupported', `macOS ${version.productVersion} has no \`launchctl bootstrap\` (it came with OS X 10.10)`, 'use --persist none and add the alias after each boot with sudo hostalias up');
+        throw new HostaliasError(
+          'unsupported',
+          `macOS ${version.productVersion} has no \`launchctl bootstrap\` (it came with OS X 10.10)`,
+          'use --persist none and add the alias after each boot with sudo hostalias up',
+        );
       }
       plan.notes.push(`persistence: ${wanted.reason}`);
     }
@@ -172,7 +194,9 @@ export const pfPart: Part = {
     const wanted = pfDesired(input);
     const plan = planPf(wanted, await observePf(ctx, wanted !== null));
     if (wanted && wanted.exposes.length > 0 && plan.steps.length > 0) {
-      plan.notes.push(`pf keeps the source of redirected connections: through Docker Desktop, OrbStack or Lima the service sees ${wanted.ip} (their proxies connect from this Mac to the alias), not 127.0.0.1; allow that address in its access rules (pg_hba.conf: host all all ${wanted.ip}/32 scram-sha-256; MySQL: 'user'@'${wanted.ip}'), or expose without --keep-source (--via relay) to go through the relay`);
+      plan.notes.push(
+        `pf keeps the source of redirected connections: through Docker Desktop, OrbStack or Lima the service sees ${wanted.ip} (their proxies connect from this Mac to the alias), not 127.0.0.1; allow that address in its access rules (pg_hba.conf: host all all ${wanted.ip}/32 scram-sha-256; MySQL: 'user'@'${wanted.ip}'), or expose without --keep-source (--via relay) to go through the relay`,
+      );
     }
     return plan;
   },

@@ -226,24 +226,45 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
     }
     // The files holding the tokens go only after the release: a run killed between the two leaves
     // a token that is no longer live (skipped next time), never a live reference nobody knows.
-    for (const [path, before] of [[PF_BOOT_LOG, obs.bootLog], [PF_TOKEN_PATH, obs.tokenFile]] as const) {
+    for (const [path, before] of [
+      [PF_BOOT_LOG, obs.bootLog],
+      [PF_TOKEN_PATH, obs.tokenFile],
+    ] as const) {
       if (before !== null) plan.steps.push({ kind: 'remove', path, before, why: `remove ${path}` });
     }
     return plan;
   }
   if (obs.anchorFile !== null && ownFile === null) {
-    throw new HostaliasError('conflict', `${PF_ANCHOR_FILE} exists and was not written by hostalias`, `move it away (sudo mv ${PF_ANCHOR_FILE} /tmp/) and run hostalias up again`);
+    throw new HostaliasError(
+      'conflict',
+      `${PF_ANCHOR_FILE} exists and was not written by hostalias`,
+      `move it away (sudo mv ${PF_ANCHOR_FILE} /tmp/) and run hostalias up again`,
+    );
   }
   const rules = pfRulesFor(desired);
   const content = anchorFileContent(desired.ip, desired.exposes, desired.guard);
   if (rules.join('\n') !== obs.anchorRules.join('\n')) {
     // Undo restores what was loaded: the file still holds it then (its own write is undone first).
     const fileHeldRules = obs.anchorFile !== null && parseRules(obs.anchorFile).join('\n') === obs.anchorRules.join('\n');
-    const undo = obs.anchorRules.length === 0 ? ['pfctl', '-a', PF_ANCHOR, '-F', 'all'] : fileHeldRules ? ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] : undefined;
-    plan.steps.push({ kind: 'run', argv: ['pfctl', '-a', PF_ANCHOR, '-f', '-'], input: content, ...(undo ? { undo } : {}), why: `load the redirects into the pf anchor ${PF_ANCHOR}` });
+    const undo =
+      obs.anchorRules.length === 0 ? ['pfctl', '-a', PF_ANCHOR, '-F', 'all'] : fileHeldRules ? ['pfctl', '-a', PF_ANCHOR, '-f', PF_ANCHOR_FILE] : undefined;
+    plan.steps.push({
+      kind: 'run',
+      argv: ['pfctl', '-a', PF_ANCHOR, '-f', '-'],
+      input: content,
+      ...(undo ? { undo } : {}),
+      why: `load the redirects into the pf anchor ${PF_ANCHOR}`,
+    });
   }
   if (obs.anchorFile !== content) {
-    plan.steps.push({ kind: 'write', path: PF_ANCHOR_FILE, content, mode: 0o644, before: obs.anchorFile, why: `keep the redirects in ${PF_ANCHOR_FILE} for the boot-time job` });
+    plan.steps.push({
+      kind: 'write',
+      path: PF_ANCHOR_FILE,
+      content,
+      mode: 0o644,
+      before: obs.anchorFile,
+      why: `keep the redirects in ${PF_ANCHOR_FILE} for the boot-time job`,
+    });
   }
   plan.steps.push(...(desired.persist ? planJob(pfJob(), obs.job, { load: false }) : planJobRemoval(PF_JOB_LABEL, obs.job)));
   if (obs.liveTokens.length === 0 || !obs.enabled) {
@@ -257,7 +278,9 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
     plan.steps.push(step);
   }
   if (obs.appleRdrAnchor === false && desired.exposes.length > 0) {
-    plan.warnings.push(`the loaded pf ruleset has no rdr-anchor "com.apple/*", so the rules in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`);
+    plan.warnings.push(
+      `the loaded pf ruleset has no rdr-anchor "com.apple/*", so the rules in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`,
+    );
   }
   return plan;
 }

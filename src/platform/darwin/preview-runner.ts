@@ -58,7 +58,8 @@ export class MacPreviewRunner implements Runner {
   /** One line for the plan's notes saying what was assumed. */
   async describe(): Promise<string> {
     const sim = await this.simulate();
-    if (sim.source === 'pristine') return `previewing macOS from ${this.host}: assuming nothing is installed (macOS commands can't run here, so the plan is for a Mac without hostalias)`;
+    if (sim.source === 'pristine')
+      return `previewing macOS from ${this.host}: assuming nothing is installed (macOS commands can't run here, so the plan is for a Mac without hostalias)`;
     return `previewing macOS from ${this.host}: assuming exactly what ${this.fs.resolve(STATE_PATH)} records is installed (alias ${sim.ip} on lo0${sim.rules.length ? `, ${sim.rules.length} pf rule(s)` : ''}) and nothing else`;
   }
 
@@ -76,13 +77,20 @@ export class MacPreviewRunner implements Runner {
       // An anchor never loaded since boot answers DIOCGETRULES (see pf.ts isMissingAnchor).
       if (sim.rules.length === 0) return { code: 1, stdout: '', stderr: `${ALTQ}pfctl: DIOCGETRULES: Invalid argument\n` };
       const rules = sim.rules.filter((r) => nat(r) === (anchor[2] === 'nat'));
-      return ok(rules.map((r) => `${r}\n${anchor[1] ? '  [ Evaluations: 0         Packets: 0         Bytes: 0           States: 0     ]\n' : ''}`).join(''), ALTQ);
+      return ok(
+        rules.map((r) => `${r}\n${anchor[1] ? '  [ Evaluations: 0         Packets: 0         Bytes: 0           States: 0     ]\n' : ''}`).join(''),
+        ALTQ,
+      );
     }
     if (line === 'pfctl -s rules') return ok('scrub-anchor "com.apple/*" all fragment reassemble\nanchor "com.apple/*" all\n', ALTQ);
     if (line === 'pfctl -v -s Interfaces') return ok('all\nlo0\nen0\n', ALTQ);
     if (line === 'pfctl -s nat') return ok(MAIN_NAT, ALTQ);
     if (line === 'pfctl -s info') return ok(`Status: ${sim.rules.length > 0 ? 'Enabled for 0 days 00:00:00' : 'Disabled'}              Debug: Urgent\n`, ALTQ);
-    if (line === 'pfctl -s References') return ok(`TOKENS:\nPID      Process Name                TOKEN                     TIMESTAMP\n${sim.tokens.map((t) => `1        pfctl                       ${t}      0 days 00:00:00\n`).join('')}`, ALTQ);
+    if (line === 'pfctl -s References')
+      return ok(
+        `TOKENS:\nPID      Process Name                TOKEN                     TIMESTAMP\n${sim.tokens.map((t) => `1        pfctl                       ${t}      0 days 00:00:00\n`).join('')}`,
+        ALTQ,
+      );
     return { code: 126, stdout: '', stderr: `previewing macOS from ${this.host}: \`${line}\` can't run here (only --dry-run works with --platform darwin)` };
   }
 }

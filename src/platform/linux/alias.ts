@@ -29,7 +29,11 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
     if (a.family !== 'inet') continue;
     if (a.ifname === 'lo') {
       if (a.local === ip && a.prefixlen !== 32) {
-        throw new HostaliasError('conflict', `${ip} is already on lo as /${a.prefixlen}, which makes the kernel treat the whole /${a.prefixlen} as local`, `sudo ip addr del ${ip}/${a.prefixlen} dev lo, then run hostalias up again`);
+        throw new HostaliasError(
+          'conflict',
+          `${ip} is already on lo as /${a.prefixlen}, which makes the kernel treat the whole /${a.prefixlen} as local`,
+          `sudo ip addr del ${ip}/${a.prefixlen} dev lo, then run hostalias up again`,
+        );
       }
       continue;
     }
@@ -37,12 +41,19 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
       throw new HostaliasError('conflict', `${ip} is already assigned to ${a.ifname}`, `choose another address with --ip (for example 10.254.254.253)`);
     }
     if (a.prefixlen < 32 && inSubnet(ip, a.local, a.prefixlen)) {
-      throw new HostaliasError('conflict', `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`, `choose an address outside ${a.local}/${a.prefixlen} with --ip`);
+      throw new HostaliasError(
+        'conflict',
+        `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`,
+        `choose an address outside ${a.local}/${a.prefixlen} with --ip`,
+      );
     }
   }
   return routes
     .filter((r) => r.dst !== 'default' && r.dev !== 'lo' && r.type !== 'local')
-    .map((r) => `${ip} is routed by "${describeRoute(r)}" today; the alias will take this one address from that route (a VPN or LAN host at ${ip} becomes unreachable). If that matters: sudo hostalias up --ip ADDR with an address outside ${r.dst}`);
+    .map(
+      (r) =>
+        `${ip} is routed by "${describeRoute(r)}" today; the alias will take this one address from that route (a VPN or LAN host at ${ip} becomes unreachable). If that matters: sudo hostalias up --ip ADDR with an address outside ${r.dst}`,
+    );
 }
 
 /**
@@ -64,7 +75,12 @@ export function planAlias(desired: AliasTarget | null, previous: AliasTarget | n
     // `ip addr replace` keeps an existing address's label, so a new label needs delete + add.
     const old = { ip: desired.ip, label: current.label };
     plan.steps.push({ kind: 'run', argv: aliasDelArgv(desired.ip), undo: aliasAddArgv(old), why: `remove the alias ${desired.ip} labelled ${old.label}` });
-    plan.steps.push({ kind: 'run', argv: aliasAddArgv(desired), undo: aliasDelArgv(desired.ip), why: `add the alias ${desired.ip}/32 to lo labelled ${desired.label}` });
+    plan.steps.push({
+      kind: 'run',
+      argv: aliasAddArgv(desired),
+      undo: aliasDelArgv(desired.ip),
+      why: `add the alias ${desired.ip}/32 to lo labelled ${desired.label}`,
+    });
   }
   return plan;
 }

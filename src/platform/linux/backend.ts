@@ -23,7 +23,11 @@ export const linuxBackend: Backend = {
     // getifaddrs leaves out a lo that is down (a fresh namespace's) with its addresses: then ask ip.
     const native = ctx.native?.addresses();
     const lo = native?.filter((a) => a.name === 'lo' || a.name.startsWith('lo:'));
-    if (lo && lo.length > 0) return isAliasPresent(lo.map((a) => ({ ifname: 'lo', family: a.family, local: a.address, prefixlen: a.prefixlen })), ip);
+    if (lo && lo.length > 0)
+      return isAliasPresent(
+        lo.map((a) => ({ ifname: 'lo', family: a.family, local: a.address, prefixlen: a.prefixlen })),
+        ip,
+      );
     return isAliasPresent(await listAddresses(ctx.runner), ip);
   },
   discover: discoverLinux,

@@ -32,7 +32,13 @@ export function parseIpAddrJson(text: string): LinkAddress[] {
   return links.flatMap((link) =>
     (link.addr_info ?? [])
       .filter((a) => a.family === 'inet' || a.family === 'inet6')
-      .map((a) => ({ ifname: link.ifname, family: a.family as 'inet' | 'inet6', local: a.local, prefixlen: a.prefixlen, ...(a.label ? { label: a.label } : {}) })),
+      .map((a) => ({
+        ifname: link.ifname,
+        family: a.family as 'inet' | 'inet6',
+        local: a.local,
+        prefixlen: a.prefixlen,
+        ...(a.label ? { label: a.label } : {}),
+      })),
   );
 }
 

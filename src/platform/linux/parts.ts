@@ -35,5 +35,13 @@ export const persistencePart: Part = {
 };
 
 /** Parts in the order `up` applies them; `down` plans them in reverse. */
-export const linuxParts: readonly Part[] = [aliasPart, persistencePart, hostsFilePart, dockerDaemonPart, runtimeCopyPart, forwardServicesPart, firewallPart, wslNotesPart];
-
+export const linuxParts: readonly Part[] = [
+  aliasPart,
+  persistencePart,
+  hostsFilePart,
+  dockerDaemonPart,
+  runtimeCopyPart,
+  forwardServicesPart,
+  firewallPart,
+  wslNotesPart,
+];

@@ -116,7 +116,9 @@ export function interfacesWithAlias(current: string | null, t: AliasTarget, ipPa
   const hooks = [`    up ${ipPath} addr replace ${t.ip}/32 dev lo label ${t.label}`, `    down ${ipPath} addr del ${t.ip}/32 dev lo || true`];
   const text = current ?? '';
   const stanza = /^\s*iface\s+lo\s+inet\s+loopback\b/;
-  const hasStanza = stripBlock(text).split('\n').some((l) => stanza.test(l));
+  const hasStanza = stripBlock(text)
+    .split('\n')
+    .some((l) => stanza.test(l));
   return hasStanza ? setBlock(text, hooks, stanza) : setBlock(text, ['auto lo', 'iface lo inet loopback', ...hooks]);
 }
 
@@ -157,7 +159,11 @@ function reloadSteps(kind: PersistKind, obs: PersistObserved): Step[] {
 
 function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): Step[] {
   if (kind === 'networkmanager' && obs.nmVersion !== null && !versionAtLeast(obs.nmVersion, '1.42')) {
-    throw new HostaliasError('unsupported', `NetworkManager ${obs.nmVersion} can't manage the loopback (loopback profiles need 1.42 or newer)`, 'use --persist systemd instead');
+    throw new HostaliasError(
+      'unsupported',
+      `NetworkManager ${obs.nmVersion} can't manage the loopback (loopback profiles need 1.42 or newer)`,
+      'use --persist systemd instead',
+    );
   }
   const steps: Step[] = [];
   for (const a of artifacts(kind, t, obs)) {
@@ -165,7 +171,11 @@ function installSteps(kind: PersistKind, t: AliasTarget, obs: PersistObserved): 
     if (before === a.content) continue;
     if (!a.edited && before !== null && !isManaged(before)) {
       // A file hostalias didn't write sits where its own would go: never overwrite (and later delete) it.
-      throw new HostaliasError('conflict', `${a.path} exists and was not written by hostalias`, `move it away (sudo mv ${a.path} ${a.path}.orig) and run hostalias up again, or choose another --persist`);
+      throw new HostaliasError(
+        'conflict',
+        `${a.path} exists and was not written by hostalias`,
+        `move it away (sudo mv ${a.path} ${a.path}.orig) and run hostalias up again, or choose another --persist`,
+      );
     }
     const backup = backupPathFor(a.path);
     if (a.edited && before !== null && !hasBlock(before) && (obs.files[backup] ?? null) === null) {
@@ -189,9 +199,11 @@ function uninstallSteps(previous: InstalledPersistence, obs: PersistObserved): S
     const before = obs.files[a.path] ?? null;
     if (before === null) continue;
     if (a.edited) {
-      if (hasBlock(before)) steps.push({ kind: 'write', path: a.path, content: stripBlock(before), mode: a.mode, before, why: `remove hostalias's lines from ${a.path}` });
+      if (hasBlock(before))
+        steps.push({ kind: 'write', path: a.path, content: stripBlock(before), mode: a.mode, before, why: `remove hostalias's lines from ${a.path}` });
       const backup = backupPathFor(a.path);
-      if ((obs.files[backup] ?? null) !== null) steps.push({ kind: 'remove', path: backup, before: obs.files[backup] ?? null, why: `drop the backup of ${a.path}` });
+      if ((obs.files[backup] ?? null) !== null)
+        steps.push({ kind: 'remove', path: backup, before: obs.files[backup] ?? null, why: `drop the backup of ${a.path}` });
     } else if (isManaged(before)) {
       steps.push({ kind: 'remove', path: a.path, before, why: `remove the ${kind} persistence file` });
     }
@@ -203,7 +215,11 @@ function uninstallSteps(previous: InstalledPersistence, obs: PersistObserved): S
  * Converges boot-time persistence: installs `desired` and removes what a previous `up` installed
  * when its kind changed. Pure; idempotent (planning again after apply returns no steps).
  */
-export function planPersistence(desired: (InstalledPersistence & { kind: PersistKind }) | null, previous: InstalledPersistence | null, obs: PersistObserved): Plan {
+export function planPersistence(
+  desired: (InstalledPersistence & { kind: PersistKind }) | null,
+  previous: InstalledPersistence | null,
+  obs: PersistObserved,
+): Plan {
   const plan = emptyPlan();
   if (previous && previous.kind !== desired?.kind) plan.steps.push(...uninstallSteps(previous, obs));
   if (desired) plan.steps.push(...installSteps(desired.kind, desired, obs));

@@ -64,7 +64,9 @@ export function wslNotes(info: WslInfo, persistence: string | null): { notes: st
   ];
   const warnings: string[] = [];
   if (persistence && persistence !== 'none' && !info.systemdEnabled) {
-    warnings.push(`systemd is not enabled in ${WSL_CONF}, so the ${persistence} persistence never runs in this distribution: add "[boot]" and "systemd=true" to ${WSL_CONF}, then run wsl --shutdown from Windows`);
+    warnings.push(
+      `systemd is not enabled in ${WSL_CONF}, so the ${persistence} persistence never runs in this distribution: add "[boot]" and "systemd=true" to ${WSL_CONF}, then run wsl --shutdown from Windows`,
+    );
   }
   return { notes, warnings };
 }
@@ -90,6 +92,9 @@ export const wslCheck: Check = {
     if (!info.wsl) return [];
     const kind = state?.persistence?.kind ?? null;
     const { notes, warnings } = wslNotes(info, kind);
-    return [...notes.map((n) => ok('wsl', n)), ...warnings.map((w) => warn('wsl', w, `printf '[boot]\\nsystemd=true\\n' | sudo tee -a ${WSL_CONF}   # then, from Windows: wsl --shutdown`))];
+    return [
+      ...notes.map((n) => ok('wsl', n)),
+      ...warnings.map((w) => warn('wsl', w, `printf '[boot]\\nsystemd=true\\n' | sudo tee -a ${WSL_CONF}   # then, from Windows: wsl --shutdown`)),
+    ];
   },
 };

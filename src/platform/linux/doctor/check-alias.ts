@@ -18,7 +18,13 @@ export const aliasCheck: Check = {
       return [fail('alias', `${ip} is not on lo${where}: ${why}`, up)];
     }
     if (onLo.prefixlen !== 32) {
-      return [fail('alias', `${ip} is on lo as /${onLo.prefixlen}: the kernel treats the whole /${onLo.prefixlen} as local`, `sudo ip addr del ${ip}/${onLo.prefixlen} dev lo && ${up}`)];
+      return [
+        fail(
+          'alias',
+          `${ip} is on lo as /${onLo.prefixlen}: the kernel treats the whole /${onLo.prefixlen} as local`,
+          `sudo ip addr del ${ip}/${onLo.prefixlen} dev lo && ${up}`,
+        ),
+      ];
     }
     const label = onLo.label ? ` (label ${onLo.label})` : '';
     if (!state) return [warn('alias', `${ip}/32 is on lo${label} but hostalias has no record of it (no state file)`, up)];

@@ -33,11 +33,17 @@ export const daemonGatewayCheck: Check = {
       let gw = bridge?.gateways[0];
       if (!gw && bridge) {
         // Engine 20.10 leaves the default bridge's Gateway empty: take docker0's own address.
-        const addr = (await facts.addresses()).find((a) => a.ifname === bridge.iface && a.family === 'inet' && bridge.subnets.some((s) => inSubnet(a.local, s.split('/')[0] ?? '', Number(s.split('/')[1]))));
+        const addr = (await facts.addresses()).find(
+          (a) =>
+            a.ifname === bridge.iface && a.family === 'inet' && bridge.subnets.some((s) => inSubnet(a.local, s.split('/')[0] ?? '', Number(s.split('/')[1]))),
+        );
         gw = addr?.local ?? (await facts.addresses()).find((a) => a.ifname === bridge.iface && a.family === 'inet')?.local;
       }
       if (!gw) {
-        if (desired.dockerDaemon) return [warn('daemon-gateway', `can't tell what host-gateway resolves to (${source}; no engine or default bridge answers)`, 'see the docker findings')];
+        if (desired.dockerDaemon)
+          return [
+            warn('daemon-gateway', `can't tell what host-gateway resolves to (${source}; no engine or default bridge answers)`, 'see the docker findings'),
+          ];
         return [ok('daemon-gateway', `host-gateway: not set (${source}); no engine answers to say which bridge it uses`)];
       }
       resolved = [gw];
@@ -47,8 +53,19 @@ export const daemonGatewayCheck: Check = {
     const text = `host-gateway → ${resolved.join(', ')} (${source})`;
     if (isAlias) return [ok('daemon-gateway', `${text}: the alias`)];
     if (desired.dockerDaemon) {
-      return [fail('daemon-gateway', `${text}, not the alias ${desired.ip}, although hostalias was set up with --docker-daemon`, hostalias('up --docker-daemon --restart-docker'))];
+      return [
+        fail(
+          'daemon-gateway',
+          `${text}, not the alias ${desired.ip}, although hostalias was set up with --docker-daemon`,
+          hostalias('up --docker-daemon --restart-docker'),
+        ),
+      ];
     }
-    return [ok('daemon-gateway', `${text}; not the alias, which is fine: hostalias run and $(hostalias flags) map the names to ${desired.ip} directly (make host-gateway the alias with: ${hostalias('up --docker-daemon')})`)];
+    return [
+      ok(
+        'daemon-gateway',
+        `${text}; not the alias, which is fine: hostalias run and $(hostalias flags) map the names to ${desired.ip} directly (make host-gateway the alias with: ${hostalias('up --docker-daemon')})`,
+      ),
+    ];
   },
 };

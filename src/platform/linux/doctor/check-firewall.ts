@@ -44,9 +44,15 @@ async function guardDropFindings(input: DoctorInput): Promise<Finding[]> {
   const live = await linuxFacts(input).nftHostaliasTable();
   if (live.code !== 0) return [];
   const lan = new Set(liveLanSet(live.stdout));
-  return engine.bridges.filter((b) => lan.has(b.iface)).map((b) =>
-    fail('firewall', `network ${b.name} (bridge ${b.iface}): hostalias's LAN guard drops its traffic to ${desired.ip}: the bridge was taken for a LAN bridge when the rules were made`, `${hostalias('refresh')}   (or, if it has a port to the LAN: ${hostalias(`up --allow-iface ${b.iface}`)})`),
-  );
+  return engine.bridges
+    .filter((b) => lan.has(b.iface))
+    .map((b) =>
+      fail(
+        'firewall',
+        `network ${b.name} (bridge ${b.iface}): hostalias's LAN guard drops its traffic to ${desired.ip}: the bridge was taken for a LAN bridge when the rules were made`,
+        `${hostalias('refresh')}   (or, if it has a port to the LAN: ${hostalias(`up --allow-iface ${b.iface}`)})`,
+      ),
+    );
 }
 
 /** Findings for one gate (iptables INPUT, or one nft input base chain) and one bridge. Pure. */
@@ -87,10 +93,19 @@ export function judgeGates(gate: string, results: ReadonlyArray<readonly [string
   }
   const out: Finding[] = [];
   for (const [text, { fix, ifaces }] of drops) out.push(fail('firewall', `${gate}: \`${text}\` drops traffic from ${listIfaces(ifaces)} to ${ip}`, fix));
-  if (policy.length > 0) out.push(fail('firewall', `${gate}: the policy is drop and no rule accepts traffic from ${listIfaces(policy)} to ${ip}`, policy.slice(0, NAMED_IFACES).map(policyFix).join(' && ')));
+  if (policy.length > 0)
+    out.push(
+      fail(
+        'firewall',
+        `${gate}: the policy is drop and no rule accepts traffic from ${listIfaces(policy)} to ${ip}`,
+        policy.slice(0, NAMED_IFACES).map(policyFix).join(' && '),
+      ),
+    );
   for (const [text, { fix, how, ifaces }] of partial) {
     const what = how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
-    out.push(warn('firewall', `${gate}: \`${text}\` may drop traffic from ${listIfaces([...ifaces])} to ${ip} ${what}`, `${fix}   (if containers should reach it)`));
+    out.push(
+      warn('firewall', `${gate}: \`${text}\` may drop traffic from ${listIfaces([...ifaces])} to ${ip} ${what}`, `${fix}   (if containers should reach it)`),
+    );
   }
   return out;
 }
@@ -107,7 +122,9 @@ async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
   const { ctx, desired, state, hostalias } = input;
   const kernel = kernelExposes(desired.exposes);
   if (!state || (!desired.lanGuard && kernel.length === 0)) return [];
-  const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''].filter(Boolean).join(' and ');
+  const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '']
+    .filter(Boolean)
+    .join(' and ');
   const plan = await firewallPart.plan(ctx, { desired, persistence: state.persistence, state });
   const live = plan.steps.filter((s) => !(s.kind === 'run' && s.service));
   if (live.length === 0) return [ok('firewall', `hostalias rules for ${what} are in place`)];
@@ -134,8 +151,18 @@ export const firewallCheck: Check = {
     if (ipt.code === 127 && nft.code === 127) {
       const kernel = input.state !== null ? kernelExposes(desired.exposes) : [];
       const fix = `${INSTALL_PACKET_FILTER} && ${input.hostalias('up')}`;
-      if (kernel.length > 0) return [fail('firewall', `no packet filter (nft, iptables) is installed: exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')} can't work and the LAN guard is off`, fix)];
-      if (desired.lanGuard) return [warn('firewall', `no packet filter (nft, iptables) is installed: the LAN guard is off (nothing drops containers' traffic to ${ip} either)`, fix)];
+      if (kernel.length > 0)
+        return [
+          fail(
+            'firewall',
+            `no packet filter (nft, iptables) is installed: exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')} can't work and the LAN guard is off`,
+            fix,
+          ),
+        ];
+      if (desired.lanGuard)
+        return [
+          warn('firewall', `no packet filter (nft, iptables) is installed: the LAN guard is off (nothing drops containers' traffic to ${ip} either)`, fix),
+        ];
       return [ok('firewall', `no packet filter is installed, so nothing drops traffic to ${ip}`)];
     }
     if (NEED_ROOT.test(ipt.stderr) || NEED_ROOT.test(nft.stderr) || (!ctx.isRoot && ipt.code !== 0 && nft.code !== 0)) {
@@ -165,13 +192,21 @@ export const firewallCheck: Check = {
         const zone = await ctx.runner.run(['firewall-cmd', `--get-zone-of-interface=${iface}`]);
         const z = zone.stdout.trim();
         if (zone.code !== 0 || !['docker', 'trusted'].includes(z)) {
-          findings.push(warn('firewall', `firewalld: ${iface} is in zone ${z || '(none: the default zone)'}, which may reject traffic to ${ip}`, `sudo firewall-cmd --permanent --zone=trusted --change-interface=${iface} && sudo firewall-cmd --reload`));
+          findings.push(
+            warn(
+              'firewall',
+              `firewalld: ${iface} is in zone ${z || '(none: the default zone)'}, which may reject traffic to ${ip}`,
+              `sudo firewall-cmd --permanent --zone=trusted --change-interface=${iface} && sudo firewall-cmd --reload`,
+            ),
+          );
         }
       }
     }
     findings.push(...(await guardDropFindings(input)), ...(await hardeningFindings(input)));
     if (!findings.some((f) => f.status !== 'ok')) {
-      const seen = [ipt.code === 0 ? (ufw ? 'iptables (ufw)' : 'iptables') : '', nft.code === 0 ? 'nftables' : '', firewalld ? 'firewalld' : ''].filter(Boolean).join(', ');
+      const seen = [ipt.code === 0 ? (ufw ? 'iptables (ufw)' : 'iptables') : '', nft.code === 0 ? 'nftables' : '', firewalld ? 'firewalld' : '']
+        .filter(Boolean)
+        .join(', ');
       findings.unshift(ok('firewall', `nothing drops traffic from ${bridges.join(', ')} to ${ip} (${seen || 'no firewall tools found'})`));
     }
     return findings;

@@ -93,7 +93,12 @@ export interface PortReach {
 export function judgeListeners(listeners: readonly Listener[], setup: Setup): PortReach[] {
   const relays = managedForwards(setup);
   const relayOf = relaySocketOf(setup, relays);
-  const relaysUp = new Set(listeners.map(relayOf).filter((f): f is ForwardSpec => f !== undefined).map(relayKey));
+  const relaysUp = new Set(
+    listeners
+      .map(relayOf)
+      .filter((f): f is ForwardSpec => f !== undefined)
+      .map(relayKey),
+  );
   const rank: Record<Reach, number> = { yes: 6, exposed: 5, relayed: 5, 'relay-down': 3, 'family-mismatch': 2, 'other-address': 1, 'loopback-only': 0 };
   const byPort = new Map<string, PortReach>();
   for (const l of listeners) {
@@ -128,34 +133,67 @@ export const listenersCheck: Check = {
       const unit = unitName(relay);
       const at = `${relay.listen ?? desired.ip}:${relay.port}/${relay.proto}`;
       const to = describeTargets(targetsOf(relay));
-      if (!up && !served) return [warn('listeners', `${unit} should relay ${at} to ${to}, but it is not listening (and neither is the service)`, `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`)];
-      if (up && !served) return [warn('listeners', `${unit} relays ${at}, but nothing listens on ${to} yet: containers are refused until the service starts`, `start the service (on ${to}, either works)`)];
+      if (!up && !served)
+        return [
+          warn(
+            'listeners',
+            `${unit} should relay ${at} to ${to}, but it is not listening (and neither is the service)`,
+            `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`,
+          ),
+        ];
+      if (up && !served)
+        return [
+          warn(
+            'listeners',
+            `${unit} relays ${at}, but nothing listens on ${to} yet: containers are refused until the service starts`,
+            `start the service (on ${to}, either works)`,
+          ),
+        ];
       return [];
     });
-    return [...ports.map((p): Finding => {
-      const names = [...new Set(p.listeners.map((l) => owners.get(l.inode)).filter((n): n is string => n !== undefined))];
-      const who = names.length > 0 ? ` (${names.join(', ')})` : '';
-      const socks = p.listeners.map(where).join(', ');
-      const spec = p.proto === 'udp' ? `${p.port}/udp` : String(p.port);
-      const head = `${p.proto} ${socks}${who}`;
-      const relayPort = p.relay ? `${desired.ip}:${p.relay.port}` : '';
-      const unit = p.relay ? unitName(p.relay) : '';
-      switch (p.reach) {
-        case 'yes':
-          return ok('listeners', `${head}: containers reach it at ${desired.ip}:${p.port}`);
-        case 'exposed':
-          return ok('listeners', `${head}: exposed (kernel rules), containers reach it at ${desired.ip}:${p.port}`);
-        case 'relayed':
-          return ok('listeners', `${head}: relayed by ${unit}, containers reach it at ${relayPort}`);
-        case 'relay-down':
-          return warn('listeners', `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running`, `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`);
-        case 'family-mismatch':
-          return warn('listeners', `${head}: exposed with kernel rules, which reach 127.0.0.1:${p.port} only, and the service listens on ::1: containers are refused`, hostalias(`expose ${spec}`));
-        case 'loopback-only':
-          return warn('listeners', `${head}: loopback-only, containers can't reach it at ${desired.ip}:${p.port} (expose picks kernel rules for 127.0.0.1, a relay for ::1)`, hostalias(`expose ${spec}`));
-        case 'other-address':
-          return warn('listeners', `${head}: bound to a specific address, not reachable at ${desired.ip}:${p.port}`, `hostalias forward ${spec} --to ${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`);
-      }
-    }), ...idle];
+    return [
+      ...ports.map((p): Finding => {
+        const names = [...new Set(p.listeners.map((l) => owners.get(l.inode)).filter((n): n is string => n !== undefined))];
+        const who = names.length > 0 ? ` (${names.join(', ')})` : '';
+        const socks = p.listeners.map(where).join(', ');
+        const spec = p.proto === 'udp' ? `${p.port}/udp` : String(p.port);
+        const head = `${p.proto} ${socks}${who}`;
+        const relayPort = p.relay ? `${desired.ip}:${p.relay.port}` : '';
+        const unit = p.relay ? unitName(p.relay) : '';
+        switch (p.reach) {
+          case 'yes':
+            return ok('listeners', `${head}: containers reach it at ${desired.ip}:${p.port}`);
+          case 'exposed':
+            return ok('listeners', `${head}: exposed (kernel rules), containers reach it at ${desired.ip}:${p.port}`);
+          case 'relayed':
+            return ok('listeners', `${head}: relayed by ${unit}, containers reach it at ${relayPort}`);
+          case 'relay-down':
+            return warn(
+              'listeners',
+              `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running`,
+              `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`,
+            );
+          case 'family-mismatch':
+            return warn(
+              'listeners',
+              `${head}: exposed with kernel rules, which reach 127.0.0.1:${p.port} only, and the service listens on ::1: containers are refused`,
+              hostalias(`expose ${spec}`),
+            );
+          case 'loopback-only':
+            return warn(
+              'listeners',
+              `${head}: loopback-only, containers can't reach it at ${desired.ip}:${p.port} (expose picks kernel rules for 127.0.0.1, a relay for ::1)`,
+              hostalias(`expose ${spec}`),
+            );
+          case 'other-address':
+            return warn(
+              'listeners',
+              `${head}: bound to a specific address, not reachable at ${desired.ip}:${p.port}`,
+              `hostalias forward ${spec} --to ${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`,
+            );
+        }
+      }),
+      ...idle,
+    ];
   },
 };

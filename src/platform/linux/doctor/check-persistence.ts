@@ -15,7 +15,13 @@ export const persistenceCheck: Check = {
     if (!state) return [warn('persistence', 'nothing is persisted: hostalias is not set up', up)];
     const installed = state.persistence;
     if (!installed) {
-      return [warn('persistence', `the alias is not persisted and disappears at the next reboot (${desired.persist === 'none' ? 'chosen with --persist none' : 'no supported boot mechanism was found'})`, hostalias('up --persist systemd'))];
+      return [
+        warn(
+          'persistence',
+          `the alias is not persisted and disappears at the next reboot (${desired.persist === 'none' ? 'chosen with --persist none' : 'no supported boot mechanism was found'})`,
+          hostalias('up --persist systemd'),
+        ),
+      ];
     }
     const target = { ...installed, ip: desired.ip, label: desired.label };
     let steps;

@@ -55,4 +55,3 @@ export function gatewayFromConfig(argv: readonly string[], daemonJson: string | 
 export function configFileOf(argv: readonly string[]): string {
   return flagValues(argv, '--config-file').at(-1) ?? DAEMON_JSON;
 }
-

@@ -26,7 +26,13 @@ export const linuxDoctor: DoctorPlatform = {
   checks: [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck],
   async reachablePorts(input) {
     // A relayed service is probed where containers reach it: the relay's port on the alias.
-    return [...new Set((await reach(input)).filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed' || p.reach === 'relayed')).map((p) => p.relay?.port ?? p.port))];
+    return [
+      ...new Set(
+        (await reach(input))
+          .filter((p) => p.proto === 'tcp' && (p.reach === 'yes' || p.reach === 'exposed' || p.reach === 'relayed'))
+          .map((p) => p.relay?.port ?? p.port),
+      ),
+    ];
   },
   async startEngineFix(input) {
     const uid = typeof process.getuid === 'function' ? process.getuid() : null;
@@ -37,18 +43,30 @@ export const linuxDoctor: DoctorPlatform = {
     if (result === 'refused') {
       const ports = await reach(input);
       const relayed = ports.find((p) => p.proto === 'tcp' && p.relay?.port === port);
-      if (relayed?.reach === 'relay-down') return { message: `the relay for ${port} (${unitName(relayed.relay ?? { port, proto: 'tcp' })}) is not running`, fix: `sudo systemctl restart ${unitName({ port, proto: 'tcp' })}` };
+      if (relayed?.reach === 'relay-down')
+        return {
+          message: `the relay for ${port} (${unitName(relayed.relay ?? { port, proto: 'tcp' })}) is not running`,
+          fix: `sudo systemctl restart ${unitName({ port, proto: 'tcp' })}`,
+        };
       const relay = managedForwards(desired).find((f) => f.proto === 'tcp' && f.port === port);
-      if (relay && !relayed) return { message: `the relay for ${port} has nothing behind it: nothing listens on ${describeTargets(targetsOf(relay))}`, fix: 'start the service (127.0.0.1 or ::1, either works)' };
+      if (relay && !relayed)
+        return {
+          message: `the relay for ${port} has nothing behind it: nothing listens on ${describeTargets(targetsOf(relay))}`,
+          fix: 'start the service (127.0.0.1 or ::1, either works)',
+        };
       const listener = ports.find((p) => p.proto === 'tcp' && p.port === port);
       if (listener?.reach === 'family-mismatch') {
-        return { message: `the service listens on [::1]:${port} only, and the kernel rules of \`expose\` rewrite to 127.0.0.1 (IPv6 loopback can't be reached from a container by any kernel rule)`, fix: hostalias(`expose ${port}`) };
+        return {
+          message: `the service listens on [::1]:${port} only, and the kernel rules of \`expose\` rewrite to 127.0.0.1 (IPv6 loopback can't be reached from a container by any kernel rule)`,
+          fix: hostalias(`expose ${port}`),
+        };
       }
       if (listener?.reach === 'loopback-only') {
         const v6 = listener.listeners.every((l) => l.address === '::1');
         return { message: v6 ? `the service listens on [::1]:${port} only` : 'the service listens on loopback only', fix: hostalias(`expose ${port}`) };
       }
-      if (!listener) return { message: `nothing listens on port ${port} here`, fix: `start the service so that it listens on 0.0.0.0:${port} or ${desired.ip}:${port}` };
+      if (!listener)
+        return { message: `nothing listens on port ${port} here`, fix: `start the service so that it listens on 0.0.0.0:${port} or ${desired.ip}:${port}` };
       return { message: `although something listens on ${port}: a REJECT rule?`, fix: (await firewallDropFix(input, port)) ?? UNKNOWN_DROP };
     }
     const message = result === 'timeout' ? `a firewall drops container → ${desired.ip}:${port}` : 'the connection failed';

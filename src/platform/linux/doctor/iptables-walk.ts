@@ -83,7 +83,11 @@ export function parseIptablesRule(words: string[], line: string, userChains: Rea
       case '-g':
       case '--goto': {
         const builtin = BUILTIN_TARGETS[v];
-        target = builtin ? ({ kind: builtin } as Target) : userChains.has(v) ? { kind: w === '-g' || w === '--goto' ? 'goto' : 'jump', chain: v } : { kind: 'other' };
+        target = builtin
+          ? ({ kind: builtin } as Target)
+          : userChains.has(v)
+            ? { kind: w === '-g' || w === '--goto' ? 'goto' : 'jump', chain: v }
+            : { kind: 'other' };
         i++;
         // The target's own options (--reject-with …, --log-prefix …) follow; skip them.
         while (i + 1 < words.length && (words[i + 1] as string).startsWith('--')) i += 2;

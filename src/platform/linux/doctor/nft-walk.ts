@@ -3,8 +3,22 @@ import { inSubnet } from '../../../model/address.js';
 import { ifaceMatches, type Chain, type MatchResult, type Packet, type Target } from './rule-walk.js';
 
 type Json = unknown;
-interface NftChain { family: string; table: string; name: string; hook?: string; type?: string; policy?: string; prio?: number }
-interface NftRule { family: string; table: string; chain: string; handle: number; expr?: Json[] }
+interface NftChain {
+  family: string;
+  table: string;
+  name: string;
+  hook?: string;
+  type?: string;
+  policy?: string;
+  prio?: number;
+}
+interface NftRule {
+  family: string;
+  table: string;
+  chain: string;
+  handle: number;
+  expr?: Json[];
+}
 
 /** Tables iptables-nft owns (seen through `iptables -S` already) are skipped. */
 const IPTABLES_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
@@ -23,9 +37,15 @@ function text(v: Json): string {
   const o = v as Record<string, Json>;
   if ('set' in o) return `{ ${(Array.isArray(o.set) ? o.set : [o.set]).map(text).join(', ')} }`;
   if ('meta' in o) return String((o.meta as { key?: string }).key);
-  if ('payload' in o) { const p = o.payload as { protocol?: string; field?: string }; return `${p.protocol} ${p.field}`; }
+  if ('payload' in o) {
+    const p = o.payload as { protocol?: string; field?: string };
+    return `${p.protocol} ${p.field}`;
+  }
   if ('ct' in o) return `ct ${(o.ct as { key?: string }).key}`;
-  if ('prefix' in o) { const p = o.prefix as { addr?: string; len?: number }; return `${p.addr}/${p.len}`; }
+  if ('prefix' in o) {
+    const p = o.prefix as { addr?: string; len?: number };
+    return `${p.addr}/${p.len}`;
+  }
   if ('range' in o) return (o.range as Json[]).map(text).join('-');
   return JSON.stringify(o);
 }
@@ -43,8 +63,14 @@ function valueMatches(v: Json, test: (s: string | number) => boolean, range: (lo
   if (typeof v === 'string' || typeof v === 'number') return test(v);
   if (v && typeof v === 'object') {
     const o = v as Record<string, Json>;
-    if ('prefix' in o) { const p = o.prefix as { addr: string; len: number }; return test(`${p.addr}/${p.len}`); }
-    if ('range' in o) { const [lo, hi] = o.range as [number, number]; return range(Number(lo), Number(hi)); }
+    if ('prefix' in o) {
+      const p = o.prefix as { addr: string; len: number };
+      return test(`${p.addr}/${p.len}`);
+    }
+    if ('range' in o) {
+      const [lo, hi] = o.range as [number, number];
+      return range(Number(lo), Number(hi));
+    }
   }
   return false;
 }
@@ -55,9 +81,10 @@ function matchExpr(m: { op?: string; left?: Json; right?: Json }, p: Packet): Ma
   const left = m.left as Record<string, Json> | undefined;
   if (!left || !['==', '!=', 'in'].includes(op)) return 'maybe';
   const neg = op === '!=';
-  const res = (b: boolean): MatchResult => ((b !== neg) ? 'yes' : 'no');
+  const res = (b: boolean): MatchResult => (b !== neg ? 'yes' : 'no');
   const vals = values(m.right);
-  const any = (test: (s: string | number) => boolean, range: (lo: number, hi: number) => boolean = () => false) => vals.some((v) => valueMatches(v, test, range));
+  const any = (test: (s: string | number) => boolean, range: (lo: number, hi: number) => boolean = () => false) =>
+    vals.some((v) => valueMatches(v, test, range));
   if ('meta' in left) {
     const key = (left.meta as { key?: string }).key;
     if (key === 'iifname') return res(any((s) => ifaceMatches(String(s), p.iface)));
@@ -67,13 +94,24 @@ function matchExpr(m: { op?: string; left?: Json; right?: Json }, p: Packet): Ma
   }
   if ('payload' in left) {
     const { protocol, field } = left.payload as { protocol?: string; field?: string };
-    if (protocol === 'ip' && field === 'daddr') return res(any((s) => { const [a, b] = String(s).split('/'); return a !== undefined && inSubnet(p.dst, a, b === undefined ? 32 : Number(b)); }));
+    if (protocol === 'ip' && field === 'daddr')
+      return res(
+        any((s) => {
+          const [a, b] = String(s).split('/');
+          return a !== undefined && inSubnet(p.dst, a, b === undefined ? 32 : Number(b));
+        }),
+      );
     if (protocol === 'ip6') return 'no';
     if ((protocol === 'tcp' || protocol === 'udp') && field === 'dport') {
       if (protocol !== p.proto) return neg ? 'maybe' : 'no';
       if (p.port === null) return 'ports';
       const port = p.port;
-      return res(any((s) => Number(s) === port, (lo, hi) => port >= lo && port <= hi));
+      return res(
+        any(
+          (s) => Number(s) === port,
+          (lo, hi) => port >= lo && port <= hi,
+        ),
+      );
     }
     return 'maybe';
   }
@@ -96,14 +134,19 @@ function verdictOf(expr: Json[]): Target {
 }
 
 function renderRule(expr: Json[]): string {
-  return expr.map((e) => {
-    const o = (e ?? {}) as Record<string, Json>;
-    if ('match' in o) { const m = o.match as { op?: string; left?: Json; right?: Json }; return `${text(m.left)}${m.op && m.op !== '==' && m.op !== 'in' ? ` ${m.op}` : ''} ${text(m.right)}`; }
-    const k = Object.keys(o)[0] ?? '';
-    if (k === 'counter') return 'counter';
-    if (k === 'jump' || k === 'goto') return `${k} ${String((o[k] as { target?: string }).target)}`;
-    return k;
-  }).join(' ');
+  return expr
+    .map((e) => {
+      const o = (e ?? {}) as Record<string, Json>;
+      if ('match' in o) {
+        const m = o.match as { op?: string; left?: Json; right?: Json };
+        return `${text(m.left)}${m.op && m.op !== '==' && m.op !== 'in' ? ` ${m.op}` : ''} ${text(m.right)}`;
+      }
+      const k = Object.keys(o)[0] ?? '';
+      if (k === 'counter') return 'counter';
+      if (k === 'jump' || k === 'goto') return `${k} ${String((o[k] as { target?: string }).target)}`;
+      return k;
+    })
+    .join(' ');
 }
 
 /** Input-hook base chains of native nftables tables, minus iptables-nft's and `skipTables`. Pure. */
@@ -129,8 +172,13 @@ export function parseNftRuleset(jsonText: string, skipTables: ReadonlySet<string
       const chain = byTable.get(`${r.family} ${r.table}`)?.get(r.chain);
       if (!chain) continue;
       const expr = r.expr ?? [];
-      const matches = expr.filter((e) => e && typeof e === 'object' && 'match' in (e as object)).map((e) => (e as { match: { op?: string; left?: Json; right?: Json } }).match);
-      const unknown = expr.some((e) => { const k = Object.keys((e ?? {}) as object)[0] ?? ''; return !['match', 'counter', 'accept', 'drop', 'reject', 'return', 'jump', 'goto', 'log', 'comment'].includes(k); });
+      const matches = expr
+        .filter((e) => e && typeof e === 'object' && 'match' in (e as object))
+        .map((e) => (e as { match: { op?: string; left?: Json; right?: Json } }).match);
+      const unknown = expr.some((e) => {
+        const k = Object.keys((e ?? {}) as object)[0] ?? '';
+        return !['match', 'counter', 'accept', 'drop', 'reject', 'return', 'jump', 'goto', 'log', 'comment'].includes(k);
+      });
       chain.rules.push({
         text: `${r.family} ${r.table} ${r.chain}: ${renderRule(expr)} # handle ${r.handle}`,
         target: verdictOf(expr),

@@ -22,14 +22,28 @@ export function chooseFirewall(choice: FirewallChoice, p: FirewallProbes): Firew
   const ipt = p.iptables ? `iptables (${p.iptables})` : 'iptables';
   switch (choice) {
     case 'nftables':
-      if (!p.nft) throw new HostaliasError('unsupported', 'nft is not installed, but --firewall nftables was asked for', 'sudo apt-get install nftables, or use --firewall auto');
+      if (!p.nft)
+        throw new HostaliasError(
+          'unsupported',
+          'nft is not installed, but --firewall nftables was asked for',
+          'sudo apt-get install nftables, or use --firewall auto',
+        );
       return { backend: 'nftables', reason: 'nftables (chosen with --firewall)' };
     case 'iptables':
-      if (!p.iptables) throw new HostaliasError('unsupported', 'iptables is not installed, but --firewall iptables was asked for', 'sudo apt-get install iptables, or use --firewall auto');
+      if (!p.iptables)
+        throw new HostaliasError(
+          'unsupported',
+          'iptables is not installed, but --firewall iptables was asked for',
+          'sudo apt-get install iptables, or use --firewall auto',
+        );
       return { backend: 'iptables', reason: `${ipt} (chosen with --firewall)` };
     case 'auto':
       if (p.nft) return { backend: 'nftables', reason: 'nftables (nft found)' };
       if (p.iptables) return { backend: 'iptables', reason: `${ipt} (nft not found)` };
-      throw new HostaliasError('unsupported', 'neither nft nor iptables is installed: the LAN guard and exposed ports need one', 'sudo apt-get install nftables, or turn them off: hostalias up --no-lan-guard (and use `hostalias forward` instead of expose)');
+      throw new HostaliasError(
+        'unsupported',
+        'neither nft nor iptables is installed: the LAN guard and exposed ports need one',
+        'sudo apt-get install nftables, or turn them off: hostalias up --no-lan-guard (and use `hostalias forward` instead of expose)',
+      );
   }
 }

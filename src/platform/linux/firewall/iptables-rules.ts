@@ -51,7 +51,8 @@ export function iptablesChains(s: FirewallSpec | null): IptChain[] {
       add('HOSTALIAS-GUARD', ...s.containerBridges.filter((b) => !s.allowed.includes(b)).map((i) => `${d} -i ${i} -j RETURN`), `${d} -j DROP`);
     }
     const port = (e: FirewallSpec['exposes'][number]) => `-p ${e.proto} -m ${e.proto} --dport ${e.port} -j DNAT --to-destination 127.0.0.1:${e.to}`;
-    if (s.exposes.length > 0) add('HOSTALIAS-DNAT', ...s.allowed.flatMap((i) => s.exposes.map((e) => `${d} -i ${i} ${port(e)}`)), ...lan.map((i) => `${d} -i ${i} -j RETURN`));
+    if (s.exposes.length > 0)
+      add('HOSTALIAS-DNAT', ...s.allowed.flatMap((i) => s.exposes.map((e) => `${d} -i ${i} ${port(e)}`)), ...lan.map((i) => `${d} -i ${i} -j RETURN`));
     add('HOSTALIAS-DNAT', ...trusted.filter((i) => !s.allowed.includes(i)).flatMap((i) => s.exposes.map((e) => `${d} -i ${i} ${port(e)}`)));
     add('HOSTALIAS-LOCAL', ...s.exposes.map((e) => `${d} ${port(e)}`));
     for (const e of s.exposes.filter((x) => !x.keepSource)) {
@@ -96,24 +97,47 @@ export function planIptables(s: FirewallSpec | null, observed: IptObserved): Ste
     const jumped = observed.jumps.includes(`${meta.hook}>${meta.name}`);
     const jump = ['-j', meta.name];
     if (!want) {
-      if (jumped) steps.push({ kind: 'run', argv: ipt(meta.table, '-D', meta.hook, ...jump), undo: ipt(meta.table, '-I', meta.hook, '1', ...jump), why: `unhook ${meta.name} from ${meta.table} ${meta.hook}` });
+      if (jumped)
+        steps.push({
+          kind: 'run',
+          argv: ipt(meta.table, '-D', meta.hook, ...jump),
+          undo: ipt(meta.table, '-I', meta.hook, '1', ...jump),
+          why: `unhook ${meta.name} from ${meta.table} ${meta.hook}`,
+        });
       if (have) {
         steps.push({ kind: 'run', argv: ipt(meta.table, '-F', meta.name), why: `flush ${meta.name}` });
         steps.push({ kind: 'run', argv: ipt(meta.table, '-X', meta.name), undo: ipt(meta.table, '-N', meta.name), why: `delete the chain ${meta.name}` });
       }
       continue;
     }
-    if (!have) steps.push({ kind: 'run', argv: ipt(meta.table, '-N', meta.name), undo: ipt(meta.table, '-X', meta.name), why: `create the chain ${meta.name} (${meta.table})` });
+    if (!have)
+      steps.push({
+        kind: 'run',
+        argv: ipt(meta.table, '-N', meta.name),
+        undo: ipt(meta.table, '-X', meta.name),
+        why: `create the chain ${meta.name} (${meta.table})`,
+      });
     if (have && have.length > 0 && have.join('\n') !== want.rules.join('\n')) {
       steps.push({ kind: 'run', argv: ipt(meta.table, '-F', meta.name), why: `flush ${meta.name} to rewrite it` });
     }
     if (!have || have.join('\n') !== want.rules.join('\n')) {
       for (const r of want.rules) {
         const rule = r.split(' ');
-        steps.push({ kind: 'run', argv: ipt(meta.table, '-A', meta.name, ...rule), undo: ipt(meta.table, '-D', meta.name, ...rule), why: `${meta.name}: ${r}` });
+        steps.push({
+          kind: 'run',
+          argv: ipt(meta.table, '-A', meta.name, ...rule),
+          undo: ipt(meta.table, '-D', meta.name, ...rule),
+          why: `${meta.name}: ${r}`,
+        });
       }
     }
-    if (!jumped) steps.push({ kind: 'run', argv: ipt(meta.table, '-I', meta.hook, '1', ...jump), undo: ipt(meta.table, '-D', meta.hook, ...jump), why: `hook ${meta.name} into ${meta.table} ${meta.hook}` });
+    if (!jumped)
+      steps.push({
+        kind: 'run',
+        argv: ipt(meta.table, '-I', meta.hook, '1', ...jump),
+        undo: ipt(meta.table, '-D', meta.hook, ...jump),
+        why: `hook ${meta.name} into ${meta.table} ${meta.hook}`,
+      });
   }
   return steps;
 }

@@ -13,7 +13,8 @@ function snatRule(ip: string, e: ExposeSpec): string {
   return `ct status dnat ct original ip daddr ${ip} meta l4proto ${e.proto} ct original proto-dst ${e.port} snat ip to 127.0.0.1`;
 }
 
-const setDecl = (name: string, items: readonly string[]) => `\tset ${name} { type ifname;${items.length > 0 ? ` elements = { ${items.map(q).join(', ')} };` : ''} }`;
+const setDecl = (name: string, items: readonly string[]) =>
+  `\tset ${name} { type ifname;${items.length > 0 ? ` elements = { ${items.map(q).join(', ')} };` : ''} }`;
 
 function body(s: FirewallSpec): string[] {
   const a = `ip daddr ${s.ip}`;

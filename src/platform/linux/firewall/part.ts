@@ -16,7 +16,10 @@ import { kernelExposes } from '../../../model/expose.js';
  * in the firewall record), so a hung or stopped engine never turns a container network into a
  * "LAN" bridge and cuts its containers off the alias (issue 15). The warning says so.
  */
-async function enginesOrLastKnown(ctx: Context, found: { ifaces: string[]; answered: boolean; reason: string }): Promise<{ ifaces: string[]; reason: string; warning: string | null }> {
+async function enginesOrLastKnown(
+  ctx: Context,
+  found: { ifaces: string[]; answered: boolean; reason: string },
+): Promise<{ ifaces: string[]; reason: string; warning: string | null }> {
   if (found.answered) return { ...found, warning: null };
   const record = parseRecord(await ctx.fs.read(RECORD_PATH), ctx.fs.resolve(RECORD_PATH));
   const kept = [...new Set([...found.ifaces, ...(record?.bridges ?? [])])].sort();
@@ -47,7 +50,9 @@ function withoutPacketFilter(spec: FirewallSpec): Plan {
   }
   const plan = emptyPlan();
   if (spec.guard) {
-    plan.warnings.push(`the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`);
+    plan.warnings.push(
+      `the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`,
+    );
   }
   return plan;
 }
@@ -64,9 +69,10 @@ export const firewallPart: Part = {
     const probes = await probeFirewall(ctx);
     // An image (--root) has no running interfaces or engine to ask.
     const links = ctx.live ? await listLinks(ctx) : [];
-    const engines = wanted && ctx.live
-      ? await enginesOrLastKnown(ctx, await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS))
-      : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)', warning: null };
+    const engines =
+      wanted && ctx.live
+        ? await enginesOrLastKnown(ctx, await listContainerBridges(ctx.runner, ENGINE_PROBE_TIMEOUT_MS))
+        : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)', warning: null };
     const classes = classifyBridges(links, engines.ifaces);
     const spec = firewallSpec(desired, classes, engines.ifaces);
     if (spec && !probes.nft && !probes.iptables && (desired?.firewall ?? 'auto') === 'auto') return withoutPacketFilter(spec);
@@ -83,7 +89,13 @@ export const firewallPart: Part = {
           ? 'the alias is persisted by ifupdown, which starts no systemd unit'
           : undefined;
     const obs = { ...observed, systemdInstalled: noBootUnitReason === undefined, ...(noBootUnitReason ? { noBootUnitReason } : {}) };
-    if (!spec && !obs.record && obs.nftListing === null && Object.keys(obs.iptables?.chains ?? {}).length === 0 && !Object.values(obs.files).some((f) => f !== null)) {
+    if (
+      !spec &&
+      !obs.record &&
+      obs.nftListing === null &&
+      Object.keys(obs.iptables?.chains ?? {}).length === 0 &&
+      !Object.values(obs.files).some((f) => f !== null)
+    ) {
       return emptyPlan();
     }
     const backend = decision?.backend ?? obs.record?.backend ?? 'nftables';
@@ -92,7 +104,10 @@ export const firewallPart: Part = {
     if (spec && plan.steps.length > 0) {
       plan.notes.push(`firewall: ${decision?.reason ?? backend}`, engines.reason);
       const lan = spec.lan.map((b) => `${b} (${classes.reasons[b] ?? 'LAN'})`);
-      if (spec.guard) plan.notes.push(`lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ' (turn off: hostalias up --no-lan-guard)' : ''}`);
+      if (spec.guard)
+        plan.notes.push(
+          `lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ' (turn off: hostalias up --no-lan-guard)' : ''}`,
+        );
     }
     return plan;
   },

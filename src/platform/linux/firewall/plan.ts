@@ -65,7 +65,10 @@ function installNft(s: FirewallSpec, obs: FirewallObserved): Step[] {
 }
 
 function installIptables(s: FirewallSpec, obs: FirewallObserved): Step[] {
-  return [...write(IPTABLES_FILE, renderIptablesRestore(s), obs, 'save the iptables rules (loaded at boot)'), ...planIptables(s, obs.iptables ?? { chains: {}, jumps: [] })];
+  return [
+    ...write(IPTABLES_FILE, renderIptablesRestore(s), obs, 'save the iptables rules (loaded at boot)'),
+    ...planIptables(s, obs.iptables ?? { chains: {}, jumps: [] }),
+  ];
 }
 
 function describe(s: FirewallSpec): string {
@@ -73,29 +76,51 @@ function describe(s: FirewallSpec): string {
   return parts.filter(Boolean).join(', ');
 }
 
-function bootSteps(s: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved, localnetBefore: number | undefined): { install: Step[]; uninstall: Step[]; notes: string[] } {
+function bootSteps(
+  s: FirewallSpec | null,
+  backend: FirewallBackend,
+  obs: FirewallObserved,
+  localnetBefore: number | undefined,
+): { install: Step[]; uninstall: Step[]; notes: string[] } {
   const svc = (argv: string[], why: string): Step => ({ kind: 'run', argv, service: true, why });
   const link = (path: string, target: string, why: string): Step[] => (obs.links[path] === target ? [] : [{ kind: 'symlink', path, target, why }]);
   const unlink = (path: string, why: string): Step[] => (obs.links[path] == null ? [] : [{ kind: 'remove', path, before: null, why }]);
   // The Docker-network watcher of earlier versions: no longer needed by anything.
   const watcher = [
-    ...(obs.systemdRunning && obs.files[UNITS.bridges] != null ? [svc(['systemctl', 'stop', 'hostalias-bridges.service'], 'stop the Docker-network watcher (bridges are trusted by kind now)')] : []),
+    ...(obs.systemdRunning && obs.files[UNITS.bridges] != null
+      ? [svc(['systemctl', 'stop', 'hostalias-bridges.service'], 'stop the Docker-network watcher (bridges are trusted by kind now)')]
+      : []),
     ...unlink(UNITS.bridgesWants, 'disable hostalias-bridges.service'),
     ...remove(UNITS.bridges, obs, 'remove hostalias-bridges.service'),
   ];
   const reload = (steps: Step[], why: string) => (steps.length > 0 && obs.systemdRunning ? [...steps, svc(['systemctl', 'daemon-reload'], why)] : steps);
   if (!s || !obs.systemdInstalled) {
-    const uninstall = reload([...watcher, ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'), ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service')], 'make systemd forget the units');
-    return { install: [], uninstall, notes: s ? [`firewall: the rules are not restored at boot (${obs.noBootUnitReason ?? 'systemd is not installed here'}), so they last until reboot: run \`sudo hostalias up\` after boot`] : [] };
+    const uninstall = reload(
+      [...watcher, ...unlink(UNITS.firewallWants, 'disable hostalias-firewall.service'), ...remove(UNITS.firewall, obs, 'remove hostalias-firewall.service')],
+      'make systemd forget the units',
+    );
+    return {
+      install: [],
+      uninstall,
+      notes: s
+        ? [
+            `firewall: the rules are not restored at boot (${obs.noBootUnitReason ?? 'systemd is not installed here'}), so they last until reboot: run \`sudo hostalias up\` after boot`,
+          ]
+        : [],
+    };
   }
   const load = backend === 'nftables' ? [obs.paths.nft, '-f', NFT_FILE] : [obs.paths.iptablesRestore, '-w', '5', '--noflush', IPTABLES_FILE];
-  const unload = backend === 'nftables' ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias'] : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
+  const unload =
+    backend === 'nftables'
+      ? [obs.paths.nft, 'delete', 'table', 'inet', 'hostalias']
+      : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
   const start = [load];
   const stop = [unload];
   if (s.exposes.length > 0) {
     // After the rules (with the 127/8 hardening), as `up` does it.
     start.push([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=1`]);
-    if (localnetBefore !== undefined && localnetBefore !== 1) stop.unshift([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=${localnetBefore}`]);
+    if (localnetBefore !== undefined && localnetBefore !== 1)
+      stop.unshift([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=${localnetBefore}`]);
   }
   const install = [
     ...write(UNITS.firewall, firewallUnit(s.ip, start, stop), obs, 'load the firewall rules at boot (hostalias-firewall.service)'),
@@ -118,7 +143,9 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
   plan.notes.push(...boot.notes);
   const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...(spec?.engineBridges ? { bridges: spec.engineBridges } : {}) };
   const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
-  const recordSteps = keepRecord ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600) : remove(RECORD_PATH, obs, 'drop the firewall record');
+  const recordSteps = keepRecord
+    ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600)
+    : remove(RECORD_PATH, obs, 'drop the firewall record');
   const removeOther = spec === null ? [...removeNft(obs), ...removeIptables(obs)] : backend === 'nftables' ? removeIptables(obs) : removeNft(obs);
   if (spec) {
     const install = backend === 'nftables' ? installNft(spec, obs) : installIptables(spec, obs);

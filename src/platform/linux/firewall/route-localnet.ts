@@ -40,7 +40,11 @@ export function sysctlSetArgv(iface: string, value: number): string[] {
  * previous values to keep (interfaces that vanished are dropped: nothing is left to restore).
  * Pure; idempotent.
  */
-export function planRouteLocalnet(wanted: readonly string[], current: Readonly<Record<string, number>>, recorded: Readonly<Record<string, number>>): { steps: Step[]; record: Record<string, number> } {
+export function planRouteLocalnet(
+  wanted: readonly string[],
+  current: Readonly<Record<string, number>>,
+  recorded: Readonly<Record<string, number>>,
+): { steps: Step[]; record: Record<string, number> } {
   const steps: Step[] = [];
   const record: Record<string, number> = {};
   const want = new Set(wanted.filter((i) => current[i] !== undefined));
@@ -51,13 +55,20 @@ export function planRouteLocalnet(wanted: readonly string[], current: Readonly<R
       record[iface] = previous;
       continue;
     }
-    if (now !== previous) steps.push({ kind: 'run', argv: sysctlSetArgv(iface, previous), undo: sysctlSetArgv(iface, now), why: `restore route_localnet=${previous} on ${iface}` });
+    if (now !== previous)
+      steps.push({ kind: 'run', argv: sysctlSetArgv(iface, previous), undo: sysctlSetArgv(iface, now), why: `restore route_localnet=${previous} on ${iface}` });
   }
   for (const iface of [...want].sort()) {
     const now = current[iface] as number;
     if (record[iface] === undefined) record[iface] = now;
     const who = iface === LOCALNET_SCOPE ? 'every interface' : iface;
-    if (now !== 1) steps.push({ kind: 'run', argv: sysctlSetArgv(iface, 1), undo: sysctlSetArgv(iface, now), why: `let ${who} deliver DNATed packets to 127.0.0.1 (route_localnet=1)` });
+    if (now !== 1)
+      steps.push({
+        kind: 'run',
+        argv: sysctlSetArgv(iface, 1),
+        undo: sysctlSetArgv(iface, now),
+        why: `let ${who} deliver DNATed packets to 127.0.0.1 (route_localnet=1)`,
+      });
   }
   return { steps, record };
 }
@@ -69,10 +80,7 @@ export function renderRecord(r: FirewallRecord): string {
 
 const RecordSchema = v.object({
   backend: v.picklist(['nftables', 'iptables']),
-  routeLocalnet: v.record(
-    v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)),
-    v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1)),
-  ),
+  routeLocalnet: v.record(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)), v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1))),
   bridges: v.optional(v.array(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:@+-]{1,15}$/)))),
 });
 
@@ -94,7 +102,11 @@ export function parseRecord(text: string | null, path = RECORD_PATH): FirewallRe
     const at = issue ? v.getDotPath(issue) : null;
     throw recordError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
   }
-  return { backend: result.output.backend, routeLocalnet: { ...result.output.routeLocalnet }, ...(result.output.bridges ? { bridges: result.output.bridges } : {}) };
+  return {
+    backend: result.output.backend,
+    routeLocalnet: { ...result.output.routeLocalnet },
+    ...(result.output.bridges ? { bridges: result.output.bridges } : {}),
+  };
 }
 
 function recordError(path: string, why: string): HostaliasError {

@@ -61,8 +61,14 @@ export interface BridgeClasses {
 export function classifyBridges(links: readonly LinkFacts[], engineBridges: readonly string[]): BridgeClasses {
   const out: BridgeClasses = { container: [], lan: [], reasons: {} };
   const reported = new Set(engineBridges);
-  for (const b of links.filter((l) => l.kind === 'bridge').map((l) => l.name).sort()) {
-    const foreign = links.filter((l) => l.master === b && l.kind !== 'veth').map((l) => l.name).sort();
+  for (const b of links
+    .filter((l) => l.kind === 'bridge')
+    .map((l) => l.name)
+    .sort()) {
+    const foreign = links
+      .filter((l) => l.master === b && l.kind !== 'veth')
+      .map((l) => l.name)
+      .sort();
     if (foreign.length > 0) {
       out.lan.push(b);
       out.reasons[b] = `has a port that is not a container's veth: ${foreign.join(', ')}`;
@@ -70,7 +76,7 @@ export function classifyBridges(links: readonly LinkFacts[], engineBridges: read
       out.container.push(b);
     } else {
       out.lan.push(b);
-      out.reasons[b] = 'no container engine reports it and its name is not an engine\'s';
+      out.reasons[b] = "no container engine reports it and its name is not an engine's";
     }
   }
   return out;
@@ -83,7 +89,11 @@ export function classifyBridges(links: readonly LinkFacts[], engineBridges: read
  * is `classifyBridges` of the links present now; `engineBridges` those the engines report
  * (for the iptables fallback's names). Pure.
  */
-export function firewallSpec(desired: Desired | null, bridges: Pick<BridgeClasses, 'lan' | 'container'>, engineBridges: readonly string[] = []): FirewallSpec | null {
+export function firewallSpec(
+  desired: Desired | null,
+  bridges: Pick<BridgeClasses, 'lan' | 'container'>,
+  engineBridges: readonly string[] = [],
+): FirewallSpec | null {
   const kernel = desired ? kernelExposes(desired.exposes) : [];
   if (!desired || (!desired.lanGuard && kernel.length === 0)) return null;
   const allowed = [...new Set(desired.allowIfaces)].filter((i) => i !== 'lo').sort();
