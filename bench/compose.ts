@@ -37,7 +37,7 @@ function main(): void {
   const cli = cliPath();
   const compose = spawnSync('sh', ['-c', 'command -v docker-compose']).stdout.toString().trim();
   const out = [
-    '| compose (medians of ' + RUNS + ') | services | `docker-compose config` ms | `hostalias compose --dry-run` ms | ratio | target |',
+    `| compose (medians of ${RUNS}) | services | \`docker-compose config\` ms | \`hostalias compose --dry-run\` ms | ratio | target |`,
     '|---|---:|---:|---:|---:|---|',
   ];
   for (const n of [1_000, 10_000]) {

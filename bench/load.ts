@@ -124,7 +124,8 @@ async function latency(host: string, port: number, seconds: number): Promise<obj
 async function latencyPair(host: string, portA: number, portB: number, seconds: number): Promise<object> {
   const paths = [await echoPath(host, portA), await echoPath(host, portB)];
   await roundTrips(paths, seconds);
-  return { a: summarize(paths[0]!.rtts), b: summarize(paths[1]!.rtts) };
+  const [a, b] = paths.map((p) => summarize(p.rtts));
+  return { a, b };
 }
 
 function summarize(rtts: number[]): { p50us: number; p99us: number; samples: number } {

@@ -96,7 +96,7 @@ async function benchStart(node: string, cli: string): Promise<void> {
   ];
   for (const r of start) timeSync(r.argv); // warm the page cache
   for (let i = 0; i < START_RUNS; i++) for (const r of start) r.times.push(timeSync(r.argv));
-  process.stdout.write(`${table('start (medians of ' + START_RUNS + ')', start)}\n\n`);
+  process.stdout.write(`${table(`start (medians of ${START_RUNS})`, start)}\n\n`);
   node0 = median(start[0]?.times ?? []);
 }
 
@@ -126,7 +126,7 @@ async function benchRun(cli: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 2_500));
     for (const r of run) await timeIn(held, r.argv, r.env ?? env);
     for (let i = 0; i < RUN_RUNS; i++) for (const r of run) r.times.push(await timeIn(held, r.argv, r.env ?? env));
-    process.stdout.write(`${table('docker run (medians of ' + RUN_RUNS + ', in a lab namespace with its own dockerd)', run)}\n`);
+    process.stdout.write(`${table(`docker run (medians of ${RUN_RUNS}, in a lab namespace with its own dockerd)`, run)}\n`);
     const [a, b, c] = run.map((r) => median(r.times)) as [number, number, number];
     process.stdout.write(
       `\nhostalias run adds ${(b - a).toFixed(0)} ms to docker run (${((b / a - 1) * 100).toFixed(1)}%); with the cache off, ${(c - a).toFixed(0)} ms (${((c / a - 1) * 100).toFixed(1)}%)\n`,

@@ -14,6 +14,6 @@ export function refuseLinuxOnly(ctx: Context, given: Record<string, unknown>): v
   if (used.length === 0) return;
   throw usageError(
     `${used.join(' and ')} ${used.length > 1 ? 'are' : 'is'} Linux-only and ${used.length > 1 ? 'have' : 'has'} no meaning on macOS (the alias is on lo0 without a label; pf carries the LAN guard and --keep-source redirects)`,
-    'run it again without ' + used.join(' and '),
+    `run it again without ${used.join(' and ')}`,
   );
 }

@@ -68,7 +68,7 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
   const groups = versionOnly ? [] : group ? [group] : Object.keys(GROUPS);
   const registers = await Promise.all(groups.map((g) => (GROUPS[g] as () => Promise<Register>)()));
   for (const register of registers) register(program, io);
-  program.commands.forEach((c) => c.exitOverride());
+  for (const c of program.commands) c.exitOverride();
   return program;
 }
 

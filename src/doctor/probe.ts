@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { addHostArgs } from '../docker/add-hosts.js';
-import type { Runner } from '../exec/runner.js';
+import type { Runner, RunResult } from '../exec/runner.js';
 import { parseProbeOutput, pickProbeImage, PROBE_SCRIPT, type ProbeOutput } from './probe-script.js';
 import { fail, ok, warn, type DoctorInput, type Finding } from '../model/finding.js';
 
@@ -119,7 +119,7 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
   );
   const started = Date.now();
   const ticker = setInterval(() => say(`probe: still running (${Math.round((Date.now() - started) / 1000)} s)…`), 2000);
-  let res;
+  let res: RunResult;
   try {
     res = await runner.run([cli, ...probeRunArgs(name, image, input, ports, opts.network)], { timeoutMs: 60_000 });
   } finally {

@@ -112,7 +112,12 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
     let out = '';
     let err = '';
     child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
-    const ready = new Promise<void>((resolve) => child.stdout?.on('data', (b: Buffer) => ((out += b.toString()), out.includes('ready') && resolve())));
+    const ready = new Promise<void>((resolve) =>
+      child.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('ready')) resolve();
+      }),
+    );
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     assert.notEqual(await raceTimeout(ready, 60_000), TIMEOUT, `the container started (stdout ${out}, stderr ${err})`);
     child.kill('SIGTERM');

@@ -85,7 +85,7 @@ async function lab(t: TestContext, tag: string) {
 const listenerFinding = (fs: Finding[], re: RegExp) => fs.find((f) => f.id === 'listeners' && re.test(f.message));
 
 test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, conflicts, doctor; 127.0.0.1 stays on kernel rules', async (t) => {
-  const { ns, d, image, root, cli, container, doctor, listening, startRelay } = await lab(t, 'xv6');
+  const { ns, image, root, cli, container, doctor, listening, startRelay } = await lab(t, 'xv6');
 
   const server = await startReplyServer(ns, { host: '::1', reply: 'vite-ok\n' });
   t.after(() => server.stop());

@@ -99,7 +99,13 @@ async function silentSocket(path: string): Promise<{ close(): Promise<void> }> {
   const server = net.createServer((s) => void held.push(s));
   await new Promise<void>((r) => server.listen(path, r));
   // server.close() waits for every connection to end: end the held ones first.
-  return { close: () => new Promise<void>((r) => (held.forEach((s) => s.destroy()), server.close(() => r()))) };
+  return {
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of held) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
 
 test('a silent engine never shrinks trust: refresh keeps the custom bridge trusted and a container still connects; doctor stays bounded', {

@@ -138,7 +138,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     assert.equal(first.stdin, 'hello');
     assert.deepEqual(first.leaked, [], 'the engine inherits no HOSTALIAS_ variable');
     assert.equal((await stat(l.cache)).mode & 0o777, 0o600);
-    assert.match(await readFile(l.cache, 'utf8'), /^hostalias run cache 1\n[^]*\n\.\n$/);
+    assert.match(await readFile(l.cache, 'utf8'), /^hostalias run cache 1\n[\s\S]*\n\.\n$/);
     const next = await hostaliasRun(l, ['--rm', '-i', 'img', 'sh', '-c', 'true'], { input: 'hello\n' });
     assert.equal(next.fromCache, true);
     assert.deepEqual(next.args, first.args);

@@ -65,7 +65,7 @@ test('expose --keep-source --platform darwin --dry-run shows the pf anchor, its 
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^\$ pfctl -a com\.apple\/hostalias -f - <<'EOF'$/m);
   assert.match(res.stdout, /^rdr pass on lo0 inet proto tcp from any to 10\.254\.254\.254 port = 5432 -> 127\.0\.0\.1 port 5432$/m);
-  assert.match(res.stdout, /^\$ pfctl -E    # saves .*\/var\/lib\/hostalias\/pf-token$/m);
+  assert.match(res.stdout, /^\$ pfctl -E {4}# saves .*\/var\/lib\/hostalias\/pf-token$/m);
   assert.match(res.stdout, /dev\.hostalias\.pf\.plist/);
 });
 

@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultDesired } from '../../src/model/config.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
-import type { DoctorInput } from '../../src/model/finding.js';
 import { checkAliasThroughDesktop, describeDockerDesktop, desktopProbeArgv, dockerDesktopCheck } from '../../src/doctor/check-docker-desktop.js';
 import { wslCheck } from '../../src/platform/linux/wsl.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';

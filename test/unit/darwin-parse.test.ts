@@ -85,7 +85,7 @@ test('the alias LaunchDaemon is a well-formed property list with the right keys'
     RunAtLoad: true,
   });
   assert.match(text, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<!DOCTYPE plist PUBLIC "-\/\/Apple\/\/DTD PLIST 1\.0\/\/EN"/);
-  const comments = [...text.matchAll(/<!--([^]*?)-->/g)].map((m) => m[1] ?? '');
+  const comments = [...text.matchAll(/<!--([\s\S]*?)-->/g)].map((m) => m[1] ?? '');
   assert.equal(comments.length, 1);
   assert.ok(
     comments.every((c) => !c.includes('--')),

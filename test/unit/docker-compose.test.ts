@@ -86,7 +86,7 @@ for (const c of CASES) {
 
 test('compose override quotes every entry (YAML 1.1 readers like docker-compose v1 see strings)', () => {
   const plan = planOverride([{ path: 'c.yaml', text: 'version: "2.4"\nservices:\n  a:\n    image: x\n' }], { ip: '10.254.254.254', names: ['local'] });
-  assert.match(plan.content ?? '', /\nversion: "2\.4"\nservices:\n  a:\n    extra_hosts:\n      - "local:10\.254\.254\.254"\n$/);
+  assert.match(plan.content ?? '', /\nversion: "2\.4"\nservices:\n {2}a:\n {4}extra_hosts:\n {6}- "local:10\.254\.254\.254"\n$/);
 });
 
 for (const [text, line, col] of [

@@ -10,7 +10,7 @@ import { SystemFs } from '../../src/fs/system-fs.js';
 import { aliasCheck } from '../../src/platform/linux/doctor/check-alias.js';
 import { routeConflictCheck } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { dockerCheck } from '../../src/doctor/check-docker.js';
-import { doctorInputFor, hostaliasFix, runChecks } from '../../src/doctor/run-checks.js';
+import { doctorInputFor, runChecks } from '../../src/doctor/run-checks.js';
 import type { Check, DoctorInput } from '../../src/model/finding.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
 
@@ -29,10 +29,10 @@ async function withInput(runner: FakeRunner, fn: (input: DoctorInput) => Promise
 
 test('alias check: present /32, missing, wrong prefix', async () => {
   const cases: Array<[string, string, string | undefined]> = [
-    [LO(',{"family":"inet","local":"10.254.254.254","prefixlen":32,"label":"lo:hostalias"}') + ']', 'ok', undefined],
-    [LO() + ']', 'fail', 'sudo hostalias up --files-root ROOT'],
+    [`${LO(',{"family":"inet","local":"10.254.254.254","prefixlen":32,"label":"lo:hostalias"}')}]`, 'ok', undefined],
+    [`${LO()}]`, 'fail', 'sudo hostalias up --files-root ROOT'],
     [
-      LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}') + ']',
+      `${LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}')}]`,
       'fail',
       'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --files-root ROOT',
     ],
@@ -60,7 +60,7 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
     assert.equal(f?.fix?.replace(input.ctx.fs.root, 'ROOT'), 'sudo hostalias up --ip 10.253.253.253 --files-root ROOT');
   });
   const vpn = new FakeRunner()
-    .on(['ip', '-j', 'addr', 'show'], ok(LO() + ']'))
+    .on(['ip', '-j', 'addr', 'show'], ok(`${LO()}]`))
     .on(
       ['ip', '-j', 'route', 'show', 'match', '10.254.254.254'],
       ok('[{"dst":"default","gateway":"192.0.2.1","dev":"eth0"},{"dst":"10.0.0.0/8","dev":"tun0"}]'),

@@ -111,7 +111,7 @@ test('over the socket: the same facts and names as the docker CLI from the same 
     assert.deepEqual(asked.sort(), ['/info', '/version']);
     const viaCli = await probeEngine(onDocker(new FakeRunner(), { version, info }), { bridges: false });
     assert.ok(viaApi.reachable && viaCli.reachable);
-    assert.equal(viaApi.flavour, flavour, version + ' ' + info);
+    assert.equal(viaApi.flavour, flavour, `${version} ${info}`);
     assert.deepEqual({ ...viaApi, clientVersion: null }, { ...viaCli, clientVersion: null, bridges: [] }, 'every fact but the client version');
     assert.deepEqual(
       (await namesForEngine(ctx, NAMES)).names,

@@ -30,7 +30,12 @@ test('engine probe: the lab engine (real docker JSON) is a rootful Docker Engine
 test('engine probe: every docker call is bounded by the probe timeout', async () => {
   const seen: Array<number | undefined> = [];
   const runner = onDocker(new FakeRunner());
-  const bounded = { run: (argv: readonly string[], opts?: { timeoutMs?: number }) => (seen.push(opts?.timeoutMs), runner.run(argv, opts)) };
+  const bounded = {
+    run: (argv: readonly string[], opts?: { timeoutMs?: number }) => {
+      seen.push(opts?.timeoutMs);
+      return runner.run(argv, opts);
+    },
+  };
   await probeEngine(bounded);
   assert.equal(seen.length, 5);
   assert.ok(

@@ -49,7 +49,9 @@ test('12k held connections: past its cap (from RLIMIT_NOFILE) the relay refuses 
   const relayPort = Number(/"port":(\d+)/.exec(relay.lines.join('\n'))?.[1]);
 
   const held: net.Socket[] = [];
-  t.after(() => held.forEach((s) => s.destroy()));
+  t.after(() => {
+    for (const s of held) s.destroy();
+  });
   let closed = 0;
   for (let batch = 0; batch < 12_000; batch += 500) {
     await Promise.all(
@@ -86,7 +88,9 @@ test('UDP flood from 1,000 source ports into a 64-session table: a new client st
   const relay = await startUdpRelay({ listen: { host: RELAY_HOST, port: 0 }, targets: [{ host: '127.0.0.1', port: echo.address().port }], maxSessions: 64 });
   t.after(() => relay.close());
   const flood: dgram.Socket[] = [];
-  t.after(() => flood.forEach((s) => s.close()));
+  t.after(() => {
+    for (const s of flood) s.close();
+  });
   for (let i = 0; i < 1000; i++) {
     const s = dgram.createSocket('udp4');
     flood.push(s);

@@ -35,7 +35,12 @@ function stopAfter(t: { after(fn: () => Promise<void>): void }, relay: RelayChil
 function sampleRss(pid: number): { stop(): number } {
   let peak = rssKb(pid);
   const timer = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
-  return { stop: () => (clearInterval(timer), peak / 1024) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak / 1024;
+    },
+  };
 }
 
 test('backpressure: 200 MB to a reader that stalls, then reads slowly: relay memory stays bounded', async (t) => {
@@ -253,7 +258,10 @@ test('SIGTERM: stops accepting, lets a live connection finish, exits 0 (2 worker
   await sleep(500);
   // New connections are refused now…
   const refused = await connect(port).then(
-    (s) => (s.destroy(), 'accepted'),
+    (s) => {
+      s.destroy();
+      return 'accepted';
+    },
     (e: NodeJS.ErrnoException) => e.code,
   );
   assert.equal(refused, 'ECONNREFUSED');

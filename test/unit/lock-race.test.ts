@@ -54,7 +54,9 @@ async function race(t: TestContext, impl: 'hostalias' | 'naive', rounds: number,
   const counter = join(work, 'counter');
   await writeFile(counter, '0');
   const children = Array.from({ length: workers }, () => fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  t.after(() => children.forEach((c) => c.kill('SIGKILL')));
+  t.after(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
   await Promise.all(children.map(next));
   let entries = 0;
   let overlaps = 0;

@@ -30,7 +30,8 @@ test('changing the kind (systemd → ifupdown) uninstalls the old one; down remo
   assert.equal(afterSystemd['/var/lib/hostalias/backups/etc_hosts'], HOSTS, 'the original /etc/hosts is backed up before the first edit');
 
   const state = await loadState(ctx.fs);
-  const { plan } = await planChange(ctx, { ...state!.desired, persist: 'ifupdown' }, state);
+  assert.ok(state, 'up recorded a state');
+  const { plan } = await planChange(ctx, { ...state.desired, persist: 'ifupdown' }, state);
   assert.equal(
     renderPlan(plan, UNRENDERED),
     [
@@ -61,13 +62,15 @@ test('changing the kind (systemd → ifupdown) uninstalls the old one; down remo
   assert.equal(moved['/etc/systemd/system/hostalias.service'], undefined);
   assert.equal(moved['/etc/systemd/system/multi-user.target.wants/hostalias.service'], undefined);
   assert.match(moved['/etc/network/interfaces'] ?? '', /up \/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo label lo:hostalias/);
-  assert.deepEqual((await planChange(ctx, (await loadState(ctx.fs))!.desired, await loadState(ctx.fs))).plan.steps, []);
+  const movedState = await loadState(ctx.fs);
+  assert.ok(movedState, 'the move recorded a state');
+  assert.deepEqual((await planChange(ctx, movedState.desired, movedState)).plan.steps, []);
 
   const res = await down(ctx);
   assert.ok(res.plan.steps.some((s) => s.kind === 'remove' && s.path === '/var/lib/hostalias/backups/etc_hosts'));
   const { ['/var/lib/hostalias/journal.log']: journal, ...left } = await readTree(root);
   assert.deepEqual(left, files, 'every file is back byte for byte, backups and state are gone');
-  assert.ok(journal && journal.includes('down: done'), 'the journal records what down did');
+  assert.ok(journal?.includes('down: done'), 'the journal records what down did');
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo']);
 });
 

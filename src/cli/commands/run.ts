@@ -6,7 +6,7 @@ import { loadHostTarget } from '../../docker/target.js';
 import { keepRunCache, observeRunCache, takeRunCacheRequest } from '../../docker/run-cache.js';
 import { HostaliasError, usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';
-import { type CliIO } from '../io.js';
+import type { CliIO } from '../io.js';
 import { contextFrom } from '../context-from.js';
 
 interface RunFlags {

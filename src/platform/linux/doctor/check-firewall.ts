@@ -37,7 +37,7 @@ export function liveLanSet(listing: string): string[] {
  * table's LAN set (it existed at `up` and was not known as a container network then).
  */
 async function guardDropFindings(input: DoctorInput): Promise<Finding[]> {
-  const { ctx, desired, hostalias } = input;
+  const { desired, hostalias } = input;
   if (!desired.lanGuard) return [];
   const engine = await input.engine();
   if (!engine.reachable) return [];

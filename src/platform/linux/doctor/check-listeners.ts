@@ -152,6 +152,7 @@ export const listenersCheck: Check = {
       return [];
     });
     return [
+      // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch is exhaustive over Reach, which tsc checks
       ...ports.map((p): Finding => {
         const names = [...new Set(p.listeners.map((l) => owners.get(l.inode)).filter((n): n is string => n !== undefined))];
         const who = names.length > 0 ? ` (${names.join(', ')})` : '';

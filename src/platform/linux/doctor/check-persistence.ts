@@ -1,4 +1,5 @@
 import { HostaliasError } from '../../../model/errors.js';
+import type { Step } from '../../../model/steps.js';
 import { planPersistence } from '../persistence.js';
 import { observePersistence } from '../observe.js';
 import { fail, ok, warn, type Check, type Finding } from '../../../model/finding.js';
@@ -24,7 +25,7 @@ export const persistenceCheck: Check = {
       ];
     }
     const target = { ...installed, ip: desired.ip, label: desired.label };
-    let steps;
+    let steps: Step[];
     try {
       steps = planPersistence(target, installed, await observePersistence(ctx)).steps;
     } catch (err) {
