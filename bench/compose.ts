@@ -1,5 +1,5 @@
 /**
- * `npm run bench`, part 2 (issue 15): `hostalias compose` on large projects, against the baseline a
+ * `npm run bench`, part 2: `hostalias compose` on large projects, against the baseline a
  * compose user already pays for the same file in the same run: `docker-compose config`, which
  * parses and validates it (on 1k services; it takes about a minute on 10k). Target from the issue:
  * 10k services in ≤ 1 s. The files are generated

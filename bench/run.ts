@@ -127,7 +127,7 @@ interface VersusSocat {
 }
 
 /**
- * Issue 11's target: the default relay at least equal to socat on each figure (≥ 2× on new
+ * The target: the default relay at least equal to socat on each figure (≥ 2× on new
  * connections). Throughput and new connections come from the rows; p50 and p99 from a paired run
  * (`latency-pair`: one client taking round trips through both, in turn), because a tail measured
  * seconds apart mostly compares what else the 2 CPUs were doing at the time.
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     if (up.code !== 0) throw new Error(`hostalias up failed: ${up.stderr}`);
 
     const ports = { direct: 5201, expose: 5202, forward: 5203, forwardRr: 5204, forward1: 5205, socat: 5206, forward6: 5207, socat6: 5208, forwardJs: 5209 };
-    // The v6 rows' server listens on [::1] only, as a dev server started on `localhost` does (issue 11).
+    // The v6 rows' server listens on [::1] only, as a dev server started on `localhost` does.
     const v4Ports = [ports.expose, ports.forward, ports.forwardRr, ports.forward1, ports.socat, ports.forwardJs];
     const server = host.spawn([
       process.execPath,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`, part 1 (issue 12): how fast the CLI starts and what `hostalias run` adds to
+ * `npm run bench`, part 1: how fast the CLI starts and what `hostalias run` adds to
  * `docker run`, as ratios to baselines measured side by side in the same run.
  *
  * - Start: medians of BENCH_START_RUNS (10) runs each of `node -e 0` (the floor any Node CLI

@@ -1,4 +1,4 @@
-// Bundles the `hostalias/testcontainers` entry into dist/testcontainers/lib.js (issue 14): one ES
+// Bundles the `hostalias/testcontainers` entry into dist/testcontainers/lib.js: one ES
 // module instead of ~20, so a test file's import costs one parse, not a walk of the ES module
 // loader through each file (about 4× less time to import). Its npm dependencies are bundled and
 // tree-shaken; `testcontainers` stays outside (an optional peer, imported only by the fallback).

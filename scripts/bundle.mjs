@@ -1,4 +1,4 @@
-// Bundles the CLI into dist/cli/ (issue 12): self-contained CommonJS files, so an installed copy
+// Bundles the CLI into dist/cli/: self-contained CommonJS files, so an installed copy
 // needs no node_modules: main.js (scripts/launch.cjs, the entry) loads cli.js and one cmd-*.js
 // with their V8 code caches; worker-main.js is a relay worker. CommonJS because Node's ES module loader costs more per start than all of
 // hostalias's own code (URL resolution, an async module graph); each command's code is still

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// hostalias's entry point, dist/cli/main.js (issue 12: start in about the time of `node -e 0`).
+// hostalias's entry point, dist/cli/main.js (the goal: start in about the time of `node -e 0`).
 // It loads the bundle (cli.js, and the one cmd-*.js file a command needs) with the V8 code cache
 // scripts/bundle.mjs made for each file at build time: a start then deserializes compiled code
 // instead of parsing ~400 KB of JavaScript (Node 20 has no module.enableCompileCache). V8 rejects

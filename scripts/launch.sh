@@ -1,7 +1,7 @@
 #!/bin/sh
 # The `hostalias` command (package.json "bin", copied to dist/cli/hostalias by scripts/bundle.mjs).
 # It runs `node main.js ARGS…` with the node on PATH, as a `#!/usr/bin/env node` bin would, but
-# for one case: `hostalias run` must add at most 10% to `docker run` (issue 12), and Node's start
+# for one case: `hostalias run` must add at most 10% to `docker run`, and Node's start
 # alone takes more. When the cache Node keeps for `run` (src/docker/run-cache.ts says what is in
 # it) proves that nothing it depended on changed, this script execs the engine CLI itself, with
 # the same arguments and notes Node would give. Whatever it can't prove goes to Node, which is

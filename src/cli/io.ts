@@ -54,7 +54,7 @@ export function rootsFrom(opts: CommonOptions): { root?: string; filesRoot?: str
 
 /**
  * Only the files, for a command that needs no platform (a relay reading the state): the
- * platform backends stay unloaded, which keeps a relay's memory small (issue 11).
+ * platform backends stay unloaded, which keeps a relay's memory small.
  */
 export function fsFrom(opts: CommonOptions): SystemFs {
   const { root, filesRoot } = rootsFrom(opts);

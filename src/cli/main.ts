@@ -10,7 +10,7 @@ import type { UnsafePathError } from '../fs/system-fs.js';
 type Register = (program: Command, io: CliIO) => void;
 
 /**
- * Each command's code, loaded only when that command runs (issue 12: `--version` and `status`
+ * Each command's code, loaded only when that command runs (start time: `--version` and `status`
  * must start about as fast as `node -e 0`, so they must not parse the rest of the CLI).
  */
 const GROUPS: Record<string, () => Promise<Register>> = {

@@ -6,7 +6,7 @@ import type { CliIO } from './io.js';
 
 /**
  * A command that needs root was run without it: run the same command again through sudo, with
- * absolute paths to this node and this script, saying so first (issue 12). Without a terminal to
+ * absolute paths to this node and this script, saying so first. Without a terminal to
  * ask for a password and no cached credentials, or with HOSTALIAS_NO_SUDO=1, fail with the exact
  * command instead (exit 4). Returns the exit status to use.
  */

@@ -27,7 +27,7 @@ export function overrideHeader(output: string): string {
   return managedHeader('#', `rm ${output}`, 'hostalias compose');
 }
 // yaml's own duplicate-key check compares every key with every earlier one (10k services took
-// seconds, issue 15); `rejectDuplicateKeys` does the same check with a set.
+// seconds); `rejectDuplicateKeys` does the same check with a set.
 const YAML_OPTS = { merge: true, prettyErrors: true, uniqueKeys: false } as const;
 /** Aliases a file may expand to; past it, a "billion laughs" file is refused rather than expanded. */
 const MAX_ALIAS_COUNT = 1000;
@@ -72,7 +72,7 @@ function toData(src: ComposeSource, lines: LineCounter, doc: Document.Parsed, no
 /**
  * Parses one compose file and checks the shape hostalias reads: a mapping, `services:` a mapping
  * of names to mappings, `extra_hosts` a list or mapping, `network_mode` a string. Anything else
- * is a usage error naming file:line:col (issue 15: a list of services crashed). Pure; linear.
+ * is a usage error naming file:line:col (a list of services once crashed it). Pure; linear.
  */
 export function parseCompose(src: ComposeSource): ParsedCompose {
   const lines = new LineCounter();
@@ -137,7 +137,7 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 
 /**
  * The services of a file without aliases, read by js-yaml (about 25 times faster than building
- * the editable document: 10k services in well under a second, issue 15). Null when the file uses
+ * the editable document: 10k services in well under a second). Null when the file uses
  * aliases or anything is off: `parseCompose` then reads it again and names the position.
  */
 function parseComposeFast(src: ComposeSource): ParsedCompose | null {

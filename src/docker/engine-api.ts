@@ -1,6 +1,6 @@
 /**
  * Asks the container engine the `docker` CLI would talk to over its API socket, without starting
- * the CLI (issue 12: `docker version` + `docker info` are two Go process starts, more than all of
+ * the CLI (start time: `docker version` + `docker info` are two Go process starts, more than all of
  * hostalias's own start). Where that engine is follows the docker CLI's own rules
  * (cli/command/cli.go resolveContextName, cli/context/store): DOCKER_HOST, else DOCKER_CONTEXT,
  * else `currentContext` in $DOCKER_CONFIG/config.json, whose endpoint is in

@@ -170,7 +170,7 @@ export async function probeEngine(runner: Runner, opts: ProbeOptions = {}): Prom
 
 /**
  * The facts of `probeEngine(runner, { bridges: false, installed: false })`, asked over the
- * engine's API socket when the context can (ctx.native: no docker process, issue 12), else
+ * engine's API socket when the context can (ctx.native: no docker process), else
  * through the docker CLI. Over the socket the client's version is 'unknown'. `basis.files` is set
  * to the files the answer rests on (the engine's config, context and socket; none when there is
  * no docker CLI): while none of them changes, neither does the answer. It stays null when the CLI
@@ -219,7 +219,7 @@ export interface EngineChoice {
 }
 
 /**
- * Which CLI to run, and why (issue 10). Pure. An explicit `--engine` wins; then the environment:
+ * Which CLI to run, and why. Pure. An explicit `--engine` wins; then the environment:
  * CONTAINER_HOST is Podman's remote socket, a DOCKER_HOST naming a podman socket means Podman
  * serves the API; then what is installed: the only one, or docker when both are.
  */

@@ -39,8 +39,8 @@ export function findJsonError(text: string): JsonErrorPosition | null {
 
 /**
  * The first bracket nested deeper than `max` (outside strings), or null. A linear scan, run
- * before any recursive parser sees the text: a daemon.json of 100,000 `[` overflowed the stack
- * (issue 15). Pure.
+ * before any recursive parser sees the text: a daemon.json of 100,000 `[` overflowed the stack.
+ * Pure.
  */
 export function findTooDeep(text: string, max: number): { line: number; column: number } | null {
   let depth = 0;

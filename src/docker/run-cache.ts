@@ -1,5 +1,5 @@
 /**
- * `hostalias run`'s cache (issue 12: `run` must add at most 10% to `docker run`, and Node's own
+ * `hostalias run`'s cache (the goal: `run` adds at most 10% to `docker run`, and Node's own
  * start alone is more than that). The launcher, dist/cli/hostalias (scripts/launch.sh), execs
  * `docker run <flags> ARGS…` itself when this cache proves the flags are still the ones Node
  * would build, and otherwise runs Node, which writes the cache again. The cache holds the answer

@@ -150,7 +150,7 @@ export interface ApplyOptions {
   teardown?: boolean;
   /**
    * Runs after the last step as part of the change: records the new state. Its failure (ENOSPC
-   * writing state.json) is a failed step like any other: setup rolls back (issue 15).
+   * writing state.json) is a failed step like any other: setup rolls back.
    */
   commit?: () => Promise<void>;
   /** Told after a setup rollback whether every undo succeeded (the intent record can then go). */

@@ -101,7 +101,7 @@ function planDirs(steps: readonly Step[]): string[] {
 /**
  * Applies `plan` with its intent recorded first (fsynced), the state recorded as part of the
  * change, and the record removed once the change is complete or cleanly rolled back. A run killed
- * at any point leaves the record, which the next run reads (issue 15).
+ * at any point leaves the record, which the next run reads.
  */
 async function applyRecorded(
   ctx: Context,

@@ -7,7 +7,7 @@ import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
 
 export interface ExposeResult extends ChangeResult {
-  /** Per spec given, in order: kernel rules or a relay, and why (issue 11). */
+  /** Per spec given, in order: kernel rules or a relay, and why. */
   decisions: ExposeDecision[];
 }
 
@@ -44,7 +44,7 @@ export async function expose(
   const ip = res.state?.desired.ip;
   if (!res.applied || !ip || !ctx.backend.verifyExpose || !ctx.live || ctx.fs.isRooted) return { ...res, decisions };
   // The platform checks its own path right away (macOS: does the pf redirect fire?) and may name a
-  // fallback (the relay), which is applied at once and said in a warning (issue 13 item 9).
+  // fallback (the relay), which is applied at once and said in a warning.
   const verdicts = await Promise.all(wanted.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
   const said = { steps: [], notes: verdicts.filter((v) => v.ok).map((v) => v.detail), warnings: verdicts.filter((v) => !v.ok).map((v) => v.detail) };
   const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));

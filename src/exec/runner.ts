@@ -33,7 +33,7 @@ export class ProcessRunner implements Runner {
         resolve(res);
       };
       // A CLI stuck on a silent socket may ignore SIGTERM, or leave a child holding its pipes so
-      // 'close' never comes (issue 15: `docker version` hung forever): SIGKILL after a grace
+      // 'close' never comes (a wedged `docker version` once hung forever): SIGKILL after a grace
       // period, then stop waiting for the pipes.
       let killTimer: NodeJS.Timeout | undefined;
       let giveUpTimer: NodeJS.Timeout | undefined;

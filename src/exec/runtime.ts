@@ -13,7 +13,7 @@ export interface ForwardRuntime {
 }
 
 /**
- * The installed copy boot units run (issue 12): `up` puts node and the CLI bundle in
+ * The installed copy boot units run: `up` puts node and the CLI bundle in
  * RUNTIME_DIR/VERSION-ID/ and points `current` at it, so units outlive the clone or npm prefix
  * hostalias was run from and the user's node (nvm, volta, …) being switched or removed.
  */

@@ -4,7 +4,7 @@ import { ProcessRunner } from './runner.js';
 /**
  * This very process as an argv with absolute paths: the node binary that runs it and the script.
  * sudo resets PATH (secure_path), so neither `hostalias` nor `node` from nvm, volta, fnm or asdf
- * would be found by name (issue 12); mkcert re-runs its root steps the same way.
+ * would be found by name; mkcert re-runs its root steps the same way.
  */
 export function selfArgv(args: readonly string[]): string[] {
   return [process.execPath, selfPath(), ...args];

@@ -16,7 +16,7 @@ export function parseOpenFilesLimit(text: string | null): number | null {
  * How many TCP connections one relay process may hold: each takes two descriptors (client and
  * target), under RLIMIT_NOFILE (Node raises its soft limit to the hard one at start, so the
  * value read here is the one in force). Past it the relay refuses new connections at once instead
- * of hitting EMFILE, where a client waits in the backlog unanswered (issue 15). Node has no
+ * of hitting EMFILE, where a client waits in the backlog unanswered. Node has no
  * getrlimit, so the limit is read from /proc/self/limits.
  */
 export async function defaultMaxConnections(): Promise<number> {

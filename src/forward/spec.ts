@@ -50,7 +50,7 @@ const isBarePort = (t: string) => /^\s*\d+\s*$/.test(t);
 /**
  * The targets of `--to` values and the order a relay tries them in (targets.ts): each HOST:PORT
  * as given, each bare PORT as the loopback pair [127.0.0.1:PORT, [::1]:PORT]; none: the loopback
- * pair on `port`, the way a local client of `localhost:PORT` connects (issue 11). A loopback
+ * pair on `port`, the way a local client of `localhost:PORT` connects. A loopback
  * service (no --to, or bare ports only) is tried 'sticky' (the family that answered last first);
  * explicit HOST:PORT lists are shared 'round-robin'. Both fail over on refusal. Pure.
  */

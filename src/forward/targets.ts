@@ -2,7 +2,7 @@
  * Which target a new connection or UDP session tries first. Pure (state lives in the picker).
  *
  * `localhost` is 127.0.0.1 or ::1 depending on the resolver and the server (Node >= 17 dev servers
- * listen on ::1 only; issues 11 and 14), so a relay standing in for a local client tries both:
+ * listen on ::1 only), so a relay standing in for a local client tries both:
  * `loopbackTargets(port)` with the 'sticky' order starts every connection at the family that
  * answered last and falls back to the other on refusal.
  */

@@ -1,5 +1,5 @@
 /**
- * The userspace TCP relay behind `hostalias forward` (issue 4), usable as a library.
+ * The userspace TCP relay behind `hostalias forward`, usable as a library.
  *
  * SIDE EFFECTS: this module opens listening and outgoing sockets itself, outside the runner/fs
  * gateway: relaying bytes is the whole job, so there is no plan to show or step to undo. It never
@@ -35,7 +35,7 @@ export interface TcpRelayOptions {
   /** Bytes buffered per direction before reads pause. Default 256 KiB (fewer pause/resume syscalls than Node's 16 KiB). */
   highWaterMark?: number;
   backlog?: number;
-  /** The relay never keeps the process alive (a relay inside a test process, issue 14). Default false. */
+  /** The relay never keeps the process alive (a relay inside a test process). Default false. */
   unref?: boolean;
   /**
    * Connections held at once; past it a new one is closed at once (counted in `refused`) rather

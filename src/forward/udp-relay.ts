@@ -133,8 +133,7 @@ export function startUdpRelay(opts: UdpRelayOptions): Promise<UdpRelay> {
 
   const open = (key: string, client: dgram.RemoteInfo): Session | null => {
     // A full table evicts the least recently active session (the Map's first entry: activity
-    // re-inserts a session at the end), so a flood of source ports never locks out a new client
-    // (issue 15).
+    // re-inserts a session at the end), so a flood of source ports never locks out a new client.
     if (sessions.size >= maxSessions) {
       const idlest = sessions.entries().next().value;
       if (!idlest) return null;

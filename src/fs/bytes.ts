@@ -2,7 +2,7 @@
  * Files as bytes in a string. Valid UTF-8 decodes as usual; every byte that is not part of a
  * valid UTF-8 sequence becomes the lone surrogate U+DC80+byte (Python's "surrogateescape"), which
  * valid UTF-8 can never produce. Encoding maps those back, so any file round-trips byte for byte
- * (a Latin-1 `é` in /etc/hosts survives `up` + `down`, issue 15) while planners keep working on
+ * (a Latin-1 `é` in /etc/hosts survives `up` + `down`) while planners keep working on
  * strings. Pure; linear in the size.
  */
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });

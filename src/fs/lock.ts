@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
  * than STALE_MS) is taken over at once — but only by the one process that creates the takeover
  * guard `LOCK.takeover-NONCE` (O_EXCL, itself a lock of this kind), which re-reads the lock under
  * the guard and removes it only if it is still that dead holder's. Two processes that both saw the
- * holder dead can't both remove a lock (the second would remove the first's fresh lock: issue 15),
+ * holder dead can't both remove a lock (the second would remove the first's fresh lock),
  * and a taker that dies holding the guard is taken over the same way, one level down.
  */
 const STALE_MS = 30_000;
@@ -57,7 +57,7 @@ async function readHolder(path: string): Promise<Holder | null> {
   if (st === null) return null;
   const fresh = Date.now() - st.mtimeMs < STALE_MS;
   if (st.isDirectory()) {
-    // proper-lockfile's folder (hostalias before issue 15's lock), with the pid file it kept inside.
+    // proper-lockfile's folder (hostalias's lock before this one), with the pid file it kept inside.
     const pid = parsePid(await readFile(join(path, 'pid'), 'utf8').catch(() => undefined));
     return { id: `dir${st.ino}`, pid, live: pid !== null ? isAlive(pid) : fresh, dir: true };
   }

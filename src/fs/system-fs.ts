@@ -39,7 +39,7 @@ const DIR_MODE = 0o755;
  * The one gateway to system files. Every path is absolute as on the target system and is
  * resolved under `root` (like `systemctl --root`), so tests and image builders work in a folder.
  *
- * How it writes as root (issue 15):
+ * How it writes as root:
  * - Contents are bytes: `read` decodes with surrogate escapes and `write` encodes them back
  *   (src/fs/bytes.ts), so bytes that are not UTF-8 survive an edit.
  * - A file hostalias *edits* (it exists outside OWNED_DIRS: /etc/hosts, daemon.json,

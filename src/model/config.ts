@@ -1,13 +1,13 @@
 import { DEFAULT_IP, DEFAULT_NAMES } from './address.js';
 
-/** Linux kinds, then macOS's `launchd`; each backend refuses the other's kinds (issue 6). */
+/** Linux kinds, then macOS's `launchd`; each backend refuses the other's kinds. */
 export const PERSIST_KINDS = ['systemd', 'networkd', 'netplan', 'ifupdown', 'networkmanager', 'launchd', 'none'] as const;
 export type PersistKind = (typeof PERSIST_KINDS)[number];
 export type PersistChoice = PersistKind | 'auto';
 
 export type FirewallChoice = 'auto' | 'nftables' | 'iptables';
 
-/** How an exposed port is carried: kernel DNAT to 127.0.0.1, or a managed relay to 127.0.0.1 / ::1 (issue 11). */
+/** How an exposed port is carried: kernel DNAT to 127.0.0.1, or a managed relay to 127.0.0.1 / ::1. */
 export type ExposeVia = 'kernel' | 'relay';
 
 export interface ExposeSpec {
@@ -16,11 +16,11 @@ export interface ExposeSpec {
   /** Port on the loopback that receives the traffic. */
   to: number;
   keepSource: boolean;
-  /** Absent in states written before issue 11: kernel. */
+  /** Absent in states written before relays carried exposes: kernel. */
   via?: ExposeVia;
 }
 
-/** More relay processes than this only adds memory and contention (issue 15: --workers was unbounded). */
+/** More relay processes than this only adds memory and contention (an unbounded --workers once forked without limit). */
 export const MAX_WORKERS = 64;
 
 export const FORWARD_SCHEDULES = ['kernel', 'round-robin'] as const;
@@ -41,7 +41,7 @@ export interface ForwardSpec {
   workers?: number;
   /**
    * The relay's own options, stored only when given on the command line so the service runs with
-   * exactly them (issue 15: `--install` dropped them); unset means the relay's default.
+   * exactly them (`--install` once dropped them); unset means the relay's default.
    */
   schedule?: ForwardSchedule;
   connectTimeoutMs?: number;
@@ -87,9 +87,9 @@ export interface Desired {
   persist: PersistChoice;
   hostsFile: boolean;
   dockerDaemon: boolean;
-  /** Restart the Docker daemon whenever hostalias changes daemon.json (`up` and `down`); issue 3. */
+  /** Restart the Docker daemon whenever hostalias changes daemon.json (`up` and `down`). */
   restartDocker: boolean;
-  /** Drop traffic for the alias unless it arrives on lo or a container bridge (issue 4). */
+  /** Drop traffic for the alias unless it arrives on lo or a container bridge. */
   lanGuard: boolean;
   allowIfaces: string[];
   exposes: ExposeSpec[];

@@ -40,7 +40,7 @@ export interface Context {
   parts?: readonly Part[];
   /**
    * Read-only questions about the live system answered in-process instead of by a command
-   * (issue 12: each process started is another CLI start). defaultContext sets it with the real
+   * (each process started adds to the CLI's start time). defaultContext sets it with the real
    * runner; contexts with a fake runner leave it out and are answered through `runner`.
    */
   native?: NativeProbes;
@@ -139,7 +139,7 @@ export interface Backend {
   doctor: DoctorPlatform;
   /**
    * Every TCP/UDP listening socket of this host (its network namespace), or null when the platform
-   * can't list them; `expose` decides kernel rules or a relay from it (issue 11). Read-only.
+   * can't list them; `expose` decides kernel rules or a relay from it. Read-only.
    */
   listeners(ctx: Context): Promise<PortListener[] | null>;
   /** How `expose` (auto) carries a port when `listeners` is null; absent: kernel rules. */

@@ -66,13 +66,13 @@ function describeListeners(on: readonly PortListener[]): string {
 }
 
 /**
- * Kernel rules or a relay for `spec` (issue 11). The kernel has no route_localnet for IPv6: a
+ * Kernel rules or a relay for `spec`. The kernel has no route_localnet for IPv6: a
  * packet for ::1 from a container's interface is always dropped, so a service on [::1] only can be
  * reached through a userspace relay alone. Auto: kernel when something listens where DNAT reaches
  * (127.0.0.1 or a wildcard: faster, no process, `--keep-source` possible); a relay when only ::1
  * listens, and also when nothing listens yet, because the relay tries 127.0.0.1 and ::1 and
  * follows the service to whichever family it starts on. `listeners` null: unknown (the platform
- * can't list them, or an image is built with --root): kernel, as before issue 11. Pure; throws a usage error for `--keep-source` with a relay.
+ * can't list them, or an image is built with --root): kernel, the path that needs no listener list. Pure; throws a usage error for `--keep-source` with a relay.
  */
 export function chooseExposeVia(
   choice: ExposeViaChoice,
@@ -102,7 +102,7 @@ export function chooseExposeVia(
     return { via: 'kernel', reason: 'chosen with --via kernel', notes };
   }
   if (listeners === null) {
-    // The platform's own default when it can't list listeners (macOS: the relay, issue 13 item 4); --keep-source needs the kernel path.
+    // The platform's own default when it can't list listeners (macOS: the relay); --keep-source needs the kernel path.
     if (unknown?.via === 'relay' && !spec.keepSource) return { via: 'relay', reason: unknown.reason, notes: [] };
     return {
       via: 'kernel',

@@ -8,7 +8,7 @@ export const INTENT_PATH = `${STATE_DIR}/intent.json`;
 
 /**
  * What a change is about to do, written durably (fsync) before its first step and removed once
- * its state is recorded or it was rolled back cleanly (issue 15). Found at the start of a run, it
+ * its state is recorded or it was rolled back cleanly. Found at the start of a run, it
  * means the last change was interrupted (killed, power cut, a rollback that failed): `down`
  * removes what either side of it could have installed, `up` plans from `next` so what the
  * interrupted change did is finished or undone.

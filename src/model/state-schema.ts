@@ -5,7 +5,7 @@ import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, MAX_WORKERS, PERSIST_KINDS } fro
 import { parseIfaceName } from './expose.js';
 
 /**
- * The schema of state.json (issue 15): every value read back is held to the rules the command
+ * The schema of state.json: every value read back is held to the rules the command
  * line applies, so an edited or damaged file can't smuggle a newline into /etc/hosts or a
  * nonsense port into a firewall rule. Pure.
  */
@@ -27,7 +27,7 @@ const HostName = v.pipe(
 const Iface = v.pipe(v.string(), v.check(accepts(parseIfaceName), 'not an interface name'));
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Proto = v.picklist(['tcp', 'udp']);
-// A forward target: HOST:PORT with a literal address, or a bare PORT (the loopback, 127.0.0.1 or ::1; issue 11).
+// A forward target: HOST:PORT with a literal address, or a bare PORT (the loopback, 127.0.0.1 or ::1).
 const Endpoint = v.pipe(
   v.string(),
   v.check((s) => {

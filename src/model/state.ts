@@ -41,7 +41,7 @@ export class CorruptStateError extends HostaliasError {
 
 /**
  * Reads and validates state.json: every value is checked again as the command line would check
- * it (a name with a newline put an extra line into /etc/hosts, issue 15). Throws
+ * it (a name with a newline put an extra line into /etc/hosts). Throws
  * CorruptStateError for a file that isn't valid JSON or doesn't match the schema.
  */
 export async function loadState(fs: SystemFs): Promise<State | null> {

@@ -14,7 +14,7 @@ import { shellQuote } from '../model/shell.js';
  *   an empty folder too.
  * - `copy`: puts a file of the running system (`from`: node) at `path`; with `files`, `from` and
  *   `path` are folders and those files are copied (the CLI bundle). The installed copy boot units
- *   run (issue 12).
+ *   run.
  * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
  * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
  */

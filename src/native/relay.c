@@ -1,5 +1,5 @@
 /*
- * The TCP relay's data path in C (issue 11): once Node has accepted a client and connected to the
+ * The TCP relay's data path in C: once Node has accepted a client and connected to the
  * target, both sockets are handed here (dup'd; Node closes its own descriptors) and one epoll
  * thread copies bytes between them. Node's per-chunk cost (a callback, a Buffer, a stream write)
  * was what kept `forward` behind socat on latency; here a round trip costs epoll_wait, read and

@@ -68,7 +68,7 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
 }
 
 /**
- * The installed copy of node + hostalias that units start (issue 12). Only relays run node at
+ * The installed copy of node + hostalias that units start. Only relays run node at
  * boot (`forward --install` and `expose` via relay: systemd units on Linux, LaunchDaemons on
  * macOS; the alias and firewall units run ip, nft, ifconfig, pfctl), so the copy exists while a
  * relay is installed; without one an old copy is removed.

@@ -1,5 +1,5 @@
 /**
- * Host ports for Testcontainers tests without the SSH tunnel (issue 14): once `hostalias up` has
+ * Host ports for Testcontainers tests without the SSH tunnel: once `hostalias up` has
  * put the alias on lo, each exposed port is an in-process relay (src/forward) on ALIAS:PORT to
  * the host's 127.0.0.1:PORT or [::1]:PORT, whichever answers. Binding an address that is already
  * on lo needs no root for ports >= 1024.

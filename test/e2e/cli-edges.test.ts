@@ -1,5 +1,5 @@
 /**
- * The rough edges of issue 12, each against the built CLI: a reader that closes early, an
+ * The CLI's rough edges, each against the built CLI: a reader that closes early, an
  * unreadable state folder, status after down, no empty /etc/hostalias left, the boot-unit note
  * without systemd, doctor's help, COMPOSE_FILE, and a machine with no packet filter at all
  * (a PATH without nft and iptables).
@@ -146,7 +146,7 @@ test('no packet filter installed: up works and warns once, expose fails with the
   assert.ok(existsSync(join(root, 'etc/systemd/system/hostalias.service')), 'and persisted');
   assert.equal(existsSync(join(root, 'etc/hostalias')), false, 'no firewall files for a filter that is not there');
 
-  // A service on 127.0.0.1:5432, so `expose` picks kernel rules (issue 11 relays when nothing listens there).
+  // A service on 127.0.0.1:5432, so `expose` picks kernel rules (expose relays when nothing listens there).
   const pg = await startReplyServer(ns, { host: '127.0.0.1', port: 5432 });
   t.after(() => pg.stop());
   const expose = await runCli(ns, ['expose', '5432', '--files-root', root], { env });

@@ -1,5 +1,5 @@
 /**
- * Crash safety (issue 15) against the real kernel, each test in its own namespace with
+ * Crash safety against the real kernel, each test in its own namespace with
  * --files-root on a fresh folder: `up` SIGKILLed right after each journaled step, a full disk
  * (a small tmpfs) failing each step in turn, state.json deleted after `up`. After each, `down`
  * must leave nothing of hostalias's: no alias, no nft table, no unit, no hosts block, no file but

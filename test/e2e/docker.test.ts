@@ -1,5 +1,5 @@
 /**
- * Docker integration against a real dockerd (issue 3). One namespace and ONE dockerd for the
+ * Docker integration against a real dockerd. One namespace and ONE dockerd for the
  * whole file: the dockerd reads its daemon.json from the --files-root folder the CLI edits, so
  * `up --docker-daemon` + a restart is the real thing. The CLI always runs inside the namespace
  * with --files-root on a temp folder and DOCKER_HOST pointing at this dockerd. Containers connect to
@@ -76,7 +76,7 @@ test('docker integration: run, flags, compose, daemon host-gateway, down', async
 
   await t.test('a container on a user-defined bridge network reaches the alias like one on docker0', async () => {
     await d.docker(['network', 'create', 'usernet']);
-    // The LAN guard (issue 4, on by default) admits Docker's bridges by name; on a real host
+    // The LAN guard (on by default) admits Docker's bridges by name; on a real host
     // hostalias-bridges.service runs this on every network event (`hostalias refresh --watch`).
     const refresh = await cli(['refresh', '--files-root', root]);
     assert.equal(refresh.code, 0, refresh.stderr);

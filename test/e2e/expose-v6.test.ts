@@ -1,5 +1,5 @@
 /**
- * Issue 11 end to end: a dev server bound to [::1]:PORT only (as Vite & co. are with Node >= 17),
+ * End to end: a dev server bound to [::1]:PORT only (as Vite & co. are with Node >= 17),
  * a real dockerd in a lab namespace, busybox containers that use the alias's name.
  * - `expose PORT` picks a relay, written as a systemd unit; systemd doesn't run in the lab, so the
  *   test starts the unit's own ExecStart line, as systemd would. A container reaches the server
@@ -117,7 +117,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   );
   assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
 
-  // The unit runs the installed copy (issue 12), which `up --files-root` put under the root too.
+  // The unit runs the installed copy, which `up --files-root` put under the root too.
   assert.deepEqual(argv.slice(0, 2), [`${RUNTIME_CURRENT}/node`, `${RUNTIME_CURRENT}/main.js`]);
   const relay = await startRelay(port);
   assert.equal(await container(port), 'vite-ok', 'a container reaches the ::1 server by name through the relay');

@@ -1,5 +1,5 @@
 /**
- * Issue 15 against the real kernel and a real dockerd, each test in its own namespace with
+ * Hostile and careless use against the real kernel and a real dockerd, each test in its own namespace with
  * --files-root on a fresh folder: symlink and umask attacks planted by an unprivileged user
  * (victim files hashed), and doctor against 5,000 firewall rules (bounded time and output).
  */

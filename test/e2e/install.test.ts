@@ -1,5 +1,5 @@
 /**
- * Installing and starting like a real CLI (issue 12): `npm install -g` of the packed tarball and of
+ * Installing and starting like a real CLI: `npm install -g` of the packed tarball and of
  * a git URL into fresh prefixes, `npx`, an unprivileged user whose only node is under ~/.nvm
  * running `up` through the sudo re-run, and boot units that still work after the clone and the
  * node it ran with are deleted. Needs root, npm, git, sudo (Debian's package) and runuser.

@@ -1,5 +1,5 @@
 /**
- * Issue 10, items 1 and 2, against the real kernel and a real dockerd in namespaces this file
+ * Container networks created later, against the real kernel and a real dockerd in namespaces this file
  * creates: container networks made after `up` (plain `docker network create`, and a compose
  * project brought down and up twice, each time a new br-… bridge) reach the alias on the first
  * try with no refresh and no watcher, while LAN bridges that existed at `up` stay out: `br-lan`

@@ -1,5 +1,5 @@
 /**
- * Podman, rootful and rootless (issue 10), against real Podman 4.3 in namespaces this file
+ * Podman, rootful and rootless, against real Podman 4.3 in namespaces this file
  * creates: names by `flags` and by `run --engine podman`, a 127.0.0.1-only service through
  * `expose` (the service sees 127.0.0.1), a Podman network created after `up`, a real Postgres
  * login (stock scram rule for 127.0.0.1) from a rootless container, and nothing after `down`.

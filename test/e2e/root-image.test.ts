@@ -1,6 +1,6 @@
 /**
  * `--root DIR` prepares an image: it writes the system's files under DIR and touches no running
- * kernel (issue 9). `--files-root DIR` is the other mode: this namespace changes, files go under DIR.
+ * kernel. `--files-root DIR` is the other mode: this namespace changes, files go under DIR.
  * Both run the same commands in two fresh namespaces; the image's namespace must be unchanged and
  * both folders must hold the same system files.
  */
@@ -27,7 +27,7 @@ async function liveState(ns: Netns): Promise<Record<string, string>> {
 
 const COMMANDS: string[][] = [
   ['up', '--persist', 'systemd', '--hosts-file', '--names', 'local_host,api.local'],
-  // --via kernel: an image reads no listeners, so both modes are told the path (issue 11 decides by them).
+  // --via kernel: an image reads no listeners, so both modes are told the path (expose decides by them).
   ['expose', '5432', '--via', 'kernel'],
 ];
 

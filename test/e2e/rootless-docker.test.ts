@@ -1,5 +1,5 @@
 /**
- * Rootless Docker (issue 10): Debian's rootlesskit + the engine's dockerd-rootless.sh, run by an
+ * Rootless Docker: Debian's rootlesskit + the engine's dockerd-rootless.sh, run by an
  * unprivileged user made for this test inside a lab namespace (`nsenter --net=NS su - USER`).
  * Its containers reach the host through slirp4netns, which RootlessKit starts and which connects
  * from the namespace's own stack: names by `flags` and by `hostalias run` (as the user, the engine

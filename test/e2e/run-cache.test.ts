@@ -1,5 +1,5 @@
 /**
- * `hostalias run` from the launcher's cache (issue 12: `run` adds ≤ 10% to `docker run`): the
+ * `hostalias run` from the launcher's cache (`run` adds ≤ 10% to `docker run`): the
  * command a user runs, dist/cli/hostalias, execs the engine CLI itself when the cache Node kept
  * still holds, and asks Node whenever anything the answer depended on changed.
  *

@@ -1,5 +1,5 @@
 /**
- * `status`, `flags` and `run --dry-run` start no process to observe (issue 12: each one is another
+ * `status`, `flags` and `run --dry-run` start no process to observe (each one is another
  * CLI start): the alias is read with getifaddrs, the engine over its socket. Proved with a PATH
  * that holds only node and nsenter (no ip, no docker): the answers are still right; and the
  * fallback to `ip` for a loopback that is down (getifaddrs leaves it out), which needs ip.

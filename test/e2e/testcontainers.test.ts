@@ -1,5 +1,5 @@
 /**
- * `hostalias/testcontainers` end to end (issue 14): real Testcontainers from npm against a real
+ * `hostalias/testcontainers` end to end: real Testcontainers from npm against a real
  * dockerd in a lab namespace, the alias added there by `up`, and the "test process"
  * (test/support/testcontainers-child.ts) run inside the namespace, so its servers on 127.0.0.1
  * and ::1, its relays and the containers all live there. All traffic stays in namespaces this

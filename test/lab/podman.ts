@@ -1,5 +1,5 @@
 /**
- * Podman in a lab network namespace, rootful or rootless (issue 10).
+ * Podman in a lab network namespace, rootful or rootless.
  *
  * Rootful: `nsenter --net=NS podman …` (not `ip netns exec`, which remounts /sys and breaks
  * cgroups). Rootless: an unprivileged user made for the test (`useradd`, Debian's uidmap gives it

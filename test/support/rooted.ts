@@ -20,7 +20,7 @@ export async function makeRoot(t: Pick<TestContext, 'after'>, files: Record<stri
   return root;
 }
 
-/** The parts of the core alias lifecycle (issue 2); other features test their own parts. */
+/** The parts of the core alias lifecycle; other features test their own parts. */
 export const CORE_PARTS = [aliasPart, persistencePart, hostsFilePart];
 
 /** A Context as the CLI builds it for `--root ROOT` as root, with an injected runner and the core parts. */

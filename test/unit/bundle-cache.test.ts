@@ -1,5 +1,5 @@
 /**
- * The CLI bundle's start path (issue 12): dist/cli/main.js loads cli.js and the command files
+ * The CLI bundle's start path: dist/cli/main.js loads cli.js and the command files
  * with the V8 code cache made at build time. Each cache is accepted by the Node that built it
  * (else it would only cost a read), a copy without caches runs the same, and the lazily loaded
  * modules (crypto, child_process) stay unloaded for `status` and `flags`.

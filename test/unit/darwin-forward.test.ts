@@ -16,7 +16,7 @@ import { renderPlist } from '../../src/platform/darwin/launchd.js';
 import { FakeMac, fixture, MacRootFs } from '../support/fake-mac.js';
 import { makeRoot, readTree } from '../support/rooted.js';
 
-// `forward --install` on macOS (issue 4 + issue 6): a LaunchDaemon per forward, against the FakeMac.
+// `forward --install` on macOS: a LaunchDaemon per forward, against the FakeMac.
 const IP = '10.254.254.254';
 const PG: ForwardSpec = { port: 5432, proto: 'tcp', targets: [] };
 const DNS: ForwardSpec = { port: 53, proto: 'udp', targets: ['127.0.0.1:5353'] };

@@ -40,7 +40,7 @@ test('hex netmasks become prefix lengths', () => {
   assert.equal(prefixFromHexNetmask('0xffff0000'), 16);
 });
 
-test('an alias added without a netmask (classful /8) is not the /32, and no conflict: up replaces it (issue 13 item 5)', () => {
+test('an alias added without a netmask (classful /8) is not the /32, and no conflict: up replaces it', () => {
   const addrs = parseIfconfig(fixture('ifconfig-lo0-alias-classful.txt'));
   assert.equal(isLo0AliasPresent(addrs, IP), false);
   assert.doesNotThrow(() => checkMacAliasConflicts(IP, addrs));

@@ -237,7 +237,7 @@ test('refusals change nothing: address conflict, Linux persistence, --docker-dae
   assert.equal(await loadState(fs), null);
 });
 
-test('issue 13 item 5: a classful /8 alias added by hand (the blog one-liner) is replaced by the /32, not refused', async (t) => {
+test('a classful /8 alias added by hand (the blog one-liner) is replaced by the /32, not refused', async (t) => {
   const { ctx, mac: m } = await mac(t);
   m.aliases.set(IP, '0xff000000');
   assert.equal(m.lo0(), fixture('ifconfig-lo0-alias-classful.txt'));
@@ -251,7 +251,7 @@ test('issue 13 item 5: a classful /8 alias added by hand (the blog one-liner) is
   assert.deepEqual((await up(ctx, NO_GUARD)).plan.steps, []);
 });
 
-test('issue 13 item 5: a failure after replacing the /8 puts the /8 back as it was', async (t) => {
+test('a failure after replacing the /8 puts the /8 back as it was', async (t) => {
   const { ctx, mac: m } = await mac(t);
   m.aliases.set(IP, '0xff000000');
   m.failOnce(['launchctl', 'bootstrap', 'system', PLIST], { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') });

@@ -91,7 +91,7 @@ test('listeners: reachable via the alias, exposed, loopback-only, other address'
   assert.equal(both.find((p) => p.port === 5432)?.reach, 'yes');
 });
 
-test('listeners: a ::1-only service is reachable only when a running relay serves it (issue 11)', () => {
+test('listeners: a ::1-only service is reachable only when a running relay serves it', () => {
   const ip = '10.254.254.254';
   const v6 = { proto: 'tcp' as const, family: 6 as const, address: '::1', port: 5173, inode: 1, uid: 0 };
   const v4 = { ...v6, family: 4 as const, address: '127.0.0.1', inode: 3 };

@@ -1,5 +1,5 @@
 /**
- * The engine asked over its API socket (issue 12: no `docker` process at start): where the docker
+ * The engine asked over its API socket (no `docker` process at start): where the docker
  * CLI would connect (DOCKER_HOST, DOCKER_CONTEXT, config.json's currentContext, the context's
  * meta.json), a real HTTP server on a real unix socket answering with the real engines' JSON
  * (test/fixtures/docker), and the same facts and names as the CLI probe from the same answers.

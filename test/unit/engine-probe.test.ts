@@ -64,7 +64,6 @@ test('engine probe: Docker Desktop, OrbStack, Colima, Podman and rootless, each 
     ['Colima by the context name', { ...answers('version-engine-20.10.json', 'info-engine-20.10.json'), context: 'colima' }, 'colima', /context is "colima"/],
     ['Colima by the VM hostname', answers('version-engine-20.10.json', 'info-colima.json'), 'colima', /names the host "colima"/],
     ['Podman by its component', answers('version-podman.json', 'info-engine-20.10.json'), 'podman', /component "Podman Engine"/],
-    // issue 13 item 7
     ['Rancher Desktop by the VM hostname', answers('version-engine-20.10.json', 'info-rancher.json'), 'rancher', /names the host "lima-rancher-desktop"/],
     [
       'Rancher Desktop by the context name',

@@ -1,5 +1,5 @@
 /**
- * Issue 11, pure parts: kernel rules or a relay for `expose` (from what listens), the refused
+ * Pure parts: kernel rules or a relay for `expose` (from what listens), the refused
  * conflicts between `expose` and `forward`, and how a relayed expose is planned (a forward unit
  * with --for-expose, no firewall rule), on Linux and through the shared spec on macOS.
  */

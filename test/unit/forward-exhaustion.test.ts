@@ -1,5 +1,5 @@
 /**
- * The relay under exhaustion (issue 15), over 127.0.0.0/8 only: 12k held TCP connections against a
+ * The relay under exhaustion, over 127.0.0.0/8 only: 12k held TCP connections against a
  * relay whose open-files limit is 4096, and a UDP flood from many source ports.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Issue 11: a relay given the loopback pair [127.0.0.1:P, [::1]:P] reaches a service on either
+ * A relay given the loopback pair [127.0.0.1:P, [::1]:P] reaches a service on either
  * family and follows it when it restarts on the other one. Real sockets on 127.0.0.0/8 and ::1;
  * the relay listens on 127.0.0.2 (the stand-in for the alias).
  */

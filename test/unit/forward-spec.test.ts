@@ -28,7 +28,7 @@ test('parsePortProto / parseEndpoint: accepted forms', () => {
   assert.deepEqual(parseEndpoint('127.0.0.1:6379'), { host: '127.0.0.1', port: 6379 });
   assert.deepEqual(parseEndpoint('[::1]:5432'), { host: '::1', port: 5432 });
   assert.deepEqual(parseEndpoint('8080'), { host: '127.0.0.1', port: 8080 });
-  // No --to, or a bare port: the loopback in either family, as a local client of localhost connects (issue 11).
+  // No --to, or a bare port: the loopback in either family, as a local client of localhost connects.
   assert.deepEqual(targetsOf({ port: 5432, targets: [] }), [
     { host: '127.0.0.1', port: 5432 },
     { host: '::1', port: 5432 },

@@ -1,5 +1,5 @@
 /**
- * The state lock under contention (issue 15): many processes racing for a lock whose holder died
+ * The state lock under contention: many processes racing for a lock whose holder died
  * take it one at a time — never two inside at once — and nothing is left next to it. The same
  * race with a naive check-then-remove takeover shows the harness catches two holders.
  */

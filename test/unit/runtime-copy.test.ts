@@ -13,7 +13,7 @@ import { VERSION } from '../../src/model/version.js';
 import { fail, FakeRunner } from '../support/fake-runner.js';
 import { makeRoot } from '../support/rooted.js';
 
-// The installed copy boot units run (issue 12): versioned folder + `current`, upgraded by a flip, removed by down.
+// The installed copy boot units run: versioned folder + `current`, upgraded by a flip, removed by down.
 function ctxFor(root: string): Context {
   return { runner: new FakeRunner(), fs: new SystemFs(root), backend: linuxBackend, isRoot: true, live: true, env: {} };
 }

@@ -1,6 +1,6 @@
 import type { UpFlagExtension } from './alias.js';
 
-/** `up --docker-daemon` / `--restart-docker` (issue 3); both are kept in the state like every `up` flag. */
+/** `up --docker-daemon` / `--restart-docker`; both are kept in the state like every `up` flag. */
 export const dockerDaemonUpFlags: UpFlagExtension = {
   add(cmd) {
     cmd

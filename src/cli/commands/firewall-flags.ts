@@ -2,7 +2,7 @@ import type { Desired, FirewallChoice } from '../../model/config.js';
 import { FIREWALL_CHOICES, parseIfaceName } from '../../model/expose.js';
 import type { UpFlagExtension } from './alias.js';
 
-/** `up --lan-guard/--no-lan-guard`, `--allow-iface IFACE` (repeatable), `--firewall KIND` (issue 4). */
+/** `up --lan-guard/--no-lan-guard`, `--allow-iface IFACE` (repeatable), `--firewall KIND`. */
 export const firewallUpFlags: UpFlagExtension = {
   add(cmd) {
     cmd

@@ -68,14 +68,14 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
   const { port, proto } = parsePortProto(portArg);
-  // Only the state file: a relay that runs for days doesn't load the platform backends (issue 11: its RSS).
+  // Only the state file: a relay that runs for days doesn't load the platform backends (its RSS).
   const state = await loadState(fsFrom(flags));
   const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : (state?.desired.ip ?? DEFAULT_IP);
   const listen = { host, port };
   const { targets, order } = parseTargets(port, flags.to);
   checkNoLoop(listen, targets);
   if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true);
-  // One process by default: a relay for a dev server idles at one Node's RSS (issue 11); --workers N for heavy traffic.
+  // One process by default: a relay for a dev server idles at one Node's RSS; --workers N for heavy traffic.
   const workers = proto === 'udp' ? 1 : (opts.workers ?? 1);
   const graceMs = (opts.graceS ?? RELAY_DEFAULTS.graceS) * 1000;
   const fw = await startForwarder({

@@ -44,7 +44,7 @@ async function printedJob(ctx: Context, label: string): Promise<string | null> {
 
 /**
  * What hostalias may have installed on a Mac, found by its own markers when state.json is missing
- * or unreadable (issue 15): LaunchDaemons with its labels and managed header (on disk, or still
+ * or unreadable: LaunchDaemons with its labels and managed header (on disk, or still
  * loaded in launchd), the pf anchor file, token and boot log, rules loaded in the anchor
  * com.apple/hostalias, relay logs, the installed runtime copy, the marked block in /etc/hosts
  * and its backup. The alias address comes from those markers; ifconfig shows no owner, so on lo0

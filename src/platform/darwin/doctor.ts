@@ -80,7 +80,7 @@ export const macPersistenceCheck: Check = {
           ),
         );
       }
-      // The relays: `forward --install` ones and those carrying an expose (issue 11), planned alike.
+      // The relays: `forward --install` ones and those carrying an expose, planned alike.
       const obs = await observeForwardJobs(ctx, relays.map(forwardLabel));
       findings.push(
         ...jobFindings(
@@ -175,8 +175,8 @@ export const macPfCheck: Check = {
 };
 
 /**
- * `engine`: what reaches this Mac from containers, by the product serving the engine (issue 13
- * item 7). Each VM product proxies container → host connections differently.
+ * `engine`: what reaches this Mac from containers, by the product serving the engine.
+ * Each VM product proxies container → host connections differently.
  */
 export const macEngineCheck: Check = {
   id: 'engine',

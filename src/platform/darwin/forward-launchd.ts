@@ -111,7 +111,7 @@ export async function observeForwardJobs(ctx: Context, labels: readonly string[]
 export const forwardLaunchdPart: Part = {
   id: 'forward-services',
   async plan(ctx, { desired, state }) {
-    // `forward --install` jobs and the relays of `expose --via relay` (issue 11), planned alike.
+    // `forward --install` jobs and the relays of `expose --via relay`, planned alike.
     const forwards = desired ? managedForwards(desired) : [];
     // The state's forwards too: a job still loaded whose plist was deleted by hand must be booted out.
     const obs = await observeForwardJobs(ctx, [...forwards, ...(state ? managedForwards(state.desired) : [])].map(forwardLabel));

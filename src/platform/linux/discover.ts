@@ -24,7 +24,7 @@ const PERSISTENCE_FILES: ReadonlyArray<{ kind: PersistKind; path: string; ours: 
 
 /**
  * What hostalias may have installed, found by its own markers when state.json is missing or
- * unreadable (issue 15): its persistence files (managed header or marked block) and the alias
+ * unreadable: its persistence files (managed header or marked block) and the alias
  * they name, addresses on lo carrying the hostalias label, the marked block in /etc/hosts, the
  * daemon.json backup. Returns one state per alias address found (each is torn down), and what
  * was found, for the user. The firewall table and relay units are found by their own parts

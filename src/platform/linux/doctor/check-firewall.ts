@@ -70,7 +70,7 @@ function listIfaces(ifaces: readonly string[]): string {
 
 /**
  * Findings for one gate across every bridge: one finding per rule, naming the bridges it hits,
- * not one per rule and bridge (issue 15: 5,000 rules × 60 bridges made 305,012 findings). Pure;
+ * not one per rule and bridge (5,000 rules × 60 bridges once made 305,012 findings). Pure;
  * linear in rules × bridges.
  */
 export function judgeGates(gate: string, results: ReadonlyArray<readonly [string, WalkResult]>, ip: string, policyFix: (iface: string) => string): Finding[] {

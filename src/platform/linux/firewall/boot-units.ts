@@ -4,7 +4,7 @@ import { systemdExecLine } from '../systemd.js';
 /**
  * The systemd unit that brings the firewall back at boot. `bridges` is hostalias-bridges.service,
  * the Docker-network watcher of earlier versions: container networks are now trusted by kind
- * (issue 10), so it is only ever removed.
+ *, so it is only ever removed.
  */
 export const UNITS = {
   firewall: '/etc/systemd/system/hostalias-firewall.service',

@@ -25,7 +25,7 @@ function body(s: FirewallSpec): string[] {
   lines.push(setDecl('lan', s.lan));
   // Who may use the alias: lo (the host, rootless engines' slirp4netns/pasta/RootlessKit), the
   // allowed interfaces, and any bridge the kernel knows except the LAN ones, so a container
-  // network created later is trusted from its first packet (issue 10).
+  // network created later is trusted from its first packet.
   if (s.guard) {
     // Weak host model: Linux answers for the alias on any interface. Drop before conntrack
     // (raw priority) unless the packet came in on a trusted interface; match the interface,

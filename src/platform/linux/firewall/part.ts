@@ -14,7 +14,7 @@ import { kernelExposes } from '../../../model/expose.js';
 /**
  * The engines' bridges, or — when an engine does not answer — those it reported last time (kept
  * in the firewall record), so a hung or stopped engine never turns a container network into a
- * "LAN" bridge and cuts its containers off the alias (issue 15). The warning says so.
+ * "LAN" bridge and cuts its containers off the alias. The warning says so.
  */
 async function enginesOrLastKnown(
   ctx: Context,
@@ -58,7 +58,7 @@ function withoutPacketFilter(spec: FirewallSpec): Plan {
 }
 
 /**
- * The LAN guard and exposed ports (issues 4 and 10): one nftables table (or iptables chains),
+ * The LAN guard and exposed ports: one nftables table (or iptables chains),
  * route_localnet, and the unit that restores them at boot. Container bridges are trusted by
  * kind, so nothing has to follow the engines' networks. Linux only.
  */

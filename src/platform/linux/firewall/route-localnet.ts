@@ -12,7 +12,7 @@ export const RECORD_PATH = '/var/lib/hostalias/firewall.json';
 export interface FirewallRecord {
   backend: 'nftables' | 'iptables';
   routeLocalnet: Record<string, number>;
-  /** The container bridges trusted last time: kept when the engine doesn't answer (issue 15). */
+  /** The container bridges trusted last time: kept when the engine doesn't answer. */
   bridges?: string[];
 }
 
@@ -85,7 +85,7 @@ const RecordSchema = v.object({
 });
 
 /**
- * Reads the record, validated like state.json (issue 15). A damaged record is refused: it holds
+ * Reads the record, validated like state.json. A damaged record is refused: it holds
  * the route_localnet values `down` puts back, and guessing them would change the system wrongly.
  */
 export function parseRecord(text: string | null, path = RECORD_PATH): FirewallRecord | null {

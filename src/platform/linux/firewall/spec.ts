@@ -2,7 +2,7 @@ import type { Desired, ExposeSpec } from '../../../model/config.js';
 import { kernelExposes } from '../../../model/expose.js';
 
 /**
- * What the firewall part converges to (issue 10). Container networks are trusted by what they
+ * What the firewall part converges to. Container networks are trusted by what they
  * are, not by a list made at plan time: any interface the kernel reports as a bridge
  * (`meta iifkind "bridge"`), so a network created later (`docker network create`, a compose
  * project, a Podman network) works from its first packet with no refresh. What is excluded is
@@ -20,7 +20,7 @@ export interface FirewallSpec {
    * interface's kind): the ones the engines report, and their naming patterns (`br-+`, …).
    */
   containerBridges: string[];
-  /** The bridges the engines reported, recorded so that a silent engine later keeps them trusted (issue 15). */
+  /** The bridges the engines reported, recorded so that a silent engine later keeps them trusted. */
   engineBridges?: string[];
   exposes: ExposeSpec[];
 }
@@ -84,7 +84,7 @@ export function classifyBridges(links: readonly LinkFacts[], engineBridges: read
 
 /**
  * The spec for `desired`, or null when no rule is wanted (no guard, no exposed port). Exposes
- * carried by a relay (issue 11) need no rule: the guard already admits container bridges to the
+ * carried by a relay need no rule: the guard already admits container bridges to the
  * alias. `bridges`
  * is `classifyBridges` of the links present now; `engineBridges` those the engines report
  * (for the iptables fallback's names). Pure.

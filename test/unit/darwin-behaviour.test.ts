@@ -18,13 +18,13 @@ import { parseRuleCounters, parseSkippedIfaces } from '../../src/platform/darwin
 import { dockerEngine, FakeMac, fixture, MacRootFs } from '../support/fake-mac.js';
 import { makeRoot } from '../support/rooted.js';
 
-// Issue 13: the macOS backend against the behaviours of a real Mac, simulated by the FakeMac from
+// The macOS backend against the behaviours of a real Mac, simulated by the FakeMac from
 // cited output (test/fixtures/darwin/README.md). One block per numbered item of the issue.
 const IP = '10.254.254.254';
 const PLIST = '/Library/LaunchDaemons/dev.hostalias.alias.plist';
 const PG_RELAY = '/Library/LaunchDaemons/dev.hostalias.forward.5432-tcp.plist';
 const PG: ExposeSpec = { port: 5432, proto: 'tcp', to: 5432, keepSource: false };
-// What `expose` stores on macOS: the relay (issue 11's via), or pf with --keep-source.
+// What `expose` stores on macOS: the relay (via relay), or pf with --keep-source.
 const PG_RELAYED: ExposeSpec = { ...PG, via: 'relay' };
 const PG_PF: ExposeSpec = { ...PG, keepSource: true };
 const PG_PF_STORED: ExposeSpec = { ...PG_PF, via: 'kernel' };
@@ -61,11 +61,11 @@ async function doctor(ctx: Context) {
   return runChecks(await doctorInput(ctx));
 }
 
-// ---- item 1: doctor runs macOS checks only, none crashes, a deleted plist is reported, pf is checked
+// ---- doctor runs macOS checks only, none crashes, a deleted plist is reported, pf is checked
 
 const MAC_CHECKS = ['alias', 'persistence', 'pf', 'expose', 'docker', 'docker-desktop', 'engine'];
 
-test('item 1: doctor on a set-up Mac runs only macOS checks; nothing crashes; all is ok', async (t) => {
+test('doctor on a set-up Mac runs only macOS checks; nothing crashes; all is ok', async (t) => {
   const { ctx, mac: m } = await mac(t);
   m.engine = dockerEngine('desktop');
   await up(ctx, {});
@@ -81,7 +81,7 @@ test('item 1: doctor on a set-up Mac runs only macOS checks; nothing crashes; al
   assert.ok(findings.some((f) => f.id === 'pf' && f.status === 'ok' && /LAN guard/.test(f.message)));
 });
 
-test('item 1: a deleted plist is reported (the launchd persistence check compares the files)', async (t) => {
+test('a deleted plist is reported (the launchd persistence check compares the files)', async (t) => {
   const { ctx, fs } = await mac(t);
   await up(ctx, {});
   assert.ok(
@@ -96,7 +96,7 @@ test('item 1: a deleted plist is reported (the launchd persistence check compare
   );
 });
 
-test('item 1: a plist edited by hand and a job launchd no longer has are reported', async (t) => {
+test('a plist edited by hand and a job launchd no longer has are reported', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, {});
   m.loaded.delete('dev.hostalias.alias');
@@ -106,7 +106,7 @@ test('item 1: a plist edited by hand and a job launchd no longer has are reporte
   assert.ok((await doctor(ctx)).some((f) => f.id === 'persistence' && f.status === 'fail' && /differs from what hostalias writes/.test(f.message)));
 });
 
-test('item 1: pf checks — anchor hook, set skip on lo0, redirect counters; as a user it says it needs root', async (t) => {
+test('pf checks — anchor hook, set skip on lo0, redirect counters; as a user it says it needs root', async (t) => {
   const { ctx, mac: m } = await mac(t);
   await up(ctx, { exposes: [PG_PF] });
   let pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
@@ -142,9 +142,9 @@ test('item 1: pf checks — anchor hook, set skip on lo0, redirect counters; as 
   assert.ok(asUser.some((f) => f.id === 'pf' && f.status === 'warn' && /only be read by root/.test(f.message)));
 });
 
-// ---- item 2: Desktop's and OrbStack's host.docker.internal is not overridden by default
+// ---- Desktop's and OrbStack's host.docker.internal is not overridden by default
 
-test('item 2: with Docker Desktop or OrbStack the default names leave host.docker.internal alone; status says so', async (t) => {
+test('with Docker Desktop or OrbStack the default names leave host.docker.internal alone; status says so', async (t) => {
   for (const kind of ['desktop', 'orbstack'] as const) {
     const { ctx, mac: m } = await mac(t);
     m.engine = dockerEngine(kind);
@@ -158,7 +158,7 @@ test('item 2: with Docker Desktop or OrbStack the default names leave host.docke
   }
 });
 
-test('item 2: negative controls — Colima, no engine, or names chosen with --names keep host.docker.internal', async (t) => {
+test('negative controls — Colima, no engine, or names chosen with --names keep host.docker.internal', async (t) => {
   const { ctx, mac: m } = await mac(t);
   await up(ctx, {});
   assert.ok((await loadHostTarget(ctx)).target.names.includes('host.docker.internal'), 'no engine answers');
@@ -171,9 +171,9 @@ test('item 2: negative controls — Colima, no engine, or names chosen with --na
   assert.equal(chosen.note, null);
 });
 
-// ---- item 3: reinstalling a running LaunchDaemon races launchd
+// ---- reinstalling a running LaunchDaemon races launchd
 
-test('item 3: forward --install with new options while launchd still unloads the old job: bootstrap is retried and succeeds', async (t) => {
+test('forward --install with new options while launchd still unloads the old job: bootstrap is retried and succeeds', async (t) => {
   const { ctx, mac: m } = await mac(t);
   const fwd: ForwardSpec = { port: 5432, proto: 'tcp', targets: [] };
   await up(ctx, { forwards: [fwd] });
@@ -184,7 +184,7 @@ test('item 3: forward --install with new options while launchd still unloads the
   assert.ok(m.daemons.get('dev.hostalias.forward.5432-tcp')?.includes('127.0.0.1:15432'));
 });
 
-test('item 3: up --ip rewrites the alias job while launchd drains it: retried, and the new job runs', async (t) => {
+test('up --ip rewrites the alias job while launchd drains it: retried, and the new job runs', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, {});
   m.drainBootstraps = 2;
@@ -194,7 +194,7 @@ test('item 3: up --ip rewrites the alias job while launchd drains it: retried, a
   assert.equal((await loadState(fs))?.desired.ip, '10.254.254.253');
 });
 
-test('item 3: the rollback bootstrap after a bootout is retried too; a fresh bootstrap failing is not (negative control)', async (t) => {
+test('the rollback bootstrap after a bootout is retried too; a fresh bootstrap failing is not (negative control)', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   await up(ctx, {});
   const before = await fs.read(PLIST);
@@ -215,9 +215,9 @@ test('item 3: the rollback bootstrap after a bootout is retried too; a fresh boo
   assert.equal(fresh.length, 1, 'a first bootstrap that fails is not retried');
 });
 
-// ---- item 4: expose gives the service a local client (the relay), proven by a login-like exchange
+// ---- expose gives the service a local client (the relay), proven by a login-like exchange
 
-test('item 4: expose (default) is a relay daemon connecting from 127.0.0.1: a pg_hba that trusts only 127.0.0.1 lets it in', async (t) => {
+test('expose (default) is a relay daemon connecting from 127.0.0.1: a pg_hba that trusts only 127.0.0.1 lets it in', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG);
@@ -239,7 +239,7 @@ test('item 4: expose (default) is a relay daemon connecting from 127.0.0.1: a pg
   assert.match(found[0]?.message ?? '', /service sees 127\.0\.0\.1/);
 });
 
-test('item 4: with --keep-source (pf) the service sees the alias and refuses it; doctor says so from the exchange, not the connect', async (t) => {
+test('with --keep-source (pf) the service sees the alias and refuses it; doctor says so from the exchange, not the connect', async (t) => {
   const { ctx, mac: m } = await mac(t);
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG_PF);
@@ -254,9 +254,9 @@ test('item 4: with --keep-source (pf) the service sees the alias and refuses it;
   assert.equal(addressRefusal(homebrewPostgres('127.0.0.1', loginProbeInput(5432))), null, 'negative control: the local client is not refused by address');
 });
 
-// ---- item 6: a LAN guard on macOS; Linux-only options refused
+// ---- a LAN guard on macOS; Linux-only options refused
 
-test('item 6: up installs the LAN guard in the anchor (pf enabled with our reference); --allow-iface trusts a bridge; --no-lan-guard removes it', async (t) => {
+test('up installs the LAN guard in the anchor (pf enabled with our reference); --allow-iface trusts a bridge; --no-lan-guard removes it', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   const res = await up(ctx, {});
   assert.ok(shell(res.plan).includes("$ pfctl -a com.apple/hostalias -f - <<'EOF'"));
@@ -270,9 +270,9 @@ test('item 6: up installs the LAN guard in the anchor (pf enabled with our refer
   assert.deepEqual(m.tokens, []);
 });
 
-// ---- item 8: --dry-run without root
+// ---- --dry-run without root
 
-test('item 8: up --dry-run as a user plans from the files and says what it assumed (pfctl needs root)', async (t) => {
+test('up --dry-run as a user plans from the files and says what it assumed (pfctl needs root)', async (t) => {
   const { ctx, mac: m } = await mac(t, { root: false });
   m.asUser = true;
   const res = await up(ctx, { exposes: [PG_PF] }, { dryRun: true });
@@ -284,9 +284,9 @@ test('item 8: up --dry-run as a user plans from the files and says what it assum
   assert.deepEqual(m.changes, []);
 });
 
-// ---- item 9: DIOCGETRULES before the anchor exists; a redirect that does not fire
+// ---- DIOCGETRULES before the anchor exists; a redirect that does not fire
 
-test('item 9: pfctl answers DIOCGETRULES for the not-yet-created anchor, with exit 1 or 0: read as empty', async (t) => {
+test('pfctl answers DIOCGETRULES for the not-yet-created anchor, with exit 1 or 0: read as empty', async (t) => {
   for (const exit of [1, 0]) {
     const { ctx, mac: m } = await mac(t);
     m.missingAnchorExit = exit;
@@ -297,7 +297,7 @@ test('item 9: pfctl answers DIOCGETRULES for the not-yet-created anchor, with ex
   }
 });
 
-test('item 9: a --keep-source redirect that does not fire (child of com.apple/*) falls back to the relay, saying why', async (t) => {
+test('a --keep-source redirect that does not fire (child of com.apple/*) falls back to the relay, saying why', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   m.childAnchorFires = false;
   m.services.set(5432, homebrewPostgres);
@@ -316,7 +316,7 @@ test('item 9: a --keep-source redirect that does not fire (child of com.apple/*)
   );
 });
 
-test('item 9: with `set skip on lo0` the fallback names that cause; when the redirect fires nothing falls back (negative control)', async (t) => {
+test('with `set skip on lo0` the fallback names that cause; when the redirect fires nothing falls back (negative control)', async (t) => {
   const { ctx, mac: m, fs } = await mac(t);
   m.skipLo0 = true;
   const res = await expose(ctx, PG_PF);
@@ -364,7 +364,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-test('item 1 (CLI): doctor --platform darwin on Linux runs only macOS checks, and none crashes', async (t) => {
+test('CLI: doctor --platform darwin on Linux runs only macOS checks, and none crashes', async (t) => {
   const root = await makeRoot(t);
   const res = await cli(['doctor', '--platform', 'darwin', '--json', '--root', root]);
   const findings =
@@ -379,7 +379,7 @@ test('item 1 (CLI): doctor --platform darwin on Linux runs only macOS checks, an
   assert.ok(!findings.some((f) => /\bip -j\b|\/proc\//.test(f.message)));
 });
 
-test('item 6 (CLI): --firewall and --label are refused on macOS with exit 2, nothing written', async (t) => {
+test('CLI: --firewall and --label are refused on macOS with exit 2, nothing written', async (t) => {
   const root = await makeRoot(t);
   for (const args of [
     ['up', '--firewall', 'nftables'],

@@ -15,7 +15,7 @@ import { darwinBackend } from '../../src/platform/darwin/backend.js';
 import { FakeMac, MacRootFs } from '../support/fake-mac.js';
 import { makeRoot, readTree } from '../support/rooted.js';
 
-// Issue 15 item 1 on macOS: `down` without a usable state.json finds what hostalias installed by
+// On macOS: `down` without a usable state.json finds what hostalias installed by
 // its markers (LaunchDaemon labels with the managed header, the pf anchor and its files, the
 // /etc/hosts block, relay plists and logs, the runtime copy, the alias those name), and an
 // interrupted change (intent record, no state) is finished or undone — on the FakeMac.
