@@ -199,17 +199,17 @@ for (const rt of testcontainersRuntimes()) {
     assert.match(sshdBy ?? '', new RegExp(`^${rt.testcontainersMajor}\\.`), "the library's fallback loaded the same Testcontainers");
   });
 
-  test(`testcontainers (${rt.label}): the README's example test file passes as written`, async (t) => {
-    const readme = await readFile(join(repoRoot(), 'README.md'), 'utf8');
-    const m = /```js\n(\/\/ test\/webhook\.test\.mjs\n[\s\S]*?)```/.exec(readme);
-    assert.ok(m?.[1], 'the README has the example test file');
+  test(`testcontainers (${rt.label}): the example test file of docs/testcontainers.md passes as written`, async (t) => {
+    const page = await readFile(join(repoRoot(), 'docs', 'testcontainers.md'), 'utf8');
+    const m = /```js\n(\/\/ test\/webhook\.test\.mjs\n[\s\S]*?)```/.exec(page);
+    assert.ok(m?.[1], 'docs/testcontainers.md has the example test file');
     const { ns, d } = await labDocker(t, `tcrd${rt.testcontainersMajor}`);
     await buildAlpineStandIn(d);
     // The example uses no options: the alias and names are hostalias's defaults, as after a plain `up`.
     const up = await runCli(ns, ['up', '--files-root', await tempRoot(t, 'tcrd'), '--persist', 'none'], { env: d.env });
     assert.equal(up.code, 0, up.stderr);
     // Inside the repository, so `testcontainers` and `hostalias/testcontainers` resolve as in a user's project.
-    const dir = join(repoRoot(), 'build', `readme-example-${process.pid}-${rt.testcontainersMajor}`);
+    const dir = join(repoRoot(), 'build', `docs-example-${process.pid}-${rt.testcontainersMajor}`);
     await mkdir(dir, { recursive: true });
     t.after(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, 'webhook.test.mjs');

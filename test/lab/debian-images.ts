@@ -106,7 +106,7 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
 }
 
 /**
- * A stand-in for `alpine:3.20` (which can't be pulled here), so the README's example test runs as
+ * A stand-in for `alpine:3.20` (which can't be pulled here), so the example test of docs/testcontainers.md runs as
  * written: the lab's busybox rootfs with Debian's dynamically linked busybox (its `wget` works in a
  * minimal image; the static build's crashes) and the libraries it needs. Only ever tagged in a
  * private lab dockerd.
