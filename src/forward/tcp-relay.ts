@@ -11,7 +11,8 @@
  * - half-close: both sockets are allowHalfOpen; a FIN is passed on as a FIN (`end()`), and the
  *   other direction keeps flowing until it ends too;
  * - resets: an error (RST, EPIPE) on one side resets the other (`resetAndDestroy`), so a client
- *   sees what it would have seen talking to the target directly;
+ *   sees what it would have seen talking to the target directly, also after a half-close, when
+ *   the reset side is no longer read (checked every QUIET_CHECK_MS);
  * - a target that refuses or doesn't answer within `connectTimeoutMs` resets the client at once;
  *   with several targets the next one is tried (round-robin or sticky start, failover on error).
  * Accepting and connecting happen here; once both sockets are connected, the bytes are copied by
@@ -56,6 +57,7 @@ export interface RelayStats {
   refused: number;
   /** Connections ended by a reset/error on either side (passed on to the other side). */
   resets: number;
+  /** Bytes handed to the target's socket (delivered to its kernel), not merely read from the client. */
   bytesToTarget: number;
   bytesToClient: number;
 }
@@ -84,14 +86,50 @@ function resetSocket(s: net.Socket | null): void {
   }
 }
 
-/** Copies src → dst with backpressure; a FIN from src becomes a FIN to dst. */
-function pump(src: net.Socket, dst: net.Socket, count: (n: number) => void): void {
+/**
+ * How often sockets that are not being read (their peer half-closed, or paused for backpressure)
+ * are checked for a reset. libuv stops watching a socket it doesn't read, so a client that sends
+ * FIN and then RST toward an idle target would otherwise go unnoticed, leaving the target's
+ * socket in CLOSE-WAIT and the relay holding both descriptors.
+ */
+const QUIET_CHECK_MS = 1000;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Copies src → dst with backpressure; a FIN from src becomes a FIN to dst. `count` hears the bytes
+ * dst's kernel took (the write callbacks), not merely those read from src. `quiet` holds the
+ * sockets that are not being read now (paused or ended), which the relay checks for resets.
+ */
+function pump(src: net.Socket, dst: net.Socket, count: (n: number) => void, quiet: Set<net.Socket>): void {
   src.on('data', (chunk: Buffer) => {
-    count(chunk.length);
-    if (!dst.write(chunk)) src.pause();
+    const n = chunk.length;
+    if (
+      !dst.write(chunk, (err) => {
+        if (!err) count(n);
+      })
+    ) {
+      src.pause();
+      quiet.add(src);
+    }
   });
-  dst.on('drain', () => src.resume());
-  src.on('end', () => dst.end());
+  dst.on('drain', () => {
+    quiet.delete(src);
+    src.resume();
+  });
+  src.on('end', () => {
+    quiet.add(src);
+    dst.end();
+  });
+  src.once('close', () => quiet.delete(src));
+}
+
+/**
+ * Writes nothing to each quiet socket: on one that was reset the kernel answers EPIPE or
+ * ECONNRESET, which reaches the socket's 'error' handler (and the pair is reset); on a healthy one
+ * it sends no packet.
+ */
+function checkQuiet(quiet: ReadonlySet<net.Socket>): void {
+  for (const s of quiet) if (!s.destroyed && s.writable) s.write(EMPTY);
 }
 
 /** Starts listening; resolves once bound. Rejects with the listen error (EADDRNOTAVAIL, EADDRINUSE, EACCES). */
@@ -103,6 +141,9 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   const targets = [...opts.targets];
   const stats = emptyStats();
   const live = new Set<net.Socket>();
+  const quiet = new Set<net.Socket>();
+  const quietTimer = setInterval(() => checkQuiet(quiet), QUIET_CHECK_MS);
+  quietTimer.unref();
   const picker = targetPicker(targets.length, opts.order);
   const native =
     opts.dataPath === 'js'
@@ -173,8 +214,8 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
           handedOff = true;
           return;
         }
-        pump(client, up, (n) => (stats.bytesToTarget += n));
-        pump(up, client, (n) => (stats.bytesToClient += n));
+        pump(client, up, (n) => (stats.bytesToTarget += n), quiet);
+        pump(up, client, (n) => (stats.bytesToClient += n), quiet);
         client.resume();
       });
       up.on('error', () => {
@@ -199,9 +240,12 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
   // unreachable target costs no buffering.
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, highWaterMark }, handle);
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => {
+      clearInterval(quietTimer);
+      reject(err);
+    });
     server.listen({ host: opts.listen.host, port: opts.listen.port, backlog: opts.backlog ?? 4096 }, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       if (opts.unref) server.unref();
       // After start, accept errors (EMFILE) must not crash the relay; Node retries accepting.
       server.on('error', () => undefined);
@@ -211,7 +255,7 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
         address: { host: addr.address, port: addr.port },
         stats: () => ({ ...stats }),
         close(graceMs = RELAY_DEFAULTS.graceS * 1000) {
-          closing ??= drain(server, live, graceMs, native);
+          closing ??= drain(server, live, graceMs, native).finally(() => clearInterval(quietTimer));
           return closing;
         },
       });

@@ -11,9 +11,17 @@
  * - half-close: end of stream from one side is passed on as shutdown(SHUT_WR) once its bytes are
  *   written; the other direction keeps flowing;
  * - resets: an error on either side resets both (SO_LINGER 0), so each peer sees what it would
- *   have seen talking to the other directly.
- * When a pair ends, Node is told (a thread-safe function) with the byte counts and whether it
- * ended by a reset.
+ *   have seen talking to the other directly. A socket stays registered with epoll (with no
+ *   events) while nothing is wanted from it, because epoll reports an error on it regardless:
+ *   a client that half-closes and then resets is noticed even while the target is idle.
+ * When a pair ends, Node is told (a thread-safe function) with the bytes delivered each way
+ * (written to the other socket, not merely read) and whether it ended by a reset. The record
+ * of that report is allocated when the pair is adopted, so the relay thread never needs memory
+ * to say a pair ended.
+ *
+ * The state belongs to the Node environment that started it (the main thread or a worker
+ * thread), and a clean-up hook stops the thread and resets the pairs when that environment
+ * goes away.
  */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -30,12 +38,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef RELAY_FAULTS
+/* Test builds only (test/unit/native-relay.test.ts compiles one): failAllocations(true) makes
+ * every allocation from then on fail, on any thread. */
+static volatile int fail_allocations;
+static void *relay_malloc(size_t n) { return fail_allocations ? NULL : malloc(n); }
+static void *relay_calloc(size_t k, size_t n) { return fail_allocations ? NULL : calloc(k, n); }
+#define malloc relay_malloc
+#define calloc relay_calloc
+#endif
+
 #define SCRATCH_SIZE (256 * 1024)
 /* Reads per readiness event before other connections get their turn (level-triggered epoll
  * reports the socket again). */
 #define READS_PER_EVENT 16
 
 typedef struct conn conn;
+typedef struct relay relay;
 
 typedef struct {
   conn *c;
@@ -47,18 +66,8 @@ typedef struct {
   size_t off, len;
   int eof;  /* the source ended its stream */
   int done; /* ... and that end was passed on */
-  uint64_t bytes;
+  uint64_t bytes; /* written to the destination */
 } direction;
-
-struct conn {
-  uint32_t group;
-  int fd[2];          /* 0: client, 1: target */
-  direction d[2];     /* d[i]: fd[i] -> fd[1-i] */
-  uint32_t events[2]; /* what epoll watches on fd[i] now; 0 = not registered */
-  tag tags[2];
-  int closed, reset;
-  conn *prev, *next;
-};
 
 typedef struct {
   uint32_t group;
@@ -66,8 +75,21 @@ typedef struct {
   int reset;
 } ended;
 
+struct conn {
+  uint32_t group;
+  int fd[2];          /* 0: client, 1: target */
+  direction d[2];     /* d[i]: fd[i] -> fd[1-i] */
+  uint32_t events[2]; /* what epoll watches on fd[i] now */
+  int registered[2];  /* fd[i] is in the epoll set (possibly with no events: errors only) */
+  int hup[2];         /* epoll reported a hang-up on fd[i] */
+  tag tags[2];
+  int closed;
+  ended *report; /* allocated at adoption; handed to Node when the pair ends */
+  conn *prev, *next;
+};
+
 /* Node's thread only queues commands; the relay thread alone touches connections and `live`. */
-enum { CMD_ADOPT = 1, CMD_RESET_GROUP };
+enum { CMD_ADOPT = 1, CMD_RESET_GROUP, CMD_STOP };
 typedef struct cmd {
   int kind;
   uint32_t group;
@@ -75,36 +97,48 @@ typedef struct cmd {
   struct cmd *next;
 } cmd;
 
-static int epfd = -1, wakefd = -1;
-static pthread_mutex_t cmd_lock = PTHREAD_MUTEX_INITIALIZER;
-static cmd *cmds;
-static napi_threadsafe_function on_ended;
-static conn *live;
-static conn *graveyard; /* closed in this batch of events; freed after it */
-static char scratch[SCRATCH_SIZE];
+struct relay {
+  int epfd, wakefd;
+  pthread_t thread;
+  int running;
+  pthread_mutex_t cmd_lock;
+  cmd *cmds;
+  napi_threadsafe_function on_ended;
+  conn *live;
+  conn *graveyard; /* closed in this batch of events; freed after it */
+  char *scratch;
+};
 
-static void set_interest(conn *c, int side) {
+static void free_conn(conn *c) {
+  for (int i = 0; i < 2; i++) free(c->d[i].buf);
+  free(c->report);
+  free(c);
+}
+
+static void set_interest(relay *r, conn *c, int side) {
+  if (c->closed) return;
   direction *in = &c->d[side], *out = &c->d[1 - side];
   uint32_t want = 0;
-  if (!c->closed) {
-    if (!in->eof && in->len == 0) want |= EPOLLIN;
-    if (out->len > 0) want |= EPOLLOUT;
-  }
-  if (want == c->events[side]) return;
+  if (!in->eof && in->len == 0) want |= EPOLLIN;
+  if (out->len > 0) want |= EPOLLOUT;
+  /* With nothing wanted the socket stays registered so that an error (a reset) is still
+   * reported; only a socket that hung up is dropped, since epoll would report that hang-up
+   * over and over. */
+  int reg = want != 0 || !c->hup[side];
+  if (reg == c->registered[side] && want == c->events[side]) return;
   struct epoll_event ev = {.events = want, .data.ptr = &c->tags[side]};
-  /* An unwatched socket is removed rather than kept with no events: epoll would still report
-   * EPOLLHUP for it, over and over. */
-  if (want == 0) epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd[side], &ev);
-  else epoll_ctl(epfd, c->events[side] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd[side], &ev);
+  if (!reg) epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd[side], &ev);
+  else epoll_ctl(r->epfd, c->registered[side] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd[side], &ev);
+  c->registered[side] = reg;
   c->events[side] = want;
 }
 
-static void finish(conn *c, int reset) {
+static void finish(relay *r, conn *c, int reset) {
   if (c->closed) return;
   c->closed = 1;
-  c->reset = reset;
   for (int i = 0; i < 2; i++) {
-    if (c->events[i]) epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd[i], NULL);
+    if (c->registered[i]) epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd[i], NULL);
+    c->registered[i] = 0;
     c->events[i] = 0;
     if (reset) {
       struct linger l = {.l_onoff = 1, .l_linger = 0};
@@ -115,103 +149,103 @@ static void finish(conn *c, int reset) {
     c->d[i].buf = NULL;
   }
   if (c->prev) c->prev->next = c->next;
-  else live = c->next;
+  else r->live = c->next;
   if (c->next) c->next->prev = c->prev;
-  c->next = graveyard;
-  graveyard = c;
-  ended *e = malloc(sizeof *e);
-  if (!e) return;
+  c->next = r->graveyard;
+  r->graveyard = c;
+  ended *e = c->report;
+  c->report = NULL;
   e->group = c->group;
   e->to_target = (double)c->d[0].bytes;
   e->to_client = (double)c->d[1].bytes;
   e->reset = reset;
-  if (napi_call_threadsafe_function(on_ended, e, napi_tsfn_nonblocking) != napi_ok) free(e);
+  if (napi_call_threadsafe_function(r->on_ended, e, napi_tsfn_nonblocking) != napi_ok) free(e);
 }
 
 /* Passes on the end of d[side]'s stream once its bytes are out; closes the pair when both are. */
-static void maybe_end(conn *c, int side) {
+static void maybe_end(relay *r, conn *c, int side) {
   direction *d = &c->d[side];
   if (d->eof && d->len == 0 && !d->done) {
     d->done = 1;
     shutdown(c->fd[1 - side], SHUT_WR);
   }
-  if (c->d[0].done && c->d[1].done) finish(c, 0);
+  if (c->d[0].done && c->d[1].done) finish(r, c, 0);
 }
 
 /* Writes what d[side] holds to the other socket. Returns -1 when the pair was reset. */
-static int flush(conn *c, int side) {
+static int flush(relay *r, conn *c, int side) {
   direction *d = &c->d[side];
   while (d->len > 0) {
     ssize_t w = send(c->fd[1 - side], d->buf + d->off, d->len, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-      finish(c, 1);
+      finish(r, c, 1);
       return -1;
     }
     d->off += (size_t)w;
     d->len -= (size_t)w;
+    d->bytes += (uint64_t)w;
   }
   free(d->buf);
   d->buf = NULL;
   d->off = 0;
-  maybe_end(c, side);
+  maybe_end(r, c, side);
   return 0;
 }
 
 /* Reads from fd[side] and writes to the other side until one would block. */
-static void pump(conn *c, int side) {
+static void pump(relay *r, conn *c, int side) {
   direction *d = &c->d[side];
   for (int round = 0; round < READS_PER_EVENT && !c->closed && !d->eof && d->len == 0; round++) {
-    ssize_t n = recv(c->fd[side], scratch, sizeof scratch, 0);
+    ssize_t n = recv(c->fd[side], r->scratch, SCRATCH_SIZE, 0);
     if (n == 0) {
       d->eof = 1;
       break;
     }
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) finish(c, 1);
+      if (errno != EAGAIN && errno != EWOULDBLOCK) finish(r, c, 1);
       return;
     }
-    d->bytes += (uint64_t)n;
     size_t sent = 0;
     while (sent < (size_t)n) {
-      ssize_t w = send(c->fd[1 - side], scratch + sent, (size_t)n - sent, MSG_NOSIGNAL);
+      ssize_t w = send(c->fd[1 - side], r->scratch + sent, (size_t)n - sent, MSG_NOSIGNAL);
       if (w < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        finish(c, 1);
+        finish(r, c, 1);
         return;
       }
       sent += (size_t)w;
+      d->bytes += (uint64_t)w;
     }
     if (sent == (size_t)n) {
       /* A short read means the socket is drained for now: epoll says when there is more, which
        * saves a recv that would only answer EAGAIN on every message of a request/response exchange. */
-      if ((size_t)n < sizeof scratch) break;
+      if ((size_t)n < SCRATCH_SIZE) break;
       continue;
     }
-    {
-      d->buf = malloc((size_t)n - sent);
-      if (!d->buf) {
-        finish(c, 1);
-        return;
-      }
-      memcpy(d->buf, scratch + sent, (size_t)n - sent);
-      d->len = (size_t)n - sent;
+    d->buf = malloc((size_t)n - sent);
+    if (!d->buf) {
+      finish(r, c, 1);
+      return;
     }
+    memcpy(d->buf, r->scratch + sent, (size_t)n - sent);
+    d->len = (size_t)n - sent;
   }
-  if (!c->closed) maybe_end(c, side);
+  if (!c->closed) maybe_end(r, c, side);
 }
 
-static void handle_commands(void) {
+/* Runs the queued commands; returns 1 when told to stop. */
+static int handle_commands(relay *r) {
   uint64_t count;
-  while (read(wakefd, &count, sizeof count) < 0 && errno == EINTR) {
+  while (read(r->wakefd, &count, sizeof count) < 0 && errno == EINTR) {
   }
-  pthread_mutex_lock(&cmd_lock);
-  cmd *list = cmds;
-  cmds = NULL;
-  pthread_mutex_unlock(&cmd_lock);
+  pthread_mutex_lock(&r->cmd_lock);
+  cmd *list = r->cmds;
+  r->cmds = NULL;
+  pthread_mutex_unlock(&r->cmd_lock);
   /* The list is newest first; commands must run in the order they were given. */
   cmd *ordered = NULL;
   while (list) {
@@ -220,38 +254,40 @@ static void handle_commands(void) {
     ordered = list;
     list = next;
   }
-  list = ordered;
-  while (list) {
+  int stop = 0;
+  for (list = ordered; list;) {
     cmd *next = list->next;
     if (list->kind == CMD_ADOPT) {
       conn *c = list->c;
-      c->next = live;
-      if (live) live->prev = c;
-      live = c;
-      set_interest(c, 0);
-      set_interest(c, 1);
+      c->next = r->live;
+      if (r->live) r->live->prev = c;
+      r->live = c;
+      set_interest(r, c, 0);
+      set_interest(r, c, 1);
     } else if (list->kind == CMD_RESET_GROUP) {
-      conn *c = live;
-      while (c) {
+      for (conn *c = r->live; c;) {
         conn *after = c->next;
-        if (c->group == list->group) finish(c, 1);
+        if (c->group == list->group) finish(r, c, 1);
         c = after;
       }
+    } else if (list->kind == CMD_STOP) {
+      stop = 1;
     }
     free(list);
     list = next;
   }
+  return stop;
 }
 
-static void *relay_thread(void *unused) {
-  (void)unused;
+static void *relay_thread(void *arg) {
+  relay *r = arg;
   struct epoll_event events[256];
   for (;;) {
-    int n = epoll_wait(epfd, events, 256, -1);
+    int n = epoll_wait(r->epfd, events, 256, -1);
     if (n < 0) continue; /* EINTR */
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
-        handle_commands();
+        if (handle_commands(r)) return NULL;
         continue;
       }
       tag *t = events[i].data.ptr;
@@ -259,24 +295,24 @@ static void *relay_thread(void *unused) {
       if (c->closed) continue;
       uint32_t ev = events[i].events;
       if (ev & EPOLLERR) {
-        finish(c, 1);
+        finish(r, c, 1);
         continue;
       }
+      if (ev & EPOLLHUP) c->hup[t->side] = 1;
       /* EPOLLHUP counts as both readable and writable: the recv or send that follows reports
        * the end or the error, so a hung-up socket can't be reported over and over. */
-      if ((ev & (EPOLLOUT | EPOLLHUP)) && c->d[1 - t->side].len > 0 && flush(c, 1 - t->side) < 0) continue;
-      if (ev & (EPOLLIN | EPOLLHUP)) pump(c, t->side);
+      if ((ev & (EPOLLOUT | EPOLLHUP)) && c->d[1 - t->side].len > 0 && flush(r, c, 1 - t->side) < 0) continue;
+      if (ev & (EPOLLIN | EPOLLHUP)) pump(r, c, t->side);
       if (c->closed) continue;
-      set_interest(c, 0);
-      set_interest(c, 1);
+      set_interest(r, c, 0);
+      set_interest(r, c, 1);
     }
-    while (graveyard) {
-      conn *next = graveyard->next;
-      free(graveyard);
-      graveyard = next;
+    while (r->graveyard) {
+      conn *next = r->graveyard->next;
+      free_conn(r->graveyard);
+      r->graveyard = next;
     }
   }
-  return NULL;
 }
 
 static void call_ended(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -294,18 +330,18 @@ static void call_ended(napi_env env, napi_value js_cb, void *context, void *data
   free(e);
 }
 
-static int queue(int kind, uint32_t group, conn *c) {
+static int queue(relay *r, int kind, uint32_t group, conn *c) {
   cmd *k = malloc(sizeof *k);
   if (!k) return -1;
   k->kind = kind;
   k->group = group;
   k->c = c;
-  pthread_mutex_lock(&cmd_lock);
-  k->next = cmds;
-  cmds = k;
-  pthread_mutex_unlock(&cmd_lock);
+  pthread_mutex_lock(&r->cmd_lock);
+  k->next = r->cmds;
+  r->cmds = k;
+  pthread_mutex_unlock(&r->cmd_lock);
   uint64_t one = 1;
-  while (write(wakefd, &one, sizeof one) < 0 && errno == EINTR) {
+  while (write(r->wakefd, &one, sizeof one) < 0 && errno == EINTR) {
   }
   return 0;
 }
@@ -317,40 +353,110 @@ static napi_value throw_errno(napi_env env, const char *what) {
   return NULL;
 }
 
-/* start(onEnded): creates the epoll thread once per process; onEnded(group, toTarget, toClient, reset). */
+/*
+ * Runs when the environment that started the relay goes away (the process exits, a worker thread
+ * ends). Registered after the thread-safe function, so it runs before that function's own
+ * clean-up (hooks run last-registered first): the thread is stopped before the function it calls
+ * goes. Pairs still open are reset: their peers see the relay go, not a clean end.
+ */
+static void stop_relay(void *arg) {
+  relay *r = arg;
+  if (r->running && queue(r, CMD_STOP, 0, NULL) == 0) pthread_join(r->thread, NULL);
+  r->running = 0;
+  for (conn *c = r->live; c;) {
+    conn *next = c->next;
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    for (int i = 0; i < 2; i++) {
+      setsockopt(c->fd[i], SOL_SOCKET, SO_LINGER, &l, sizeof l);
+      close(c->fd[i]);
+    }
+    free_conn(c);
+    c = next;
+  }
+  r->live = NULL;
+  for (cmd *k = r->cmds; k;) {
+    cmd *next = k->next;
+    if (k->kind == CMD_ADOPT) {
+      for (int i = 0; i < 2; i++) close(k->c->fd[i]);
+      free_conn(k->c);
+    }
+    free(k);
+    k = next;
+  }
+  r->cmds = NULL;
+  while (r->graveyard) {
+    conn *next = r->graveyard->next;
+    free_conn(r->graveyard);
+    r->graveyard = next;
+  }
+  close(r->epfd);
+  close(r->wakefd);
+  pthread_mutex_destroy(&r->cmd_lock);
+  free(r->scratch);
+  free(r);
+}
+
+static relay *relay_of(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return data;
+}
+
+/* start(onEnded): creates the epoll thread once per Node environment; onEnded(group, toTarget, toClient, reset). */
 static napi_value start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], name;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (epfd >= 0) {
-    napi_throw_error(env, NULL, "the native relay is already started in this process");
+  if (relay_of(env)) {
+    napi_throw_error(env, NULL, "the native relay is already started in this thread");
     return NULL;
   }
-  epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) return throw_errno(env, "epoll_create1");
-  wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakefd < 0) return throw_errno(env, "eventfd");
+  relay *r = calloc(1, sizeof *r);
+  if (!r) return throw_errno(env, "calloc");
+  r->epfd = r->wakefd = -1;
+  r->scratch = malloc(SCRATCH_SIZE);
+  if (!r->scratch) {
+    free(r);
+    return throw_errno(env, "malloc");
+  }
+  const char *failed = NULL;
+  r->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (r->epfd < 0) failed = "epoll_create1";
+  if (!failed && (r->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) failed = "eventfd";
+  if (failed) {
+    int saved = errno;
+    if (r->epfd >= 0) close(r->epfd);
+    free(r->scratch);
+    free(r);
+    errno = saved;
+    return throw_errno(env, failed);
+  }
+  pthread_mutex_init(&r->cmd_lock, NULL);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev);
+  epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev);
   napi_create_string_utf8(env, "hostalias-relay", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_ended, &on_ended) != napi_ok) {
+  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, call_ended, &r->on_ended) != napi_ok) {
+    stop_relay(r);
     napi_throw_error(env, NULL, "napi_create_threadsafe_function failed");
     return NULL;
   }
   /* Pairs in flight must not keep the process alive on their own: the JavaScript relay decides
    * (its server, its drain timer). */
-  napi_unref_threadsafe_function(env, on_ended);
-  pthread_t thread;
+  napi_unref_threadsafe_function(env, r->on_ended);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 256 * 1024);
-  int err = pthread_create(&thread, &attr, relay_thread, NULL);
+  int err = pthread_create(&r->thread, &attr, relay_thread, r);
   pthread_attr_destroy(&attr);
   if (err) {
+    napi_release_threadsafe_function(r->on_ended, napi_tsfn_abort);
+    stop_relay(r);
     errno = err;
     return throw_errno(env, "pthread_create");
   }
+  r->running = 1;
+  napi_set_instance_data(env, r, NULL, NULL);
+  napi_add_env_cleanup_hook(env, stop_relay, r);
   return NULL;
 }
 
@@ -372,7 +478,7 @@ static int int_args(napi_env env, napi_callback_info info, size_t count, int64_t
 static napi_value give_up(napi_env env, conn *c, int dups, const char *what) {
   int saved = errno;
   for (int i = 0; i < dups; i++) close(c->fd[i]);
-  free(c);
+  free_conn(c);
   errno = saved;
   return throw_errno(env, what);
 }
@@ -381,20 +487,23 @@ static napi_value give_up(napi_env env, conn *c, int dups, const char *what) {
 static napi_value adopt(napi_env env, napi_callback_info info) {
   int64_t args[3];
   if (!int_args(env, info, 3, args, "adopt(group, clientFd, targetFd)")) return NULL;
-  if (epfd < 0) {
+  relay *r = relay_of(env);
+  if (!r) {
     napi_throw_error(env, NULL, "the native relay is not started");
     return NULL;
   }
   conn *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, "calloc");
   c->group = (uint32_t)args[0];
+  c->report = malloc(sizeof *c->report);
+  if (!c->report) return give_up(env, c, 0, "malloc");
   for (int i = 0; i < 2; i++) {
     c->fd[i] = fcntl((int)args[1 + i], F_DUPFD_CLOEXEC, 0);
     if (c->fd[i] < 0) return give_up(env, c, i, "dup");
     c->tags[i].c = c;
     c->tags[i].side = i;
   }
-  if (queue(CMD_ADOPT, c->group, c) < 0) return give_up(env, c, 2, "malloc");
+  if (queue(r, CMD_ADOPT, c->group, c) < 0) return give_up(env, c, 2, "malloc");
   return NULL;
 }
 
@@ -402,15 +511,31 @@ static napi_value adopt(napi_env env, napi_callback_info info) {
 static napi_value reset_group(napi_env env, napi_callback_info info) {
   int64_t group;
   if (!int_args(env, info, 1, &group, "resetGroup(group)")) return NULL;
-  if (epfd >= 0 && queue(CMD_RESET_GROUP, (uint32_t)group, NULL) < 0) return throw_errno(env, "malloc");
+  relay *r = relay_of(env);
+  if (r && queue(r, CMD_RESET_GROUP, (uint32_t)group, NULL) < 0) return throw_errno(env, "malloc");
   return NULL;
 }
+
+#ifdef RELAY_FAULTS
+static napi_value fail_allocations_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool on = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc > 0) napi_get_value_bool(env, argv[0], &on);
+  fail_allocations = on;
+  return NULL;
+}
+#endif
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"start", NULL, start, NULL, NULL, NULL, napi_default, NULL},
       {"adopt", NULL, adopt, NULL, NULL, NULL, napi_default, NULL},
       {"resetGroup", NULL, reset_group, NULL, NULL, NULL, napi_default, NULL},
+#ifdef RELAY_FAULTS
+      {"failAllocations", NULL, fail_allocations_js, NULL, NULL, NULL, napi_default, NULL},
+#endif
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -146,3 +146,38 @@ export function readAll(s: net.Socket): Promise<{ data: Buffer; error: NodeJS.Er
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Polls `probe` every 50 ms until it holds or `ms` pass; resolves with the last answer. */
+export async function waitUntil(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await probe()) return true;
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+}
+
+const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN-SENT',
+  '03': 'SYN-RECV',
+  '04': 'FIN-WAIT-1',
+  '05': 'FIN-WAIT-2',
+  '06': 'TIME-WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE-WAIT',
+  '09': 'LAST-ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+};
+
+/** The kernel's states of the IPv4 TCP sockets from local port `port` (to `peer`, if given), not listening, from /proc/net/tcp. */
+export async function tcpStates(port: number, peer?: number): Promise<string[]> {
+  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1]?.endsWith(hex(port)) && (peer === undefined || f[2]?.endsWith(hex(peer))) && f[3] !== '0A')
+    .map((f) => TCP_STATES[f[3] ?? ''] ?? (f[3] as string));
+}

@@ -12,7 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { relayDataPath } from '../../src/forward/native-relay.js';
 import { startTcpRelay } from '../../src/forward/tcp-relay.js';
 import { startUdpRelay } from '../../src/forward/udp-relay.js';
-import { closeServer, connect, freePort, listen, readAll, RELAY_HOST, sleep } from '../support/forward-lab.js';
+import { closeServer, connect, freePort, listen, readAll, RELAY_HOST, sleep, tcpStates, waitUntil } from '../support/forward-lab.js';
 
 test('the native data path is built and loads on Linux (scripts/build-native.mjs needs a C compiler)', () => {
   assert.equal(process.platform, 'linux');
@@ -80,6 +80,38 @@ for (const dataPath of ['native', 'js'] as const) {
       });
     });
     assert.equal(await serverSaw, 'ECONNRESET');
+  });
+
+  test(`a reset after a half-close reaches an idle target: no CLOSE-WAIT left behind, the pair is released [${dataPath}]`, async (t) => {
+    // The target never writes and never closes (and, like the relay's own sockets, no longer
+    // reads once it saw the FIN): only the relay passing the client's reset on ends its socket.
+    const accepted: net.Socket[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      accepted.push(s);
+      s.on('end', () => undefined);
+      s.on('error', () => undefined);
+    });
+    // Node no longer watches a socket it doesn't read: the server's close waits for it until destroyed.
+    t.after(() => {
+      for (const s of accepted) s.destroy();
+    });
+    const relay = await relayToServer(t, server);
+    const serverPort = (server.address() as net.AddressInfo).port;
+    const c = await connect(relay.address.port, RELAY_HOST, { allowHalfOpen: true });
+    c.on('error', () => undefined);
+    c.end();
+    assert.ok(await waitUntil(async () => accepted.length === 1, 2000), 'the relay connected to the target');
+    const relayPort = (accepted[0] as net.Socket).remotePort as number;
+    const states = () => tcpStates(serverPort, relayPort);
+    const halfClosed = await waitUntil(async () => (await states()).includes('CLOSE-WAIT'), 5000);
+    assert.ok(halfClosed, "the target's socket got the FIN (CLOSE-WAIT)");
+    assert.equal(relay.stats().active, 1, 'half-closed: the other direction is still open');
+    c.resetAndDestroy();
+    const released = await waitUntil(async () => relay.stats().active === 0, 5000);
+    assert.ok(released, `the relay still holds the pair 5 s after the reset: ${JSON.stringify(relay.stats())}`);
+    const gone = await waitUntil(async () => !(await states()).includes('CLOSE-WAIT'), 2000);
+    assert.ok(gone, `the target's socket is still in CLOSE-WAIT: ${(await states()).join(', ')}`);
+    assert.ok(relay.stats().resets >= 1);
   });
 
   test(`a target that is down closes the client promptly (reset), never a hang [${dataPath}]`, async (t) => {
