@@ -89,7 +89,9 @@ await build({
   legalComments: 'none',
 });
 // main.js, the entry, loads cli.js and the command files with a V8 code cache of each, made here
-// by the Node that builds (scripts/launch.cjs says why). The relay's worker-main.js is started
+// by the Node that builds (scripts/launch.cjs says why). A cache is named for the arch it was made
+// on (cli.js.x64.cache): a tarball packed on x64 and installed on arm64 compiles as usual there,
+// since an arm64 Node given the x64 cache of the same Node version crashed (seen under qemu-user). The relay's worker-main.js is started
 // once per relay, not per command: it is loaded by Node as usual.
 copyFileSync('scripts/launch.cjs', join(out, 'main.js'));
 chmodSync(join(out, 'main.js'), 0o755);
@@ -98,7 +100,7 @@ writeFileSync(join(out, 'cli.js'), readFileSync(join(out, 'cli.js'), 'utf8').rep
 chmodSync(join(out, 'cli.js'), 0o644);
 for (const f of readdirSync(out).filter((f) => f === 'cli.js' || /^cmd-[\w-]+\.js$/.test(f))) {
   const script = new Script(Module.wrap(readFileSync(join(out, f), 'utf8')), { filename: join(out, f) });
-  writeFileSync(join(out, `${f}.cache`), script.createCachedData());
+  writeFileSync(join(out, `${f}.${process.arch}.cache`), script.createCachedData());
 }
 // The command itself (package.json "bin"): a shell script that runs main.js, or execs a cached
 // `docker run` (scripts/launch.sh). Its cache is keyed on this build, so a new build never
@@ -113,9 +115,9 @@ chmodSync(join(out, 'hostalias'), 0o755);
 const native = buildNative(out);
 const files = [
   ...readdirSync(out)
-    .filter((f) => f.endsWith('.js') || f.endsWith('.js.cache'))
+    .filter((f) => f.endsWith('.js') || /\.js\.\w+\.cache$/.test(f))
     .sort(),
-  ...(native ? [native] : []),
+  ...native,
 ];
 writeFileSync(join(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 writeFileSync(

@@ -3,7 +3,8 @@
 // It loads the bundle (cli.js, and the one cmd-*.js file a command needs) with the V8 code cache
 // scripts/bundle.mjs made for each file at build time: a start then deserializes compiled code
 // instead of parsing ~400 KB of JavaScript (Node 20 has no module.enableCompileCache). V8 rejects
-// a cache made by another Node version or for other code, and the file is then compiled as usual.
+// a cache made by another Node version or for other code, and the file is then compiled as usual;
+// a cache made on another arch is never offered (scripts/bundle.mjs names each for its arch).
 'use strict';
 const { readFileSync } = require('node:fs');
 const Module = require('node:module');
@@ -18,7 +19,7 @@ function load(name) {
   const filename = join(__dirname, name);
   let cachedData;
   try {
-    cachedData = readFileSync(`${filename}.cache`);
+    cachedData = readFileSync(`${filename}.${process.arch}.cache`);
   } catch {
     cachedData = undefined; // no cache: compile
   }

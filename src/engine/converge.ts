@@ -7,6 +7,9 @@ import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type P
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
 import { namesForEngine } from '../docker/target.js';
+import { bundleDataPath, type DataPath } from '../forward/native-relay.js';
+import { RUNTIME_CURRENT } from '../exec/runtime.js';
+import { managedForwards } from '../model/expose.js';
 import type { PartInput } from '../model/part.js';
 import { CorruptStateError, loadState, saveState, BACKUP_DIR, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
 import { clearIntent, INTENT_PATH, loadIntent, saveIntent, type Intent } from '../model/intent.js';
@@ -327,7 +330,20 @@ export interface StatusReport {
   exposes: ExposeSpec[];
   /** Relays installed with `forward --install` (those of exposes via relay are in `exposes`). */
   forwards: ForwardSpec[];
+  /** Every relay service (forwards and exposes via relay), with the data path it copies bytes on. */
+  relays: Array<{ port: number; proto: 'tcp' | 'udp' } & DataPath>;
   stateFile: string;
+}
+
+/**
+ * The data path of a relay service: TCP relays run the C data path where the installed copy's
+ * addon for this arch loads (the services run that copy), UDP relays copy in JavaScript.
+ * Loads the addon file (read-only; no thread starts).
+ */
+function serviceDataPath(ctx: Context, proto: 'tcp' | 'udp', copy: () => DataPath): DataPath {
+  if (ctx.backend.platform !== 'linux') return { dataPath: 'js', why: 'the C data path is Linux-only' };
+  if (proto === 'udp') return { dataPath: 'js', why: 'UDP relays copy in JavaScript (the C data path carries TCP)' };
+  return copy();
 }
 
 /** Reports the recorded setup and whether the alias is live. Read-only; needs no root. */
@@ -337,6 +353,9 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
   const ip = opts.ip ?? desired.ip;
   // Two independent questions (the engine is asked with a bound): ask them at once.
   const [forEngine, present] = await Promise.all([namesForEngine(ctx, desired.names), ctx.backend.aliasPresent(ctx, ip)]);
+  const relays = state === null ? [] : managedForwards(desired);
+  let installed: DataPath | undefined;
+  const copy = () => (installed ??= bundleDataPath(ctx.fs.resolve(RUNTIME_CURRENT)));
   return {
     ip,
     present,
@@ -353,6 +372,7 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
     lanGuard: state !== null && desired.lanGuard,
     exposes: desired.exposes,
     forwards: desired.forwards,
+    relays: relays.map((r) => ({ port: r.port, proto: r.proto, ...serviceDataPath(ctx, r.proto, copy) })),
     stateFile: ctx.fs.resolve(STATE_PATH),
   };
 }

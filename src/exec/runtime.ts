@@ -52,7 +52,7 @@ function readManifest(dir: string): Promise<string | null> {
 }
 
 /**
- * Folders that may hold the bundle (dist/cli and what it ships, such as the relay's relay.node):
+ * Folders that may hold the bundle (dist/cli and what it ships, such as the relay's relay-linux-ARCH.node):
  * this module's own (the bundle, an installed copy), then each ancestor's dist/cli (the library,
  * tests). Pure.
  */

@@ -1,8 +1,10 @@
 /**
- * Loads the C data path of the TCP relay (src/native/relay.c, built to dist/cli/relay.node by
- * scripts/build-native.mjs) and hands connected socket pairs to it. Where it can't load (not
- * Linux, no C compiler at build time, another libc), or HOSTALIAS_RELAY=js, the relay copies in
- * JavaScript (tcp-relay.ts's pump), with the same semantics, only slower.
+ * Loads the C data path of the TCP relay (src/native/relay.c, built by scripts/build-native.mjs
+ * once per shipped arch: dist/cli/relay-linux-x64.node, relay-linux-arm64.node) and hands connected
+ * socket pairs to it. It loads the file for the arch it runs on. Where that can't load (not Linux,
+ * an arch the package has no build for, another libc), or HOSTALIAS_RELAY=js, the relay copies in
+ * JavaScript (tcp-relay.ts's pump), with the same semantics, only slower; `relayDataPath` says
+ * which and why, and `status` shows it for each installed relay.
  *
  * SIDE EFFECTS: loads a native module and starts its thread, once per process; adopting a pair
  * closes Node's own descriptors of the two sockets (the native thread holds dups).
@@ -37,32 +39,70 @@ export interface NativeRelay {
 export const RELAY_ENV = 'HOSTALIAS_RELAY';
 
 let addon: Addon | null | undefined;
+let why = '';
 const groups = new Map<number, PairEvents>();
 let nextGroup = 1;
 
-function load(): Addon | null {
-  if (process.platform !== 'linux' || process.env[RELAY_ENV] === 'js') return null;
+/** The addon's file name for the arch this process runs on (scripts/build-native.mjs names them alike). */
+export function nativeFile(arch: string = process.arch): string {
+  return `relay-linux-${arch}.node`;
+}
+
+/** Which data path relays take, and why (the file that loaded, or what kept it from loading). */
+export interface DataPath {
+  dataPath: 'native' | 'js';
+  why: string;
+}
+
+/**
+ * Loads the addon from the first of `dirs` that has it for this arch. Loading runs only its
+ * registration (no thread starts until `start`). Never throws.
+ */
+function loadFrom(dirs: readonly string[]): { addon: Addon; file: string } | { addon: null; why: string } {
+  if (process.platform !== 'linux') return { addon: null, why: 'the C data path is Linux-only' };
+  if (process.env[RELAY_ENV] === 'js') return { addon: null, why: `${RELAY_ENV}=js` };
   const require = createRequire(import.meta.url);
-  // Next to the bundle, wherever this module runs from (bundle, installed copy, library, tests).
-  for (const candidate of bundleDirs().map((d) => join(d, 'relay.node'))) {
+  const name = nativeFile();
+  let failure = `no ${name} (this package has builds for linux-x64 and linux-arm64)`;
+  for (const file of dirs.map((d) => join(d, name))) {
     try {
-      const a = require(candidate) as Addon;
-      a.start((group, toTarget, toClient, reset) => groups.get(group)?.ended(toTarget, toClient, reset));
-      return a;
-    } catch {
-      // Not there, or built for another platform: try the next place, then fall back to JS.
+      return { addon: require(file) as Addon, file };
+    } catch (err) {
+      // Not there: try the next place. There but unloadable (another libc): say why.
+      if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') failure = `${file} does not load: ${(err as Error).message.split('\n')[0]}`;
     }
   }
-  return null;
+  return { addon: null, why: failure };
+}
+
+function load(): Addon | null {
+  // Next to the bundle, wherever this module runs from (bundle, installed copy, library, tests).
+  const r = loadFrom(bundleDirs());
+  if (r.addon === null) {
+    why = r.why;
+    return null;
+  }
+  why = r.file;
+  r.addon.start((group, toTarget, toClient, reset) => groups.get(group)?.ended(toTarget, toClient, reset));
+  return r.addon;
 }
 
 function loaded(): Addon | null {
   return (addon ??= load());
 }
 
-/** The data path relays use in this process: 'native' or 'js'. */
-export function relayDataPath(): 'native' | 'js' {
-  return loaded() ? 'native' : 'js';
+/** The data path relays use in this process, and why. */
+export function relayDataPath(): DataPath {
+  return { dataPath: loaded() ? 'native' : 'js', why };
+}
+
+/**
+ * The data path a TCP relay started from the bundle in `dir` takes on this machine (an installed
+ * copy: what its services run): the same file loaded the same way, without starting it. Reads files.
+ */
+export function bundleDataPath(dir: string): DataPath {
+  const r = loadFrom([dir]);
+  return r.addon === null ? { dataPath: 'js', why: r.why } : { dataPath: 'native', why: r.file };
 }
 
 function fdOf(s: net.Socket): number {

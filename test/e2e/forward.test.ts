@@ -111,8 +111,16 @@ test('forward --install writes a unit (service calls skipped under --root); down
   assert.ok(lstatSync(wants).isSymbolicLink());
   const again = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432', '--json']);
   assert.equal((JSON.parse(again.stdout) as { changed: boolean }).changed, false, 'installing again changes nothing');
-  const status = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { present: boolean };
+  const status = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as {
+    present: boolean;
+    relays: Array<{ port: number; proto: string; dataPath: string; why: string }>;
+  };
   assert.equal(status.present, true, '--install also brought the alias up');
+  // The service runs the installed copy, so status loads that copy's addon for this arch.
+  assert.deepEqual(
+    status.relays.map((r) => [r.port, r.proto, r.dataPath, r.why]),
+    [[5432, 'tcp', 'native', join(root, `usr/local/lib/hostalias/current/relay-linux-${process.arch}.node`)]],
+  );
   const bad = await runCli(ns, ['forward', '99999', '--install', '--files-root', root]);
   assert.equal(bad.code, 2, 'bad port: usage error');
   const down = await runCli(ns, ['down', '--files-root', root]);
@@ -217,7 +225,7 @@ test('forward --install keeps the relay options in the unit; installing again wi
   const status = await runCli(ns, ['status', '--files-root', root]);
   assert.match(
     status.stdout,
-    /^forwarded +10\.254\.254\.254:7000\/tcp → 127\.0\.0\.1:\d+ \(hostalias-forward-7000-tcp\.service, --idle-timeout 30 --max-connections 1 --grace 1\)$/m,
+    /^forwarded +10\.254\.254\.254:7000\/tcp → 127\.0\.0\.1:\d+ \(hostalias-forward-7000-tcp\.service, --idle-timeout 30 --max-connections 1 --grace 1, data path: C\)$/m,
   );
   const json = JSON.parse((await runCli(ns, ['status', '--files-root', root, '--json'])).stdout) as { forwards: Array<Record<string, unknown>> };
   assert.deepEqual(json.forwards, [{ port: 7000, proto: 'tcp', targets: [`127.0.0.1:${target}`], idleTimeoutS: 30, maxConnections: 1, graceS: 1 }]);

@@ -22,12 +22,12 @@ test('every bundle file main.js loads has a code cache this Node accepts', () =>
   for (const f of files) {
     const script = new Script(Module.wrap(readFileSync(join(DIST, f), 'utf8')), {
       filename: join(DIST, f),
-      cachedData: readFileSync(join(DIST, `${f}.cache`)),
+      cachedData: readFileSync(join(DIST, `${f}.${process.arch}.cache`)),
     });
     assert.equal(script.cachedDataRejected, false, f);
   }
   const manifest = JSON.parse(readFileSync(join(DIST, 'runtime.json'), 'utf8')) as { files: string[] };
-  for (const f of files) assert.ok(manifest.files.includes(`${f}.cache`), `the installed copy gets ${f}.cache`);
+  for (const f of files) assert.ok(manifest.files.includes(`${f}.${process.arch}.cache`), `the installed copy gets ${f}.${process.arch}.cache`);
 });
 
 test('without the caches (another Node built them, or they were removed) the CLI answers the same', (t) => {

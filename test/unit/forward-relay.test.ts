@@ -16,7 +16,7 @@ import { closeServer, connect, freePort, listen, readAll, RELAY_HOST, sleep, tcp
 
 test('the native data path is built and loads on Linux (scripts/build-native.mjs needs a C compiler)', () => {
   assert.equal(process.platform, 'linux');
-  assert.equal(relayDataPath(), 'native', 'dist/cli/relay.node is missing or does not load: install gcc and run npm run build');
+  assert.deepEqual(relayDataPath().dataPath, 'native', `the C data path does not load: ${relayDataPath().why} (install gcc and run npm run build)`);
 });
 
 for (const dataPath of ['native', 'js'] as const) {

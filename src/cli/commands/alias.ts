@@ -89,15 +89,21 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
               ? 'lan guard    on: pf drops traffic to the alias unless it comes through lo0 (or --allow-iface)'
               : 'lan guard    on: the alias answers only lo and container bridges',
           );
+        const dataPath = (port: number, proto: string) => {
+          const r = report.relays.find((x) => x.port === port && x.proto === proto);
+          return r ? `, data path: ${r.dataPath === 'native' ? 'C' : `JavaScript (${r.why})`}` : '';
+        };
         for (const e of report.exposes) {
           if (e.via === 'relay')
-            io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name})`);
+            io.out(
+              `exposed      ${report.ip}:${e.port}/${e.proto} → ${describeTargets(loopbackTargets(e.to))} (relay: ${ctx.backend.forwardService(e).name}${dataPath(e.port, e.proto)})`,
+            );
           else io.out(`exposed      ${report.ip}:${e.port}/${e.proto} → 127.0.0.1:${e.to} (kernel rules)`);
         }
         for (const f of report.forwards) {
           const options = forwardOptionArgs(f).join(' ');
           io.out(
-            `forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''})`,
+            `forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''}${dataPath(f.port, f.proto)})`,
           );
         }
         if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);

@@ -4,6 +4,7 @@ import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, RELAY_DEFAULTS, RELAY_OPTIONS, t
 import { loadState } from '../../model/state.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
+import { relayDataPath } from '../../forward/native-relay.js';
 import {
   checkNoLoop,
   describeTargets,
@@ -92,8 +93,16 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, op
     graceMs,
   });
   const to = describeTargets(targets);
-  if (flags.json) io.out(JSON.stringify({ event: 'listening', listen: fw.address, proto, targets, workers: fw.workers, pid: process.pid }));
-  else io.out(`forwarding ${formatEndpoint(fw.address)}/${proto} → ${to} (${fw.workers} worker${fw.workers > 1 ? 's' : ''}); Ctrl-C stops`);
+  // The workers load the same bundle's addon, so this process's answer is theirs.
+  const path = proto === 'tcp' ? relayDataPath() : { dataPath: 'js' as const, why: 'UDP relays copy in JavaScript' };
+  if (flags.json)
+    io.out(
+      JSON.stringify({ event: 'listening', listen: fw.address, proto, targets, workers: fw.workers, pid: process.pid, dataPath: path.dataPath, why: path.why }),
+    );
+  else
+    io.out(
+      `forwarding ${formatEndpoint(fw.address)}/${proto} → ${to} (${fw.workers} worker${fw.workers > 1 ? 's' : ''}, data path: ${path.dataPath === 'native' ? 'C' : `JavaScript: ${path.why}`}); Ctrl-C stops`,
+    );
   const sig = await waitForSignal();
   if (!flags.json) io.out(`${sig}: no new connections; letting live ones finish (up to ${graceMs / 1000} s)`);
   const stats = await fw.close();
