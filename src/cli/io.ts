@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { SystemFs } from '../fs/system-fs.js';
 import { shellQuote } from '../model/shell.js';
 import { usageError } from '../model/errors.js';
+import { filesRootOf } from '../model/context.js';
 
 /** Where the CLI writes; injected so tests can capture output. Only the CLI prints. */
 export interface CliIO {
@@ -46,9 +47,7 @@ export function addCommonOptions(cmd: Command, changing: boolean): Command {
 export function rootsFrom(opts: CommonOptions): { root?: string; filesRoot?: string } {
   if (opts.root === '') throw usageError('--root needs a folder', '--root /mnt/image');
   if (opts.filesRoot === '') throw usageError('--files-root needs a folder', '--files-root /tmp/hostalias-files');
-  if (opts.root !== undefined && opts.filesRoot !== undefined) {
-    throw usageError('--root and --files-root exclude each other', '--root DIR writes an image; --files-root DIR changes this namespace with files under DIR');
-  }
+  filesRootOf(opts);
   return { ...(opts.root ? { root: opts.root } : {}), ...(opts.filesRoot ? { filesRoot: opts.filesRoot } : {}) };
 }
 
@@ -57,8 +56,7 @@ export function rootsFrom(opts: CommonOptions): { root?: string; filesRoot?: str
  * platform backends stay unloaded, which keeps a relay's memory small.
  */
 export function fsFrom(opts: CommonOptions): SystemFs {
-  const { root, filesRoot } = rootsFrom(opts);
-  return new SystemFs(root ?? filesRoot ?? '/');
+  return new SystemFs(filesRootOf(rootsFrom(opts)));
 }
 
 /** The command line as typed, for "run it with sudo" hints. */

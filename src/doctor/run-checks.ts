@@ -3,6 +3,7 @@ import { defaultDesired } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { describeCause, HostaliasError } from '../model/errors.js';
 import type { Check, DoctorInput, Finding } from '../model/finding.js';
+import { once } from '../model/once.js';
 import { shellQuote } from '../model/shell.js';
 import { loadState, type State } from '../model/state.js';
 
@@ -10,11 +11,6 @@ import { loadState, type State } from '../model/state.js';
 export function hostaliasFix(ctx: Context): (args: string) => string {
   const root = ctx.fs.isRooted ? ` ${ctx.live ? '--files-root' : '--root'} ${shellQuote([ctx.fs.root])}` : '';
   return (args) => `sudo hostalias ${args}${root}`;
-}
-
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let p: Promise<T> | undefined;
-  return () => (p ??= fn());
 }
 
 /** The input every check reads, for a known state. Pure: the engine is asked on first use. */

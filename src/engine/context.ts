@@ -1,8 +1,7 @@
 import { ProcessRunner, type Runner } from '../exec/runner.js';
 import { SystemFs } from '../fs/system-fs.js';
 import type { PlatformName } from '../model/backend.js';
-import { usageError } from '../model/errors.js';
-import type { Context } from '../model/context.js';
+import { filesRootOf, type Context } from '../model/context.js';
 import { backendFor, hostPlatform } from '../platform/index.js';
 import { nativeProbes } from './native.js';
 
@@ -21,10 +20,7 @@ export interface ContextOptions {
  * platform's preview runner, which answers its read-only probes, and is marked preview-only.
  */
 export function defaultContext(opts: ContextOptions = {}): Context {
-  if (opts.root !== undefined && opts.filesRoot !== undefined) {
-    throw usageError('--root and --files-root exclude each other', '--root DIR writes an image; --files-root DIR changes this namespace with files under DIR');
-  }
-  const fs = new SystemFs(opts.root ?? opts.filesRoot ?? '/');
+  const fs = new SystemFs(filesRootOf(opts));
   const host = hostPlatform();
   const backend = backendFor(opts.platform ?? host);
   const preview = backend.platform !== host;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { ForwardSpec } from '../model/config.js';
-import { parsePort, parsePortProto as parsePortProtoOf, type Proto } from '../model/ports.js';
+import { parsePort, type Proto } from '../model/ports.js';
 import { usageError } from '../model/errors.js';
 import { loopbackTargets, type Endpoint, type TargetOrder } from './targets.js';
 
@@ -10,12 +10,8 @@ export type { Endpoint };
 
 export type { ForwardSpec } from '../model/config.js';
 
-const FORWARD_EXAMPLE = 'hostalias forward 5432 (or 5432/tcp, 53/udp)';
-
-/** `5432`, `5432/tcp`, `53/udp` → port and protocol. Pure. */
-export function parsePortProto(text: string): { port: number; proto: ForwardProto } {
-  return parsePortProtoOf(text, FORWARD_EXAMPLE);
-}
+/** The fix a bad `forward` port names (model/ports.ts parsePortProto takes it). */
+export const FORWARD_EXAMPLE = 'hostalias forward 5432 (or 5432/tcp, 53/udp)';
 
 /** `HOST:PORT`, `[v6]:PORT` or just `PORT` (on 127.0.0.1). Only literal addresses: a relay must not depend on DNS. Pure. */
 export function parseEndpoint(text: string, what = 'target'): Endpoint {

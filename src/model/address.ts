@@ -31,6 +31,12 @@ export function parseAliasIp(input: string): string {
   return canonical;
 }
 
+/** True when `ip` lies inside `cidr` (`ADDR/BITS`, or a bare `ADDR`: that one address); false for anything else (`default`). Pure. */
+export function inCidr(ip: string, cidr: string): boolean {
+  const [addr, bits] = cidr.split('/');
+  return addr !== undefined && inSubnet(ip, addr, bits === undefined ? 32 : Number(bits));
+}
+
 /** True when `ip` lies inside `cidrAddr/prefix`. Pure. */
 export function inSubnet(ip: string, cidrAddr: string, prefix: number): boolean {
   try {

@@ -10,6 +10,19 @@ import type { EngineProbe } from './engine.js';
 import type { PortListener } from './expose.js';
 import type { Plan } from './steps.js';
 import type { InstalledPersistence, State } from './state.js';
+import { usageError } from './errors.js';
+
+/**
+ * The folder a context's files live under: `root` (an image) or `filesRoot` (this namespace, files
+ * under a folder), which exclude each other, else `/`. The one check of that rule (the CLI's
+ * flags and defaultContext's options). Pure; throws a usage error.
+ */
+export function filesRootOf(opts: { root?: string | undefined; filesRoot?: string | undefined }): string {
+  if (opts.root !== undefined && opts.filesRoot !== undefined) {
+    throw usageError('--root and --files-root exclude each other', '--root DIR writes an image; --files-root DIR changes this namespace with files under DIR');
+  }
+  return opts.root ?? opts.filesRoot ?? '/';
+}
 
 /**
  * Everything with side effects that an operation may use, injected so that tests can substitute

@@ -1,6 +1,6 @@
 import type { Desired, ExposeSpec, ExposeVia, FirewallChoice, ForwardSpec } from './config.js';
 import { HostaliasError, usageError } from './errors.js';
-import { parsePort, parsePortProto as parsePortProtoOf } from './ports.js';
+import { parsePort, parsePortProto } from './ports.js';
 
 export const FIREWALL_CHOICES: readonly FirewallChoice[] = ['auto', 'nftables', 'iptables'];
 
@@ -8,16 +8,12 @@ export function describeExpose(e: ExposeSpec): string {
   return `${e.port}/${e.proto}`;
 }
 
-const EXPOSE_EXAMPLE = 'hostalias expose 5432 (or 5432/tcp, 5353/udp)';
-
-/** Parses `PORT[/tcp|/udp]` as typed on the command line. Throws a usage error naming the fix. */
-export function parsePortProto(text: string): { port: number; proto: 'tcp' | 'udp' } {
-  return parsePortProtoOf(text, EXPOSE_EXAMPLE);
-}
+/** The fix a bad `expose` port names (ports.ts parsePortProto takes it). */
+export const EXPOSE_EXAMPLE = 'hostalias expose 5432 (or 5432/tcp, 5353/udp)';
 
 /** Parses the command line's expose; `via` is decided later (chooseExposeVia), from what listens. */
 export function parseExpose(text: string, opts: { to?: string; keepSource?: boolean } = {}): ExposeSpec {
-  const { port, proto } = parsePortProto(text);
+  const { port, proto } = parsePortProto(text, EXPOSE_EXAMPLE);
   const to = opts.to === undefined ? port : parsePort(opts.to, '--to port', 'hostalias expose 5432 --to 5433');
   return { port, proto, to, keepSource: opts.keepSource ?? false };
 }

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import { planFirewall, type FirewallObserved } from '../../src/platform/linux/firewall/plan.js';
 import { planRouteLocalnet, RECORD_PATH } from '../../src/platform/linux/firewall/route-localnet.js';
 import { classifyBridges, firewallSpec, type FirewallSpec } from '../../src/platform/linux/firewall/spec.js';
-import { parseExpose, parseIfaceName, parsePortProto } from '../../src/model/expose.js';
+import { EXPOSE_EXAMPLE, parseExpose, parseIfaceName } from '../../src/model/expose.js';
+import { parsePortProto } from '../../src/model/ports.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { renderPlan, type Step } from '../../src/model/steps.js';
 
@@ -171,7 +172,7 @@ test('parsing expose arguments; bad input is a usage error (exit 2)', () => {
   assert.deepEqual(parseExpose('53/UDP', { to: '5353', keepSource: true }), { port: 53, proto: 'udp', to: 5353, keepSource: true });
   for (const bad of ['0', '65536', 'abc', '80/sctp', '', '-1', '1.5']) {
     assert.throws(
-      () => parsePortProto(bad),
+      () => parsePortProto(bad, EXPOSE_EXAMPLE),
       (e: unknown) => e instanceof HostaliasError && e.code === 'usage',
       bad,
     );

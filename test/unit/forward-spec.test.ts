@@ -14,7 +14,8 @@ import { HostaliasError } from '../../src/model/errors.js';
 import { observeForwardServices } from '../../src/platform/linux/forward-units-part.js';
 import { forwardUnit, planForwardServices, type ForwardServicesObserved } from '../../src/platform/linux/forward-units.js';
 import { loopbackTargets } from '../../src/forward/targets.js';
-import { checkNoLoop, describeTargets, normalizeTarget, parseEndpoint, parsePortProto, parseTargets, targetsOf, unitName } from '../../src/forward/spec.js';
+import { checkNoLoop, describeTargets, FORWARD_EXAMPLE, normalizeTarget, parseEndpoint, parseTargets, targetsOf, unitName } from '../../src/forward/spec.js';
+import { parsePortProto } from '../../src/model/ports.js';
 import { renderPlan } from '../../src/model/steps.js';
 import { FakeRunner } from '../support/fake-runner.js';
 
@@ -22,9 +23,9 @@ const RT = { nodePath: '/usr/bin/node', cliPath: '/usr/lib/node_modules/hostalia
 const IP = '10.254.254.254';
 
 test('parsePortProto / parseEndpoint: accepted forms', () => {
-  assert.deepEqual(parsePortProto('5432'), { port: 5432, proto: 'tcp' });
-  assert.deepEqual(parsePortProto('53/udp'), { port: 53, proto: 'udp' });
-  assert.deepEqual(parsePortProto('80/TCP'), { port: 80, proto: 'tcp' });
+  assert.deepEqual(parsePortProto('5432', FORWARD_EXAMPLE), { port: 5432, proto: 'tcp' });
+  assert.deepEqual(parsePortProto('53/udp', FORWARD_EXAMPLE), { port: 53, proto: 'udp' });
+  assert.deepEqual(parsePortProto('80/TCP', FORWARD_EXAMPLE), { port: 80, proto: 'tcp' });
   assert.deepEqual(parseEndpoint('127.0.0.1:6379'), { host: '127.0.0.1', port: 6379 });
   assert.deepEqual(parseEndpoint('[::1]:5432'), { host: '::1', port: 5432 });
   assert.deepEqual(parseEndpoint('8080'), { host: '127.0.0.1', port: 8080 });
@@ -50,7 +51,7 @@ test('parsePortProto / parseEndpoint: accepted forms', () => {
 test('bad input is a usage error that names the fix', () => {
   for (const bad of ['0', '65536', 'abc', '80/sctp', '', '12/']) {
     assert.throws(
-      () => parsePortProto(bad),
+      () => parsePortProto(bad, FORWARD_EXAMPLE),
       (e: unknown) => e instanceof HostaliasError && e.code === 'usage' && !!e.fix,
       bad,
     );

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { FirewallChoice } from '../../model/config.js';
 import { expose, unexpose } from '../../engine/expose.js';
 import { refreshFirewall } from '../../engine/refresh.js';
-import { describeExpose, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, parsePortProto, type ExposeViaChoice } from '../../model/expose.js';
+import { describeExpose, EXPOSE_EXAMPLE, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, type ExposeViaChoice } from '../../model/expose.js';
+import { parsePortProto } from '../../model/ports.js';
 import { describeTargets } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { usageError } from '../../model/errors.js';
@@ -82,7 +83,7 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once')
     .description('remove exposed ports (one plan); not exposed is success')
     .action(async (portArgs: string[], flags: CommonOptions) => {
-      const ports = portArgs.map((p) => parsePortProto(p));
+      const ports = portArgs.map((p) => parsePortProto(p, EXPOSE_EXAMPLE));
       const ctx = contextFrom(flags);
       const res = await unexpose(ctx, ports, { dryRun: flags.dryRun, commandLine: commandLine() });
       printChange(io, ctx, 'unexpose', res, {

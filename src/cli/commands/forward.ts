@@ -10,12 +10,13 @@ import {
   describeTargets,
   formatEndpoint,
   normalizeTarget,
+  FORWARD_EXAMPLE,
   parseListenAddress,
-  parsePortProto,
   parseTargets,
   targetsOf,
 } from '../../forward/spec.js';
 import { refuseForwardConflicts } from '../../model/expose.js';
+import { parsePortProto } from '../../model/ports.js';
 import { addCommonOptions, commandLine, fsFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface ForwardFlags extends CommonOptions {
@@ -68,7 +69,7 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
-  const { port, proto } = parsePortProto(portArg);
+  const { port, proto } = parsePortProto(portArg, FORWARD_EXAMPLE);
   // Only the state file: a relay that runs for days doesn't load the platform backends (its RSS).
   const state = await loadState(fsFrom(flags));
   const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : (state?.desired.ip ?? DEFAULT_IP);
@@ -116,7 +117,7 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, op
 }
 
 async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
-  const { port, proto } = parsePortProto(portArg);
+  const { port, proto } = parsePortProto(portArg, FORWARD_EXAMPLE);
   // Loaded here, not at the top: the foreground relay never needs the engine or the platforms.
   const [{ contextFrom }, { converge, resolveDesired }, { printChange }] = await Promise.all([
     import('../context-from.js'),

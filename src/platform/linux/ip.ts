@@ -42,10 +42,21 @@ export function parseIpAddrJson(text: string): LinkAddress[] {
   );
 }
 
+/** The one reader of `ip -j route` output: its routes (nothing printed: none). Pure. */
+export function parseIpRouteJson(text: string): RouteEntry[] {
+  return JSON.parse(text || '[]') as RouteEntry[];
+}
+
 /** Routes of the main table that contain `ip` (`ip -j route show match IP`). Read-only. */
 export async function routesMatching(runner: Runner, ip: string): Promise<RouteEntry[]> {
   const res = await runChecked(runner, ['ip', '-j', 'route', 'show', 'match', ip], `listing routes that contain ${ip}`);
-  return JSON.parse(res.stdout || '[]') as RouteEntry[];
+  return parseIpRouteJson(res.stdout);
+}
+
+/** Every IPv4 route of the main table (`ip -j -4 route show table main`); none when `ip` fails (doctor reads what it can). Read-only. */
+export async function mainRoutes(runner: Runner): Promise<RouteEntry[]> {
+  const res = await runner.run(['ip', '-j', '-4', 'route', 'show', 'table', 'main']);
+  return res.code === 0 ? parseIpRouteJson(res.stdout) : [];
 }
 
 export function describeRoute(r: RouteEntry): string {

@@ -1,4 +1,4 @@
-import { inSubnet } from '../../../model/address.js';
+import { inCidr } from '../../../model/address.js';
 import { readLiveFile } from '../../../fs/system-fs.js';
 import { configFileOf, gatewayFromConfig, pickDockerd, type GatewayConfig } from './dockerd-config.js';
 import { fail, ok, warn, type Check } from '../../../model/finding.js';
@@ -33,10 +33,7 @@ export const daemonGatewayCheck: Check = {
       let gw = bridge?.gateways[0];
       if (!gw && bridge) {
         // Engine 20.10 leaves the default bridge's Gateway empty: take docker0's own address.
-        const addr = (await facts.addresses()).find(
-          (a) =>
-            a.ifname === bridge.iface && a.family === 'inet' && bridge.subnets.some((s) => inSubnet(a.local, s.split('/')[0] ?? '', Number(s.split('/')[1]))),
-        );
+        const addr = (await facts.addresses()).find((a) => a.ifname === bridge.iface && a.family === 'inet' && bridge.subnets.some((s) => inCidr(a.local, s)));
         gw = addr?.local ?? (await facts.addresses()).find((a) => a.ifname === bridge.iface && a.family === 'inet')?.local;
       }
       if (!gw) {

@@ -1,4 +1,4 @@
-import { inSubnet } from '../../../model/address.js';
+import { inCidr, inSubnet } from '../../../model/address.js';
 import { HostaliasError } from '../../../model/errors.js';
 import { checkAliasConflicts } from '../alias.js';
 import type { LinkAddress, RouteEntry } from '../ip.js';
@@ -8,18 +8,12 @@ import { linuxFacts } from './facts.js';
 /** Private addresses tried in order when the alias has to move; far from the usual LAN/VPN ranges. */
 const CANDIDATES = ['10.254.254.254', '10.253.253.253', '10.199.254.254', '172.29.254.254', '192.168.254.254'];
 
-function routeCovers(r: RouteEntry, ip: string): boolean {
-  if (r.dst === 'default') return false;
-  const [addr, bits] = r.dst.split('/');
-  return addr !== undefined && inSubnet(ip, addr, bits === undefined ? 32 : Number(bits));
-}
-
 /** The first candidate no interface subnet or route covers (other than `current`). Pure. */
 export function suggestFreeAddress(current: string, addrs: readonly LinkAddress[], routes: readonly RouteEntry[]): string | null {
   for (const ip of CANDIDATES) {
     if (ip === current) continue;
     const taken = addrs.some((a) => a.family === 'inet' && (a.local === ip || (a.ifname !== 'lo' && a.prefixlen < 32 && inSubnet(ip, a.local, a.prefixlen))));
-    if (!taken && !routes.some((r) => routeCovers(r, ip))) return ip;
+    if (!taken && !routes.some((r) => inCidr(ip, r.dst))) return ip;
   }
   return null;
 }

@@ -1,6 +1,7 @@
 import type { DoctorInput } from '../../../model/finding.js';
 import type { RunResult } from '../../../model/runner.js';
-import { listAddresses, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';
+import { once } from '../../../model/once.js';
+import { listAddresses, mainRoutes, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';
 import type { Listener } from './proc-net.js';
 import { readListeners, readProcessArgv } from './proc-reader.js';
 
@@ -18,11 +19,6 @@ export interface LinuxFacts {
   iptablesRules(): Promise<RunResult>;
   nftRuleset(): Promise<RunResult>;
   nftHostaliasTable(): Promise<RunResult>;
-}
-
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let p: Promise<T> | undefined;
-  return () => (p ??= fn());
 }
 
 const perRun = new WeakMap<DoctorInput, LinuxFacts>();
@@ -43,10 +39,7 @@ function createFacts({ ctx }: DoctorInput): LinuxFacts {
       if (!p) routes.set(ip, (p = routesMatching(ctx.runner, ip)));
       return p;
     },
-    allRoutes: once(async () => {
-      const res = await ctx.runner.run(['ip', '-j', '-4', 'route', 'show', 'table', 'main']);
-      return res.code === 0 ? (JSON.parse(res.stdout || '[]') as RouteEntry[]) : [];
-    }),
+    allRoutes: once(() => mainRoutes(ctx.runner)),
     listeners: once(readListeners),
     dockerdArgv: once(() => readProcessArgv('dockerd')),
     iptablesRules: once(() => ctx.runner.run(['iptables', '-w', '-S'])),

@@ -1,5 +1,5 @@
 /** Turns `iptables -S` chains (parsed by ../iptables-save.ts) into rules the walker understands. Pure. */
-import { inSubnet } from '../../../model/address.js';
+import { inCidr } from '../../../model/address.js';
 import { shellQuote } from '../../../model/shell.js';
 import type { SavedChain } from '../iptables-save.js';
 import { ifaceMatches, portMatches, type Chain, type MatchResult, type Packet, type Rule, type Target } from './rule-walk.js';
@@ -10,11 +10,6 @@ export function splitWords(line: string): string[] {
   const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
   for (let m = re.exec(line); m; m = re.exec(line)) words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? ''));
   return words;
-}
-
-function cidrMatch(spec: string, ip: string): boolean {
-  const [addr, bits] = spec.split('/');
-  return addr !== undefined && inSubnet(ip, addr, bits === undefined ? 32 : Number(bits));
 }
 
 const BUILTIN_TARGETS: Record<string, Target['kind']> = { ACCEPT: 'accept', DROP: 'drop', REJECT: 'drop', RETURN: 'return' };
@@ -42,7 +37,7 @@ export function parseIptablesRule(words: string[], line: string, userChains: Rea
         break;
       case '-d':
       case '--destination':
-        conds.push((p) => inv(v.split(',').some((c) => cidrMatch(c, p.dst)) ? 'yes' : 'no'));
+        conds.push((p) => inv(v.split(',').some((c) => inCidr(p.dst, c)) ? 'yes' : 'no'));
         i++;
         break;
       case '-p':

@@ -1,5 +1,5 @@
 /** Turns `nft -j list ruleset` into chains the rule walker understands. Pure. */
-import { inSubnet } from '../../../model/address.js';
+import { inCidr } from '../../../model/address.js';
 import { ifaceMatches, type Chain, type MatchResult, type Packet, type Target } from './rule-walk.js';
 
 type Json = unknown;
@@ -94,13 +94,7 @@ function matchExpr(m: { op?: string; left?: Json; right?: Json }, p: Packet): Ma
   }
   if ('payload' in left) {
     const { protocol, field } = left.payload as { protocol?: string; field?: string };
-    if (protocol === 'ip' && field === 'daddr')
-      return res(
-        any((s) => {
-          const [a, b] = String(s).split('/');
-          return a !== undefined && inSubnet(p.dst, a, b === undefined ? 32 : Number(b));
-        }),
-      );
+    if (protocol === 'ip' && field === 'daddr') return res(any((s) => inCidr(p.dst, String(s))));
     if (protocol === 'ip6') return 'no';
     if ((protocol === 'tcp' || protocol === 'udp') && field === 'dport') {
       if (protocol !== p.proto) return neg ? 'maybe' : 'no';
