@@ -44,13 +44,14 @@ const jsoncParserOnly = {
     });
   },
 };
-// Modules a start would load for nothing: node:crypto (temp names, digests) and node:child_process
+// Modules a start would load for nothing: node:crypto (temp names, digests), node:child_process
 // (commander requires it for subcommand executables hostalias doesn't have; status and flags start
-// no process). Each importer gets a stand-in whose functions load the real module on first call.
+// no process) and node:http (the engine's API client: only when an engine socket is there to ask). Each importer gets a stand-in whose functions load the real module on first call.
 // A name not listed here fails the build ("No matching export"), never a run.
 const LAZY = {
   'node:crypto': ['createHash', 'randomBytes'],
   'node:child_process': ['spawn'],
+  'node:http': ['request'],
 };
 const lazyModules = {
   name: 'lazy-modules',

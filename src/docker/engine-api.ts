@@ -8,7 +8,7 @@
  * it can't read) is answered `cli`: the caller asks the CLI then. Read-only.
  */
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { listLiveDir, readLiveFile, SystemFs } from '../fs/system-fs.js';
 import type { EngineReply } from '../model/context.js';
@@ -64,18 +64,10 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
   return at ? { context: name, ...at } : null;
 }
 
-/** The status and body of an HTTP/1.0 response (no chunking in 1.0). Pure. */
-function parseHttpResponse(raw: string): { status: number; body: string } | null {
-  const m = /^HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/.exec(raw);
-  const end = raw.indexOf('\r\n\r\n');
-  if (!m || end < 0) return null;
-  return { status: Number(m[1]), body: raw.slice(end + 4) };
-}
-
 /**
- * `GET path` from the engine at `at`, bounded by `timeoutMs`. A connection nobody accepts (no
- * socket, refused, no permission, no answer in time) is `down`, as `docker version` would fail;
- * an answer that isn't HTTP is `cli`. Read-only.
+ * `GET path` from the engine at `at` (node:http: HTTP/1.1, chunked bodies), bounded by
+ * `timeoutMs`. A connection nobody accepts (no socket, refused, no permission, no answer in time)
+ * is `down`, as `docker version` would fail; an answer that isn't HTTP is `cli`. Read-only.
  */
 async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): Promise<EngineReply> {
   const where = 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host}:${at.port}`;
@@ -85,27 +77,32 @@ async function engineGet(at: EngineEndpoint, path: string, timeoutMs: number): P
     return { kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (ENOENT)` };
   }
   return new Promise((resolve) => {
-    const sock: Socket = 'socket' in at ? connect(at.socket) : connect(at.port, at.host);
-    const chunks: Buffer[] = [];
     let settled = false;
     const finish = (r: EngineReply) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      sock.destroy();
+      req.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => finish({ kind: 'down', error: `${where} gave no answer within ${timeoutMs / 1000} s` }), timeoutMs);
-    // write, not end: Go's HTTP server cancels a request whose client half-closes its side.
-    sock.on('connect', () => sock.write(`GET ${path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostalias\r\n\r\n`));
-    sock.on('data', (d: Buffer) => chunks.push(d));
-    sock.on('error', (err: NodeJS.ErrnoException) =>
-      finish({ kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (${err.code ?? err.message})` }),
-    );
-    sock.on('close', () => {
-      const res = parseHttpResponse(Buffer.concat(chunks).toString('utf8'));
-      finish(res ? { kind: 'answer', status: res.status, body: res.body } : { kind: 'cli', why: `${where} did not answer in HTTP` });
+    // agent: false — one connection, closed after the answer (Connection: close).
+    const target = 'socket' in at ? { socketPath: at.socket } : { host: at.host, port: at.port };
+    const req = request({ ...target, path, method: 'GET', agent: false, headers: { Host: 'docker', 'User-Agent': 'hostalias' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d));
+      res.on('end', () => finish({ kind: 'answer', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'down', error: `${where} broke off its answer (${err.code ?? err.message})` }));
     });
+    const timer = setTimeout(() => finish({ kind: 'down', error: `${where} gave no answer within ${timeoutMs / 1000} s` }), timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      finish(
+        // llhttp's parse errors (HPE_*): something answered, but not in HTTP.
+        err.code?.startsWith('HPE_')
+          ? { kind: 'cli', why: `${where} did not answer in HTTP` }
+          : { kind: 'down', error: `Cannot connect to the Docker daemon at ${where} (${err.code ?? err.message})` },
+      ),
+    );
+    req.end();
   });
 }
 

@@ -180,3 +180,33 @@ test('without native probes (a fake runner), the CLI answers, and an engine that
   assert.equal(probe.reachable, false);
   assert.deepEqual(runner.lines, ["docker version --format '{{json .}}'"]);
 });
+
+test('over the socket: an HTTP/1.1 answer in chunks is read whole; a server that accepts and never answers is down after the bound', async (t) => {
+  const dir = await tempDir(t);
+  const { createServer: createHttpServer } = await import('node:http');
+  const { createServer: createNetServer } = await import('node:net');
+  const chunked = join(dir, 'chunked.sock');
+  const seen: string[] = [];
+  const http = createHttpServer((req, res) => {
+    seen.push(`${req.method} ${req.url} HTTP/${req.httpVersion}`);
+    res.writeHead(200, { 'Content-Type': 'application/json' }); // no length: Transfer-Encoding: chunked
+    res.write('{"Version":');
+    setTimeout(() => res.end('"27.0.3"}'), 20);
+  });
+  await new Promise<void>((resolve) => http.listen(chunked, resolve));
+  t.after(() => void http.close());
+  const api = await dockerEngineApi({ DOCKER_HOST: `unix://${chunked}` });
+  assert.deepEqual(await api?.get('/version', 5000), { kind: 'answer', status: 200, body: '{"Version":"27.0.3"}' });
+  assert.deepEqual(seen, ['GET /version HTTP/1.1']);
+
+  const silent = join(dir, 'silent.sock');
+  const held: import('node:net').Socket[] = [];
+  const mute = createNetServer((c) => held.push(c));
+  await new Promise<void>((resolve) => mute.listen(silent, resolve));
+  t.after(() => {
+    for (const c of held) c.destroy();
+    mute.close();
+  });
+  const quiet = await (await dockerEngineApi({ DOCKER_HOST: `unix://${silent}` }))?.get('/version', 200);
+  assert.deepEqual(quiet, { kind: 'down', error: `unix://${silent} gave no answer within 0.2 s` });
+});
