@@ -112,7 +112,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.match(
     statusText,
     new RegExp(
-      `exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service\\)`,
+      `exposed +${ALIAS.replace(/\./g, '\\.')}:${port}/tcp → 127\\.0\\.0\\.1:${port} or \\[::1\\]:${port} \\(relay: hostalias-forward-${port}-tcp\\.service, data path: C\\)`,
     ),
   );
   assert.equal((await ns.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout.includes(`dport ${port}`), false, 'no DNAT rule for a relayed port');
