@@ -26,7 +26,7 @@ interface Addon {
 }
 
 const require = createRequire(import.meta.url);
-const BUILT = join(repoDir(), 'dist', 'cli', 'relay.node');
+const BUILT = join(repoDir(), 'dist', 'cli', `relay-linux-${process.arch}.node`);
 
 /** relay.c built with RELAY_FAULTS into `dir` (the shipped build has no fault injection). */
 function buildFaulty(dir: string): string {
