@@ -1,9 +1,11 @@
 /**
- * The layering of src/ (README "Where things live"), checked by `npm run lint:layers`, which
- * `npm test` runs first. Arrows point down only:
- *   cli -> engine -> platform -> docker / forward / doctor / parts -> model / exec / fs
- * A platform never imports the other; shared code reaches the platform only through the Backend
- * interface (src/model/backend.ts); only src/exec starts processes and only src/fs touches files.
+ * The layering of src/ (docs/architecture.md), checked by `npm run lint:layers`, which `npm test`
+ * runs first. Arrows point down only:
+ *   index.ts, testcontainers/, cli -> engine -> platform -> docker / forward / doctor / parts -> exec / fs -> model
+ * model/ is pure (types, values, pure functions): it imports nothing else of src. A platform never
+ * imports the other; shared code reaches the platform only through the Backend interface
+ * (src/model/context.ts); only src/exec starts processes and only src/fs touches files. No import
+ * circle, not even one of types only.
  */
 const LOWER = '^src/(model|exec|fs)/';
 const SHARED = '^src/(docker|forward|doctor|parts)/';
@@ -16,7 +18,28 @@ module.exports = {
       severity: 'error',
       comment: 'An import circle: the modules on it can no longer be understood (or loaded) one at a time.',
       from: { path: '^src/' },
-      to: { circular: true, dependencyTypesNot: ['type-only'] },
+      to: { circular: true },
+    },
+    {
+      name: 'model-is-pure',
+      severity: 'error',
+      comment: 'src/model holds types, values and pure functions: it reads nothing and runs nothing, so it imports nothing else of src (the gateways implement its interfaces: Files, Runner).',
+      from: { path: '^src/model/' },
+      to: { path: '^src/', pathNot: '^src/model/' },
+    },
+    {
+      name: 'entry-points-import-no-cli',
+      severity: 'error',
+      comment: 'src/index.ts and src/testcontainers/ are the library doors: they sit beside the CLI and import none of it.',
+      from: { path: '^src/(index\\.ts$|testcontainers/)' },
+      to: { path: '^src/cli/' },
+    },
+    {
+      name: 'nothing-imports-an-entry-point',
+      severity: 'error',
+      comment: 'src/index.ts and src/testcontainers/ are imported by users only; code under src imports the module that holds a thing.',
+      from: { path: '^src/', pathNot: '^src/(index\\.ts$|testcontainers/)' },
+      to: { path: '^src/(index\\.ts$|testcontainers/)' },
     },
     {
       name: 'bottom-imports-nothing-above',

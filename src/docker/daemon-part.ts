@@ -1,4 +1,4 @@
-import type { Part } from '../model/part.js';
+import type { Part } from '../model/context.js';
 import { HostaliasError } from '../model/errors.js';
 import { emptyPlan } from '../model/steps.js';
 import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type GatewayKey } from './daemon-json.js';

@@ -3,7 +3,7 @@
  * DOCKER_CONTEXT by itself): version, rootless, which product serves it, bridge networks.
  * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
  */
-import type { Runner, RunResult } from '../exec/runner.js';
+import type { Runner, RunResult } from '../model/runner.js';
 import type { Context } from '../model/context.js';
 import { FLAVOUR_NAMES, type EngineFacts, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';

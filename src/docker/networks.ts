@@ -1,4 +1,4 @@
-import type { Runner } from '../exec/runner.js';
+import type { Runner } from '../model/runner.js';
 import type { BridgeNetwork } from '../model/engine.js';
 
 interface NetworkJson {

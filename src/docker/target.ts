@@ -1,7 +1,7 @@
 import { defaultDesired } from '../model/config.js';
 import { DEFAULT_NAMES } from '../model/address.js';
 import type { Context } from '../model/context.js';
-import { loadState } from '../model/state.js';
+import type { State } from '../model/state.js';
 import { describeCause } from '../model/errors.js';
 import type { HostTarget } from './add-hosts.js';
 import { ownHostDockerInternal, probeEngineFacts } from './engine.js';
@@ -55,11 +55,10 @@ export async function namesForEngine(ctx: Context, names: readonly string[]): Pr
 }
 
 /**
- * The alias and names recorded by `up` (the defaults when there is no setup), and whether the
- * alias is on lo right now. Read-only; needs no root.
+ * The alias and names `state` records (the defaults when there is no setup), and whether the
+ * alias is on lo right now. Read-only; needs no root. engine/inputs.ts loadHostTarget reads the state.
  */
-export async function loadHostTarget(ctx: Context): Promise<LoadedTarget> {
-  const state = await loadState(ctx.fs);
+export async function hostTargetFor(ctx: Context, state: State | null): Promise<LoadedTarget> {
   const desired = state?.desired ?? defaultDesired();
   // The engine (bounded) and the alias are independent questions: ask them at once.
   const [{ names, note, engineBasis }, present] = await Promise.all([

@@ -1,8 +1,8 @@
 import { probeEngine } from '../docker/engine.js';
-import type { Runner } from '../exec/runner.js';
+import type { Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
 import type { EngineProbe } from '../model/engine.js';
-import type { Check, Finding } from '../model/finding.js';
+import type { Check, Finding } from '../model/context.js';
 import { fail, ok, warn } from '../model/finding.js';
 
 /** What Docker Desktop does for host access, in the words `doctor` prints. Pure. */

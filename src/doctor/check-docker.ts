@@ -1,7 +1,8 @@
 import { HOST_GATEWAY_SINCE } from '../docker/daemon-json.js';
 import { FLAVOUR_NAMES } from '../model/engine.js';
 import { parseVersion, versionAtLeast } from '../model/version.js';
-import { fail, ok, warn, type Check, type Finding } from '../model/finding.js';
+import { fail, ok, warn } from '../model/finding.js';
+import type { Check, Finding } from '../model/context.js';
 
 /** `docker`: the engine answers (honouring DOCKER_HOST), its version, rootless / Desktop, bridges. */
 export const dockerCheck: Check = {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { addHostArgs } from '../docker/add-hosts.js';
-import type { Runner, RunResult } from '../exec/runner.js';
+import type { Runner, RunResult } from '../model/runner.js';
 import { parseProbeOutput, pickProbeImage, PROBE_SCRIPT, type ProbeOutput } from './probe-script.js';
-import { fail, ok, warn, type DoctorInput, type Finding } from '../model/finding.js';
+import { fail, ok, warn } from '../model/finding.js';
+import type { DoctorInput, Finding } from '../model/context.js';
 
 export interface ProbeOptions {
   ports: number[];

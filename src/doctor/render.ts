@@ -1,4 +1,4 @@
-import type { Finding } from '../model/finding.js';
+import type { Finding } from '../model/context.js';
 
 const MARK = { ok: '✓', warn: '!', fail: '✗' } as const;
 const COLOR = { ok: '\x1b[32m', warn: '\x1b[33m', fail: '\x1b[31m' } as const;

@@ -2,10 +2,10 @@ import { probeEngine } from '../docker/engine.js';
 import { defaultDesired } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { describeCause, HostaliasError } from '../model/errors.js';
-import type { Check, DoctorInput, Finding } from '../model/finding.js';
+import type { Check, DoctorInput, Finding } from '../model/context.js';
 import { once } from '../model/once.js';
 import { shellQuote } from '../model/shell.js';
-import { loadState, type State } from '../model/state.js';
+import type { State } from '../model/state.js';
 
 /** `sudo hostalias ARGS [--root|--files-root DIR]`: fixes name the same target doctor looked at. */
 export function hostaliasFix(ctx: Context): (args: string) => string {
@@ -16,11 +16,6 @@ export function hostaliasFix(ctx: Context): (args: string) => string {
 /** The input every check reads, for a known state. Pure: the engine is asked on first use. */
 export function doctorInputFor(ctx: Context, state: State | null): DoctorInput {
   return { ctx, state, desired: state?.desired ?? defaultDesired(), engine: once(() => probeEngine(ctx.runner)), hostalias: hostaliasFix(ctx) };
-}
-
-/** The input every check reads. Loading the state is the only thing that may fail here. */
-export async function doctorInput(ctx: Context): Promise<DoctorInput> {
-  return doctorInputFor(ctx, await loadState(ctx.fs));
 }
 
 function crashFinding(id: string, err: unknown): Finding {

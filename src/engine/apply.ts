@@ -1,7 +1,8 @@
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeCause, HostaliasError } from '../model/errors.js';
-import { commandError, type RunOptions, type RunResult, type Runner } from '../exec/runner.js';
+import { commandError } from '../exec/runner.js';
+import type { RunOptions, RunResult, Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
 import { CAPTURED, type Retry, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
 import type { Context } from '../model/context.js';

@@ -1,9 +1,11 @@
-import { ProcessRunner, type Runner } from '../exec/runner.js';
+import { ProcessRunner } from '../exec/runner.js';
+import type { Runner } from '../model/runner.js';
 import { SystemFs } from '../fs/system-fs.js';
-import type { PlatformName } from '../model/backend.js';
+import type { PlatformName } from '../model/context.js';
 import { filesRootOf, type Context } from '../model/context.js';
 import { backendFor, hostPlatform } from '../platform/index.js';
 import { nativeProbes } from './native.js';
+import { loadState } from './state-store.js';
 
 export interface ContextOptions {
   /** An image: write the system's files under this folder and touch no running system. */
@@ -27,7 +29,7 @@ export function defaultContext(opts: ContextOptions = {}): Context {
   // In-process answers describe this machine: only with the real runner, which they stand in for.
   const real = opts.runner === undefined && !preview;
   return {
-    runner: opts.runner ?? (preview ? backend.previewRunner(fs, process.platform) : new ProcessRunner()),
+    runner: opts.runner ?? (preview ? backend.previewRunner(fs, process.platform, () => loadState(fs)) : new ProcessRunner()),
     ...(real ? { native: nativeProbes(process.env) } : {}),
     fs,
     backend,

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { HostaliasError } from '../model/errors.js';
-import type { PersistDecision } from '../model/backend.js';
+import type { PersistDecision } from '../model/context.js';
 import { mergePlans, type Plan, type Step } from '../model/steps.js';
 import { applySteps, describeStep } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
@@ -10,9 +10,10 @@ import { namesForEngine } from '../docker/target.js';
 import { bundleDataPath, type DataPath } from '../forward/native-relay.js';
 import { RUNTIME_CURRENT } from '../exec/runtime.js';
 import { managedForwards } from '../model/expose.js';
-import type { PartInput } from '../model/part.js';
-import { CorruptStateError, loadState, saveState, BACKUP_DIR, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
-import { clearIntent, INTENT_PATH, loadIntent, saveIntent, type Intent } from '../model/intent.js';
+import type { PartInput } from '../model/context.js';
+import { CorruptStateError, BACKUP_DIR, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
+import { INTENT_PATH, type Intent } from '../model/intent.js';
+import { clearIntent, loadIntent, loadState, saveIntent, saveState } from './state-store.js';
 
 export interface ChangeOptions {
   dryRun?: boolean;

@@ -1,5 +1,5 @@
 import { HostaliasError } from '../model/errors.js';
-import type { SystemFs } from '../fs/system-fs.js';
+import type { Files } from '../model/files.js';
 import { holdLock } from '../fs/lock.js';
 import { STATE_DIR } from '../model/state.js';
 
@@ -11,7 +11,7 @@ const busy = (lockPath: string, what: string) => (pid: number | null) =>
   );
 
 /** Holds the state lock while `fn` runs, so two runs never interleave their changes. */
-export async function withLock<T>(fs: SystemFs, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(fs: Files, fn: () => Promise<T>): Promise<T> {
   await fs.ensureDir(STATE_DIR);
   const lockPath = `${fs.resolve(STATE_DIR)}/lock`;
   return holdLock(lockPath, busy(lockPath, 'this system'), fn);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import type { Runner } from '../exec/runner.js';
+import type { Runner } from '../model/runner.js';
 import { SystemFs } from '../fs/system-fs.js';
 import { HostaliasError } from '../model/errors.js';
 import type { Plan } from '../model/steps.js';

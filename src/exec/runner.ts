@@ -3,8 +3,6 @@ import { HostaliasError } from '../model/errors.js';
 import type { RunOptions, RunResult, Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
 
-export type { RunOptions, RunResult, Runner } from '../model/runner.js';
-
 /** How long a timed-out process gets between SIGTERM and SIGKILL, and after SIGKILL. */
 const KILL_GRACE_MS = 1_000;
 

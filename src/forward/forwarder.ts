@@ -12,7 +12,8 @@
 import { forkWorker, type Worker } from '../exec/cluster.js';
 import { fileURLToPath } from 'node:url';
 import { HostaliasError } from '../model/errors.js';
-import { formatEndpoint, type Endpoint, type ForwardProto } from './spec.js';
+import { formatEndpoint, type ForwardProto } from './spec.js';
+import type { Endpoint } from './targets.js';
 import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
 import type { TargetOrder } from './targets.js';

@@ -1,7 +1,5 @@
 import { RELAY_OPTIONS, type ForwardSpec } from '../model/config.js';
 
-export type { ForwardRuntime } from '../exec/runtime.js';
-
 /**
  * The relay options a spec stores, as `forward` flags (`--workers 2 --max-connections 500`): what
  * an installed service runs with and what `status` shows. Only the options given. Pure.

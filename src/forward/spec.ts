@@ -6,10 +6,6 @@ import { loopbackTargets, type Endpoint, type TargetOrder } from './targets.js';
 
 export type ForwardProto = Proto;
 
-export type { Endpoint };
-
-export type { ForwardSpec } from '../model/config.js';
-
 /** The fix a bad `forward` port names (model/ports.ts parsePortProto takes it). */
 export const FORWARD_EXAMPLE = 'hostalias forward 5432 (or 5432/tcp, 53/udp)';
 

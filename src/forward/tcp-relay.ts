@@ -19,7 +19,8 @@
  * the C data path (native-relay.ts) where it loads, else by `pump` below, with the same semantics.
  */
 import net from 'node:net';
-import { formatEndpoint, type Endpoint } from './spec.js';
+import { formatEndpoint } from './spec.js';
+import type { Endpoint } from './targets.js';
 import { targetPicker, type TargetOrder } from './targets.js';
 import { defaultMaxConnections } from './fd-limit.js';
 import { nativeRelay, type NativeRelay } from './native-relay.js';

@@ -14,7 +14,7 @@
  */
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
-import type { Endpoint } from './spec.js';
+import type { Endpoint } from './targets.js';
 import { targetPicker, type TargetOrder } from './targets.js';
 import { RELAY_DEFAULTS } from '../model/config.js';
 

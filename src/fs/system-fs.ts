@@ -1,3 +1,4 @@
+import type { Files } from '../model/files.js';
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import {
@@ -57,7 +58,7 @@ const DIR_MODE = 0o755;
  * A parent directory writable by an attacker can still be swapped between check and use (Node
  * has no openat); hostalias's own directories are created 0755 root-owned so none is.
  */
-export class SystemFs {
+export class SystemFs implements Files {
   readonly root: string;
   constructor(root = '/') {
     this.root = resolve(root);

@@ -1,10 +1,10 @@
 /**
  * The types of one operation's world, kept in one module because they refer to each other: the
  * Context an operation runs in, the platform Backend it carries, the Parts that plan changes, and
- * doctor's Checks and their Findings. part.ts, backend.ts and finding.ts re-export them by topic.
+ * doctor's Checks and their Findings. Each type lives here only; finding.ts has the Finding makers.
  */
 import type { Runner } from './runner.js';
-import type { SystemFs } from '../fs/system-fs.js';
+import type { Files } from './files.js';
 import type { Desired, ExposeSpec, ExposeVia, PersistChoice, PersistKind } from './config.js';
 import type { EngineProbe } from './engine.js';
 import type { PortListener } from './expose.js';
@@ -31,7 +31,7 @@ export function filesRootOf(opts: { root?: string | undefined; filesRoot?: strin
  */
 export interface Context {
   runner: Runner;
-  fs: SystemFs;
+  fs: Files;
   backend: Backend;
   /**
    * The running system may be read and changed: the kernel's addresses, routes, packet filter and
@@ -168,7 +168,7 @@ export interface Backend {
   /** Checks an expose right after it was applied (the platform's own path may not work here). Optional. */
   verifyExpose?(ctx: Context, ip: string, spec: ExposeSpec): Promise<ExposeVerdict>;
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
-  previewRunner(fs: SystemFs, host: string): Runner;
+  previewRunner(fs: Files, host: string, recorded: () => Promise<State | null>): Runner;
 }
 
 export type FindingStatus = 'ok' | 'warn' | 'fail';

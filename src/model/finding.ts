@@ -1,7 +1,5 @@
 import type { Finding } from './context.js';
 
-export type { Check, DoctorInput, Finding, FindingStatus } from './context.js';
-
 export function ok(id: string, message: string): Finding {
   return { id, status: 'ok', message };
 }

@@ -1,6 +1,4 @@
 import * as v from 'valibot';
-import type { SystemFs } from '../fs/system-fs.js';
-import { HostaliasError } from './errors.js';
 import { StateSchema } from './state-schema.js';
 import { STATE_DIR, type State } from './state.js';
 
@@ -53,33 +51,14 @@ const IntentSchema = v.object({
 });
 
 /**
- * The interrupted change's record, or null. A damaged record is `unknown`: the caller falls back
- * to hostalias's markers, which need no record.
+ * Parses intent.json's text: the record, or `unknown` for a damaged one (the caller falls back to
+ * hostalias's markers, which need no record). Pure.
  */
-export async function loadIntent(fs: SystemFs): Promise<Intent | 'unknown' | null> {
-  const text = await fs.read(INTENT_PATH);
-  if (text === null) return null;
+export function parseIntent(text: string): Intent | 'unknown' {
   try {
     const result = v.safeParse(IntentSchema, JSON.parse(text));
     return result.success ? (result.output as Intent) : 'unknown';
   } catch {
     return 'unknown';
   }
-}
-
-/** Writes the record durably (SystemFs.write fsyncs the file and its directory). */
-export async function saveIntent(fs: SystemFs, intent: Intent): Promise<void> {
-  try {
-    await fs.write(INTENT_PATH, `${JSON.stringify(intent, null, 2)}\n`, 0o600);
-  } catch (err) {
-    throw new HostaliasError(
-      'failed',
-      `recording the change before making it (${fs.resolve(INTENT_PATH)}): ${(err as Error).message}; nothing was changed`,
-      `free space or fix ${fs.resolve(STATE_DIR)}, then run it again`,
-    );
-  }
-}
-
-export async function clearIntent(fs: SystemFs): Promise<void> {
-  await fs.remove(INTENT_PATH);
 }

@@ -1,5 +1,4 @@
 import { HostaliasError } from './errors.js';
-import type { SystemFs } from '../fs/system-fs.js';
 import * as v from 'valibot';
 import { defaultDesired, type Desired, type PersistKind } from './config.js';
 import { StateSchema } from './state-schema.js';
@@ -39,17 +38,6 @@ export class CorruptStateError extends HostaliasError {
   }
 }
 
-/**
- * Reads and validates state.json: every value is checked again as the command line would check
- * it (a name with a newline put an extra line into /etc/hosts). Throws
- * CorruptStateError for a file that isn't valid JSON or doesn't match the schema.
- */
-export async function loadState(fs: SystemFs): Promise<State | null> {
-  const text = await fs.read(STATE_PATH);
-  if (text === null) return null;
-  return parseState(text, fs.resolve(STATE_PATH));
-}
-
 /** Parses state.json's text; pure. Fields added since the file was written take their defaults. */
 export function parseState(text: string, path = STATE_PATH): State {
   let raw: unknown;
@@ -68,11 +56,6 @@ export function parseState(text: string, path = STATE_PATH): State {
     throw new CorruptStateError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
   }
   return result.output as State;
-}
-
-export async function saveState(fs: SystemFs, state: State | null): Promise<void> {
-  if (state === null) await fs.remove(STATE_PATH);
-  else await fs.write(STATE_PATH, `${JSON.stringify(state, null, 2)}\n`, 0o644);
 }
 
 /** Where the backup of a system file lives, e.g. /etc/hosts → backups/etc_hosts. */

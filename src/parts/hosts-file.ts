@@ -1,4 +1,4 @@
-import type { Part } from '../model/part.js';
+import type { Part } from '../model/context.js';
 import { backupPathFor } from '../model/state.js';
 import { blockBody, hasBlock, setBlock, stripBlock } from '../model/marked-block.js';
 import { emptyPlan, type Plan } from '../model/steps.js';

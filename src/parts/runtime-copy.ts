@@ -1,5 +1,5 @@
 import type { Context } from '../model/context.js';
-import type { Part } from '../model/part.js';
+import type { Part } from '../model/context.js';
 import { managedForwards } from '../model/expose.js';
 import { emptyPlan, type Plan, type Step } from '../model/steps.js';
 import { locateRuntimeSource, RUNTIME_CURRENT, RUNTIME_DIR, type RuntimeSource } from '../exec/runtime.js';

@@ -1,4 +1,4 @@
-import type { Backend, PlatformName } from '../model/backend.js';
+import type { Backend, PlatformName } from '../model/context.js';
 import { darwinBackend } from './darwin/backend.js';
 import { linuxBackend } from './linux/backend.js';
 

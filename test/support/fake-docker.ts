@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { TestContext } from 'node:test';
-import type { RunResult } from '../../src/exec/runner.js';
+import type { RunResult } from '../../src/model/runner.js';
 import { type FakeRunner, fail, ok } from './fake-runner.js';
 
 const FIXTURES = new URL('../../../test/fixtures/docker/', import.meta.url);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parse as parsePlist } from 'plist';
-import type { RunOptions, RunResult, Runner } from '../../src/exec/runner.js';
+import type { RunOptions, RunResult, Runner } from '../../src/model/runner.js';
 import { shellQuote } from '../../src/model/shell.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
 import { FakeRunner, ok } from './fake-runner.js';

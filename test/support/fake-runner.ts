@@ -1,4 +1,4 @@
-import type { RunOptions, RunResult, Runner } from '../../src/exec/runner.js';
+import type { RunOptions, RunResult, Runner } from '../../src/model/runner.js';
 import { shellQuote } from '../../src/model/shell.js';
 
 export type FakeReply = RunResult | ((argv: readonly string[], opts?: RunOptions) => RunResult);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Context } from '../../src/model/context.js';
-import type { Runner } from '../../src/exec/runner.js';
+import type { Runner } from '../../src/model/runner.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
 import { hostsFilePart } from '../../src/parts/hosts-file.js';
 import { linuxBackend } from '../../src/platform/linux/backend.js';

@@ -6,7 +6,7 @@ import { parse as parsePlist } from 'plist';
 import { defaultDesired, type ForwardSpec } from '../../src/model/config.js';
 import type { Context } from '../../src/model/context.js';
 import { down, up } from '../../src/engine/converge.js';
-import { loadState } from '../../src/model/state.js';
+import { loadState } from '../../src/engine/state-store.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { currentRuntime, RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 import { darwinBackend } from '../../src/platform/darwin/backend.js';

@@ -5,7 +5,7 @@ import { parse as parsePlist } from 'plist';
 import type { ExposeSpec } from '../../src/model/config.js';
 import type { Context } from '../../src/model/context.js';
 import { down, up } from '../../src/engine/converge.js';
-import { loadState } from '../../src/model/state.js';
+import { loadState } from '../../src/engine/state-store.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { renderPlan } from '../../src/model/steps.js';
 import { renderPlist, aliasJob } from '../../src/platform/darwin/launchd.js';

@@ -11,7 +11,7 @@ import { aliasCheck } from '../../src/platform/linux/doctor/check-alias.js';
 import { routeConflictCheck } from '../../src/platform/linux/doctor/check-route-conflict.js';
 import { dockerCheck } from '../../src/doctor/check-docker.js';
 import { doctorInputFor, runChecks } from '../../src/doctor/run-checks.js';
-import type { Check, DoctorInput } from '../../src/model/finding.js';
+import type { Check, DoctorInput } from '../../src/model/context.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
 
 const LO = (extra = '') => `[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}${extra}]}`;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { down, planChange, up } from '../../src/engine/converge.js';
-import { loadState, type State } from '../../src/model/state.js';
-import { saveIntent } from '../../src/model/intent.js';
+import type { State } from '../../src/model/state.js';
+import { loadState, saveIntent } from '../../src/engine/state-store.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { planPersistence, type PersistObserved } from '../../src/platform/linux/persistence.js';
 import { renderPlan } from '../../src/model/steps.js';

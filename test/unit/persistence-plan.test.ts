@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PersistChoice } from '../../src/model/config.js';
 import { down, planChange, resolveDesired, up } from '../../src/engine/converge.js';
-import { loadState } from '../../src/model/state.js';
+import { loadState } from '../../src/engine/state-store.js';
 import { renderPlan } from '../../src/model/steps.js';
 import { FakeIp } from '../support/fake-ip.js';
 import { makeRoot, readTree, rootedContext } from '../support/rooted.js';

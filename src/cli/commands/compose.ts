@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { displayPath } from '../../docker/compose-files.js';
 import { composeOutput, planCompose, type ComposeRequest } from '../../docker/compose-change.js';
-import { loadHostTarget } from '../../docker/target.js';
+import { loadHostTarget } from '../../engine/inputs.js';
 import { convergeUserFiles } from '../../engine/user-files.js';
 import { SystemFs } from '../../fs/system-fs.js';
 import { renderPlan } from '../../model/steps.js';

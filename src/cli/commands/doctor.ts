@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { chooseEngine, describeReach, installedEngines, probePodman, type EngineCli } from '../../docker/engine.js';
-import { doctorInput, runChecks } from '../../doctor/run-checks.js';
+import { runChecks } from '../../doctor/run-checks.js';
+import { doctorInput } from '../../engine/inputs.js';
 import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
 import { renderJson, renderReport, useColor } from '../../doctor/render.js';
 import { EXIT_CODES } from '../../model/errors.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { FLAG_FORMATS, formatFlags, parseFlagFormat } from '../../docker/add-hosts.js';
-import { loadHostTarget } from '../../docker/target.js';
+import { loadHostTarget } from '../../engine/inputs.js';
 import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_IP } from '../../model/address.js';
 import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, RELAY_DEFAULTS, RELAY_OPTIONS, type ForwardSpec, type RelayOptionKey } from '../../model/config.js';
-import { loadState } from '../../model/state.js';
+import { loadState } from '../../engine/state-store.js';
 import { usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
 import { relayDataPath } from '../../forward/native-relay.js';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { buildRunArgv } from '../../docker/run-argv.js';
 import { execDocker } from '../../docker/exec-docker.js';
 import { chooseEngine, installedEngines, type EngineCli } from '../../docker/engine.js';
-import { loadHostTarget } from '../../docker/target.js';
+import { loadHostTarget } from '../../engine/inputs.js';
 import { keepRunCache, observeRunCache, takeRunCacheRequest } from '../../docker/run-cache.js';
 import { HostaliasError, usageError } from '../../model/errors.js';
 import { shellQuote } from '../../model/shell.js';

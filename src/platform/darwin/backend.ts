@@ -1,6 +1,6 @@
 import type { PersistChoice } from '../../model/config.js';
 import { usageError } from '../../model/errors.js';
-import type { Backend, PersistDecision } from '../../model/backend.js';
+import type { Backend, PersistDecision } from '../../model/context.js';
 import { discoverMac } from './discover.js';
 import { darwinDoctor } from './doctor.js';
 import { verifyMacExpose } from './expose-check.js';
@@ -56,7 +56,7 @@ export const darwinBackend: Backend = {
     const name = forwardLabel(spec);
     return { name, logs: `tail -f ${forwardLogPath(name)}` };
   },
-  previewRunner(fs, host) {
-    return new MacPreviewRunner(fs, host);
+  previewRunner(fs, host, recorded) {
+    return new MacPreviewRunner(fs, host, recorded);
   },
 };

@@ -1,8 +1,9 @@
 import { dockerCheck } from '../../doctor/check-docker.js';
 import { dockerDesktopCheck } from '../../doctor/check-docker-desktop.js';
 import { HostaliasError } from '../../model/errors.js';
-import type { DoctorPlatform } from '../../model/backend.js';
-import { fail, ok, warn, type Check, type Finding } from '../../model/finding.js';
+import type { DoctorPlatform } from '../../model/context.js';
+import { fail, ok, warn } from '../../model/finding.js';
+import type { Check, Finding } from '../../model/context.js';
 import type { Step } from '../../model/steps.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { FLAVOUR_NAMES } from '../../model/engine.js';

@@ -1,8 +1,9 @@
 import { setTimeout } from 'node:timers/promises';
 import type { ExposeSpec } from '../../model/config.js';
 import type { Context } from '../../model/context.js';
-import type { ExposeVerdict } from '../../model/backend.js';
-import { fail, ok, warn, type Check, type Finding } from '../../model/finding.js';
+import type { ExposeVerdict } from '../../model/context.js';
+import { fail, ok, warn } from '../../model/finding.js';
+import type { Check, Finding } from '../../model/context.js';
 import { askPf } from './parts.js';
 import { parseRuleCounters, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
 import { forwardLabel, forwardLogPath } from './forward-launchd.js';

@@ -1,8 +1,9 @@
 import type { Context } from '../../model/context.js';
 import type { ForwardSpec } from '../../model/config.js';
-import type { Part } from '../../model/part.js';
+import type { Part } from '../../model/context.js';
 import { currentRuntime } from '../../exec/runtime.js';
-import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
+import { forwardArgs } from '../../forward/service-args.js';
+import type { ForwardRuntime } from '../../exec/runtime.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
 import { managedForwards } from '../../model/expose.js';
 import { LAUNCH_DAEMONS_DIR, observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';

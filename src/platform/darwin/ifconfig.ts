@@ -1,6 +1,7 @@
 import { inSubnet } from '../../model/address.js';
 import { HostaliasError } from '../../model/errors.js';
-import { runChecked, type Runner } from '../../exec/runner.js';
+import { runChecked } from '../../exec/runner.js';
+import type { Runner } from '../../model/runner.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
 
 /** One address as macOS `ifconfig` prints it; `peer` is the far end of a point-to-point link (utun). */

@@ -1,7 +1,8 @@
 import { isManaged, managedHeader } from '../../model/managed.js';
 import type { Context } from '../../model/context.js';
 import { HostaliasError } from '../../model/errors.js';
-import { commandError, type RunResult } from '../../exec/runner.js';
+import { commandError } from '../../exec/runner.js';
+import type { RunResult } from '../../model/runner.js';
 import type { Retry, Step } from '../../model/steps.js';
 
 export const LAUNCH_DAEMONS_DIR = '/Library/LaunchDaemons';

@@ -1,8 +1,9 @@
 import { kernelExposes } from '../../model/expose.js';
 import type { Context } from '../../model/context.js';
-import type { Part, PartInput } from '../../model/part.js';
+import type { Part, PartInput } from '../../model/context.js';
 import { HostaliasError } from '../../model/errors.js';
-import { commandError, runChecked, type RunResult } from '../../exec/runner.js';
+import { commandError, runChecked } from '../../exec/runner.js';
+import type { RunResult } from '../../model/runner.js';
 import { emptyPlan } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';

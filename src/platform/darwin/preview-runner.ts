@@ -1,8 +1,8 @@
 import type { Context } from '../../model/context.js';
-import { loadState, STATE_PATH } from '../../model/state.js';
-import type { RunOptions, RunResult, Runner } from '../../exec/runner.js';
+import { STATE_PATH, type State } from '../../model/state.js';
+import type { RunOptions, RunResult, Runner } from '../../model/runner.js';
 import { shellQuote } from '../../model/shell.js';
-import type { SystemFs } from '../../fs/system-fs.js';
+import type { Files } from '../../model/files.js';
 import { PF_ANCHOR, PF_TOKEN_PATH, pfDesiredOf, pfRulesFor } from './pf.js';
 
 const ALTQ = 'No ALTQ support in kernel\nALTQ related functions disabled\n';
@@ -40,13 +40,15 @@ const MAIN_NAT = 'nat-anchor "com.apple/*" all\nrdr-anchor "com.apple/*" all\n';
 export class MacPreviewRunner implements Runner {
   private simulated: Promise<Simulated> | null = null;
   constructor(
-    private readonly fs: SystemFs,
+    private readonly fs: Files,
     readonly host: string = process.platform,
+    /** The recorded state under --root (the engine's state store reads it); none by default. */
+    private readonly recorded: () => Promise<State | null> = () => Promise.resolve(null),
   ) {}
 
   private simulate(): Promise<Simulated> {
     this.simulated ??= (async (): Promise<Simulated> => {
-      const state = this.fs.isRooted ? await loadState(this.fs) : null;
+      const state = this.fs.isRooted ? await this.recorded() : null;
       if (!state) return { source: 'pristine', ip: null, rules: [], tokens: [] };
       const tokens = (await this.fs.read(PF_TOKEN_PATH))?.match(/\d+/g) ?? [];
       const d = state.desired;

@@ -1,4 +1,4 @@
-import type { Runner } from '../../exec/runner.js';
+import type { Runner } from '../../model/runner.js';
 
 export interface MacVersion {
   productName: string;

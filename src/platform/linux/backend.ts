@@ -1,4 +1,4 @@
-import type { Backend } from '../../model/backend.js';
+import type { Backend } from '../../model/context.js';
 import { unitName } from '../../forward/spec.js';
 import { isAliasPresent } from './alias.js';
 import { choosePersistence, refuseMacPersistence } from './detect.js';

@@ -1,4 +1,4 @@
-import type { PersistDecision } from '../../model/backend.js';
+import type { PersistDecision } from '../../model/context.js';
 import type { PersistChoice } from '../../model/config.js';
 import { usageError } from '../../model/errors.js';
 
@@ -13,8 +13,6 @@ export interface PersistProbes {
   /** /etc/network/interfaces exists. */
   interfacesFile: boolean;
 }
-
-export type { PersistDecision };
 
 /** Linux refuses macOS's kind with a clear message. Pure. */
 export function refuseMacPersistence(choice: PersistChoice): void {

@@ -1,5 +1,5 @@
 import type { Context } from '../../model/context.js';
-import type { Part } from '../../model/part.js';
+import type { Part } from '../../model/context.js';
 import { currentRuntime } from '../../exec/runtime.js';
 import { unitName } from '../../forward/spec.js';
 import { managedForwards } from '../../model/expose.js';

@@ -2,7 +2,8 @@ import { managedHeader } from '../../model/managed.js';
 import { systemdExecLine } from './systemd.js';
 import type { ForwardSpec } from '../../model/config.js';
 import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
-import { forwardArgs, type ForwardRuntime } from '../../forward/service-args.js';
+import { forwardArgs } from '../../forward/service-args.js';
+import type { ForwardRuntime } from '../../exec/runtime.js';
 import { describeTargets, targetsOf, unitName } from '../../forward/spec.js';
 
 export const UNIT_DIR = '/etc/systemd/system';

@@ -1,4 +1,4 @@
-import type { Runner } from '../../exec/runner.js';
+import type { Runner } from '../../model/runner.js';
 import { runChecked } from '../../exec/runner.js';
 
 export interface LinkAddress {

@@ -1,4 +1,4 @@
-import type { Part } from '../../model/part.js';
+import type { Part } from '../../model/context.js';
 import { dockerDaemonPart } from '../../docker/daemon-part.js';
 import { checkAliasConflicts, planAlias } from './alias.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';

@@ -1,4 +1,4 @@
-import type { RunOptions, RunResult, Runner } from '../../exec/runner.js';
+import type { RunOptions, RunResult, Runner } from '../../model/runner.js';
 import { shellQuote } from '../../model/shell.js';
 
 /**

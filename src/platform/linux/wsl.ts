@@ -1,8 +1,9 @@
 import { readLiveFile } from '../../fs/system-fs.js';
 import type { Context } from '../../model/context.js';
-import type { Part } from '../../model/part.js';
+import type { Part } from '../../model/context.js';
 import { emptyPlan } from '../../model/steps.js';
-import { ok, warn, type Check, type Finding } from '../../model/finding.js';
+import { ok, warn } from '../../model/finding.js';
+import type { Check, Finding } from '../../model/context.js';
 
 export const WSL_CONF = '/etc/wsl.conf';
 

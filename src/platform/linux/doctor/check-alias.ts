@@ -1,4 +1,5 @@
-import { fail, ok, warn, type Check } from '../../../model/finding.js';
+import { fail, ok, warn } from '../../../model/finding.js';
+import type { Check } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
 
 /** `alias`: the alias is on lo as a /32 and is the address the state records. */

@@ -1,7 +1,8 @@
 import { inCidr } from '../../../model/address.js';
 import { readLiveFile } from '../../../fs/system-fs.js';
 import { configFileOf, gatewayFromConfig, pickDockerd, type GatewayConfig } from './dockerd-config.js';
-import { fail, ok, warn, type Check } from '../../../model/finding.js';
+import { fail, ok, warn } from '../../../model/finding.js';
+import type { Check } from '../../../model/context.js';
 import { DAEMON_JSON } from '../../../docker/daemon-json.js';
 import { linuxFacts } from './facts.js';
 

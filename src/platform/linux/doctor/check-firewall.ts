@@ -4,7 +4,8 @@ import { walkableChains } from './iptables-walk.js';
 import { parseIptablesSave } from '../iptables-save.js';
 import { parseNftRuleset } from './nft-walk.js';
 import { walkChain, type Chain, type Packet, type PartialDrop, type WalkResult } from './rule-walk.js';
-import { fail, ok, warn, type Check, type DoctorInput, type Finding } from '../../../model/finding.js';
+import { fail, ok, warn } from '../../../model/finding.js';
+import type { Check, DoctorInput, Finding } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
 
 const NEED_ROOT = /permission denied|operation not permitted|you must be root/i;

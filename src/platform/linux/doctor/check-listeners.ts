@@ -4,7 +4,8 @@ import { kernelExposes, managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 import type { Listener } from './proc-net.js';
 import { readSocketOwners } from './proc-reader.js';
-import { ok, warn, type Check, type Finding } from '../../../model/finding.js';
+import { ok, warn } from '../../../model/finding.js';
+import type { Check, Finding } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
 
 /**

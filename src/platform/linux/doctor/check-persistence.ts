@@ -2,7 +2,8 @@ import { HostaliasError } from '../../../model/errors.js';
 import type { Step } from '../../../model/steps.js';
 import { planPersistence } from '../persistence.js';
 import { observePersistence } from '../observe.js';
-import { fail, ok, warn, type Check, type Finding } from '../../../model/finding.js';
+import { fail, ok, warn } from '../../../model/finding.js';
+import type { Check, Finding } from '../../../model/context.js';
 
 /**
  * `persistence`: what `up` installed for boot is still there and byte-identical to what the planner

@@ -2,7 +2,8 @@ import { inCidr, inSubnet } from '../../../model/address.js';
 import { HostaliasError } from '../../../model/errors.js';
 import { checkAliasConflicts } from '../alias.js';
 import type { LinkAddress, RouteEntry } from '../ip.js';
-import { fail, ok, warn, type Check } from '../../../model/finding.js';
+import { fail, ok, warn } from '../../../model/finding.js';
+import type { Check } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
 
 /** Private addresses tried in order when the alias has to move; far from the usual LAN/VPN ranges. */

@@ -1,4 +1,4 @@
-import type { DoctorInput } from '../../../model/finding.js';
+import type { DoctorInput } from '../../../model/context.js';
 import type { RunResult } from '../../../model/runner.js';
 import { once } from '../../../model/once.js';
 import { listAddresses, mainRoutes, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';

@@ -1,4 +1,4 @@
-import type { DoctorPlatform } from '../../../model/backend.js';
+import type { DoctorPlatform } from '../../../model/context.js';
 import { dockerCheck } from '../../../doctor/check-docker.js';
 import { dockerDesktopCheck } from '../../../doctor/check-docker-desktop.js';
 import { wslCheck } from '../wsl.js';
@@ -11,7 +11,7 @@ import { routeConflictCheck } from './check-route-conflict.js';
 import { linuxFacts } from './facts.js';
 import { startEngineFix } from './start-engine.js';
 import { observeInit } from '../systemd.js';
-import type { DoctorInput } from '../../../model/finding.js';
+import type { DoctorInput } from '../../../model/context.js';
 import { managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 

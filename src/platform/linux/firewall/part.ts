@@ -1,4 +1,4 @@
-import type { Part } from '../../../model/part.js';
+import type { Part } from '../../../model/context.js';
 import { emptyPlan, type Plan } from '../../../model/steps.js';
 import { HostaliasError } from '../../../model/errors.js';
 import { chooseFirewall } from './backend.js';

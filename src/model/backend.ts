@@ -1,1 +1,0 @@
-export type { Backend, DoctorPlatform, ExposeVerdict, PersistDecision, PlatformName } from './context.js';

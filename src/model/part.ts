@@ -1,1 +1,0 @@
-export type { Part, PartInput } from './context.js';
