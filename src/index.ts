@@ -22,7 +22,7 @@ export { EXIT_CODES, HostaliasError, type ErrorCode } from './model/errors.js';
 export { ProcessRunner } from './exec/runner.js';
 export type { Runner, RunResult } from './model/runner.js';
 export { SystemFs } from './fs/system-fs.js';
-export { renderPlan, type Plan, type Step } from './model/steps.js';
+export { renderPlan, type Plan, type PlanNote, type Step } from './model/steps.js';
 export { startForwarder, type Forwarder, type ForwarderOptions, type ForwardStats } from './forward/forwarder.js';
 export { startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './forward/tcp-relay.js';
 export { LOOPBACK_HOSTS, loopbackTargets, targetPicker, type Endpoint, type TargetOrder, type TargetPicker } from './forward/targets.js';

@@ -30,8 +30,11 @@ export function printChange(
           changed,
           steps: res.plan.steps.map((s) => stepJson(s, ctx)),
           skipped: res.skipped.map((s) => stepJson(s, ctx)),
-          notes: res.plan.notes,
-          warnings: res.plan.warnings,
+          // The sentences as before; the same notes with their id and facts for programs.
+          notes: res.plan.notes.map((n) => n.text),
+          warnings: res.plan.warnings.map((w) => w.text),
+          structuredNotes: res.plan.notes,
+          structuredWarnings: res.plan.warnings,
           state: res.state,
           ...opts.extra,
         },
@@ -41,11 +44,11 @@ export function printChange(
     );
     return;
   }
-  for (const w of res.plan.warnings) io.err(`warning: ${w}`);
+  for (const w of res.plan.warnings) io.err(`warning: ${w.text}`);
   if (!res.applied) {
     io.out(changed ? `Plan for \`hostalias ${command}\` (dry run: nothing was changed):` : `Nothing to do: ${opts.already}`);
     if (changed) io.out(renderPlan(res.plan, renderTarget(ctx)));
-    for (const n of res.plan.notes) io.out(`note: ${n}`);
+    for (const n of res.plan.notes) io.out(`note: ${n.text}`);
     return;
   }
   if (!changed) {
@@ -56,6 +59,6 @@ export function printChange(
     const skipped = res.skipped.includes(s);
     io.out(`${skipped ? '- skipped (files under a folder: service managers not called):' : '✓'} ${s.why}`);
   }
-  for (const n of res.plan.notes) io.out(`note: ${n}`);
+  for (const n of res.plan.notes) io.out(`note: ${n.text}`);
   for (const line of opts.done ?? []) io.out(line);
 }

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import type { SystemFs } from '../fs/system-fs.js';
 import { usageError } from '../model/errors.js';
 import { isManaged } from '../model/managed.js';
-import { emptyPlan, type Plan } from '../model/steps.js';
+import { emptyPlan, type Plan, planNote } from '../model/steps.js';
 import type { HostTarget } from './add-hosts.js';
 import { backupPath, displayPath, fileMode, loadComposeSources, outputPath } from './compose-files.js';
 import { planInPlace, planOverride, type ComposePlan } from './compose-plan.js';
@@ -73,7 +73,7 @@ export async function planCompose(fs: SystemFs, req: ComposeRequest, target: Hos
     compose = planOverride(inputs, target, usage, basename(out));
   }
   const plan = emptyPlan();
-  plan.notes.push(...compose.notes);
+  plan.notes.push(...compose.notes.map((n) => planNote('compose', n)));
   if (compose.content !== null && compose.content !== before) {
     // An edit in place or its backup must not widen the file's mode (a compose file can hold secrets).
     const mode = req.inPlace ? await fileMode(fs, out) : 0o644;

@@ -1,6 +1,6 @@
 import type { Part } from '../model/context.js';
 import { HostaliasError } from '../model/errors.js';
-import { emptyPlan } from '../model/steps.js';
+import { emptyPlan, planNote } from '../model/steps.js';
 import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type GatewayKey } from './daemon-json.js';
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserved } from './daemon-plan.js';
 import { probeEngine } from './engine.js';
@@ -78,7 +78,7 @@ export const dockerDaemonPart: Part = {
     parseDaemonJson(obs.current); // refuse malformed JSON before asking the engine anything
     const { key, note } = await decideKey(ctx, obs.current);
     const plan = planDaemonJson({ ip: desired.ip, key }, state?.desired.ip ?? null, obs, restart);
-    if (plan.steps.length > 0) plan.notes.push(note);
+    if (plan.steps.length > 0) plan.notes.push(planNote('daemon-json-key', note, { key }));
     return plan;
   },
 };

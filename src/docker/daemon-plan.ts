@@ -1,5 +1,5 @@
 import { backupPathFor } from '../model/state.js';
-import { emptyPlan, type Plan } from '../model/steps.js';
+import { emptyPlan, type Plan, planNote } from '../model/steps.js';
 import { DAEMON_JSON, GATEWAY_KEYS, withGateway, withoutGateway, type GatewayKey } from './daemon-json.js';
 
 export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);
@@ -26,7 +26,7 @@ export interface DaemonWant {
 function restartOrHint(plan: Plan, restart: boolean, why: string): Plan {
   if (plan.steps.length === 0) return plan;
   if (restart) plan.steps.push({ kind: 'run', argv: RESTART_ARGV, service: true, why: `restart the Docker daemon so ${why}` });
-  else plan.warnings.push(RESTART_HINT);
+  else plan.warnings.push(planNote('docker-restart-needed', RESTART_HINT));
   return plan;
 }
 
@@ -78,12 +78,20 @@ export function planDaemonJson(want: DaemonWant | null, previousIp: string | nul
         : { kind: 'write', path: DAEMON_JSON, content: original, mode: 0o644, before: current, why: `restore ${DAEMON_JSON} as it was before hostalias` },
     );
   } else if (!untouched && current === null) {
-    plan.notes.push(`${DAEMON_JSON} was removed after hostalias changed it; it stays removed`);
+    plan.notes.push(planNote('daemon-json-removed', `${DAEMON_JSON} was removed after hostalias changed it; it stays removed`, { path: DAEMON_JSON }));
   } else if (!untouched && current !== null && previousIp !== null) {
     const stripped = withoutGateway(current, previousIp);
     if (stripped !== current)
       plan.steps.push({ kind: 'write', path: DAEMON_JSON, content: stripped, mode: 0o644, before: current, why: `remove host-gateway from ${DAEMON_JSON}` });
-    plan.notes.push(`${DAEMON_JSON} was edited after hostalias changed it: only hostalias's host-gateway setting is removed, your other edits are kept`);
+    plan.notes.push(
+      planNote(
+        'daemon-json-edited',
+        `${DAEMON_JSON} was edited after hostalias changed it: only hostalias's host-gateway setting is removed, your other edits are kept`,
+        {
+          path: DAEMON_JSON,
+        },
+      ),
+    );
   }
   const daemonSteps = plan.steps.length;
   if (backup !== null) plan.steps.push({ kind: 'remove', path: DAEMON_BACKUP, before: backup, why: `drop the backup of ${DAEMON_JSON}` });

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { HostaliasError } from '../model/errors.js';
 import type { PersistDecision } from '../model/context.js';
-import { mergePlans, type Plan, type Step } from '../model/steps.js';
+import { mergePlans, planNote, type Plan, type PlanNote, type Step } from '../model/steps.js';
 import { applySteps, describeStep } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
@@ -70,7 +70,8 @@ export async function planChange(
   for (const part of ordered) plans.push(await part.plan(ctx, input));
   const plan = mergePlans(...plans);
   if (!ctx.live) leaveOutLiveSteps(plan);
-  if (persistence?.kind === 'none') plan.notes.push(`persistence: ${persistence.reason}`);
+  if (persistence?.kind === 'none')
+    plan.notes.push(planNote('persistence', `persistence: ${persistence.reason}`, { kind: 'none', reason: persistence.reason }));
   const kept = desired?.persist === 'auto' && state?.persistence ? ' (kept from the last up; change it with --persist)' : '';
   return { plan, input, decision: persistence ? { kind: persistence.kind, reason: `${persistence.reason}${kept}` } : null };
 }
@@ -84,7 +85,12 @@ function leaveOutLiveSteps(plan: Plan): void {
   if (live.length === 0) return;
   plan.steps = plan.steps.filter((s) => s.kind !== 'run');
   const tools = [...new Set(live.map((s) => (s.kind === 'run' ? s.argv[0] : '')))].join(', ');
-  plan.notes.push(`--root writes files only: ${live.length} command(s) for a running system (${tools}) were left out`);
+  plan.notes.push(
+    planNote('root-files-only', `--root writes files only: ${live.length} command(s) for a running system (${tools}) were left out`, {
+      leftOut: live.length,
+      tools,
+    }),
+  );
 }
 
 function requireRoot(ctx: Context, opts: ChangeOptions): void {
@@ -187,11 +193,15 @@ async function convergeDown(
   opts: ChangeOptions,
 ): Promise<ChangeResult> {
   const label = opts.label ?? 'down';
-  const notes: string[] = [];
+  const notes: PlanNote[] = [];
   const candidates = interruptedStates(intent, previous);
   if (intent && intent !== 'unknown') {
     notes.push(
-      `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`,
+      planNote(
+        'interrupted-change',
+        `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: removing what it could have installed (${ctx.fs.resolve(INTENT_PATH)})`,
+        { label: intent.label, startedAt: intent.startedAt },
+      ),
     );
   }
   if (previous === null) {
@@ -202,7 +212,8 @@ async function convergeDown(
       : intent === 'unknown'
         ? `${ctx.fs.resolve(INTENT_PATH)} is unreadable`
         : `${ctx.fs.resolve(STATE_PATH)} is missing`;
-    if (found.found.length > 0) notes.push(`${why}: recovered from hostalias's markers, removing ${found.found.join('; ')}`);
+    if (found.found.length > 0)
+      notes.push(planNote('recovered-from-markers', `${why}: recovered from hostalias's markers, removing ${found.found.join('; ')}`));
   }
   const unique = uniqueStates(candidates);
   const rounds: Array<State | null> = unique.length > 0 ? unique : [null];
@@ -241,10 +252,13 @@ async function convergeAfterCrash(
   const rounds: Array<State | null> = states.length > 0 ? states : [null];
   const first = await planChange(ctx, desired, rounds[0] ?? null, opts.only);
   const next: State = { version: 1, desired, persistence: first.input.persistence, updatedAt: new Date().toISOString() };
-  const note =
+  const note = planNote(
+    'interrupted-change',
     intent === 'unknown'
       ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run hostalias down`
-      : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds.length > 1 ? `, and removes what ${rounds.length - 1} earlier configuration(s) installed that this one doesn't want` : ''}`;
+      : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds.length > 1 ? `, and removes what ${rounds.length - 1} earlier configuration(s) installed that this one doesn't want` : ''}`,
+    intent === 'unknown' ? { record: 'unreadable' } : { label: intent.label, startedAt: intent.startedAt, rounds: rounds.length },
+  );
   if (opts.dryRun) {
     // Later rounds are planned against the system as it is now: their steps not already in the first round.
     const seen = new Set(first.plan.steps.map((st) => JSON.stringify(st)));

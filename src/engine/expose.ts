@@ -1,7 +1,7 @@
 import type { ExposeSpec, FirewallChoice } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { converge, resolveDesired, type ChangeOptions, type ChangeResult } from './converge.js';
-import { mergePlans } from '../model/steps.js';
+import { mergePlans, planNote } from '../model/steps.js';
 import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type ExposeDecision, type ExposeViaChoice } from '../model/expose.js';
 
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
@@ -40,13 +40,27 @@ export async function expose(
       opts,
     );
   const res = await apply(wanted);
-  res.plan.notes.push(...decisions.flatMap((d) => d.notes));
+  res.plan.notes.push(
+    ...decisions.flatMap((d, i) =>
+      d.notes.map((n) => planNote('expose-via', n, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null, via: d.via })),
+    ),
+  );
   const ip = res.state?.desired.ip;
   if (!res.applied || !ip || !ctx.backend.verifyExpose || !ctx.live || ctx.fs.isRooted) return { ...res, decisions };
   // The platform checks its own path right away (macOS: does the pf redirect fire?) and may name a
   // fallback (the relay), which is applied at once and said in a warning.
   const verdicts = await Promise.all(wanted.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
-  const said = { steps: [], notes: verdicts.filter((v) => v.ok).map((v) => v.detail), warnings: verdicts.filter((v) => !v.ok).map((v) => v.detail) };
+  const said = {
+    steps: [],
+    notes: verdicts.flatMap((v, i) =>
+      v.ok ? [planNote('expose-verified', v.detail, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null })] : [],
+    ),
+    warnings: verdicts.flatMap((v, i) =>
+      v.ok
+        ? []
+        : [planNote('expose-not-working', v.detail, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null, fallback: v.fallback?.via ?? null })],
+    ),
+  };
   const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));
   if (fallbacks.length === 0) return { ...res, plan: mergePlans(res.plan, said), decisions };
   const again = await apply(fallbacks);

@@ -59,12 +59,28 @@ export interface StepCapture {
 /** Stands for the captured value in a capturing step's `undo` argv. */
 export const CAPTURED = '{captured}';
 
+/**
+ * Something a planner noticed. `id` says what it is (stable: doctor and other readers match on
+ * it), `data` holds the facts it is about, `text` is the sentence the user reads. Readers that
+ * need a fact take it from `data`, never from the text.
+ */
+export interface PlanNote {
+  id: string;
+  text: string;
+  data?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** A PlanNote. Pure. */
+export function planNote(id: string, text: string, data?: Record<string, string | number | boolean | null>): PlanNote {
+  return data === undefined ? { id, text } : { id, text, data };
+}
+
 export interface Plan {
   steps: Step[];
   /** Facts worth telling the user ("persistence: systemd (PID 1 is systemd)"). */
-  notes: string[];
+  notes: PlanNote[];
   /** Problems that don't stop the plan; each names the command that fixes it. */
-  warnings: string[];
+  warnings: PlanNote[];
 }
 
 export function emptyPlan(): Plan {

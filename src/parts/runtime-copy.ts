@@ -1,7 +1,7 @@
 import type { Context } from '../model/context.js';
 import type { Part } from '../model/context.js';
 import { managedForwards } from '../model/expose.js';
-import { emptyPlan, type Plan, type Step } from '../model/steps.js';
+import { emptyPlan, type Plan, type Step, planNote } from '../model/steps.js';
 import { locateRuntimeSource, RUNTIME_CURRENT, RUNTIME_DIR, type RuntimeSource } from '../exec/runtime.js';
 
 /** Folder names this part owns under RUNTIME_DIR; anything else there is never touched. */
@@ -63,7 +63,9 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
   const empty = !source && obs.others.length === 0;
   if (empty && plan.steps.length > 0) plan.steps.push({ kind: 'remove', path: RUNTIME_DIR, before: null, why: `remove ${RUNTIME_DIR}` });
   if (source && plan.steps.some((s: Step) => s.kind === 'copy'))
-    plan.notes.push(`boot units run ${RUNTIME_CURRENT} (hostalias ${source.id}), not the folder hostalias was run from`);
+    plan.notes.push(
+      planNote('runtime-copy', `boot units run ${RUNTIME_CURRENT} (hostalias ${source.id}), not the folder hostalias was run from`, { id: source.id }),
+    );
   return plan;
 }
 

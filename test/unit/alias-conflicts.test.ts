@@ -42,8 +42,11 @@ test('the same ip on lo with /8 (ifconfig lo:0 style) is a conflict whose fix re
 test('a route the alias would shadow is a warning naming the route and the fix; the default route is ignored', () => {
   const warnings = checkAliasConflicts('10.254.254.254', parseIpAddrJson(ADDR_FRESH_NS), routes);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0] ?? '', /routed by "10\.254\.0\.0\/16 dev d0"/);
-  assert.match(warnings[0] ?? '', /sudo hostalias up --ip ADDR/);
+  assert.match(warnings[0]?.text ?? '', /routed by "10\.254\.0\.0\/16 dev d0"/);
+  assert.match(warnings[0]?.text ?? '', /sudo hostalias up --ip ADDR/);
+  // What doctor reads: the note's id and facts, not its sentence.
+  assert.equal(warnings[0]?.id, 'alias-shadows-route');
+  assert.deepEqual(warnings[0]?.data, { ip: '10.254.254.254', route: '10.254.0.0/16 dev d0', dst: '10.254.0.0/16' });
   assert.deepEqual(checkAliasConflicts('10.254.254.254', parseIpAddrJson(ADDR_FRESH_NS), [{ dst: 'default', gateway: '192.0.2.1', dev: 'd0' }]), []);
 });
 
@@ -70,7 +73,7 @@ test('up with a shadowed route applies and reports the warning', async (t) => {
   const ip = new FakeIp(ADDR_FRESH_NS, ROUTES_DEFAULT_AND_VPN);
   const res = await up(rootedContext(ip.runner, root), { persist: 'none' });
   assert.equal(res.plan.warnings.length, 1);
-  assert.match(res.plan.warnings[0] ?? '', /10\.254\.0\.0\/16 dev d0/);
+  assert.match(res.plan.warnings[0]?.text ?? '', /10\.254\.0\.0\/16 dev d0/);
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo', '10.254.254.254/32 lo:hostalias']);
 });
 

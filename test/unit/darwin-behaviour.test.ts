@@ -227,8 +227,8 @@ test('expose (default) is a relay daemon connecting from 127.0.0.1: a pg_hba tha
   assert.deepEqual(job.ProgramArguments.slice(2, 8), ['forward', '5432/tcp', '--listen', IP, '--to', '5432']);
   assert.equal(job.UserName, 'nobody');
   assert.ok(
-    res.plan.notes.some((n) => /relay dev\.hostalias\.forward\.5432-tcp accepts connections/.test(n)),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => /relay dev\.hostalias\.forward\.5432-tcp accepts connections/.test(n.text)),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   const found = (await doctor(ctx)).filter((f) => f.id === 'expose');
   assert.deepEqual(
@@ -244,8 +244,8 @@ test('with --keep-source (pf) the service sees the alias and refuses it; doctor 
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG_PF);
   assert.ok(
-    res.plan.notes.some((n) => /the service sees 10\.254\.254\.254/.test(n) && /pg_hba\.conf/.test(n)),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => /the service sees 10\.254\.254\.254/.test(n.text) && /pg_hba\.conf/.test(n.text)),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   assert.equal((await m.run(['nc', '-z', '-G', '2', '-w', '2', IP, '5432'])).code, 0, 'the TCP connect alone succeeds');
   const found = (await doctor(ctx)).filter((f) => f.id === 'expose');
@@ -278,8 +278,8 @@ test('up --dry-run as a user plans from the files and says what it assumed (pfct
   const res = await up(ctx, { exposes: [PG_PF] }, { dryRun: true });
   assert.ok(shell(res.plan).includes('$ pfctl -E    # saves /var/lib/hostalias/pf-token'));
   assert.ok(
-    res.plan.notes.some((n) => /pf can only be read by root/.test(n) && /sudo shows the exact plan/.test(n)),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => /pf can only be read by root/.test(n.text) && /sudo shows the exact plan/.test(n.text)),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   assert.deepEqual(m.changes, []);
 });
@@ -303,8 +303,8 @@ test('a --keep-source redirect that does not fire (child of com.apple/*) falls b
   m.services.set(5432, homebrewPostgres);
   const res = await expose(ctx, PG_PF);
   assert.ok(
-    res.plan.warnings.some((w) => /pf redirect does not fire/.test(w) && /child of com\.apple/.test(w) && /served by the relay/.test(w)),
-    res.plan.warnings.join('\n'),
+    res.plan.warnings.some((w) => /pf redirect does not fire/.test(w.text) && /child of com\.apple/.test(w.text) && /served by the relay/.test(w.text)),
+    res.plan.warnings.map((n) => n.text).join('\n'),
   );
   assert.deepEqual((await loadState(fs))?.desired.exposes, [PG_RELAYED], 'stored as relayed');
   assert.ok(m.daemons.has('dev.hostalias.forward.5432-tcp'));
@@ -321,13 +321,13 @@ test('with `set skip on lo0` the fallback names that cause; when the redirect fi
   m.skipLo0 = true;
   const res = await expose(ctx, PG_PF);
   assert.ok(
-    res.plan.warnings.some((w) => /set skip on lo0/.test(w)),
-    res.plan.warnings.join('\n'),
+    res.plan.warnings.some((w) => /set skip on lo0/.test(w.text)),
+    res.plan.warnings.map((n) => n.text).join('\n'),
   );
   const other = await mac(t);
   const fired = await expose(other.ctx, PG_PF);
   assert.deepEqual(fired.plan.warnings, []);
-  assert.ok(fired.plan.notes.some((n) => /redirect for 10\.254\.254\.254:5432 fires/.test(n)));
+  assert.ok(fired.plan.notes.some((n) => /redirect for 10\.254\.254\.254:5432 fires/.test(n.text)));
   assert.deepEqual((await loadState(other.fs))?.desired.exposes, [PG_PF_STORED]);
   assert.deepEqual((await loadState(fs))?.desired.exposes, [PG_RELAYED]);
 });

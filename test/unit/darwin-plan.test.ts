@@ -47,7 +47,7 @@ test('up on a pristine Mac: alias, LaunchDaemon written and bootstrapped; a seco
   assert.deepEqual(parsed['ProgramArguments'], ['/sbin/ifconfig', 'lo0', 'alias', IP, 'netmask', '255.255.255.255']);
   assert.equal(parsed['RunAtLoad'], true);
   assert.equal((await loadState(fs))?.persistence?.kind, 'launchd');
-  assert.ok(res.plan.notes.some((n) => /persistence: launchd/.test(n)));
+  assert.ok(res.plan.notes.some((n) => /persistence: launchd/.test(n.text)));
 
   const before = m.changes.length;
   const again = await up(ctx, NO_GUARD);
@@ -244,8 +244,8 @@ test('a classful /8 alias added by hand (the blog one-liner) is replaced by the 
   const res = await up(ctx, NO_GUARD);
   assert.deepEqual(shell(res.plan).slice(0, 2), [`$ ifconfig lo0 -alias ${IP}`, `$ ifconfig lo0 alias ${IP} netmask 255.255.255.255`]);
   assert.ok(
-    res.plan.notes.some((n) => /replaced by the \/32/.test(n) && /host route/.test(n)),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => /replaced by the \/32/.test(n.text) && /host route/.test(n.text)),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   assert.equal(m.lo0(), fixture('ifconfig-lo0-alias.txt'));
   assert.deepEqual((await up(ctx, NO_GUARD)).plan.steps, []);

@@ -59,7 +59,7 @@ function printed(ctx: Context, res: ChangeResult): string {
   return lines.join('\n');
 }
 
-const recoveredNote = (res: ChangeResult) => res.plan.notes.find((n) => /recovered from hostalias's markers/.test(n)) ?? '';
+const recoveredNote = (res: ChangeResult) => res.plan.notes.find((n) => /recovered from hostalias's markers/.test(n.text))?.text ?? '';
 
 test('state.json removed after up: down finds every piece by its markers, removes it, says so; the Mac is as before up; then "already down"', async (t) => {
   const { ctx, mac: m, root } = await mac(t);
@@ -256,12 +256,16 @@ test('up killed after each journaled step (no state.json yet): down undoes it â€
       if (variant === 'markers only') await kfs.remove(INTENT_PATH);
       if (variant === 'up again') {
         const res = await up(kctx, changes);
-        assert.match(res.plan.notes.join('\n'), /was interrupted: this run finishes or undoes it/, where);
+        assert.match(res.plan.notes.map((n) => n.text).join('\n'), /was interrupted: this run finishes or undoes it/, where);
         assert.deepEqual((await up(kctx, changes)).plan.steps, [], `${where}: converged`);
       }
       const res = await down(kctx);
       if (variant === 'intent')
-        assert.match(res.plan.notes.join('\n'), /the last change \(`up`, started .*\) was interrupted: removing what it could have installed/, where);
+        assert.match(
+          res.plan.notes.map((n) => n.text).join('\n'),
+          /the last change \(`up`, started .*\) was interrupted: removing what it could have installed/,
+          where,
+        );
       if (variant === 'markers only') assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);
       assert.deepEqual(km.system(), before.system, `${where}: kernel and launchd as before up`);
       assert.deepEqual(await files(root), before.files, `${where}: files as before up`);
@@ -288,7 +292,7 @@ test('down killed after each journaled step (state.json still there): the next d
         await kfs.remove(STATE_PATH);
       }
       const res = await down(kctx);
-      if (variant === 'intent') assert.match(res.plan.notes.join('\n'), /the last change \(`down`, started .*\) was interrupted/, where);
+      if (variant === 'intent') assert.match(res.plan.notes.map((n) => n.text).join('\n'), /the last change \(`down`, started .*\) was interrupted/, where);
       // Killed after its last step, down left nothing to find but its record and the state.
       if (variant === 'markers only' && i < kills.length - 1)
         assert.match(recoveredNote(res), /state\.json is missing: recovered from hostalias's markers/, where);

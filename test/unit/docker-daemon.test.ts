@@ -104,7 +104,7 @@ for (const [name, original] of Object.entries(ORIGINALS)) {
       const upPlan = planDaemonJson({ ip: IP, key }, null, observe(files), false);
       applyTo(files, upPlan);
       assert.deepEqual(parseDaemonJson(files.get(DAEMON_JSON) ?? null)[key], key === 'host-gateway-ips' ? [IP] : IP);
-      assert.match(upPlan.warnings.join('\n'), /sudo systemctl restart docker/);
+      assert.match(upPlan.warnings.map((n) => n.text).join('\n'), /sudo systemctl restart docker/);
       assert.deepEqual(planDaemonJson({ ip: IP, key }, IP, observe(files), false).steps, [], 'planning again after apply returns no steps');
       applyTo(files, planDaemonJson(null, IP, observe(files), false));
       assert.equal(files.get(DAEMON_JSON) ?? null, original);
@@ -146,7 +146,7 @@ test('down keeps edits the user made after up: only our key goes', () => {
   const downPlan = planDaemonJson(null, IP, observe(files), false);
   applyTo(files, downPlan);
   assert.deepEqual(parseDaemonJson(files.get(DAEMON_JSON) ?? null), { debug: false, 'log-level': 'warn' });
-  assert.match(downPlan.notes.join(), /edited after hostalias changed it/);
+  assert.match(downPlan.notes.map((n) => n.text).join(), /edited after hostalias changed it/);
   assert.equal(files.has(DAEMON_BACKUP), false);
 });
 
@@ -196,8 +196,8 @@ test('up --docker-daemon / down through the Part, under --root: byte-identical r
     'the restart is a service step, skipped under --root',
   );
   assert.ok(
-    res.plan.notes.some((n) => n.includes('"host-gateway-ips" because the engine is 28.2.2, from the running engine')),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => n.text.includes('"host-gateway-ips" because the engine is 28.2.2, from the running engine')),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   const tree = await readTree(root);
   assert.equal(tree[DAEMON_JSON], `{\n    "storage-driver": "overlay2",\n    "host-gateway-ips": [\n        "${IP}"\n    ]\n}`);
@@ -219,7 +219,7 @@ test('no daemon.json before: down removes the one up created', async (t) => {
   const root = await makeRoot(t);
   const ctx = dockerCtx(engineRunner({ server: '20.10.24+dfsg1' }).runner, root);
   const first = await up(ctx, { dockerDaemon: true, persist: 'none' });
-  assert.match(first.plan.warnings.join(), /sudo systemctl restart docker/);
+  assert.match(first.plan.warnings.map((n) => n.text).join(), /sudo systemctl restart docker/);
   const tree = await readTree(root);
   assert.equal(tree[DAEMON_JSON], `{\n  "host-gateway-ip": "${IP}"\n}\n`);
   assert.ok(tree[DAEMON_ABSENT_MARKER]);
@@ -236,9 +236,9 @@ test('engine unreachable: the version comes from dockerd --version, and the note
   const res = await up(ctx, { dockerDaemon: true, persist: 'none' });
   assert.ok(
     res.plan.notes.some((n) =>
-      /"host-gateway-ip" because the engine is 27\.3\.1, from dockerd --version: 27\.3\.1 \(the engine did not answer: Cannot connect/.test(n),
+      /"host-gateway-ip" because the engine is 27\.3\.1, from dockerd --version: 27\.3\.1 \(the engine did not answer: Cannot connect/.test(n.text),
     ),
-    res.plan.notes.join('\n'),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
 });
 

@@ -270,7 +270,7 @@ test('under --root the live load reads the rooted file; without systemd no units
   const plan = planFirewall(spec(), 'nftables', observed({ rootPrefix: '/tmp/img', systemdInstalled: false }));
   assert.ok(plan.steps.some((x) => x.kind === 'run' && x.argv.join(' ') === 'nft -f /tmp/img/etc/hostalias/firewall.nft'));
   assert.ok(!plan.steps.some((x) => x.kind === 'write' && x.path.startsWith('/etc/systemd')));
-  assert.match(plan.notes.join('\n'), /not restored at boot/);
+  assert.match(plan.notes.map((n) => n.text).join('\n'), /not restored at boot/);
 });
 
 test("iptables: chains in iptables-save form (LAN bridges out by name, container bridges in by the engines' names), plan, idempotence, removal", () => {

@@ -204,7 +204,7 @@ test('after an up that was moving the alias and the persistence was interrupted,
   const shown = renderPlan(preview.plan, UNRENDERED);
   for (const line of ['$ ip addr del 10.254.254.8/32 dev lo', '$ ip addr del 10.254.254.7/32 dev lo', '$ rm -f /etc/systemd/system/hostalias.service'])
     assert.ok(shown.includes(line), `the preview shows ${line}`);
-  assert.match(preview.plan.notes[0] ?? '', /was interrupted: this run finishes or undoes it, and removes what 1 earlier configuration\(s\) installed/);
+  assert.match(preview.plan.notes[0]?.text ?? '', /was interrupted: this run finishes or undoes it, and removes what 1 earlier configuration\(s\) installed/);
 
   const res = await up(ctx, { ip: '10.254.254.9', persist: 'networkd' });
   assert.equal(res.applied, true);
@@ -245,7 +245,7 @@ test('down after a recovery was itself interrupted: the states the record still 
   });
 
   const res = await down(ctx);
-  assert.match(res.plan.notes.join('\n'), /was interrupted/);
+  assert.match(res.plan.notes.map((n) => n.text).join('\n'), /was interrupted/);
   assert.deepEqual(ip.loAddresses(), ['127.0.0.1/8 lo']);
   assert.deepEqual(Object.keys(await readTree(root)).sort(), ['/etc/hosts', '/etc/network/interfaces', '/usr/sbin/ip', '/var/lib/hostalias/journal.log']);
 });

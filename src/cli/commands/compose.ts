@@ -58,7 +58,8 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
               written: applied !== null && changed,
               content: compose.content,
               services: compose.services,
-              notes: plan.notes,
+              notes: plan.notes.map((n) => n.text),
+              structuredNotes: plan.notes,
               usage,
               steps: plan.steps,
             },
@@ -68,7 +69,7 @@ export function registerComposeCommand(program: Command, io: CliIO): void {
         );
         return;
       }
-      for (const n of plan.notes) io.out(`note: ${n}`);
+      for (const n of plan.notes) io.out(`note: ${n.text}`);
       const shown = displayPath(change.out, cwd);
       if (compose.content === null) {
         io.out('✓ nothing to add: every service already maps the names or is skipped; no file written');

@@ -4,7 +4,7 @@ import type { Part, PartInput } from '../../model/context.js';
 import { HostaliasError } from '../../model/errors.js';
 import { commandError, runChecked } from '../../exec/runner.js';
 import type { RunResult } from '../../model/runner.js';
-import { emptyPlan } from '../../model/steps.js';
+import { emptyPlan, planNote } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
@@ -62,11 +62,15 @@ export const macAliasPart: Part = {
     if (desired) checkMacAliasConflicts(desired.ip, addrs);
     const plan = planMacAlias(desired?.ip ?? null, state?.desired.ip ?? null, addrs);
     const preview = await previewNote(ctx);
-    if (preview) plan.notes.unshift(preview);
+    if (preview) plan.notes.unshift(planNote('preview', preview));
     const wide = desired ? wideLo0Alias(addrs, desired.ip) : undefined;
     if (wide) {
       plan.notes.push(
-        `${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`,
+        planNote(
+          'alias-netmask-replaced',
+          `${wide.local} was on lo0 as /${wide.prefixlen} (added without "netmask 255.255.255.255"); it is replaced by the /32. XNU gives loopback addresses a host route whatever the netmask, so the /${wide.prefixlen} made no other address local and nothing else changes`,
+          { ip: wide.local, prefixlen: wide.prefixlen },
+        ),
       );
     }
     return plan;
@@ -97,7 +101,7 @@ export const launchdPart: Part = {
           'use --persist none and add the alias after each boot with sudo hostalias up',
         );
       }
-      plan.notes.push(`persistence: ${wanted.reason}`);
+      plan.notes.push(planNote('persistence', `persistence: ${wanted.reason}`, { kind: wanted.kind, reason: wanted.reason }));
     }
     return plan;
   },
@@ -196,7 +200,11 @@ export const pfPart: Part = {
     const plan = planPf(wanted, await observePf(ctx, wanted !== null));
     if (wanted && wanted.exposes.length > 0 && plan.steps.length > 0) {
       plan.notes.push(
-        `pf keeps the source of redirected connections: through Docker Desktop, OrbStack or Lima the service sees ${wanted.ip} (their proxies connect from this Mac to the alias), not 127.0.0.1; allow that address in its access rules (pg_hba.conf: host all all ${wanted.ip}/32 scram-sha-256; MySQL: 'user'@'${wanted.ip}'), or expose without --keep-source (--via relay) to go through the relay`,
+        planNote(
+          'pf-keeps-source',
+          `pf keeps the source of redirected connections: through Docker Desktop, OrbStack or Lima the service sees ${wanted.ip} (their proxies connect from this Mac to the alias), not 127.0.0.1; allow that address in its access rules (pg_hba.conf: host all all ${wanted.ip}/32 scram-sha-256; MySQL: 'user'@'${wanted.ip}'), or expose without --keep-source (--via relay) to go through the relay`,
+          { ip: wanted.ip },
+        ),
       );
     }
     return plan;

@@ -3,7 +3,7 @@ import { HostaliasError } from '../../model/errors.js';
 import type { Desired, ExposeSpec } from '../../model/config.js';
 import { kernelExposes } from '../../model/expose.js';
 import { STATE_DIR } from '../../model/state.js';
-import { CAPTURED, emptyPlan, type Plan, type Step } from '../../model/steps.js';
+import { CAPTURED, emptyPlan, type Plan, type Step, planNote } from '../../model/steps.js';
 import { PF_JOB_LABEL, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 /**
@@ -211,7 +211,7 @@ export function pfRulesFor(desired: PfDesired | null): string[] {
  */
 export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   const plan = emptyPlan();
-  if (obs.assumed) plan.notes.push(obs.assumed);
+  if (obs.assumed) plan.notes.push(planNote('pf-assumed', obs.assumed));
   // A file at our path without our header is someone else's: never loaded, rewritten or removed.
   const ownFile = isManaged(obs.anchorFile) ? obs.anchorFile : null;
   if (!desired || (desired.exposes.length === 0 && !desired.guard)) {
@@ -279,7 +279,11 @@ export function planPf(desired: PfDesired | null, obs: PfObserved): Plan {
   }
   if (obs.appleRdrAnchor === false && desired.exposes.length > 0) {
     plan.warnings.push(
-      `the loaded pf ruleset has no rdr-anchor "com.apple/*", so the rules in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`,
+      planNote(
+        'pf-no-apple-anchor',
+        `the loaded pf ruleset has no rdr-anchor "com.apple/*", so the rules in ${PF_ANCHOR} are never evaluated: restore that line from macOS's default /etc/pf.conf, then sudo pfctl -f /etc/pf.conf`,
+        { anchor: PF_ANCHOR },
+      ),
     );
   }
   return plan;

@@ -1,7 +1,7 @@
 import { inSubnet } from '../../model/address.js';
 import { HostaliasError } from '../../model/errors.js';
 import { describeRoute, type LinkAddress, type RouteEntry } from './ip.js';
-import { emptyPlan, type Plan } from '../../model/steps.js';
+import { emptyPlan, planNote, type Plan, type PlanNote } from '../../model/steps.js';
 
 export interface AliasTarget {
   ip: string;
@@ -20,17 +20,37 @@ export function isAliasPresent(addrs: readonly LinkAddress[], ip: string): boole
   return addrs.some((a) => a.ifname === 'lo' && a.local === ip && a.prefixlen === 32);
 }
 
+/** Why an address can't be the alias: on lo with a wider prefix, assigned to an interface, or inside its subnet. */
+export type AliasConflictKind = 'wide-on-lo' | 'assigned' | 'in-subnet';
+
+/** A `conflict` error that says which kind of conflict it is (doctor picks its fix by the kind). */
+export class AliasConflictError extends HostaliasError {
+  constructor(
+    readonly kind: AliasConflictKind,
+    message: string,
+    fix: string,
+  ) {
+    super('conflict', message, fix);
+  }
+}
+
+/** What it means that a route leads to `ip` today (the planner's warning and doctor's finding say it alike). Pure. */
+export function routeShadowText(ip: string, route: string): string {
+  return `${ip} is routed by "${route}" today; the alias will take this one address from that route (a VPN or LAN host at ${ip} becomes unreachable)`;
+}
+
 /**
- * Refuses an address the system already uses; warns when the alias would shadow a route. Pure.
- * Throws a `conflict` error naming the interface and the command that clears it.
+ * Refuses an address the system already uses; warns (`alias-shadows-route`, data: ip, route,
+ * dst) when the alias would shadow a route. Pure. Throws an AliasConflictError naming the
+ * interface and the command that clears it.
  */
-export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], routes: readonly RouteEntry[]): string[] {
+export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], routes: readonly RouteEntry[]): PlanNote[] {
   for (const a of addrs) {
     if (a.family !== 'inet') continue;
     if (a.ifname === 'lo') {
       if (a.local === ip && a.prefixlen !== 32) {
-        throw new HostaliasError(
-          'conflict',
+        throw new AliasConflictError(
+          'wide-on-lo',
           `${ip} is already on lo as /${a.prefixlen}, which makes the kernel treat the whole /${a.prefixlen} as local`,
           `sudo ip addr del ${ip}/${a.prefixlen} dev lo, then run hostalias up again`,
         );
@@ -38,11 +58,11 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
       continue;
     }
     if (a.local === ip) {
-      throw new HostaliasError('conflict', `${ip} is already assigned to ${a.ifname}`, `choose another address with --ip (for example 10.254.254.253)`);
+      throw new AliasConflictError('assigned', `${ip} is already assigned to ${a.ifname}`, `choose another address with --ip (for example 10.254.254.253)`);
     }
     if (a.prefixlen < 32 && inSubnet(ip, a.local, a.prefixlen)) {
-      throw new HostaliasError(
-        'conflict',
+      throw new AliasConflictError(
+        'in-subnet',
         `${ip} is inside ${a.ifname}'s connected subnet ${a.local}/${a.prefixlen}; hosts on that network could not be told apart from the alias`,
         `choose an address outside ${a.local}/${a.prefixlen} with --ip`,
       );
@@ -50,9 +70,16 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
   }
   return routes
     .filter((r) => r.dst !== 'default' && r.dev !== 'lo' && r.type !== 'local')
-    .map(
-      (r) =>
-        `${ip} is routed by "${describeRoute(r)}" today; the alias will take this one address from that route (a VPN or LAN host at ${ip} becomes unreachable). If that matters: sudo hostalias up --ip ADDR with an address outside ${r.dst}`,
+    .map((r) =>
+      planNote(
+        'alias-shadows-route',
+        `${routeShadowText(ip, describeRoute(r))}. If that matters: sudo hostalias up --ip ADDR with an address outside ${r.dst}`,
+        {
+          ip,
+          route: describeRoute(r),
+          dst: r.dst,
+        },
+      ),
     );
 }
 

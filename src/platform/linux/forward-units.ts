@@ -1,7 +1,7 @@
 import { managedHeader } from '../../model/managed.js';
 import { systemdExecLine } from './systemd.js';
 import type { ForwardSpec } from '../../model/config.js';
-import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
+import { emptyPlan, type Plan, type Step, planNote } from '../../model/steps.js';
 import { forwardArgs } from '../../forward/service-args.js';
 import type { ForwardRuntime } from '../../exec/runtime.js';
 import { describeTargets, targetsOf, unitName } from '../../forward/spec.js';
@@ -77,7 +77,7 @@ export function planForwardServices(desired: ForwardServicesTarget | null, obs: 
   const reload = files.length > 0 && obs.systemdRunning ? [svc(['systemctl', 'daemon-reload'], 'make systemd read the forward units')] : [];
   plan.steps.push(...stops, ...files, ...reload, ...starts);
   if (wanted.size > 0 && !obs.systemdRunning && files.length > 0) {
-    plan.notes.push('systemd is not running here (or --root): the forward units start at the next boot');
+    plan.notes.push(planNote('forward-units-at-boot', 'systemd is not running here (or --root): the forward units start at the next boot'));
   }
   return plan;
 }

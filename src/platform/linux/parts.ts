@@ -3,7 +3,7 @@ import { dockerDaemonPart } from '../../docker/daemon-part.js';
 import { checkAliasConflicts, planAlias } from './alias.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { planPersistence } from './persistence.js';
-import { emptyPlan } from '../../model/steps.js';
+import { emptyPlan, planNote } from '../../model/steps.js';
 import { listAddresses, routesMatching } from './ip.js';
 import { observePersistence } from './observe.js';
 import { forwardServicesPart } from './forward-units-part.js';
@@ -29,7 +29,8 @@ export const persistencePart: Part = {
   async plan(ctx, { persistence, state }) {
     if (!persistence && !state?.persistence) return emptyPlan();
     const plan = planPersistence(persistence, state?.persistence ?? null, await observePersistence(ctx));
-    if (persistence && plan.steps.length > 0) plan.notes.push(`persistence: ${persistence.reason}`);
+    if (persistence && plan.steps.length > 0)
+      plan.notes.push(planNote('persistence', `persistence: ${persistence.reason}`, { kind: persistence.kind, reason: persistence.reason }));
     return plan;
   },
 };

@@ -1,7 +1,7 @@
 import { readLiveFile } from '../../fs/system-fs.js';
 import type { Context } from '../../model/context.js';
 import type { Part } from '../../model/context.js';
-import { emptyPlan } from '../../model/steps.js';
+import { emptyPlan, planNote } from '../../model/steps.js';
 import { ok, warn } from '../../model/finding.js';
 import type { Check, Finding } from '../../model/context.js';
 
@@ -79,8 +79,8 @@ export const wslNotesPart: Part = {
     const plan = emptyPlan();
     if (!desired) return plan;
     const { notes, warnings } = wslNotes(await observeWsl(ctx), persistence?.kind ?? null);
-    plan.notes.push(...notes);
-    plan.warnings.push(...warnings);
+    plan.notes.push(...notes.map((n) => planNote('wsl', n)));
+    plan.warnings.push(...warnings.map((w) => planNote('wsl', w)));
     return plan;
   },
 };

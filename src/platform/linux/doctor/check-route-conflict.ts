@@ -1,6 +1,6 @@
 import { inCidr, inSubnet } from '../../../model/address.js';
-import { HostaliasError } from '../../../model/errors.js';
-import { checkAliasConflicts } from '../alias.js';
+import { AliasConflictError, checkAliasConflicts, routeShadowText } from '../alias.js';
+import type { PlanNote } from '../../../model/steps.js';
 import type { LinkAddress, RouteEntry } from '../ip.js';
 import { fail, ok, warn } from '../../../model/finding.js';
 import type { Check } from '../../../model/context.js';
@@ -31,20 +31,20 @@ export const routeConflictCheck: Check = {
       const free = suggestFreeAddress(ip, addrs, await facts.allRoutes());
       return free ? hostalias(`up --ip ${free}`) : hostalias('up --ip ADDR   (an address no interface or route uses)');
     };
-    let warnings: string[];
+    let warnings: PlanNote[];
     try {
       warnings = checkAliasConflicts(ip, addrs, routes);
     } catch (err) {
-      if (err instanceof HostaliasError && err.code === 'conflict') {
-        // The planner's fix may be "ip addr del … then up"; moving the alias is the general one.
-        const fix = /ip addr del/.test(err.fix ?? '') ? (err.fix ?? '') : await move();
+      if (err instanceof AliasConflictError) {
+        // A wider prefix on lo is cleared by the planner's own fix (ip addr del, then up); moving the alias is the general one.
+        const fix = err.kind === 'wide-on-lo' && err.fix ? err.fix : await move();
         return [fail('route-conflict', err.message, fix)];
       }
       throw err;
     }
     if (warnings.length > 0) {
       const fix = await move();
-      return warnings.map((w) => warn('route-conflict', w.replace(/ If that matters:.*$/, ''), fix));
+      return warnings.map((w) => warn('route-conflict', routeShadowText(String(w.data?.['ip']), String(w.data?.['route'])), fix));
     }
     return [ok('route-conflict', `no interface subnet or route other than the default covers ${ip}`)];
   },

@@ -1,5 +1,5 @@
 import type { Part } from '../../../model/context.js';
-import { emptyPlan, type Plan } from '../../../model/steps.js';
+import { emptyPlan, type Plan, planNote } from '../../../model/steps.js';
 import { HostaliasError } from '../../../model/errors.js';
 import { chooseFirewall } from './backend.js';
 import { ENGINE_PROBE_TIMEOUT_MS } from '../../../docker/engine.js';
@@ -51,7 +51,11 @@ function withoutPacketFilter(spec: FirewallSpec): Plan {
   const plan = emptyPlan();
   if (spec.guard) {
     plan.warnings.push(
-      `the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`,
+      planNote(
+        'lan-guard-off',
+        `the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`,
+        { ip: spec.ip, reason: 'no packet filter' },
+      ),
     );
   }
   return plan;
@@ -100,13 +104,17 @@ export const firewallPart: Part = {
     }
     const backend = decision?.backend ?? obs.record?.backend ?? 'nftables';
     const plan = planFirewall(spec, backend, obs);
-    if (engines.warning) plan.warnings.push(engines.warning);
+    if (engines.warning) plan.warnings.push(planNote('container-bridges', engines.warning));
     if (spec && plan.steps.length > 0) {
-      plan.notes.push(`firewall: ${decision?.reason ?? backend}`, engines.reason);
+      plan.notes.push(planNote('firewall', `firewall: ${decision?.reason ?? backend}`, { backend }), planNote('container-bridges', engines.reason));
       const lan = spec.lan.map((b) => `${b} (${classes.reasons[b] ?? 'LAN'})`);
       if (spec.guard)
         plan.notes.push(
-          `lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ' (turn off: hostalias up --no-lan-guard)' : ''}`,
+          planNote(
+            'lan-guard',
+            `lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ' (turn off: hostalias up --no-lan-guard)' : ''}`,
+            { ip: spec.ip },
+          ),
         );
     }
     return plan;

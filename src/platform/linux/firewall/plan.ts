@@ -1,4 +1,4 @@
-import { emptyPlan, type Plan, type Step, type StepUndo } from '../../../model/steps.js';
+import { emptyPlan, type Plan, type Step, type StepUndo, planNote } from '../../../model/steps.js';
 import { firewallUnit, UNITS } from './boot-units.js';
 import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
 import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
@@ -140,7 +140,7 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
   const wantedLocalnet = spec && spec.exposes.length > 0 ? [LOCALNET_SCOPE] : [];
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
   const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE]);
-  plan.notes.push(...boot.notes);
+  plan.notes.push(...boot.notes.map((n) => planNote('firewall-boot', n)));
   const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...(spec?.engineBridges ? { bridges: spec.engineBridges } : {}) };
   const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
   const recordSteps = keepRecord
