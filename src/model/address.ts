@@ -31,6 +31,15 @@ export function parseAliasIp(input: string): string {
   return canonical;
 }
 
+/**
+ * The one test of "the alias is present": `ip` as a /32 on the loopback, as hostalias adds it
+ * (Linux's `lo` and its labels `lo:NAME`, macOS's `lo0`). Takes addresses as getifaddrs names
+ * them; the platforms' own listings (ip -j addr, ifconfig) are mapped to that shape. Pure.
+ */
+export function aliasOnLoopback(addrs: ReadonlyArray<{ name: string; address: string; prefixlen: number }>, ip: string): boolean {
+  return addrs.some((a) => (a.name === 'lo' || a.name === 'lo0' || a.name.startsWith('lo:')) && a.address === ip && a.prefixlen === 32);
+}
+
 /** True when `ip` lies inside `cidr` (`ADDR/BITS`, or a bare `ADDR`: that one address); false for anything else (`default`). Pure. */
 export function inCidr(ip: string, cidr: string): boolean {
   const [addr, bits] = cidr.split('/');

@@ -9,8 +9,9 @@
  * them when the process ends however it ends.
  */
 import net from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { aliasOnLoopback } from '../model/address.js';
 import { defaultDesired } from '../model/config.js';
+import { interfaceAddresses } from '../engine/interfaces.js';
 import { HostaliasError } from '../model/errors.js';
 import { loadState } from '../engine/state-store.js';
 import { SystemFs } from '../fs/system-fs.js';
@@ -85,9 +86,9 @@ async function loadTarget(filesRoot: string): Promise<Target> {
   return { ip: desired.ip, names: [...desired.names], configured: state !== null };
 }
 
-/** True when `ip` is an address of one of this host's interfaces. Reads the kernel's list; spawns nothing. */
+/** The alias is on the loopback now (getifaddrs: reads the kernel's list, spawns nothing). */
 function isLocalAddress(ip: string): boolean {
-  return Object.values(networkInterfaces()).some((addrs) => addrs?.some((a) => a.address === ip));
+  return aliasOnLoopback(interfaceAddresses(), ip);
 }
 
 function notPresent(target: Target): HostaliasError {

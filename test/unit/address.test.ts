@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAliasIp, parseLabel, parseNames } from '../../src/model/address.js';
+import { aliasOnLoopback, parseAliasIp, parseLabel, parseNames } from '../../src/model/address.js';
 import { HostaliasError } from '../../src/model/errors.js';
 
 test('accepts IPv4 unicast addresses and canonicalises them', () => {
@@ -45,4 +45,14 @@ test('labels are lo: plus at most 12 characters', () => {
   assert.equal(parseLabel('lo:hostalias'), 'lo:hostalias');
   assert.throws(() => parseLabel('lo:thisiswaytoolong'), HostaliasError);
   assert.throws(() => parseLabel('eth0:x'), HostaliasError);
+});
+
+test('aliasOnLoopback: the alias as hostalias adds it, a /32 on lo (or a lo:NAME label, or macOS lo0); nothing else counts', () => {
+  const at = (name: string, address: string, prefixlen: number) => ({ name, address, prefixlen });
+  assert.equal(aliasOnLoopback([at('lo', '127.0.0.1', 8), at('lo:hostalias', '10.254.254.254', 32)], '10.254.254.254'), true);
+  assert.equal(aliasOnLoopback([at('lo', '10.254.254.254', 32)], '10.254.254.254'), true);
+  assert.equal(aliasOnLoopback([at('lo0', '10.254.254.254', 32)], '10.254.254.254'), true);
+  assert.equal(aliasOnLoopback([at('lo', '10.254.254.254', 8)], '10.254.254.254'), false, 'a wider prefix is not the alias');
+  assert.equal(aliasOnLoopback([at('eth0', '10.254.254.254', 32)], '10.254.254.254'), false, 'another interface is not the loopback');
+  assert.equal(aliasOnLoopback([at('lo', '10.254.254.253', 32)], '10.254.254.254'), false);
 });

@@ -1,4 +1,4 @@
-import { inSubnet } from '../../model/address.js';
+import { aliasOnLoopback, inSubnet } from '../../model/address.js';
 import { HostaliasError } from '../../model/errors.js';
 import { runChecked } from '../../exec/runner.js';
 import type { Runner } from '../../model/runner.js';
@@ -70,8 +70,12 @@ export function isLo0Slash32(a: MacAddress): boolean {
   return a.ifname === 'lo0' && a.family === 'inet' && a.prefixlen === 32;
 }
 
+/** The alias is on lo0 as a /32 in ifconfig's listing (model/address.ts aliasOnLoopback decides). Pure. */
 export function isLo0AliasPresent(addrs: readonly MacAddress[], ip: string): boolean {
-  return addrs.some((a) => isLo0Slash32(a) && a.local === ip);
+  return aliasOnLoopback(
+    addrs.filter((a) => a.family === 'inet').map((a) => ({ name: a.ifname, address: a.local, prefixlen: a.prefixlen })),
+    ip,
+  );
 }
 
 /** `ip` on lo0 with a wider netmask than /32 (added without "netmask 255.255.255.255"), if it is there. */

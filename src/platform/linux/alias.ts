@@ -1,4 +1,4 @@
-import { inSubnet } from '../../model/address.js';
+import { aliasOnLoopback, inSubnet } from '../../model/address.js';
 import { HostaliasError } from '../../model/errors.js';
 import { describeRoute, type LinkAddress, type RouteEntry } from './ip.js';
 import { emptyPlan, planNote, type Plan, type PlanNote } from '../../model/steps.js';
@@ -16,8 +16,12 @@ export function aliasDelArgv(ip: string): string[] {
   return ['ip', 'addr', 'del', `${ip}/32`, 'dev', 'lo'];
 }
 
+/** The alias is on lo as a /32 in `ip -j addr` output (model/address.ts aliasOnLoopback decides). Pure. */
 export function isAliasPresent(addrs: readonly LinkAddress[], ip: string): boolean {
-  return addrs.some((a) => a.ifname === 'lo' && a.local === ip && a.prefixlen === 32);
+  return aliasOnLoopback(
+    addrs.filter((a) => a.family === 'inet').map((a) => ({ name: a.ifname, address: a.local, prefixlen: a.prefixlen })),
+    ip,
+  );
 }
 
 /** Why an address can't be the alias: on lo with a wider prefix, assigned to an interface, or inside its subnet. */

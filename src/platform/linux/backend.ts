@@ -1,5 +1,6 @@
 import type { Backend } from '../../model/context.js';
 import { unitName } from '../../forward/spec.js';
+import { aliasOnLoopback } from '../../model/address.js';
 import { isAliasPresent } from './alias.js';
 import { choosePersistence, refuseMacPersistence } from './detect.js';
 import { linuxDoctor } from './doctor/index.js';
@@ -23,11 +24,7 @@ export const linuxBackend: Backend = {
     // getifaddrs leaves out a lo that is down (a fresh namespace's) with its addresses: then ask ip.
     const native = ctx.native?.addresses();
     const lo = native?.filter((a) => a.name === 'lo' || a.name.startsWith('lo:'));
-    if (lo && lo.length > 0)
-      return isAliasPresent(
-        lo.map((a) => ({ ifname: 'lo', family: a.family, local: a.address, prefixlen: a.prefixlen })),
-        ip,
-      );
+    if (lo && lo.length > 0) return aliasOnLoopback(lo, ip);
     return isAliasPresent(await listAddresses(ctx.runner), ip);
   },
   discover: discoverLinux,
