@@ -15,12 +15,13 @@ type Register = (program: Command, io: CliIO) => void;
  */
 const GROUPS: Record<string, () => Promise<Register>> = {
   alias: async () => {
-    const [alias, daemon, fw] = await Promise.all([
+    const [alias, daemon, fw, dns] = await Promise.all([
       import('./commands/alias.js'),
       import('./commands/docker-daemon.js'),
       import('./commands/firewall-flags.js'),
+      import('./commands/dns-flags.js'),
     ]);
-    return (p, io) => alias.registerAliasCommands(p, io, [daemon.dockerDaemonUpFlags, fw.firewallUpFlags]);
+    return (p, io) => alias.registerAliasCommands(p, io, [daemon.dockerDaemonUpFlags, fw.firewallUpFlags, dns.dnsUpFlags(process.env)]);
   },
   flags: async () => (await import('./commands/flags.js')).registerFlagsCommand,
   run: async () => (await import('./commands/run.js')).registerRunCommand,
@@ -28,6 +29,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   forward: async () => (await import('./commands/forward.js')).registerForwardCommand,
   expose: async () => (await import('./commands/expose.js')).registerExposeCommands,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
+  resolver: async () => (await import('./commands/resolver.js')).registerResolverCommand,
 };
 
 /** Command name → the group that registers it (help order follows GROUPS). */
@@ -43,6 +45,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   unexpose: 'expose',
   refresh: 'expose',
   doctor: 'doctor',
+  resolver: 'resolver',
 };
 
 /** The command word of argv (the first non-option), or null for `--version`, `--help`, none. */

@@ -94,3 +94,43 @@ export function withoutGateway(text: string, ip: string, path = DAEMON_JSON): st
   const next = Object.fromEntries(Object.entries(obj).filter(([k]) => !(GATEWAY_KEYS.includes(k as GatewayKey) && ours(k as GatewayKey))));
   return serialize(next, text);
 }
+
+/**
+ * daemon.json with `"dns": servers` (the resolver first, the host's other servers as fallback),
+ * every other key kept in its order. Pure; idempotent.
+ */
+export function withDns(text: string | null, servers: readonly string[], path = DAEMON_JSON): string {
+  const obj = parseDaemonJson(text, path);
+  if (JSON.stringify(obj['dns']) === JSON.stringify(servers)) return text ?? serialize(obj, null);
+  return serialize({ ...obj, dns: [...servers] }, text);
+}
+
+/** The "dns" list hostalias set in `text`: an array whose first server is `ip` (the alias); else null. Pure. */
+export function ourDns(text: string | null, ip: string | null, path = DAEMON_JSON): string[] | null {
+  if (text === null || ip === null) return null;
+  let obj: Record<string, unknown>;
+  try {
+    obj = parseDaemonJson(text, path);
+  } catch {
+    return null;
+  }
+  const dns = obj['dns'];
+  return Array.isArray(dns) && dns[0] === ip && dns.every((d) => typeof d === 'string') ? (dns as string[]) : null;
+}
+
+/**
+ * `text` without hostalias's "dns" list (the one led by `ip`): the original's own list put back when
+ * it had one, else the key removed. Pure.
+ */
+export function withoutDns(text: string, ip: string, original: string | null, path = DAEMON_JSON): string {
+  if (ourDns(text, ip, path) === null) return text;
+  const obj = parseDaemonJson(text, path);
+  let theirs: unknown;
+  try {
+    theirs = parseDaemonJson(original, path)['dns'];
+  } catch {
+    theirs = undefined;
+  }
+  if (theirs !== undefined) return serialize({ ...obj, dns: theirs }, text);
+  return serialize(Object.fromEntries(Object.entries(obj).filter(([k]) => k !== 'dns')), text);
+}

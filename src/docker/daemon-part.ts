@@ -6,6 +6,7 @@ import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserve
 import { probeEngine } from './engine.js';
 import { FLAVOUR_NAMES } from '../model/engine.js';
 import type { Context } from '../model/context.js';
+import { engineDnsServers, installed } from './dns-engines.js';
 
 async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
   return {
@@ -62,23 +63,37 @@ async function decideKey(ctx: Context, current: string | null): Promise<{ key: G
   );
 }
 
+/** Rootful Docker is here: its daemon or its daemon.json (the engine need not run to be configured). */
+async function rootfulDocker(ctx: Context, obs: DaemonObserved): Promise<boolean> {
+  return obs.current !== null || (await installed(ctx, 'dockerd'));
+}
+
+/** What the note after a `"dns"` change says about which containers use the resolver. */
+export const DNS_PICKUP_NOTE =
+  'Docker: containers started after the daemon restart ask the resolver (a container keeps the DNS it started with until it is restarted)';
+
 /**
  * Docker's `host-gateway` (for `--add-host NAME:host-gateway`) resolves to the alias, for every
- * container, via daemon.json. Needs a daemon restart to take effect, which `restartDocker` does.
+ * container, via daemon.json; with `--dns`, containers ask the resolver first ("dns"). Needs a
+ * daemon restart to take effect, which `restartDocker` does.
  */
 export const dockerDaemonPart: Part = {
   id: 'docker-daemon',
   async plan(ctx, { desired, state }) {
     const obs = await observeDaemon(ctx);
     const restart = (desired ?? state?.desired)?.restartDocker === true;
-    if (!desired?.dockerDaemon) {
+    const dns = desired?.dns && (await rootfulDocker(ctx, obs)) ? (await engineDnsServers(ctx.fs, desired.ip)).servers : null;
+    if (!desired?.dockerDaemon && !dns) {
       if (obs.backup === null && !obs.absentMarker) return emptyPlan();
       return planDaemonJson(null, state?.desired.ip ?? null, obs, restart);
     }
     parseDaemonJson(obs.current); // refuse malformed JSON before asking the engine anything
-    const { key, note } = await decideKey(ctx, obs.current);
-    const plan = planDaemonJson({ ip: desired.ip, key }, state?.desired.ip ?? null, obs, restart);
-    if (plan.steps.length > 0) plan.notes.push(planNote('daemon-json-key', note, { key }));
+    const gateway = desired?.dockerDaemon ? await decideKey(ctx, obs.current) : null;
+    const plan = planDaemonJson(desired?.dockerDaemon && gateway ? { ip: desired.ip, key: gateway.key } : null, state?.desired.ip ?? null, obs, restart, {
+      dns,
+    });
+    if (plan.steps.length > 0 && gateway) plan.notes.push(planNote('daemon-json-key', gateway.note, { key: gateway.key }));
+    if (plan.steps.length > 0 && dns) plan.notes.push(planNote('dns-pickup', DNS_PICKUP_NOTE, { engine: 'docker' }));
     return plan;
   },
 };

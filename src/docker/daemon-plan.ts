@@ -1,6 +1,6 @@
 import { backupPathFor } from '../model/state.js';
-import { emptyPlan, type Plan, planNote } from '../model/steps.js';
-import { DAEMON_JSON, GATEWAY_KEYS, withGateway, withoutGateway, type GatewayKey } from './daemon-json.js';
+import { emptyPlan, type FileOwner, type Plan, planNote, type Step } from '../model/steps.js';
+import { DAEMON_JSON, GATEWAY_KEYS, ourDns, parseDaemonJson, withDns, withGateway, withoutDns, withoutGateway, type GatewayKey } from './daemon-json.js';
 
 export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);
 /** Written instead of a backup when there was no daemon.json, so `down` knows to remove it. */
@@ -23,87 +23,147 @@ export interface DaemonWant {
   key: GatewayKey;
 }
 
-function restartOrHint(plan: Plan, restart: boolean, why: string): Plan {
+/** Which daemon.json this is: the system's (default), or a rootless engine's, written as its user. */
+export interface DaemonFile {
+  path: string;
+  backup: string;
+  marker: string;
+  owner?: FileOwner;
+  /** The step that makes the daemon read the file again (null: none hostalias can run), and the hint otherwise. */
+  restart: { argv: string[] | null; hint: string };
+}
+
+export const SYSTEM_DAEMON_FILE: DaemonFile = {
+  path: DAEMON_JSON,
+  backup: DAEMON_BACKUP,
+  marker: DAEMON_ABSENT_MARKER,
+  restart: { argv: RESTART_ARGV, hint: RESTART_HINT },
+};
+
+/** The settings hostalias keeps in a daemon.json: host-gateway (`--docker-daemon`) and "dns" (`--dns`). */
+interface Settings {
+  gateway: DaemonWant | null;
+  dns: string[] | null;
+}
+
+/** `original` with `s` applied (nothing applied: the original's bytes). Throws for malformed JSON. Pure. */
+function applySettings(original: string | null, s: Settings, path: string): string | null {
+  let text = original;
+  if (s.gateway) text = withGateway(text, s.gateway.ip, s.gateway.key, path);
+  if (s.dns) text = withDns(text, s.dns, path);
+  return text;
+}
+
+/** The settings of hostalias's that `current` holds, read from the file (keys whose value is the alias `ip`). Pure. */
+function settingsIn(current: string | null, ip: string | null, path: string): Settings {
+  if (current === null || ip === null) return { gateway: null, dns: null };
+  let obj: Record<string, unknown>;
+  try {
+    obj = parseDaemonJson(current, path);
+  } catch {
+    return { gateway: null, dns: null };
+  }
+  const key = GATEWAY_KEYS.find((k) => JSON.stringify(obj[k]) === JSON.stringify(k === 'host-gateway-ips' ? [ip] : ip));
+  return { gateway: key ? { ip, key } : null, dns: ourDns(current, ip, path) };
+}
+
+function safeApply(original: string | null, s: Settings, path: string): string | null | undefined {
+  try {
+    return applySettings(original, s, path);
+  } catch {
+    return undefined;
+  }
+}
+
+function restartOrHint(plan: Plan, file: DaemonFile, restart: boolean, why: string): Plan {
   if (plan.steps.length === 0) return plan;
-  if (restart) plan.steps.push({ kind: 'run', argv: RESTART_ARGV, service: true, why: `restart the Docker daemon so ${why}` });
-  else plan.warnings.push(planNote('docker-restart-needed', RESTART_HINT));
+  if (restart && file.restart.argv) plan.steps.push({ kind: 'run', argv: file.restart.argv, service: true, why: `restart the Docker daemon so ${why}` });
+  else plan.warnings.push(planNote('docker-restart-needed', file.restart.hint, { path: file.path }));
   return plan;
 }
 
 /**
- * Converges daemon.json so Docker's `host-gateway` is the alias. Pure; idempotent.
- * `want` null (down, or --no-docker-daemon) puts back the original byte for byte — or, when the
- * user edited the file since (it is neither the original nor what hostalias wrote for
- * `previousIp`), removes only hostalias's key so their edits survive.
+ * Converges daemon.json so Docker's `host-gateway` is the alias (`want`) and, with `opts.dns`,
+ * containers ask the resolver first (`"dns"`). Pure; idempotent.
+ * While the file is as hostalias left it, it is computed from the original (kept by the first
+ * change) each time, so taking a setting back gives the bytes that setting alone would have given,
+ * and taking both back gives the original byte for byte. When the user edited the file since, only
+ * hostalias's keys are changed and their edits survive.
  * Throws a usage error for malformed JSON before any step is planned.
  */
-export function planDaemonJson(want: DaemonWant | null, previousIp: string | null, obs: DaemonObserved, restart: boolean): Plan {
+export function planDaemonJson(
+  want: DaemonWant | null,
+  previousIp: string | null,
+  obs: DaemonObserved,
+  restart: boolean,
+  opts: { dns?: string[] | null; file?: DaemonFile } = {},
+): Plan {
+  const file = opts.file ?? SYSTEM_DAEMON_FILE;
+  const { path } = file;
+  const owner = file.owner ? { owner: file.owner } : {};
   const plan = emptyPlan();
   const { current, backup, absentMarker } = obs;
-  if (want) {
-    const next = withGateway(current, want.ip, want.key);
-    if (next === current) return plan;
-    if (backup === null && !absentMarker) {
+  const wanted: Settings = { gateway: want, dns: opts.dns ?? null };
+  const saved = backup !== null || absentMarker;
+  const original = backup; // null with the marker: there was no file
+  const before = settingsIn(current, previousIp, path);
+  const untouched = saved && (current === original || (current !== null && safeApply(original, before, path) === current));
+  const what = [wanted.gateway || before.gateway ? 'host-gateway' : null, wanted.dns || before.dns ? '"dns"' : null].filter((w) => w !== null).join(' and ');
+  if (wanted.gateway || wanted.dns) {
+    const next = untouched
+      ? applySettings(original, wanted, path)
+      : (() => {
+          let text = current;
+          if (text !== null && previousIp !== null && !wanted.gateway) text = withoutGateway(text, previousIp, path);
+          if (text !== null && previousIp !== null && !wanted.dns) text = withoutDns(text, previousIp, original, path);
+          return applySettings(text, wanted, path);
+        })();
+    if (next === current || next === null) return plan;
+    if (!saved) {
       plan.steps.push(
         current === null
           ? {
               kind: 'write',
-              path: DAEMON_ABSENT_MARKER,
-              content: `${DAEMON_JSON} did not exist before hostalias up --docker-daemon; hostalias down removes it\n`,
+              path: file.marker,
+              content: `${path} did not exist before hostalias changed it; hostalias down removes it\n`,
               mode: 0o600,
               before: null,
-              why: `remember that ${DAEMON_JSON} did not exist`,
+              why: `remember that ${path} did not exist`,
             }
-          : { kind: 'write', path: DAEMON_BACKUP, content: current, mode: 0o600, before: null, why: `back up ${DAEMON_JSON} before editing it` },
+          : { kind: 'write', path: file.backup, content: current, mode: 0o600, before: null, why: `back up ${path} before editing it` },
       );
     }
-    plan.steps.push({
-      kind: 'write',
-      path: DAEMON_JSON,
-      content: next,
-      mode: 0o644,
-      before: current,
-      why: `point Docker's host-gateway at ${want.ip} ("${want.key}" in ${DAEMON_JSON})`,
-    });
-    return restartOrHint(plan, restart, 'host-gateway resolves to the alias');
+    const why = [
+      wanted.gateway ? `point Docker's host-gateway at ${wanted.gateway.ip} ("${wanted.gateway.key}")` : null,
+      wanted.dns ? `make containers ask ${wanted.dns[0]} first ("dns": ${wanted.dns.join(', ')})` : null,
+    ]
+      .filter((w) => w !== null)
+      .join(' and ');
+    plan.steps.push({ kind: 'write', path, content: next, mode: 0o644, before: current, why: `${why} in ${path}`, ...owner });
+    return restartOrHint(plan, file, restart, wanted.dns ? 'new containers use the resolver' : 'host-gateway resolves to the alias');
   }
-  if (backup === null && !absentMarker) return plan;
-  const original = backup; // null with the marker: there was no file
-  const ours = previousIp === null ? [] : GATEWAY_KEYS.map((k) => safeWithGateway(original, previousIp, k)).filter((t): t is string => t !== null);
-  const untouched = current === original || (current !== null && ours.includes(current));
+  if (!saved) return plan;
   if (untouched && current !== original) {
     plan.steps.push(
       original === null
-        ? { kind: 'remove', path: DAEMON_JSON, before: current, why: `remove ${DAEMON_JSON} (it did not exist before hostalias)` }
-        : { kind: 'write', path: DAEMON_JSON, content: original, mode: 0o644, before: current, why: `restore ${DAEMON_JSON} as it was before hostalias` },
+        ? { kind: 'remove', path, before: current, why: `remove ${path} (it did not exist before hostalias)`, ...owner }
+        : { kind: 'write', path, content: original, mode: 0o644, before: current, why: `restore ${path} as it was before hostalias`, ...owner },
     );
   } else if (!untouched && current === null) {
-    plan.notes.push(planNote('daemon-json-removed', `${DAEMON_JSON} was removed after hostalias changed it; it stays removed`, { path: DAEMON_JSON }));
+    plan.notes.push(planNote('daemon-json-removed', `${path} was removed after hostalias changed it; it stays removed`, { path }));
   } else if (!untouched && current !== null && previousIp !== null) {
-    const stripped = withoutGateway(current, previousIp);
+    const stripped = withoutDns(withoutGateway(current, previousIp, path), previousIp, original, path);
     if (stripped !== current)
-      plan.steps.push({ kind: 'write', path: DAEMON_JSON, content: stripped, mode: 0o644, before: current, why: `remove host-gateway from ${DAEMON_JSON}` });
+      plan.steps.push({ kind: 'write', path, content: stripped, mode: 0o644, before: current, why: `remove ${what || 'host-gateway'} from ${path}`, ...owner });
     plan.notes.push(
-      planNote(
-        'daemon-json-edited',
-        `${DAEMON_JSON} was edited after hostalias changed it: only hostalias's host-gateway setting is removed, your other edits are kept`,
-        {
-          path: DAEMON_JSON,
-        },
-      ),
+      planNote('daemon-json-edited', `${path} was edited after hostalias changed it: only hostalias's ${what || 'host-gateway'} setting is removed, your other edits are kept`, { path }),
     );
   }
   const daemonSteps = plan.steps.length;
-  if (backup !== null) plan.steps.push({ kind: 'remove', path: DAEMON_BACKUP, before: backup, why: `drop the backup of ${DAEMON_JSON}` });
-  if (absentMarker) plan.steps.push({ kind: 'remove', path: DAEMON_ABSENT_MARKER, before: '', why: `drop the note that ${DAEMON_JSON} did not exist` });
+  const dropped: Step[] = [];
+  if (backup !== null) dropped.push({ kind: 'remove', path: file.backup, before: backup, why: `drop the backup of ${path}` });
+  if (absentMarker) dropped.push({ kind: 'remove', path: file.marker, before: '', why: `drop the note that ${path} did not exist` });
+  plan.steps.push(...dropped);
   if (daemonSteps === 0) return plan;
-  return restartOrHint(plan, restart, 'host-gateway is the default again');
-}
-
-function safeWithGateway(text: string | null, ip: string, key: GatewayKey): string | null {
-  try {
-    return withGateway(text, ip, key);
-  } catch {
-    return null;
-  }
+  return restartOrHint(plan, file, restart, before.dns ? 'containers stop asking the resolver' : 'host-gateway is the default again');
 }

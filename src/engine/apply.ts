@@ -8,6 +8,7 @@ import { CAPTURED, type Retry, type Step, type StepCapture, type StepUndo } from
 import type { Context } from '../model/context.js';
 import { INTENT_PATH } from '../model/intent.js';
 import { JOURNAL_PATH, STATE_PATH } from '../model/state.js';
+import { withUserFiles } from '../fs/user-fs.js';
 
 export interface ApplyResult {
   done: Step[];
@@ -26,9 +27,9 @@ export function describeStep(step: Step): string {
     case 'run':
       return shellQuote(step.argv);
     case 'write':
-      return `write ${step.path}`;
+      return `write ${step.path}${step.owner ? ` as ${step.owner.user}` : ''}`;
     case 'remove':
-      return `remove ${step.path}`;
+      return `remove ${step.path}${step.owner ? ` as ${step.owner.user}` : ''}`;
     case 'symlink':
       return `link ${step.path} -> ${step.target}`;
     case 'copy':
@@ -96,11 +97,35 @@ async function applyStep(ctx: Applier, step: Step): Promise<Undo | null> {
       };
     }
     case 'write': {
+      if (step.owner) {
+        const owner = step.owner;
+        const previous = await withUserFiles(owner, async (fs) => {
+          const before = await fs.read(step.path);
+          await fs.write(step.path, step.content, before === null ? step.mode : ((await fs.mode(step.path)) ?? step.mode));
+          return before;
+        });
+        return {
+          what: `restore ${step.path} as ${owner.user}`,
+          run: () => withUserFiles(owner, (fs) => (previous === null ? fs.remove(step.path) : fs.write(step.path, previous))),
+        };
+      }
       const previous = await ctx.fs.read(step.path);
       await ctx.fs.write(step.path, step.content, step.mode);
       return { what: `restore ${step.path}`, run: () => restoreFile(ctx, step.path, previous) };
     }
     case 'remove': {
+      if (step.owner) {
+        const owner = step.owner;
+        const previous = await withUserFiles(owner, async (fs) => {
+          const before = { bytes: await fs.readBytes(step.path), mode: await fs.mode(step.path) };
+          await fs.remove(step.path);
+          return before;
+        });
+        return {
+          what: `restore ${step.path} as ${owner.user}`,
+          run: () => withUserFiles(owner, async (fs) => (previous.bytes === null ? undefined : fs.write(step.path, previous.bytes, previous.mode ?? 0o644))),
+        };
+      }
       // Bytes, not text: the installed copy holds a node binary. A link is kept as a link (and
       // not read through: inside hostalias's own folders that is refused).
       const link = await ctx.fs.readLink(step.path);

@@ -104,7 +104,8 @@ function requireRoot(ctx: Context, opts: ChangeOptions): void {
 
 /** Directories a plan writes in (its temp files live there after a crash). */
 function planDirs(steps: readonly Step[]): string[] {
-  const paths = steps.flatMap((s) => (s.kind === 'run' ? (s.capture ? [s.capture.path] : []) : [s.path]));
+  // A user's own files are not swept (root never touches a user's folder).
+  const paths = steps.flatMap((s) => (s.kind === 'run' ? (s.capture ? [s.capture.path] : []) : 'owner' in s && s.owner ? [] : [s.path]));
   return [...new Set(paths.map((p) => posix.dirname(p)))].sort();
 }
 

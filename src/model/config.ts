@@ -97,6 +97,10 @@ export interface Desired {
   firewall: FirewallChoice;
   /** Userspace relays run as services; `down` stops and removes them. */
   forwards: ForwardSpec[];
+  /** A DNS resolver on ALIAS:53 that container engines use (`up --dns`). */
+  dns: boolean;
+  /** Users whose rootless engines (Docker, Podman) use the resolver too (`--dns-user`). */
+  dnsUsers: string[];
 }
 
 export function defaultDesired(): Desired {
@@ -113,5 +117,7 @@ export function defaultDesired(): Desired {
     exposes: [],
     firewall: 'auto',
     forwards: [],
+    dns: false,
+    dnsUsers: [],
   };
 }

@@ -155,8 +155,15 @@ export interface Backend {
    * can't list them; `expose` decides kernel rules or a relay from it. Read-only.
    */
   listeners(ctx: Context): Promise<PortListener[] | null>;
+  /**
+   * Who holds `port` on `address` or on a wildcard address (`dnsmasq[812]`), for an error that
+   * names them; absent or empty when the platform can't tell. Read-only.
+   */
+  portHolders?(ctx: Context, proto: 'tcp' | 'udp', address: string, port: number): Promise<string[]>;
   /** How `expose` (auto) carries a port when `listeners` is null; absent: kernel rules. */
   unknownListenersVia?: { via: ExposeVia; reason: string };
+  /** The service `up --dns`'s resolver runs as, and the command that shows its logs. */
+  dnsService: { name: string; logs: string };
   /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
   /**

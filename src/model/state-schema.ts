@@ -24,6 +24,9 @@ const HostName = v.pipe(
   v.string(),
   v.check((s) => refuseName(s) === null, 'not an allowed host name'),
 );
+/** A login name as useradd(8) takes it (Debian's NAME_REGEX, with the trailing $ of machine accounts). */
+export const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}\$?$/;
+const UserName = v.pipe(v.string(), v.regex(USER_NAME, 'not a user name'));
 const Iface = v.pipe(v.string(), v.check(accepts(parseIfaceName), 'not an interface name'));
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Proto = v.picklist(['tcp', 'udp']);
@@ -73,6 +76,8 @@ const DesiredSchema = v.object({
   exposes: v.array(Expose),
   firewall: v.picklist(['auto', 'nftables', 'iptables']),
   forwards: v.array(Forward),
+  dns: v.boolean(),
+  dnsUsers: v.array(UserName),
 });
 
 export const StateSchema = v.object({

@@ -12,6 +12,7 @@ import { shellQuote } from '../model/shell.js';
  *   file hostalias edits rather than owns is backed up by an explicit earlier `write` step.
  * - `remove` / `symlink`: as named; removing something already gone is success; `remove` takes
  *   an empty folder too.
+ * - `owner` on `write` / `remove`: a file of that user's (see FileOwner).
  * - `copy`: puts a file of the running system (`from`: node) at `path`; with `files`, `from` and
  *   `path` are folders and those files are copied (the CLI bundle). The installed copy boot units
  *   run.
@@ -30,10 +31,21 @@ export type Step =
       undoRetry?: Retry;
       why: string;
     }
-  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string }
-  | { kind: 'remove'; path: string; before: string | null; why: string }
+  | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string; owner?: FileOwner }
+  | { kind: 'remove'; path: string; before: string | null; why: string; owner?: FileOwner }
   | { kind: 'symlink'; path: string; target: string; why: string }
   | { kind: 'copy'; from: string; path: string; mode: number; files?: string[]; why: string };
+
+/**
+ * A file in a user's own home (a rootless engine's configuration): read and written with that
+ * user's rights, never as root through a path the user controls. Its path is the real one, never
+ * under --root/--files-root (which hold system files).
+ */
+export interface FileOwner {
+  user: string;
+  uid: number;
+  gid: number;
+}
 
 /** A structured undo: a command with stdin, or a file restored to `content` (null: removed). */
 export type StepUndo = { kind: 'run'; argv: string[]; input?: string } | { kind: 'file'; path: string; content: string | null; mode: number };
@@ -115,6 +127,7 @@ export function renderStep(step: Step, opts: RenderTarget): string {
     case 'symlink':
       return `$ ln -sf ${shellQuote([step.target, where(step.path)])}`;
     case 'remove':
+      if (step.owner) return `$ sudo -u ${step.owner.user} rm -f ${shellQuote([step.path])}`;
       return `$ rm -f ${shellQuote([where(step.path)])}`;
     case 'copy': {
       const mode = step.mode.toString(8).padStart(4, '0');
@@ -122,7 +135,8 @@ export function renderStep(step: Step, opts: RenderTarget): string {
       return `$ install -m ${mode} -D -t ${shellQuote([where(step.path)])} ${step.files.map((f) => shellQuote([`${step.from}/${f}`])).join(' ')}`;
     }
     case 'write': {
-      const header = `# write ${where(step.path)} (mode ${step.mode.toString(8).padStart(4, '0')})`;
+      const at = step.owner ? `${step.path} as ${step.owner.user}` : where(step.path);
+      const header = `# write ${at} (mode ${step.mode.toString(8).padStart(4, '0')})`;
       const patch = createTwoFilesPatch(step.before === null ? '/dev/null' : `a${step.path}`, `b${step.path}`, step.before ?? '', step.content, '', '', {
         context: 3,
       });

@@ -70,15 +70,15 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
 }
 
 /**
- * The installed copy of node + hostalias that units start. Only relays run node at
- * boot (`forward --install` and `expose` via relay: systemd units on Linux, LaunchDaemons on
- * macOS; the alias and firewall units run ip, nft, ifconfig, pfctl), so the copy exists while a
- * relay is installed; without one an old copy is removed.
+ * The installed copy of node + hostalias that units start. Only relays and the resolver run node
+ * at boot (`forward --install`, `expose` via relay and `up --dns`: systemd units on Linux,
+ * LaunchDaemons on macOS; the alias and firewall units run ip, nft, ifconfig, pfctl), so the copy
+ * exists while one of them is installed; without one an old copy is removed.
  */
 export const runtimeCopyPart: Part = {
   id: 'runtime',
   async plan(ctx, { desired }) {
-    const source = desired && managedForwards(desired).length > 0 ? await locateRuntimeSource() : null;
+    const source = desired && (managedForwards(desired).length > 0 || desired.dns) ? await locateRuntimeSource() : null;
     const obs = await observeRuntimeCopy(ctx, source?.id ?? null);
     return planRuntimeCopy(source, obs);
   },

@@ -1,3 +1,4 @@
+import { DNS_JOB_LABEL, DNS_JOB_LOG } from './dns-launchd.js';
 import type { PersistChoice } from '../../model/config.js';
 import { usageError } from '../../model/errors.js';
 import type { Backend, PersistDecision } from '../../model/context.js';
@@ -52,6 +53,7 @@ export const darwinBackend: Backend = {
     reason:
       "on macOS a relay connects from 127.0.0.1: pf can't rewrite the source of a redirected connection, and Docker Desktop, OrbStack and Lima connect from this Mac to the alias, so through pf the service would see the alias as its client (--keep-source keeps pf)",
   },
+  dnsService: { name: DNS_JOB_LABEL, logs: `tail -f ${DNS_JOB_LOG}` },
   forwardService(spec) {
     const name = forwardLabel(spec);
     return { name, logs: `tail -f ${forwardLogPath(name)}` };

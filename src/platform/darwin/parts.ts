@@ -8,6 +8,8 @@ import { emptyPlan, planNote } from '../../model/steps.js';
 import { hostsFilePart } from '../../parts/hosts-file.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { forwardLaunchdPart } from './forward-launchd.js';
+import { dnsLaunchdPart } from './dns-launchd.js';
+import { dnsEnginesPart } from '../../docker/dns-engines.js';
 import { checkMacAliasConflicts, listMacAddresses, planMacAlias, wideLo0Alias } from './ifconfig.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, planJobRemoval, plistPathFor } from './launchd.js';
 import {
@@ -215,4 +217,13 @@ export const pfPart: Part = {
  * Parts in `up` order; `down` runs them reversed. pf comes first so that on `down` releasing the
  * pf enable reference (which can't be undone) is the very last step.
  */
-export const darwinParts: readonly Part[] = [macGuardPart, pfPart, macAliasPart, launchdPart, runtimeCopyPart, forwardLaunchdPart, hostsFilePart];
+export const darwinParts: readonly Part[] = [
+  macGuardPart,
+  pfPart,
+  macAliasPart,
+  launchdPart,
+  runtimeCopyPart,
+  forwardLaunchdPart,
+  dnsLaunchdPart,
+  hostsFilePart,
+];

@@ -8,7 +8,8 @@ import { discoverLinux } from './discover.js';
 import { listAddresses } from './ip.js';
 import { observePersistProbes } from './observe.js';
 import { linuxParts } from './parts.js';
-import { readListeners } from './doctor/proc-reader.js';
+import { readListeners, readSocketOwners } from './doctor/proc-reader.js';
+import { DNS_UNIT } from './dns-unit.js';
 import { LinuxPreviewRunner } from './preview-runner.js';
 
 /** Linux: iproute2 alias on lo, five persistence kinds, nftables/iptables, systemd units. */
@@ -32,6 +33,13 @@ export const linuxBackend: Backend = {
   async listeners() {
     return (await readListeners()).map((l) => ({ proto: l.proto, address: l.address, port: l.port }));
   },
+  async portHolders(_ctx, proto, address, port) {
+    const wild = new Set([address, '0.0.0.0', '::', `::ffff:${address}`]);
+    const held = (await readListeners()).filter((l) => l.proto === proto && l.port === port && wild.has(l.address));
+    const owners = await readSocketOwners(new Set(held.map((l) => l.inode)));
+    return [...new Set(held.map((l) => `${owners.get(l.inode) ?? 'a process hostalias may not see (run as root)'} on ${l.address}:${port}`))];
+  },
+  dnsService: { name: DNS_UNIT, logs: `journalctl -u ${DNS_UNIT}` },
   forwardService(spec) {
     const name = unitName(spec);
     return { name, logs: `journalctl -u ${name}` };

@@ -10,6 +10,8 @@ import { forwardServicesPart } from './forward-units-part.js';
 import { firewallPart } from './firewall/part.js';
 import { wslNotesPart } from './wsl.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
+import { dnsUnitPart } from './dns-unit.js';
+import { dnsEnginesPart } from '../../docker/dns-engines.js';
 
 export const aliasPart: Part = {
   id: 'alias',
@@ -41,8 +43,10 @@ export const linuxParts: readonly Part[] = [
   persistencePart,
   hostsFilePart,
   dockerDaemonPart,
+  dnsEnginesPart,
   runtimeCopyPart,
   forwardServicesPart,
+  dnsUnitPart,
   firewallPart,
   wslNotesPart,
 ];

@@ -1,0 +1,49 @@
+import type { Part } from '../../model/part.js';
+import { currentRuntime, type ForwardRuntime } from '../../exec/runtime.js';
+import { emptyPlan, type Plan } from '../../model/steps.js';
+import { RELAY_USER } from './forward-launchd.js';
+import { observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
+
+export const DNS_JOB_LABEL = 'dev.hostalias.dns';
+export const DNS_JOB_LOG = `/var/log/${DNS_JOB_LABEL}.log`;
+
+/**
+ * The resolver as a LaunchDaemon: started at load and at boot, restarted whenever it exits
+ * (KeepAlive; launchd throttles restarts to one per 10 s), as nobody like the relays (macOS 10.14+
+ * lets any user bind ports below 1024). It answers loopback only: on macOS every engine runs in a
+ * VM with its own DNS, so no container network is trusted. Pure.
+ */
+export function dnsJob(ip: string, rt: ForwardRuntime): LaunchdJob {
+  return {
+    label: DNS_JOB_LABEL,
+    programArguments: [rt.nodePath, rt.cliPath, 'resolver', '--listen', ip],
+    keepAlive: true,
+    userName: RELAY_USER,
+    standardOutPath: DNS_JOB_LOG,
+    standardErrorPath: DNS_JOB_LOG,
+  };
+}
+
+/** Converges the resolver's LaunchDaemon (null: booted out, plist and log removed). Pure. */
+export function planDnsJob(ip: string | null, obs: JobObserved, log: string | null, rt: ForwardRuntime): Plan {
+  const plan = emptyPlan();
+  if (ip === null) {
+    plan.steps.push(...planJobRemoval(DNS_JOB_LABEL, obs));
+    if (log !== null) plan.steps.push({ kind: 'remove', path: DNS_JOB_LOG, before: log, why: `remove the log of ${DNS_JOB_LABEL}` });
+    return plan;
+  }
+  plan.steps.push(...planJob(dnsJob(ip, rt), obs, { load: true }));
+  return plan;
+}
+
+/** `up --dns` on macOS: the resolver as the LaunchDaemon dev.hostalias.dns; `--no-dns` and `down` remove it. */
+export const dnsLaunchdPart: Part = {
+  id: 'dns-service',
+  async plan(ctx, { desired, state }) {
+    const ip = desired?.dns ? desired.ip : null;
+    const obs = await observeJob(ctx, DNS_JOB_LABEL);
+    const log = await ctx.fs.read(DNS_JOB_LOG);
+    if (ip === null && obs.file === null && !obs.loaded && log === null && !state?.desired.dns) return emptyPlan();
+    return planDnsJob(ip, obs, log, currentRuntime());
+  },
+};
