@@ -222,6 +222,7 @@ export const darwinParts: readonly Part[] = [
   pfPart,
   macAliasPart,
   launchdPart,
+  dnsEnginesPart,
   runtimeCopyPart,
   forwardLaunchdPart,
   dnsLaunchdPart,
