@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import { parse, TomlError } from 'smol-toml';
 import { usageError } from '../model/errors.js';
 
@@ -14,6 +13,21 @@ export function parseContainersConf(text: string | null, path: string): Record<s
     const where = err instanceof TomlError ? `line ${err.line}, column ${err.column}` : (err as Error).message;
     throw usageError(`${path} is not valid TOML (${where}); nothing was changed`, `fix ${path} (podman refuses it too), then run hostalias again`);
   }
+}
+
+/** Deep equality of parsed TOML, key order aside (the parser's objects have no prototype). Pure. */
+function sameData(a: unknown, b: unknown): boolean {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : v !== null && typeof v === 'object' && !(v instanceof Date)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(canon(a)) === JSON.stringify(canon(b));
 }
 
 function dnsServersOf(conf: Record<string, unknown>): unknown {
@@ -57,7 +71,7 @@ function valueEnd(lines: readonly string[], at: number): number {
 export function withDnsServersValue(text: string | null, servers: readonly string[] | undefined, path: string): string {
   const before = parseContainersConf(text, path);
   const wanted = withValue(before, servers === undefined ? undefined : [...servers]);
-  if (isDeepStrictEqual(dnsServersOf(before), servers === undefined ? undefined : [...servers]) && text !== null) return text;
+  if (sameData(dnsServersOf(before), servers === undefined ? undefined : [...servers]) && text !== null) return text;
   const lines = (text ?? '').split('\n');
   const header = lines.findIndex((l) => HEADER.test(l));
   let out: string[];
@@ -85,7 +99,7 @@ export function withDnsServersValue(text: string | null, servers: readonly strin
     }
   }
   const next = out.join('\n');
-  if (!isDeepStrictEqual(parseContainersConf(next, path), wanted)) {
+  if (!sameData(parseContainersConf(next, path), wanted)) {
     throw usageError(
       `${path}: can't set [containers] dns_servers without changing something else (a dotted key or an inline table?); nothing was changed`,
       `set it yourself in ${path} (dns_servers = ${tomlArray(servers ?? [])} under [containers]) and run hostalias up without --dns`,
