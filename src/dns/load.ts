@@ -1,6 +1,6 @@
 import { networkInterfaces } from 'node:os';
-import type { SystemFs } from '../fs/system-fs.js';
-import { loadState } from '../model/state.js';
+import type { Files } from '../model/files.js';
+import { parseState, STATE_PATH } from '../model/state.js';
 import { canonicalName, parseHosts, parseResolvConf } from './host-files.js';
 import type { ResolverConfig } from './server.js';
 import { containerSourcePolicy } from './sources.js';
@@ -25,7 +25,7 @@ export interface ResolverFiles {
   problems: string[];
 }
 
-async function readText(fs: SystemFs, path: string, problems: string[]): Promise<string | null> {
+async function readText(fs: Files, path: string, problems: string[]): Promise<string | null> {
   try {
     const text = await fs.read(path);
     if (text === null) problems.push(`${fs.resolve(path)} is missing`);
@@ -37,13 +37,14 @@ async function readText(fs: SystemFs, path: string, problems: string[]): Promise
 }
 
 /** Reads /etc/hosts, /etc/resolv.conf and the state's names through `fs`. Read-only; never throws for a bad file. */
-export async function readResolverFiles(fs: SystemFs): Promise<ResolverFiles> {
+export async function readResolverFiles(fs: Files): Promise<ResolverFiles> {
   const problems: string[] = [];
   const hosts = await readText(fs, HOSTS_FILE, problems);
   const resolvConf = await readText(fs, RESOLV_CONF, problems);
   let names: string[] | null = null;
   try {
-    names = (await loadState(fs))?.desired.names ?? null;
+    const text = await fs.read(STATE_PATH);
+    names = text === null ? null : parseState(text, fs.resolve(STATE_PATH)).desired.names;
   } catch (err) {
     problems.push((err as Error).message);
   }

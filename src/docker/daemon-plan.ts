@@ -156,7 +156,11 @@ export function planDaemonJson(
     if (stripped !== current)
       plan.steps.push({ kind: 'write', path, content: stripped, mode: 0o644, before: current, why: `remove ${what || 'host-gateway'} from ${path}`, ...owner });
     plan.notes.push(
-      planNote('daemon-json-edited', `${path} was edited after hostalias changed it: only hostalias's ${what || 'host-gateway'} setting is removed, your other edits are kept`, { path }),
+      planNote(
+        'daemon-json-edited',
+        `${path} was edited after hostalias changed it: only hostalias's ${what || 'host-gateway'} setting is removed, your other edits are kept`,
+        { path },
+      ),
     );
   }
   const daemonSteps = plan.steps.length;

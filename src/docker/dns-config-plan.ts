@@ -1,4 +1,4 @@
-import { emptyPlan, type FileOwner, type Plan } from '../model/steps.js';
+import { emptyPlan, type FileOwner, type Plan, planNote } from '../model/steps.js';
 import type { DaemonObserved } from './daemon-plan.js';
 
 /** A configuration file whose DNS servers `up --dns` sets, and where its original is kept. */
@@ -77,7 +77,7 @@ export function planDnsConfig(file: DnsConfigFile, codec: DnsCodec, want: string
         : { kind: 'write', path: file.path, content: original, mode: 0o644, before: current, why: `restore ${file.path} as it was before hostalias`, ...owner },
     );
   } else if (!untouched && current === null) {
-    plan.notes.push(`${file.path} was removed after hostalias changed it; it stays removed`);
+    plan.notes.push(planNote('dns-config-removed', `${file.path} was removed after hostalias changed it; it stays removed`, { path: file.path }));
   } else if (!untouched && current !== null && previousIp !== null) {
     const stripped = codec.strip(current, previousIp, original);
     if (stripped !== current)
@@ -90,7 +90,11 @@ export function planDnsConfig(file: DnsConfigFile, codec: DnsCodec, want: string
         why: `remove hostalias's DNS servers from ${file.path}`,
         ...owner,
       });
-    plan.notes.push(`${file.path} was edited after hostalias changed it: only hostalias's DNS servers are removed, your other edits are kept`);
+    plan.notes.push(
+      planNote('dns-config-edited', `${file.path} was edited after hostalias changed it: only hostalias's DNS servers are removed, your other edits are kept`, {
+        path: file.path,
+      }),
+    );
   }
   if (backup !== null) plan.steps.push({ kind: 'remove', path: file.backup, before: backup, why: `drop the backup of ${file.path}` });
   if (absentMarker) plan.steps.push({ kind: 'remove', path: file.marker, before: '', why: `drop the note that ${file.path} did not exist` });

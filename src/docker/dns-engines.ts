@@ -1,10 +1,10 @@
-import type { Context } from '../model/context.js';
-import type { Part } from '../model/part.js';
+import type { Context, Part } from '../model/context.js';
+import type { Files } from '../model/files.js';
 import { usageError } from '../model/errors.js';
 import { FLAVOUR_NAMES, type EngineFlavour } from '../model/engine.js';
 import { backupPathFor } from '../model/state.js';
-import { emptyPlan, mergePlans, type FileOwner, type Plan } from '../model/steps.js';
-import { onPath, type SystemFs } from '../fs/system-fs.js';
+import { emptyPlan, mergePlans, type FileOwner, type Plan, planNote } from '../model/steps.js';
+import { onPath } from '../fs/system-fs.js';
 import { withUserFiles } from '../fs/user-fs.js';
 import { isLoopbackAddress, MAX_NAMESERVERS, parseResolvConf } from '../dns/host-files.js';
 import { RESOLV_CONF } from '../dns/load.js';
@@ -24,7 +24,7 @@ const VM_ENGINES: readonly EngineFlavour[] = ['desktop', 'orbstack', 'colima', '
  * (resolv.conf's; behind systemd-resolved's stub, the ones it forwards to) as a fallback for the
  * moments the resolver is down, at most glibc's three in all. Read-only.
  */
-export async function engineDnsServers(fs: SystemFs, ip: string): Promise<{ servers: string[]; warning: string | null }> {
+export async function engineDnsServers(fs: Files, ip: string): Promise<{ servers: string[]; warning: string | null }> {
   const read = async (path: string) => {
     try {
       return await fs.read(path);
@@ -107,18 +107,22 @@ export const dnsEnginesPart: Part = {
     if (ctx.backend.platform === 'darwin') {
       // Every engine on a Mac runs in a VM (Desktop, OrbStack, Colima, Podman's machine): refused
       // above when one answers; none reads a file here, so the resolver serves this Mac's own clients.
-      const notes = on ? ['macOS: no container engine here reads a DNS setting on this Mac; the resolver answers clients on this Mac itself'] : [];
+      const notes = on
+        ? [planNote('dns-macos', 'macOS: no container engine here reads a DNS setting on this Mac; the resolver answers clients on this Mac itself')]
+        : [];
       return { steps: [], warnings: [], notes };
     }
     const { servers, warning } = on && desired ? await engineDnsServers(ctx.fs, desired.ip) : { servers: null, warning: null };
     const podman = await installed(ctx, 'podman');
     const plans: Plan[] = [planDnsConfig(system, tomlCodec(CONTAINERS_CONF), on && podman ? servers : null, previousIp, systemObs)];
-    if (warning) plans[0]?.warnings.push(warning);
+    if (warning) plans[0]?.warnings.push(planNote('resolv-conf-empty', warning, { path: RESOLV_CONF }));
     if (users.length > 0 && !ctx.live) {
       plans.push({
         steps: [],
         warnings: [],
-        notes: [`--root: the rootless engines of ${users.join(', ')} are not configured (a user's files are not part of an image)`],
+        notes: [
+          planNote('dns-users-skipped', `--root: the rootless engines of ${users.join(', ')} are not configured (a user's files are not part of an image)`),
+        ],
       });
       return mergePlans(...plans);
     }
@@ -132,7 +136,7 @@ export const dnsEnginesPart: Part = {
             `--dns-user ${user}: no such user (getent passwd ${user} finds none); nothing was changed`,
             'give a user who runs rootless Docker or Podman',
           );
-        plans.push({ steps: [], warnings: [], notes: [`user ${user} no longer exists: nothing of theirs to put back`] });
+        plans.push({ steps: [], warnings: [], notes: [planNote('dns-user-gone', `user ${user} no longer exists: nothing of theirs to put back`, { user })] });
         continue;
       }
       const docker = configFile(`${found.home}/.config/docker/daemon.json`, found.owner);
@@ -152,7 +156,9 @@ export const dnsEnginesPart: Part = {
     }
     const plan = mergePlans(...plans);
     if (on && plan.steps.length > 0 && podman)
-      plan.notes.push('Podman: containers created from now on ask the resolver (containers.conf is read at each podman run)');
+      plan.notes.push(
+        planNote('dns-pickup', 'Podman: containers created from now on ask the resolver (containers.conf is read at each podman run)', { engine: 'podman' }),
+      );
     return plan;
   },
 };

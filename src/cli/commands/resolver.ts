@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { DEFAULT_IP, DEFAULT_NAMES } from '../../model/address.js';
 import { HostaliasError, usageError } from '../../model/errors.js';
-import { loadState } from '../../model/state.js';
+import { loadState } from '../../engine/state-store.js';
 import { parseIfaceName } from '../../model/expose.js';
 import { DNS_PORT, readResolverFiles, RESOLVER_TITLE, resolverConfig, sameFiles } from '../../dns/load.js';
 import { BindError, startResolver, type Resolver } from '../../dns/server.js';

@@ -1,4 +1,4 @@
-import type { Part } from '../../model/part.js';
+import type { Part } from '../../model/context.js';
 import { currentRuntime, type ForwardRuntime } from '../../exec/runtime.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
 import { RELAY_USER } from './forward-launchd.js';

@@ -1,9 +1,8 @@
-import type { Context } from '../../model/context.js';
-import type { Part } from '../../model/part.js';
+import type { Context, Part } from '../../model/context.js';
 import { currentRuntime, type ForwardRuntime } from '../../exec/runtime.js';
 import { HostaliasError } from '../../model/errors.js';
 import { managedHeader } from '../../model/managed.js';
-import { emptyPlan, type Plan, type Step } from '../../model/steps.js';
+import { emptyPlan, type Plan, planNote, type Step } from '../../model/steps.js';
 import { CONTAINER_BRIDGE_PATTERNS } from './firewall/spec.js';
 import { observeInit, systemdExecLine } from './systemd.js';
 import { UNIT_DIR, WANTS_DIR } from './forward-units.js';
@@ -91,7 +90,8 @@ export function planDnsUnit(desired: DnsUnitTarget | null, obs: DnsUnitObserved,
   plan.steps.push(...files);
   if (files.length > 0 && obs.systemdRunning) plan.steps.push(svc(['systemctl', 'daemon-reload'], 'make systemd read the resolver unit'));
   if (changed && obs.systemdRunning) plan.steps.push(svc(['systemctl', 'restart', DNS_UNIT], `start ${DNS_UNIT}`, ['systemctl', 'stop', DNS_UNIT]));
-  if (changed && !obs.systemdRunning) plan.notes.push(`systemd is not running here (or --root): ${DNS_UNIT} starts at the next boot`);
+  if (changed && !obs.systemdRunning)
+    plan.notes.push(planNote('dns-unit-at-boot', `systemd is not running here (or --root): ${DNS_UNIT} starts at the next boot`, { unit: DNS_UNIT }));
   return plan;
 }
 
