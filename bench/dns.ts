@@ -61,10 +61,15 @@ async function main(): Promise<void> {
     const lat = (await load(['latency', ALIAS, SPLIT_DNS, '3000'])) as Record<string, { p50: number; p99: number; lost: number }>;
     const f = (x: number) => x.toFixed(3);
     console.log('latency (ms), 3000 paired rounds:');
-    for (const k of ['recorded', 'forwarded', 'direct']) console.log(`  ${k.padEnd(10)} p50 ${f(lat[k]?.p50 ?? Number.NaN)}  p99 ${f(lat[k]?.p99 ?? Number.NaN)}  lost ${lat[k]?.lost}`);
+    for (const k of ['recorded', 'forwarded', 'direct'])
+      console.log(`  ${k.padEnd(10)} p50 ${f(lat[k]?.p50 ?? Number.NaN)}  p99 ${f(lat[k]?.p99 ?? Number.NaN)}  lost ${lat[k]?.lost}`);
     const direct = lat['direct'] ?? { p50: Number.NaN, p99: Number.NaN };
-    console.log(`  forwarded / direct: p50 ${((lat['forwarded']?.p50 ?? 0) / direct.p50).toFixed(2)}x (goal <= 1.3x), p99 ${((lat['forwarded']?.p99 ?? 0) / direct.p99).toFixed(2)}x`);
-    console.log(`  recorded / upstream's own answer: p50 ${((lat['recorded']?.p50 ?? 0) / direct.p50).toFixed(2)}x (goal <= 1x), p99 ${((lat['recorded']?.p99 ?? 0) / direct.p99).toFixed(2)}x`);
+    console.log(
+      `  forwarded / direct: p50 ${((lat['forwarded']?.p50 ?? 0) / direct.p50).toFixed(2)}x (goal <= 1.3x), p99 ${((lat['forwarded']?.p99 ?? 0) / direct.p99).toFixed(2)}x`,
+    );
+    console.log(
+      `  recorded / upstream's own answer: p50 ${((lat['recorded']?.p50 ?? 0) / direct.p50).toFixed(2)}x (goal <= 1x), p99 ${((lat['recorded']?.p99 ?? 0) / direct.p99).toFixed(2)}x`,
+    );
 
     let best = 0;
     for (const qps of [5000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000]) {

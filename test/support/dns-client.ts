@@ -102,39 +102,50 @@ function respond(q: DecodedPacket, script: UpstreamScript): Buffer | null {
 /** A fake upstream on 127.0.0.1 (UDP and TCP on one port) that answers by `script`. */
 export async function startFakeUpstream(script: UpstreamScript, host = '127.0.0.1'): Promise<FakeUpstream> {
   const seen: DecodedPacket[] = [];
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (m, r) => {
-    const q = dnsPacket.decode(m);
-    seen.push(q);
-    const a = respond(q, script);
-    if (a) udp.send(a, r.port, r.address);
-  });
-  await new Promise<void>((r) => udp.bind(0, host, () => r()));
-  const port = udp.address().port;
-  const tcp = net.createServer((c) => {
-    let buf: Buffer = Buffer.alloc(0);
-    c.on('error', () => undefined);
-    c.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const q = dnsPacket.decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-        buf = buf.subarray(2 + buf.readUInt16BE(0));
-        seen.push(q);
-        const a = respond(q, script);
-        if (a) {
-          const len = Buffer.alloc(2);
-          len.writeUInt16BE(a.length, 0);
-          c.write(Buffer.concat([len, a]));
-        }
-      }
+  // The port UDP gets may be taken for TCP: try again on another (never left half-open).
+  for (let tries = 0; ; tries++) {
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (m, r) => {
+      const q = dnsPacket.decode(m);
+      seen.push(q);
+      const a = respond(q, script);
+      if (a) udp.send(a, r.port, r.address);
     });
-  });
-  await new Promise<void>((r) => tcp.listen(port, host, () => r()));
-  return {
-    port,
-    seen,
-    close: async () => {
-      await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
-    },
-  };
+    await new Promise<void>((r) => udp.bind(0, host, () => r()));
+    const port = udp.address().port;
+    const tcp = net.createServer((c) => {
+      let buf: Buffer = Buffer.alloc(0);
+      c.on('error', () => undefined);
+      c.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const q = dnsPacket.decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+          seen.push(q);
+          const a = respond(q, script);
+          if (a) {
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(a.length, 0);
+            c.write(Buffer.concat([len, a]));
+          }
+        }
+      });
+    });
+    const listening = await new Promise<boolean>((r) => {
+      tcp.once('error', () => r(false));
+      tcp.listen(port, host, () => r(true));
+    });
+    if (!listening) {
+      udp.close();
+      if (tries < 20) continue;
+      throw new Error('no port free for both UDP and TCP');
+    }
+    return {
+      port,
+      seen,
+      close: async () => {
+        await Promise.all([new Promise<void>((r) => udp.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+      },
+    };
+  }
 }
