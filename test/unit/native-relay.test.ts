@@ -168,6 +168,8 @@ const go = () => {
 };
 a.once('connect', go);
 b.once('connect', go);
+// The pairs live in native threads only (the relay's callback is unref'd): this keeps the worker until the test ends it.
+setInterval(() => {}, 1 << 30);
 `;
 
 test("the relay's state belongs to the thread that started it: a worker's end resets its pairs, and a new worker starts its own", async (t) => {
