@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { SystemFs } from '../fs/system-fs.js';
-import { shellQuote } from '../model/shell.js';
+import { detectInvocation } from '../exec/invocation.js';
+import { hostaliasLine, type FixCommand } from '../model/invocation.js';
 import { usageError } from '../model/errors.js';
 import { filesRootOf } from '../model/context.js';
 
@@ -59,7 +60,14 @@ export function fsFrom(opts: CommonOptions): SystemFs {
   return new SystemFs(filesRootOf(rootsFrom(opts)));
 }
 
-/** The command line as typed, for "run it with sudo" hints. */
-export function commandLine(): string {
-  return shellQuote(['hostalias', ...process.argv.slice(2)]);
+/**
+ * A fix line for this process's reader, for CLI code that has no Context (model/invocation.ts).
+ * Arguments are taken as given: add --root/--files-root yourself.
+ */
+export const cliFix: FixCommand = (args, needs) =>
+  hostaliasLine(detectInvocation({ env: process.env, isRoot: typeof process.geteuid === 'function' && process.geteuid() === 0 }), args, needs);
+
+/** The command's arguments as typed, for the fix of a command run without root. */
+export function commandArgs(): string[] {
+  return process.argv.slice(2);
 }

@@ -3,8 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isEntryPoint } from '../exec/runtime.js';
 import { EXIT_CODES, isHostaliasError } from '../model/errors.js';
 import { VERSION } from '../model/version.js';
-import { shellQuote } from '../model/shell.js';
-import type { CliIO } from './io.js';
+import { cliFix, type CliIO } from './io.js';
 import type { UnsafePathError } from '../fs/system-fs.js';
 
 type Register = (program: Command, io: CliIO) => void;
@@ -111,7 +110,7 @@ export async function main(argv: string[], io: CliIO, opts: MainOptions = {}): P
     const denied = deniedPath(err);
     if (denied) {
       io.err(`hostalias: ${denied}: permission denied`);
-      io.err(`  fix: run it with sudo (${shellQuote(['sudo', 'hostalias', ...argv])}), or let your user read it`);
+      io.err(`  fix: run it as root (${cliFix(argv, 'root')}), or let your user read it`);
       return EXIT_CODES.permission;
     }
     io.err(`hostalias: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -5,6 +5,7 @@ import { chooseGatewayKey, DAEMON_JSON, GATEWAY_KEYS, parseDaemonJson, type Gate
 import { DAEMON_ABSENT_MARKER, DAEMON_BACKUP, planDaemonJson, type DaemonObserved } from './daemon-plan.js';
 import { probeEngine } from './engine.js';
 import { FLAVOUR_NAMES } from '../model/engine.js';
+import { fixCommand } from '../model/invocation.js';
 import type { Context } from '../model/context.js';
 import { engineDnsServers, installed } from './dns-engines.js';
 
@@ -19,7 +20,7 @@ async function observeDaemon(ctx: Context): Promise<DaemonObserved> {
 /** The key this engine reads; when no engine answers, the key daemon.json already uses. */
 async function decideKey(ctx: Context, current: string | null): Promise<{ key: GatewayKey; note: string }> {
   const engine = ctx.live ? await probeEngine(ctx.runner, { bridges: false }) : null;
-  const fix = 'leave out --docker-daemon (sudo hostalias up --no-docker-daemon); use hostalias run or docker run $(hostalias flags) for the other names';
+  const fix = `leave out --docker-daemon (${fixCommand(ctx, ['up', '--no-docker-daemon'])}); use ${fixCommand(ctx, 'run', 'user')} or docker run $(${fixCommand(ctx, 'flags', 'user')}) for the other names`;
   if (engine?.reachable && engine.flavour === 'podman') {
     throw new HostaliasError(
       'unsupported',
@@ -59,7 +60,7 @@ async function decideKey(ctx: Context, current: string | null): Promise<{ key: G
   throw new HostaliasError(
     'unsupported',
     `can't tell which Docker Engine version to configure: \`docker version\` got no answer from the engine and \`dockerd --version\` failed`,
-    'start Docker (sudo systemctl start docker) or set DOCKER_HOST, then run hostalias up --docker-daemon again',
+    `start Docker (sudo systemctl start docker) or set DOCKER_HOST, then run ${fixCommand(ctx, ['up', '--docker-daemon'])} again`,
   );
 }
 

@@ -7,8 +7,13 @@ export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);
 export const DAEMON_ABSENT_MARKER = `${DAEMON_BACKUP}.absent`;
 
 export const RESTART_ARGV = ['systemctl', 'restart', 'docker'];
+/**
+ * Said when daemon.json changed and the daemon was not restarted. Only the restart itself: `up
+ * --restart-docker` run afterwards finds daemon.json as it wants it, plans no step and so
+ * restarts nothing.
+ */
 export const RESTART_HINT =
-  'the Docker daemon reads daemon.json only when it starts: sudo systemctl restart docker (or run hostalias up with --restart-docker); running containers stop unless "live-restore" is on';
+  'the Docker daemon reads daemon.json only when it starts: sudo systemctl restart docker; running containers stop unless "live-restore" is on';
 
 export interface DaemonObserved {
   /** /etc/docker/daemon.json now (null: absent). */

@@ -65,6 +65,18 @@ export async function resolveEngineEndpoint(env: Readonly<Record<string, string 
 }
 
 /**
+ * The endpoint URL of the docker context this environment selects when it is not the default one
+ * and DOCKER_HOST is not set (root has no such context: rootEnv passes its endpoint instead);
+ * null otherwise, or when only the CLI can read it. Read-only.
+ */
+export async function contextHost(env: Readonly<Record<string, string | undefined>>): Promise<string | null> {
+  if (env['DOCKER_HOST']) return null;
+  const at = await resolveEngineEndpoint(env).catch(() => null);
+  if (!at || at.context === DEFAULT_CONTEXT) return null;
+  return 'socket' in at ? `unix://${at.socket}` : `tcp://${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+}
+
+/**
  * `GET path` from the engine at `at` (node:http: HTTP/1.1, chunked bodies), bounded by
  * `timeoutMs`. A connection nobody accepts (no socket, refused, no permission, no answer in time)
  * is `down`, as `docker version` would fail; an answer that isn't HTTP is `cli`. Read-only.

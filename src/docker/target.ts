@@ -4,6 +4,7 @@ import type { Context } from '../model/context.js';
 import type { State } from '../model/state.js';
 import { describeCause } from '../model/errors.js';
 import type { HostTarget } from './add-hosts.js';
+import { fixCommand } from '../model/invocation.js';
 import { ownHostDockerInternal, probeEngineFacts } from './engine.js';
 
 export interface LoadedTarget {
@@ -50,7 +51,7 @@ export async function namesForEngine(ctx: Context, names: readonly string[]): Pr
     engineBasis,
     names: names.filter((n) => n !== HOST_DOCKER_INTERNAL),
     // A list in another order than the defaults counts as chosen, so this keeps the name.
-    note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: sudo hostalias up --names ${[HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')}`,
+    note: `host.docker.internal is left as it is: ${own} (${engine.flavourReason}); to point it at the alias anyway: ${fixCommand(ctx, ['up', '--names', [HOST_DOCKER_INTERNAL, ...names.filter((n) => n !== HOST_DOCKER_INTERNAL)].join(',')])}`,
   };
 }
 
@@ -72,12 +73,12 @@ export async function hostTargetFor(ctx: Context, state: State | null): Promise<
       note,
       engineBasis,
       configured: state !== null,
-      warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: hostalias status`,
+      warning: `can't check whether ${target.ip} is on lo (${present.message}); check with: ${fixCommand(ctx, 'status', 'user')}`,
     };
   }
   const setup = state === null ? 'hostalias is not set up, so these are the default names and address' : `the alias ${target.ip} is not on lo`;
   const warning = present
     ? null
-    : `${setup}; containers can't reach this host through them until you run: sudo hostalias up${target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : ''}`;
+    : `${setup}; containers can't reach this host through them until you run: ${fixCommand(ctx, ['up', ...(target.ip !== defaultDesired().ip ? ['--ip', target.ip] : [])])}`;
   return { target, note, engineBasis, configured: state !== null, warning };
 }

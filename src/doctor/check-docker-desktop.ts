@@ -1,18 +1,19 @@
 import { probeEngine } from '../docker/engine.js';
 import type { Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
+import { defaultFix, type FixCommand } from '../model/invocation.js';
 import type { EngineProbe } from '../model/engine.js';
 import type { Check, Finding } from '../model/context.js';
 import { fail, ok, warn } from '../model/finding.js';
 
 /** What Docker Desktop does for host access, in the words `doctor` prints. Pure. */
-export function describeDockerDesktop(ip: string): string[] {
+export function describeDockerDesktop(ip: string, hostalias: FixCommand = defaultFix): string[] {
   return [
     "Docker Desktop runs the engine in a Linux VM; container connections to the host leave the VM through Desktop's host-side process (vpnkit / com.docker.backend), which opens them as ordinary connections on this machine.",
     `That is why ${ip} on lo0 works from containers: the connection is made locally to an address the Mac owns, and pf's rdr on lo0 (hostalias expose) applies to it too.`,
     'Desktop already resolves host.docker.internal (and host-gateway) to the host; hostalias adds one stable address you choose, the same on Linux and macOS, for names like local_host.',
     'Desktop manages its own daemon configuration (Settings → Docker Engine): hostalias never edits it, and --docker-daemon is refused.',
-    `Services listening only on 127.0.0.1 are not reachable at ${ip}: expose them (sudo hostalias expose PORT) or bind them to ${ip}.`,
+    `Services listening only on 127.0.0.1 are not reachable at ${ip}: expose them (${hostalias('expose PORT')}) or bind them to ${ip}.`,
   ];
 }
 
@@ -65,19 +66,19 @@ export const dockerDesktopCheck: Check = {
     const engine = await input.engine();
     if (port === undefined) {
       if (!engine.reachable || engine.flavour !== 'desktop') return [];
-      return [ok('docker-desktop', describeDockerDesktop(desired.ip).join(' '))];
+      return [ok('docker-desktop', describeDockerDesktop(desired.ip, input.hostalias).join(' '))];
     }
     const reach = await probeThroughDesktop(ctx.runner, engine, desired.ip, port);
     if (!reach.desktop) return [];
-    const about = ok('docker-desktop', describeDockerDesktop(desired.ip).join(' '));
+    const about = ok('docker-desktop', describeDockerDesktop(desired.ip, input.hostalias).join(' '));
     if (reach.reachable === true) return [about, ok('docker-desktop', reach.detail)];
-    if (reach.reachable === null) return [about, warn('docker-desktop', reach.detail, `docker pull busybox, then hostalias doctor again`)];
+    if (reach.reachable === null) return [about, warn('docker-desktop', reach.detail, `docker pull busybox, then ${input.hostalias('doctor', 'user')} again`)];
     return [
       about,
       fail(
         'docker-desktop',
         reach.detail,
-        `sudo hostalias up, check that something listens on 127.0.0.1:${desired.exposes[0]?.to ?? port}, then ${shellQuote(desktopProbeArgv(desired.ip, port))}`,
+        `${input.hostalias('up')}, check that something listens on 127.0.0.1:${desired.exposes[0]?.to ?? port}, then ${shellQuote(desktopProbeArgv(desired.ip, port))}`,
       ),
     ];
   },

@@ -59,7 +59,8 @@ export async function defaultProbePorts(input: DoctorInput): Promise<number[]> {
 export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promise<Finding[]> {
   const { desired, hostalias } = input;
   const findings: Finding[] = [];
-  if (out.ncMissing) findings.push(warn('probe', 'the image has no nc: connections were not tested', 'hostalias doctor --probe --image busybox:stable'));
+  if (out.ncMissing)
+    findings.push(warn('probe', 'the image has no nc: connections were not tested', hostalias(['doctor', '--probe', '--image', 'busybox:stable'], 'user')));
   for (const r of out.resolved) {
     if (r.address === desired.ip) findings.push(ok('probe', `${r.name} resolves to ${r.address} in the container`));
     else if (r.address === null)
@@ -91,7 +92,7 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
           : kind === 'refused'
             ? 'refused'
             : 'timed out';
-    findings.push(fail('probe', `${target}: ${detail}${why ? ` — ${why.message}` : ''}`, why?.fix ?? hostalias('doctor')));
+    findings.push(fail('probe', `${target}: ${detail}${why ? ` — ${why.message}` : ''}`, why?.fix ?? hostalias('doctor', 'root')));
   }
   return findings;
 }
@@ -103,6 +104,7 @@ export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promi
  */
 export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<Finding[]> {
   const { runner } = input.ctx;
+  const { hostalias } = input;
   const cli = opts.engine ?? 'docker';
   const say = opts.progress ?? (() => undefined);
   let image = opts.image;
@@ -137,11 +139,14 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
       fail(
         'probe',
         `the probe container did not finish: ${why}`,
-        /No such image|pull access denied|image not known/i.test(why) ? `${cli} pull ${image}` : 'hostalias doctor --probe --image busybox:stable',
+        /No such image|pull access denied|image not known/i.test(why)
+          ? `${cli} pull ${image}`
+          : hostalias(['doctor', '--probe', '--image', 'busybox:stable'], 'user'),
       ),
     ];
   }
   const findings = await probeFindings(input, out);
-  if (ports.length === 0) findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', 'hostalias doctor --probe PORT'));
+  if (ports.length === 0)
+    findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', hostalias(['doctor', '--probe', 'PORT'], 'user')));
   return findings;
 }

@@ -7,6 +7,7 @@ import { shellQuote } from '../model/shell.js';
 import { CAPTURED, type Retry, type Step, type StepCapture, type StepUndo } from '../model/steps.js';
 import type { Context } from '../model/context.js';
 import { INTENT_PATH } from '../model/intent.js';
+import { fixCommand } from '../model/invocation.js';
 import { JOURNAL_PATH, STATE_PATH } from '../model/state.js';
 import { withUserFiles } from '../fs/user-fs.js';
 
@@ -287,7 +288,7 @@ async function rollback(
   const fix =
     base?.fix ??
     fixOf(cause) ??
-    (problems.length > 0 ? `fix the cause, then run sudo hostalias down (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
+    (problems.length > 0 ? `fix the cause, then run ${fixCommand(ctx, 'down')} (it finishes the rollback from ${ctx.fs.resolve(INTENT_PATH)})` : undefined);
   return { error: new HostaliasError(base?.code ?? 'failed', `${what} — ${undone}${tail}`, fix, { cause }), clean: problems.length === 0 };
 }
 

@@ -6,6 +6,8 @@ import { filesRootOf, type Context } from '../model/context.js';
 import { backendFor, hostPlatform } from '../platform/index.js';
 import { nativeProbes } from './native.js';
 import { loadState } from './state-store.js';
+import { detectInvocation } from '../exec/invocation.js';
+import type { Invocation } from '../model/invocation.js';
 
 export interface ContextOptions {
   /** An image: write the system's files under this folder and touch no running system. */
@@ -28,6 +30,8 @@ export function defaultContext(opts: ContextOptions = {}): Context {
   const preview = backend.platform !== host;
   // In-process answers describe this machine: only with the real runner, which they stand in for.
   const real = opts.runner === undefined && !preview;
+  const isRoot = typeof process.geteuid === 'function' ? process.geteuid() === 0 : false;
+  let invocation: Invocation | undefined;
   return {
     runner: opts.runner ?? (preview ? backend.previewRunner(fs, process.platform, () => loadState(fs)) : new ProcessRunner()),
     ...(real ? { native: nativeProbes(process.env) } : {}),
@@ -35,7 +39,12 @@ export function defaultContext(opts: ContextOptions = {}): Context {
     backend,
     live: opts.root === undefined,
     previewOnly: preview,
-    isRoot: typeof process.geteuid === 'function' ? process.geteuid() === 0 : false,
+    isRoot,
     env: process.env,
+    // Asked on the first fix line: most runs print none.
+    get invocation(): Invocation {
+      invocation ??= detectInvocation({ env: process.env, isRoot });
+      return invocation;
+    },
   };
 }

@@ -6,6 +6,7 @@ import { applySteps, describeStep } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { withLock } from './lock.js';
+import { DEFAULT_INVOCATION, fixCommand, fixCommandFor, hostaliasLine } from '../model/invocation.js';
 import { namesForEngine } from '../docker/target.js';
 import { bundleDataPath, type DataPath } from '../forward/native-relay.js';
 import { RUNTIME_CURRENT } from '../exec/runtime.js';
@@ -14,11 +15,15 @@ import type { PartInput } from '../model/context.js';
 import { CorruptStateError, BACKUP_DIR, STATE_DIR, STATE_PATH, type InstalledPersistence, type State } from '../model/state.js';
 import { INTENT_PATH, type Intent } from '../model/intent.js';
 import { clearIntent, loadIntent, loadState, saveIntent, saveState } from './state-store.js';
+import { LenientFs } from '../fs/lenient-fs.js';
+import { NEEDS_ROOT_OUTPUT } from '../exec/runner.js';
+import type { Runner } from '../model/runner.js';
+import { shellQuote } from '../model/shell.js';
 
 export interface ChangeOptions {
   dryRun?: boolean;
-  /** The command line to suggest with sudo when not root, e.g. `hostalias up --ip 10.0.0.1`. */
-  commandLine?: string;
+  /** The command's arguments as typed (`up --ip 10.0.0.1`): the fix when it is run without root. */
+  args?: readonly string[];
   /** Plan only the parts with these ids (`refresh` touches only the firewall). */
   only?: readonly string[];
   /** The journal's name for this change (default `up` or `down`). */
@@ -98,7 +103,8 @@ function requireRoot(ctx: Context, opts: ChangeOptions): void {
     throw new HostaliasError('unsupported', `the ${ctx.backend.platform} plan can only be previewed on this machine`, 'add --dry-run');
   }
   if (!ctx.isRoot) {
-    throw new HostaliasError('permission', 'changing the network configuration needs root', `sudo ${opts.commandLine ?? 'hostalias …'}`, { needsRoot: true });
+    const fix = hostaliasLine(ctx.invocation ?? DEFAULT_INVOCATION, opts.args ?? ['…'], 'root');
+    throw new HostaliasError('permission', 'changing the network configuration needs root', fix, { needsRoot: true });
   }
 }
 
@@ -256,7 +262,7 @@ async function convergeAfterCrash(
   const note = planNote(
     'interrupted-change',
     intent === 'unknown'
-      ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run hostalias down`
+      ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run ${fixCommand(ctx, 'down')}`
       : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds.length > 1 ? `, and removes what ${rounds.length - 1} earlier configuration(s) installed that this one doesn't want` : ''}`,
     intent === 'unknown' ? { record: 'unreadable' } : { label: intent.label, startedAt: intent.startedAt, rounds: rounds.length },
   );
@@ -292,12 +298,12 @@ async function convergeAfterCrash(
  * earlier is finished or undone first (see Intent). Needs root unless `dryRun`. Idempotent.
  */
 export async function converge(ctx: Context, change: (state: State | null) => Desired | null, opts: ChangeOptions = {}): Promise<ChangeResult> {
-  const run = async (): Promise<ChangeResult> => {
+  const run = async (ctx: Context): Promise<ChangeResult> => {
     const intent = await loadIntent(ctx.fs);
     let previous: State | null = null;
     let unreadable: CorruptStateError | null = null;
     try {
-      previous = await loadState(ctx.fs);
+      previous = await loadState(ctx.fs, fixCommandFor(ctx));
     } catch (err) {
       if (!(err instanceof CorruptStateError)) throw err;
       unreadable = err;
@@ -313,9 +319,37 @@ export async function converge(ctx: Context, change: (state: State | null) => De
     const skipped = await applyRecorded(ctx, plan, opts.label ?? 'up', previous, next, save);
     return { plan, applied: true, skipped, state: next, previous, persistence: decision };
   };
-  if (opts.dryRun) return run();
+  if (opts.dryRun) return ctx.isRoot || ctx.previewOnly ? run(ctx) : dryRunWithoutRoot(ctx, opts, run);
   requireRoot(ctx, opts);
-  return withLock(ctx.fs, run);
+  return withLock(ctx.fs, () => run(ctx));
+}
+
+/**
+ * A dry run by a user who is not root: it plans from what it can read. A file only root may read
+ * reads as absent, a command that needs root (nft list, iptables-save) as empty, and the plan
+ * says which, with the command that plans from everything.
+ */
+async function dryRunWithoutRoot(ctx: Context, opts: ChangeOptions, run: (ctx: Context) => Promise<ChangeResult>): Promise<ChangeResult> {
+  const denied = new Set<string>();
+  const runner: Runner = {
+    run: async (argv, o) => {
+      const res = await ctx.runner.run(argv, o);
+      if (res.code !== 0 && NEEDS_ROOT_OUTPUT.test(res.stderr || res.stdout)) denied.add(`\`${shellQuote(argv)}\``);
+      return res;
+    },
+  };
+  const res = await run({ ...ctx, fs: new LenientFs(ctx.fs.root, denied), runner });
+  if (denied.size > 0) {
+    const exact = hostaliasLine(ctx.invocation ?? DEFAULT_INVOCATION, opts.args ?? ['…'], 'root');
+    res.plan.notes.push(
+      planNote(
+        'not-root',
+        `not root: could not read ${[...denied].join(', ')} (root only), so this plan takes them as absent or empty; the exact plan: ${exact}`,
+        { unread: [...denied].join('\n'), exact },
+      ),
+    );
+  }
+  return res;
 }
 
 export function up(ctx: Context, changes: Partial<Desired>, opts: ChangeOptions = {}): Promise<ChangeResult> {
@@ -364,7 +398,7 @@ function serviceDataPath(ctx: Context, proto: 'tcp' | 'udp', copy: () => DataPat
 
 /** Reports the recorded setup and whether the alias is live. Read-only; needs no root. */
 export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<StatusReport> {
-  const state = await loadState(ctx.fs);
+  const state = await loadState(ctx.fs, fixCommandFor(ctx));
   const desired = state?.desired ?? resolveDesired(null, opts.ip ? { ip: opts.ip } : {});
   const ip = opts.ip ?? desired.ip;
   // Two independent questions (the engine is asked with a bound): ask them at once.

@@ -2,6 +2,7 @@ import type { ExposeSpec, FirewallChoice } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { converge, resolveDesired, type ChangeOptions, type ChangeResult } from './converge.js';
 import { mergePlans, planNote } from '../model/steps.js';
+import { fixCommandFor } from '../model/invocation.js';
 import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type ExposeDecision, type ExposeViaChoice } from '../model/expose.js';
 
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
@@ -27,14 +28,14 @@ export async function expose(
   const list = Array.isArray(specs) ? (specs as readonly ExposeSpec[]) : [specs as ExposeSpec];
   // An image build (--root) says nothing about the services the image's host will run: unknown.
   const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
-  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia));
+  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia, fixCommandFor(ctx)));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
   const apply = (specs: readonly ExposeSpec[]) =>
     converge(
       ctx,
       (state) => {
         const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
-        for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners);
+        for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners, fixCommandFor(ctx));
         return { ...d, exposes: specs.reduce(withExpose, d.exposes) };
       },
       opts,

@@ -1,5 +1,6 @@
 import type { Context } from '../model/context.js';
 import { converge, type ChangeResult } from './converge.js';
+import { targetArgs } from '../model/invocation.js';
 
 /**
  * Re-plans only the firewall with the stored configuration: re-sorts the bridges present now into
@@ -8,5 +9,5 @@ import { converge, type ChangeResult } from './converge.js';
  * journal, rollback). Needs root unless `dryRun`. Idempotent: with nothing new it changes nothing.
  */
 export function refreshFirewall(ctx: Context, opts: { dryRun?: boolean } = {}): Promise<ChangeResult> {
-  return converge(ctx, (state) => state?.desired ?? null, { ...opts, only: ['firewall'], label: 'refresh', commandLine: 'hostalias refresh' });
+  return converge(ctx, (state) => state?.desired ?? null, { ...opts, only: ['firewall'], label: 'refresh', args: ['refresh', ...targetArgs(ctx)] });
 }

@@ -8,16 +8,17 @@ import type { Files } from '../model/files.js';
 import { HostaliasError } from '../model/errors.js';
 import { INTENT_PATH, parseIntent, type Intent } from '../model/intent.js';
 import { parseState, STATE_DIR, STATE_PATH, type State } from '../model/state.js';
+import { defaultFix, type FixCommand } from '../model/invocation.js';
 
 /**
  * Reads and validates state.json: every value is checked again as the command line would check
  * it (a name with a newline put an extra line into /etc/hosts). Throws
  * CorruptStateError for a file that isn't valid JSON or doesn't match the schema.
  */
-export async function loadState(fs: Files): Promise<State | null> {
+export async function loadState(fs: Files, hostalias: FixCommand = defaultFix): Promise<State | null> {
   const text = await fs.read(STATE_PATH);
   if (text === null) return null;
-  return parseState(text, fs.resolve(STATE_PATH));
+  return parseState(text, fs.resolve(STATE_PATH), hostalias);
 }
 
 export async function saveState(fs: Files, state: State | null): Promise<void> {

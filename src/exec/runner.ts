@@ -2,6 +2,10 @@ import { spawn } from 'node:child_process';
 import { HostaliasError } from '../model/errors.js';
 import type { RunOptions, RunResult, Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
+import { findTool } from '../fs/which.js';
+
+/** What a tool prints when it may not do what was asked without root (ip, nft, iptables, sysctl). */
+export const NEEDS_ROOT_OUTPUT = /Operation not permitted|Permission denied|you must be root/i;
 
 /** How long a timed-out process gets between SIGTERM and SIGKILL, and after SIGKILL. */
 const KILL_GRACE_MS = 1_000;
@@ -11,9 +15,14 @@ export class ProcessRunner implements Runner {
   run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     const [file, ...args] = argv;
     if (!file) throw new Error('ProcessRunner.run: empty argv');
+    const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, LC_ALL: 'C' };
+    // nft, ip and sysctl are in /usr/sbin, which a normal user's PATH lacks: found there too.
+    // Where findTool finds nothing, the program is not installed: no spawn to learn that again.
+    const program = findTool(file, env['PATH']);
+    if (program === null) return Promise.resolve({ code: 127, stdout: '', stderr: `${file}: command not found` });
     return new Promise((resolve) => {
-      const child = spawn(file, args, {
-        env: { ...process.env, ...opts.env, LC_ALL: 'C' },
+      const child = spawn(program, args, {
+        env,
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       // Our own timer, not spawn's `timeout`: Node leaves that one running when spawn fails
@@ -69,7 +78,7 @@ export async function runChecked(runner: Runner, argv: readonly string[], doing:
 
 export function commandError(argv: readonly string[], doing: string, res: RunResult): HostaliasError {
   const detail = (res.stderr || res.stdout).trim() || `exit status ${res.code}`;
-  if (/Operation not permitted|Permission denied/i.test(detail)) {
+  if (NEEDS_ROOT_OUTPUT.test(detail)) {
     return new HostaliasError('permission', `${doing}: ${detail}`, 'run it again with sudo');
   }
   if (res.code === 127) {

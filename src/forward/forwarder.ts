@@ -17,6 +17,7 @@ import type { Endpoint } from './targets.js';
 import { emptyStats, startTcpRelay, type RelayStats, type TcpRelay, type TcpRelayOptions } from './tcp-relay.js';
 import { startUdpRelay, type UdpRelay, type UdpRelayStats } from './udp-relay.js';
 import type { TargetOrder } from './targets.js';
+import { defaultFix, type FixCommand } from '../model/invocation.js';
 import { RELAY_DEFAULTS, type ForwardSchedule } from '../model/config.js';
 
 export type Schedule = ForwardSchedule;
@@ -39,6 +40,8 @@ export interface ForwarderOptions {
   maxSessions?: number;
   /** How long close() lets live connections finish. Default 10 000. */
   graceMs?: number;
+  /** Builds the fix lines of its errors (the CLI's reader); default: defaultFix. */
+  hostalias?: FixCommand;
 }
 
 export type ForwardStats = RelayStats | UdpRelayStats;
@@ -62,7 +65,7 @@ export type PrimaryMessage = { type: 'stats'; id: number } | { type: 'stop' };
 export const WORKER_ENV = 'HOSTALIAS_FORWARD_WORKER';
 
 /** Turns a listen error into what the user can act on. */
-export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto): HostaliasError {
+export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto, hostalias: FixCommand = defaultFix): HostaliasError {
   const e = err as NodeJS.ErrnoException;
   const where = `listening on ${formatEndpoint(listen)}/${proto}`;
   switch (e.code) {
@@ -70,7 +73,7 @@ export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto)
       return new HostaliasError(
         'not-present',
         `${where}: ${listen.host} is not an address of this host`,
-        'sudo hostalias up   (adds the alias), or pass --listen ADDR',
+        `${hostalias('up')}   (adds the alias), or pass --listen ADDR`,
       );
     case 'EADDRINUSE':
       return new HostaliasError('conflict', `${where}: the port is already in use`, `see what listens there: ss -lntup 'sport = :${listen.port}'`);
@@ -113,7 +116,7 @@ async function startLocal(opts: ForwarderOptions): Promise<Forwarder> {
             ...(opts.maxSessions ? { maxSessions: opts.maxSessions } : {}),
           });
   } catch (err) {
-    throw listenError(err, opts.listen, opts.proto);
+    throw listenError(err, opts.listen, opts.proto, opts.hostalias);
   }
   return {
     address: relay.address,
@@ -145,7 +148,7 @@ function startCluster(opts: ForwarderOptions, count: number): Promise<Forwarder>
           listening = true;
           resolve(w);
         } else if (m.type === 'error') {
-          reject(listenError(Object.assign(new Error(m.message), { code: m.code }), opts.listen, opts.proto));
+          reject(listenError(Object.assign(new Error(m.message), { code: m.code }), opts.listen, opts.proto, opts.hostalias));
         } else if (m.type === 'stopped') {
           finals.push(m.stats);
         }

@@ -1,26 +1,10 @@
 import type { Files } from '../model/files.js';
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import {
-  access,
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  symlink,
-  type FileHandle,
-} from 'node:fs/promises';
+import { chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
+import { findTool } from './which.js';
 
 const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND, O_NONBLOCK } = constants;
 
@@ -383,20 +367,12 @@ export async function listLiveDir(path: string): Promise<string[]> {
 }
 
 /**
- * Whether `name` is an executable on `searchPath` (PATH), as the shell would find it. Read-only;
- * no process is started, so asking costs microseconds, not a fork (`hostalias run` start time).
+ * Whether the program `name` is installed: on `searchPath` (PATH) or in the standard tool folders
+ * (findTool). Read-only; no process is started, so asking costs microseconds, not a fork
+ * (`hostalias run` start time).
  */
 export async function onPath(name: string, searchPath: string | undefined): Promise<boolean> {
-  for (const dir of (searchPath ?? '').split(':')) {
-    if (dir === '') continue;
-    try {
-      await access(join(dir, name), constants.X_OK);
-      if ((await stat(join(dir, name))).isFile()) return true;
-    } catch {
-      // not in this folder
-    }
-  }
-  return false;
+  return findTool(name, searchPath) !== null;
 }
 
 /** Where a link of the running system points (/proc/PID/fd/N); null when unreadable. Read-only. */

@@ -11,6 +11,7 @@ import type { PortListener } from './expose.js';
 import type { Plan } from './steps.js';
 import type { InstalledPersistence, State } from './state.js';
 import { usageError } from './errors.js';
+import type { FixCommand, Invocation } from './invocation.js';
 
 /**
  * The folder a context's files live under: `root` (an image) or `filesRoot` (this namespace, files
@@ -57,6 +58,11 @@ export interface Context {
    * runner; contexts with a fake runner leave it out and are answered through `runner`.
    */
   native?: NativeProbes;
+  /**
+   * How the reader of this operation's output runs hostalias: every fix line that names a
+   * hostalias command starts with it (model/invocation.ts). Absent: DEFAULT_INVOCATION.
+   */
+  invocation?: Invocation;
 }
 
 /** An address of this network namespace, as getifaddrs reports it. */
@@ -200,8 +206,8 @@ export interface DoctorInput {
   desired: Desired;
   /** The container engine as `docker` sees it, asked at most once per doctor run. */
   engine(): Promise<EngineProbe>;
-  /** Prefix for fixes that run hostalias: `sudo hostalias` plus `--root DIR` when given. */
-  hostalias(args: string): string;
+  /** A fix line that runs `hostalias ARGS` for the reader, against the target doctor looked at (fixCommand). */
+  hostalias: FixCommand;
 }
 
 /** A read-only diagnosis. Never changes the system; may throw (the runner turns that into a finding). */

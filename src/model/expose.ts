@@ -1,5 +1,6 @@
 import type { Desired, ExposeSpec, ExposeVia, FirewallChoice, ForwardSpec } from './config.js';
 import { HostaliasError, usageError } from './errors.js';
+import { defaultFix, type FixCommand } from './invocation.js';
 import { parsePort, parsePortProto } from './ports.js';
 
 export const FIREWALL_CHOICES: readonly FirewallChoice[] = ['auto', 'nftables', 'iptables'];
@@ -75,15 +76,16 @@ export function chooseExposeVia(
   spec: ExposeSpec,
   listeners: readonly PortListener[] | null,
   unknown?: { via: ExposeVia; reason: string },
+  hostalias: FixCommand = defaultFix,
 ): ExposeDecision {
   const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
   const v4 = on.some((l) => reachedByKernel(l.address));
   const v6only = !v4 && on.some((l) => l.address === '::1');
-  const example = `hostalias expose ${describeExpose(spec)}`;
+  const example = ['expose', describeExpose(spec)];
   const keepSourceError = (why: string) =>
     usageError(
       `--keep-source needs the kernel path, which reaches 127.0.0.1 only; ${why}`,
-      `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (sudo ${example})`,
+      `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (${hostalias(example)})`,
     );
   if (choice === 'relay') {
     if (spec.keepSource) throw keepSourceError('--via relay connects from the relay itself');
@@ -92,7 +94,7 @@ export function chooseExposeVia(
   if (choice === 'kernel') {
     const notes = v6only
       ? [
-          `only [::1]:${spec.to} listens, which the kernel path can't reach: containers are refused until the service also listens on 127.0.0.1 (sudo ${example} --via relay reaches it as it is)`,
+          `only [::1]:${spec.to} listens, which the kernel path can't reach: containers are refused until the service also listens on 127.0.0.1 (${hostalias([...example, '--via', 'relay'])} reaches it as it is)`,
         ]
       : [];
     return { via: 'kernel', reason: 'chosen with --via kernel', notes };
@@ -149,13 +151,19 @@ const same = (a: { port: number; proto: string }, port: number, proto: string) =
  * (kernel) or fail to listen (relay): refused, naming the fix. Our own expose relay is not a
  * conflict. Pure; throws a `conflict` error (exit 3).
  */
-export function refuseExposeConflicts(desired: Desired, previous: Desired | null, spec: ExposeSpec, listeners: readonly PortListener[] | null): void {
+export function refuseExposeConflicts(
+  desired: Desired,
+  previous: Desired | null,
+  spec: ExposeSpec,
+  listeners: readonly PortListener[] | null,
+  hostalias: FixCommand = defaultFix,
+): void {
   const what = describeExpose(spec);
   if (desired.forwards.some((f) => same(f, spec.port, spec.proto))) {
     throw new HostaliasError(
       'conflict',
       `${what} is already relayed by \`hostalias forward ${what} --install\``,
-      `sudo hostalias forward ${what} --uninstall, then sudo hostalias expose ${what} (expose reaches ::1 and 127.0.0.1 services alike)`,
+      `${hostalias(['forward', what, '--uninstall'])}, then ${hostalias(['expose', what])} (expose reaches ::1 and 127.0.0.1 services alike)`,
     );
   }
   const ours = previous?.exposes.some((e) => same(e, spec.port, spec.proto) && e.via === 'relay') ?? false;
@@ -164,7 +172,7 @@ export function refuseExposeConflicts(desired: Desired, previous: Desired | null
     throw new HostaliasError(
       'conflict',
       `something already listens on ${desired.ip}:${what} (a \`hostalias forward ${what}\` in a terminal?): the expose would take its traffic`,
-      `stop it (ss -lntup 'sport = :${spec.port}' shows it), then sudo hostalias expose ${what}`,
+      `stop it (ss -lntup 'sport = :${spec.port}' shows it), then ${hostalias(['expose', what])}`,
     );
   }
 }
@@ -174,7 +182,14 @@ export function refuseExposeConflicts(desired: Desired, previous: Desired | null
  * the expose relay for the port: refused, naming the fix, unless it is that relay itself
  * (`forExpose`) or listens elsewhere than the alias. Pure; throws a `conflict` error (exit 3).
  */
-export function refuseForwardConflicts(desired: Desired, port: number, proto: 'tcp' | 'udp', listenHost: string, forExpose: boolean): void {
+export function refuseForwardConflicts(
+  desired: Desired,
+  port: number,
+  proto: 'tcp' | 'udp',
+  listenHost: string,
+  forExpose: boolean,
+  hostalias: FixCommand = defaultFix,
+): void {
   const e = desired.exposes.find((x) => same(x, port, proto));
   if (!e || (forExpose && e.via === 'relay')) return;
   if (listenHost !== desired.ip && listenHost !== '0.0.0.0' && listenHost !== '::') return;
@@ -186,6 +201,6 @@ export function refuseForwardConflicts(desired: Desired, port: number, proto: 't
   throw new HostaliasError(
     'conflict',
     why,
-    `keep the expose (hostalias doctor shows whether containers reach the service), or remove it first: sudo hostalias unexpose ${what}`,
+    `keep the expose (${hostalias('doctor', 'user')} shows whether containers reach the service), or remove it first: ${hostalias(['unexpose', what])}`,
   );
 }

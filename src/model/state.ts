@@ -1,6 +1,7 @@
 import { HostaliasError } from './errors.js';
 import * as v from 'valibot';
 import { defaultDesired, type Desired, type PersistKind } from './config.js';
+import { defaultFix, type FixCommand } from './invocation.js';
 import { StateSchema } from './state-schema.js';
 
 export const STATE_DIR = '/var/lib/hostalias';
@@ -29,22 +30,22 @@ export interface State {
 
 /** state.json exists but can't be trusted: `down` recovers from hostalias's markers instead. */
 export class CorruptStateError extends HostaliasError {
-  constructor(path: string, why: string) {
+  constructor(path: string, why: string, hostalias: FixCommand = defaultFix) {
     super(
       'failed',
       `${path} is unreadable (${why}); nothing was changed`,
-      `sudo hostalias down removes everything hostalias installed without it (found by its markers), then run hostalias up again; or put back a good copy of ${path}`,
+      `${hostalias('down')} removes everything hostalias installed without it (found by its markers), then run ${hostalias('up')} again; or put back a good copy of ${path}`,
     );
   }
 }
 
 /** Parses state.json's text; pure. Fields added since the file was written take their defaults. */
-export function parseState(text: string, path = STATE_PATH): State {
+export function parseState(text: string, path = STATE_PATH, hostalias: FixCommand = defaultFix): State {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new CorruptStateError(path, `not JSON: ${(err as Error).message}`);
+    throw new CorruptStateError(path, `not JSON: ${(err as Error).message}`, hostalias);
   }
   const obj = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : null;
   const desired =
@@ -53,7 +54,7 @@ export function parseState(text: string, path = STATE_PATH): State {
   if (!result.success) {
     const issue = result.issues[0];
     const at = issue ? v.getDotPath(issue) : null;
-    throw new CorruptStateError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`);
+    throw new CorruptStateError(path, `${at ? `${at}: ` : ''}${issue?.message ?? 'does not match the schema'}`, hostalias);
   }
   return result.output as State;
 }

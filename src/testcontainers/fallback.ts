@@ -4,6 +4,7 @@
  * optional peer dependency that neither the CLI nor the main library ever loads.
  */
 import { HostaliasError } from '../model/errors.js';
+import { libraryFix } from './fix.js';
 import type { WantedPort } from './ports.js';
 
 interface TestContainersModule {
@@ -17,7 +18,7 @@ export async function exposeThroughTestcontainers(wanted: readonly WantedPort[])
     throw new HostaliasError(
       'unsupported',
       `Testcontainers' exposeHostPorts tunnels TCP only; ${udp.map((w) => `${w.port}/udp`).join(', ')} can't go through it`,
-      'sudo hostalias up   (then UDP is relayed too)',
+      `${libraryFix('up')}   (then UDP is relayed too)`,
     );
   }
   let mod: TestContainersModule;

@@ -21,6 +21,7 @@ import type { Endpoint } from '../forward/targets.js';
 import { startTcpRelay, type TcpRelay } from '../forward/tcp-relay.js';
 import { startUdpRelay, type UdpRelay } from '../forward/udp-relay.js';
 import { exposeThroughTestcontainers } from './fallback.js';
+import { libraryFix } from './fix.js';
 import { wantedPorts, type HostPortSpec, type WantedPort } from './ports.js';
 
 /** The name Testcontainers gives the host, kept so existing test code keeps its URLs. */
@@ -81,7 +82,7 @@ interface Target {
 }
 
 async function loadTarget(filesRoot: string): Promise<Target> {
-  const state = await loadState(new SystemFs(filesRoot));
+  const state = await loadState(new SystemFs(filesRoot), libraryFix);
   const desired = state?.desired ?? defaultDesired();
   return { ip: desired.ip, names: [...desired.names], configured: state !== null };
 }
@@ -95,11 +96,11 @@ function notPresent(target: Target): HostaliasError {
   const why = target.configured
     ? `the alias ${target.ip} is not on lo (hostalias was set up, then taken down or lost at a reboot)`
     : `hostalias is not set up on this machine (no alias ${target.ip} on lo)`;
-  const ipFlag = target.ip !== defaultDesired().ip ? ` --ip ${target.ip}` : '';
+  const ipFlag = target.ip !== defaultDesired().ip ? ['--ip', target.ip] : [];
   return new HostaliasError(
     'not-present',
     `exposing host ports to containers: ${why}, so containers can't reach this host through it`,
-    `sudo hostalias up${ipFlag}   (once per machine, or one CI set-up step); or openHostPorts({ fallback: 'testcontainers' }) to use Testcontainers' own tunnel`,
+    `${libraryFix(['up', ...ipFlag])}   (once per machine, or one CI set-up step); or openHostPorts({ fallback: 'testcontainers' }) to use Testcontainers' own tunnel`,
   );
 }
 
@@ -135,7 +136,7 @@ async function relayPort(ip: string, w: WantedPort): Promise<{ relay: Relay | nu
       // A server bound to 0.0.0.0/:: holds ALIAS:PORT too and containers already reach it.
       if (w.proto === 'tcp' ? await answers(listen) : w.implicit) return { relay: null, via: 'direct' };
     }
-    throw listenError(err, listen, w.proto);
+    throw listenError(err, listen, w.proto, libraryFix);
   }
 }
 

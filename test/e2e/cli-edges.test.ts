@@ -2,17 +2,21 @@
  * The CLI's rough edges, each against the built CLI: a reader that closes early, an
  * unreadable state folder, status after down, no empty /etc/hostalias left, the boot-unit note
  * without systemd, doctor's help, COMPOSE_FILE, and a machine with no packet filter at all
- * (a PATH without nft and iptables).
+ * (nft and iptables nowhere, not even in /usr/sbin).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { execArgv } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
-import { loAddrs, tempRoot } from '../support/e2e.js';
+import { withoutTools } from '../lab/hide-tools.js';
+import { loAddrs, tempRoot, cliFix, literal } from '../support/e2e.js';
+
+/** What a minimal Debian lacks: every program of the nftables and iptables packages hostalias runs. */
+const PACKET_FILTERS = ['nft', 'iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'iptables-legacy', 'iptables-nft'];
 
 const ALIAS = '10.254.254.254/32 lo:hostalias';
 
@@ -41,7 +45,7 @@ test('an unreadable state folder: "permission denied" with the path and the fix,
   assert.match(
     r.stderr,
     new RegExp(
-      `^hostalias: ${root}/var/lib/hostalias/state\\.json: permission denied\\n  fix: run it with sudo \\(sudo hostalias status --files-root ${root}\\)`,
+      `^hostalias: ${root}/var/lib/hostalias/state\\.json: permission denied\\n  fix: run it as root \\(${literal(`sudo ${cliFix(`status --files-root ${root}`)}`)}\\)`,
     ),
   );
   assert.doesNotMatch(r.stderr, /\n\s+at |unexpected error/);
@@ -107,39 +111,25 @@ test('compose honours COMPOSE_FILE (its separator, relative paths); -f still win
   assert.match(missing.stderr, /nope\.yaml: no such compose file \(named by COMPOSE_FILE=nope\.yaml\)/);
 });
 
-/** A PATH with every command of this machine except the packet filters (a minimal Debian). */
-async function pathWithoutPacketFilter(t: Parameters<typeof tempRoot>[0]): Promise<string> {
-  const bin = join(await tempRoot(t, 'nofilter-bin'), 'bin');
-  await mkdir(bin);
-  const seen = new Set<string>();
-  for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (seen.has(name) || /^(nft|iptables|ip6tables|arptables|ebtables|xtables)/.test(name)) continue;
-      seen.add(name);
-      await symlink(join(dir, name), join(bin, name));
-    }
-  }
-  return bin;
-}
-
 test('no packet filter installed: up works and warns once, expose fails with the fix and suggests forward, doctor reports it', async (t) => {
-  const bin = await pathWithoutPacketFilter(t);
-  const env = { ...process.env, PATH: bin };
+  // A minimal Debian: nft and iptables are nowhere, not even in /usr/sbin, where hostalias looks too.
+  const hide = await withoutTools(t, PACKET_FILTERS);
   const ns = await withNetns(t, 'nofilter');
   const root = await tempRoot(t, 'nofilter');
-  const warning = /^warning: the LAN guard is off: neither nft nor iptables is installed, .* — fix: sudo apt-get install nftables && sudo hostalias up$/m;
+  const hidden = async (args: string[]) => {
+    const r = await ns.exec([...hide, process.execPath, cliPath(), ...args], { allowFail: true, timeoutMs: 60_000 });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  };
+  const warning = new RegExp(
+    `^warning: the LAN guard is off: neither nft nor iptables is installed, .* — fix: sudo apt-get install nftables && ${literal(cliFix('up'))}( --files-root \\S+)?$`,
+    'm',
+  );
 
-  const dry = await runCli(ns, ['up', '--dry-run'], { env });
+  const dry = await hidden(['up', '--dry-run']);
   assert.equal(dry.code, 0, `README's main-job command: ${dry.stderr}`);
   assert.match(dry.stderr, warning);
 
-  const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'systemd'], { env });
+  const up = await hidden(['up', '--files-root', root, '--persist', 'systemd']);
   assert.equal(up.code, 0, up.stderr);
   assert.equal(up.stderr.match(new RegExp(warning.source, 'gm'))?.length, 1, `warned once: ${up.stderr}`);
   assert.ok((await loAddrs(ns)).includes(ALIAS), 'the alias is up');
@@ -149,27 +139,29 @@ test('no packet filter installed: up works and warns once, expose fails with the
   // A service on 127.0.0.1:5432, so `expose` picks kernel rules (expose relays when nothing listens there).
   const pg = await startReplyServer(ns, { host: '127.0.0.1', port: 5432 });
   t.after(() => pg.stop());
-  const expose = await runCli(ns, ['expose', '5432', '--files-root', root], { env });
+  const expose = await hidden(['expose', '5432', '--files-root', root]);
   assert.equal(expose.code, 7, expose.stderr);
   assert.match(expose.stderr, /exposing 5432\/tcp needs a packet filter \(DNAT rules\), and neither nft nor iptables is installed/);
-  assert.match(
+  assert.ok(
+    expose.stderr.includes(
+      `fix: sudo apt-get install nftables, then run it again; or relay the port in userspace instead, no packet filter needed: ${cliFix(`forward 5432 --files-root ${root}`)}\n`,
+    ),
     expose.stderr,
-    /fix: sudo apt-get install nftables, then run it again; or relay the port in userspace instead, no packet filter needed: hostalias forward 5432/,
   );
   const state = JSON.parse(await readFile(join(root, 'var/lib/hostalias/state.json'), 'utf8')) as { desired: { exposes: unknown[] } };
   assert.deepEqual(state.desired.exposes, [], 'nothing recorded');
 
-  const doctor = await runCli(ns, ['doctor', '--files-root', root, '--json'], { env });
+  const doctor = await hidden(['doctor', '--files-root', root, '--json']);
   const findings = (JSON.parse(doctor.stdout) as { findings: Array<{ id: string; status: string; message: string; fix: string | null }> }).findings;
   const fw = findings.filter((f) => f.id === 'firewall');
   assert.equal(fw.length, 1, JSON.stringify(fw));
   assert.equal(fw[0]?.status, 'warn');
   assert.match(fw[0]?.message ?? '', /no packet filter \(nft, iptables\) is installed: the LAN guard is off/);
-  assert.match(fw[0]?.fix ?? '', /^sudo apt-get install nftables && sudo hostalias up/);
+  assert.equal(fw[0]?.fix, `sudo apt-get install nftables && ${cliFix(`up --files-root ${root}`)}`);
 
   const withFilter = await runCli(ns, ['up', '--files-root', root, '--dry-run']);
   assert.doesNotMatch(withFilter.stderr, warning, 'negative control: with nft on PATH there is no warning');
   assert.match(withFilter.stdout, /nft -f /, 'and the guard is planned');
-  const down = await runCli(ns, ['down', '--files-root', root], { env });
+  const down = await hidden(['down', '--files-root', root]);
   assert.equal(down.code, 0, down.stderr);
 });

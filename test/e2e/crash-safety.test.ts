@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { execArgv, sleep } from '../lab/exec.js';
 import { cliPath, runCli, withNetns, type Netns } from '../lab/netns.js';
-import { loAddrs, tempRoot } from '../support/e2e.js';
+import { loAddrs, tempRoot, cliFix, literal } from '../support/e2e.js';
 
 const UP = ['up', '--persist', 'systemd', '--hosts-file'];
 const JOURNAL = 'var/lib/hostalias/journal.log';
@@ -233,7 +233,7 @@ test('state.json removed after up: down removes everything and says it recovered
   const refused = await runCli(ns, ['up', '--files-root', root]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /state\.json is unreadable \(desired\.names\.0: not an allowed host name\); nothing was changed/);
-  assert.match(refused.stderr, /fix: sudo hostalias down removes everything hostalias installed/);
+  assert.match(refused.stderr, new RegExp(`fix: ${literal(cliFix(`down --files-root ${root}`))} removes everything hostalias installed`));
   const recovered = await runCli(ns, ['down', '--files-root', root]);
   assert.equal(recovered.code, 0, recovered.stderr);
   assert.match(recovered.stdout, /state\.json is unreadable: recovered from hostalias's markers/);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cliPath, createNetns, runCli, startReplyServer, type Netns } from '../lab/netns.js';
 import { buildBusyboxImage, startDockerd, type Dockerd } from '../lab/dockerd.js';
+import { cliFix } from '../support/e2e.js';
 import { waitFor } from '../lab/exec.js';
 
 interface Finding {
@@ -52,9 +53,9 @@ const of = (fs: Finding[], id: string) => fs.filter((f) => f.id === id);
 const worst = (fs: Finding[], id: string) =>
   of(fs, id).some((f) => f.status === 'fail') ? 'fail' : of(fs, id).some((f) => f.status === 'warn') ? 'warn' : 'ok';
 
-/** Runs a printed fix inside the namespace as root: drops `sudo`, runs `hostalias` from this build. */
+/** Runs a printed fix inside the namespace as root, as printed (it names this node and this build). */
 async function runFix(fix: string): Promise<void> {
-  const cmd = fix.replace(/(^|&& )sudo /g, '$1').replace(/(^|&& )hostalias /g, `$1${process.execPath} ${cliPath()} `);
+  const cmd = fix;
   const r = await ns.exec(['sh', '-c', cmd], { env: d.env, allowFail: true, timeoutMs: 60_000 });
   assert.equal(r.code, 0, `fix \`${cmd}\` failed: ${r.stderr}${r.stdout}`);
 }
@@ -90,7 +91,7 @@ test('doctor: alias missing → alias fails with `hostalias up`; after the fix i
   const f = of(r.findings, 'alias')[0];
   assert.equal(f?.status, 'fail');
   assert.match(f?.message ?? '', /10\.254\.254\.254 is not on lo/);
-  assert.equal(f?.fix, `sudo hostalias up --files-root ${root}`);
+  assert.equal(f?.fix, cliFix(`up --files-root ${root}`));
   await runFix(f.fix);
   assert.equal(worst((await doctor()).findings, 'alias'), 'ok');
 });
@@ -101,7 +102,7 @@ test('doctor: persistence file edited by hand → persistence fails; the fix rew
   const r = await doctor();
   const f = of(r.findings, 'persistence').find((x) => x.status === 'fail');
   assert.match(f?.message ?? '', /hostalias\.service differs from what hostalias writes/);
-  assert.equal(f?.fix, `sudo hostalias up --files-root ${root}`);
+  assert.equal(f?.fix, cliFix(`up --files-root ${root}`));
   await runFix(f?.fix ?? '');
   assert.equal(worst((await doctor()).findings, 'persistence'), 'ok');
   assert.match(await readFile(unit, 'utf8'), /addr replace 10\.254\.254\.254\/32/);
@@ -114,7 +115,7 @@ test('doctor: a 127.0.0.1-only listener → listeners warns with `hostalias expo
     const f = of(r.findings, 'listeners').find((x) => x.message.startsWith('tcp 127.0.0.1:15432'));
     assert.equal(f?.status, 'warn', JSON.stringify(of(r.findings, 'listeners')));
     assert.match(f?.message ?? '', /loopback-only.*\(node\[\d+\]\)|\(node\[\d+\]\).*loopback-only/);
-    assert.equal(f?.fix, `sudo hostalias expose 15432 --files-root ${root}`);
+    assert.equal(f?.fix, cliFix(`expose 15432 --files-root ${root}`));
     await runFix(f?.fix ?? '');
     const again = await doctor();
     const g = of(again.findings, 'listeners').find((x) => x.message.startsWith('tcp 127.0.0.1:15432'));
@@ -204,7 +205,7 @@ test('doctor: a connected subnet covering the alias → route-conflict fails; mo
     const f = of(r.findings, 'route-conflict')[0];
     assert.equal(f?.status, 'fail');
     assert.match(f?.message ?? '', /inside hadoc0's connected subnet 10\.254\.0\.1\/16/);
-    assert.equal(f?.fix, `sudo hostalias up --ip 10.253.253.253 --files-root ${root}`);
+    assert.equal(f?.fix, cliFix(`up --ip 10.253.253.253 --files-root ${root}`));
     await runFix(f?.fix ?? '');
     const again = await doctor();
     assert.equal(worst(again.findings, 'route-conflict'), 'ok');
@@ -222,7 +223,7 @@ test('doctor: dockerd stopped → docker fails with the command that starts it; 
   const f = of(r.findings, 'docker')[0];
   assert.equal(f?.status, 'fail');
   assert.match(f?.message ?? '', /no Docker engine answers at DOCKER_HOST=unix:\/\/\/tmp\/hal-/);
-  assert.equal(f?.fix, `sudo dockerd -H ${d.host}   (or unset DOCKER_HOST to use the system engine)`);
+  assert.equal(f?.fix, `sudo dockerd -H ${d.host}  # or unset DOCKER_HOST to use the system engine`);
   // The lab starts its dockerd with its own data-root; restart() is that command.
   await d.restart();
   assert.equal(worst((await doctor()).findings, 'docker'), 'ok');

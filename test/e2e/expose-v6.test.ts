@@ -20,7 +20,7 @@ import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { stopChild, waitOutput } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
-import { execStart, rooted, snapshot, tempRoot } from '../support/e2e.js';
+import { execStart, rooted, snapshot, tempRoot, cliFix } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 
 const ALIAS = '10.254.254.254';
@@ -95,7 +95,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   assert.equal(await container(port), '', 'before expose: refused');
   const before = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${port}`));
   assert.equal(before?.status, 'warn', JSON.stringify(before));
-  assert.equal(before?.fix, `sudo hostalias expose ${port} --files-root ${root}`, 'the fix is the command that works');
+  assert.equal(before?.fix, cliFix(`expose ${port} --files-root ${root}`), 'the fix is the command that works');
 
   // expose: ::1 only → a relay, installed like forward --install.
   const exposed = await cli(['expose', String(port), '--json']);
@@ -155,7 +155,7 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   const refused = probed.find((f) => f.id === 'probe' && f.message.includes(`:${port}: refused`));
   assert.equal(refused?.status, 'fail', JSON.stringify(probed.filter((f) => f.id === 'probe')));
   assert.match(refused?.message ?? '', /listens on \[::1\]:\d+ only.*rewrite to 127\.0\.0\.1/);
-  assert.equal(refused?.fix, `sudo hostalias expose ${port} --files-root ${root}`);
+  assert.equal(refused?.fix, cliFix(`expose ${port} --files-root ${root}`));
   assert.equal(mismatch?.fix, refused?.fix);
   const fixed = await cli(['expose', String(port), '--json']);
   assert.equal((JSON.parse(fixed.stdout) as { decisions: Array<{ via: string }> }).decisions[0]?.via, 'relay', 'the fix re-decides: a relay');

@@ -1,10 +1,23 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
-import type { Netns } from '../lab/netns.js';
+import { cliPath, type Netns } from '../lab/netns.js';
 import { readTree } from './rooted.js';
+
+/**
+ * A fix line that runs `hostalias ARGS` as the tests run the CLI (root, no SUDO_USER, no
+ * `hostalias` on PATH): this node and this build's main.js, by absolute path.
+ */
+export function cliFix(args: string): string {
+  return `${process.execPath} ${realpathSync(cliPath())} ${args}`;
+}
+
+/** `text` as a regular expression that matches it literally. */
+export function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 /** A fresh temp folder for `--root`, so no test ever touches the real /etc; removed after the test. */
 export async function tempRoot(t: Pick<TestContext, 'after'>, tag: string): Promise<string> {

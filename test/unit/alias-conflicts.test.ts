@@ -43,7 +43,7 @@ test('a route the alias would shadow is a warning naming the route and the fix; 
   const warnings = checkAliasConflicts('10.254.254.254', parseIpAddrJson(ADDR_FRESH_NS), routes);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]?.text ?? '', /routed by "10\.254\.0\.0\/16 dev d0"/);
-  assert.match(warnings[0]?.text ?? '', /sudo hostalias up --ip ADDR/);
+  assert.match(warnings[0]?.text ?? '', /If that matters: hostalias up --ip ADDR with/);
   // What doctor reads: the note's id and facts, not its sentence.
   assert.equal(warnings[0]?.id, 'alias-shadows-route');
   assert.deepEqual(warnings[0]?.data, { ip: '10.254.254.254', route: '10.254.0.0/16 dev d0', dst: '10.254.0.0/16' });

@@ -8,6 +8,7 @@ import { wslCheck } from '../../src/platform/linux/wsl.js';
 import { FakeRunner, fail, ok } from '../support/fake-runner.js';
 import { onDocker } from '../support/fake-docker.js';
 import { probeEngine } from '../../src/docker/engine.js';
+import { fixCommandFor } from '../../src/model/invocation.js';
 import { makeRoot } from '../support/rooted.js';
 
 const IP = '10.254.254.254';
@@ -50,7 +51,7 @@ test('doctor checks: Desktop finding with a failing probe names the fix; WSL fin
   const ctx = { runner, fs: new SystemFs(root), backend: linuxBackend, live: true, isRoot: true, env: { WSL_DISTRO_NAME: 'Ubuntu' } };
   const desired = { ...defaultDesired(), exposes: [{ port: 5432, proto: 'tcp' as const, to: 5432, keepSource: false }] };
   const state = { version: 1 as const, desired, persistence: { kind: 'systemd' as const, reason: 'x', ip: IP, label: 'lo:hostalias' }, updatedAt: '' };
-  const input = { ctx, state, desired, engine: () => probeEngine(runner), hostalias: (a: string) => `sudo hostalias ${a}` };
+  const input = { ctx, state, desired, engine: () => probeEngine(runner), hostalias: fixCommandFor(ctx) };
   const desktop = await dockerDesktopCheck.run(input);
   assert.deepEqual(
     desktop.map((f) => f.status),

@@ -30,11 +30,11 @@ async function withInput(runner: FakeRunner, fn: (input: DoctorInput) => Promise
 test('alias check: present /32, missing, wrong prefix', async () => {
   const cases: Array<[string, string, string | undefined]> = [
     [`${LO(',{"family":"inet","local":"10.254.254.254","prefixlen":32,"label":"lo:hostalias"}')}]`, 'ok', undefined],
-    [`${LO()}]`, 'fail', 'sudo hostalias up --files-root ROOT'],
+    [`${LO()}]`, 'fail', 'hostalias up --files-root ROOT'],
     [
       `${LO(',{"family":"inet","local":"10.254.254.254","prefixlen":24}')}]`,
       'fail',
-      'sudo ip addr del 10.254.254.254/24 dev lo && sudo hostalias up --files-root ROOT',
+      'sudo ip addr del 10.254.254.254/24 dev lo && hostalias up --files-root ROOT',
     ],
   ];
   for (const [json, status, fix] of cases) {
@@ -57,7 +57,7 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
     const [f] = await routeConflictCheck.run(input);
     assert.equal(f?.status, 'fail');
     assert.match(f?.message ?? '', /inside eth1's connected subnet/);
-    assert.equal(f?.fix?.replace(input.ctx.fs.root, 'ROOT'), 'sudo hostalias up --ip 10.253.253.253 --files-root ROOT');
+    assert.equal(f?.fix?.replace(input.ctx.fs.root, 'ROOT'), 'hostalias up --ip 10.253.253.253 --files-root ROOT');
   });
   const vpn = new FakeRunner()
     .on(['ip', '-j', 'addr', 'show'], ok(`${LO()}]`))
@@ -70,7 +70,7 @@ test('route-conflict check: connected subnet fails with a free address; a VPN ro
     const [f] = await routeConflictCheck.run(input);
     assert.equal(f?.status, 'warn');
     assert.match(f?.message ?? '', /routed by "10\.0\.0\.0\/8 dev tun0"/);
-    assert.match(f?.fix ?? '', /^sudo hostalias up --ip 172\.29\.254\.254 /);
+    assert.match(f?.fix ?? '', /^hostalias up --ip 172\.29\.254\.254 /);
   });
 });
 

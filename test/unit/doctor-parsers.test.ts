@@ -185,8 +185,8 @@ test('iptables: a DROP for docker0 is found with the exact delete command; ports
     f.map((x) => `${x.status} ${x.fix}`),
     [
       `fail sudo iptables -D MYCHAIN -d 10.254.254.254/32 -j REJECT --reject-with icmp-port-unreachable`,
-      'warn sudo iptables -D INPUT -p tcp -m tcp --dport 5433 -j DROP   (if containers should reach it)',
-      'warn sudo iptables -D INPUT -s 192.0.2.0/24 -j DROP   (if containers should reach it)',
+      'warn sudo iptables -D INPUT -p tcp -m tcp --dport 5433 -j DROP  # if containers should reach it',
+      'warn sudo iptables -D INPUT -s 192.0.2.0/24 -j DROP  # if containers should reach it',
     ],
   );
   // Another bridge passes INPUT (policy ACCEPT) with the same partial drops; a specific port decides.
@@ -232,7 +232,7 @@ test('nft: native input chains are walked (iptables-nft tables skipped); rules g
     f.map((x) => `${x.status} ${x.fix}`),
     [
       'fail sudo nft insert rule inet filter input iifname "br-x" ip daddr 10.254.254.254 accept',
-      'warn sudo nft delete rule inet filter input handle 3   (if containers should reach it)',
+      'warn sudo nft delete rule inet filter input handle 3  # if containers should reach it',
     ],
   );
   const port = walkChain(gate.chains, gate.base, { iface: 'br-x', dst: '10.254.254.254', proto: 'tcp', port: 5432 });

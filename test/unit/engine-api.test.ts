@@ -15,6 +15,7 @@ import { parseEngine, probeEngine, probeEngineFacts } from '../../src/docker/eng
 import { namesForEngine } from '../../src/docker/target.js';
 import type { Context, NativeProbes } from '../../src/model/context.js';
 import { FakeRunner } from '../support/fake-runner.js';
+import { SystemFs } from '../../src/fs/system-fs.js';
 import { dockerFixture, fakeEngine, onDocker } from '../support/fake-docker.js';
 
 const NAMES = ['local_host', 'local', 'host.docker.internal'];
@@ -36,7 +37,7 @@ async function pathWithDocker(dir: string): Promise<string> {
 
 function ctxWith(env: Record<string, string | undefined>, runner = new FakeRunner()): Pick<Context, 'runner' | 'env' | 'native'> & Context {
   const native: NativeProbes = { addresses: () => [], engine: () => dockerEngineApi(env) };
-  return { runner, env, native } as unknown as Context;
+  return { runner, env, native, fs: new SystemFs('/'), live: true } as unknown as Context;
 }
 
 test('DOCKER_HOST forms: unix and plain tcp are reached directly; ssh, npipe and fd are left to the CLI', () => {

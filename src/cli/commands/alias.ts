@@ -2,13 +2,14 @@ import type { Command } from 'commander';
 import { describeTargets, targetsOf } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { forwardOptionArgs } from '../../forward/service-args.js';
-import { parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
+import { DEFAULT_IP, parseAliasIp, parseLabel, parseNames } from '../../model/address.js';
 import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/config.js';
 import { down, status, up } from '../../engine/converge.js';
 import { EXIT_CODES } from '../../model/errors.js';
 import { refuseLinuxOnly } from '../linux-only.js';
-import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, commandArgs, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
+import { fixCommand } from '../../model/invocation.js';
 import { printChange } from '../render-change.js';
 
 interface UpFlags extends CommonOptions {
@@ -48,7 +49,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     refuseLinuxOnly(ctx, { '--label': flags.label, '--firewall': flags['firewall'] });
     let changes = upChanges(flags);
     for (const ext of extensions) changes = { ...changes, ...Object.fromEntries(Object.entries(ext.changes(flags)).filter(([, v]) => v !== undefined)) };
-    const res = await up(ctx, changes, { dryRun: flags.dryRun, commandLine: commandLine() });
+    const res = await up(ctx, changes, { dryRun: flags.dryRun, args: commandArgs() });
     if (flags.verbose && !flags.json && res.persistence) io.out(`persistence decision: ${res.persistence.reason}`);
     const d = res.state?.desired;
     printChange(io, ctx, 'up', res, {
@@ -64,7 +65,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
     .description('remove everything up installed (alias, persistence, hosts block, …); already down is success')
     .action(async (flags: CommonOptions) => {
       const ctx = contextFrom(flags);
-      const res = await down(ctx, { dryRun: flags.dryRun, commandLine: commandLine() });
+      const res = await down(ctx, { dryRun: flags.dryRun, args: commandArgs() });
       printChange(io, ctx, 'down', res, { json: flags.json, already: 'already down: nothing hostalias installed is left' });
     });
 
@@ -106,7 +107,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
             `forwarded    ${f.listen ?? report.ip}:${f.port}/${f.proto} → ${describeTargets(targetsOf(f))} (${ctx.backend.forwardService(f).name}${options ? `, ${options}` : ''}${dataPath(f.port, f.proto)})`,
           );
         }
-        if (!report.present) io.out(`fix          sudo hostalias up${report.ip !== '10.254.254.254' ? ` --ip ${report.ip}` : ''}`);
+        if (!report.present) io.out(`fix          ${fixCommand(ctx, ['up', ...(report.ip !== DEFAULT_IP ? ['--ip', report.ip] : [])])}`);
       }
       io.exitCode = report.present ? EXIT_CODES.ok : EXIT_CODES['not-present'];
     });

@@ -50,7 +50,7 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
                 status: 'ok',
                 message: `Podman ${pm.version} (${engine.reason}), ${pm.rootless ? `rootless, ${pm.rootlessNetwork || 'slirp4netns'}` : `rootful, ${pm.networkBackend || 'cni'} networks`}: ${describeReach({ rootless: pm.rootless, cli: 'podman', rootlessNetwork: pm.rootlessNetwork })}`,
               }
-            : { id: 'podman', status: 'fail', message: `podman does not answer (${engine.reason})`, fix: 'podman info   (shows why)' },
+            : { id: 'podman', status: 'fail', message: `podman does not answer (${engine.reason})`, fix: 'podman info  # shows why' },
         );
       }
       if (flags.probe !== undefined) {
@@ -77,7 +77,7 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
             id: 'probe',
             status: 'fail',
             message: `the probe crashed: ${err instanceof Error ? err.message : String(err)}`,
-            fix: 'hostalias doctor --probe --image busybox:stable',
+            fix: input.hostalias(['doctor', '--probe', '--image', 'busybox:stable'], 'user'),
           });
         } finally {
           process.removeListener('SIGINT', onSigint);

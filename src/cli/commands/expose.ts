@@ -7,7 +7,7 @@ import { parsePortProto } from '../../model/ports.js';
 import { describeTargets } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { usageError } from '../../model/errors.js';
-import { addCommonOptions, commandLine, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, commandArgs, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
 import { refuseLinuxOnly } from '../linux-only.js';
@@ -48,7 +48,7 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
       refuseLinuxOnly(ctx, { '--firewall': flags.firewall });
       const res = await expose(ctx, specs, {
         dryRun: flags.dryRun,
-        commandLine: commandLine(),
+        args: commandArgs(),
         via: flags.via,
         ...(flags.firewall ? { firewall: flags.firewall } : {}),
       });
@@ -85,7 +85,7 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     .action(async (portArgs: string[], flags: CommonOptions) => {
       const ports = portArgs.map((p) => parsePortProto(p, EXPOSE_EXAMPLE));
       const ctx = contextFrom(flags);
-      const res = await unexpose(ctx, ports, { dryRun: flags.dryRun, commandLine: commandLine() });
+      const res = await unexpose(ctx, ports, { dryRun: flags.dryRun, args: commandArgs() });
       printChange(io, ctx, 'unexpose', res, {
         json: flags.json,
         already: `${ports.map((p) => `${p.port}/${p.proto}`).join(', ')} ${ports.length > 1 ? 'are' : 'is'} not exposed`,

@@ -17,7 +17,8 @@ import {
 } from '../../forward/spec.js';
 import { refuseForwardConflicts } from '../../model/expose.js';
 import { parsePortProto } from '../../model/ports.js';
-import { addCommonOptions, commandLine, fsFrom, type CliIO, type CommonOptions } from '../io.js';
+import { fixCommand, fixCommandFor, type FixCommand } from '../../model/invocation.js';
+import { addCommonOptions, cliFix, commandArgs, fsFrom, rootsFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface ForwardFlags extends CommonOptions {
   to: string[];
@@ -56,6 +57,13 @@ function relayOptions(flags: ForwardFlags, given: (key: string) => boolean): Rel
   return o as RelayOptions;
 }
 
+/** cliFix with this command's --root/--files-root added: a foreground relay has no Context. */
+function withTarget(flags: CommonOptions): FixCommand {
+  const { root, filesRoot } = rootsFrom(flags);
+  const target = root ? ['--root', root] : filesRoot ? ['--files-root', filesRoot] : [];
+  return (args, needs) => cliFix([...(typeof args === 'string' ? args.split(/\s+/).filter(Boolean) : args), ...target], needs);
+}
+
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals) => {
@@ -71,12 +79,12 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, opts: RelayOptions): Promise<void> {
   const { port, proto } = parsePortProto(portArg, FORWARD_EXAMPLE);
   // Only the state file: a relay that runs for days doesn't load the platform backends (its RSS).
-  const state = await loadState(fsFrom(flags));
+  const state = await loadState(fsFrom(flags), withTarget(flags));
   const host = flags.listen !== undefined ? parseListenAddress(flags.listen) : (state?.desired.ip ?? DEFAULT_IP);
   const listen = { host, port };
   const { targets, order } = parseTargets(port, flags.to);
   checkNoLoop(listen, targets);
-  if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true);
+  if (state) refuseForwardConflicts(state.desired, port, proto, host, flags.forExpose === true, withTarget(flags));
   // One process by default: a relay for a dev server idles at one Node's RSS; --workers N for heavy traffic.
   const workers = proto === 'udp' ? 1 : (opts.workers ?? 1);
   const graceMs = (opts.graceS ?? RELAY_DEFAULTS.graceS) * 1000;
@@ -92,6 +100,7 @@ async function runForeground(io: CliIO, portArg: string, flags: ForwardFlags, op
     ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
     ...(opts.maxSessions !== undefined ? { maxSessions: opts.maxSessions } : {}),
     graceMs,
+    hostalias: withTarget(flags),
   });
   const to = describeTargets(targets);
   // The workers load the same bundle's addon, so this process's answer is theirs.
@@ -135,17 +144,17 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts:
     (state) => {
       const d = resolveDesired(state, {});
       checkNoLoop({ host: spec.listen ?? d.ip, port }, targetsOf(spec));
-      if (!flags.uninstall) refuseForwardConflicts(d, port, proto, spec.listen ?? d.ip, false);
+      if (!flags.uninstall) refuseForwardConflicts(d, port, proto, spec.listen ?? d.ip, false, fixCommandFor(ctx));
       const others = d.forwards.filter((f) => !same(f));
       return { ...d, forwards: flags.uninstall ? others : [...others, spec].sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto)) };
     },
-    { dryRun: flags.dryRun, commandLine: commandLine() },
+    { dryRun: flags.dryRun, args: commandArgs() },
   );
   const { name: unit, logs } = ctx.backend.forwardService({ port, proto });
   printChange(io, ctx, 'forward', res, {
     json: flags.json,
     already: flags.uninstall ? `${unit} is not installed` : `${unit} is installed and up to date`,
-    done: flags.uninstall ? [] : [`logs: ${logs}    remove: sudo hostalias forward ${port}/${proto} --uninstall`],
+    done: flags.uninstall ? [] : [`logs: ${logs}    remove: ${fixCommand(ctx, ['forward', `${port}/${proto}`, '--uninstall'])}`],
   });
 }
 

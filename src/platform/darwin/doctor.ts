@@ -31,7 +31,7 @@ export const macAliasCheck: Check = {
         fail(
           'alias',
           `${ip} is on lo0 as /${onLo0.prefixlen} (added without "netmask 255.255.255.255"), not the /32 hostalias manages`,
-          `${up}   (replaces it with the /32)`,
+          `${up}  # replaces it with the /32`,
         ),
       ];
     }
@@ -114,8 +114,9 @@ export const macPfCheck: Check = {
     if (!want) return [ok('pf', 'no pf rules wanted (--no-lan-guard, no --keep-source expose)')];
     const redirects = want.exposes;
     const info = await askPf(ctx, ['-s', 'info']);
-    if ('denied' in info) return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', 'sudo hostalias doctor')];
-    if ('error' in info) return [fail('pf', `pfctl -s info failed: ${info.error}`, 'sudo hostalias doctor')];
+    if ('denied' in info)
+      return [warn('pf', 'pf can only be read by root (/dev/pf): the LAN guard and redirects were not checked', hostalias('doctor', 'root'))];
+    if ('error' in info) return [fail('pf', `pfctl -s info failed: ${info.error}`, hostalias('doctor', 'root'))];
     const findings: Finding[] = [];
     if (!parsePfEnabled(info.text)) findings.push(fail('pf', 'pf is disabled: neither the LAN guard nor the redirects apply', hostalias('up')));
     const mainNat = pfText(await askPf(ctx, ['-s', 'nat']));

@@ -31,6 +31,7 @@ import {
 } from './pf.js';
 import { previewNote } from './preview-runner.js';
 import { observeMacVersion } from './sw-vers.js';
+import { fixCommand } from '../../model/invocation.js';
 import { versionAtLeast } from '../../model/version.js';
 
 /**
@@ -100,7 +101,7 @@ export const launchdPart: Part = {
         throw new HostaliasError(
           'unsupported',
           `macOS ${version.productVersion} has no \`launchctl bootstrap\` (it came with OS X 10.10)`,
-          'use --persist none and add the alias after each boot with sudo hostalias up',
+          `use --persist none and add the alias after each boot with ${fixCommand(ctx, 'up')}`,
         );
       }
       plan.notes.push(planNote('persistence', `persistence: ${wanted.reason}`, { kind: wanted.kind, reason: wanted.reason }));

@@ -1,6 +1,7 @@
 import { aliasOnLoopback, inSubnet } from '../../model/address.js';
 import { HostaliasError } from '../../model/errors.js';
 import { describeRoute, type LinkAddress, type RouteEntry } from './ip.js';
+import { defaultFix, type FixCommand } from '../../model/invocation.js';
 import { emptyPlan, planNote, type Plan, type PlanNote } from '../../model/steps.js';
 
 export interface AliasTarget {
@@ -48,7 +49,7 @@ export function routeShadowText(ip: string, route: string): string {
  * dst) when the alias would shadow a route. Pure. Throws an AliasConflictError naming the
  * interface and the command that clears it.
  */
-export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], routes: readonly RouteEntry[]): PlanNote[] {
+export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], routes: readonly RouteEntry[], hostalias: FixCommand = defaultFix): PlanNote[] {
   for (const a of addrs) {
     if (a.family !== 'inet') continue;
     if (a.ifname === 'lo') {
@@ -56,7 +57,7 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
         throw new AliasConflictError(
           'wide-on-lo',
           `${ip} is already on lo as /${a.prefixlen}, which makes the kernel treat the whole /${a.prefixlen} as local`,
-          `sudo ip addr del ${ip}/${a.prefixlen} dev lo, then run hostalias up again`,
+          `sudo ip addr del ${ip}/${a.prefixlen} dev lo && ${hostalias('up')}`,
         );
       }
       continue;
@@ -77,7 +78,7 @@ export function checkAliasConflicts(ip: string, addrs: readonly LinkAddress[], r
     .map((r) =>
       planNote(
         'alias-shadows-route',
-        `${routeShadowText(ip, describeRoute(r))}. If that matters: sudo hostalias up --ip ADDR with an address outside ${r.dst}`,
+        `${routeShadowText(ip, describeRoute(r))}. If that matters: ${hostalias('up --ip ADDR')} with an address outside ${r.dst}`,
         {
           ip,
           route: describeRoute(r),

@@ -9,6 +9,7 @@ import { observePersistence } from './observe.js';
 import { forwardServicesPart } from './forward-units-part.js';
 import { firewallPart } from './firewall/part.js';
 import { wslNotesPart } from './wsl.js';
+import { fixCommandFor } from '../../model/invocation.js';
 import { runtimeCopyPart } from '../../parts/runtime-copy.js';
 import { dnsUnitPart } from './dns-unit.js';
 import { dnsEnginesPart } from '../../docker/dns-engines.js';
@@ -20,7 +21,7 @@ export const aliasPart: Part = {
     if (!ctx.live) return emptyPlan();
     const addrs = await listAddresses(ctx.runner);
     const previous = state ? { ip: state.desired.ip, label: state.desired.label } : null;
-    const warnings = desired ? checkAliasConflicts(desired.ip, addrs, await routesMatching(ctx.runner, desired.ip)) : [];
+    const warnings = desired ? checkAliasConflicts(desired.ip, addrs, await routesMatching(ctx.runner, desired.ip), fixCommandFor(ctx)) : [];
     const plan = planAlias(desired ? { ip: desired.ip, label: desired.label } : null, previous, addrs);
     return { ...plan, warnings: [...plan.warnings, ...warnings] };
   },

@@ -1,4 +1,4 @@
-import { firewallPart, INSTALL_PACKET_FILTER } from '../firewall/part.js';
+import { INSTALL_PACKET_FILTER } from '../firewall/part.js';
 import { kernelExposes } from '../../../model/expose.js';
 import { walkableChains } from './iptables-walk.js';
 import { parseIptablesSave } from '../iptables-save.js';
@@ -7,8 +7,7 @@ import { walkChain, type Chain, type Packet, type PartialDrop, type WalkResult }
 import { fail, ok, warn } from '../../../model/finding.js';
 import type { Check, DoctorInput, Finding } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
-
-const NEED_ROOT = /permission denied|operation not permitted|you must be root/i;
+import { NEEDS_ROOT_OUTPUT } from '../../../exec/runner.js';
 
 /** Container bridges to test: those the engine reports, else the ones on this host, else docker0. */
 async function bridgesToTest(input: DoctorInput): Promise<string[]> {
@@ -51,7 +50,7 @@ async function guardDropFindings(input: DoctorInput): Promise<Finding[]> {
       fail(
         'firewall',
         `network ${b.name} (bridge ${b.iface}): hostalias's LAN guard drops its traffic to ${desired.ip}: the bridge was taken for a LAN bridge when the rules were made`,
-        `${hostalias('refresh')}   (or, if it has a port to the LAN: ${hostalias(`up --allow-iface ${b.iface}`)})`,
+        `${hostalias('refresh')}  # or, if it has a port to the LAN: ${hostalias(`up --allow-iface ${b.iface}`)}`,
       ),
     );
 }
@@ -105,7 +104,7 @@ export function judgeGates(gate: string, results: ReadonlyArray<readonly [string
   for (const [text, { fix, how, ifaces }] of partial) {
     const what = how === 'ports' ? 'on some ports' : '(it has conditions doctor cannot evaluate)';
     out.push(
-      warn('firewall', `${gate}: \`${text}\` may drop traffic from ${listIfaces([...ifaces])} to ${ip} ${what}`, `${fix}   (if containers should reach it)`),
+      warn('firewall', `${gate}: \`${text}\` may drop traffic from ${listIfaces([...ifaces])} to ${ip} ${what}`, `${fix}  # if containers should reach it`),
     );
   }
   return out;
@@ -120,14 +119,14 @@ function walkGate(chains: Map<string, Chain>, base: string, p: Packet): WalkResu
  * the firewall part's planner is asked, and any step it would take is a finding.
  */
 async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
-  const { ctx, desired, state, hostalias } = input;
+  const { desired, state, hostalias } = input;
   const kernel = kernelExposes(desired.exposes);
   if (!state || (!desired.lanGuard && kernel.length === 0)) return [];
   const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '']
     .filter(Boolean)
     .join(' and ');
-  const plan = await firewallPart.plan(ctx, { desired, persistence: state.persistence, state });
-  const live = plan.steps.filter((s) => !(s.kind === 'run' && s.service));
+  const live = await linuxFacts(input).hostaliasRules();
+  if (live === 'needs-root' || live === null) return [];
   if (live.length === 0) return [ok('firewall', `hostalias rules for ${what} are in place`)];
   return [fail('firewall', `hostalias rules for ${what} are not as \`up\` would set them: ${live.map((s) => s.why).join('; ')}`, hostalias('up'))];
 }
@@ -166,8 +165,8 @@ export const firewallCheck: Check = {
         ];
       return [ok('firewall', `no packet filter is installed, so nothing drops traffic to ${ip}`)];
     }
-    if (NEED_ROOT.test(ipt.stderr) || NEED_ROOT.test(nft.stderr) || (!ctx.isRoot && ipt.code !== 0 && nft.code !== 0)) {
-      return [warn('firewall', 'reading the firewall needs root: not checked', 'sudo hostalias doctor')];
+    if (NEEDS_ROOT_OUTPUT.test(ipt.stderr) || NEEDS_ROOT_OUTPUT.test(nft.stderr) || (!ctx.isRoot && ipt.code !== 0 && nft.code !== 0)) {
+      return [warn('firewall', 'reading the firewall needs root: not checked', input.hostalias('doctor', 'root'))];
     }
     const ufw = ipt.code === 0 && /^-N ufw-/m.test(ipt.stdout);
     const fwd = await ctx.runner.run(['firewall-cmd', '--state']);

@@ -1,6 +1,6 @@
 import { inSubnet } from '../../../model/address.js';
 import type { Desired, ExposeSpec, ForwardSpec } from '../../../model/config.js';
-import { kernelExposes, managedForwards } from '../../../model/expose.js';
+import { describeExpose, kernelExposes, managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 import type { Listener } from './proc-net.js';
 import { readSocketOwners } from './proc-reader.js';
@@ -121,15 +121,30 @@ function where(l: Listener): string {
   return l.family === 6 ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`;
 }
 
+/** Kernel exposes whose target port nothing listens on, on any address. Pure. */
+export function stoppedExposes(listeners: readonly Listener[], setup: Setup): ExposeSpec[] {
+  return kernelExposes(setup.exposes).filter((e) => !listeners.some((l) => l.proto === e.proto && l.port === e.to));
+}
+
 /** `listeners`: every TCP and UDP listener in this network namespace and whether containers reach it via the alias. */
 export const listenersCheck: Check = {
   id: 'listeners',
   async run(input) {
     const { desired, hostalias } = input;
-    const listeners = await linuxFacts(input).listeners();
-    if (listeners.length === 0) return [ok('listeners', 'no TCP or UDP listener in this network namespace')];
+    const facts = linuxFacts(input);
+    const listeners = await facts.listeners();
+    // An exposed port whose service is stopped is refused: say so, naming the port (the fix is to start it, not to rebind it).
+    const stopped = stoppedExposes(listeners, desired).map((e) =>
+      warn(
+        'listeners',
+        `${describeExpose(e)} is exposed (kernel rules to 127.0.0.1:${e.to}), but nothing listens on port ${e.to}: containers are refused at ${desired.ip}:${e.port} until the service runs again`,
+        `start the service on 127.0.0.1:${e.to} (exposed, it needs no other address)`,
+      ),
+    );
+    if (listeners.length === 0) return stopped.length > 0 ? stopped : [ok('listeners', 'no TCP or UDP listener in this network namespace')];
     const owners = await readSocketOwners(new Set(listeners.map((l) => l.inode)));
     const ports = judgeListeners(listeners, desired);
+    const rules = ports.some((p) => p.reach === 'exposed') ? await facts.hostaliasRules() : null;
     const idle = relayHealth(listeners, desired).flatMap(({ relay, up, served }): Finding[] => {
       const unit = unitName(relay);
       const at = `${relay.listen ?? desired.ip}:${relay.port}/${relay.proto}`;
@@ -166,6 +181,17 @@ export const listenersCheck: Check = {
           case 'yes':
             return ok('listeners', `${head}: containers reach it at ${desired.ip}:${p.port}`);
           case 'exposed':
+            if (rules === 'needs-root')
+              return ok(
+                'listeners',
+                `${head}: exposed (kernel rules): containers reach it at ${desired.ip}:${p.port} while the rules are loaded, which needs root to tell`,
+              );
+            if (rules !== null && rules.length > 0)
+              return warn(
+                'listeners',
+                `${head}: exposed, but the kernel rules that carry ${desired.ip}:${p.port} to it are not loaded: containers are refused`,
+                hostalias('up'),
+              );
             return ok('listeners', `${head}: exposed (kernel rules), containers reach it at ${desired.ip}:${p.port}`);
           case 'relayed':
             return ok('listeners', `${head}: relayed by ${unit}, containers reach it at ${relayPort}`);
@@ -191,11 +217,15 @@ export const listenersCheck: Check = {
             return warn(
               'listeners',
               `${head}: bound to a specific address, not reachable at ${desired.ip}:${p.port}`,
-              `hostalias forward ${spec} --to ${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`,
+              hostalias(
+                ['forward', spec, '--to', `${p.listeners[0]?.family === 6 ? `[${p.listeners[0]?.address}]` : p.listeners[0]?.address}:${p.port}`],
+                'user',
+              ),
             );
         }
       }),
       ...idle,
+      ...stopped,
     ];
   },
 };

@@ -29,11 +29,11 @@ export const routeConflictCheck: Check = {
     const [addrs, routes] = await Promise.all([facts.addresses(), facts.routesTo(ip)]);
     const move = async (): Promise<string> => {
       const free = suggestFreeAddress(ip, addrs, await facts.allRoutes());
-      return free ? hostalias(`up --ip ${free}`) : hostalias('up --ip ADDR   (an address no interface or route uses)');
+      return free ? hostalias(`up --ip ${free}`) : `${hostalias('up --ip ADDR')}  # an address no interface or route uses`;
     };
     let warnings: PlanNote[];
     try {
-      warnings = checkAliasConflicts(ip, addrs, routes);
+      warnings = checkAliasConflicts(ip, addrs, routes, hostalias);
     } catch (err) {
       if (err instanceof AliasConflictError) {
         // A wider prefix on lo is cleared by the planner's own fix (ip addr del, then up); moving the alias is the general one.

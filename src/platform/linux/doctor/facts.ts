@@ -1,6 +1,8 @@
 import type { DoctorInput } from '../../../model/context.js';
 import type { RunResult } from '../../../model/runner.js';
 import { once } from '../../../model/once.js';
+import type { Step } from '../../../model/steps.js';
+import { firewallPart } from '../firewall/part.js';
 import { listAddresses, mainRoutes, routesMatching, type LinkAddress, type RouteEntry } from '../ip.js';
 import type { Listener } from './proc-net.js';
 import { readListeners, readProcessArgv } from './proc-reader.js';
@@ -19,6 +21,12 @@ export interface LinuxFacts {
   iptablesRules(): Promise<RunResult>;
   nftRuleset(): Promise<RunResult>;
   nftHostaliasTable(): Promise<RunResult>;
+  /**
+   * What the firewall part would still do to load hostalias's rules (LAN guard, kernel exposes)
+   * as `up` loads them: the steps (none: they are in place), or 'needs-root' when this user can't
+   * read the rules to tell. Null when hostalias is not set up.
+   */
+  hostaliasRules(): Promise<Step[] | 'needs-root' | null>;
 }
 
 const perRun = new WeakMap<DoctorInput, LinuxFacts>();
@@ -30,7 +38,7 @@ export function linuxFacts(input: DoctorInput): LinuxFacts {
   return facts;
 }
 
-function createFacts({ ctx }: DoctorInput): LinuxFacts {
+function createFacts({ ctx, state }: DoctorInput): LinuxFacts {
   const routes = new Map<string, Promise<RouteEntry[]>>();
   return {
     addresses: once(() => listAddresses(ctx.runner)),
@@ -45,5 +53,12 @@ function createFacts({ ctx }: DoctorInput): LinuxFacts {
     iptablesRules: once(() => ctx.runner.run(['iptables', '-w', '-S'])),
     nftRuleset: once(() => ctx.runner.run(['nft', '-j', 'list', 'ruleset'])),
     nftHostaliasTable: once(() => ctx.runner.run(['nft', 'list', 'table', 'inet', 'hostalias'])),
+    hostaliasRules: once(async () => {
+      if (!state) return null;
+      // nft list and iptables-save show nothing to a user: what they miss would look like missing rules.
+      if (!ctx.isRoot) return 'needs-root';
+      const plan = await firewallPart.plan(ctx, { desired: state.desired, persistence: state.persistence, state });
+      return plan.steps.filter((s) => !(s.kind === 'run' && s.service));
+    }),
   };
 }

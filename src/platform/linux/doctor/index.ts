@@ -12,14 +12,18 @@ import { linuxFacts } from './facts.js';
 import { startEngineFix } from './start-engine.js';
 import { observeInit } from '../systemd.js';
 import type { DoctorInput } from '../../../model/context.js';
-import { managedForwards } from '../../../model/expose.js';
+import type { FixCommand } from '../../../model/invocation.js';
+import { kernelExposes, managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 
 async function reach(input: DoctorInput) {
   return judgeListeners(await linuxFacts(input).listeners(), input.desired);
 }
 
-const UNKNOWN_DROP = 'sudo hostalias doctor   (the firewall findings name the rule)';
+/** When doctor can't name the dropping rule: the root doctor's firewall findings do. */
+function unknownDrop(hostalias: FixCommand): string {
+  return `${hostalias('doctor', 'root')}  # the firewall findings name the rule`;
+}
 
 /** Linux's doctor: its checks, and what the shared probe asks of /proc and the packet filter. */
 export const linuxDoctor: DoctorPlatform = {
@@ -54,6 +58,22 @@ export const linuxDoctor: DoctorPlatform = {
           message: `the relay for ${port} has nothing behind it: nothing listens on ${describeTargets(targetsOf(relay))}`,
           fix: 'start the service (127.0.0.1 or ::1, either works)',
         };
+      const exposed = kernelExposes(desired.exposes).find((e) => e.proto === 'tcp' && e.port === port);
+      const served = exposed ? ports.find((p) => p.proto === 'tcp' && p.port === exposed.to) : undefined;
+      if (exposed && !served)
+        return {
+          message: `${port} is exposed (kernel rules to 127.0.0.1:${exposed.to}), but nothing listens on port ${exposed.to}: the service is not running`,
+          fix: `start the service on 127.0.0.1:${exposed.to} (exposed, it needs no other address)`,
+        };
+      if (exposed && served?.reach === 'exposed') {
+        const rules = await linuxFacts(input).hostaliasRules();
+        if (rules === 'needs-root')
+          return {
+            message: `${port} is exposed with kernel rules and the service listens on 127.0.0.1:${exposed.to}; whether the rules are loaded needs root to tell`,
+            fix: hostalias(['doctor', '--probe', String(port)], 'root'),
+          };
+        if (rules !== null && rules.length > 0) return { message: `${port} is exposed, but its kernel rules are not loaded`, fix: hostalias('up') };
+      }
       const listener = ports.find((p) => p.proto === 'tcp' && p.port === port);
       if (listener?.reach === 'family-mismatch') {
         return {
@@ -66,10 +86,16 @@ export const linuxDoctor: DoctorPlatform = {
         return { message: v6 ? `the service listens on [::1]:${port} only` : 'the service listens on loopback only', fix: hostalias(`expose ${port}`) };
       }
       if (!listener)
-        return { message: `nothing listens on port ${port} here`, fix: `start the service so that it listens on 0.0.0.0:${port} or ${desired.ip}:${port}` };
-      return { message: `although something listens on ${port}: a REJECT rule?`, fix: (await firewallDropFix(input, port)) ?? UNKNOWN_DROP };
+        return {
+          message: `nothing listens on port ${port} here`,
+          // Not 0.0.0.0: that would open the service to the LAN.
+          fix: `start the service; on 127.0.0.1 containers reach it once exposed (${hostalias(['expose', String(port)])}), or bind it to ${desired.ip}`,
+        };
+      return { message: `although something listens on ${port}: a REJECT rule?`, fix: (await firewallDropFix(input, port)) ?? unknownDrop(hostalias) };
     }
-    const message = result === 'timeout' ? `a firewall drops container → ${desired.ip}:${port}` : 'the connection failed';
-    return { message, fix: (await firewallDropFix(input, port)) ?? UNKNOWN_DROP };
+    const drop = await firewallDropFix(input, port);
+    const guess = drop === null && !input.ctx.isRoot ? ' (reading the firewall needs root to tell which rule)' : '';
+    const message = result === 'timeout' ? `a firewall drops container → ${desired.ip}:${port}${guess}` : 'the connection failed';
+    return { message, fix: drop ?? unknownDrop(hostalias) };
   },
 };

@@ -11,6 +11,6 @@ export function startEngineFix(dockerHost: string | undefined, systemd: boolean,
   if (/^unix:\/\/\/run\/user\/\d+\/docker\.sock$/.test(host) || (uid !== null && host === `unix:///run/user/${uid}/docker.sock`)) {
     return 'systemctl --user start docker';
   }
-  if (host.startsWith('unix://')) return `sudo dockerd -H ${host}   (or unset DOCKER_HOST to use the system engine)`;
+  if (host.startsWith('unix://')) return `sudo dockerd -H ${host}  # or unset DOCKER_HOST to use the system engine`;
   return `start the engine at DOCKER_HOST=${host}, or unset DOCKER_HOST to use the local one`;
 }

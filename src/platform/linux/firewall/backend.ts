@@ -1,5 +1,6 @@
 import type { FirewallChoice } from '../../../model/config.js';
 import { HostaliasError } from '../../../model/errors.js';
+import { defaultFix, type FixCommand } from '../../../model/invocation.js';
 import type { FirewallBackend } from './plan.js';
 
 export interface FirewallProbes {
@@ -18,7 +19,7 @@ export interface FirewallDecision {
  * Picks the packet filter and says why. Pure. nftables is preferred: one table of our own,
  * replaced atomically; iptables (either backend) is the fallback where `nft` is missing.
  */
-export function chooseFirewall(choice: FirewallChoice, p: FirewallProbes): FirewallDecision {
+export function chooseFirewall(choice: FirewallChoice, p: FirewallProbes, hostalias: FixCommand = defaultFix): FirewallDecision {
   const ipt = p.iptables ? `iptables (${p.iptables})` : 'iptables';
   switch (choice) {
     case 'nftables':
@@ -43,7 +44,7 @@ export function chooseFirewall(choice: FirewallChoice, p: FirewallProbes): Firew
       throw new HostaliasError(
         'unsupported',
         'neither nft nor iptables is installed: the LAN guard and exposed ports need one',
-        'sudo apt-get install nftables, or turn them off: hostalias up --no-lan-guard (and use `hostalias forward` instead of expose)',
+        `sudo apt-get install nftables, or turn them off: ${hostalias(['up', '--no-lan-guard'])} (and use ${hostalias('forward PORT', 'user')} instead of expose)`,
       );
   }
 }

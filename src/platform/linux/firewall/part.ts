@@ -9,6 +9,7 @@ import { parseRecord, RECORD_PATH } from './route-localnet.js';
 import { listLinks, observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
 import { classifyBridges, firewallSpec, type FirewallSpec } from './spec.js';
+import { fixCommand, fixCommandFor, type FixCommand } from '../../../model/invocation.js';
 import { kernelExposes } from '../../../model/expose.js';
 
 /**
@@ -27,7 +28,7 @@ async function enginesOrLastKnown(
   return {
     ifaces: kept,
     reason: `${found.reason}; keeping the bridges the engines reported last time: ${kept.join(', ')}`,
-    warning: `a container engine did not answer, so the bridges it reported last time stay trusted (${kept.join(', ')}); run hostalias up again once it answers (${found.reason})`,
+    warning: `a container engine did not answer, so the bridges it reported last time stay trusted (${kept.join(', ')}); run ${fixCommand(ctx, 'up')} again once it answers (${found.reason})`,
   };
 }
 
@@ -39,13 +40,13 @@ export const INSTALL_PACKET_FILTER = 'sudo apt-get install nftables';
  * the names still work, so `up` goes on without the LAN guard and says so, with the fix. Exposed
  * ports on kernel rules can't be had without one: refused, pointing at the userspace relay.
  */
-function withoutPacketFilter(spec: FirewallSpec): Plan {
+function withoutPacketFilter(spec: FirewallSpec, hostalias: FixCommand): Plan {
   if (spec.exposes.length > 0) {
     const ports = spec.exposes.map((e) => `${e.port}/${e.proto}`).join(', ');
     throw new HostaliasError(
       'unsupported',
       `exposing ${ports} needs a packet filter (DNAT rules), and neither nft nor iptables is installed`,
-      `${INSTALL_PACKET_FILTER}, then run it again; or relay the port in userspace instead, no packet filter needed: hostalias forward ${spec.exposes[0]?.port ?? 'PORT'}`,
+      `${INSTALL_PACKET_FILTER}, then run it again; or relay the port in userspace instead, no packet filter needed: ${hostalias(['forward', String(spec.exposes[0]?.port ?? 'PORT')], 'user')}`,
     );
   }
   const plan = emptyPlan();
@@ -53,7 +54,7 @@ function withoutPacketFilter(spec: FirewallSpec): Plan {
     plan.warnings.push(
       planNote(
         'lan-guard-off',
-        `the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && sudo hostalias up`,
+        `the LAN guard is off: neither nft nor iptables is installed, so a LAN host that routes ${spec.ip} to this machine reaches services listening on it (the alias itself works) — fix: ${INSTALL_PACKET_FILTER} && ${hostalias('up')}`,
         { ip: spec.ip, reason: 'no packet filter' },
       ),
     );
@@ -79,8 +80,8 @@ export const firewallPart: Part = {
         : { ifaces: [], reason: ctx.live ? '' : 'container bridges: none (--root: no running engine is asked)', warning: null };
     const classes = classifyBridges(links, engines.ifaces);
     const spec = firewallSpec(desired, classes, engines.ifaces);
-    if (spec && !probes.nft && !probes.iptables && (desired?.firewall ?? 'auto') === 'auto') return withoutPacketFilter(spec);
-    const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes) : null;
+    if (spec && !probes.nft && !probes.iptables && (desired?.firewall ?? 'auto') === 'auto') return withoutPacketFilter(spec, fixCommandFor(ctx));
+    const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes, fixCommandFor(ctx)) : null;
     const observed = await observeFirewall(ctx, probes, links);
     // The rules come back at boot through a systemd unit, so only when the alias itself is
     // persisted on a systemd system: with --persist none (or ifupdown without systemd) the alias
@@ -103,7 +104,7 @@ export const firewallPart: Part = {
       return emptyPlan();
     }
     const backend = decision?.backend ?? obs.record?.backend ?? 'nftables';
-    const plan = planFirewall(spec, backend, obs);
+    const plan = planFirewall(spec, backend, obs, fixCommandFor(ctx));
     if (engines.warning) plan.warnings.push(planNote('container-bridges', engines.warning));
     if (spec && plan.steps.length > 0) {
       plan.notes.push(planNote('firewall', `firewall: ${decision?.reason ?? backend}`, { backend }), planNote('container-bridges', engines.reason));
@@ -112,7 +113,7 @@ export const firewallPart: Part = {
         plan.notes.push(
           planNote(
             'lan-guard',
-            `lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ' (turn off: hostalias up --no-lan-guard)' : ''}`,
+            `lan guard: ${spec.ip} answers lo, every container bridge (now and created later)${spec.allowed.length ? `, ${spec.allowed.join(', ')}` : ''}; not ${lan.length ? lan.join(', ') : 'other interfaces'}${state?.desired.lanGuard !== true ? ` (turn off: ${fixCommand(ctx, ['up', '--no-lan-guard'])})` : ''}`,
             { ip: spec.ip },
           ),
         );

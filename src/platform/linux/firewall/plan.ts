@@ -3,6 +3,7 @@ import { firewallUnit, UNITS } from './boot-units.js';
 import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } from './iptables-rules.js';
 import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
 import { LOCALNET_SCOPE, planRouteLocalnet, RECORD_PATH, renderRecord, routeLocalnetKey, type FirewallRecord } from './route-localnet.js';
+import { defaultFix, type FixCommand } from '../../../model/invocation.js';
 import type { FirewallSpec } from './spec.js';
 
 export type FirewallBackend = 'nftables' | 'iptables';
@@ -81,6 +82,7 @@ function bootSteps(
   backend: FirewallBackend,
   obs: FirewallObserved,
   localnetBefore: number | undefined,
+  hostalias: FixCommand,
 ): { install: Step[]; uninstall: Step[]; notes: string[] } {
   const svc = (argv: string[], why: string): Step => ({ kind: 'run', argv, service: true, why });
   const link = (path: string, target: string, why: string): Step[] => (obs.links[path] === target ? [] : [{ kind: 'symlink', path, target, why }]);
@@ -104,7 +106,7 @@ function bootSteps(
       uninstall,
       notes: s
         ? [
-            `firewall: the rules are not restored at boot (${obs.noBootUnitReason ?? 'systemd is not installed here'}), so they last until reboot: run \`sudo hostalias up\` after boot`,
+            `firewall: the rules are not restored at boot (${obs.noBootUnitReason ?? 'systemd is not installed here'}), so they last until reboot: run \`${hostalias('up')}\` after boot`,
           ]
         : [],
     };
@@ -135,11 +137,11 @@ function bootSteps(
  * up loads the rules (with the 127/8 hardening) before enabling route_localnet; down restores
  * route_localnet before removing the rules (and a plan that only drops the exposed ports does so too). Pure; idempotent.
  */
-export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved): Plan {
+export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved, hostalias: FixCommand = defaultFix): Plan {
   const plan = emptyPlan();
   const wantedLocalnet = spec && spec.exposes.length > 0 ? [LOCALNET_SCOPE] : [];
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
-  const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE]);
+  const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE], hostalias);
   plan.notes.push(...boot.notes.map((n) => planNote('firewall-boot', n)));
   const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...(spec?.engineBridges ? { bridges: spec.engineBridges } : {}) };
   const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
