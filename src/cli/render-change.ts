@@ -11,6 +11,11 @@ function stepJson(step: Step, ctx: Context): Record<string, unknown> {
   return { ...step, shell: renderStep(step, renderTarget(ctx)) };
 }
 
+/** `lines` without repeats, in the order they first came. Pure. */
+function unique(lines: readonly string[]): string[] {
+  return [...new Set(lines)];
+}
+
 /** Prints the outcome of a changing command: the plan (dry run), what changed, or "already …". */
 export function printChange(
   io: CliIO,
@@ -44,21 +49,21 @@ export function printChange(
     );
     return;
   }
-  for (const w of res.plan.warnings) io.err(`warning: ${w.text}`);
+  for (const w of unique(res.plan.warnings.map((n) => n.text))) io.err(`warning: ${w}`);
   if (!res.applied) {
     io.out(changed ? `Plan for \`hostalias ${command}\` (dry run: nothing was changed):` : `Nothing to do: ${opts.already}`);
     if (changed) io.out(renderPlan(res.plan, renderTarget(ctx)));
-    for (const n of res.plan.notes) io.out(`note: ${n.text}`);
+    for (const n of unique(res.plan.notes.map((x) => x.text))) io.out(`note: ${n}`);
     return;
   }
   if (!changed) {
     io.out(`✓ ${opts.already}`);
     return;
   }
-  for (const s of res.plan.steps) {
-    const skipped = res.skipped.includes(s);
-    io.out(`${skipped ? '- skipped (files under a folder: service managers not called):' : '✓'} ${s.why}`);
-  }
-  for (const n of res.plan.notes) io.out(`note: ${n.text}`);
+  // One line per fact: the steps of one change share its `why` (removing an installed copy is a
+  // step per file), and rounds of a recovery may repeat a note.
+  const done = res.plan.steps.map((s) => `${res.skipped.includes(s) ? '- skipped (files under a folder: service managers not called):' : '✓'} ${s.why}`);
+  for (const line of unique(done)) io.out(line);
+  for (const n of unique(res.plan.notes.map((x) => x.text))) io.out(`note: ${n}`);
   for (const line of opts.done ?? []) io.out(line);
 }

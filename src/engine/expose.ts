@@ -28,7 +28,8 @@ export async function expose(
   const list = Array.isArray(specs) ? (specs as readonly ExposeSpec[]) : [specs as ExposeSpec];
   // An image build (--root) says nothing about the services the image's host will run: unknown.
   const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
-  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia, fixCommandFor(ctx)));
+  const relays = await ctx.backend.serviceManager(ctx);
+  const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia, fixCommandFor(ctx), relays));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
   const apply = (specs: readonly ExposeSpec[]) =>
     converge(

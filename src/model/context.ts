@@ -7,7 +7,7 @@ import type { Runner } from './runner.js';
 import type { Files } from './files.js';
 import type { Desired, ExposeSpec, ExposeVia, PersistChoice, PersistKind } from './config.js';
 import type { EngineProbe } from './engine.js';
-import type { PortListener } from './expose.js';
+import type { PortListener, ServiceManager } from './expose.js';
 import type { Plan } from './steps.js';
 import type { InstalledPersistence, State } from './state.js';
 import { usageError } from './errors.js';
@@ -172,6 +172,12 @@ export interface Backend {
   dnsService: { name: string; logs: string };
   /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
+  /**
+   * Whether a service manager runs here to start the relays (`forward --install`, an expose's
+   * relay) and keep them running; where none does (a container, WSL without systemd) their
+   * services would never start. An image (--root) starts them at boot. Read-only.
+   */
+  serviceManager(ctx: Context): Promise<ServiceManager>;
   /**
    * What hostalias may have installed, found by its own markers (managed headers, the alias
    * label, marked blocks) for `down` when state.json is missing or unreadable: one state per

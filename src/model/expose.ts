@@ -69,7 +69,11 @@ function describeListeners(on: readonly PortListener[]): string {
  * (127.0.0.1 or a wildcard: faster, no process, `--keep-source` possible); a relay when only ::1
  * listens, and also when nothing listens yet, because the relay tries 127.0.0.1 and ::1 and
  * follows the service to whichever family it starts on. `listeners` null: unknown (the platform
- * can't list them, or an image is built with --root): kernel, the path that needs no listener list. Pure; throws a usage error for `--keep-source` with a relay.
+ * can't list them, or an image is built with --root): kernel, the path that needs no listener list.
+ * `relays` says whether a relay can run here as a service: where no service manager runs (a
+ * container, WSL without systemd) its unit would never start, so a port that needs one is refused
+ * (exit 7) with the way that works, a relay in the foreground, and a port nothing listens on yet
+ * gets kernel rules. Pure; throws a usage error for `--keep-source` with a relay.
  */
 export function chooseExposeVia(
   choice: ExposeViaChoice,
@@ -77,6 +81,7 @@ export function chooseExposeVia(
   listeners: readonly PortListener[] | null,
   unknown?: { via: ExposeVia; reason: string },
   hostalias: FixCommand = defaultFix,
+  relays: ServiceManager = { runs: true, why: '' },
 ): ExposeDecision {
   const on = (listeners ?? []).filter((l) => l.proto === spec.proto && l.port === spec.to);
   const v4 = on.some((l) => reachedByKernel(l.address));
@@ -87,8 +92,17 @@ export function chooseExposeVia(
       `--keep-source needs the kernel path, which reaches 127.0.0.1 only; ${why}`,
       `make the service listen on 127.0.0.1:${spec.to} too, or drop --keep-source (${hostalias(example)})`,
     );
+  // The relay of an expose serves ALIAS:PORT and reaches 127.0.0.1 or ::1 on `to`: what `forward PORT --to TO` does in a terminal.
+  const foreground = hostalias(['forward', describeExpose(spec), ...(spec.to !== spec.port ? ['--to', String(spec.to)] : [])], 'user');
+  const noRelay = (why: string) =>
+    new HostaliasError(
+      'unsupported',
+      `exposing ${describeExpose(spec)}: ${why}, and a relay can't start here: ${relays.why}, so its service would never run; nothing was changed`,
+      `${foreground}  # the relay in the foreground (Ctrl-C stops it; containers reach ${describeExpose(spec)} while it runs)`,
+    );
   if (choice === 'relay') {
     if (spec.keepSource) throw keepSourceError('--via relay connects from the relay itself');
+    if (!relays.runs) throw noRelay('--via relay asks for a relay');
     return { via: 'relay', reason: 'chosen with --via relay', notes: [] };
   }
   if (choice === 'kernel') {
@@ -114,17 +128,32 @@ export function chooseExposeVia(
     if (v6only) throw keepSourceError(`the service listens on [::1]:${spec.to} only`);
     return { via: 'kernel', reason: `nothing listens on port ${spec.to} yet; --keep-source needs the kernel path (127.0.0.1)`, notes: [] };
   }
-  if (v6only)
+  if (v6only) {
+    if (!relays.runs) throw noRelay(`the service listens on [::1]:${spec.to} only, which no kernel rule can reach from a container`);
     return {
       via: 'relay',
       reason: `the service listens on [::1]:${spec.to} only, which no kernel rule can reach from a container: a relay carries it`,
       notes: [],
     };
+  }
+  if (!relays.runs)
+    return {
+      via: 'kernel',
+      reason: `nothing listens on port ${spec.to} yet, and no relay can run as a service here (${relays.why}): kernel rules to 127.0.0.1`,
+      notes: [`a service that starts on [::1]:${spec.to} only needs the relay in the foreground: ${foreground}`],
+    };
   return {
     via: 'relay',
     reason: `nothing listens on port ${spec.to} yet: a relay reaches the service on 127.0.0.1 or ::1, whichever it starts on`,
-    notes: [`once the service listens on 127.0.0.1:${spec.to}, sudo ${example} again moves it to kernel rules (no relay process)`],
+    notes: [`once the service listens on 127.0.0.1:${spec.to}, ${hostalias(example)} again moves it to kernel rules (no relay process)`],
   };
+}
+
+/** Whether a service manager runs here to start relays (systemd, launchd), and why not. */
+export interface ServiceManager {
+  runs: boolean;
+  /** Why none runs ("PID 1 is not systemd…"); empty when one does. */
+  why: string;
 }
 
 /** The exposes carried by kernel rules (pf on macOS): those not relayed. Pure. */

@@ -21,6 +21,7 @@ import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { stopChild, waitOutput } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
 import { execStart, rooted, snapshot, tempRoot, cliFix } from '../support/e2e.js';
+import { mkdir, rm } from 'node:fs/promises';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 
 const ALIAS = '10.254.254.254';
@@ -41,13 +42,19 @@ async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns
   return child;
 }
 
-/** A lab namespace with dockerd, a busybox image and the alias up (`up --persist none`); all removed after the test. */
-async function lab(t: TestContext, tag: string) {
+/**
+ * A lab namespace with dockerd, a busybox image and the alias up (`up --persist none`); all removed
+ * after the test. With `systemd` (the default) the files root says systemd runs (its
+ * /run/systemd/system), so relays are installed as units, which the test starts itself (service
+ * managers are not called under --files-root); without, the root is a machine where none runs.
+ */
+async function lab(t: TestContext, tag: string, opts: { systemd?: boolean } = {}) {
   const ns = await withNetns(t, tag);
   const d = await startDockerd(ns);
   t.after(() => d.stop());
   const image = await buildBusyboxImage(d);
   const root = await tempRoot(t, tag);
+  if (opts.systemd !== false) await mkdir(join(root, 'run/systemd/system'), { recursive: true });
   const cli = (args: readonly string[]) => runCli(ns, [...args, '--files-root', root], { env: d.env });
   const up = await cli(['up', '--persist', 'none']);
   assert.equal(up.code, 0, up.stderr);
@@ -140,6 +147,10 @@ test('a ::1-only dev server: expose (relay), forward with no --to, unexpose, con
   // unexpose: the unit goes (systemctl stop is skipped under --files-root: the test stops the relay as systemd would).
   const un = await cli(['unexpose', String(port)]);
   assert.equal(un.code, 0, un.stderr);
+  // One line per fact: the installed copy's removal is a step per file, said once.
+  const lines = un.stdout.split('\n').filter(Boolean);
+  assert.deepEqual(lines, [...new Set(lines)], `no line repeats:\n${un.stdout}`);
+  assert.equal(lines.filter((l) => /^✓ remove hostalias \S+, which no unit runs any more$/.test(l)).length, 1, un.stdout);
   assert.equal(existsSync(unitPath), false, 'unexpose removed the unit');
   await stopChild(relay);
   assert.equal(await container(port), '', 'after unexpose: refused again');
@@ -249,5 +260,58 @@ test('a relayed expose follows the server across families (::1 → 127.0.0.1 →
   const served = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${later}`));
   assert.equal(served?.status, 'ok', JSON.stringify(served));
 
+  assert.equal((await cli(['down'])).code, 0);
+});
+
+test('no service manager here (a container, WSL without systemd): a ::1-only server is not exposed through a unit that never starts; the foreground relay works; doctor says so for a relay recorded earlier', async (t) => {
+  const { ns, root, cli, container, doctor } = await lab(t, 'xv6n', { systemd: false });
+  const server = await startReplyServer(ns, { host: '::1', reply: 'vite-ok\n' });
+  t.after(() => server.stop());
+  const port = server.port;
+  const foreground = cliFix(`forward ${port}/tcp --files-root ${root}`);
+
+  const snap = await snapshot(root);
+  const refused = await cli(['expose', String(port)]);
+  assert.equal(refused.code, 7, refused.stderr);
+  assert.match(
+    refused.stderr,
+    new RegExp(`exposing ${port}/tcp: the service listens on \\[::1\\]:${port} only, .* and a relay can't start here: no service manager runs here`),
+  );
+  assert.ok(refused.stderr.includes(`  fix: ${foreground}  # the relay in the foreground`), refused.stderr);
+  assert.deepEqual(await snapshot(root), snap, 'nothing changed');
+  assert.equal((await cli(['expose', String(port), '--via', 'relay'])).code, 7, '--via relay alike');
+  const install = await cli(['forward', String(port), '--install']);
+  assert.equal(install.code, 7, install.stderr);
+  assert.match(install.stderr, /forward --install: a relay can't run as a service here: no service manager runs here/);
+  assert.ok(install.stderr.includes(`  fix: ${cliFix(`forward ${port} --files-root ${root}`)}  # the relay in the foreground`), install.stderr);
+  assert.deepEqual(await snapshot(root), snap, 'nothing changed');
+
+  // The way that works: the printed command, in the foreground (what a terminal runs until Ctrl-C).
+  const fg = await spawnUntil(t, ns, ['sh', '-c', `exec ${foreground.replace(/ {2}#.*$/, '')}`], 'forwarding');
+  assert.equal(await container(port), 'vite-ok', 'a container reaches the ::1 server through the foreground relay');
+  await stopChild(fg);
+
+  // A relay expose recorded while systemd ran (WSL with systemd turned off since): doctor says its unit can't start, and how to relay instead.
+  await mkdir(join(root, 'run/systemd/system'), { recursive: true });
+  assert.equal((await cli(['expose', String(port)])).code, 0);
+  await rm(join(root, 'run/systemd'), { recursive: true });
+  const down = listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${port}`));
+  assert.equal(down?.status, 'warn', JSON.stringify(down));
+  assert.match(down?.message ?? '', /the relay is not running \(its unit can't start: no service manager runs here/);
+  assert.equal(
+    down?.fix,
+    `${cliFix(`unexpose ${port}/tcp --files-root ${root}`)}  # then run the relay in the foreground: ${cliFix(`forward ${port}/tcp --files-root ${root}`)}`,
+  );
+  assert.doesNotMatch(down?.fix ?? '', /systemctl/);
+  const pasted = await ns.exec(['sh', '-c', down?.fix ?? 'false'], { allowFail: true });
+  assert.equal(pasted.code, 0, pasted.stderr);
+  assert.equal(
+    listenerFinding(await doctor(), new RegExp(`\\[::1\\]:${port}`))?.fix,
+    `${cliFix(`forward ${port} --files-root ${root}`)}  # the relay in the foreground: no service manager runs here to keep one`,
+    'not exposed: the way that works here, not an expose it would refuse',
+  );
+  const again = await spawnUntil(t, ns, [process.execPath, cliPath(), 'forward', `${port}/tcp`, '--files-root', root], 'forwarding');
+  assert.equal(await container(port), 'vite-ok', 'and the foreground relay takes the port');
+  await stopChild(again);
   assert.equal((await cli(['down'])).code, 0);
 });

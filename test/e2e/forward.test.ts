@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
@@ -100,6 +101,7 @@ test('forward: a container reaches 127.0.0.1-only TCP and UDP servers through th
 test('forward --install writes a unit (service calls skipped under --root); down removes it', async (t) => {
   const ns = await withNetns(t, 'fwdi');
   const root = await tempRoot(t, 'fwdi');
+  await mkdir(join(root, 'run/systemd/system'), { recursive: true }); // a machine where systemd runs: the unit is installed
   const unit = join(root, 'etc/systemd/system/hostalias-forward-5432-tcp.service');
   const wants = join(root, 'etc/systemd/system/multi-user.target.wants/hostalias-forward-5432-tcp.service');
   const inst = await runCli(ns, ['forward', '5432', '--install', '--files-root', root, '--to', '127.0.0.1:15432']);
@@ -196,6 +198,7 @@ function execStartOf(unitText: string): string[] {
 test('forward --install keeps the relay options in the unit; installing again with others rewrites it; the unit runs with them', async (t) => {
   const ns = await withNetns(t, 'fwdo');
   const root = await tempRoot(t, 'fwdo');
+  await mkdir(join(root, 'run/systemd/system'), { recursive: true }); // a machine where systemd runs
   const unitPath = join(root, 'etc/systemd/system/hostalias-forward-7000-tcp.service');
   const hold = ns.spawn([process.execPath, '-e', HOLD_SERVER_JS]);
   t.after(() => stopChild(hold));

@@ -206,6 +206,7 @@ test('boot units name only the installed copy; with the clone and its node delet
   const root = join(base, 'root');
   await mkdir(join(root, 'lib/systemd'), { recursive: true });
   await writeFile(join(root, 'lib/systemd/systemd'), ''); // a systemd machine: the firewall units are written
+  await mkdir(join(root, 'run/systemd/system'), { recursive: true }); // where systemd runs: relays are installed as units
 
   const ns = await withNetns(t, 'units');
   const cli = (args: string[]) => ns.exec([node, join(clone, 'dist/cli/main.js'), ...args, '--files-root', root], { allowFail: true, timeoutMs: 120_000 });

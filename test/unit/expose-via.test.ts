@@ -120,3 +120,32 @@ test('a relayed expose is a forward unit with --for-expose and no firewall rule;
   ]);
   assert.deepEqual(managedForwards(desired({ exposes: [kernel] })), []);
 });
+
+test('chooseExposeVia where no service manager runs: a port that needs a relay is refused (exit 7) with the foreground relay as the fix; nothing listening gets kernel rules', () => {
+  const none = { runs: false, why: 'no service manager runs here (/run/systemd/system is missing)' };
+  const fix = (args: string | readonly string[], needs?: string) => `[${needs ?? 'change'}] hostalias ${typeof args === 'string' ? args : args.join(' ')}`;
+  const refused = (f: () => unknown, why: RegExp, foreground: string) =>
+    assert.throws(f, (e: unknown) => {
+      assert.ok(e instanceof HostaliasError);
+      assert.equal(e.code, 'unsupported');
+      assert.match(e.message, why);
+      assert.match(e.message, /a relay can't start here: no service manager runs here .*; nothing was changed$/);
+      assert.equal(e.fix, `${foreground}  # the relay in the foreground (Ctrl-C stops it; containers reach 5173/tcp while it runs)`);
+      return true;
+    });
+  refused(
+    () => chooseExposeVia('auto', parseExpose('5173'), [tcp('::1')], undefined, fix, none),
+    /the service listens on \[::1\]:5173 only/,
+    '[user] hostalias forward 5173/tcp',
+  );
+  refused(() => chooseExposeVia('relay', parseExpose('5173'), [], undefined, fix, none), /--via relay asks for a relay/, '[user] hostalias forward 5173/tcp');
+  assert.throws(
+    () => chooseExposeVia('auto', parseExpose('5173', { to: '3000' }), [tcp('::1', 3000)], undefined, fix, none),
+    (e: unknown) => e instanceof HostaliasError && e.fix?.startsWith('[user] hostalias forward 5173/tcp --to 3000  #') === true,
+  );
+  const pending = chooseExposeVia('auto', parseExpose('5173'), [], undefined, fix, none);
+  assert.equal(pending.via, 'kernel');
+  assert.match(pending.reason, /no relay can run as a service here/);
+  assert.equal(chooseExposeVia('auto', parseExpose('5173'), [tcp('127.0.0.1')], undefined, fix, none).via, 'kernel', '127.0.0.1: kernel rules, as anywhere');
+  assert.equal(chooseExposeVia('auto', parseExpose('5173'), [tcp('::1')], undefined, fix).via, 'relay', 'negative control: where one runs, the relay');
+});

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DEFAULT_IP } from '../../model/address.js';
 import { FORWARD_SCHEDULES, MAX_FORWARD_OPTION, RELAY_DEFAULTS, RELAY_OPTIONS, type ForwardSpec, type RelayOptionKey } from '../../model/config.js';
 import { loadState } from '../../engine/state-store.js';
-import { usageError } from '../../model/errors.js';
+import { HostaliasError, usageError } from '../../model/errors.js';
 import { startForwarder, type Schedule } from '../../forward/forwarder.js';
 import { relayDataPath } from '../../forward/native-relay.js';
 import {
@@ -138,6 +138,19 @@ async function runInstall(io: CliIO, portArg: string, flags: ForwardFlags, opts:
   if (flags.listen !== undefined) spec.listen = parseListenAddress(flags.listen);
   // The options as given, so the service runs with exactly them; installing again with others rewrites it.
   Object.assign(spec, opts);
+  const manager = flags.uninstall ? null : await ctx.backend.serviceManager(ctx);
+  if (manager && !manager.runs) {
+    // Its unit would never start: the same relay in a terminal works.
+    const foreground = cliFix(
+      commandArgs().filter((a) => a !== '--install' && a !== '--dry-run' && a !== '-n'),
+      'user',
+    );
+    throw new HostaliasError(
+      'unsupported',
+      `forward --install: a relay can't run as a service here: ${manager.why}; nothing was changed`,
+      `${foreground}  # the relay in the foreground (Ctrl-C stops it)`,
+    );
+  }
   const same = (f: ForwardSpec) => f.port === port && f.proto === proto;
   const res = await converge(
     ctx,

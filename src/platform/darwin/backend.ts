@@ -58,6 +58,10 @@ export const darwinBackend: Backend = {
     const name = forwardLabel(spec);
     return { name, logs: `tail -f ${forwardLogPath(name)}` };
   },
+  // launchd is PID 1 on every Mac.
+  async serviceManager() {
+    return { runs: true, why: '' };
+  },
   previewRunner(fs, host, recorded) {
     return new MacPreviewRunner(fs, host, recorded);
   },

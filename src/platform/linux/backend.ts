@@ -11,6 +11,7 @@ import { linuxParts } from './parts.js';
 import { readListeners, readSocketOwners } from './doctor/proc-reader.js';
 import { DNS_UNIT } from './dns-unit.js';
 import { LinuxPreviewRunner } from './preview-runner.js';
+import { systemdManager } from './systemd.js';
 
 /** Linux: iproute2 alias on lo, five persistence kinds, nftables/iptables, systemd units. */
 export const linuxBackend: Backend = {
@@ -44,6 +45,7 @@ export const linuxBackend: Backend = {
     const name = unitName(spec);
     return { name, logs: `journalctl -u ${name}` };
   },
+  serviceManager: systemdManager,
   previewRunner(_fs, host) {
     return new LinuxPreviewRunner(host);
   },

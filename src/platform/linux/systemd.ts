@@ -1,6 +1,7 @@
 import type { Context } from '../../model/context.js';
 import { readLiveFile } from '../../fs/system-fs.js';
 import { isPlainWord } from '../../model/shell.js';
+import type { ServiceManager } from '../../model/expose.js';
 
 /** The init system of the machine a context changes: observed once per context, then passed around. */
 export interface InitFacts {
@@ -31,6 +32,20 @@ export function observeInit(ctx: Context): Promise<InitFacts> {
   let facts = seen.get(ctx);
   if (!facts) seen.set(ctx, (facts = readInit(ctx)));
   return facts;
+}
+
+/**
+ * Whether systemd runs here to start the relays' units (sd_booted(3): /run/systemd/system, under
+ * --files-root the folder's own, so a test can say either); an image (--root) starts them at boot.
+ * Read-only.
+ */
+export async function systemdManager(ctx: Context): Promise<ServiceManager> {
+  if (!ctx.live || (await ctx.fs.exists('/run/systemd/system'))) return { runs: true, why: '' };
+  const pid1 = ctx.fs.isRooted ? null : (await observeInit(ctx)).pid1;
+  return {
+    runs: false,
+    why: `no service manager runs here (${ctx.fs.resolve('/run/systemd/system')} is missing${pid1 ? `; PID 1 is ${pid1}, not systemd` : ''}: a container, or WSL without systemd)`,
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Listener } from './proc-net.js';
 import { readSocketOwners } from './proc-reader.js';
 import { ok, warn } from '../../../model/finding.js';
 import type { Check, Finding } from '../../../model/context.js';
+import { relayDownFix, v6OnlyFix } from './relay-down.js';
 import { linuxFacts } from './facts.js';
 
 /**
@@ -145,6 +146,8 @@ export const listenersCheck: Check = {
     const owners = await readSocketOwners(new Set(listeners.map((l) => l.inode)));
     const ports = judgeListeners(listeners, desired);
     const rules = ports.some((p) => p.reach === 'exposed') ? await facts.hostaliasRules() : null;
+    const manager = await input.ctx.backend.serviceManager(input.ctx);
+    const down = (relay: ForwardSpec | undefined) => (relay ? relayDownFix(input, relay, manager) : { why: '', fix: '' });
     const idle = relayHealth(listeners, desired).flatMap(({ relay, up, served }): Finding[] => {
       const unit = unitName(relay);
       const at = `${relay.listen ?? desired.ip}:${relay.port}/${relay.proto}`;
@@ -153,8 +156,8 @@ export const listenersCheck: Check = {
         return [
           warn(
             'listeners',
-            `${unit} should relay ${at} to ${to}, but it is not listening (and neither is the service)`,
-            `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`,
+            `${unit} should relay ${at} to ${to}, but it is not listening (and neither is the service)${relayDownFix(input, relay, manager).why}`,
+            relayDownFix(input, relay, manager).fix,
           ),
         ];
       if (up && !served)
@@ -198,20 +201,20 @@ export const listenersCheck: Check = {
           case 'relay-down':
             return warn(
               'listeners',
-              `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running`,
-              `sudo systemctl restart ${unit}; its log: journalctl -u ${unit}`,
+              `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running${down(p.relay).why}`,
+              down(p.relay).fix,
             );
           case 'family-mismatch':
             return warn(
               'listeners',
               `${head}: exposed with kernel rules, which reach 127.0.0.1:${p.port} only, and the service listens on ::1: containers are refused`,
-              hostalias(`expose ${spec}`),
+              v6OnlyFix(input, spec, manager, true),
             );
           case 'loopback-only':
             return warn(
               'listeners',
               `${head}: loopback-only, containers can't reach it at ${desired.ip}:${p.port} (expose picks kernel rules for 127.0.0.1, a relay for ::1)`,
-              hostalias(`expose ${spec}`),
+              p.listeners.every((l) => l.address === '::1') ? v6OnlyFix(input, spec, manager, false) : hostalias(`expose ${spec}`),
             );
           case 'other-address':
             return warn(

@@ -14,6 +14,7 @@ import { observeInit } from '../systemd.js';
 import type { DoctorInput } from '../../../model/context.js';
 import type { FixCommand } from '../../../model/invocation.js';
 import { kernelExposes, managedForwards } from '../../../model/expose.js';
+import { relayDownFix, v6OnlyFix } from './relay-down.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 
 async function reach(input: DoctorInput) {
@@ -47,11 +48,10 @@ export const linuxDoctor: DoctorPlatform = {
     if (result === 'refused') {
       const ports = await reach(input);
       const relayed = ports.find((p) => p.proto === 'tcp' && p.relay?.port === port);
-      if (relayed?.reach === 'relay-down')
-        return {
-          message: `the relay for ${port} (${unitName(relayed.relay ?? { port, proto: 'tcp' })}) is not running`,
-          fix: `sudo systemctl restart ${unitName({ port, proto: 'tcp' })}`,
-        };
+      if (relayed?.reach === 'relay-down' && relayed.relay) {
+        const down = relayDownFix(input, relayed.relay, await input.ctx.backend.serviceManager(input.ctx));
+        return { message: `the relay for ${port} (${unitName(relayed.relay)}) is not running${down.why}`, fix: down.fix };
+      }
       const relay = managedForwards(desired).find((f) => f.proto === 'tcp' && f.port === port);
       if (relay && !relayed)
         return {
@@ -78,12 +78,13 @@ export const linuxDoctor: DoctorPlatform = {
       if (listener?.reach === 'family-mismatch') {
         return {
           message: `the service listens on [::1]:${port} only, and the kernel rules of \`expose\` rewrite to 127.0.0.1 (IPv6 loopback can't be reached from a container by any kernel rule)`,
-          fix: hostalias(`expose ${port}`),
+          fix: v6OnlyFix(input, String(port), await input.ctx.backend.serviceManager(input.ctx), true),
         };
       }
       if (listener?.reach === 'loopback-only') {
         const v6 = listener.listeners.every((l) => l.address === '::1');
-        return { message: v6 ? `the service listens on [::1]:${port} only` : 'the service listens on loopback only', fix: hostalias(`expose ${port}`) };
+        const fix = v6 ? v6OnlyFix(input, String(port), await input.ctx.backend.serviceManager(input.ctx), false) : hostalias(`expose ${port}`);
+        return { message: v6 ? `the service listens on [::1]:${port} only` : 'the service listens on loopback only', fix };
       }
       if (!listener)
         return {
