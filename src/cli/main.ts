@@ -29,6 +29,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   expose: async () => (await import('./commands/expose.js')).registerExposeCommands,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
   resolver: async () => (await import('./commands/resolver.js')).registerResolverCommand,
+  completion: async () => (await import('./commands/completion.js')).registerCompletionCommand,
 };
 
 /** Command name → the group that registers it (help order follows GROUPS). */
@@ -45,6 +46,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   refresh: 'expose',
   doctor: 'doctor',
   resolver: 'resolver',
+  completion: 'completion',
 };
 
 /** The command word of argv (the first non-option), or null for `--version`, `--help`, none. */
@@ -67,7 +69,8 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
   const word = argv ? commandWord(argv) : null;
   const versionOnly = argv !== undefined && word === null && argv.some((a) => a === '-V' || a === '--version');
   const group = word !== null ? GROUP_OF[word] : undefined;
-  const groups = versionOnly ? [] : group ? [group] : Object.keys(GROUPS);
+  // A completion script covers every command: all of them are registered for it.
+  const groups = versionOnly ? [] : group && group !== 'completion' ? [group] : Object.keys(GROUPS);
   const registers = await Promise.all(groups.map((g) => (GROUPS[g] as () => Promise<Register>)()));
   for (const register of registers) register(program, io);
   for (const c of program.commands) c.exitOverride();
