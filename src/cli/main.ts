@@ -94,7 +94,13 @@ export async function main(argv: string[], io: CliIO, opts: MainOptions = {}): P
     }
     if (isHostaliasError(err) && err.needsRoot && opts.sudo) {
       const { rerunWithSudo } = await import('./sudo.js');
-      return rerunWithSudo(err, argv, io, opts.sudo.env, opts.sudo.interactive);
+      const code = await rerunWithSudo(err, argv, io, opts.sudo.env, opts.sudo.interactive);
+      // `down` done as root: this user's own folders go as this user (root never removes in a user's home).
+      if (code === EXIT_CODES.ok && commandWord(argv) === 'down' && !argv.some((a) => a === '--dry-run' || a === '-n')) {
+        const { removeUserFolders } = await import('./user-folders.js');
+        await removeUserFolders(io, opts.sudo.env, argv.includes('--json'));
+      }
+      return code;
     }
     if (isHostaliasError(err)) {
       io.err(`hostalias: ${err.message}`);

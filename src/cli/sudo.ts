@@ -2,7 +2,7 @@ import { EXIT_CODES, type HostaliasError } from '../model/errors.js';
 import { shellQuote } from '../model/shell.js';
 import { runInherited } from '../exec/inherit.js';
 import { selfArgv, sudoArgv, sudoWithoutPrompt } from '../exec/sudo.js';
-import { BY_NAME_ENV, detectInvocation } from '../exec/invocation.js';
+import { RERUN_ENV, detectInvocation } from '../exec/invocation.js';
 import { contextHost } from '../docker/engine-api.js';
 import { rootEnv } from '../model/invocation.js';
 import type { CliIO } from './io.js';
@@ -32,11 +32,11 @@ export async function rerunWithSudo(
   };
   if (env['HOSTALIAS_NO_SUDO'] === '1') return refuse(' (HOSTALIAS_NO_SUDO=1: not re-running it with sudo)');
   const prompt = await sudoWithoutPrompt();
-  if (prompt === 'missing') return refuse(' and sudo is not installed: run it as root', `${shellQuote(selfArgv(args))}   (as root)`);
+  if (prompt === 'missing') return refuse(' and sudo is not installed: run it as root', `${shellQuote(selfArgv(args))}  # as root`);
   if (prompt === 'no' && !interactive) return refuse('; sudo would ask for a password, but there is no terminal to ask on');
-  // The user runs `hostalias` by name and it re-runs itself: root's fix lines may say `hostalias …` too.
+  // The root process learns it is the re-run, and whether the user runs `hostalias` by name (its fix lines may then say `hostalias …`).
   const byName = detectInvocation({ env, isRoot: false }).self.join(' ') === 'hostalias';
-  const argv = sudoArgv(args, byName ? { ...vars, [BY_NAME_ENV]: '1' } : vars);
+  const argv = sudoArgv(args, { ...vars, [RERUN_ENV]: byName ? 'name' : 'path' });
   io.err(`hostalias: ${err.message}; running it again with sudo:`);
   io.err(`  ${shellQuote(argv)}`);
   // sudo relays the terminal's signals to the command itself; forwarding them too would double them.

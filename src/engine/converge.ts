@@ -18,6 +18,7 @@ import { clearIntent, loadIntent, loadState, saveIntent, saveState } from './sta
 import { LenientFs } from '../fs/lenient-fs.js';
 import { NEEDS_ROOT_OUTPUT } from '../exec/runner.js';
 import type { Runner } from '../model/runner.js';
+import { DEFAULT_IP } from '../model/address.js';
 import { shellQuote } from '../model/shell.js';
 
 export interface ChangeOptions {
@@ -356,8 +357,25 @@ export function up(ctx: Context, changes: Partial<Desired>, opts: ChangeOptions 
   return converge(ctx, (state) => resolveDesired(state, changes), opts);
 }
 
-export function down(ctx: Context, opts: ChangeOptions = {}): Promise<ChangeResult> {
-  return converge(ctx, () => null, opts);
+/**
+ * `down`: removes everything hostalias installed (see convergeDown), then says what it leaves: the
+ * `hostalias forward` relays started by hand that still listen on the alias (pid, port, how to
+ * stop them).
+ */
+export async function down(ctx: Context, opts: ChangeOptions = {}): Promise<ChangeResult> {
+  const res = await converge(ctx, () => null, opts);
+  if (!ctx.live || !ctx.backend.relaysOn) return res;
+  const ip = res.previous?.desired.ip ?? DEFAULT_IP;
+  for (const r of await ctx.backend.relaysOn(ip)) {
+    res.plan.notes.push(
+      planNote(
+        'relay-left',
+        `still listening on ${ip}:${r.port}/${r.proto}: \`${shellQuote(['hostalias', ...r.argv.slice(r.argv.indexOf('forward'))])}\` (pid ${r.pid}), a relay down does not stop: stop it with kill ${r.pid} (or Ctrl-C in its terminal)`,
+        { ip, port: r.port, proto: r.proto, pid: r.pid },
+      ),
+    );
+  }
+  return res;
 }
 
 export interface StatusReport {

@@ -16,6 +16,21 @@ export function userJournalPath(env: Record<string, string | undefined>): string
   return join(base, 'hostalias', 'journal.log');
 }
 
+/**
+ * The folders hostalias keeps a user's own files in: `hostalias run`'s cache ($XDG_CACHE_HOME or
+ * ~/.cache) and the journal of `compose` ($XDG_STATE_HOME or ~/.local/state). `down` removes them
+ * as that user, or names them. Pure; empty without HOME or XDG folders to say where.
+ */
+export function userFolders(env: Record<string, string | undefined>): Array<{ dir: string; what: string }> {
+  const home = env['HOME'];
+  const cache = env['XDG_CACHE_HOME'] || (home ? join(home, '.cache') : null);
+  const state = env['XDG_STATE_HOME'] || (home ? join(home, '.local', 'state') : null);
+  return [
+    ...(cache ? [{ dir: join(cache, 'hostalias'), what: "`hostalias run`'s cache" }] : []),
+    ...(state ? [{ dir: join(state, 'hostalias'), what: "`hostalias compose`'s journal" }] : []),
+  ];
+}
+
 /** A user-file plan only writes files; a command in it is a bug, refused before anything runs. */
 const noCommands: Runner = {
   run: (argv) => Promise.reject(new HostaliasError('failed', `a change to user files runs no commands (asked to run ${argv[0] ?? ''})`)),

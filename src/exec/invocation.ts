@@ -8,11 +8,18 @@ import { findOnPath, realPathOrNull } from '../fs/which.js';
 import { bundleDirs, selfPath } from './runtime.js';
 
 /**
- * Set by the CLI on its sudo re-run when the person who started it ran `hostalias` by name (so
- * that name on their PATH is this installation, and it re-runs itself): the root process then
- * prints fix lines as `hostalias …` for them, not `sudo NODE MAIN.JS …`. Read only as "1".
+ * Set by the CLI on its sudo re-run: `name` when the person who started it runs `hostalias` by
+ * name (that name on their PATH is this installation, and it re-runs itself), so the root process
+ * prints fix lines as `hostalias …` for them, not `sudo NODE MAIN.JS …`; `path` otherwise. It also
+ * tells the root process that the user's own process is still there (it cleans up the user's own
+ * files after `down`). Only ever read to choose what to print.
  */
-export const BY_NAME_ENV = 'HOSTALIAS_BY_NAME';
+export const RERUN_ENV = 'HOSTALIAS_RERUN';
+
+/** This root process is the CLI's sudo re-run for a user who is still waiting for it. */
+export function isRerun(env: Readonly<Record<string, string | undefined>>): boolean {
+  return env['SUDO_USER'] !== undefined && (env[RERUN_ENV] === 'name' || env[RERUN_ENV] === 'path');
+}
 
 /** `main` is a CLI bundle's entry: main.js next to the bundle's runtime.json. */
 function isBundleMain(main: string): boolean {
@@ -53,7 +60,7 @@ export interface InvocationFacts {
 /**
  * How the reader runs this hostalias. The reader is who started the process: the user itself, or,
  * for root with SUDO_USER set, the user who ran sudo (directly, or through the CLI's re-run, which
- * says so with BY_NAME_ENV). Read-only.
+ * says so with RERUN_ENV). Read-only.
  */
 export function detectInvocation({ env, isRoot }: InvocationFacts): Invocation {
   const entry = cliEntry();
@@ -65,8 +72,8 @@ export function detectInvocation({ env, isRoot }: InvocationFacts): Invocation {
   // What root runs for this user must ask the user's engine too (the re-run passes the same).
   const vars = Object.entries(rootEnv(env)).map(([k, v]) => `${k}=${v}`);
   if (isRoot && env['SUDO_USER']) {
-    const reader = env[BY_NAME_ENV] === '1' ? ['hostalias'] : absolute;
-    return { self: reader, root: ['sudo', ...vars, ...(byName ? ['hostalias'] : absolute)], rerun: env[BY_NAME_ENV] === '1' };
+    const reader = env[RERUN_ENV] === 'name' ? ['hostalias'] : absolute;
+    return { self: reader, root: ['sudo', ...vars, ...(byName ? ['hostalias'] : absolute)], rerun: env[RERUN_ENV] === 'name' };
   }
   const self = byName ? ['hostalias'] : absolute;
   if (isRoot) return { self, root: self, rerun: true };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { dirname } from 'node:path';
 import { readLiveLink } from './system-fs.js';
 
@@ -65,4 +66,26 @@ export async function writeUserCache(path: string, text: string, mtimeMs: number
 export async function removeUserCache(path: string): Promise<void> {
   const st = await lstat(path).catch(() => null);
   if (st && st.uid === process.geteuid?.()) await rm(path, { force: true });
+}
+
+/**
+ * Removes a folder of this user's own that hostalias keeps files in (~/.cache/hostalias, the
+ * state folder): every file and link in it this user owns (links themselves, never what they
+ * point to), then the folder when nothing else is left. Only for a folder this user owns, which is
+ * no link; folders inside and another user's files are left, and the answer says so. Never run
+ * as root on a user's home: the caller removes its own folders as itself.
+ */
+export async function removeOwnFolder(dir: string): Promise<'removed' | 'absent' | 'kept'> {
+  const me = process.geteuid?.();
+  const st = await lstat(dir).catch(() => null);
+  if (st === null) return 'absent';
+  if (!st.isDirectory() || st.uid !== me) return 'kept';
+  for (const name of await readdir(dir)) {
+    const entry = await lstat(join(dir, name)).catch(() => null);
+    if (entry && !entry.isDirectory() && entry.uid === me) await rm(join(dir, name), { force: true });
+  }
+  return rmdir(dir).then(
+    () => 'removed' as const,
+    () => 'kept' as const,
+  );
 }

@@ -179,6 +179,12 @@ export interface Backend {
    */
   serviceManager(ctx: Context): Promise<ServiceManager>;
   /**
+   * The `hostalias forward` processes listening on `ip` in this network namespace (relays started
+   * by hand in a terminal, which `down` does not stop): `down` names them. Read-only; absent where
+   * the platform can't tell.
+   */
+  relaysOn?(ip: string): Promise<Array<{ pid: number; port: number; proto: 'tcp' | 'udp'; argv: string[] }>>;
+  /**
    * What hostalias may have installed, found by its own markers (managed headers, the alias
    * label, marked blocks) for `down` when state.json is missing or unreadable: one state per
    * alias found, and what was found. Read-only.

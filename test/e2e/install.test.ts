@@ -177,7 +177,7 @@ test('nvm user with passwordless sudo: `hostalias up` re-runs itself through sud
   const r = await asUser(['hostalias', 'up', '--persist', 'none', '--files-root', root]);
   assert.equal(r.code, 0, r.stderr);
   // The re-run says that the user runs `hostalias` by name, so root's fix lines may say `hostalias …` too.
-  const rerun = `sudo HOSTALIAS_BY_NAME=1 ${join(nvmBin, 'node')} ${script} up --persist none --files-root ${root}`;
+  const rerun = `sudo HOSTALIAS_RERUN=name ${join(nvmBin, 'node')} ${script} up --persist none --files-root ${root}`;
   assert.ok(r.stderr.includes(`running it again with sudo:\n  ${rerun}\n`), r.stderr);
   assert.match(r.stdout, /10\.254\.254\.254/);
   assert.ok((await loAddrs(ns)).includes(`${ALIAS}/32 lo:hostalias`), 'the alias is up in the namespace');

@@ -93,7 +93,7 @@ test('the sudo re-run keeps the user engine (DOCKER_HOST): root doctor with that
   assert.equal(up.code, 0, up.stderr);
   assert.ok(
     up.stderr.includes(
-      `running it again with sudo:\n  sudo DOCKER_HOST=${d.host} HOSTALIAS_BY_NAME=1 ${user.node} ${user.main} up --files-root ${root} --persist systemd\n`,
+      `running it again with sudo:\n  sudo DOCKER_HOST=${d.host} HOSTALIAS_RERUN=name ${user.node} ${user.main} up --files-root ${root} --persist systemd\n`,
     ),
     up.stderr,
   );

@@ -12,7 +12,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { BY_NAME_ENV, detectInvocation, hostaliasOnPathIs } from '../../src/exec/invocation.js';
+import { RERUN_ENV, detectInvocation, hostaliasOnPathIs } from '../../src/exec/invocation.js';
 import { selfPath } from '../../src/exec/runtime.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
 import { DEFAULT_INVOCATION, fixCommand, hostaliasLine, rootEnv, type Invocation } from '../../src/model/invocation.js';
@@ -66,7 +66,7 @@ test('detectInvocation: by name only when PATH finds this installation; root und
   const underSudo = detectInvocation({ env: { PATH: '/usr/bin', SUDO_USER: 'me' }, isRoot: true });
   assert.deepEqual(underSudo, { self: [process.execPath, main], root: ['sudo', process.execPath, main], rerun: false }, 'the user who ran sudo reads it');
   assert.equal(hostaliasLine(underSudo, 'up'), `sudo ${process.execPath} ${main} up`);
-  const rerunByName = detectInvocation({ env: { PATH: '/usr/bin', SUDO_USER: 'me', [BY_NAME_ENV]: '1' }, isRoot: true });
+  const rerunByName = detectInvocation({ env: { PATH: '/usr/bin', SUDO_USER: 'me', [RERUN_ENV]: 'name' }, isRoot: true });
   assert.equal(hostaliasLine(rerunByName, 'up'), 'hostalias up', "the re-run of a user's `hostalias`: their name works");
   assert.equal(hostaliasLine(rerunByName, 'doctor', 'root'), `sudo ${process.execPath} ${main} doctor`);
   const secureFinds = detectInvocation({ env: { PATH: bin, SUDO_USER: 'me' }, isRoot: true });

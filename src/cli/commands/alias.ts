@@ -10,6 +10,8 @@ import { refuseLinuxOnly } from '../linux-only.js';
 import { addCommonOptions, commandArgs, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { fixCommand } from '../../model/invocation.js';
+import { isRerun } from '../../exec/invocation.js';
+import type { Context } from '../../model/context.js';
 import { printChange } from '../render-change.js';
 
 interface UpFlags extends CommonOptions {
@@ -33,6 +35,19 @@ export function upChanges(flags: UpFlags): Partial<Desired> {
 
 /** Extra `up` flags contributed by other features (docker daemon, firewall); see main.ts. */
 export type UpFlagExtension = { add(cmd: Command): void; changes(flags: Record<string, unknown>): Partial<Desired> };
+
+/**
+ * After `down`: the user's own hostalias folders. Root in a root shell removes its own (not for a
+ * system under --root/--files-root, which is not this one); under a `sudo` typed by hand it names
+ * the user's; after the CLI's own re-run the user's process removes them itself (main.ts).
+ */
+async function leaveUserFolders(io: CliIO, ctx: Context, json: boolean): Promise<void> {
+  if (!ctx.isRoot || ctx.fs.isRooted || isRerun(ctx.env)) return;
+  const { nameUserFolders, removeUserFolders } = await import('../user-folders.js');
+  const user = ctx.env['SUDO_USER'];
+  if (user) await nameUserFolders(io, user, json);
+  else await removeUserFolders(io, ctx.env, json);
+}
 
 export function registerAliasCommands(program: Command, io: CliIO, extensions: UpFlagExtension[] = []): void {
   const upCmd = addCommonOptions(program.command('up'), true)
@@ -67,6 +82,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
       const ctx = contextFrom(flags);
       const res = await down(ctx, { dryRun: flags.dryRun, args: commandArgs() });
       printChange(io, ctx, 'down', res, { json: flags.json, already: 'already down: nothing hostalias installed is left' });
+      if (!flags.dryRun) await leaveUserFolders(io, ctx, flags.json === true);
     });
 
   addCommonOptions(program.command('status'), false)

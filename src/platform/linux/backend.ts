@@ -8,7 +8,7 @@ import { discoverLinux } from './discover.js';
 import { listAddresses } from './ip.js';
 import { observePersistProbes } from './observe.js';
 import { linuxParts } from './parts.js';
-import { readListeners, readSocketOwners } from './doctor/proc-reader.js';
+import { readListeners, readRelaysOn, readSocketOwners } from './doctor/proc-reader.js';
 import { DNS_UNIT } from './dns-unit.js';
 import { LinuxPreviewRunner } from './preview-runner.js';
 import { systemdManager } from './systemd.js';
@@ -46,6 +46,7 @@ export const linuxBackend: Backend = {
     return { name, logs: `journalctl -u ${name}` };
   },
   serviceManager: systemdManager,
+  relaysOn: readRelaysOn,
   previewRunner(_fs, host) {
     return new LinuxPreviewRunner(host);
   },

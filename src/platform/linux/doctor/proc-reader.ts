@@ -33,21 +33,53 @@ export async function readListeners(): Promise<Listener[]> {
  */
 export async function readSocketOwners(inodes: ReadonlySet<number>): Promise<Map<number, string>> {
   const owners = new Map<number, string>();
-  if (inodes.size === 0) return owners;
+  const comms = new Map<number, Promise<string | null>>();
+  for (const [inode, pid] of await readSocketPids(inodes)) {
+    if (!comms.has(pid))
+      comms.set(
+        pid,
+        readLiveFile(`/proc/${pid}/comm`).then((c) => c?.trim() ?? null),
+      );
+    const comm = await comms.get(pid);
+    owners.set(inode, comm ? `${comm}[${pid}]` : `pid ${pid}`);
+  }
+  return owners;
+}
+
+/** Socket inode → the PID of a process holding it, for the fds this user may read. Read-only. */
+export async function readSocketPids(inodes: ReadonlySet<number>): Promise<Map<number, number>> {
+  const found = new Map<number, number>();
+  if (inodes.size === 0) return found;
   const pids = (await listLiveDir('/proc')).filter((e) => /^\d+$/.test(e));
   await Promise.all(
     pids.map(async (pid) => {
-      const fds = await listLiveDir(`/proc/${pid}/fd`);
-      let comm: string | null | undefined;
-      for (const fd of fds) {
+      for (const fd of await listLiveDir(`/proc/${pid}/fd`)) {
         const inode = socketInode((await readLiveLink(`/proc/${pid}/fd/${fd}`)) ?? '');
-        if (inode === null || !inodes.has(inode) || owners.has(inode)) continue;
-        comm ??= (await readLiveFile(`/proc/${pid}/comm`))?.trim() ?? null;
-        owners.set(inode, comm ? `${comm}[${pid}]` : `pid ${pid}`);
+        if (inode !== null && inodes.has(inode) && !found.has(inode)) found.set(inode, Number(pid));
       }
     }),
   );
-  return owners;
+  return found;
+}
+
+/**
+ * The `hostalias forward` processes listening on `ip` (a relay started by hand in a terminal, or one
+ * a service manager did not stop), with their port and command line. Read-only; without root
+ * only this user's own processes are seen.
+ */
+export async function readRelaysOn(ip: string): Promise<Array<{ pid: number; port: number; proto: 'tcp' | 'udp'; argv: string[] }>> {
+  const on = (await readListeners()).filter((l) => l.address === ip || l.address === `::ffff:${ip}`);
+  const pids = await readSocketPids(new Set(on.map((l) => l.inode)));
+  const relays = await Promise.all(
+    on.map(async (l) => {
+      const pid = pids.get(l.inode);
+      if (pid === undefined) return null;
+      const argv = ((await readLiveFile(`/proc/${pid}/cmdline`)) ?? '').split('\0').filter((a) => a !== '');
+      const cli = argv.findIndex((a) => /(^|\/)(main\.js|hostalias)$/.test(a));
+      return cli >= 0 && argv[cli + 1] === 'forward' ? { pid, port: l.port, proto: l.proto, argv } : null;
+    }),
+  );
+  return relays.filter((r): r is NonNullable<typeof r> => r !== null);
 }
 
 /** Command lines of every process whose name is `name`, as argv arrays. Read-only. */
