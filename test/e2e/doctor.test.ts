@@ -127,6 +127,32 @@ test('doctor: a 127.0.0.1-only listener → listeners warns with `hostalias expo
   }
 });
 
+test('doctor: the exposed 127.0.0.1:15432 service stopped → plain doctor names the port; --probe says to start it, never to bind 0.0.0.0', async () => {
+  // Exposed by the test before (kernel rules to 127.0.0.1:15432); its server has stopped since.
+  const r = await doctor();
+  const stopped = of(r.findings, 'listeners').find((f) => f.message.startsWith('15432/tcp is exposed'));
+  assert.equal(stopped?.status, 'warn', JSON.stringify(of(r.findings, 'listeners')));
+  assert.match(stopped?.message ?? '', /nothing listens on port 15432: containers are refused at 10\.254\.254\.254:15432 until the service runs again/);
+  assert.match(stopped?.fix ?? '', /^start the service on 127\.0\.0\.1:15432/);
+  const probed = of((await doctor('--probe', '15432', '--image', image)).findings, 'probe').find((f) => /^local_host:15432: refused/.test(f.message));
+  assert.equal(probed?.status, 'fail');
+  assert.match(probed?.message ?? '', /15432 is exposed \(kernel rules to 127\.0\.0\.1:15432\), but nothing listens on port 15432: the service is not running/);
+  assert.match(probed?.fix ?? '', /^start the service on 127\.0\.0\.1:15432/);
+  for (const f of [stopped, probed]) assert.doesNotMatch(f?.fix ?? '', /0\.0\.0\.0/, 'a fix never opens the service wider');
+  // Started again on 127.0.0.1, as the fix says: the probe connects, the finding is gone.
+  const srv = await startReplyServer(ns, { host: '127.0.0.1', port: 15432 });
+  try {
+    const again = await doctor('--probe', '15432', '--image', image);
+    assert.equal(of(again.findings, 'probe').find((f) => /^local_host:15432/.test(f.message))?.status, 'ok');
+    assert.equal(
+      of(again.findings, 'listeners').find((f) => f.message.startsWith('15432/tcp is exposed')),
+      undefined,
+    );
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('doctor: `iptables -I INPUT -i docker0 -j DROP` → firewall fails with the delete command; passes after it', async () => {
   await ns.exec(['iptables', '-I', 'INPUT', '-i', 'docker0', '-j', 'DROP']);
   const r = await doctor();
