@@ -21,7 +21,11 @@ interface ExposeFlags extends CommonOptions {
 
 export function registerExposeCommands(program: Command, io: CliIO): void {
   addCommonOptions(program.command('expose'), true)
-    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)', checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)))
+    .argument(
+      '<ports...>',
+      'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)',
+      checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)),
+    )
     .description(
       'let containers and the host reach loopback-only services at ALIAS:PORT: kernel DNAT to 127.0.0.1, or a managed relay when the service listens on ::1 only (or not yet)',
     )
@@ -80,7 +84,11 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     });
 
   addCommonOptions(program.command('unexpose'), true)
-    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once', checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)))
+    .argument(
+      '<ports...>',
+      'PORT, PORT/tcp or PORT/udp; several at once',
+      checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)),
+    )
     .description('remove exposed ports (one plan); not exposed is success')
     .action(async (portArgs: string[], flags: CommonOptions) => {
       const ports = portArgs.map((p) => parsePortProto(p, EXPOSE_EXAMPLE));

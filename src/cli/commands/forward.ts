@@ -182,7 +182,11 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .description(
       'relay ALIAS:PORT to a loopback-only service on 127.0.0.1 or ::1 (userspace, no firewall rules); runs in the foreground, or as a service with --install',
     )
-    .argument('<port>', 'PORT, PORT/tcp or PORT/udp', checked((p) => parsePortProto(p, FORWARD_EXAMPLE)))
+    .argument(
+      '<port>',
+      'PORT, PORT/tcp or PORT/udp',
+      checked((p) => parsePortProto(p, FORWARD_EXAMPLE)),
+    )
     .option(
       '--to <host:port>',
       'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT',
