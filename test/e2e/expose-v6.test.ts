@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { stopChild } from '../lab/exec.js';
-import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
+import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { execStart, rooted, snapshot, spawnUntil, tempRoot, cliFix } from '../support/e2e.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
