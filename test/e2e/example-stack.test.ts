@@ -59,6 +59,7 @@ test(`${PAGE} runs as written: compose, Postgres, Redis and a dev server on ::1`
   const root = await tempRoot(t, 'stack');
   await mkdir(join(root, 'usr/lib/systemd'), { recursive: true });
   await writeFile(join(root, 'usr/lib/systemd/systemd'), '');
+  await mkdir(join(root, 'run/systemd/system'), { recursive: true }); // systemd runs there: relays are installed as units
   const work = await tempRoot(t, 'stackw');
   const bin = join(work, 'bin');
   await mkdir(bin);
