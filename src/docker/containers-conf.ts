@@ -121,6 +121,18 @@ export function ourDnsServers(text: string | null, ip: string | null, path: stri
   return Array.isArray(v) && v[0] === ip && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
 }
 
+/** The `[containers] dns_servers` list of `text` (null: none, not a list of strings, or not valid TOML). Pure. */
+export function dnsServersIn(text: string | null, path: string): string[] | null {
+  let conf: Record<string, unknown>;
+  try {
+    conf = parseContainersConf(text, path);
+  } catch {
+    return null;
+  }
+  const v = dnsServersOf(conf);
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
+}
+
 /** `text` without hostalias's dns_servers: the original's own value put back, else the key removed. Pure. */
 export function withoutOurDnsServers(text: string, ip: string, original: string | null, path: string): string {
   if (ourDnsServers(text, ip, path) === null) return text;

@@ -1,16 +1,23 @@
 /**
  * The shell script `doctor --probe` runs in a container, and the parser of its output. Pure.
- * Works with busybox (nc -w, timeout), Alpine and Debian images (getent, netcat): one line per
- * name (`R NAME ADDR`) and per name and port (`C NAME PORT RC MESSAGE`), then `D`.
+ * Works with busybox (nc -w, timeout, nslookup when /etc/hosts lacks a name), Alpine and Debian
+ * images (getent, netcat): one line per
+ * name (`R NAME ADDR`), per name and port (`C NAME PORT RC MESSAGE`) and per nameserver of the
+ * container's resolv.conf (`N ADDR`), then `D`.
  */
 export const PROBE_SCRIPT = `set +e
 names="$1"; ports="$2"
 lookup() {
-  if command -v getent >/dev/null 2>&1; then getent hosts "$1" | awk '{ print $1; exit }'
-  else awk -v n="$1" '$1 !~ /^#/ { for (i = 2; i <= NF; i++) if ($i == n) { print $1; exit } }' /etc/hosts; fi
+  if command -v getent >/dev/null 2>&1; then getent hosts "$1" | awk '{ print $1; exit }'; return; fi
+  a=$(awk -v n="$1" '$1 !~ /^#/ { for (i = 2; i <= NF; i++) if ($i == n) { print $1; exit } }' /etc/hosts)
+  if [ -z "$a" ] && command -v nslookup >/dev/null 2>&1; then
+    a=$(nslookup "$1" 2>/dev/null | awk '/^Name:/ { n = 1; next } n && /^Address/ { sub(/^Address[^:]*: */, ""); split($0, w, " "); print w[1]; exit }')
+  fi
+  echo "$a"
 }
 T=""; command -v timeout >/dev/null 2>&1 && T="timeout 8"
 command -v nc >/dev/null 2>&1 || echo "E nc-missing"
+awk '$1 == "nameserver" { print "N " $2 }' /etc/resolv.conf 2>/dev/null
 for n in $names; do a=$(lookup "$n"); echo "R $n \${a:--}"; done
 for n in $names; do
   a=$(lookup "$n"); [ -n "$a" ] || continue
@@ -27,6 +34,8 @@ export type ConnectResult = 'connected' | 'refused' | 'timeout' | 'unreachable' 
 export interface ProbeOutput {
   resolved: Array<{ name: string; address: string | null }>;
   connections: Array<{ name: string; port: number; result: ConnectResult; detail: string }>;
+  /** The container's resolv.conf nameservers, in order. */
+  nameservers: string[];
   ncMissing: boolean;
   /** The script ran to its end (`D`). */
   complete: boolean;
@@ -44,14 +53,15 @@ export function classifyConnect(rc: number, message: string): ConnectResult {
 }
 
 export function parseProbeOutput(text: string): ProbeOutput {
-  const out: ProbeOutput = { resolved: [], connections: [], ncMissing: false, complete: false };
+  const out: ProbeOutput = { resolved: [], connections: [], nameservers: [], ncMissing: false, complete: false };
   for (const line of text.split('\n')) {
     const f = line.trim().split(' ');
     if (f[0] === 'R' && f[1]) out.resolved.push({ name: f[1], address: f[2] && f[2] !== '-' ? f[2] : null });
     else if (f[0] === 'C' && f[1] && f[2] && f[3]) {
       const detail = f.slice(4).join(' ').trim();
       out.connections.push({ name: f[1], port: Number(f[2]), result: classifyConnect(Number(f[3]), detail), detail });
-    } else if (f[0] === 'E' && f[1] === 'nc-missing') out.ncMissing = true;
+    } else if (f[0] === 'N' && f[1]) out.nameservers.push(f[1]);
+    else if (f[0] === 'E' && f[1] === 'nc-missing') out.ncMissing = true;
     else if (f[0] === 'D') out.complete = true;
   }
   out.connections.sort((a, b) => a.name.localeCompare(b.name) || a.port - b.port);

@@ -3,6 +3,7 @@ import { addHostArgs } from '../docker/add-hosts.js';
 import type { Runner, RunResult } from '../model/runner.js';
 import { parseProbeOutput, pickProbeImage, PROBE_SCRIPT, type ProbeOutput } from './probe-script.js';
 import { fail, ok, warn } from '../model/finding.js';
+import { upDnsArgs } from './check-dns.js';
 import type { DoctorInput, Finding } from '../model/context.js';
 
 export interface ProbeOptions {
@@ -26,8 +27,14 @@ export async function removeProbeContainer(runner: Runner, name: string, engine:
 /** The probe's `docker run` argv (after `docker`). Pure. */
 export function probeRunArgs(name: string, image: string, input: Pick<DoctorInput, 'desired'>, ports: number[], network?: string): string[] {
   const { desired } = input;
-  // With --docker-daemon the names go through host-gateway, so the probe also tests daemon.json.
-  const hosts = desired.dockerDaemon ? desired.names.map((n) => `--add-host=${n}:host-gateway`) : addHostArgs({ ip: desired.ip, names: desired.names });
+  // With --dns the container is a plain one (no --add-host): the names must come from the resolver,
+  // as for containers other tools start. With --docker-daemon they go through host-gateway, so the
+  // probe also tests daemon.json.
+  const hosts = desired.dns
+    ? []
+    : desired.dockerDaemon
+      ? desired.names.map((n) => `--add-host=${n}:host-gateway`)
+      : addHostArgs({ ip: desired.ip, names: desired.names });
   return [
     'run',
     '--rm',
@@ -55,15 +62,54 @@ export async function defaultProbePorts(input: DoctorInput): Promise<number[]> {
   return (await input.ctx.backend.doctor.reachablePorts(input)).slice(0, 12);
 }
 
+/** Docker's embedded DNS, which containers on user networks ask; it forwards to the daemon's servers. */
+const EMBEDDED_DNS = '127.0.0.11';
+
+/**
+ * Why a plain container (`--dns`) doesn't resolve a name: its resolv.conf doesn't lead to the
+ * resolver (the engine has not read its new setting), or the resolver didn't answer it. Pure.
+ */
+export function dnsResolveFailure(
+  input: Pick<DoctorInput, 'desired' | 'hostalias'>,
+  nameservers: readonly string[],
+  engine: { cli: 'docker' | 'podman'; rootless: boolean },
+  resolverLogs: string,
+): { why: string; fix: string } {
+  const { desired, hostalias } = input;
+  const via = nameservers.includes(desired.ip) ? 'the alias' : nameservers.includes(EMBEDDED_DNS) ? `Docker's embedded DNS (${EMBEDDED_DNS})` : null;
+  if (via)
+    return {
+      why: `the container asks ${via}, but the resolver gave no address (see the dns findings)`,
+      fix: `${resolverLogs}   # the resolver's log; the dns findings name the fix`,
+    };
+  const listed = nameservers.length > 0 ? nameservers.join(', ') : 'no nameserver';
+  if (engine.cli === 'podman')
+    return {
+      why: `the container's resolv.conf lists ${listed}, not the alias: Podman doesn't have the resolver in its containers.conf`,
+      fix: hostalias(upDnsArgs(desired)),
+    };
+  return {
+    why: `the container's resolv.conf lists ${listed}, not the alias: the daemon has not read "dns" from daemon.json (it does only when it starts)`,
+    fix: engine.rootless ? 'systemctl --user restart docker   # as the user whose rootless Docker this is' : 'sudo systemctl restart docker',
+  };
+}
+
 /** Turns the container's report into findings (id `probe`), with a fix per failure. */
-export async function probeFindings(input: DoctorInput, out: ProbeOutput): Promise<Finding[]> {
+export async function probeFindings(input: DoctorInput, out: ProbeOutput, cli: 'docker' | 'podman' = 'docker'): Promise<Finding[]> {
   const { desired, hostalias } = input;
   const findings: Finding[] = [];
   if (out.ncMissing)
     findings.push(warn('probe', 'the image has no nc: connections were not tested', hostalias(['doctor', '--probe', '--image', 'busybox:stable'], 'user')));
+  const unresolved = out.resolved.some((r) => r.address !== desired.ip);
+  const rootless = desired.dns && unresolved && cli === 'docker' ? await input.engine().then((e) => e.reachable && e.rootless) : false;
   for (const r of out.resolved) {
-    if (r.address === desired.ip) findings.push(ok('probe', `${r.name} resolves to ${r.address} in the container`));
-    else if (r.address === null)
+    if (r.address === desired.ip)
+      findings.push(ok('probe', `${r.name} resolves to ${r.address} in the container${desired.dns ? ', through the resolver (no --add-host)' : ''}`));
+    else if (desired.dns) {
+      const { why, fix } = dnsResolveFailure(input, out.nameservers, { cli, rootless }, input.ctx.backend.dnsService.logs);
+      const got = r.address === null ? 'does not resolve' : `resolves to ${r.address}, not the alias ${desired.ip},`;
+      findings.push(fail('probe', `${r.name} ${got} in a plain container: ${why}`, fix));
+    } else if (r.address === null)
       findings.push(
         fail('probe', `${r.name} does not resolve in the container`, desired.dockerDaemon ? hostalias('up --docker-daemon --restart-docker') : hostalias('up')),
       );
@@ -133,7 +179,7 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
   const out = parseProbeOutput(res.stdout);
   if (!out.complete) {
     const why = (res.stderr || res.stdout).trim().split('\n').slice(-2).join(' ') || `${cli} run exited ${res.code}`;
-    const findings = await probeFindings(input, out);
+    const findings = await probeFindings(input, out, cli);
     return [
       ...findings,
       fail(
@@ -145,7 +191,7 @@ export async function runProbe(input: DoctorInput, opts: ProbeOptions): Promise<
       ),
     ];
   }
-  const findings = await probeFindings(input, out);
+  const findings = await probeFindings(input, out, cli);
   if (ports.length === 0)
     findings.push(warn('probe', 'no port was probed: no TCP listener is reachable via the alias', hostalias(['doctor', '--probe', 'PORT'], 'user')));
   return findings;

@@ -200,7 +200,7 @@ export type FindingStatus = 'ok' | 'warn' | 'fail';
 
 /**
  * One observation of `hostalias doctor`. `id` is the check that made it (stable: `alias`,
- * `persistence`, `route-conflict`, `docker`, `daemon-gateway`, `firewall`, `listeners`, `probe`);
+ * `persistence`, `route-conflict`, `docker`, `daemon-gateway`, `firewall`, `listeners`, `dns`, `probe`);
  * `fix` is the exact command that resolves anything not ok.
  */
 export interface Finding {

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
+import { stopChild, waitOutput } from '../lab/exec.js';
 import { buildGetentImage } from '../lab/getent-image.js';
 import { repoRoot, runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { snapshot, tempRoot } from '../support/e2e.js';
@@ -58,7 +59,7 @@ test('up --dns: docker run, docker-compose, Testcontainers and devcontainer up r
   );
   const again = await cli(['up', '--dns']);
   assert.match(again.stdout, /already up/, 're-planning after apply: no steps');
-  await lab.startResolver();
+  const resolver = await lab.startResolver();
   await d.restart();
   const svc = await startReplyServer(ns, { host: '127.0.0.1', reply: 'host-ok\n' });
   ok(await cli(['expose', String(svc.port)]), 'expose');
@@ -168,6 +169,73 @@ test('up --dns: docker run, docker-compose, Testcontainers and devcontainer up r
       assert.equal(r.stdout.trim().split('\n').at(-1), 'host-ok', `${r.stdout}\n${r.stderr}`);
     },
   );
+
+  await t.test('doctor: the dns check passes; the resolver killed fails it with a fix; the printed fix run makes it pass again; --probe agrees', async (tt) => {
+    type Finding = { id: string; status: 'ok' | 'warn' | 'fail'; message: string; fix: string | null };
+    const doctor = async (...args: string[]) => {
+      const r = await cli(['doctor', '--json', ...args]);
+      try {
+        return (JSON.parse(r.stdout) as { findings: Finding[] }).findings;
+      } catch {
+        throw new Error(`doctor printed no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
+      }
+    };
+    const of = (fs: Finding[], id: string) => fs.filter((f) => f.id === id);
+    const names = (fs: Finding[]) => of(fs, 'probe').filter((f) => / (resolves|does not resolve)/.test(f.message));
+    const allOk = (fs: Finding[], what: string) => {
+      assert.ok(fs.length > 0, `${what}: no finding`);
+      assert.deepEqual(
+        fs.filter((f) => f.status !== 'ok'),
+        [],
+        what,
+      );
+    };
+
+    const healthy = await doctor();
+    const dns = of(healthy, 'dns');
+    allOk(dns, 'dns with the resolver running');
+    assert.ok(
+      dns.some((f) => /^the resolver answers on 10\.254\.254\.254:53 \(udp and tcp\)/.test(f.message)),
+      JSON.stringify(dns),
+    );
+    assert.ok(
+      dns.some((f) => /^Docker \(rootful\): .*daemon\.json → 10\.254\.254\.254, 198\.51\.100\.53/.test(f.message)),
+      JSON.stringify(dns),
+    );
+    assert.ok(
+      dns.some((f) => /resolv\.conf is readable: the resolver forwards other names to 127\.0\.0\.2, 198\.51\.100\.53/.test(f.message)),
+      JSON.stringify(dns),
+    );
+    const probed = await doctor('--probe', '--image', image);
+    allOk(names(probed), 'the names in a plain container');
+    assert.ok(
+      names(probed).every((f) => f.message.endsWith('through the resolver (no --add-host)')),
+      JSON.stringify(names(probed)),
+    );
+
+    // The resolver dies (no service manager runs in the lab to start it again).
+    resolver.child.kill('SIGKILL');
+    await stopChild(resolver.child);
+    const down = await doctor();
+    const failed = of(down, 'dns').filter((f) => f.status === 'fail');
+    assert.equal(failed.length, 1, JSON.stringify(of(down, 'dns')));
+    const f = failed[0] as Finding;
+    tt.diagnostic(`resolver killed: ${f.message}\n  fix: ${f.fix}`);
+    assert.match(f.message, /^nothing answers on 10\.254\.254\.254:53 \(refused: nothing listens there\), and no service manager runs here/);
+    assert.match(f.fix ?? '', / resolver --listen 10\.254\.254\.254 --trust-iface docker0 .*--files-root /);
+    assert.ok(!(f.fix ?? '').startsWith('sudo '), `as root the fix needs no sudo: ${f.fix}`);
+    const probedDown = names(await doctor('--probe', '--image', image));
+    tt.diagnostic(`--probe: ${probedDown.map((p) => `${p.message} (fix: ${p.fix})`).join('\n')}`);
+    assert.ok(probedDown.length > 0 && probedDown.every((p) => p.status === 'fail'), JSON.stringify(probedDown));
+    assert.match(probedDown[0]?.message ?? '', /does not resolve in a plain container: the container asks the alias, but the resolver gave no address/);
+
+    // The printed fix, pasted as is (its comment included), in the namespace.
+    const fixed = ns.spawn(['sh', '-c', `exec ${f.fix}`], { env: d.env });
+    tt.after(() => stopChild(fixed, 3000));
+    await waitOutput(fixed, 'listening', 30_000);
+    allOk(of(await doctor(), 'dns'), 'dns with the resolver in the foreground');
+    allOk(names(await doctor('--probe', '--image', image)), 'the names in a plain container, through the foreground resolver');
+  });
 
   await t.test('down: the resolver unit is gone and daemon.json is byte-identical to before', async () => {
     ok(await cli(['down']), 'down');

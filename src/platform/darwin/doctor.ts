@@ -11,7 +11,9 @@ import { macExposeCheck } from './expose-check.js';
 import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
 import { managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
-import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob } from './launchd.js';
+import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob, plistPathFor } from './launchd.js';
+import { DNS_JOB_LABEL, DNS_JOB_LOG } from './dns-launchd.js';
+import { DNS_CHECK_ID, judgeResolvConf, judgeResolver, observeResolvConf, observeResolver, type ResolverService } from '../../doctor/check-dns.js';
 import { askPf, pfText } from './parts.js';
 import { guardRules, hasAppleRdrAnchor, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, pfDesiredOf, rdrRule } from './pf.js';
 
@@ -216,9 +218,33 @@ export const macEngineCheck: Check = {
   },
 };
 
+/**
+ * `dns` on macOS: with `up --dns`, the resolver's LaunchDaemon answers on the alias and resolv.conf
+ * gives it servers. No engine here reads a DNS setting on the Mac (they run in VMs), so none is checked.
+ */
+export const macDnsCheck: Check = {
+  id: DNS_CHECK_ID,
+  async run(input) {
+    if (!input.desired.dns) return [];
+    const job = await observeJob(input.ctx, DNS_JOB_LABEL);
+    const plist = plistPathFor(DNS_JOB_LABEL);
+    const service: ResolverService = {
+      name: DNS_JOB_LABEL,
+      installed: job.file !== null,
+      running: job.loaded,
+      restart: `sudo launchctl kickstart -k system/${DNS_JOB_LABEL} || sudo launchctl bootstrap system ${plist}`,
+      logs: `tail -n 50 ${DNS_JOB_LOG}`,
+      // What the LaunchDaemon runs; any user may bind port 53 on macOS 10.14 and later.
+      foreground: `${input.hostalias(['resolver', '--listen', input.desired.ip], 'user')}   # keep it running: Ctrl-C stops it`,
+    };
+    const [resolver, resolvConf] = await Promise.all([observeResolver(input, service), observeResolvConf(input)]);
+    return [...judgeResolver(resolver, input.desired, input.hostalias), ...judgeResolvConf(resolvConf, input.desired.ip)];
+  },
+};
+
 /** macOS's doctor: lo0, launchd, pf, the relays, and the shared Docker checks. No /proc, no Linux packet filter. */
 export const darwinDoctor: DoctorPlatform = {
-  checks: [macAliasCheck, macPersistenceCheck, macPfCheck, macExposeCheck, dockerCheck, dockerDesktopCheck, macEngineCheck],
+  checks: [macAliasCheck, macPersistenceCheck, macPfCheck, macExposeCheck, dockerCheck, dockerDesktopCheck, macEngineCheck, macDnsCheck],
   async startEngineFix(input) {
     // macOS has no system dockerd: the engine is a VM that its app or CLI starts.
     const host = input.ctx.env['DOCKER_HOST']?.trim() ?? '';

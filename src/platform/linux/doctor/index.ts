@@ -4,6 +4,7 @@ import { dockerDesktopCheck } from '../../../doctor/check-docker-desktop.js';
 import { wslCheck } from '../wsl.js';
 import { aliasCheck } from './check-alias.js';
 import { daemonGatewayCheck } from './check-daemon-gateway.js';
+import { dnsCheck } from './check-dns.js';
 import { firewallCheck, firewallDropFix } from './check-firewall.js';
 import { judgeListeners, listenersCheck } from './check-listeners.js';
 import { persistenceCheck } from './check-persistence.js';
@@ -28,7 +29,18 @@ function unknownDrop(hostalias: FixCommand): string {
 
 /** Linux's doctor: its checks, and what the shared probe asks of /proc and the packet filter. */
 export const linuxDoctor: DoctorPlatform = {
-  checks: [aliasCheck, persistenceCheck, routeConflictCheck, dockerCheck, dockerDesktopCheck, daemonGatewayCheck, firewallCheck, listenersCheck, wslCheck],
+  checks: [
+    aliasCheck,
+    persistenceCheck,
+    routeConflictCheck,
+    dockerCheck,
+    dockerDesktopCheck,
+    daemonGatewayCheck,
+    dnsCheck(),
+    firewallCheck,
+    listenersCheck,
+    wslCheck,
+  ],
   async reachablePorts(input) {
     // A relayed service is probed where containers reach it: the relay's port on the alias.
     return [
