@@ -44,6 +44,27 @@ export function addCommonOptions(cmd: Command, changing: boolean): Command {
   return cmd;
 }
 
+/**
+ * A parser for an option or argument that checks each value as the command will read it (throwing
+ * the command's own usage error) and keeps the text as given: a bad value is refused while the
+ * command line is parsed, before any action runs, so a parse-only check sees it too (main.ts
+ * parseCommandLine). The action reads the same text as without it.
+ */
+export function checked(check: (text: string) => unknown): (text: string) => string {
+  return (text) => {
+    check(text);
+    return text;
+  };
+}
+
+/** The same for a repeatable option or a variadic argument: every value checked, kept in order. */
+export function checkedEach(check: (text: string) => unknown): (text: string, previous: unknown) => string[] {
+  return (text, previous) => {
+    check(text);
+    return [...(Array.isArray(previous) ? (previous as string[]) : []), text];
+  };
+}
+
 /** `--root` / `--files-root` as given, checked (each needs a folder). */
 export function rootsFrom(opts: CommonOptions): { root?: string; filesRoot?: string } {
   if (opts.root === '') throw usageError('--root needs a folder', '--root /mnt/image');

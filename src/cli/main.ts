@@ -77,6 +77,36 @@ export async function buildProgram(io: CliIO, argv?: readonly string[]): Promise
   return program;
 }
 
+/** A command line as the CLI would take it, or the usage error it would print instead. */
+export type ParsedCommandLine = { ok: true; command: string | null; args: unknown[]; options: Record<string, unknown> } | { ok: false; message: string };
+
+/**
+ * Parses a command line with the real program and runs nothing: the command, the arguments and
+ * the options its action would receive, or the usage error the CLI would print (an unknown command
+ * or option, a missing or refused value; values are checked by the options' own parsers). The
+ * actions are replaced in a program built for this call only, so `main` is unchanged. `--help` and
+ * `--version` are accepted, with no command. For tools and tests that check command lines (the
+ * docs' snippets). Checks that span several options (`expose --to` with two ports) stay in the
+ * actions and are not seen here.
+ */
+export async function parseCommandLine(argv: readonly string[]): Promise<ParsedCommandLine> {
+  const io: CliIO = { out: () => undefined, err: () => undefined, exitCode: 0 };
+  let parsed: ParsedCommandLine = { ok: true, command: null, args: [], options: {} };
+  try {
+    const program = await buildProgram(io, argv);
+    for (const c of program.commands)
+      c.action(function (this: Command) {
+        parsed = { ok: true, command: this.name(), args: [...this.processedArgs], options: { ...this.opts() } };
+      });
+    await program.parseAsync([...argv], { from: 'user' });
+    return parsed;
+  } catch (err) {
+    if (err instanceof CommanderError && ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code)) return parsed;
+    if (err instanceof CommanderError || isHostaliasError(err)) return { ok: false, message: err.message };
+    throw err;
+  }
+}
+
 export interface MainOptions {
   /** Re-run a command that needs root through sudo (the real CLI; off for in-process callers). */
   sudo?: { env: Record<string, string | undefined>; interactive: boolean };

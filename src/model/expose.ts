@@ -12,10 +12,15 @@ export function describeExpose(e: ExposeSpec): string {
 /** The fix a bad `expose` port names (ports.ts parsePortProto takes it). */
 export const EXPOSE_EXAMPLE = 'hostalias expose 5432 (or 5432/tcp, 5353/udp)';
 
+/** `expose --to PORT`: the port on the loopback. Pure. */
+export function parseExposeTo(text: string): number {
+  return parsePort(text, '--to port', 'hostalias expose 5432 --to 5433');
+}
+
 /** Parses the command line's expose; `via` is decided later (chooseExposeVia), from what listens. */
 export function parseExpose(text: string, opts: { to?: string; keepSource?: boolean } = {}): ExposeSpec {
   const { port, proto } = parsePortProto(text, EXPOSE_EXAMPLE);
-  const to = opts.to === undefined ? port : parsePort(opts.to, '--to port', 'hostalias expose 5432 --to 5433');
+  const to = opts.to === undefined ? port : parseExposeTo(opts.to);
   return { port, proto, to, keepSource: opts.keepSource ?? false };
 }
 

@@ -163,6 +163,30 @@ test('doctor: `iptables -I INPUT -i docker0 -j DROP` → firewall fails with the
   assert.equal(worst((await doctor()).findings, 'firewall'), 'ok');
 });
 
+test('doctor: six levels of ten jumps to the same chains → firewall answers, each possible drop listed once', async () => {
+  const saved = (await ns.exec(['iptables-save', '-t', 'filter'])).stdout;
+  const lines = ['*filter', ...Array.from({ length: 6 }, (_, i) => `:L${i + 1} - [0:0]`)];
+  for (let level = 0; level < 6; level++) {
+    for (let i = 0; i < 10; i++) lines.push(`-A ${level === 0 ? 'INPUT' : `L${level}`} -s 198.51.100.${i}/32 -j L${level + 1}`);
+  }
+  lines.push('-A L6 -s 192.0.2.0/24 -j DROP', '-A L6 -p tcp -m tcp --dport 5432 -j DROP', 'COMMIT', '');
+  await ns.exec(['iptables-restore', '--noflush'], { input: lines.join('\n') });
+  try {
+    const r = await doctor();
+    const warned = of(r.findings, 'firewall').filter((f) => f.status === 'warn');
+    assert.deepEqual(
+      warned.map((f) => f.fix),
+      [
+        'sudo iptables -D L6 -s 192.0.2.0/24 -j DROP  # if containers should reach it',
+        'sudo iptables -D L6 -p tcp -m tcp --dport 5432 -j DROP  # if containers should reach it',
+      ],
+      JSON.stringify(of(r.findings, 'firewall')),
+    );
+  } finally {
+    await ns.exec(['iptables-restore'], { input: saved });
+  }
+});
+
 test('doctor --probe: a port that answers, one that refuses, one that drops; the container is removed', async () => {
   const open = await startReplyServer(ns, { host: '0.0.0.0', port: 18080 });
   const dropped = await startReplyServer(ns, { host: '0.0.0.0', port: 18082 });

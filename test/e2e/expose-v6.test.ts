@@ -13,14 +13,13 @@
  * Traffic stays inside the namespaces this file creates.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
-import { stopChild, waitOutput } from '../lab/exec.js';
-import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
-import { execStart, rooted, snapshot, tempRoot, cliFix } from '../support/e2e.js';
+import { stopChild } from '../lab/exec.js';
+import { cliPath, runCli, startReplyServer, withNetns } from '../lab/netns.js';
+import { execStart, rooted, snapshot, spawnUntil, tempRoot, cliFix } from '../support/e2e.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 
@@ -35,12 +34,6 @@ interface Finding {
 }
 
 /** Spawns `argv` in `ns`; resolves once it printed a line containing `needle`. */
-async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns, argv: string[], needle: string): Promise<ChildProcess> {
-  const child = ns.spawn(argv);
-  t.after(async () => void (await stopChild(child)));
-  await waitOutput(child, needle, 20_000);
-  return child;
-}
 
 /**
  * A lab namespace with dockerd, a busybox image and the alias up (`up --persist none`); all removed

@@ -13,7 +13,7 @@ import { execArgv } from '../lab/exec.js';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { startLocalRegistry, type LocalRegistry } from '../lab/local-registry.js';
 import { repoRoot, startReplyServer, tcpRequest, withNetns } from '../lab/netns.js';
-import { execStart, loAddrs, rooted, tempRoot } from '../support/e2e.js';
+import { execStart, literal, loAddrs, rooted, tempRoot } from '../support/e2e.js';
 import { RUNTIME_CURRENT, RUNTIME_DIR } from '../../src/exec/runtime.js';
 import { VERSION } from '../../src/model/version.js';
 
@@ -98,7 +98,7 @@ test('npm install -g from a git URL of a clone: the prepare script builds it', {
   const prefix = join(work, 'prefix');
   // npm 11 runs a git dependency's prepare only when allowed (--allow-scripts names the URL, its
   // resolved identity), and without --install-links links the global install to the temp clone it
-  // built in, which npm then deletes. README's git install line has both.
+  // built in, which npm then deletes. The git install line of docs/install.md has both.
   const url = `git+file://${clone}`;
   const r = await execArgv(['npm', 'install', '--global', '--prefix', prefix, '--install-links', `--allow-scripts=${url}`, url], {
     env: npmEnv(),
@@ -255,4 +255,80 @@ test('boot units name only the installed copy; with the clone and its node delet
   const down = await ns.exec([process.execPath, join(repoRoot(), 'dist/cli/main.js'), 'down', '--files-root', root], { allowFail: true });
   assert.equal(down.code, 0, down.stderr);
   assert.equal(existsSync(join(root, RUNTIME_DIR)), false, 'down removes the installed copy');
+});
+
+test('CI line of docs/ci.md: `npx hostalias up` in a project that depends on hostalias runs it through passwordless sudo without a terminal; `sudo npx hostalias` asks the registry instead', {
+  timeout: 300_000,
+}, async (t) => {
+  const base = await tempRoot(t, 'ci');
+  await chmod(base, 0o755);
+  const home = join(base, 'home');
+  // A project with hostalias installed as a dependency, as `npm ci` lays it out.
+  const app = join(home, 'app');
+  const pkg = join(app, 'node_modules/hostalias');
+  await mkdir(pkg, { recursive: true });
+  await execArgv(['tar', '-xzf', tarball, '-C', pkg, '--strip-components=1']);
+  await mkdir(join(app, 'node_modules/.bin'));
+  await symlink('../hostalias/dist/cli/hostalias', join(app, 'node_modules/.bin/hostalias'));
+  await writeFile(join(app, 'package.json'), `${JSON.stringify({ name: 'app', version: '1.0.0', devDependencies: { hostalias: VERSION } }, null, 2)}\n`);
+  // The same package installed with `npm install -g` into the user's own prefix (setup-node's, nvm's).
+  const prefix = join(home, 'prefix');
+  await mkdir(join(prefix, 'lib/node_modules/hostalias'), { recursive: true });
+  await mkdir(join(prefix, 'bin'));
+  await execArgv(['tar', '-xzf', tarball, '-C', join(prefix, 'lib/node_modules/hostalias'), '--strip-components=1']);
+  await symlink('../lib/node_modules/hostalias/dist/cli/hostalias', join(prefix, 'bin/hostalias'));
+  const user = await makeUser(t, home, true);
+  await execArgv(['chown', '-R', `${user}:`, home]);
+  const root = join(base, 'root');
+  await mkdir(root);
+
+  // No terminal (a CI step), the user's npm, npm's registry a closed port: a lookup would fail.
+  const userEnv = ['/usr/bin/env', '-i', `HOME=${home}`, `PATH=${join(prefix, 'bin')}:/usr/bin:/bin`, 'LC_ALL=C', 'npm_config_registry=http://127.0.0.1:9/'];
+  const ns = await withNetns(t, 'ci');
+  const step = await ns.exec(['runuser', '-u', user, '--', ...userEnv, 'npx', 'hostalias', 'up', '--persist', 'none', '--files-root', root], {
+    cwd: app,
+    allowFail: true,
+    timeoutMs: 120_000,
+  });
+  assert.equal(step.code, 0, `${step.stdout}\n${step.stderr}`);
+  // The re-run names this node and the project's main.js (after the variables it passes on, such as HOSTALIAS_RERUN).
+  const rerun = new RegExp(`running it again with sudo:\\n  sudo (\\S+=\\S* )*${literal(`${process.execPath} ${join(pkg, 'dist/cli/main.js')} up`)}`);
+  assert.match(step.stderr, rerun);
+  assert.ok((await loAddrs(ns)).includes(`${ALIAS}/32 lo:hostalias`), 'the alias is up in the namespace');
+
+  // Negative control: root's npx, outside the project, with the user's global install on the user's
+  // PATH only, asks the registry for a package called hostalias (here the local one, which has none).
+  const missesBefore = registry.misses.length;
+  const rootNpx = await execArgv(
+    [
+      'runuser',
+      '-u',
+      user,
+      '--',
+      ...userEnv,
+      'sudo',
+      '-n',
+      'env',
+      `npm_config_registry=${registry.url}`,
+      `npm_config_cache=${join(base, 'root-cache')}`,
+      'npx',
+      'hostalias',
+      '--version',
+    ],
+    { cwd: home, allowFail: true, timeoutMs: 120_000 },
+  );
+  const asked = registry.misses.splice(missesBefore);
+  assert.notEqual(rootNpx.code, 0, `sudo npx hostalias must not run the installed package: ${rootNpx.stdout}`);
+  assert.ok(
+    asked.some((m) => /\/hostalias\b/.test(m)),
+    `root's npx asked the registry for hostalias: ${asked.join(', ')}; ${rootNpx.stderr}`,
+  );
+  // The user's own npx, in the same place, finds the same global install.
+  const own = await execArgv(['runuser', '-u', user, '--', ...userEnv, `npm_config_prefix=${prefix}`, 'npx', 'hostalias', '--version'], {
+    cwd: home,
+    allowFail: true,
+    timeoutMs: 120_000,
+  });
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(own.stdout.trim(), VERSION);
 });

@@ -9,17 +9,14 @@
  * the user (userdel) and every process (by PID).
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
-import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
-import { execArgv, sleep, which } from '../lab/exec.js';
+import { which } from '../lab/exec.js';
 import { cliPath, runCli, startReplyServer, withNetns, type Netns } from '../lab/netns.js';
 import { podmanPrerequisites, startPodman, type Podman } from '../lab/podman.js';
+import { PG_BIN, startPostgres } from '../lab/postgres.js';
 import { tempRoot } from '../support/e2e.js';
 import { ALIAS, ok } from './expose-lab.js';
-
-const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 function cliEnv(pm: Podman): NodeJS.ProcessEnv {
   // No Docker here: a socket that cannot exist keeps the CLI from finding one outside the lab.
@@ -210,38 +207,3 @@ test('podman (rootless, slirp4netns): flags, run --engine podman, exposed servic
   ok(await cli(['down']), 'down');
   assert.equal(await podmanTcp(pm, flags, ALIAS, local.port), '', 'after down nothing reaches the exposed port');
 });
-
-/**
- * A throwaway Postgres cluster run by the `postgres` user inside `ns`, listening on 127.0.0.1
- * only, with initdb's scram rule for 127.0.0.1 (what Debian's pg_hba.conf ships). Stopped and
- * removed in t.after.
- */
-async function startPostgres(t: TestContext, ns: Netns): Promise<{ port: number; password: string }> {
-  const dir = await mkdtemp(`${LAB_TMP_PREFIX}pg-`);
-  await writeFile(join(dir, 'owner.pid'), `${process.pid}\n`);
-  const data = join(dir, 'data');
-  const password = `pw${process.pid}`;
-  await writeFile(join(dir, 'pw'), `${password}\n`);
-  await execArgv(['chown', '-R', 'postgres:postgres', dir]);
-  const port = 20000 + (process.pid % 20000);
-  const asPg = (cmd: string) => ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', cmd], { timeoutMs: 120_000 });
-  let stopped: Promise<void> | null = null;
-  const stop = () =>
-    (stopped ??= (async () => {
-      if (!ns.destroyed)
-        await ns.exec(['su', 'postgres', '-s', '/bin/sh', '-c', `${PG_BIN}/pg_ctl -D ${data} -m immediate stop`], { allowFail: true, timeoutMs: 60_000 });
-      await rm(dir, { recursive: true, force: true });
-    })());
-  // Whichever comes first: the namespace going away (it would kill postgres) or the test's end.
-  ns.onDestroy(stop);
-  t.after(stop);
-  await asPg(`${PG_BIN}/initdb -D ${data} -U postgres --auth-local=peer --auth-host=scram-sha-256 --pwfile=${dir}/pw >/dev/null`);
-  const hba = (await execArgv(['cat', join(data, 'pg_hba.conf')])).stdout;
-  assert.match(hba, /^host\s+all\s+all\s+127\.0\.0\.1\/32\s+scram-sha-256$/m, 'the stock rule for 127.0.0.1 is scram');
-  await asPg(`${PG_BIN}/pg_ctl -D ${data} -l ${dir}/log -w -t 60 -o "-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}" start >/dev/null`);
-  for (let i = 0; i < 50; i++) {
-    if ((await ns.exec([`${PG_BIN}/pg_isready`, '-h', '127.0.0.1', '-p', String(port)], { allowFail: true })).code === 0) break;
-    await sleep(200);
-  }
-  return { port, password };
-}

@@ -111,13 +111,23 @@ export async function buildSshdImage(d: Dockerd): Promise<string> {
  * minimal image; the static build's crashes) and the libraries it needs. Only ever tagged in a
  * private lab dockerd.
  */
-export async function buildAlpineStandIn(d: Dockerd, tag = 'alpine:3.20'): Promise<string> {
-  const work = await newWork('alp');
+export function buildAlpineStandIn(d: Dockerd, tag = 'alpine:3.20'): Promise<string> {
+  return buildToolImage(d, tag, []);
+}
+
+/**
+ * A stand-in for an image that can't be pulled here (`postgres:16` for its psql, `redis:7` for its
+ * redis-cli): the alpine stand-in above plus this machine's own binaries, each at `to` with the
+ * libraries `ldd` lists. Only ever tagged in a private lab dockerd.
+ */
+export async function buildToolImage(d: Dockerd, tag: string, binaries: ReadonlyArray<{ from: string; to: string }>): Promise<string> {
+  const work = await newWork('img');
   try {
     const busybox = join(await unpackDeb(work, 'busybox'), 'bin/busybox');
     const rootfs = await writeBusyboxRootfs(work);
     await addBinary(busybox, rootfs, 'bin/busybox');
-    const tar = await tarRootfs(rootfs, join(work, 'alpine.tar'));
+    for (const b of binaries) await addBinary(b.from, rootfs, b.to);
+    const tar = await tarRootfs(rootfs, join(work, 'image.tar'));
     await d.docker(['import', '--change', 'CMD ["/bin/sh"]', tar, tag], { timeoutMs: 120_000 });
     return tag;
   } finally {

@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
+import type { ChildProcess } from 'node:child_process';
+import { stopChild, waitOutput } from '../lab/exec.js';
 import { cliPath, type Netns } from '../lab/netns.js';
 import { readTree } from './rooted.js';
 
@@ -39,6 +41,14 @@ export function execStart(unitText: string): string[] {
  */
 export function rooted(argv: readonly string[], root: string): string[] {
   return argv.map((a) => (a.startsWith('/') && existsSync(join(root, a)) ? join(root, a) : a));
+}
+
+/** Starts `argv` in `ns` and resolves once its output shows `needle`; stopped after the test. */
+export async function spawnUntil(t: { after(fn: () => Promise<void>): void }, ns: Netns, argv: string[], needle: string): Promise<ChildProcess> {
+  const child = ns.spawn(argv);
+  t.after(async () => void (await stopChild(child)));
+  await waitOutput(child, needle, 20_000);
+  return child;
 }
 
 /** `ip -j addr show dev lo` inside the namespace, raw (for before/after equality). */

@@ -118,14 +118,10 @@ for (const dataPath of ['native', 'js'] as const) {
     const deadPort = await freePort();
     const relay = await relayTo([deadPort]);
     t.after(() => relay.close(1000));
-    const started = Date.now();
     const c = await connect(relay.address.port);
     const { error, data } = await readAll(c);
-    const ms = Date.now() - started;
-    t.diagnostic(`client closed after ${ms} ms (${error?.code ?? 'clean'})`);
     assert.equal(data.length, 0);
-    assert.equal(error?.code, 'ECONNRESET');
-    assert.ok(ms < 1000, `closed after ${ms} ms`);
+    assert.equal(error?.code, 'ECONNRESET', 'a reset, not a hang or a clean close');
     assert.equal(relay.stats().connectFailures, 1);
   });
 

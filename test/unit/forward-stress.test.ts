@@ -239,7 +239,7 @@ test('10k concurrent connections with bounded relay memory', async (t) => {
   server.child.stdin.end();
 });
 
-test('SIGTERM: stops accepting, lets a live connection finish, exits 0 (2 workers)', async (t) => {
+test('SIGTERM: stops accepting, lets a live connection finish, exits 0 (2 workers)', { timeout: 120_000 }, async (t) => {
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => undefined);
     s.on('data', (d: Buffer) => s.write(d));
@@ -247,13 +247,13 @@ test('SIGTERM: stops accepting, lets a live connection finish, exits 0 (2 worker
   });
   const port = await listen(server);
   t.after(() => closeServer(server));
-  const relay = await spawnRelay(port, ['--workers', '2', '--grace', '10']);
+  // A grace period of an hour: an exit that waited for it would end the test by its timeout instead.
+  const relay = await spawnRelay(port, ['--workers', '2', '--grace', '3600']);
   stopAfter(t, relay);
   const live = await connect(port, RELAY_HOST, { allowHalfOpen: true });
   const reply = readAll(live);
   live.write('before ');
   await sleep(200);
-  const sigAt = Date.now();
   relay.proc.kill('SIGTERM');
   await sleep(500);
   // New connections are refused now…
@@ -272,10 +272,8 @@ test('SIGTERM: stops accepting, lets a live connection finish, exits 0 (2 worker
   assert.equal(error, null);
   assert.equal(data.toString(), 'before after');
   assert.equal(await relay.exited, 0);
-  const ms = Date.now() - sigAt;
   const last = JSON.parse(relay.lines.at(-1) ?? '{}') as { event?: string; stats?: { accepted?: number } };
-  t.diagnostic(`exited ${ms} ms after SIGTERM; final ${JSON.stringify(last)}`);
-  assert.ok(ms < 9000, 'exited when the live connection ended, not at the end of the grace period');
+  t.diagnostic(`final ${JSON.stringify(last)}`);
   assert.equal(last.event, 'stopped');
   assert.equal(last.stats?.accepted, 1);
 });

@@ -7,7 +7,7 @@ import { PERSIST_KINDS, type Desired, type PersistChoice } from '../../model/con
 import { down, status, up } from '../../engine/converge.js';
 import { EXIT_CODES } from '../../model/errors.js';
 import { refuseLinuxOnly } from '../linux-only.js';
-import { addCommonOptions, commandArgs, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, checked, commandArgs, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { fixCommand } from '../../model/invocation.js';
 import { isRerun } from '../../exec/invocation.js';
@@ -52,9 +52,9 @@ async function leaveUserFolders(io: CliIO, ctx: Context, json: boolean): Promise
 export function registerAliasCommands(program: Command, io: CliIO, extensions: UpFlagExtension[] = []): void {
   const upCmd = addCommonOptions(program.command('up'), true)
     .description('add the loopback alias (idempotent), persist it across reboots, record the names containers use')
-    .option('--ip <addr>', 'the alias address (IPv4, not 127/8)', undefined)
-    .option('--label <label>', 'interface label for the alias (lo:…, at most 15 characters)')
-    .option('--names <a,b,c>', 'host names containers use for the host (default local_host,local,host.docker.internal)')
+    .option('--ip <addr>', 'the alias address (IPv4, not 127/8)', checked(parseAliasIp))
+    .option('--label <label>', 'interface label for the alias (lo:…, at most 15 characters)', checked(parseLabel))
+    .option('--names <a,b,c>', 'host names containers use for the host (default local_host,local,host.docker.internal)', checked(parseNames))
     .addOption(program.createOption('--persist <kind>', 'how the alias survives reboots').choices(['auto', ...PERSIST_KINDS]))
     .option('--hosts-file', 'also name the alias in /etc/hosts (marked block)')
     .option('--no-hosts-file', 'remove the /etc/hosts block');
@@ -87,7 +87,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
 
   addCommonOptions(program.command('status'), false)
     .description('show the alias and what is installed (no root needed); exit 0 when the alias is present')
-    .option('--ip <addr>', 'check this address instead of the configured one')
+    .option('--ip <addr>', 'check this address instead of the configured one', checked(parseAliasIp))
     .action(async (flags: CommonOptions & { ip?: string }) => {
       const ctx = contextFrom(flags);
       const report = await status(ctx, flags.ip ? { ip: parseAliasIp(flags.ip) } : {});

@@ -6,7 +6,7 @@ import { removeProbeContainer, runProbe } from '../../doctor/probe.js';
 import { renderJson, renderReport, useColor } from '../../doctor/render.js';
 import { EXIT_CODES } from '../../model/errors.js';
 import { parsePort } from '../../model/ports.js';
-import { addCommonOptions, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, checkedEach, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 
 interface DoctorFlags extends CommonOptions {
@@ -31,6 +31,7 @@ export function registerDoctorCommand(program: Command, io: CliIO): void {
     .option(
       '--probe [ports...]',
       'also start a short-lived container that resolves every name and connects to each PORT (default: the reachable TCP listeners)',
+      checkedEach((v) => parsePorts([v])),
     )
     .option('--image <image>', 'image for --probe (default: a local busybox or alpine image)')
     .option('--network <name>', "start the --probe container on this network (a compose project's, say)")

@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import type { FirewallChoice } from '../../model/config.js';
 import { expose, unexpose } from '../../engine/expose.js';
 import { refreshFirewall } from '../../engine/refresh.js';
-import { describeExpose, EXPOSE_EXAMPLE, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, type ExposeViaChoice } from '../../model/expose.js';
+import { describeExpose, EXPOSE_EXAMPLE, EXPOSE_VIA_CHOICES, FIREWALL_CHOICES, parseExpose, parseExposeTo, type ExposeViaChoice } from '../../model/expose.js';
 import { parsePortProto } from '../../model/ports.js';
 import { describeTargets } from '../../forward/spec.js';
 import { loopbackTargets } from '../../forward/targets.js';
 import { usageError } from '../../model/errors.js';
-import { addCommonOptions, commandArgs, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, checked, checkedEach, commandArgs, type CliIO, type CommonOptions } from '../io.js';
 import { contextFrom } from '../context-from.js';
 import { printChange } from '../render-change.js';
 import { refuseLinuxOnly } from '../linux-only.js';
@@ -21,11 +21,15 @@ interface ExposeFlags extends CommonOptions {
 
 export function registerExposeCommands(program: Command, io: CliIO): void {
   addCommonOptions(program.command('expose'), true)
-    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)')
+    .argument(
+      '<ports...>',
+      'PORT, PORT/tcp or PORT/udp; several at once: expose 5432 6379 5173 (one plan, all or nothing)',
+      checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)),
+    )
     .description(
       'let containers and the host reach loopback-only services at ALIAS:PORT: kernel DNAT to 127.0.0.1, or a managed relay when the service listens on ::1 only (or not yet)',
     )
-    .option('--to <port>', 'the port on the loopback (default: the same port; only with one PORT)')
+    .option('--to <port>', 'the port on the loopback (default: the same port; only with one PORT)', checked(parseExposeTo))
     .option('--keep-source', "let the service see the container's address instead of 127.0.0.1 (kernel rules only)")
     .addOption(
       program
@@ -80,7 +84,11 @@ export function registerExposeCommands(program: Command, io: CliIO): void {
     });
 
   addCommonOptions(program.command('unexpose'), true)
-    .argument('<ports...>', 'PORT, PORT/tcp or PORT/udp; several at once')
+    .argument(
+      '<ports...>',
+      'PORT, PORT/tcp or PORT/udp; several at once',
+      checkedEach((p) => parsePortProto(p, EXPOSE_EXAMPLE)),
+    )
     .description('remove exposed ports (one plan); not exposed is success')
     .action(async (portArgs: string[], flags: CommonOptions) => {
       const ports = portArgs.map((p) => parsePortProto(p, EXPOSE_EXAMPLE));

@@ -18,7 +18,7 @@ import {
 import { refuseForwardConflicts } from '../../model/expose.js';
 import { parsePortProto } from '../../model/ports.js';
 import { fixCommand, fixCommandFor, type FixCommand } from '../../model/invocation.js';
-import { addCommonOptions, cliFix, commandArgs, fsFrom, rootsFrom, type CliIO, type CommonOptions } from '../io.js';
+import { addCommonOptions, checked, checkedEach, cliFix, commandArgs, fsFrom, rootsFrom, type CliIO, type CommonOptions } from '../io.js';
 
 interface ForwardFlags extends CommonOptions {
   to: string[];
@@ -42,6 +42,12 @@ function positiveInt(text: string, flag: string, example: string, max = MAX_FORW
 }
 
 type RelayOptions = Pick<ForwardSpec, RelayOptionKey>;
+
+/** The parser of a numeric relay option (RELAY_OPTIONS gives its flag, example and bound). */
+function relayNumber(attr: string): (text: string) => string {
+  const o = RELAY_OPTIONS.find((r) => r.attr === attr);
+  return checked((text) => (o?.example === undefined ? text : positiveInt(text, o.flag, o.example, o.max)));
+}
 
 /**
  * The relay options given on the command line (`given` says which were; the rest keep their
@@ -176,29 +182,44 @@ export function registerForwardCommand(program: Command, io: CliIO): void {
     .description(
       'relay ALIAS:PORT to a loopback-only service on 127.0.0.1 or ::1 (userspace, no firewall rules); runs in the foreground, or as a service with --install',
     )
-    .argument('<port>', 'PORT, PORT/tcp or PORT/udp')
+    .argument(
+      '<port>',
+      'PORT, PORT/tcp or PORT/udp',
+      checked((p) => parsePortProto(p, FORWARD_EXAMPLE)),
+    )
     .option(
       '--to <host:port>',
       'where to relay (repeat for several: round-robin, a refusing target is skipped and tried last until it accepts); a bare PORT means 127.0.0.1 or ::1; default: PORT',
-      (v: string, acc: string[]) => [...acc, v],
+      checkedEach(normalizeTarget),
       [] as string[],
     )
-    .option('--listen <addr>', 'listen on this address instead of the alias')
-    .option('--workers <n>', 'TCP relay processes sharing the port (default 1)')
+    .option('--listen <addr>', 'listen on this address instead of the alias', checked(parseListenAddress))
+    .option('--workers <n>', 'TCP relay processes sharing the port (default 1)', relayNumber('workers'))
     .addOption(
       program
         .createOption('--schedule <how>', 'how workers share new connections: kernel (accept races) or round-robin (primary hands them out)')
         .choices(FORWARD_SCHEDULES)
         .default(RELAY_DEFAULTS.schedule),
     )
-    .option('--connect-timeout <ms>', 'reset the client when the target does not answer within MS', String(RELAY_DEFAULTS.connectTimeoutMs))
-    .option('--idle-timeout <s>', 'UDP: close a client session after S seconds without traffic', String(RELAY_DEFAULTS.idleTimeoutS))
+    .option(
+      '--connect-timeout <ms>',
+      'reset the client when the target does not answer within MS',
+      relayNumber('connectTimeout'),
+      String(RELAY_DEFAULTS.connectTimeoutMs),
+    )
+    .option(
+      '--idle-timeout <s>',
+      'UDP: close a client session after S seconds without traffic',
+      relayNumber('idleTimeout'),
+      String(RELAY_DEFAULTS.idleTimeoutS),
+    )
     .option(
       '--max-connections <n>',
       'TCP: connections held per worker before new ones are refused at once (default: from the open-files limit, two per connection)',
+      relayNumber('maxConnections'),
     )
-    .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)')
-    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', String(RELAY_DEFAULTS.graceS))
+    .option('--max-sessions <n>', 'UDP: client sessions kept; when full the idlest makes room for a new client (default 4096)', relayNumber('maxSessions'))
+    .option('--grace <s>', 'on SIGINT/SIGTERM, let live connections finish for up to S seconds', relayNumber('grace'), String(RELAY_DEFAULTS.graceS))
     .option(
       '--install',
       'run it as a service with these options (Linux: systemd unit hostalias-forward-PORT-PROTO; macOS: LaunchDaemon dev.hostalias.forward.PORT-PROTO); installing again with other options updates it; `down` removes it',

@@ -8,6 +8,8 @@ import { fail, ok, warn } from '../../../model/finding.js';
 import type { Check, DoctorInput, Finding } from '../../../model/context.js';
 import { linuxFacts } from './facts.js';
 import { NEEDS_ROOT_OUTPUT } from '../../../exec/runner.js';
+import { parseRecord, RECORD_PATH, renderRecord } from '../firewall/route-localnet.js';
+import type { Step } from '../../../model/steps.js';
 
 /** Container bridges to test: those the engine reports, else the ones on this host, else docker0. */
 async function bridgesToTest(input: DoctorInput): Promise<string[]> {
@@ -115,6 +117,21 @@ function walkGate(chains: Map<string, Chain>, base: string, p: Packet): WalkResu
 }
 
 /**
+ * A rewrite of the firewall record that only refreshes the container bridges the engine reported
+ * (a compose network created after `up`): what `up` keeps for a day the engine doesn't answer, not
+ * a rule that differs. Bridges are trusted by kind, so a new network needs nothing.
+ */
+function onlyBridgesRecorded(s: Step): boolean {
+  if (s.kind !== 'write' || s.path !== RECORD_PATH || s.before === null) return false;
+  try {
+    const [was, will] = [parseRecord(s.before), parseRecord(s.content)];
+    return was !== null && will !== null && renderRecord({ ...was, bridges: [] }) === renderRecord({ ...will, bridges: [] });
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Whether hostalias's own rules (LAN guard, exposed ports) are loaded as `up` would load them:
  * the firewall part's planner is asked, and any step it would take is a finding.
  */
@@ -125,8 +142,9 @@ async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
   const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '']
     .filter(Boolean)
     .join(' and ');
-  const live = await linuxFacts(input).hostaliasRules();
-  if (live === 'needs-root' || live === null) return [];
+  const rules = await linuxFacts(input).hostaliasRules();
+  if (rules === 'needs-root' || rules === null) return [];
+  const live = rules.filter((s) => !onlyBridgesRecorded(s));
   if (live.length === 0) return [ok('firewall', `hostalias rules for ${what} are in place`)];
   return [fail('firewall', `hostalias rules for ${what} are not as \`up\` would set them: ${live.map((s) => s.why).join('; ')}`, hostalias('up'))];
 }

@@ -48,32 +48,72 @@ function weaker(a: MatchResult, b: MatchResult): MatchResult {
   return rank[a] <= rank[b] ? a : b;
 }
 
-/** Walks `chainName` for `p`: the first definite accept/drop wins; the policy decides at the end of a base chain. */
-export function walkChain(chains: ReadonlyMap<string, Chain>, chainName: string, p: Packet, depth = 0, outer: MatchResult = 'yes'): WalkResult {
-  const chain = chains.get(chainName);
+/** How much work a walk did: chains walked and rules matched (tests bound them by the ruleset's size). */
+export interface WalkStats {
+  chains: number;
+  rules: number;
+}
+
+/** Deeper jumps than this are not followed (nftables refuses more than 16 levels of jumps). */
+const MAX_DEPTH = 16;
+
+type Verdict = { verdict: 'accept' | 'drop'; rule: Rule | null } | { verdict: 'return' };
+
+/**
+ * Walks `chainName` for `p`: the first definite accept/drop wins; the policy decides at the end of
+ * a base chain. Pure. Each chain is walked once per strength of the match that led into it
+ * (yes, ports, maybe) and its verdict remembered, so a ruleset where many rules jump to the same
+ * chains (10 rules jumping to a chain whose 10 rules jump to the next, six levels down) costs
+ * time linear in its rules, not one walk per path. A chain reached again while it is being walked
+ * (a loop, which the kernel refuses) or past MAX_DEPTH counts as a return. The partial drops
+ * are those of every chain walked before the verdict, each listed once, in the order first met.
+ */
+export function walkChain(chains: ReadonlyMap<string, Chain>, chainName: string, p: Packet, stats?: WalkStats): WalkResult {
+  const memo = new Map<string, Verdict>();
   const partial: PartialDrop[] = [];
-  if (!chain || depth > 16) return { verdict: 'return', partial };
-  for (const rule of chain.rules) {
-    const m = weaker(rule.match(p), outer);
-    if (m === 'no') continue;
-    const t = rule.target;
-    if (t.kind === 'accept') {
-      if (m === 'yes') return { verdict: 'accept', rule, partial };
-    } else if (t.kind === 'drop') {
-      if (m === 'yes') return { verdict: 'drop', rule, partial };
-      partial.push({ rule, how: m === 'ports' ? 'ports' : 'maybe' });
-    } else if (t.kind === 'return') {
-      if (m === 'yes') return { verdict: 'return', partial };
-    } else if (t.kind === 'jump' || t.kind === 'goto') {
-      const sub = walkChain(chains, t.chain, p, depth + 1, m);
-      partial.push(...sub.partial);
-      if (sub.verdict !== 'return' && m === 'yes') return { ...sub, partial };
-      if (t.kind === 'goto' && m === 'yes') return { verdict: 'return', partial };
+  const listed = { ports: new Set<Rule>(), maybe: new Set<Rule>() };
+  const note = (rule: Rule, how: PartialDrop['how']) => {
+    if (listed[how].has(rule)) return;
+    listed[how].add(rule);
+    partial.push({ rule, how });
+  };
+  const walk = (name: string, depth: number, outer: MatchResult): Verdict => {
+    const key = `${outer}\0${name}`;
+    const known = memo.get(key);
+    if (known) return known;
+    const chain = chains.get(name);
+    if (!chain || depth > MAX_DEPTH) return { verdict: 'return' };
+    memo.set(key, { verdict: 'return' }); // while walking it: a loop back here returns
+    if (stats) stats.chains++;
+    const verdict = walkRules(chain, depth, outer);
+    memo.set(key, verdict);
+    return verdict;
+  };
+  const walkRules = (chain: Chain, depth: number, outer: MatchResult): Verdict => {
+    for (const rule of chain.rules) {
+      if (stats) stats.rules++;
+      const m = weaker(rule.match(p), outer);
+      if (m === 'no') continue;
+      const t = rule.target;
+      if (t.kind === 'accept') {
+        if (m === 'yes') return { verdict: 'accept', rule };
+      } else if (t.kind === 'drop') {
+        if (m === 'yes') return { verdict: 'drop', rule };
+        note(rule, m === 'ports' ? 'ports' : 'maybe');
+      } else if (t.kind === 'return') {
+        if (m === 'yes') return { verdict: 'return' };
+      } else if (t.kind === 'jump' || t.kind === 'goto') {
+        const sub = walk(t.chain, depth + 1, m);
+        if (sub.verdict !== 'return' && m === 'yes') return sub;
+        if (t.kind === 'goto' && m === 'yes') return { verdict: 'return' };
+      }
     }
-  }
-  if (chain.policy === 'drop') return { verdict: 'drop', rule: null, partial };
-  if (chain.policy === 'accept') return { verdict: 'accept', rule: null, partial };
-  return { verdict: 'return', partial };
+    if (chain.policy === 'drop') return { verdict: 'drop', rule: null };
+    if (chain.policy === 'accept') return { verdict: 'accept', rule: null };
+    return { verdict: 'return' };
+  };
+  const v = walk(chainName, 0, 'yes');
+  return v.verdict === 'return' ? { verdict: 'return', partial } : { ...v, partial };
 }
 
 /** `docker0` matches `docker0`, `docker+` (iptables) and `docker*` (nft). Pure. */
