@@ -4,7 +4,7 @@
  * Read-only; every call is bounded, and an absent or hung engine is an answer, never a throw.
  */
 import type { Runner, RunResult } from '../model/runner.js';
-import type { Context } from '../model/context.js';
+import type { Context, PlatformName } from '../model/context.js';
 import { FLAVOUR_NAMES, type EngineFacts, type EngineFlavour, type EngineProbe } from '../model/engine.js';
 import { listBridges } from './networks.js';
 import { onPath } from '../fs/system-fs.js';
@@ -48,16 +48,36 @@ function parseObject<T>(text: string): T {
 
 /**
  * What containers reach as host.docker.internal when the engine itself provides the name, else
- * null. Docker Desktop resolves it to a proxy that connects to the Mac's own 127.0.0.1 (vpnkit's
- * slirp.ml: "Proxies connections to services on localhost on the host"); OrbStack gives the same
- * name the same meaning. A `--add-host host.docker.internal:ALIAS` would replace that with the
- * alias, where only services bound to the alias or 0.0.0.0 (or exposed) answer. Pure.
+ * null. Every product below maps it to a proxy or NAT that reaches the host's own 127.0.0.1, so
+ * a `--add-host host.docker.internal:ALIAS` would take that away: only services bound to the
+ * alias or 0.0.0.0 (or exposed) would answer there. Pure.
+ * - Docker Desktop: vpnkit's slirp.ml "Proxies connections to services on localhost on the host";
+ *   OrbStack gives the name the same meaning.
+ * - Colima, Lima's docker templates, Rancher Desktop: the VM's host resolver maps it to
+ *   host.lima.internal (Colima environment/vm/lima/yaml.go and embedded/defaults/colima.yaml
+ *   `dnsHosts`, Lima templates/docker.yaml `hostResolver.hosts`, Rancher Desktop
+ *   backend/lima.ts), which Lima documents as "the loopback addresses of the host"
+ *   (docs/config/network/user.md: 192.168.5.2); with user-v2 its gvproxy NATs the gateway to
+ *   127.0.0.1 (pkg/networks/usernet/gvproxy.go).
+ * - Podman machine (Podman on macOS): gvproxy answers host.docker.internal and
+ *   host.containers.internal with its host address 192.168.127.254 and NATs that to 127.0.0.1
+ *   (gvisor-tap-vsock cmd/gvproxy/config.go). Podman on Linux maps the name to the host's own
+ *   address, not its loopback, so there the alias may take it.
  */
-export function ownHostDockerInternal(flavour: EngineFlavour): string | null {
+export function ownHostDockerInternal(flavour: EngineFlavour, platform: PlatformName): string | null {
+  const name = FLAVOUR_NAMES[flavour];
   switch (flavour) {
     case 'desktop':
     case 'orbstack':
-      return `${FLAVOUR_NAMES[flavour]} resolves host.docker.internal itself, to a proxy that reaches this host's 127.0.0.1`;
+      return `${name} resolves host.docker.internal itself, to a proxy that reaches this host's 127.0.0.1`;
+    case 'colima':
+    case 'lima':
+    case 'rancher':
+      return `${name}'s VM resolves host.docker.internal to host.lima.internal (192.168.5.2), which Lima's user-mode network sends to this host's 127.0.0.1`;
+    case 'podman':
+      return platform === 'darwin'
+        ? "Podman machine's gvproxy resolves host.docker.internal to its host address (192.168.127.254), which it sends to this Mac's 127.0.0.1"
+        : null;
     default:
       return null;
   }

@@ -28,8 +28,9 @@ function defaultNames(names: readonly string[]): boolean {
 
 /**
  * The names to inject for the engine that answers: with the default names, host.docker.internal
- * is left to Docker Desktop and OrbStack, which already give it a meaning containers rely on (it
- * reaches the host's 127.0.0.1-only services); naming it explicitly with --names overrides that.
+ * is left to the engines that already give it a meaning containers rely on (it reaches the host's
+ * 127.0.0.1-only services: Docker Desktop, OrbStack, the Lima-based Colima, Lima and Rancher
+ * Desktop, Podman machine; see ownHostDockerInternal); naming it explicitly with --names overrides that.
  * Asks the engine (bounded) only when the question arises. `engineBasis`: the files that part of
  * the answer rests on ([] when the engine wasn't asked), null when none stands for it
  * (probeEngineFacts). Read-only.
@@ -44,7 +45,7 @@ export async function namesForEngine(ctx: Context, names: readonly string[]): Pr
     error: describeCause(err),
     installed: null,
   }));
-  const own = engine.reachable ? ownHostDockerInternal(engine.flavour) : null;
+  const own = engine.reachable ? ownHostDockerInternal(engine.flavour, ctx.backend.platform) : null;
   const engineBasis = basis.files;
   if (!engine.reachable || own === null) return { names: [...names], note: null, engineBasis };
   return {

@@ -14,10 +14,23 @@ export function fixture(name: string): string {
 }
 
 /** The docker CLI's answers for an engine product (fixtures and their sources: test/fixtures/docker/README.md). */
-export function dockerEngine(kind: 'desktop' | 'orbstack' | 'colima' | 'lima' | 'rancher'): { version: string; info: string; context: string } {
+export function dockerEngine(kind: 'desktop' | 'orbstack' | 'colima' | 'lima' | 'rancher' | 'podman-machine' | 'engine'): {
+  version: string;
+  info: string;
+  context: string;
+} {
   const docker = (name: string) => readFileSync(new URL(`../docker/${name}`, FIXTURES), 'utf8');
-  const context = { desktop: 'desktop-linux', orbstack: 'orbstack', colima: 'colima', lima: 'lima-docker', rancher: 'rancher-desktop' }[kind];
-  return { version: docker(kind === 'desktop' ? 'version-desktop.json' : 'version-engine-20.10.json'), info: docker(`info-${kind}.json`), context };
+  const context = {
+    desktop: 'desktop-linux',
+    orbstack: 'orbstack',
+    colima: 'colima',
+    lima: 'lima-docker',
+    rancher: 'rancher-desktop',
+    'podman-machine': 'default',
+    engine: 'default',
+  }[kind];
+  const version = { desktop: 'version-desktop.json', 'podman-machine': 'version-podman.json' }[kind as string] ?? 'version-engine-20.10.json';
+  return { version: docker(version), info: docker(kind === 'engine' ? 'info-engine-20.10.json' : `info-${kind}.json`), context };
 }
 
 /**

@@ -158,13 +158,35 @@ test('with Docker Desktop or OrbStack the default names leave host.docker.intern
   }
 });
 
-test('negative controls — Colima, no engine, or names chosen with --names keep host.docker.internal', async (t) => {
+test("Colima, Lima, Rancher Desktop and Podman machine keep their own host.docker.internal too (it reaches the Mac's 127.0.0.1)", async (t) => {
+  // Colima: environment/vm/lima/yaml.go maps host.docker.internal to host.lima.internal, which Lima's
+  // docs/config/network/user.md calls "the loopback addresses of the host"; Lima's templates/docker.yaml
+  // and Rancher Desktop's backend/lima.ts map it the same way; Podman machine's gvproxy answers it with
+  // its host address and NATs that to 127.0.0.1 (gvisor-tap-vsock cmd/gvproxy/config.go).
+  for (const kind of ['colima', 'lima', 'rancher', 'podman-machine'] as const) {
+    const { ctx, mac: m } = await mac(t);
+    m.engine = dockerEngine(kind);
+    await up(ctx, {});
+    const loaded = await loadHostTarget(ctx);
+    assert.deepEqual(loaded.target.names, ['local_host', 'local'], kind);
+    assert.match(loaded.note ?? '', /host\.docker\.internal is left as it is: .*127\.0\.0\.1/, kind);
+    assert.deepEqual((await status(ctx)).containerNames, ['local_host', 'local'], kind);
+  }
+});
+
+test('negative controls — no engine, a plain Docker Engine, Podman on Linux, or names chosen with --names keep host.docker.internal', async (t) => {
   const { ctx, mac: m } = await mac(t);
   await up(ctx, {});
   assert.ok((await loadHostTarget(ctx)).target.names.includes('host.docker.internal'), 'no engine answers');
+  m.engine = dockerEngine('engine');
+  assert.ok((await loadHostTarget(ctx)).target.names.includes('host.docker.internal'), 'a Docker Engine gives the name no meaning of its own');
+  // Podman on Linux maps host.containers.internal to the host's address, not its loopback: the alias may take the name.
+  m.engine = dockerEngine('podman-machine');
+  assert.ok(
+    (await loadHostTarget({ ...ctx, backend: { ...darwinBackend, platform: 'linux' } })).target.names.includes('host.docker.internal'),
+    'Podman on Linux',
+  );
   m.engine = dockerEngine('colima');
-  assert.ok((await loadHostTarget(ctx)).target.names.includes('host.docker.internal'), 'Colima');
-  m.engine = dockerEngine('desktop');
   await up(ctx, { names: ['host.docker.internal', 'local_host', 'local'] });
   const chosen = await loadHostTarget(ctx);
   assert.deepEqual(chosen.target.names, ['host.docker.internal', 'local_host', 'local']);

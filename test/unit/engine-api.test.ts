@@ -37,7 +37,7 @@ async function pathWithDocker(dir: string): Promise<string> {
 
 function ctxWith(env: Record<string, string | undefined>, runner = new FakeRunner()): Pick<Context, 'runner' | 'env' | 'native'> & Context {
   const native: NativeProbes = { addresses: () => [], engine: () => dockerEngineApi(env) };
-  return { runner, env, native, fs: new SystemFs('/'), live: true } as unknown as Context;
+  return { runner, env, native, fs: new SystemFs('/'), live: true, backend: { platform: 'linux' } } as unknown as Context;
 }
 
 test('DOCKER_HOST forms: unix and plain tcp are reached directly; ssh, npipe and fd are left to the CLI', () => {
