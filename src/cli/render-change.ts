@@ -4,7 +4,7 @@ import { renderPlan, renderStep, type RenderTarget, type Step } from '../model/s
 import type { CliIO } from './io.js';
 
 function renderTarget(ctx: Context): RenderTarget {
-  return { rooted: ctx.fs.isRooted, root: ctx.fs.root };
+  return { rooted: ctx.fs.isRooted, root: ctx.fs.root, platform: ctx.backend.platform };
 }
 
 function stepJson(step: Step, ctx: Context): Record<string, unknown> {

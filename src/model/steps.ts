@@ -1,5 +1,6 @@
 import { createTwoFilesPatch } from 'diff';
 import { shellQuote } from '../model/shell.js';
+import type { PlatformName } from './context.js';
 
 /**
  * One change to the system. Planners return these; only `apply` executes them.
@@ -107,15 +108,36 @@ export function mergePlans(...plans: Plan[]): Plan {
   };
 }
 
-/** Renders a step as the user would type it, or as a file diff, for `--dry-run`. */
-/** Where a plan lands, for rendering: the files' folder and whether the running system is touched. */
+/**
+ * Where a plan lands, for rendering: the files' folder, whether the running system is touched,
+ * and the platform whose tools the printed lines use (default linux: GNU coreutils).
+ */
 export interface RenderTarget {
   rooted: boolean;
   root: string;
+  platform?: PlatformName;
 }
+
+/**
+ * The file steps as macOS's BSD tools would do them (file_cmds install/install.1 and ln/ln.1):
+ * BSD `install` has no GNU `-t`, and its `-D` takes a destdir argument, so a folder is made with
+ * `install -d` and the files are named before it; `ln -h` replaces an existing link to a folder
+ * (RUNTIME_DIR/current) instead of following it and linking inside the folder.
+ */
+function renderBsdFileStep(step: Extract<Step, { kind: 'copy' | 'symlink' }>, where: (p: string) => string): string {
+  if (step.kind === 'symlink') return `$ ln -sfh ${shellQuote([step.target, where(step.path)])}`;
+  const mode = step.mode.toString(8).padStart(4, '0');
+  const dir = step.files ? step.path : step.path.slice(0, step.path.lastIndexOf('/')) || '/';
+  const mkdir = `$ install -d -m 0755 ${shellQuote([where(dir)])}`;
+  if (!step.files) return `${mkdir}\n$ install -m ${mode} ${shellQuote([step.from, where(step.path)])}`;
+  return `${mkdir}\n$ install -m ${mode} ${shellQuote(step.files.map((f) => `${step.from}/${f}`))} ${shellQuote([where(step.path)])}`;
+}
+
+/** Renders a step as the user would type it on `opts.platform`, or as a file diff, for `--dry-run`. */
 
 export function renderStep(step: Step, opts: RenderTarget): string {
   const where = (p: string) => (opts.rooted ? `${opts.root.replace(/\/$/, '')}${p}` : p);
+  if (opts.platform === 'darwin' && (step.kind === 'copy' || step.kind === 'symlink')) return renderBsdFileStep(step, where);
   switch (step.kind) {
     case 'run': {
       let line = `$ ${shellQuote(step.argv)}`;

@@ -128,3 +128,54 @@ test('doctor --platform darwin runs only macOS checks through the preview; none 
   assert.match(findings.find((f) => f.id === 'alias')?.message ?? '', /not on lo0/);
   assert.ok(!findings.some((f) => /systemctl|service docker/.test(f.fix ?? '')), 'no Linux service manager in a Mac fix');
 });
+
+// macOS's install(1) is BSD's (apple-oss-distributions/file_cmds, install/xinstall.c): its getopt
+// string is "B:bCcD:df:g:h:l:M:m:N:o:pSsT:Uv" — no GNU `-t`, and `-D` takes an argument (a destdir).
+const BSD_INSTALL_OPTS = 'B:bCcD:df:g:h:l:M:m:N:o:pSsT:Uv';
+
+/** The flags of a printed `install …` line, checked against BSD install's getopt string; throws on one it lacks. */
+function bsdInstallFlags(line: string): string[] {
+  const words = line.replace(/^\$ /, '').split(' ').slice(1);
+  const flags: string[] = [];
+  for (let i = 0; i < words.length && (words[i] as string).startsWith('-'); i++) {
+    const letter = (words[i] as string).slice(1);
+    const at = BSD_INSTALL_OPTS.indexOf(letter);
+    if (letter.length !== 1 || at < 0) throw new Error(`BSD install has no -${letter}: ${line}`);
+    flags.push(letter);
+    if (BSD_INSTALL_OPTS[at + 1] !== ':') continue;
+    const arg = words[++i] ?? '';
+    // BSD getopt takes the next word whatever it is: GNU's `-D -t DIR` becomes destdir "-t".
+    if (arg.startsWith('-')) throw new Error(`BSD install takes ${arg} as the argument of -${letter}: ${line}`);
+  }
+  return flags;
+}
+
+test('the macOS plan prints what BSD install and ln take (file_cmds install.1, ln.1); the Linux plan keeps GNU install -D -t', async (t) => {
+  const root = await makeRoot(t);
+  const mac = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--files-root', root]);
+  assert.equal(mac.code, 0, mac.stderr);
+  const installs = mac.stdout.split('\n').filter((l) => l.startsWith('$ install '));
+  assert.ok(installs.length >= 3, mac.stdout);
+  for (const line of installs) bsdInstallFlags(line);
+  assert.match(mac.stdout, /^\$ install -d -m 0755 \S+\/usr\/local\/lib\/hostalias\/0\.1\.0-[0-9a-f]{12}$/m, 'the folder first, with install -d');
+  assert.match(
+    mac.stdout,
+    /^\$ install -m 0644 (\S+\/dist\/cli\/\S+ )+\S+\/usr\/local\/lib\/hostalias\/0\.1\.0-[0-9a-f]{12}$/m,
+    'files first, the folder last',
+  );
+  assert.match(
+    mac.stdout,
+    /^\$ ln -sfh 0\.1\.0-[0-9a-f]{12} \S+\/usr\/local\/lib\/hostalias\/current$/m,
+    'ln -h: replace the link to a folder, do not follow it',
+  );
+  assert.throws(
+    () => bsdInstallFlags('$ install -m 0644 -D -t /x a'),
+    /BSD install takes -t as the argument of -D/,
+    'negative control: the GNU form is caught',
+  );
+
+  const linux = await cli(['forward', '5432', '--install', '--platform', 'linux', '--dry-run', '--files-root', root]);
+  assert.equal(linux.code, 0, linux.stderr);
+  assert.match(linux.stdout, /^\$ install -m 0644 -D -t \S+\/usr\/local\/lib\/hostalias\/0\.1\.0-[0-9a-f]{12} /m, 'Linux output unchanged');
+  assert.match(linux.stdout, /^\$ ln -sf 0\.1\.0-/m);
+});
