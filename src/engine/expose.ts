@@ -2,7 +2,10 @@ import type { ExposeSpec, FirewallChoice } from '../model/config.js';
 import type { Context } from '../model/context.js';
 import { converge, resolveDesired, type ChangeOptions, type ChangeResult } from './converge.js';
 import { mergePlans, planNote } from '../model/steps.js';
-import { fixCommandFor } from '../model/invocation.js';
+import { fixCommand, fixCommandFor } from '../model/invocation.js';
+import { describeCause, HostaliasError } from '../model/errors.js';
+import type { ExposeVerdict } from '../model/context.js';
+import type { State } from '../model/state.js';
 import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type ExposeDecision, type ExposeViaChoice } from '../model/expose.js';
 
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
@@ -49,28 +52,48 @@ export async function expose(
   );
   const ip = res.state?.desired.ip;
   if (!res.applied || !ip || !ctx.backend.verifyExpose || !ctx.live || ctx.fs.isRooted) return { ...res, decisions };
+  const verify = (specs: readonly ExposeSpec[]) =>
+    Promise.all(specs.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
   // The platform checks its own path right away (macOS: does the pf redirect fire?) and may name a
-  // fallback (the relay), which is applied at once and said in a warning.
-  const verdicts = await Promise.all(wanted.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
+  // fallback (the relay), which is applied at once, checked in turn, and said in a warning.
+  const verdicts = await verify(wanted);
+  const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));
+  const again = fallbacks.length > 0 ? await apply(fallbacks) : null;
+  const checked = [...verdicts.map((v, i) => ({ v, spec: wanted[i] })), ...(again ? (await verify(fallbacks)).map((v, i) => ({ v, spec: fallbacks[i] })) : [])];
+  const broken = checked.filter(({ v }) => !v.ok && !v.fallback).map(({ v }) => v);
+  if (broken.length > 0) await undoExpose(ctx, res.previous, broken, opts);
+  const at = (spec: ExposeSpec | undefined) => ({ port: spec?.port ?? null, proto: spec?.proto ?? null });
   const said = {
     steps: [],
-    notes: verdicts.flatMap((v, i) =>
-      v.ok ? [planNote('expose-verified', v.detail, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null })] : [],
-    ),
-    warnings: verdicts.flatMap((v, i) =>
-      v.ok
-        ? []
-        : [planNote('expose-not-working', v.detail, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null, fallback: v.fallback?.via ?? null })],
-    ),
+    notes: checked.flatMap(({ v, spec }) => (v.ok ? [planNote('expose-verified', v.detail, at(spec))] : [])),
+    warnings: checked.flatMap(({ v, spec }) => (v.ok ? [] : [planNote('expose-not-working', v.detail, { ...at(spec), fallback: v.fallback?.via ?? null })])),
   };
-  const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));
-  if (fallbacks.length === 0) return { ...res, plan: mergePlans(res.plan, said), decisions };
-  const again = await apply(fallbacks);
+  if (!again) return { ...res, plan: mergePlans(res.plan, said), decisions };
   const moved = decisions.map((d, i) => {
     const f = fallbacks.find((x) => x.port === wanted[i]?.port && x.proto === wanted[i]?.proto);
     return f?.via ? { ...d, via: f.via, reason: `the kernel path did not work here (${d.reason}); a relay carries it` } : d;
   });
   return { ...again, previous: res.previous, plan: mergePlans(res.plan, again.plan, said), decisions: moved };
+}
+
+/**
+ * An expose that can't work here (a relay that never accepts: the port held by another socket on
+ * the alias, a node that doesn't start) is not left installed, exiting 0 with a warning: the
+ * system goes back to the state before `expose` (nothing installed, if there was none) and the
+ * command fails with the platform's reason and fix.
+ */
+async function undoExpose(ctx: Context, previous: State | null, broken: readonly ExposeVerdict[], opts: ChangeOptions): Promise<never> {
+  let undone = 'undone: the setup is as it was before';
+  try {
+    await converge(ctx, () => previous?.desired ?? null, { ...opts, label: 'expose (undo)' });
+  } catch (err) {
+    undone = `undoing it also failed (${describeCause(err)}): run ${fixCommand(ctx, 'down')}, or expose again once it is fixed`;
+  }
+  throw new HostaliasError(
+    'failed',
+    `${broken.map((v) => v.detail).join('; ')}; ${undone}`,
+    broken.map((v) => v.fix).find((f) => f !== undefined),
+  );
 }
 
 /**

@@ -64,8 +64,20 @@ export type PrimaryMessage = { type: 'stats'; id: number } | { type: 'stop' };
 
 export const WORKER_ENV = 'HOSTALIAS_FORWARD_WORKER';
 
+/** The command that lists what holds PORT on the host this relay runs on: iproute2's ss on Linux, lsof(8) on macOS (no ss there). */
+export function portOwnersCommand(port: number, proto: ForwardProto, platform: NodeJS.Platform = process.platform): string {
+  if (platform === 'darwin') return proto === 'tcp' ? `sudo lsof -nP -iTCP:${port} -sTCP:LISTEN` : `sudo lsof -nP -iUDP:${port}`;
+  return `ss -lntup 'sport = :${port}'`;
+}
+
 /** Turns a listen error into what the user can act on. */
-export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto, hostalias: FixCommand = defaultFix): HostaliasError {
+export function listenError(
+  err: unknown,
+  listen: Endpoint,
+  proto: ForwardProto,
+  hostalias: FixCommand = defaultFix,
+  platform: NodeJS.Platform = process.platform,
+): HostaliasError {
   const e = err as NodeJS.ErrnoException;
   const where = `listening on ${formatEndpoint(listen)}/${proto}`;
   switch (e.code) {
@@ -76,7 +88,11 @@ export function listenError(err: unknown, listen: Endpoint, proto: ForwardProto,
         `${hostalias('up')}   (adds the alias), or pass --listen ADDR`,
       );
     case 'EADDRINUSE':
-      return new HostaliasError('conflict', `${where}: the port is already in use`, `see what listens there: ss -lntup 'sport = :${listen.port}'`);
+      return new HostaliasError(
+        'conflict',
+        `${where}: the port is already in use`,
+        `see what listens there: ${portOwnersCommand(listen.port, proto, platform)}`,
+      );
     case 'EACCES':
       return new HostaliasError('permission', `${where}: ports below 1024 need root`, 'run it with sudo');
     default:

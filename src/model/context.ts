@@ -134,11 +134,15 @@ export interface DoctorPlatform {
   startEngineFix(input: DoctorInput): Promise<string>;
 }
 
-/** Whether an expose just applied works; `fallback` is the spec to converge to instead, when there is one. */
+/**
+ * Whether an expose just applied works. Not ok: `fallback` is the spec to converge to instead,
+ * when there is one; without one the expose can't work here and is undone (`fix` says what to do).
+ */
 export interface ExposeVerdict {
   ok: boolean;
   detail: string;
   fallback?: ExposeSpec;
+  fix?: string;
 }
 
 /**

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { parse as parsePlist } from 'plist';
 import type { RunOptions, RunResult, Runner } from '../../src/model/runner.js';
 import { shellQuote } from '../../src/model/shell.js';
 import { SystemFs } from '../../src/fs/system-fs.js';
 import { FakeRunner, ok } from './fake-runner.js';
+import { listenError } from '../../src/forward/forwarder.js';
+import { EXIT_CODES } from '../../src/model/errors.js';
 
 const FIXTURES = new URL('../../../test/fixtures/darwin/', import.meta.url);
 
@@ -33,6 +35,18 @@ export function dockerEngine(kind: 'desktop' | 'orbstack' | 'colima' | 'lima' | 
   return { version: docker(version), info: docker(kind === 'engine' ? 'info-engine-20.10.json' : `info-${kind}.json`), context };
 }
 
+/** The keys of a LaunchDaemon plist the fake launchd reads. */
+export interface LaunchdPlist {
+  Label?: string;
+  ProgramArguments?: string[];
+  RunAtLoad?: boolean;
+  KeepAlive?: boolean;
+  UserName?: string;
+  StandardOutPath?: string;
+  StandardErrorPath?: string;
+  EnvironmentVariables?: Record<string, string>;
+}
+
 /**
  * A temp folder standing in for a Mac's `/`: unlike `--root`, the planner treats it as the live
  * system, so launchctl steps are planned and run against the FakeMac instead of being skipped.
@@ -46,6 +60,35 @@ export class MacRootFs extends SystemFs {
 const ANCHOR = 'com.apple/hostalias';
 const isNat = (rule: string) => /^(rdr|nat|binat|no) /.test(rule);
 const ALTQ = fixture('pfctl-altq.stderr.txt');
+
+/** A listening socket: address ('*' is INADDR_ANY), port, protocol and the uid that owns it. */
+export interface Socket {
+  addr: string;
+  port: number;
+  proto: 'tcp' | 'udp';
+  uid: number;
+}
+
+/** Users by name, as macOS's /etc/passwd has them (nobody is uid -2). */
+export const MAC_UIDS: Record<string, number> = { root: 0, nobody: -2, _www: 70 };
+
+/**
+ * What XNU answers a relay binding ADDR:PORT as `uid`, next to `holders` (bsd/netinet/in_pcb.c,
+ * in_pcbbind, macOS branch): a specific address below 1024 needs PRIV_NETINET_RESERVEDPORT —
+ * root — else EACCES; a user other than root binding a specific address where another user holds
+ * that address or *:PORT gets EADDRINUSE; then anyone gets EADDRINUSE from an exact holder, or from
+ * a wildcard holder when the socket has neither SO_REUSEADDR nor SO_REUSEPORT (the lookup is then
+ * a wildcard one). Node's TCP listeners have SO_REUSEADDR (libuv's uv__tcp_bind sets it); its UDP
+ * sockets don't unless asked (dgram reuseAddr), and the relay doesn't ask. Null: bound.
+ */
+export function xnuBindError(uid: number, addr: string, port: number, proto: 'tcp' | 'udp', holders: readonly Socket[]): 'EACCES' | 'EADDRINUSE' | null {
+  if (port < 1024 && addr !== '*' && uid !== 0) return 'EACCES';
+  const same = holders.filter((h) => h.port === port && h.proto === proto);
+  if (uid !== 0 && same.some((h) => (h.addr === addr || h.addr === '*') && h.uid !== uid)) return 'EADDRINUSE';
+  const reuseAddr = proto === 'tcp';
+  if (same.some((h) => h.addr === addr || (!reuseAddr && h.addr === '*'))) return 'EADDRINUSE';
+  return null;
+}
 
 /**
  * A Mac simulated from fixtures: ifconfig, launchctl and pfctl keep state (an alias added shows in
@@ -66,6 +109,20 @@ export class FakeMac implements Runner {
   createsLogs = false;
   /** KeepAlive jobs launchd keeps running (label → ProgramArguments); bootout stops them. */
   readonly daemons = new Map<string, string[]>();
+  /** The relays among them that are listening (their bind succeeded), by label. */
+  readonly listening = new Map<string, Socket>();
+  /** `last exit code` of jobs launchd started and that exited (launchctl print shows it). */
+  readonly lastExit = new Map<string, number>();
+  /** Sockets other processes hold (what `lsof -i` would list): a Valet nginx on *:80 as root, a user's Postgres… */
+  readonly sockets: Socket[] = [];
+  /**
+   * Owner and mode of folders and files, as `ls -l` shows them on a stock Mac; a path not listed is
+   * root's, 0755 for a folder and 0644 for a file (what root creates under umask 022).
+   */
+  readonly owners = new Map<string, { uid: number; mode: number }>([
+    ['/var/log', { uid: 0, mode: 0o755 }],
+    ['/tmp', { uid: 0, mode: 0o1777 }],
+  ]);
   anchor: string[] = [];
   tokens: string[] = [];
   rest = fixture('ifconfig-a-rest.txt');
@@ -120,6 +177,7 @@ export class FakeMac implements Runner {
     f.onMatch(/^launchctl bootout system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
       this.daemons.delete(label);
+      this.listening.delete(label);
       if (!this.loaded.delete(label)) return { code: 113, stdout: '', stderr: 'Boot-out failed: 113: Could not find specified service\n' };
       if (this.drainBootstraps > 0) this.draining.set(label, this.drainBootstraps);
       return ok();
@@ -222,13 +280,19 @@ export class FakeMac implements Runner {
     };
     if (host === '127.0.0.1') return reach(port, '127.0.0.1');
     if (!this.aliases.has(host)) return { code: 1, stdout: '', stderr: `nc: connectx to ${host} port ${port} (tcp) failed: Network is unreachable\n` };
-    const relay = [...this.daemons.values()].find(
-      (args) => args.includes('--listen') && args[args.indexOf('--listen') + 1] === host && args.some((a) => a === `${port}/tcp`),
-    );
+    const relay = this.relaysListening()
+      .filter(([, sock]) => sock.addr === host && sock.port === port && sock.proto === 'tcp')
+      .map(([label]) => this.daemons.get(label) as string[])[0];
     if (relay) {
+      // The relay accepts first, then connects to its target: with nothing there the client is
+      // connected and gets an empty reply (the relay closes), not a refusal.
       const to = Number((relay[relay.indexOf('--to') + 1] ?? '').split(':').at(-1));
-      return reach(to, '127.0.0.1');
+      const through = reach(to, '127.0.0.1');
+      return through.code === 0 ? through : { code: 0, stdout: zeroIo ? `Connection to ${host} port ${port} [tcp/*] succeeded!\n` : '', stderr: '' };
     }
+    // Another process listening there (on the alias itself, or on *:PORT) takes the connection.
+    if (this.sockets.some((x) => x.proto === 'tcp' && x.port === port && (x.addr === host || x.addr === '*')))
+      return { code: 0, stdout: zeroIo ? `Connection to ${host} port ${port} [tcp/*] succeeded!\n` : '', stderr: '' };
     const rule = this.anchor.find((r) => r.startsWith('rdr ') && r.includes(` to ${host} port = ${port} `));
     if (rule && this.tokens.length > 0 && this.childAnchorFires && !this.skipLo0) {
       this.counters.set(rule, (this.counters.get(rule) ?? 0) + 1);
@@ -239,7 +303,11 @@ export class FakeMac implements Runner {
 
   /** `launchctl print system/LABEL` of a loaded job: the fixture, with this job's label, plist path and arguments. */
   private printLoaded(label: string): string {
-    const text = fixture('launchctl-print-loaded.txt').replaceAll('dev.hostalias.alias', label);
+    const exit = this.lastExit.get(label);
+    const text = fixture('launchctl-print-loaded.txt')
+      .replaceAll('dev.hostalias.alias', label)
+      .replace('last exit code = 0', `last exit code = ${exit === 78 ? '78: EX_CONFIG' : (exit ?? 0)}`)
+      .replace('state = not running', `state = ${this.listening.has(label) ? 'running' : 'not running'}`);
     const args = this.programs.get(label);
     if (!args) return text;
     return text
@@ -264,6 +332,8 @@ export class FakeMac implements Runner {
     for (const [label, args] of this.programs) m.programs.set(label, [...args]);
     m.createsLogs = this.createsLogs;
     for (const [label, args] of this.daemons) m.daemons.set(label, [...args]);
+    for (const [label, sock] of this.listening) m.listening.set(label, { ...sock });
+    m.sockets.push(...this.sockets.map((x) => ({ ...x })));
     m.anchor = [...this.anchor];
     m.anchorExists = this.anchorExists;
     m.tokens = [...this.tokens];
@@ -321,18 +391,61 @@ export class FakeMac implements Runner {
     return { code: 0, stdout: '', stderr: ALTQ };
   }
 
+  /** Relays launchd still runs (a test may drop a daemon by hand) whose bind succeeded. */
+  private relaysListening(): Array<[string, Socket]> {
+    return [...this.listening].filter(([label]) => this.daemons.has(label));
+  }
+
+  /** Whether `uid` may open `path` for appending (creating it when missing), by the owners and modes above. */
+  private async mayOpen(uid: number, path: string): Promise<boolean> {
+    if (uid === 0) return true;
+    const writable = (o: { uid: number; mode: number }) => (o.uid === uid && (o.mode & 0o200) !== 0) || (o.mode & 0o002) !== 0;
+    if (await this.fs.exists(path)) return writable(this.owners.get(path) ?? { uid: 0, mode: 0o644 });
+    return writable(this.owners.get(dirname(path)) ?? { uid: 0, mode: 0o755 });
+  }
+
+  /**
+   * launchd starting a KeepAlive job: it opens StandardOutPath/StandardErrorPath as the job's user
+   * (UserName, else root) before it runs the program, and does not run a job that can't open them:
+   * `last exit code = 78: EX_CONFIG` (launchd-842 core.c opens them after job_postfork_become_user;
+   * on current macOS an unopenable log is EX_CONFIG: Asymptote-Labs/agent-beacon#510,
+   * LrGenius/LrGeniusAI#298). A relay then binds its address as XNU allows (xnuBindError); when it
+   * can't, it writes the CLI's error to its log and exits, and launchd restarts it later (KeepAlive).
+   */
+  async startDaemon(label: string, job: LaunchdPlist): Promise<void> {
+    this.listening.delete(label); // its earlier instance, if any, is gone
+    const uid = MAC_UIDS[job.UserName ?? 'root'] ?? 501;
+    for (const log of new Set([job.StandardOutPath, job.StandardErrorPath])) {
+      if (log && !(await this.mayOpen(uid, log))) {
+        this.lastExit.set(label, 78);
+        return;
+      }
+    }
+    const args = job.ProgramArguments ?? [];
+    const at = args.indexOf('forward');
+    if (at < 0) return;
+    const [portText, proto] = (args[at + 1] ?? '').split('/') as [string, 'tcp' | 'udp'];
+    const addr = args[args.indexOf('--listen') + 1] as string;
+    const port = Number(portText);
+    const holders = [...this.sockets, ...this.relaysListening().map(([, sock]) => sock)];
+    const code = this.aliases.has(addr) ? xnuBindError(uid, addr, port, proto, holders) : 'EADDRNOTAVAIL';
+    if (code === null) {
+      this.listening.set(label, { addr, port, proto, uid });
+      return;
+    }
+    const err = listenError(Object.assign(new Error(code), { code }), { host: addr, port }, proto, undefined, 'darwin');
+    // What cli/main.ts prints for it, into the log launchd opened.
+    for (const log of new Set([job.StandardOutPath, job.StandardErrorPath])) {
+      if (log) await this.fs.write(log, `${(await this.fs.read(log)) ?? ''}hostalias: ${err.message}\n  fix: ${err.fix}\n`, 0o644);
+    }
+    this.lastExit.set(label, EXIT_CODES[err.code]);
+  }
+
   /** launchd's checks that matter here: the plist parses, its Label matches; RunAtLoad runs it now. */
   private async bootstrap(path: string): Promise<RunResult> {
     const text = await this.fs.read(path);
     if (text === null) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
-    const job = parsePlist(text) as {
-      Label?: string;
-      ProgramArguments?: string[];
-      RunAtLoad?: boolean;
-      KeepAlive?: boolean;
-      StandardOutPath?: string;
-      StandardErrorPath?: string;
-    };
+    const job = parsePlist(text) as LaunchdPlist;
     if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments))
       return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
@@ -349,6 +462,7 @@ export class FakeMac implements Runner {
     if (job.KeepAlive) {
       // A daemon (the forward relay): launchd starts it and keeps it running; it is not a command to run to completion.
       this.daemons.set(job.Label, job.ProgramArguments);
+      await this.startDaemon(job.Label, job);
     } else if (job.RunAtLoad) {
       const [program, ...args] = job.ProgramArguments;
       await this.run([basename(program as string), ...args]);

@@ -57,7 +57,6 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
     ProgramArguments: [RT.nodePath, RT.cliPath, 'forward', '5432/tcp', '--listen', IP, '--to', '5432'],
     RunAtLoad: true,
     KeepAlive: true,
-    UserName: 'nobody',
     StandardOutPath: LOG,
     StandardErrorPath: LOG,
   });

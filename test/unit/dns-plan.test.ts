@@ -19,7 +19,7 @@ import type { Plan } from '../../src/model/steps.js';
 import { DNS_JOB_LABEL } from '../../src/platform/darwin/dns-launchd.js';
 import { darwinBackend } from '../../src/platform/darwin/backend.js';
 import { dnsUnit, type DnsUnitObserved, planDnsUnit, trustedIfaces } from '../../src/platform/linux/dns-unit.js';
-import { dockerEngine, FakeMac, MacRootFs } from '../support/fake-mac.js';
+import { dockerEngine, FakeMac, MAC_UIDS, MacRootFs, xnuBindError } from '../support/fake-mac.js';
 import { makeRoot, readTree } from '../support/rooted.js';
 
 const IP = '10.254.254.254';
@@ -162,7 +162,10 @@ test('macOS (FakeMac): up --dns installs and loads dev.hostalias.dns, down remov
   const plist = parsePlist((await fs.read(`/Library/LaunchDaemons/${DNS_JOB_LABEL}.plist`)) ?? '') as Record<string, unknown>;
   assert.deepEqual(plist['ProgramArguments'], [RT.nodePath, RT.cliPath, 'resolver', '--listen', IP]);
   assert.equal(plist['KeepAlive'], true);
-  assert.equal(plist['UserName'], 'nobody');
+  // Root, as the relays: XNU lets only root bind a specific address below 1024 (in_pcb.c in_pcbbind),
+  // and launchd opens the log in /var/log as the job's user.
+  assert.equal(plist['UserName'], undefined);
+  assert.equal(xnuBindError(MAC_UIDS['nobody'] as number, IP, 53, 'udp', []), 'EACCES', 'what nobody would get for the alias:53');
   assert.ok(m.loaded.has(DNS_JOB_LABEL), 'bootstrapped');
   assert.ok(res.plan.steps.length > 0);
   assert.deepEqual((await up(ctx, { lanGuard: false, dns: true })).plan.steps, [], 'again: no steps');

@@ -1,7 +1,6 @@
 import type { Part } from '../../model/context.js';
 import { currentRuntime, type ForwardRuntime } from '../../exec/runtime.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
-import { RELAY_USER } from './forward-launchd.js';
 import { observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 export const DNS_JOB_LABEL = 'dev.hostalias.dns';
@@ -9,16 +8,17 @@ export const DNS_JOB_LOG = `/var/log/${DNS_JOB_LABEL}.log`;
 
 /**
  * The resolver as a LaunchDaemon: started at load and at boot, restarted whenever it exits
- * (KeepAlive; launchd throttles restarts to one per 10 s), as nobody like the relays (macOS 10.14+
- * lets any user bind ports below 1024). It answers loopback only: on macOS every engine runs in a
- * VM with its own DNS, so no container network is trusted. Pure.
+ * (KeepAlive; launchd throttles restarts to one per 10 s), as root like the relays: it binds the
+ * alias's port 53, and XNU lets only root bind a specific address below 1024 (bsd/netinet/in_pcb.c,
+ * in_pcbbind: EACCES otherwise; "any user below 1024" holds for INADDR_ANY only), and launchd opens
+ * its log in /var/log as the job's user (see forwardJob). It answers loopback only: on macOS every
+ * engine runs in a VM with its own DNS, so no container network is trusted. Pure.
  */
 export function dnsJob(ip: string, rt: ForwardRuntime): LaunchdJob {
   return {
     label: DNS_JOB_LABEL,
     programArguments: [rt.nodePath, rt.cliPath, 'resolver', '--listen', ip],
     keepAlive: true,
-    userName: RELAY_USER,
     standardOutPath: DNS_JOB_LOG,
     standardErrorPath: DNS_JOB_LOG,
   };

@@ -7,6 +7,7 @@ import type { Check, Finding } from '../../model/context.js';
 import { askPf } from './parts.js';
 import { parseRuleCounters, parseSkippedIfaces, PF_ANCHOR, rdrRule } from './pf.js';
 import { forwardLabel, forwardLogPath } from './forward-launchd.js';
+import { jobState } from './launchd.js';
 
 /**
  * What a login-like probe sends to PORT: for PostgreSQL (5432) a StartupMessage (protocol 3.0,
@@ -34,6 +35,23 @@ export function addressRefusal(reply: string): string | null {
     .trim();
   const m = /(no pg_hba\.conf entry for host "[^"]*"[^.]*|Host '[^']*' is not allowed to connect[^.]*|access denied[^.]*)/i.exec(printable);
   return m?.[1] ?? null;
+}
+
+/**
+ * The last failure the relay wrote to its log, as the CLI prints one (`hostalias: MESSAGE` and
+ * `  fix: COMMAND`, cli/main.ts) or as dyld reports a missing library (`dyld[PID]: Library not
+ * loaded: …`), or null. Pure.
+ */
+export function lastRelayError(log: string): { message: string; fix: string | null } | null {
+  const lines = log.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i] ?? '';
+    const m = /^(?:hostalias: (.+)|(dyld(?:\[\d+\])?: .+))$/.exec(line);
+    if (!m) continue;
+    const fix = /^\s+fix: (.+)$/.exec(lines[i + 1] ?? '')?.[1] ?? null;
+    return { message: (m[1] ?? m[2] ?? '').trim(), fix };
+  }
+  return null;
 }
 
 export interface Exchange {
@@ -72,15 +90,22 @@ async function lo0Skipped(ctx: Context): Promise<boolean | null> {
 export async function verifyMacExpose(ctx: Context, ip: string, spec: ExposeSpec): Promise<ExposeVerdict> {
   if (spec.proto !== 'tcp') return { ok: true, detail: `${spec.port}/udp is not verified (a UDP probe can't tell a drop from silence)` };
   if (spec.via === 'relay') {
+    const label = forwardLabel(spec);
     let last: Exchange | null = null;
     for (let i = 0; i < 20; i++) {
       last = await exchange(ctx, ip, spec.port, '', true);
-      if (last.connected) return { ok: true, detail: `the relay ${forwardLabel(spec)} accepts connections on ${ip}:${spec.port}` };
+      // Another process may hold the alias's port (a `hostalias forward` in a terminal): the
+      // connection then proves nothing about the relay, which launchd must show running.
+      if (last.connected && (await jobState(ctx, label)) === 'running')
+        return { ok: true, detail: `the relay ${label} accepts connections on ${ip}:${spec.port}` };
       await setTimeout(250);
     }
+    // launchd keeps restarting it (KeepAlive): the relay's own words in its log say why it can't listen.
+    const said = lastRelayError((await ctx.fs.read(forwardLogPath(label))) ?? '');
     return {
       ok: false,
-      detail: `the relay ${forwardLabel(spec)} does not accept connections on ${ip}:${spec.port} after 5 s (${last?.error ?? 'no answer'}); see ${forwardLogPath(forwardLabel(spec))}`,
+      detail: `the relay ${label} does not accept connections on ${ip}:${spec.port} after 5 s (${said?.message ?? last?.error ?? 'no answer'})`,
+      fix: said?.fix ?? `sudo tail ${forwardLogPath(label)}`,
     };
   }
   const before = await rdrEvaluations(ctx, ip, spec);

@@ -33,12 +33,19 @@ export function forwardLogPath(label: string): string {
   return `/var/log/${label}.log`;
 }
 
-export const RELAY_USER = 'nobody';
-
 /**
  * The relay as a LaunchDaemon: started at load and at boot (RunAtLoad), restarted whenever it exits
  * (KeepAlive) — which also covers a boot where it starts before the alias job has added the address
  * and the bind fails: launchd retries it (at most every 10 s, its default throttle). Pure.
+ *
+ * It runs as root (no UserName), as the relays do on Linux. XNU refuses what a relay needs to a
+ * user other than root (bsd/netinet/in_pcb.c, in_pcbbind): binding a specific address — the
+ * alias — below port 1024 needs PRIV_NETINET_RESERVEDPORT (EACCES; macOS lets any user bind
+ * below 1024 only on INADDR_ANY), and binding a specific address while another user holds
+ * *:PORT is EADDRINUSE (the check is skipped for uid 0). launchd's `Sockets` activation could
+ * bind for it, but the job must check in through launch(3)'s C API (launchd.plist(5)), which a
+ * Node process can't call. Its log is in /var/log, which root can write: launchd opens
+ * StandardOutPath/StandardErrorPath as the job's user and does not start a job that can't.
  */
 export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): LaunchdJob {
   const label = forwardLabel(spec);
@@ -47,9 +54,6 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
     // The default target is spelled out (`--to PORT`: the loopback, 127.0.0.1 or ::1) so the plist says where the relay goes.
     programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: spec.targets.length > 0 ? spec.targets : [String(spec.port)] }, ip)],
     keepAlive: true,
-    // It only binds the alias and connects to the loopback: no root needed (macOS 10.14+ lets any
-    // user bind ports below 1024), so it runs as nobody.
-    userName: RELAY_USER,
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
   };

@@ -77,6 +77,17 @@ export function parseLaunchctlPrint(label: string, res: RunResult): boolean {
   throw commandError(['launchctl', 'print', `system/${label}`], `asking launchd about ${label}`, res);
 }
 
+/**
+ * The `state = …` line of `launchctl print system/LABEL` (`running`, `not running`, `spawn
+ * scheduled`…), or null when launchd has no such job. A KeepAlive job that exits at once is
+ * `running` only for that moment. Read-only, no root.
+ */
+export async function jobState(ctx: Context, label: string): Promise<string | null> {
+  const res = await ctx.runner.run(['launchctl', 'print', `system/${label}`]);
+  if (!parseLaunchctlPrint(label, res)) return null;
+  return /^\tstate = (.+)$/m.exec(res.stdout)?.[1]?.trim() ?? null;
+}
+
 export interface JobObserved {
   /** The plist as on disk, null when absent. */
   file: string | null;
