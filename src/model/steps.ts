@@ -1,6 +1,5 @@
 import { createTwoFilesPatch } from 'diff';
 import { shellQuote } from '../model/shell.js';
-import type { PlatformName } from './context.js';
 
 /**
  * One change to the system. Planners return these; only `apply` executes them.
@@ -115,7 +114,7 @@ export function mergePlans(...plans: Plan[]): Plan {
 export interface RenderTarget {
   rooted: boolean;
   root: string;
-  platform?: PlatformName;
+  platform?: 'linux' | 'darwin';
 }
 
 /**

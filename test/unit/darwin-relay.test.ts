@@ -5,7 +5,7 @@ import type { ExposeSpec } from '../../src/model/config.js';
 import type { Context } from '../../src/model/context.js';
 import { expose } from '../../src/engine/expose.js';
 import { up } from '../../src/engine/converge.js';
-import { loadState } from '../../src/model/state.js';
+import { loadState } from '../../src/engine/state-store.js';
 import { HostaliasError } from '../../src/model/errors.js';
 import { currentRuntime } from '../../src/exec/runtime.js';
 import { darwinBackend } from '../../src/platform/darwin/backend.js';
