@@ -140,8 +140,10 @@ export class FakeMac implements Runner {
    * connection to a redirected port is refused, as with nothing listening on the alias.
    */
   childAnchorFires = true;
-  /** Evaluations per anchor rule, counted when a connection through the alias is simulated. */
-  readonly counters = new Map<string, number>();
+  /** pf's counters of each rule in our anchor (`pfctl -v`), as pf.c keeps them: see traffic(). */
+  readonly counters = new Map<string, { evaluations: number; packets: number; bytes: number; states: number }>();
+  /** Packets of this Mac's ordinary traffic (en0: DNS, TLS…) that pf sees while each probe runs: a Mac is never quiet. */
+  backgroundPackets = 5;
   /**
    * launchd still unloading a booted-out job: the next N bootstraps of that label fail with
    * `Bootstrap failed: 5: Input/output error` (the race in fixture launchctl-bootstrap-after-bootout).
@@ -256,11 +258,49 @@ export class FakeMac implements Runner {
     if (!this.anchorExists) return { code: this.missingAnchorExit, stdout: '', stderr: `${ALTQ}${fixture('pfctl-anchor-missing.stderr.txt')}` };
     const lines = this.anchor.filter(keep).map((r) => {
       if (!verbose) return `${r}\n`;
-      const n = this.counters.get(r) ?? 0;
+      const c = this.counter(r);
       // pfctl_parser.c's verbose format, and macOS's "Inserted" line (decompiled macOS pfctl).
-      return `${r}\n  [ Evaluations: ${String(n).padEnd(8)}  Packets: ${String(n * 2).padEnd(8)}  Bytes: ${String(n * 120).padEnd(10)}  States: ${String(0).padEnd(6)}]\n  [ Inserted: uid 0 pid 4242 ]\n`;
+      return `${r}\n  [ Evaluations: ${String(c.evaluations).padEnd(8)}  Packets: ${String(c.packets).padEnd(8)}  Bytes: ${String(c.bytes).padEnd(10)}  States: ${String(c.states).padEnd(6)}]\n  [ Inserted: uid 0 pid 4242 ]\n`;
     });
     return { code: 0, stdout: lines.join(''), stderr: ALTQ };
+  }
+
+  private counter(rule: string): { evaluations: number; packets: number; bytes: number; states: number } {
+    let c = this.counters.get(rule);
+    if (!c) this.counters.set(rule, (c = { evaluations: 0, packets: 0, bytes: 0, states: 0 }));
+    return c;
+  }
+
+  /**
+   * One packet without a state crossing pf inbound on `iface`, counted as XNU's bsd/net/pf.c does:
+   * pf_match_translation walks the rdr rules and increments `evaluations` of each rule it reaches
+   * before it compares the interface, protocol or addresses, and stops at the first match; a
+   * packet on a skipped interface (`set skip on lo0`) meets no rule, and rules of an anchor pf
+   * doesn't descend into are never reached. A match creates a state: the connection's later
+   * packets match the state, not the rules, and pf_test adds each of them to the rule's
+   * `packets` and `bytes` (the state's nat_rule); `states` counts the state until it expires
+   * (pf's tcp.closed timeout, longer than any test). Returns the rule that matched.
+   */
+  private traffic(iface: string, matches: (rule: string) => boolean, connectionPackets: number): string | null {
+    if (iface === 'lo0' && this.skipLo0) return null;
+    const hooked = this.tokens.length > 0 && /^rdr-anchor "com\.apple\/\*"/m.test(this.mainNat) && this.childAnchorFires;
+    if (!hooked) return null;
+    for (const rule of this.anchor.filter((r) => r.startsWith('rdr '))) {
+      const c = this.counter(rule);
+      c.evaluations++;
+      if (/ on lo0 /.test(rule) && iface !== 'lo0') continue;
+      if (!matches(rule)) continue;
+      c.packets += connectionPackets;
+      c.bytes += connectionPackets * 64;
+      c.states++;
+      return rule;
+    }
+    return null;
+  }
+
+  /** `n` packets of the Mac's ordinary traffic on en0 (none is for the alias). */
+  enTraffic(n: number): void {
+    for (let i = 0; i < n; i++) this.traffic('en0', () => false, 0);
   }
 
   /**
@@ -269,6 +309,7 @@ export class FakeMac implements Runner {
    * rdr on lo0 if one fires (source: the alias, pf keeps it), else nothing (refused).
    */
   private connect(argv: readonly string[], input: string): RunResult {
+    this.enTraffic(this.backgroundPackets);
     const host = argv.at(-2) as string;
     const port = Number(argv.at(-1));
     const zeroIo = argv[1] === '-z';
@@ -293,11 +334,9 @@ export class FakeMac implements Runner {
     // Another process listening there (on the alias itself, or on *:PORT) takes the connection.
     if (this.sockets.some((x) => x.proto === 'tcp' && x.port === port && (x.addr === host || x.addr === '*')))
       return { code: 0, stdout: zeroIo ? `Connection to ${host} port ${port} [tcp/*] succeeded!\n` : '', stderr: '' };
-    const rule = this.anchor.find((r) => r.startsWith('rdr ') && r.includes(` to ${host} port = ${port} `));
-    if (rule && this.tokens.length > 0 && this.childAnchorFires && !this.skipLo0) {
-      this.counters.set(rule, (this.counters.get(rule) ?? 0) + 1);
-      return reach(Number(/-> 127\.0\.0\.1 port (\d+)/.exec(rule)?.[1]), host);
-    }
+    // A short TCP connection through lo0: the handshake, the close, and nc's data if any.
+    const rule = this.traffic('lo0', (r) => r.includes(` inet proto tcp from any to ${host} port = ${port} `), zeroIo ? 6 : 8);
+    if (rule) return reach(Number(/-> 127\.0\.0\.1 port (\d+)/.exec(rule)?.[1]), host);
     return refused;
   }
 

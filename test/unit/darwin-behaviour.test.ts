@@ -117,7 +117,7 @@ test('pf checks — anchor hook, set skip on lo0, redirect counters; as a user i
   await m.run(['nc', '-z', '-G', '2', '-w', '2', IP, '5432']);
   pf = (await doctor(ctx)).filter((f) => f.id === 'pf');
   assert.ok(
-    pf.some((f) => f.status === 'ok' && /redirect fired 1 time/.test(f.message)),
+    pf.some((f) => f.status === 'ok' && /redirect translated 6 packet\(s\) \(1 connection state\(s\) open\)/.test(f.message)),
     JSON.stringify(pf),
   );
 

@@ -159,16 +159,18 @@ export const macPfCheck: Check = {
     const missing = wanted.filter((r) => !loaded.includes(r));
     if (missing.length > 0)
       findings.push(fail('pf', `the anchor ${PF_ANCHOR} lacks ${missing.length} rule(s) hostalias loads: ${missing.join('; ')}`, hostalias('up')));
+    // Packets, not Evaluations: pf counts an evaluation for every packet that reaches the rule on any
+    // interface (pf_match_translation), a packet only when the rule translated it (see rdrPackets).
     for (const c of counters.filter((r) => wanted.includes(r.rule))) {
-      if (c.evaluations === 0)
+      if (c.packets === 0)
         findings.push(
           warn(
             'pf',
-            `no connection has been redirected yet by: ${c.rule} (evaluations 0); if containers can't connect, the rule doesn't fire here`,
-            `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (the counter must rise)`,
+            `no connection has been redirected yet by: ${c.rule} (Packets 0); if containers can't connect, the rule doesn't fire here`,
+            `nc -z ${desired.ip} ${/port = (\d+)/.exec(c.rule)?.[1] ?? 'PORT'}; sudo pfctl -a ${PF_ANCHOR} -v -s nat   (its Packets counter must rise)`,
           ),
         );
-      else findings.push(ok('pf', `redirect fired ${c.evaluations} time(s): ${c.rule}`));
+      else findings.push(ok('pf', `redirect translated ${c.packets} packet(s) (${c.states} connection state(s) open): ${c.rule}`));
     }
     if (findings.every((f) => f.status === 'ok'))
       findings.unshift(

@@ -67,11 +67,17 @@ export async function exchange(ctx: Context, host: string, port: number, input: 
   return { connected: res.code === 0, reply: res.stdout, error: (res.stderr || `nc exited ${res.code}`).trim() };
 }
 
-/** Evaluations of our rdr rule for `spec` (`pfctl -a ANCHOR -v -s nat`), null when pf can't be read. */
-async function rdrEvaluations(ctx: Context, ip: string, spec: ExposeSpec): Promise<number | null> {
+/**
+ * Packets our rdr rule for `spec` has translated (`pfctl -a ANCHOR -v -s nat`), null when pf can't
+ * be read. Not Evaluations: pf_match_translation (XNU bsd/net/pf.c) counts an evaluation for
+ * every packet that reaches the rule, before it compares the interface or the addresses, so
+ * ordinary en0 traffic raises it; Packets rise only for packets of states the rule created
+ * (pf_test adds them to the state's nat_rule).
+ */
+async function rdrPackets(ctx: Context, ip: string, spec: ExposeSpec): Promise<number | null> {
   const answer = await askPf(ctx, ['-a', PF_ANCHOR, '-v', '-s', 'nat']);
   if (!('text' in answer)) return null;
-  return parseRuleCounters(answer.text).find((r) => r.rule === rdrRule(ip, spec))?.evaluations ?? 0;
+  return parseRuleCounters(answer.text).find((r) => r.rule === rdrRule(ip, spec))?.packets ?? 0;
 }
 
 /** lo0 is in pf's skip list (`set skip on lo0`): no rule on lo0 is evaluated. Null when unknown. */
@@ -82,8 +88,8 @@ async function lo0Skipped(ctx: Context): Promise<boolean | null> {
 
 /**
  * Right after `expose` applied: does the new path work? A pf redirect must be seen to fire — a
- * connection from this Mac to ALIAS:PORT goes through lo0 and must raise the rule's evaluation
- * counter. Whether rules in a child of com.apple/* fire is not proven on every macOS (one real-Mac
+ * connection from this Mac to ALIAS:PORT goes through lo0 and must raise the rule's Packets
+ * counter (not Evaluations, see rdrPackets). Whether rules in a child of com.apple/* fire is not proven on every macOS (one real-Mac
  * test reported such a child never firing), so when it does not, the port falls back to the
  * relay. A relay must accept a connection within a few seconds (launchd starts it). Needs root (pfctl).
  */
@@ -108,15 +114,16 @@ export async function verifyMacExpose(ctx: Context, ip: string, spec: ExposeSpec
       fix: said?.fix ?? `sudo tail ${forwardLogPath(label)}`,
     };
   }
-  const before = await rdrEvaluations(ctx, ip, spec);
+  const before = await rdrPackets(ctx, ip, spec);
   await exchange(ctx, ip, spec.port, '', true);
-  const after = await rdrEvaluations(ctx, ip, spec);
+  const after = await rdrPackets(ctx, ip, spec);
   if (before === null || after === null) return { ok: true, detail: 'the redirect could not be checked (pfctl did not answer)' };
-  if (after > before) return { ok: true, detail: `the pf redirect for ${ip}:${spec.port} fires (its evaluation counter rose from ${before} to ${after})` };
+  if (after > before)
+    return { ok: true, detail: `the pf redirect for ${ip}:${spec.port} fires (it translated ${after - before} packet(s) of a test connection)` };
   const skipped = await lo0Skipped(ctx);
   const why = skipped
     ? 'pf skips lo0 entirely (`set skip on lo0` in /etc/pf.conf), so no rule on lo0 is evaluated'
-    : `a connection from this Mac to ${ip}:${spec.port} did not raise the counter of the rdr rule in ${PF_ANCHOR}: rules in that child of com.apple/* are not evaluated on this Mac`;
+    : `a connection from this Mac to ${ip}:${spec.port} was not translated by the rdr rule in ${PF_ANCHOR} (its Packets counter did not rise): rules in that child of com.apple/* do not apply on this Mac`;
   return {
     ok: false,
     detail: `the pf redirect does not fire: ${why}. ${spec.port}/tcp is served by the relay instead (it connects from 127.0.0.1, so the service sees 127.0.0.1, not the client)`,
