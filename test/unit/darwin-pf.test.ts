@@ -102,3 +102,41 @@ test('doctor counts what the redirect translated (Packets), not what pf evaluate
     JSON.stringify(pf),
   );
 });
+
+test('doctor compares the pf boot job and its anchor file like the alias plist: deleted or edited, they fail (after a reboot pf would be empty)', async (t) => {
+  const { ctx, fs } = await mac(t);
+  await up(ctx, { exposes: [{ ...PG, via: 'kernel' }] });
+  const persistence = async () => (await runChecks(await doctorInput(ctx))).filter((f) => f.id === 'persistence');
+  const intact = await persistence();
+  assert.deepEqual(
+    intact.map((f) => f.status),
+    ['ok'],
+    'negative control: intact before anything is deleted',
+  );
+  assert.match(intact[0]?.message ?? '', /dev\.hostalias\.pf and \/etc\/pf\.anchors\/dev\.hostalias in place for boot/);
+
+  const plist = '/Library/LaunchDaemons/dev.hostalias.pf.plist';
+  const anchor = '/etc/pf.anchors/dev.hostalias';
+  const saved = await fs.read(anchor);
+  await fs.remove(plist);
+  await fs.remove(anchor);
+  let found = await persistence();
+  assert.ok(found.every((f) => f.status === 'fail'));
+  assert.ok(
+    found.some((f) => f.message === `${plist} is missing: after the next reboot neither the LAN guard nor the redirects would be in pf`),
+    JSON.stringify(found),
+  );
+  assert.ok(
+    found.some((f) => f.message === `${anchor} is missing: after the next reboot neither the LAN guard nor the redirects would be in pf`),
+    JSON.stringify(found),
+  );
+  assert.ok(found.every((f) => f.fix === 'sudo hostalias up'));
+
+  await up(ctx, {});
+  await fs.write(anchor, `${saved}pass in quick all\n`, 0o644);
+  found = await persistence();
+  assert.ok(
+    found.some((f) => f.status === 'fail' && f.message.startsWith(`${anchor} differs from what hostalias writes`)),
+    JSON.stringify(found),
+  );
+});

@@ -11,11 +11,24 @@ import { macExposeCheck } from './expose-check.js';
 import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
 import { managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
-import { aliasJob, ALIAS_JOB_LABEL, observeJob, planJob, plistPathFor } from './launchd.js';
+import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, plistPathFor } from './launchd.js';
 import { DNS_JOB_LABEL, DNS_JOB_LOG } from './dns-launchd.js';
 import { DNS_CHECK_ID, judgeResolvConf, judgeResolver, observeResolvConf, observeResolver, type ResolverService } from '../../doctor/check-dns.js';
 import { askPf, pfText } from './parts.js';
-import { guardRules, hasAppleRdrAnchor, parsePfEnabled, parseRuleCounters, parseRules, parseSkippedIfaces, PF_ANCHOR, pfDesiredOf, rdrRule } from './pf.js';
+import {
+  anchorFileContent,
+  guardRules,
+  hasAppleRdrAnchor,
+  parsePfEnabled,
+  parseRuleCounters,
+  parseRules,
+  parseSkippedIfaces,
+  PF_ANCHOR,
+  PF_ANCHOR_FILE,
+  pfDesiredOf,
+  pfJob,
+  rdrRule,
+} from './pf.js';
 
 /** `alias`: the alias is on lo0 as a /32 and is the address the state records. */
 export const macAliasCheck: Check = {
@@ -60,7 +73,8 @@ function jobFindings(steps: readonly Step[], what: string, fix: string): Finding
 
 /**
  * `persistence`: every LaunchDaemon hostalias installed is on disk byte for byte as the planner
- * would write it and loaded in launchd — the alias job, each relay. Reuses the planners: any step
+ * would write it and loaded in launchd — the alias job, each relay — and the pf boot job and the
+ * anchor file it loads are in place (placed, not loaded: pf itself is checked by `pf`). Reuses the planners: any step
  * they would take is a finding (a deleted plist is a `write`, an unloaded job a `bootstrap`).
  */
 export const macPersistenceCheck: Check = {
@@ -83,6 +97,22 @@ export const macPersistenceCheck: Check = {
           ),
         );
       }
+      // The LAN guard and --keep-source redirects at boot: the pf job reloads the anchor file (pf
+      // forgets its rules at every boot). Compared like the alias job; the pf job is placed, not loaded.
+      const pf = pfDesiredOf(desired, state.persistence?.kind === 'launchd');
+      if (pf) {
+        const after = 'after the next reboot neither the LAN guard nor the redirects would be in pf';
+        const file = await ctx.fs.read(PF_ANCHOR_FILE);
+        if (file !== anchorFileContent(pf.ip, pf.exposes, pf.guard))
+          findings.push(
+            fail(
+              'persistence',
+              `${PF_ANCHOR_FILE} ${file === null ? 'is missing' : 'differs from what hostalias writes (edited by hand?)'}: ${pf.persist ? after : 'the rules loaded now have no copy to undo from'}`,
+              up,
+            ),
+          );
+        if (pf.persist) findings.push(...jobFindings(planJob(pfJob(), await observeJob(ctx, PF_JOB_LABEL), { load: false }), after, up));
+      }
       // The relays: `forward --install` ones and those carrying an expose, planned alike.
       const obs = await observeForwardJobs(ctx, relays.map(forwardLabel));
       findings.push(
@@ -97,7 +127,8 @@ export const macPersistenceCheck: Check = {
       throw err;
     }
     if (findings.length > 0) return findings;
-    return [ok('persistence', `launchd: ${ALIAS_JOB_LABEL}${relays.length ? ` and ${relays.length} relay job(s)` : ''} installed, intact and loaded`)];
+    const pfBoot = pfDesiredOf(desired, state.persistence?.kind === 'launchd')?.persist ? `; ${PF_JOB_LABEL} and ${PF_ANCHOR_FILE} in place for boot` : '';
+    return [ok('persistence', `launchd: ${ALIAS_JOB_LABEL}${relays.length ? ` and ${relays.length} relay job(s)` : ''} installed, intact and loaded${pfBoot}`)];
   },
 };
 
