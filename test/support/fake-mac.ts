@@ -111,6 +111,8 @@ export class FakeMac implements Runner {
   readonly daemons = new Map<string, string[]>();
   /** The relays among them that are listening (their bind succeeded), by label. */
   readonly listening = new Map<string, Socket>();
+  /** Labels launchd has disabled (`launchctl disable`, or a background item switched off under Login Items). */
+  readonly disabled = new Set<string>();
   /** `last exit code` of jobs launchd started and that exited (launchctl print shows it). */
   readonly lastExit = new Map<string, number>();
   /** Sockets other processes hold (what `lsof -i` would list): a Valet nginx on *:80 as root, a user's Postgres… */
@@ -175,6 +177,16 @@ export class FakeMac implements Runner {
       const label = (argv[2] as string).slice('system/'.length);
       if (this.loaded.has(label)) return ok(this.printLoaded(label));
       return { code: 113, stdout: '', stderr: fixture('launchctl-print-missing.stderr.txt').replace('dev.hostalias.alias', label) };
+    });
+    f.on(['launchctl', 'print-disabled', 'system'], () => {
+      const ours = [...this.disabled].map((l) => `\t"${l}" => disabled\n`).join('');
+      return ok(fixture('launchctl-print-disabled-system.txt').replace('}\n', `${ours}}\n`));
+    });
+    f.onMatch(/^launchctl (enable|disable) system\/\S+$/, (argv) => {
+      const label = (argv[2] as string).slice('system/'.length);
+      if (argv[1] === 'enable') this.disabled.delete(label);
+      else this.disabled.add(label);
+      return ok();
     });
     f.onMatch(/^launchctl bootout system\/\S+$/, (argv) => {
       const label = (argv[2] as string).slice('system/'.length);
@@ -368,6 +380,7 @@ export class FakeMac implements Runner {
     const m = new FakeMac(fs);
     for (const [ip, mask] of this.aliases) m.aliases.set(ip, mask);
     for (const label of this.loaded) m.loaded.add(label);
+    for (const label of this.disabled) m.disabled.add(label);
     for (const [label, args] of this.programs) m.programs.set(label, [...args]);
     m.createsLogs = this.createsLogs;
     for (const [label, args] of this.daemons) m.daemons.set(label, [...args]);
@@ -398,7 +411,7 @@ export class FakeMac implements Runner {
 
   /** Commands that change something (not probes), as shell lines. */
   get changes(): string[] {
-    return this.fake.lines.filter((l) => !/^(ifconfig (lo0|-a)|launchctl print \S+|pfctl (-a \S+ )?(-v )?-s \S+|sw_vers|nc .*)$/.test(l));
+    return this.fake.lines.filter((l) => !/^(ifconfig (lo0|-a)|launchctl print(-disabled)? \S+|pfctl (-a \S+ )?(-v )?-s \S+|sw_vers|nc .*)$/.test(l));
   }
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
@@ -488,6 +501,12 @@ export class FakeMac implements Runner {
     if (job.Label !== basename(path, '.plist') || !Array.isArray(job.ProgramArguments))
       return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
     if (this.loaded.has(job.Label)) return { code: 5, stdout: '', stderr: fixture('launchctl-bootstrap-failed.stderr.txt') };
+    if (this.disabled.has(job.Label))
+      return {
+        code: 119,
+        stdout: '',
+        stderr: fixture('launchctl-bootstrap-disabled.stderr.txt').replace('/Library/LaunchDaemons/dev.hostalias.alias.plist', path),
+      };
     const drain = this.draining.get(job.Label) ?? 0;
     if (drain > 0) {
       this.draining.set(job.Label, drain - 1);

@@ -59,7 +59,16 @@ export const macAliasCheck: Check = {
 function jobFindings(steps: readonly Step[], what: string, fix: string): Finding[] {
   const findings: Finding[] = [];
   for (const step of steps) {
-    if (step.kind === 'write') {
+    if (step.kind === 'run' && step.argv[1] === 'enable') {
+      const label = (step.argv[2] ?? '').replace(/^system\//, '');
+      findings.push(
+        fail(
+          'persistence',
+          `${label} is installed but disabled in launchd (launchctl print-disabled system), so it does not run at boot: ${what}; on macOS 13+ it may have been switched off under System Settings → General → Login Items`,
+          `sudo launchctl enable system/${label}   (or switch it on again under Login Items → Allow in the Background)`,
+        ),
+      );
+    } else if (step.kind === 'write') {
       const detail = step.before === null ? `${step.path} is missing` : `${step.path} differs from what hostalias writes (edited by hand?)`;
       findings.push(fail('persistence', `${detail}: ${what}`, fix));
     } else if (step.kind === 'run' && step.argv[1] === 'bootstrap' && !steps.some((s) => s.kind === 'write')) {

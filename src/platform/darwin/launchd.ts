@@ -93,13 +93,51 @@ export interface JobObserved {
   file: string | null;
   /** launchd has the job loaded; null under --root, where launchd says nothing about the folder. */
   loaded: boolean | null;
+  /**
+   * launchd has the label disabled (`launchctl print-disabled system`): it is not loaded at boot
+   * and `launchctl bootstrap` refuses it. Absent or false: not disabled, or unknown.
+   */
+  disabled?: boolean;
 }
 
-/** What the job planner needs. Read-only, no root (`launchctl print` works unprivileged). */
+/**
+ * `launchctl print-disabled system`: label → disabled. macOS 13+ prints `"LABEL" => disabled` or
+ * `=> enabled`; earlier versions `=> true` (disabled) or `=> false` (usnistgov/macos_security#167
+ * on the Ventura change; the older form in ninehills/blog#85). Only the `disabled services` block
+ * is read (`login item associations` follows it). Pure.
+ */
+export function parsePrintDisabled(text: string): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  const block = /disabled services = \{([^}]*)\}/.exec(text)?.[1] ?? '';
+  for (const m of block.matchAll(/^\s*"([^"]+)" => (disabled|enabled|true|false)\s*$/gm)) out.set(m[1] as string, m[2] === 'disabled' || m[2] === 'true');
+  return out;
+}
+
+/** What the job planner needs. Read-only, no root (`launchctl print` and `print-disabled` work unprivileged). */
 export async function observeJob(ctx: Context, label: string): Promise<JobObserved> {
   const file = await ctx.fs.read(plistPathFor(label));
   if (ctx.fs.isRooted) return { file, loaded: null };
-  return { file, loaded: parseLaunchctlPrint(label, await ctx.runner.run(['launchctl', 'print', `system/${label}`])) };
+  const loaded = parseLaunchctlPrint(label, await ctx.runner.run(['launchctl', 'print', `system/${label}`]));
+  // An old launchctl without print-disabled (before OS X 10.11) reads as "not disabled".
+  const disabled = await ctx.runner.run(['launchctl', 'print-disabled', 'system']);
+  return { file, loaded, ...(disabled.code === 0 && parsePrintDisabled(disabled.stdout).get(label) ? { disabled: true } : {}) };
+}
+
+/**
+ * `launchctl enable system/LABEL`, before a disabled job is bootstrapped: launchd keeps a
+ * disable across bootout, plist removal and reboots, and `bootstrap` then fails with `119:
+ * Service is disabled` (DeterminateSystems/nix-installer#530, fixed in #555 by enabling first).
+ * On macOS 13+ switching a background item off under System Settings → General → Login Items
+ * disables it this way too.
+ */
+function enableStep(label: string): Step {
+  return {
+    kind: 'run',
+    argv: ['launchctl', 'enable', `system/${label}`],
+    undo: ['launchctl', 'disable', `system/${label}`],
+    service: true,
+    why: `enable ${label}: launchd has it disabled (launchctl print-disabled system; on macOS 13+ a background item switched off under Login Items), so it would not run at boot`,
+  };
 }
 
 function bootstrap(path: string): string[] {
@@ -144,6 +182,7 @@ export function planJob(job: LaunchdJob, obs: JobObserved, opts: { load: boolean
       `move it away (sudo launchctl bootout system/${job.label}; sudo mv ${path} /tmp/) and run hostalias up again`,
     );
   }
+  if (obs.disabled) steps.push(enableStep(job.label));
   if (obs.file !== content) {
     const reload = opts.load && obs.loaded === true;
     if (reload) {

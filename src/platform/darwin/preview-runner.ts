@@ -71,6 +71,8 @@ export class MacPreviewRunner implements Runner {
     const ok = (stdout: string, stderr = ''): RunResult => ({ code: 0, stdout, stderr });
     if (line === 'ifconfig lo0') return ok(lo0(sim.ip));
     if (line === 'ifconfig -a') return ok(`${lo0(sim.ip)}gif0: flags=8010<POINTOPOINT,MULTICAST> mtu 1280\nstf0: flags=0<> mtu 1280\n`);
+    // A Mac where nothing of hostalias is disabled: launchd's list without our labels.
+    if (line === 'launchctl print-disabled system') return ok('disabled services = {\n}\n\nlogin item associations = {\n}\n');
     const print = /^launchctl print system\/(\S+)$/.exec(line);
     if (print) return { code: 113, stdout: '', stderr: `Could not find service "${print[1]}" in domain for system\n` };
     const nat = (r: string) => r.startsWith('rdr ');
