@@ -11,6 +11,7 @@ import { macExposeCheck } from './expose-check.js';
 import { forwardLabel, observeForwardJobs, planForwardJobs } from './forward-launchd.js';
 import { managedForwards } from '../../model/expose.js';
 import { listLo0 } from './ifconfig.js';
+import { observeVmRoute, vmnetBridge } from './engines.js';
 import { aliasJob, ALIAS_JOB_LABEL, observeJob, PF_JOB_LABEL, planJob, plistPathFor } from './launchd.js';
 import { DNS_JOB_LABEL, DNS_JOB_LOG } from './dns-launchd.js';
 import { DNS_CHECK_ID, judgeResolvConf, judgeResolver, observeResolvConf, observeResolver, type ResolverService } from '../../doctor/check-dns.js';
@@ -221,8 +222,16 @@ export const macPfCheck: Check = {
 };
 
 /**
- * `engine`: what reaches this Mac from containers, by the product serving the engine.
- * Each VM product proxies container → host connections differently.
+ * `engine`: what reaches this Mac from containers, by the product serving the engine. Each
+ * carries a container's connection to the host its own way, so each gets its own advice:
+ * - Docker Desktop, OrbStack: their host-side proxy connects from this Mac over lo0.
+ * - Colima, Lima: the VM's default route decides (engines.ts VmRoute): the user-mode network
+ *   (the host agent dials from this Mac, lo0), or a vmnet/vzNAT bridge when Colima's
+ *   preferredRoute or a Lima network with a lower metric takes the default route. Only then is
+ *   the bridge to be trusted.
+ * - Rancher Desktop: a vzNAT network (VZ) or socket_vmnet ones (administrative access) with Lima's
+ *   default metric 100 (backend/lima.ts), which take the default route.
+ * - Podman machine: gvproxy dials from this Mac (gvisor-tap-vsock forwarder/tcp.go) over lo0.
  */
 export const macEngineCheck: Check = {
   id: 'engine',
@@ -231,31 +240,60 @@ export const macEngineCheck: Check = {
     if (!engine.reachable) return [];
     const ip = input.desired.ip;
     const name = FLAVOUR_NAMES[engine.flavour];
+    const seen = `${name} (${engine.flavourReason})`;
+    const trust = (why: string, bridge: string) =>
+      warn(
+        'engine',
+        `${why}: container traffic to ${ip} arrives on ${bridge}, not lo0: the LAN guard drops it unless that bridge is trusted, and an rdr on lo0 (--keep-source) does not apply there (exposed ports then need the relay, the default)`,
+        input.hostalias(`up --allow-iface ${bridge}`),
+      );
+    const trusted = (iface: string) => input.desired.allowIfaces.includes(iface);
     switch (engine.flavour) {
       case 'desktop':
       case 'orbstack':
         return [
           ok(
             'engine',
-            `${name} (${engine.flavourReason}): containers reach ${ip} through its host-side proxy, which connects from this Mac over lo0; host.docker.internal stays ${name}'s own (it reaches this Mac's 127.0.0.1), so hostalias does not override it by default`,
+            `${seen}: containers reach ${ip} through its host-side proxy, which connects from this Mac over lo0; host.docker.internal stays ${name}'s own (it reaches this Mac's 127.0.0.1), so hostalias does not override it by default`,
           ),
         ];
       case 'colima':
-      case 'lima':
-      case 'rancher':
+      case 'lima': {
+        const vm = await observeVmRoute(input.ctx, engine.flavour);
+        const userMode = `containers reach ${ip} through the VM's user-mode network, whose host agent connects from this Mac over lo0; host.docker.internal stays ${name}'s (host.lima.internal, this Mac's 127.0.0.1)`;
+        if (vm && !vm.route.bridged) return [ok('engine', `${seen}: ${userMode} (${vm.route.why}, ${vm.file})`)];
+        if (vm) {
+          const bridge = await vmnetBridge(input.ctx);
+          if (trusted(bridge)) return [ok('engine', `${seen}: ${vm.route.why} (${vm.file}); ${bridge} is trusted (--allow-iface)`)];
+          return [trust(`${seen}: ${vm.route.why} (${vm.file})`, bridge)];
+        }
+        const setting =
+          engine.flavour === 'colima'
+            ? 'unless `colima start --network-preferred-route` (network.preferredRoute in colima.yaml) makes the VM network the default route: then trust its bridge with'
+            : 'unless a `networks:` entry of the instance has a metric below 200 (Lima gives one 100 by default): then trust its bridge with';
+        return [ok('engine', `${seen}: ${userMode}, ${setting} ${input.hostalias('up --allow-iface bridge100')} (its configuration could not be read here)`)];
+      }
+      case 'rancher': {
+        // backend/lima.ts: a vzNAT network (VZ) or socket_vmnet ones (administrative access), with
+        // Lima's default metric 100; only a QEMU VM without administrative access has none.
+        const bridge = await vmnetBridge(input.ctx);
+        if (trusted(bridge)) return [ok('engine', `${seen}: its VM network's bridge ${bridge} is trusted (--allow-iface)`)];
+        return [
+          trust(
+            `${seen}: Rancher Desktop gives its VM a vzNAT network (VZ) or socket_vmnet networks (administrative access) with metric 100, below the user-mode network's 200, so they take its default route (only a QEMU VM without administrative access keeps the user-mode network, which connects from this Mac over lo0)`,
+            bridge,
+          ),
+        ];
+      }
+      case 'podman':
         return [
           ok(
             'engine',
-            `${name} (${engine.flavourReason}): a Lima VM; with its default user-mode network, containers reach this Mac's loopback at 192.168.5.2 (host.lima.internal), and connections to ${ip} leave through Lima's host agent, which connects from this Mac over lo0`,
-          ),
-          warn(
-            'engine',
-            `with a VM network address (colima start --network-address, Lima's vzNAT or socket_vmnet), container traffic to ${ip} can arrive on bridge100 instead of lo0: an rdr on lo0 (--keep-source) does not apply there, and the LAN guard drops it unless that bridge is trusted`,
-            input.hostalias('up --allow-iface bridge100'),
+            `${seen}: Podman machine's gvproxy carries containers' connections to this Mac and opens them from the Mac itself, so they reach ${ip} over lo0 (the LAN guard and --keep-source apply); host.docker.internal stays gvproxy's (192.168.127.254, this Mac's 127.0.0.1)`,
           ),
         ];
       default:
-        return [ok('engine', `${name} (${engine.flavourReason})`)];
+        return [ok('engine', seen)];
     }
   },
 };
