@@ -57,8 +57,8 @@ test('with `set skip on lo0` the redirect never fires although ordinary traffic 
 
   const res = await expose(ctx, PG);
   assert.ok(
-    res.plan.warnings.some((w) => /pf redirect does not fire/.test(w) && /set skip on lo0/.test(w)),
-    res.plan.warnings.join('\n'),
+    res.plan.warnings.some((w) => /pf redirect does not fire/.test(w.text) && /set skip on lo0/.test(w.text)),
+    res.plan.warnings.map((w) => w.text).join('\n'),
   );
   assert.equal((await loadState(fs))?.desired.exposes[0]?.via, 'relay');
   assert.ok(m.listening.has('dev.hostalias.forward.5432-tcp'));
@@ -69,8 +69,8 @@ test('a child anchor whose rules do not apply: no fallback is missed because of 
   m.childAnchorFires = false;
   const res = await expose(ctx, PG);
   assert.ok(
-    res.plan.warnings.some((w) => /Packets counter did not rise/.test(w)),
-    res.plan.warnings.join('\n'),
+    res.plan.warnings.some((w) => /Packets counter did not rise/.test(w.text)),
+    res.plan.warnings.map((w) => w.text).join('\n'),
   );
   assert.equal((await loadState(fs))?.desired.exposes[0]?.via, 'relay');
 
@@ -78,8 +78,8 @@ test('a child anchor whose rules do not apply: no fallback is missed because of 
   const fired = await expose(other.ctx, PG);
   assert.deepEqual(fired.plan.warnings, []);
   assert.ok(
-    fired.plan.notes.some((n) => /redirect for 10\.254\.254\.254:5432 fires \(it translated 6 packet\(s\)/.test(n)),
-    fired.plan.notes.join('\n'),
+    fired.plan.notes.some((n) => /redirect for 10\.254\.254\.254:5432 fires \(it translated 6 packet\(s\)/.test(n.text)),
+    fired.plan.notes.map((n) => n.text).join('\n'),
   );
 });
 

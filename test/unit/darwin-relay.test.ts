@@ -45,8 +45,8 @@ test('in_pcb.c: a relay binding the alias below 1024 needs root (EACCES otherwis
   m.services.set(80, answers('HTTP/1.1 200 OK\r\n\r\n'));
   const res = await expose(ctx, HTTP);
   assert.ok(
-    res.plan.notes.some((n) => n === `the relay ${label(80)} accepts connections on ${IP}:80`),
-    res.plan.notes.join('\n'),
+    res.plan.notes.some((n) => n.text === `the relay ${label(80)} accepts connections on ${IP}:80`),
+    res.plan.notes.map((n) => n.text).join('\n'),
   );
   assert.deepEqual(res.plan.warnings, []);
   const job = parsePlist((await fs.read(plistOf(80))) as string) as LaunchdPlist;
