@@ -151,7 +151,8 @@ function bsdInstallFlags(line: string): string[] {
 }
 
 test('the macOS plan prints what BSD install and ln take (file_cmds install.1, ln.1); the Linux plan keeps GNU install -D -t', async (t) => {
-  const root = await makeRoot(t);
+  // A root where systemd runs, for the Linux half (a relay is installed only where a service manager runs).
+  const root = await makeRoot(t, { '/run/systemd/system/.keep': '' });
   const mac = await cli(['forward', '5432', '--install', '--platform', 'darwin', '--dry-run', '--files-root', root]);
   assert.equal(mac.code, 0, mac.stderr);
   const installs = mac.stdout.split('\n').filter((l) => l.startsWith('$ install '));

@@ -71,7 +71,7 @@ test('Colima: no bridge advice with --network-address alone (user-v2 keeps the r
   assert.equal(found[0]?.status, 'warn', JSON.stringify(found));
   assert.match(found[0]?.message ?? '', /network\.preferredRoute is on/);
   assert.match(found[0]?.message ?? '', /arrives on bridge100, not lo0/);
-  assert.equal(found[0]?.fix, 'sudo hostalias up --allow-iface bridge100');
+  assert.equal(found[0]?.fix, 'hostalias up --allow-iface bridge100');
   await up(ctx, { allowIfaces: ['bridge100'] });
   assert.deepEqual(
     (await engineFindings(ctx)).map((f) => f.status),
@@ -109,5 +109,5 @@ test('Podman machine gets its own text (gvproxy dials from the Mac); Rancher Des
   const rancher = await engineFindings(ctx);
   assert.equal(rancher[0]?.status, 'warn');
   assert.match(rancher[0]?.message ?? '', /vzNAT network \(VZ\) or socket_vmnet networks/);
-  assert.equal(rancher[0]?.fix, 'sudo hostalias up --allow-iface bridge100');
+  assert.equal(rancher[0]?.fix, 'hostalias up --allow-iface bridge100');
 });

@@ -130,7 +130,7 @@ test('doctor compares the pf boot job and its anchor file like the alias plist: 
     found.some((f) => f.message === `${anchor} is missing: after the next reboot neither the LAN guard nor the redirects would be in pf`),
     JSON.stringify(found),
   );
-  assert.ok(found.every((f) => f.fix === 'sudo hostalias up'));
+  assert.ok(found.every((f) => f.fix === 'hostalias up'));
 
   await up(ctx, {});
   await fs.write(anchor, `${saved}pass in quick all\n`, 0o644);
