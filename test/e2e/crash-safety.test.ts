@@ -16,6 +16,8 @@ import { cliPath, runCli, withNetns, type Netns } from '../lab/netns.js';
 import { loAddrs, tempRoot, cliFix, literal } from '../support/e2e.js';
 
 const UP = ['up', '--persist', 'systemd', '--hosts-file'];
+/** No Docker in these tests: a socket that cannot exist keeps the CLI from asking an engine outside the lab. */
+const LAB_ENV = { ...process.env, DOCKER_HOST: 'unix:///nonexistent/hostalias-crash/docker.sock' };
 const JOURNAL = 'var/lib/hostalias/journal.log';
 // A Latin-1 é (0xE9): not UTF-8, so any decode/encode round trip that isn't byte-exact shows.
 const HOSTS = Buffer.from('127.0.0.1\tlocalhost caf\xe9\n::1\tlocalhost ip6-localhost\n', 'latin1');
@@ -93,6 +95,58 @@ async function upKilledAfter(ns: Netns, root: string, k: number, args: readonly 
   watcher.close();
   await exited;
   return doneLines(await readFile(journal, 'utf8')) - base;
+}
+
+/**
+ * Runs the CLI with `args` and SIGKILLs it as it starts to write journal line `n` (line 1 is a
+ * change's `begin`, then one line per step once the step is done): everything before that write
+ * happened, the step that line reports included, and nothing after it. strace delivers the signal
+ * at that write (`-P` counts only writes to the journal), so the kill lands at the same point on
+ * every run, not when a watcher happens to notice. UV_THREADPOOL_SIZE=1 puts every file write on
+ * one thread, which strace counts as one tracee. Returns the journal lines the run wrote (n - 1
+ * when it was killed there) and its exit status.
+ */
+async function killedAtJournalLine(
+  ns: Netns,
+  root: string,
+  n: number,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = LAB_ENV,
+): Promise<{ lines: number; code: number }> {
+  const journal = join(root, JOURNAL);
+  await mkdir(join(root, 'var/lib/hostalias'), { recursive: true });
+  await writeFile(journal, '', { flag: 'a', mode: 0o600 });
+  const base = (await readFile(journal, 'utf8')).split('\n').length;
+  const r = await ns.exec(
+    [
+      'strace',
+      '-f',
+      '-qq',
+      '-o',
+      '/dev/null',
+      '-P',
+      journal,
+      '-e',
+      'trace=write',
+      '-e',
+      `inject=write:signal=SIGKILL:when=${n}`,
+      process.execPath,
+      cliPath(),
+      ...args,
+      '--files-root',
+      root,
+    ],
+    { env: { ...env, UV_THREADPOOL_SIZE: '1' }, allowFail: true, timeoutMs: 120_000 },
+  );
+  return { lines: (await readFile(journal, 'utf8')).split('\n').length - base, code: r.code };
+}
+
+/** The lines a complete run of `args` writes to the journal. */
+async function journalLines(ns: Netns, root: string, args: readonly string[], env: NodeJS.ProcessEnv = LAB_ENV): Promise<number> {
+  const before = await readFile(join(root, JOURNAL), 'utf8').catch(() => '');
+  const r = await runCli(ns, [...args, '--files-root', root], { env });
+  assert.equal(r.code, 0, r.stderr);
+  return (await readFile(join(root, JOURNAL), 'utf8')).split('\n').length - before.split('\n').length;
 }
 
 test('up SIGKILLed right after each journaled step: down leaves nothing but the journal; a fresh up converges', { timeout: 600_000 }, async (t) => {
@@ -287,4 +341,35 @@ test('a full disk fails each step in turn: up exits 1 naming ENOSPC and rolls ba
   }
   assert.ok(succeeded, 'with enough space up succeeds');
   assert.ok(failedAt.size >= 2, `failures at different steps: ${[...failedAt].join(' | ')}`);
+});
+
+test('unexpose of the last port SIGKILLed after each journal line: down restores route_localnet and leaves nothing', { timeout: 600_000 }, async (t) => {
+  const ns = await withNetns(t, 'crashunexp');
+  const localnet = await routeLocalnet(ns);
+  const prepare = async (tag: string) => {
+    const root = await tempRoot(t, tag);
+    await prepareRoot(root);
+    for (const args of [UP, ['expose', '5432', '--via', 'kernel']]) {
+      const r = await runCli(ns, [...args, '--files-root', root], { env: LAB_ENV });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.equal(await routeLocalnet(ns), '1', 'expose turned route_localnet on');
+    return root;
+  };
+  const UNEXPOSE = ['unexpose', '5432'];
+  const probe = await prepare('unexp-probe');
+  const lines = await journalLines(ns, probe, UNEXPOSE);
+  assert.ok(lines >= 4, `unexpose journals ${lines} lines`);
+  assert.equal(await routeLocalnet(ns), localnet, 'a complete unexpose restores route_localnet');
+  assert.equal((await runCli(ns, ['down', '--files-root', probe], { env: LAB_ENV })).code, 0);
+  await assertClean(ns, probe, localnet, 'unexpose, then down');
+  for (let n = 2; n <= lines; n++) {
+    const root = await prepare(`unexp-${n}`);
+    const killed = await killedAtJournalLine(ns, root, n, UNEXPOSE);
+    assert.deepEqual(killed, { lines: n - 1, code: 137 }, `unexpose killed as it journals line ${n}`);
+    const down = await runCli(ns, ['down', '--files-root', root], { env: LAB_ENV });
+    assert.equal(down.code, 0, `killed at line ${n}: ${down.stderr}`);
+    assert.match(down.stdout, /was interrupted/);
+    await assertClean(ns, root, localnet, `unexpose killed at journal line ${n}, then down`);
+  }
 });

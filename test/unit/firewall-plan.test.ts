@@ -380,3 +380,57 @@ test('a rule deleted by hand makes the live table stale, though its comment is u
   const plan = planFirewall(s, 'nftables', observed({ nftListing: hardeningGone }));
   assert.match(shell(plan.steps), /\$ nft -f \/etc\/hostalias\/firewall\.nft/, 'up reloads the table');
 });
+
+test('route_localnet: at every step of every plan, the record names the original value of each interface hostalias changed', () => {
+  // What a run killed after any step leaves: the next down restores only what the record names.
+  const original = { all: 0, docker0: 0 };
+  const recordOf = (obs: FirewallObserved) => {
+    const text = obs.files[RECORD_PATH];
+    return text ? (JSON.parse(text) as { routeLocalnet: Record<string, number> }).routeLocalnet : {};
+  };
+  const exposed = spec();
+  const guardOnly = spec({ exposes: [] });
+  const oldRecord = `${JSON.stringify({ backend: 'nftables', routeLocalnet: { docker0: 0 } })}\n`;
+  const starts: Array<[string, FirewallObserved]> = [
+    ['fresh', observed({ routeLocalnet: { ...original } })],
+    [
+      'an earlier version set it on docker0',
+      observed({
+        routeLocalnet: { all: 0, docker0: 1 },
+        files: { [RECORD_PATH]: oldRecord },
+        record: { backend: 'nftables', routeLocalnet: { docker0: 0 } },
+      }),
+    ],
+  ];
+  const journeys: Array<Array<FirewallSpec | null>> = [
+    [exposed, guardOnly, null],
+    [exposed, null],
+    [guardOnly, exposed, guardOnly, exposed, null],
+  ];
+  for (const [name, start] of starts) {
+    for (const journey of journeys) {
+      let obs = start;
+      for (const [n, target] of journey.entries()) {
+        const plan = planFirewall(target, 'nftables', obs);
+        for (let k = 0; k <= plan.steps.length; k++) {
+          const at = applyTo(obs, plan.steps.slice(0, k), target);
+          const record = recordOf(at);
+          for (const [iface, value] of Object.entries(at.routeLocalnet)) {
+            const was = original[iface as keyof typeof original];
+            if (value !== was) {
+              assert.equal(
+                record[iface],
+                was,
+                `${name}, plan ${n + 1} of ${journey.length}, killed after step ${k}: route_localnet=${value} on ${iface} not recorded\n${shell(plan.steps)}`,
+              );
+            }
+          }
+        }
+        obs = applyTo(obs, plan.steps, target);
+        assert.deepEqual(planFirewall(target, 'nftables', obs).steps, [], `${name}: plan ${n + 1} converges`);
+      }
+      assert.deepEqual(obs.routeLocalnet, original, `${name}: down restores every value`);
+      assert.equal(obs.files[RECORD_PATH] ?? null, null, `${name}: down drops the record`);
+    }
+  }
+});

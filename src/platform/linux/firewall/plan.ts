@@ -143,18 +143,33 @@ export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
   const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE], hostalias);
   plan.notes.push(...boot.notes.map((n) => planNote('firewall-boot', n)));
-  const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...(spec?.engineBridges ? { bridges: spec.engineBridges } : {}) };
-  const keepRecord = spec !== null || Object.keys(localnet.record).length > 0;
-  const recordSteps = keepRecord
-    ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600)
-    : remove(RECORD_PATH, obs, 'drop the firewall record');
+  const bridges = spec?.engineBridges ? { bridges: spec.engineBridges } : {};
+  const record: FirewallRecord = { backend, routeLocalnet: localnet.record, ...bridges };
   const removeOther = spec === null ? [...removeNft(obs), ...removeIptables(obs)] : backend === 'nftables' ? removeIptables(obs) : removeNft(obs);
   if (spec) {
     const install = backend === 'nftables' ? installNft(spec, obs) : installIptables(spec, obs);
     // Turning route_localnet on waits for the hardening rules; turning it off goes first.
     const [before, after] = wantedLocalnet.length > 0 ? [[], localnet.steps] : [localnet.steps, []];
-    plan.steps.push(...recordSteps, ...before, ...removeOther, ...install, ...after, ...boot.install);
+    // The record must name every value hostalias changed for as long as it is changed: a value
+    // is recorded before it is set, and forgotten only once it is restored (a run killed between
+    // the two then still restores it on the next down). So the record first grows to hold the
+    // old and new entries, and shrinks to the new ones after the sysctl steps.
+    const held: FirewallRecord = { backend, routeLocalnet: { ...obs.record?.routeLocalnet, ...localnet.record }, ...bridges };
+    const first = write(RECORD_PATH, renderRecord(held), obs, 'record route_localnet values to restore on down', 0o600);
+    const finalText = renderRecord(record);
+    const heldText = renderRecord(held);
+    const last: Step[] =
+      finalText === heldText
+        ? []
+        : [{ kind: 'write', path: RECORD_PATH, content: finalText, mode: 0o600, before: heldText, why: 'forget the route_localnet values restored' }];
+    const [shrinkEarly, shrinkLate] = after.length > 0 ? [[], last] : [last, []];
+    plan.steps.push(...first, ...before, ...shrinkEarly, ...removeOther, ...install, ...after, ...shrinkLate, ...boot.install);
   } else {
+    // Down: the record goes last, after every value it names was restored.
+    const keep = Object.keys(localnet.record).length > 0;
+    const recordSteps = keep
+      ? write(RECORD_PATH, renderRecord(record), obs, 'record route_localnet values to restore on down', 0o600)
+      : remove(RECORD_PATH, obs, 'drop the firewall record');
     plan.steps.push(...boot.uninstall, ...localnet.steps, ...removeOther, ...recordSteps);
   }
   return plan;
