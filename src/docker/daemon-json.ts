@@ -86,12 +86,42 @@ export function withGateway(text: string | null, ip: string, key: GatewayKey, pa
   return serialize(next, text);
 }
 
-/** daemon.json without the gateway keys whose value is `ip` (what hostalias set). Pure. */
-export function withoutGateway(text: string, ip: string, path = DAEMON_JSON): string {
+/** The host-gateway address `text` sets, under the key that sets it; null for none, another shape or malformed JSON. Pure. */
+export function gatewayOf(text: string | null, path = DAEMON_JSON): { key: GatewayKey; ip: string } | null {
+  let obj: Record<string, unknown>;
+  try {
+    obj = parseDaemonJson(text, path);
+  } catch {
+    return null;
+  }
+  for (const key of GATEWAY_KEYS) {
+    const value = obj[key];
+    const ip = key === 'host-gateway-ips' ? (Array.isArray(value) && value.length === 1 ? value[0] : null) : value;
+    if (typeof ip === 'string') return { key, ip };
+  }
+  return null;
+}
+
+/**
+ * daemon.json without the gateway keys whose value is `ip` (what hostalias set): the original's own
+ * host-gateway setting put back when it had one, else the keys removed. Pure.
+ */
+export function withoutGateway(text: string, ip: string, path = DAEMON_JSON, original: string | null = null): string {
   const obj = parseDaemonJson(text, path);
   const ours = (k: GatewayKey) => JSON.stringify(obj[k]) === JSON.stringify(k === 'host-gateway-ips' ? [ip] : ip);
   if (!GATEWAY_KEYS.some((k) => k in obj && ours(k))) return text;
-  const next = Object.fromEntries(Object.entries(obj).filter(([k]) => !(GATEWAY_KEYS.includes(k as GatewayKey) && ours(k as GatewayKey))));
+  let theirs: Record<string, unknown>;
+  try {
+    theirs = parseDaemonJson(original, path);
+  } catch {
+    theirs = {};
+  }
+  const next: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (!GATEWAY_KEYS.includes(k as GatewayKey) || !ours(k as GatewayKey)) next[k] = v;
+    else if (k in theirs) next[k] = theirs[k];
+  }
+  for (const k of GATEWAY_KEYS) if (k in theirs && !(k in next)) next[k] = theirs[k];
   return serialize(next, text);
 }
 

@@ -1,6 +1,17 @@
 import { backupPathFor } from '../model/state.js';
 import { emptyPlan, type FileOwner, type Plan, planNote, type Step } from '../model/steps.js';
-import { DAEMON_JSON, GATEWAY_KEYS, ourDns, parseDaemonJson, withDns, withGateway, withoutDns, withoutGateway, type GatewayKey } from './daemon-json.js';
+import {
+  DAEMON_JSON,
+  GATEWAY_KEYS,
+  gatewayOf,
+  ourDns,
+  parseDaemonJson,
+  withDns,
+  withGateway,
+  withoutDns,
+  withoutGateway,
+  type GatewayKey,
+} from './daemon-json.js';
 
 export const DAEMON_BACKUP = backupPathFor(DAEMON_JSON);
 /** Written instead of a backup when there was no daemon.json, so `down` knows to remove it. */
@@ -72,6 +83,30 @@ function settingsIn(current: string | null, ip: string | null, path: string): Se
   return { gateway: key ? { ip, key } : null, dns: ourDns(current, ip, path) };
 }
 
+/**
+ * The alias address hostalias wrote into `current`, read from the file itself: `previousIp` (the
+ * recorded state's) when the file holds a setting of it; else the host-gateway address, or the
+ * first "dns" server, that the original does not have. A state can't tell: after an `--ip` move
+ * killed half-way the file may hold the old or the new address, and without state.json there is
+ * no previous address at all. Null: none. Pure.
+ */
+function addressIn(current: string | null, previousIp: string | null, original: string | null, path: string): string | null {
+  const fromState = settingsIn(current, previousIp, path);
+  if (previousIp !== null && (fromState.gateway || fromState.dns)) return previousIp;
+  const gateway = gatewayOf(current, path);
+  if (gateway && JSON.stringify(gatewayOf(original, path)) !== JSON.stringify(gateway)) return gateway.ip;
+  let dns: unknown;
+  let theirs: unknown;
+  try {
+    dns = parseDaemonJson(current, path)['dns'];
+    theirs = parseDaemonJson(original, path)['dns'];
+  } catch {
+    return previousIp;
+  }
+  if (Array.isArray(dns) && typeof dns[0] === 'string' && JSON.stringify(dns) !== JSON.stringify(theirs)) return dns[0];
+  return previousIp;
+}
+
 function safeApply(original: string | null, s: Settings, path: string): string | null | undefined {
   try {
     return applySettings(original, s, path);
@@ -93,7 +128,10 @@ function restartOrHint(plan: Plan, file: DaemonFile, restart: boolean, why: stri
  * While the file is as hostalias left it, it is computed from the original (kept by the first
  * change) each time, so taking a setting back gives the bytes that setting alone would have given,
  * and taking both back gives the original byte for byte. When the user edited the file since, only
- * hostalias's keys are changed and their edits survive.
+ * hostalias's keys are changed (put back as the original had them) and their edits survive. Which
+ * address is hostalias's is read from the file (addressIn), `previousIp` being only the first
+ * guess; the backup (or the note that there was no file) is dropped in the same plan as the
+ * restore, after it, so never while the file still holds hostalias's setting.
  * Throws a usage error for malformed JSON before any step is planned.
  */
 export function planDaemonJson(
@@ -111,7 +149,8 @@ export function planDaemonJson(
   const wanted: Settings = { gateway: want, dns: opts.dns ?? null };
   const saved = backup !== null || absentMarker;
   const original = backup; // null with the marker: there was no file
-  const before = settingsIn(current, previousIp, path);
+  const ours = saved ? addressIn(current, previousIp, original, path) : previousIp;
+  const before = settingsIn(current, ours, path);
   const untouched = saved && (current === original || (current !== null && safeApply(original, before, path) === current));
   const what = [wanted.gateway || before.gateway ? 'host-gateway' : null, wanted.dns || before.dns ? '"dns"' : null].filter((w) => w !== null).join(' and ');
   if (wanted.gateway || wanted.dns) {
@@ -119,8 +158,8 @@ export function planDaemonJson(
       ? applySettings(original, wanted, path)
       : (() => {
           let text = current;
-          if (text !== null && previousIp !== null && !wanted.gateway) text = withoutGateway(text, previousIp, path);
-          if (text !== null && previousIp !== null && !wanted.dns) text = withoutDns(text, previousIp, original, path);
+          if (text !== null && ours !== null && !wanted.gateway) text = withoutGateway(text, ours, path, original);
+          if (text !== null && ours !== null && !wanted.dns) text = withoutDns(text, ours, original, path);
           return applySettings(text, wanted, path);
         })();
     if (next === current || next === null) return plan;
@@ -156,8 +195,8 @@ export function planDaemonJson(
     );
   } else if (!untouched && current === null) {
     plan.notes.push(planNote('daemon-json-removed', `${path} was removed after hostalias changed it; it stays removed`, { path }));
-  } else if (!untouched && current !== null && previousIp !== null) {
-    const stripped = withoutDns(withoutGateway(current, previousIp, path), previousIp, original, path);
+  } else if (!untouched && current !== null && ours !== null) {
+    const stripped = withoutDns(withoutGateway(current, ours, path, original), ours, original, path);
     if (stripped !== current)
       plan.steps.push({ kind: 'write', path, content: stripped, mode: 0o644, before: current, why: `remove ${what || 'host-gateway'} from ${path}`, ...owner });
     plan.notes.push(

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeCause, HostaliasError } from '../model/errors.js';
+import { describeCause, HostaliasError, isNoSpace } from '../model/errors.js';
 import { commandError } from '../exec/runner.js';
 import type { RunOptions, RunResult, Runner } from '../model/runner.js';
 import { shellQuote } from '../model/shell.js';
@@ -196,14 +196,19 @@ export async function applySteps(ctx: Applier, steps: readonly Step[], label: st
   const failures: Array<{ step: Step; err: unknown }> = [];
   const result: ApplyResult = { done: [], skipped: [] };
   // Before any change: a journal that can't be written (a link, a FIFO, a full disk) stops the
-  // change here, with nothing done; later journal lines are best effort.
+  // change here, with nothing done; later journal lines are best effort. A teardown goes on
+  // with a full disk: removing is what frees it, and `down` must work there.
   if (steps.length > 0) {
     try {
       await journal(`begin: ${steps.length} step(s)`);
     } catch (err) {
-      await opts.rolledBack?.(true).catch(() => undefined);
-      const fix = fixOf(err) ?? `free space or fix ${ctx.fs.resolve(journalPath)}, then run it again`;
-      throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(journalPath)}: ${describeCause(err)}; nothing was changed`, fix, { cause: err });
+      if (!(opts.teardown && isNoSpace(err))) {
+        await opts.rolledBack?.(true).catch(() => undefined);
+        const fix = fixOf(err) ?? `free space or fix ${ctx.fs.resolve(journalPath)}, then run it again`;
+        throw new HostaliasError('failed', `writing the journal ${ctx.fs.resolve(journalPath)}: ${describeCause(err)}; nothing was changed`, fix, {
+          cause: err,
+        });
+      }
     }
   }
   for (const step of steps) {

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { HostaliasError } from '../model/errors.js';
+import { HostaliasError, isNoSpace } from '../model/errors.js';
 import type { PersistDecision } from '../model/context.js';
 import { mergePlans, planNote, type Plan, type PlanNote, type Step } from '../model/steps.js';
 import { applySteps, describeStep } from './apply.js';
@@ -142,13 +142,33 @@ async function applyRecorded(
     dirs: planDirs(plan.steps),
     steps: plan.steps.map(describeStep),
   };
-  if (plan.steps.length > 0) await saveIntent(ctx.fs, intent);
+  let warned = false;
+  const record = async (what: Intent) => {
+    try {
+      await saveIntent(ctx.fs, what);
+    } catch (err) {
+      // `down` must work on a full disk (removing is what frees it), and needs no record to be
+      // resumed: state.json, removed only once every step is done, drives the next run (and
+      // without it, hostalias's markers do); a record left from before names more, not less.
+      if (next !== null || !isNoSpace(err)) throw err;
+      if (!warned)
+        plan.warnings.push(
+          planNote(
+            'intent-not-recorded',
+            `${ctx.fs.resolve(INTENT_PATH)} could not be written (no space left); going on without it: if this run is interrupted, run down again`,
+            { path: ctx.fs.resolve(INTENT_PATH) },
+          ),
+        );
+      warned = true;
+    }
+  };
+  if (plan.steps.length > 0) await record(intent);
   const result = await applySteps(ctx, plan.steps, label, {
     teardown: next === null,
     commit: async () => {
       await saveState(ctx.fs, next);
       // States still to clear up stay on record until their own round is done.
-      if (also.length > 0) await saveIntent(ctx.fs, { ...intent, previous: next, steps: [] });
+      if (also.length > 0) await record({ ...intent, previous: next, steps: [] });
       else await clearIntent(ctx.fs);
     },
     rolledBack: async (clean) => {
@@ -249,24 +269,55 @@ async function convergeDown(
  * `desired` doesn't want (a persistence kind or an alias address the change was moving away
  * from). The record keeps the states not yet cleared, so a kill in any round loses none.
  */
-async function convergeAfterCrash(
-  ctx: Context,
-  desired: Desired,
-  previous: State | null,
-  intent: Intent | 'unknown',
-  opts: ChangeOptions,
-): Promise<ChangeResult> {
+function convergeAfterCrash(ctx: Context, desired: Desired, previous: State | null, intent: Intent | 'unknown', opts: ChangeOptions): Promise<ChangeResult> {
   const states = interruptedStates(intent, previous);
-  const rounds: Array<State | null> = states.length > 0 ? states : [null];
-  const first = await planChange(ctx, desired, rounds[0] ?? null, opts.only);
-  const next: State = { version: 1, desired, persistence: first.input.persistence, updatedAt: new Date().toISOString() };
+  const rounds = Math.max(states.length, 1);
   const note = planNote(
     'interrupted-change',
     intent === 'unknown'
       ? `${ctx.fs.resolve(INTENT_PATH)} was unreadable: an earlier change may have been interrupted; if \`up\` leaves something behind, run ${fixCommand(ctx, 'down')}`
-      : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds.length > 1 ? `, and removes what ${rounds.length - 1} earlier configuration(s) installed that this one doesn't want` : ''}`,
-    intent === 'unknown' ? { record: 'unreadable' } : { label: intent.label, startedAt: intent.startedAt, rounds: rounds.length },
+      : `the last change (\`${intent.label}\`, started ${intent.startedAt}) was interrupted: this run finishes or undoes it${rounds > 1 ? `, and removes what ${rounds - 1} earlier configuration(s) installed that this one doesn't want` : ''}`,
+    intent === 'unknown' ? { record: 'unreadable' } : { label: intent.label, startedAt: intent.startedAt, rounds },
   );
+  return convergeFrom(ctx, desired, previous, states, note, opts, () => sweepAfterCrash(ctx, intent));
+}
+
+/**
+ * `up` (or any change) with no state.json: what hostalias's markers show installed
+ * (Backend.discover, as `down` uses) is converged from, one found state per round, so an alias
+ * address, a hosts block or a daemon.json setting of a lost state is taken over or removed
+ * instead of being left for ever (a later `down` is driven by the new state alone). Null when the
+ * markers show nothing: a plain first `up`.
+ */
+async function convergeDiscovered(ctx: Context, desired: Desired, opts: ChangeOptions): Promise<ChangeResult | null> {
+  const found = await ctx.backend.discover(ctx);
+  if (found.states.length === 0) return null;
+  const note = planNote(
+    'recovered-from-markers',
+    `${ctx.fs.resolve(STATE_PATH)} is missing, but hostalias's markers show ${found.found.join('; ')}: this run takes them over or removes them`,
+    { found: found.found.length },
+  );
+  return convergeFrom(ctx, desired, null, uniqueStates(found.states), note, opts, async () => undefined);
+}
+
+/**
+ * Converges to `desired` once from each of `states` in turn (what may be installed, most recent
+ * first): the first round plans against the first state; each later one, planned against the
+ * system the earlier rounds converged, removes only what that state installed and `desired`
+ * doesn't want. The record keeps the states not yet cleared, so a kill in any round loses none.
+ */
+async function convergeFrom(
+  ctx: Context,
+  desired: Desired,
+  previous: State | null,
+  states: State[],
+  note: PlanNote,
+  opts: ChangeOptions,
+  finish: () => Promise<void>,
+): Promise<ChangeResult> {
+  const rounds: Array<State | null> = states.length > 0 ? states : [null];
+  const first = await planChange(ctx, desired, rounds[0] ?? null, opts.only);
+  const next: State = { version: 1, desired, persistence: first.input.persistence, updatedAt: new Date().toISOString() };
   if (opts.dryRun) {
     // Later rounds are planned against the system as it is now: their steps not already in the first round.
     const seen = new Set(first.plan.steps.map((st) => JSON.stringify(st)));
@@ -287,7 +338,7 @@ async function convergeAfterCrash(
     plans.push(plan);
     skipped.push(...(await applyRecorded(ctx, plan, label, rounds[i] ?? null, next, true, laterStates(rounds, i))));
   }
-  await sweepAfterCrash(ctx, intent);
+  await finish();
   const plan = mergePlans(...plans);
   plan.notes.unshift(note);
   return { plan, applied: true, skipped, state: next, previous, persistence: first.decision };
@@ -313,6 +364,10 @@ export async function converge(ctx: Context, change: (state: State | null) => De
     if (desired === null) return convergeDown(ctx, previous, unreadable, intent, opts);
     if (unreadable) throw unreadable;
     if (intent) return convergeAfterCrash(ctx, desired, previous, intent, opts);
+    if (previous === null) {
+      const discovered = await convergeDiscovered(ctx, desired, opts);
+      if (discovered) return discovered;
+    }
     const { plan, input, decision } = await planChange(ctx, desired, previous, opts.only);
     const next: State = { version: 1, desired, persistence: input.persistence, updatedAt: new Date().toISOString() };
     if (opts.dryRun) return { plan, applied: false, skipped: [], state: next, previous, persistence: decision };

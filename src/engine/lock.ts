@@ -2,6 +2,7 @@ import { HostaliasError } from '../model/errors.js';
 import type { Files } from '../model/files.js';
 import { holdLock } from '../fs/lock.js';
 import { STATE_DIR } from '../model/state.js';
+import { dirname } from 'node:path';
 
 const busy = (lockPath: string, what: string) => (pid: number | null) =>
   new HostaliasError(
@@ -10,11 +11,36 @@ const busy = (lockPath: string, what: string) => (pid: number | null) =>
     `wait for it to finish; if no hostalias is running, remove ${lockPath}`,
   );
 
+/**
+ * The lock is a symlink: one new inode, no data block (src/fs/lock.ts). It can't be made when the
+ * file system has no free inode left (or, for a long host name, no block), and then nothing can
+ * be changed there: say so, with the fix, instead of an unexpected error.
+ */
+function explainLockError(err: unknown, lockPath: string): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return err;
+  const dir = dirname(lockPath);
+  return new HostaliasError(
+    'failed',
+    `taking the lock ${lockPath}: its file system has no free inode (or space) left (${code}); nothing was changed`,
+    `free inodes or space on the file system of ${dir} (\`df -i ${dir}\` and \`df -h ${dir}\` show which ran out), then run it again`,
+    { cause: err },
+  );
+}
+
 /** Holds the state lock while `fn` runs, so two runs never interleave their changes. */
 export async function withLock<T>(fs: Files, fn: () => Promise<T>): Promise<T> {
-  await fs.ensureDir(STATE_DIR);
   const lockPath = `${fs.resolve(STATE_DIR)}/lock`;
-  return holdLock(lockPath, busy(lockPath, 'this system'), fn);
+  let inside = false;
+  try {
+    await fs.ensureDir(STATE_DIR);
+    return await holdLock(lockPath, busy(lockPath, 'this system'), () => {
+      inside = true;
+      return fn();
+    });
+  } catch (err) {
+    throw inside ? err : explainLockError(err, lockPath);
+  }
 }
 
 /**

@@ -43,6 +43,7 @@ export async function saveIntent(fs: Files, intent: Intent): Promise<void> {
       'failed',
       `recording the change before making it (${fs.resolve(INTENT_PATH)}): ${(err as Error).message}; nothing was changed`,
       `free space or fix ${fs.resolve(STATE_DIR)}, then run it again`,
+      { cause: err },
     );
   }
 }

@@ -4,11 +4,14 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * A lock is a symlink whose target names its holder, `PID.NONCE@HOST` (as Emacs's `.#file` locks):
- * created whole and exclusively in one call, and with no data block, so it can be taken on a full
- * disk (`down` must work there). A holder that is dead (its pid
- * is gone on this host; on another host, or unreadable: its mtime, refreshed while held, is older
- * than STALE_MS) is taken over at once — but only by the one process that creates the takeover
+ * A lock is a symlink whose target names its holder, `PID.NONCE.START@HOST` (as Emacs's `.#file`
+ * locks; START is the holder's start time where /proc tells it): created whole and exclusively in
+ * one call, and short enough to need no data block (an ext4 "fast" symlink, a tmpfs inline one), so
+ * it can be taken on a full disk (`down` must work there). A holder that is dead is taken over at
+ * once: its pid is gone on this host, or is now another process (a pid reused after a reboot or
+ * wrap-around: its start time differs, or, where the lock carries none, the lock was not refreshed
+ * for ABANDONED_MS although a holder refreshes it every REFRESH_MS); on another host, or
+ * unreadable: its mtime is older than STALE_MS. It is taken over — but only by the one process that creates the takeover
  * guard `LOCK.takeover-NONCE` (O_EXCL, itself a lock of this kind), which re-reads the lock under
  * the guard and removes it only if it is still that dead holder's. Two processes that both saw the
  * holder dead can't both remove a lock (the second would remove the first's fresh lock),
@@ -16,6 +19,8 @@ import { basename, dirname, join } from 'node:path';
  */
 const STALE_MS = 30_000;
 const REFRESH_MS = 10_000;
+/** A lock naming a live pid but not refreshed for this long is not that process's (see above). */
+const ABANDONED_MS = 15 * 60_000;
 /** Takers that died holding a guard, each guarding the last: more than this and the lock is reported busy. */
 const MAX_GUARD_DEPTH = 4;
 const RETRY_DELAYS_MS = [100, 200, 300, 400, 500];
@@ -51,6 +56,28 @@ const parsePid = (text: string | undefined): number | null => {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 };
 
+/**
+ * When process `pid` started (clock ticks since boot, /proc/PID/stat field 22), or null where
+ * /proc can't tell (another OS, hidepid). Read-only.
+ */
+async function startTime(pid: number | 'self'): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  // Fields after the command name, which is in parentheses and may hold spaces or parentheses.
+  const after = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = after?.[19];
+  return start && /^\d+$/.test(start) ? start : null;
+}
+
+let ownStart: Promise<string | null> | undefined;
+
+/** Whether the holder `pid` (started at `start`, when the lock says) is alive: not gone, not a reused pid. */
+async function holderAlive(pid: number, start: string | undefined, mtimeMs: number): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  if (start === undefined) return Date.now() - mtimeMs < ABANDONED_MS;
+  const now = await startTime(pid);
+  return now === null || now === start;
+}
+
 /** Who holds the lock at `path`, or null when there is none. Read-only. */
 async function readHolder(path: string): Promise<Holder | null> {
   const st = await lstat(path).catch(() => null);
@@ -61,10 +88,10 @@ async function readHolder(path: string): Promise<Holder | null> {
     const pid = parsePid(await readFile(join(path, 'pid'), 'utf8').catch(() => undefined));
     return { id: `dir${st.ino}`, pid, live: pid !== null ? isAlive(pid) : fresh, dir: true };
   }
-  const m = /^(\d+)\.([0-9a-f]{1,64})@(.*)$/.exec(st.isSymbolicLink() ? await readlink(path).catch(() => '') : '');
+  const m = /^(\d+)\.([0-9a-f]{1,64})(?:\.(\d+))?@(.*)$/.exec(st.isSymbolicLink() ? await readlink(path).catch(() => '') : '');
   const pid = parsePid(m?.[1]);
   if (!m?.[2] || pid === null) return { id: `ino${st.ino}`, pid: null, live: fresh, dir: false };
-  return { id: m[2], pid, live: m[3] === hostname() ? isAlive(pid) : fresh, dir: false };
+  return { id: m[2], pid, live: m[4] === hostname() ? await holderAlive(pid, m[3], st.mtimeMs) : fresh, dir: false };
 }
 
 interface Held {
@@ -78,11 +105,13 @@ interface Held {
  * if live, and the caller tries again later.
  */
 async function tryTake(path: string, hooks: LockHooks, depth: number): Promise<Held | Holder> {
-  const nonce = randomBytes(12).toString('hex');
+  const nonce = randomBytes(8).toString('hex');
+  ownStart ??= startTime('self');
+  const start = await ownStart;
   // Bounded: each round either takes the lock, meets a live holder, or removed a dead one.
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
-      await symlink(`${process.pid}.${nonce}@${hostname()}`, path);
+      await symlink(`${process.pid}.${nonce}${start === null ? '' : `.${start}`}@${hostname()}`, path);
       return { path, nonce };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

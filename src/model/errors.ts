@@ -53,3 +53,11 @@ export function describeCause(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** Whether `err` (or the error it wraps) is the file system's "no space left" (ENOSPC, or a quota: EDQUOT). Pure. */
+export function isNoSpace(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return true;
+  }
+  return false;
+}

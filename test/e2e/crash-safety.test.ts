@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { execArgv, sleep } from '../lab/exec.js';
 import { cliPath, runCli, withNetns, type Netns } from '../lab/netns.js';
 import { loAddrs, tempRoot, cliFix, literal } from '../support/e2e.js';
+import { privateTmpfs } from '../lab/private-tmpfs.js';
 
 const UP = ['up', '--persist', 'systemd', '--hosts-file'];
 /** No Docker in these tests: a socket that cannot exist keeps the CLI from asking an engine outside the lab. */
@@ -372,4 +373,118 @@ test('unexpose of the last port SIGKILLed after each journal line: down restores
     assert.match(down.stdout, /was interrupted/);
     await assertClean(ns, root, localnet, `unexpose killed at journal line ${n}, then down`);
   }
+});
+
+const DAEMON = 'etc/docker/daemon.json';
+/** daemon.json before hostalias: a file of the user's (restored byte for byte), or none (removed again). */
+const DAEMON_BEFORE: Record<string, string | null> = { 'a file of the user': '{\n\t"log-level": "warn"\n}\n', 'no file': null };
+
+async function writeDaemonJson(root: string, text: string | null): Promise<Record<string, string>> {
+  if (text === null) return {};
+  await mkdir(join(root, 'etc/docker'), { recursive: true });
+  await writeFile(join(root, DAEMON), text);
+  return { [DAEMON]: text };
+}
+
+test('up --ip with --docker-daemon SIGKILLed at each journal line: down restores daemon.json and removes its backup', { timeout: 600_000 }, async (t) => {
+  const ns = await withNetns(t, 'crashdaemon');
+  const localnet = await routeLocalnet(ns);
+  const MOVE = ['up', '--ip', '10.254.254.1'];
+  for (const [name, before] of Object.entries(DAEMON_BEFORE)) {
+    const prepare = async (tag: string) => {
+      const root = await tempRoot(t, tag);
+      await prepareRoot(root);
+      const more = await writeDaemonJson(root, before);
+      const up = await runCli(ns, [...UP, '--docker-daemon', '--files-root', root], { env: LAB_ENV });
+      assert.equal(up.code, 0, up.stderr);
+      assert.match(await readFile(join(root, DAEMON), 'utf8'), /"host-gateway-ips?": "?\[?\s*"?10\.254\.254\.254/);
+      return { root, more };
+    };
+    const probe = await prepare(`daemon-probe-${before === null ? 'none' : 'file'}`);
+    const lines = await journalLines(ns, probe.root, MOVE);
+    assert.match(await readFile(join(probe.root, DAEMON), 'utf8'), /10\.254\.254\.1\b/);
+    assert.equal((await runCli(ns, ['down', '--files-root', probe.root], { env: LAB_ENV })).code, 0);
+    await assertClean(ns, probe.root, localnet, `${name}: move, then down`, probe.more);
+    for (let n = 2; n <= lines; n++) {
+      const { root, more } = await prepare(`daemon-${before === null ? 'none' : 'file'}-${n}`);
+      const killed = await killedAtJournalLine(ns, root, n, MOVE);
+      assert.deepEqual(killed, { lines: n - 1, code: 137 }, `${name}: the move killed as it journals line ${n}`);
+      const down = await runCli(ns, ['down', '--files-root', root], { env: LAB_ENV });
+      assert.equal(down.code, 0, `${name}, killed at line ${n}: ${down.stderr}`);
+      await assertClean(ns, root, localnet, `${name}: the move killed at journal line ${n}, then down`, more);
+    }
+  }
+});
+
+test('state.json lost after up --docker-daemon: a plain up, then down, leaves nothing (daemon.json as before, no old alias)', async (t) => {
+  const ns = await withNetns(t, 'lostdaemon');
+  const localnet = await routeLocalnet(ns);
+  for (const [name, before] of Object.entries(DAEMON_BEFORE)) {
+    for (const next of [UP, [...UP, '--ip', '10.254.254.1'], [...UP, '--docker-daemon']]) {
+      const root = await tempRoot(t, `lostdaemon-${before === null ? 'none' : 'file'}`);
+      await prepareRoot(root);
+      const more = await writeDaemonJson(root, before);
+      const first = await runCli(ns, [...UP, '--docker-daemon', '--files-root', root], { env: LAB_ENV });
+      assert.equal(first.code, 0, first.stderr);
+      await rm(join(root, 'var/lib/hostalias/state.json'));
+      const what = `${name}, state.json lost, then ${next.join(' ')}`;
+      const up = await runCli(ns, [...next, '--files-root', root], { env: LAB_ENV });
+      assert.equal(up.code, 0, `${what}: ${up.stderr}`);
+      const down = await runCli(ns, ['down', '--files-root', root], { env: LAB_ENV });
+      assert.equal(down.code, 0, `${what}, down: ${down.stderr}`);
+      await assertClean(ns, root, localnet, `${what}, then down`, more);
+    }
+  }
+});
+
+test('down on a full disk (a tmpfs in a private mount namespace): it removes everything, warning that it kept no record', async (t) => {
+  const ns = await withNetns(t, 'fulldown');
+  const localnet = await routeLocalnet(ns);
+  const disk = await privateTmpfs(t, ns, { size: '2m' });
+  const cli = (args: readonly string[]) =>
+    execArgv(disk.argv([process.execPath, cliPath(), ...args, '--files-root', disk.dir]), { env: LAB_ENV, allowFail: true, timeoutMs: 60_000 });
+  await prepareRoot(disk.view);
+  const up = await cli(UP);
+  assert.equal(up.code, 0, up.stderr);
+  const exposed = await cli(['expose', '5432', '--via', 'kernel']);
+  assert.equal(exposed.code, 0, exposed.stderr);
+  // Every block taken: not even a one-byte file fits.
+  await execArgv(disk.argv(['dd', 'if=/dev/zero', `of=${disk.dir}/filler`, 'bs=4096']), { allowFail: true });
+  const probe = await execArgv(disk.argv(['sh', '-c', 'echo x > "$0/probe"; r=$?; rm -f "$0/probe"; exit $r', disk.dir]), { allowFail: true });
+  assert.notEqual(probe.code, 0, 'the disk is full');
+  const refused = await cli(['up', '--ip', '10.254.254.1']);
+  assert.equal(refused.code, 1, 'a change that adds needs space: refused');
+  assert.match(refused.stderr, /no space left on device.*nothing was changed/i);
+  const down = await cli(['down']);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stderr + down.stdout, /intent\.json could not be written \(no space left\); going on without it/);
+  await assertClean(ns, disk.view, localnet, 'down on a full disk');
+});
+
+test('no free inode left: up and down exit 1 naming the cause and the fix; once inodes are freed, down removes everything', async (t) => {
+  const ns = await withNetns(t, 'noinode');
+  const localnet = await routeLocalnet(ns);
+  const disk = await privateTmpfs(t, ns, { size: '8m', inodes: 64 });
+  const cli = (args: readonly string[]) =>
+    execArgv(disk.argv([process.execPath, cliPath(), ...args, '--files-root', disk.dir]), { env: LAB_ENV, allowFail: true, timeoutMs: 60_000 });
+  await prepareRoot(disk.view);
+  const up = await cli(UP);
+  assert.equal(up.code, 0, up.stderr);
+  // Every inode taken.
+  await execArgv(disk.argv(['sh', '-c', `mkdir ${disk.dir}/fill && i=0; while : > ${disk.dir}/fill/$i 2>/dev/null; do i=$((i+1)); done`]), { allowFail: true });
+  for (const args of [['up', '--ip', '10.254.254.1'], ['down']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /unexpected error/);
+    assert.match(
+      r.stderr,
+      /taking the lock .*\/var\/lib\/hostalias\/lock: its file system has no free inode \(or space\) left \(ENOSPC\); nothing was changed/,
+    );
+    assert.match(r.stderr, /fix: free inodes or space on the file system of .*\/var\/lib\/hostalias \(`df -i /);
+  }
+  assert.deepEqual(await loAddrs(ns), ['127.0.0.1/8 lo', '10.254.254.254/32 lo:hostalias'], 'nothing was changed');
+  await rm(join(disk.view, 'fill'), { recursive: true });
+  const down = await cli(['down']);
+  assert.equal(down.code, 0, down.stderr);
+  await assertClean(ns, disk.view, localnet, 'inodes freed, down');
 });

@@ -139,6 +139,46 @@ test('daemon.json plan rendered as shell text: first up backs up, --restart-dock
   assert.deepEqual(plan.warnings, []);
 });
 
+test('down after an interrupted --ip move, whichever address daemon.json holds and whichever state is planned first: the original comes back', () => {
+  for (const original of [null, '{"debug": true}\n', '{ "host-gateway-ip": "192.0.2.1" }\n']) {
+    for (const key of ['host-gateway-ip', 'host-gateway-ips'] as const) {
+      for (const holds of [IP, '10.254.254.1']) {
+        // down plans the state the move was going to, the one it came from, or (state.json lost) none.
+        for (const planned of ['10.254.254.1', IP, null]) {
+          const files = new Map<string, string>(original === null ? [] : [[DAEMON_JSON, original]]);
+          applyTo(files, planDaemonJson({ ip: IP, key }, null, observe(files), false));
+          // The move was killed before or after its daemon.json write: the file holds either address.
+          if (holds !== IP) applyTo(files, planDaemonJson({ ip: holds, key }, IP, observe(files), false));
+          applyTo(files, planDaemonJson(null, planned, observe(files), false));
+          const what = `${original} ${key}, daemon.json holding ${holds}, down planned for ${planned}`;
+          assert.equal(files.get(DAEMON_JSON) ?? null, original, what);
+          assert.equal(files.size, original === null ? 0 : 1, `${what}: backup and marker are gone`);
+          assert.deepEqual(planDaemonJson(null, planned, observe(files), false).steps, []);
+        }
+      }
+    }
+  }
+});
+
+test('a plan that drops the backup restores daemon.json first, in the same plan', () => {
+  const files = new Map([[DAEMON_JSON, '{"debug": true}\n']]);
+  applyTo(files, planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, observe(files), false));
+  files.set(DAEMON_JSON, (files.get(DAEMON_JSON) ?? '').replace(IP, '10.254.254.1'));
+  const down = planDaemonJson(null, IP, observe(files), false);
+  assert.deepEqual(
+    down.steps.map((s) => `${s.kind} ${s.kind === 'run' ? s.argv.join(' ') : s.path}`),
+    [`write ${DAEMON_JSON}`, `remove ${DAEMON_BACKUP}`],
+  );
+});
+
+test("down after the user edited daemon.json puts back the user's own earlier host-gateway, not nothing", () => {
+  const files = new Map([[DAEMON_JSON, '{ "host-gateway-ip": "192.0.2.1" }\n']]);
+  applyTo(files, planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, observe(files), false));
+  files.set(DAEMON_JSON, (files.get(DAEMON_JSON) ?? '').replace('{', '{\n  "debug": true,'));
+  applyTo(files, planDaemonJson(null, IP, observe(files), false));
+  assert.deepEqual(parseDaemonJson(files.get(DAEMON_JSON) ?? null), { debug: true, 'host-gateway-ip': '192.0.2.1' });
+});
+
 test('down keeps edits the user made after up: only our key goes', () => {
   const files = new Map([[DAEMON_JSON, '{"debug": true}\n']]);
   applyTo(files, planDaemonJson({ ip: IP, key: 'host-gateway-ip' }, null, observe(files), false));

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lutimes, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lutimes, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,4 +142,53 @@ test('a live holder blocks (its pid named); on another host, a lock is dead once
   await utimes(lockPath, old, old);
   assert.equal(await holdLock(lockPath, busy, async () => 'ran'), 'ran');
   assert.deepEqual(await readdir(lockDir), []);
+});
+
+/** The start time /proc gives process `pid` (field 22 of /proc/PID/stat). */
+async function startOf(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+}
+
+test('a lock naming a live pid that is another process now (a reused pid) is taken over, whatever its age', async (t) => {
+  const { lockDir } = await scratch(t);
+  const lockPath = join(lockDir, 'lock');
+  const sleeper = spawn('sleep', ['60']);
+  t.after(() => sleeper.kill('SIGKILL'));
+  const pid = sleeper.pid ?? 0;
+  const start = await startOf(pid);
+  // The holder itself (same pid, same start time): busy, even two hours on (it may be stopped, not dead).
+  await symlink(`${pid}.0123456789abcdef.${start}@${hostname()}`, lockPath);
+  const twoHours = new Date(Date.now() - 2 * 3600_000);
+  await lutimes(lockPath, twoHours, twoHours);
+  await assert.rejects(
+    holdLock(lockPath, busy, async () => 'ran'),
+    new RegExp(`busy ${pid}`),
+  );
+  // The same pid with another start time: the holder died and the pid went to `sleep`.
+  await rm(lockPath);
+  await symlink(`${pid}.0123456789abcdef.${Number(start) - 1}@${hostname()}`, lockPath);
+  assert.equal(await holdLock(lockPath, busy, async () => 'ran'), 'ran', 'a fresh lock of a reused pid');
+  // A lock of an older hostalias names no start time: a live pid counts until the lock was not
+  // refreshed (every 10 s while held) for 15 minutes.
+  await plant(lockPath, pid);
+  await assert.rejects(
+    holdLock(lockPath, busy, async () => 'ran'),
+    new RegExp(`busy ${pid}`),
+    'fresh: busy',
+  );
+  await lutimes(lockPath, twoHours, twoHours);
+  assert.equal(await holdLock(lockPath, busy, async () => 'ran'), 'ran', 'two hours without a refresh: taken over');
+  assert.deepEqual(await readdir(lockDir), []);
+});
+
+test('the lock names its holder with its start time, in a target short enough for an inline symlink', async (t) => {
+  const { lockDir } = await scratch(t);
+  const lockPath = join(lockDir, 'lock');
+  const target = await holdLock(lockPath, busy, async () => readlink(lockPath));
+  assert.equal(target, `${process.pid}.${/\.([0-9a-f]{16})\./.exec(target)?.[1]}.${await startOf(process.pid)}@${hostname()}`);
+  assert.ok(
+    target.length - hostname().length <= 40,
+    `${target}: at most 40 bytes besides the host name (ext4 keeps a target of up to 59 bytes in the inode, no data block)`,
+  );
 });
