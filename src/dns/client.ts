@@ -1,6 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type DecodedPacket } from 'dns-packet';
+import { tcpExchange } from './tcp-exchange.js';
 
 /** What one question to a DNS server got: an answer (its rcode and A/AAAA data), or why none. */
 export type AskResult =
@@ -62,31 +63,8 @@ function askUdp(server: string, port: number, query: Buffer, id: number, timeout
   });
 }
 
-function askTcp(server: string, port: number, query: Buffer, id: number, timeoutMs: number): Promise<AskResult> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: server, port });
-    let buf: Buffer = Buffer.alloc(0);
-    let done = false;
-    const finish = (r: AskResult) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    sock.on('error', (err: NodeJS.ErrnoException) => finish(err.code === 'ECONNREFUSED' ? { kind: 'refused' } : { kind: 'error', message: err.message }));
-    sock.on('close', () => finish({ kind: 'error', message: 'the connection was closed without an answer' }));
-    sock.on('connect', () => {
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(query.length, 0);
-      sock.write(Buffer.concat([len, query]));
-    });
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
-      const answer = buf.subarray(2, 2 + buf.readUInt16BE(0));
-      finish(answer.length >= 2 && answer.readUInt16BE(0) === id ? readAnswer(answer) : { kind: 'error', message: 'an answer to another query' });
-    });
-  });
+async function askTcp(server: string, port: number, query: Buffer, id: number, timeoutMs: number): Promise<AskResult> {
+  const r = await tcpExchange(server, port, query, timeoutMs);
+  if (r.kind !== 'answer') return r;
+  return r.packet.length >= 2 && r.packet.readUInt16BE(0) === id ? readAnswer(r.packet) : { kind: 'error', message: 'an answer to another query' };
 }

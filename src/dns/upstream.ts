@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import net from 'node:net';
 import { answersQuestion, RCODE, rcodeOf, type Question } from './answer.js';
+import { tcpExchange } from './tcp-exchange.js';
 import type { UpstreamServer } from './host-files.js';
 
 /** How long forwarding may take. */
@@ -171,7 +171,8 @@ export class Forwarder {
       for (const server of this.servers) {
         const left = deadline - Date.now();
         if (left <= 0) break;
-        const answer = await tcpExchange(server, query, Math.min(left, this.limits.attemptMs * 2));
+        const r = await tcpExchange(server.address, server.port, query, Math.min(left, this.limits.attemptMs * 2));
+        const answer = r.kind === 'answer' ? r.packet : null;
         if (!answer || !answersQuestion(answer, question)) continue;
         if (TRY_NEXT.has(rcodeOf(answer))) {
           fallback ??= answer;
@@ -191,29 +192,4 @@ export class Forwarder {
     for (const s of this.sockets.values()) s.close();
     this.sockets.clear();
   }
-}
-
-/** One query over one TCP connection (2-byte length prefix, RFC 1035 4.2.2); null on any failure or timeout. */
-function tcpExchange(server: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: server.address, port: server.port });
-    let buf: Buffer = Buffer.alloc(0);
-    const finish = (answer: Buffer | null) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    sock.on('error', () => finish(null));
-    sock.on('close', () => finish(null));
-    sock.on('connect', () => {
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(query.length, 0);
-      sock.write(Buffer.concat([len, query]));
-    });
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) finish(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-    });
-  });
 }

@@ -111,14 +111,8 @@ export function withDnsServersValue(text: string | null, servers: readonly strin
 /** The dns_servers hostalias set in `text` (led by the alias `ip`), else null. Pure. */
 export function ourDnsServers(text: string | null, ip: string | null, path: string): string[] | null {
   if (text === null || ip === null) return null;
-  let conf: Record<string, unknown>;
-  try {
-    conf = parseContainersConf(text, path);
-  } catch {
-    return null;
-  }
-  const v = dnsServersOf(conf);
-  return Array.isArray(v) && v[0] === ip && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
+  const servers = dnsServersIn(text, path);
+  return servers !== null && servers[0] === ip ? servers : null;
 }
 
 /** The `[containers] dns_servers` list of `text` (null: none, not a list of strings, or not valid TOML). Pure. */
