@@ -1,7 +1,13 @@
+import { availableParallelism } from 'node:os';
 import { readLiveFile } from '../fs/system-fs.js';
 
-/** Descriptors kept free for the process itself (listener, IPC, stdio, DNS-less timers, logs). */
-const RESERVED_FDS = 64;
+/**
+ * Descriptors kept free for the process itself (listener, IPC, stdio, DNS-less timers, logs) and
+ * for the pipes of the C data path: each of its threads (one per CPU) keeps up to 16 empty pipes
+ * of two descriptors. A direction moving bytes holds one more pipe; where none can be had it
+ * waits for one (src/native/relay.c), so the cap below counts the two sockets of a pair.
+ */
+const RESERVED_FDS = 64 + 32 * availableParallelism();
 /** When the limit can't be read (no /proc: macOS), assume its default soft limit of 256. */
 const UNKNOWN_LIMIT = 256;
 

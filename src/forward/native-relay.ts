@@ -6,8 +6,9 @@
  * JavaScript (tcp-relay.ts's pump), with the same semantics, only slower; `relayDataPath` says
  * which and why, and `status` shows it for each installed relay.
  *
- * SIDE EFFECTS: loads a native module and starts its thread, once per process; adopting a pair
- * closes Node's own descriptors of the two sockets (the native thread holds dups).
+ * SIDE EFFECTS: loads a native module and starts its threads (one per usable CPU), once per
+ * process (or worker thread); adopting a pair closes Node's own descriptors of the two sockets
+ * (the native threads hold dups).
  */
 import { createRequire } from 'node:module';
 import type net from 'node:net';
@@ -15,9 +16,12 @@ import { join } from 'node:path';
 import { bundleDirs } from '../exec/runtime.js';
 
 interface Addon {
-  start(onEnded: (group: number, toTarget: number, toClient: number, reset: boolean) => void): void;
+  /** Starts the relay threads (one per usable CPU unless `threads` says); returns how many. */
+  start(onEnded: (group: number, toTarget: number, toClient: number, reset: boolean) => void, threads?: number): number;
   adopt(group: number, clientFd: number, targetFd: number): void;
   resetGroup(group: number): void;
+  originalDst(fd: number): { address: string; port: number } | null;
+  listeners(): Array<[proto: 'tcp' | 'udp', address: string, port: number]>;
 }
 
 /** What one relay hears about its pairs. */
@@ -105,7 +109,12 @@ export function bundleDataPath(dir: string): DataPath {
   return r.addon === null ? { dataPath: 'js', why: r.why } : { dataPath: 'native', why: r.file };
 }
 
-function fdOf(s: net.Socket): number {
+/** The native module where it loads (its relay threads started), else null. */
+export function nativeAddon(): Pick<Addon, 'originalDst' | 'listeners'> | null {
+  return loaded();
+}
+
+export function fdOf(s: net.Socket): number {
   const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
 }

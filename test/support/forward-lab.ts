@@ -7,11 +7,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onLines } from '../lab/exec.js';
 
 export const RELAY_HOST = '127.0.0.2';
+
+/**
+ * Descriptors a relay process may keep once traffic has passed: the empty pipes each thread of the
+ * C data path keeps for reuse (at most 16 pipes, 32 descriptors, per thread; a thread per CPU).
+ */
+export const PIPE_POOL_FDS = 32 * availableParallelism();
 
 export function repoDir(): string {
   // build/test/support/forward-lab.js → repository root

@@ -15,6 +15,7 @@ import {
   fdCount,
   listen,
   nofileLimits,
+  PIPE_POOL_FDS,
   readAll,
   RELAY_HOST,
   repoDir,
@@ -184,7 +185,7 @@ test('100k connections: no fd or memory growth in the relay', async (t) => {
     `100k connections in ${secs.toFixed(1)} s (${Math.round(100_000 / secs)}/s); relay fds ${fd0} → ${fd1}, RSS ${rss0.toFixed(1)} → ${rss1.toFixed(1)} MB`,
   );
   assert.equal(failed, 0, `${failed} connections did not get their reply`);
-  assert.ok(fd1 <= fd0 + 4, `fds grew from ${fd0} to ${fd1}`);
+  assert.ok(fd1 <= fd0 + 4 + PIPE_POOL_FDS, `fds grew from ${fd0} to ${fd1}`);
   assert.ok(rss1 - rss0 < 40, `RSS grew by ${(rss1 - rss0).toFixed(1)} MB over 90k connections`);
 });
 
@@ -230,11 +231,13 @@ test('10k concurrent connections with bounded relay memory', async (t) => {
   client.child.stdin.write('close\n');
   await client.next();
   let fdAfter = sum(fdCount);
-  for (let i = 0; i < 50 && fdAfter > fd0 + 4; i++) {
+  // Each relay process may keep its threads' pools of empty pipes.
+  const allowed = fd0 + 4 + PIPE_POOL_FDS * withChildren(relay.pid).length;
+  for (let i = 0; i < 50 && fdAfter > allowed; i++) {
     await sleep(100);
     fdAfter = sum(fdCount);
   }
-  assert.ok(fdAfter <= fd0 + 4, `relay fds after closing all: ${fdAfter} (before: ${fd0})`);
+  assert.ok(fdAfter <= allowed, `relay fds after closing all: ${fdAfter} (before: ${fd0})`);
   client.child.stdin.end();
   server.child.stdin.end();
 });

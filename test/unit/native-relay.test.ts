@@ -221,3 +221,27 @@ test("the relay's state belongs to the thread that started it: a worker's end re
   (clients[1] as net.Socket).write('again');
   assert.ok(await waitUntil(async () => ends.includes('target got again'), 2000), `the second worker relays: ${ends.join('; ')}`);
 });
+
+test('listeners(): TCP listeners and bound UDP sockets of this namespace, both families, from sock_diag; connected sockets are not listed', async (t) => {
+  const addon = require(BUILT) as Addon & { listeners(): Array<[string, string, number]> };
+  const tcp6 = net.createServer();
+  const tcp4 = net.createServer();
+  const port6 = await listen(tcp6, '::1');
+  const port4 = await listen(tcp4, '127.0.0.1');
+  const udp = (await import('node:dgram')).createSocket('udp6');
+  await new Promise<void>((r) => udp.bind(0, '::1', () => r()));
+  const client = net.connect(port4, '127.0.0.1');
+  await new Promise((r) => client.once('connect', r));
+  t.after(async () => {
+    client.destroy();
+    udp.close();
+    await closeServer(tcp6);
+    await closeServer(tcp4);
+  });
+  const all = addon.listeners();
+  const has = (proto: string, address: string, port: number) => all.some(([p, a, n]) => p === proto && a === address && n === port);
+  assert.ok(has('tcp', '::1', port6), `[::1]:${port6} listed`);
+  assert.ok(has('tcp', '127.0.0.1', port4), `127.0.0.1:${port4} listed`);
+  assert.ok(has('udp', '::1', udp.address().port), 'the bound UDP socket is listed');
+  assert.ok(!all.some(([p, , n]) => p === 'tcp' && n === (client.localPort as number)), "the client's connected socket is not");
+});
