@@ -9,7 +9,9 @@
  * -c HOST -P STREAMS -J` in it, so the traffic leaves through the container's veth and the bridge
  * exactly as a container's own does. The iperf3 servers run in the namespace:
  * - direct (the baseline): a server on 0.0.0.0, reached at the bridge's gateway address;
- * - forward: a server on 127.0.0.1, reached at ALIAS:PORT through `hostalias forward PORT`.
+ * - forward: a server on 127.0.0.1, reached at ALIAS:PORT through `hostalias forward PORT`;
+ * - expose --all: a server on 127.0.0.1, reached at ALIAS:PORT through the one kernel rule of
+ *   `hostalias expose --all` (the forward's port kept out with --except). Target: ≥ 0.95×.
  * Figures are receiver-side Gbit/s with the first second left out (-O 1).
  * Needs root, the lab's packages and iperf3 (.ci/install-packages).
  */
@@ -90,15 +92,21 @@ async function main(): Promise<void> {
     const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none'], { env: d.env });
     if (up.code !== 0) throw new Error(`hostalias up failed: ${up.stderr}`);
     const gateway = await networkGateway(d);
-    const ports = { direct: 5201, forward: 5202 };
+    const ports = { direct: 5201, forward: 5202, all: 5203 };
+    const all = await runCli(ns, ['expose', '--all', '--except', String(ports.forward), '--files-root', root], { env: d.env });
+    if (all.code !== 0) throw new Error(`hostalias expose --all failed: ${all.stderr}`);
     await iperfServer(ns, '0.0.0.0', ports.direct, children);
     await iperfServer(ns, '127.0.0.1', ports.forward, children);
+    await iperfServer(ns, '127.0.0.1', ports.all, children);
     const fwd = ns.spawn([process.execPath, cliPath(), 'forward', String(ports.forward), '--files-root', root]);
     children.push(fwd);
     await waitOutput(fwd, 'forwarding');
     const container = (await d.docker(['run', '-d', '--rm', IMAGE, 'sleep', '100000'])).stdout.trim();
     const direct: Path = { name: 'direct (container → 0.0.0.0 server at the bridge gateway)', host: gateway, port: ports.direct };
-    const paths: Path[] = [{ name: '`forward` (container → ALIAS → 127.0.0.1)', host: ALIAS, port: ports.forward }];
+    const paths: Path[] = [
+      { name: '`forward` (container → ALIAS → 127.0.0.1)', host: ALIAS, port: ports.forward },
+      { name: '`expose --all` (container → ALIAS → 127.0.0.1, kernel rule)', host: ALIAS, port: ports.all },
+    ];
     await sleep(300);
     const rows: Array<{ path: Path; streams: number; ratios: number[]; gbps: number[] }> = [];
     for (const path of paths) for (const streams of [1, 4]) rows.push({ path, streams, ratios: [], gbps: [] });
@@ -120,9 +128,10 @@ async function main(): Promise<void> {
     const lines = [head, `|---|---:|${'---:|'.repeat(RUNS)}---|`];
     for (const streams of [1, 4]) lines.push(`| ${direct.name}, Gbit/s | ${streams} | ${(baseline[streams] ?? []).map(fmt).join(' | ')} | |`);
     for (const row of rows) {
-      const held = row.ratios.filter((r) => r >= 0.8).length;
+      const target = row.path.port === ports.all ? 0.95 : 0.8;
+      const held = row.ratios.filter((r) => r >= target).length;
       lines.push(
-        `| ${row.path.name} | ${row.streams} | ${row.ratios.map((r, i) => `${fmt(r)}× (${fmt(row.gbps[i] ?? 0)})`).join(' | ')} | ≥ 0.80× ${held === RUNS ? '✓' : `${held}/${RUNS}`} |`,
+        `| ${row.path.name} | ${row.streams} | ${row.ratios.map((r, i) => `${fmt(r)}× (${fmt(row.gbps[i] ?? 0)})`).join(' | ')} | ≥ ${fmt(target)}× ${held === RUNS ? '✓' : `${held}/${RUNS}`} |`,
       );
     }
     const loadAfter = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');

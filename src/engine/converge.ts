@@ -5,6 +5,7 @@ import { mergePlans, planNote, type Plan, type PlanNote, type Step } from '../mo
 import { applySteps, describeStep } from './apply.js';
 import { defaultDesired, type Desired, type ExposeSpec, type ForwardSpec, type PersistKind } from '../model/config.js';
 import type { Context } from '../model/context.js';
+import { keptOut } from '../model/expose.js';
 import { withLock } from './lock.js';
 import { DEFAULT_INVOCATION, fixCommand, fixCommandFor, hostaliasLine } from '../model/invocation.js';
 import { namesForEngine } from '../docker/target.js';
@@ -451,6 +452,8 @@ export interface StatusReport {
   dockerDaemon: boolean;
   lanGuard: boolean;
   exposes: ExposeSpec[];
+  /** `expose --all`: on, and the ports it keeps out (the defaults, --except, hostalias's own relays); null when off. */
+  exposeAll: { except: number[]; keptOut: number[] } | null;
   /** Relays installed with `forward --install` (those of exposes via relay are in `exposes`). */
   forwards: ForwardSpec[];
   /** Every relay service (forwards and exposes via relay), with the data path it copies bytes on. */
@@ -494,6 +497,7 @@ export async function status(ctx: Context, opts: { ip?: string } = {}): Promise<
     // Not configured (never up, or after down): no guard, whatever the defaults would be.
     lanGuard: state !== null && desired.lanGuard,
     exposes: desired.exposes,
+    exposeAll: state?.desired.exposeAll ? { except: state.desired.exposeAll.except, keptOut: keptOut(state.desired) } : null,
     forwards: desired.forwards,
     relays: relays.map((r) => ({ port: r.port, proto: r.proto, ...serviceDataPath(ctx, r.proto, copy) })),
     stateFile: ctx.fs.resolve(STATE_PATH),

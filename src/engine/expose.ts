@@ -6,13 +6,40 @@ import { fixCommand, fixCommandFor } from '../model/invocation.js';
 import { describeCause, HostaliasError } from '../model/errors.js';
 import type { ExposeVerdict } from '../model/context.js';
 import type { State } from '../model/state.js';
-import { chooseExposeVia, refuseExposeConflicts, withExpose, withoutExpose, type ExposeDecision, type ExposeViaChoice } from '../model/expose.js';
+import {
+  chooseExposeVia,
+  coveredByAll,
+  loopbackV6Only,
+  refuseExposeConflicts,
+  reportExposeAll,
+  withExpose,
+  withExposeAll,
+  withoutExpose,
+  type ExposeAllReport,
+  type ExposeDecision,
+  type ExposeViaChoice,
+  type PortListener,
+} from '../model/expose.js';
+import type { Desired } from '../model/config.js';
 
 type PortProto = Pick<ExposeSpec, 'port' | 'proto'>;
 
 export interface ExposeResult extends ChangeResult {
   /** Per spec given, in order: kernel rules or a relay, and why. */
   decisions: ExposeDecision[];
+  /** Per spec given: `expose --all` already carries it, so nothing was changed for it. */
+  covered: boolean[];
+}
+
+/**
+ * `expose --all` already carries `spec`: the same port on the loopback, no --keep-source, not kept
+ * out, not exposed one by one already, and not a service on ::1 only (the kernel rules of --all
+ * reach 127.0.0.1; exposed one by one, such a port gets a relay). Pure.
+ */
+function coveredSpec(d: Desired, spec: ExposeSpec, listeners: readonly PortListener[] | null): boolean {
+  if (!coveredByAll(d, spec.port) || spec.to !== spec.port || spec.keepSource) return false;
+  if (d.exposes.some((e) => e.port === spec.port && e.proto === spec.proto)) return false;
+  return !(listeners !== null && loopbackV6Only(listeners, spec.proto, spec.port));
 }
 
 /**
@@ -34,17 +61,34 @@ export async function expose(
   const relays = await ctx.backend.serviceManager(ctx);
   const decisions = list.map((s) => chooseExposeVia(opts.via ?? 'auto', s, listeners, ctx.backend.unknownListenersVia, fixCommandFor(ctx), relays));
   const wanted = list.map((s, i): ExposeSpec => ({ ...s, via: (decisions[i] as ExposeDecision).via }));
+  let covered: boolean[] = list.map(() => false);
   const apply = (specs: readonly ExposeSpec[]) =>
     converge(
       ctx,
       (state) => {
         const d = resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {});
-        for (const w of specs) refuseExposeConflicts(d, state?.desired ?? null, w, listeners, fixCommandFor(ctx));
-        return { ...d, exposes: specs.reduce(withExpose, d.exposes) };
+        const isCovered = specs.map((w) => coveredSpec(d, w, listeners));
+        // Per spec given: the fallbacks applied after verification are a different list.
+        if (specs === wanted) covered = isCovered;
+        const added = specs.filter((_, i) => !isCovered[i]);
+        for (const w of added) refuseExposeConflicts(d, state?.desired ?? null, w, listeners, fixCommandFor(ctx));
+        return { ...d, exposes: added.reduce(withExpose, d.exposes) };
       },
       opts,
     );
-  const res = await apply(wanted);
+  const res = { ...(await apply(wanted)), covered };
+  res.plan.notes.push(
+    ...wanted.flatMap((w, i) =>
+      covered[i]
+        ? [
+            planNote('expose-covered', `${w.port}/${w.proto} is already reachable through expose --all: nothing changed for it`, {
+              port: w.port,
+              proto: w.proto,
+            }),
+          ]
+        : [],
+    ),
+  );
   res.plan.notes.push(
     ...decisions.flatMap((d, i) =>
       d.notes.map((n) => planNote('expose-via', n, { port: wanted[i]?.port ?? null, proto: wanted[i]?.proto ?? null, via: d.via })),
@@ -52,14 +96,19 @@ export async function expose(
   );
   const ip = res.state?.desired.ip;
   if (!res.applied || !ip || !ctx.backend.verifyExpose || !ctx.live || ctx.fs.isRooted) return { ...res, decisions };
+  // What --all already carries was not changed: nothing of it to check.
+  const toCheck = wanted.filter((_, i) => !covered[i]);
   const verify = (specs: readonly ExposeSpec[]) =>
     Promise.all(specs.map((w) => (ctx.backend.verifyExpose as NonNullable<typeof ctx.backend.verifyExpose>)(ctx, ip, w)));
   // The platform checks its own path right away (macOS: does the pf redirect fire?) and may name a
   // fallback (the relay), which is applied at once, checked in turn, and said in a warning.
-  const verdicts = await verify(wanted);
+  const verdicts = await verify(toCheck);
   const fallbacks = verdicts.flatMap((v) => (!v.ok && v.fallback ? [v.fallback] : []));
   const again = fallbacks.length > 0 ? await apply(fallbacks) : null;
-  const checked = [...verdicts.map((v, i) => ({ v, spec: wanted[i] })), ...(again ? (await verify(fallbacks)).map((v, i) => ({ v, spec: fallbacks[i] })) : [])];
+  const checked = [
+    ...verdicts.map((v, i) => ({ v, spec: toCheck[i] })),
+    ...(again ? (await verify(fallbacks)).map((v, i) => ({ v, spec: fallbacks[i] })) : []),
+  ];
   const broken = checked.filter(({ v }) => !v.ok && !v.fallback).map(({ v }) => v);
   if (broken.length > 0) await undoExpose(ctx, res.previous, broken, opts);
   const at = (spec: ExposeSpec | undefined) => ({ port: spec?.port ?? null, proto: spec?.proto ?? null });
@@ -73,7 +122,40 @@ export async function expose(
     const f = fallbacks.find((x) => x.port === wanted[i]?.port && x.proto === wanted[i]?.proto);
     return f?.via ? { ...d, via: f.via, reason: `the kernel path did not work here (${d.reason}); a relay carries it` } : d;
   });
-  return { ...again, previous: res.previous, plan: mergePlans(res.plan, again.plan, said), decisions: moved };
+  return { ...again, covered, previous: res.previous, plan: mergePlans(res.plan, again.plan, said), decisions: moved };
+}
+
+export interface ExposeAllResult extends ChangeResult {
+  /** What listens now, sorted into what containers reach and how, and what is kept out (null: not read, e.g. --root). */
+  report: ExposeAllReport | null;
+}
+
+/**
+ * `expose --all`: every TCP and UDP port of the loopback at ALIAS:PORT for containers and the host,
+ * but the ports kept out (EXPOSE_ALL_KEPT_OUT and `except`, which replaces an earlier list).
+ * Services on 127.0.0.1 or a wildcard go through one kernel rule; a service on ::1 only is not
+ * reached that way (`expose PORT` relays it, and its relay's port is then kept out of the rule).
+ * Exposes made one by one keep their rules. Needs root unless dry-run; idempotent.
+ */
+export async function exposeAll(ctx: Context, except: readonly number[], opts: ChangeOptions & { firewall?: FirewallChoice } = {}): Promise<ExposeAllResult> {
+  if (ctx.backend.platform !== 'linux')
+    throw new HostaliasError(
+      'unsupported',
+      `expose --all is Linux-only for now (nftables rules); on ${ctx.backend.platform} pf has no rule for it yet, so nothing was changed`,
+      `expose the ports one by one: ${fixCommand(ctx, ['expose', '5432', '6379', '5173'])}`,
+    );
+  const listeners = ctx.live ? await ctx.backend.listeners(ctx) : null;
+  const res = await converge(ctx, (state) => withExposeAll(resolveDesired(state, opts.firewall ? { firewall: opts.firewall } : {}), { except: [...except] }), {
+    label: 'expose',
+    ...opts,
+  });
+  const desired = res.state?.desired;
+  return { ...res, report: listeners && desired ? reportExposeAll(desired, listeners) : null };
+}
+
+/** `unexpose --all`: back to the ports exposed one by one; off already is success. */
+export function unexposeAll(ctx: Context, opts: ChangeOptions = {}): Promise<ChangeResult> {
+  return converge(ctx, (state) => (state ? withExposeAll(state.desired, null) : null), { label: 'unexpose', ...opts });
 }
 
 /**

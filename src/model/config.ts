@@ -20,6 +20,25 @@ export interface ExposeSpec {
   via?: ExposeVia;
 }
 
+/**
+ * `expose --all`: every TCP and UDP port of the loopback reachable at ALIAS:PORT through kernel
+ * rules (services on 127.0.0.1 or a wildcard; a service on ::1 only needs `expose PORT`, which
+ * relays it), but the ports kept out: EXPOSE_ALL_KEPT_OUT always, and `except`.
+ */
+export interface ExposeAllSpec {
+  /** Ports kept out as asked (`--except`), TCP and UDP alike; sorted, no repeats. */
+  except: number[];
+}
+
+/**
+ * Ports `expose --all` never opens to containers unless exposed one by one: those that would hand a
+ * container the host itself, the Docker and Podman APIs on TCP (2375 plain, 2376 TLS).
+ */
+export const EXPOSE_ALL_KEPT_OUT: ReadonlyArray<{ port: number; why: string }> = [
+  { port: 2375, why: 'the Docker/Podman API without TLS: root on this host' },
+  { port: 2376, why: 'the Docker/Podman API with TLS: root on this host' },
+];
+
 /** More relay processes than this only adds memory and contention (an unbounded --workers once forked without limit). */
 export const MAX_WORKERS = 64;
 
@@ -101,6 +120,8 @@ export interface Desired {
   dns: boolean;
   /** Users whose rootless engines (Docker, Podman) use the resolver too (`--dns-user`). */
   dnsUsers: string[];
+  /** `expose --all` (absent: off). */
+  exposeAll?: ExposeAllSpec;
 }
 
 export function defaultDesired(): Desired {

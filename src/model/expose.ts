@@ -1,4 +1,4 @@
-import type { Desired, ExposeSpec, ExposeVia, FirewallChoice, ForwardSpec } from './config.js';
+import { EXPOSE_ALL_KEPT_OUT, type Desired, type ExposeAllSpec, type ExposeSpec, type ExposeVia, type FirewallChoice, type ForwardSpec } from './config.js';
 import { HostaliasError, usageError } from './errors.js';
 import { defaultFix, type FixCommand } from './invocation.js';
 import { parsePort, parsePortProto } from './ports.js';
@@ -225,8 +225,15 @@ export function refuseForwardConflicts(
   hostalias: FixCommand = defaultFix,
 ): void {
   const e = desired.exposes.find((x) => same(x, port, proto));
-  if (!e || (forExpose && e.via === 'relay')) return;
   if (listenHost !== desired.ip && listenHost !== '0.0.0.0' && listenHost !== '::') return;
+  if (!e && !forExpose && desired.exposeAll && !keptOut(desired).includes(port)) {
+    throw new HostaliasError(
+      'conflict',
+      `${port}/${proto} is covered by \`expose --all\`, whose kernel rules rewrite ${desired.ip}:${port} to the loopback before a relay sees a packet: this forward would never receive one`,
+      `containers already reach the service at ${desired.ip}:${port} (${hostalias('doctor', 'user')} shows it); to relay the port yourself, keep it out first: ${hostalias(['expose', '--all', '--except', [...desired.exposeAll.except, port].sort((a, b) => a - b).join(',')])}`,
+    );
+  }
+  if (!e || (forExpose && e.via === 'relay')) return;
   const what = describeExpose(e);
   const why =
     e.via === 'relay'
@@ -237,4 +244,102 @@ export function refuseForwardConflicts(
     why,
     `keep the expose (${hostalias('doctor', 'user')} shows whether containers reach the service), or remove it first: ${hostalias(['unexpose', what])}`,
   );
+}
+
+/** `--except 8080,9000` (repeatable) as sorted ports without repeats. Throws a usage error naming the fix. Pure. */
+export function parseExceptPorts(texts: readonly string[]): number[] {
+  const ports = texts.flatMap((t) =>
+    t
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')
+      .map((p) => parsePort(p, '--except port', 'hostalias expose --all --except 8080,9000')),
+  );
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/** The port `up --dns`'s resolver listens on at the alias (UDP and TCP). */
+const RESOLVER_PORT = 53;
+
+/** What `expose --all` needs of the configuration to know which ports it leaves alone. */
+export type ExposeAllSetup = Pick<Desired, 'exposeAll' | 'exposes' | 'forwards' | 'ip'> & Partial<Pick<Desired, 'dns'>>;
+
+/**
+ * The ports `expose --all` leaves alone, TCP and UDP alike: EXPOSE_ALL_KEPT_OUT, `--except`, and
+ * the ports hostalias's own sockets use at the alias, which keep working as they are: its relays
+ * (`forward --install`, exposes via a relay) and, with `up --dns`, the resolver's 53. Sorted. Pure.
+ */
+export function keptOut(desired: ExposeAllSetup): number[] {
+  const relays = managedForwards(desired)
+    .filter((f) => f.listen === undefined || f.listen === desired.ip)
+    .map((f) => f.port);
+  const ports = [...EXPOSE_ALL_KEPT_OUT.map((k) => k.port), ...(desired.exposeAll?.except ?? []), ...relays, ...(desired.dns ? [RESOLVER_PORT] : [])];
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+/** Why `expose --all` keeps `port` out (one of keptOut's ports), in words. Pure. */
+export function keptOutWhy(desired: ExposeAllSetup, port: number): string {
+  return (
+    EXPOSE_ALL_KEPT_OUT.find((k) => k.port === port)?.why ??
+    (desired.exposeAll?.except.includes(port)
+      ? '--except'
+      : desired.dns && port === RESOLVER_PORT
+        ? "hostalias's resolver (up --dns) listens on the alias there"
+        : "hostalias's own relay listens on the alias there")
+  );
+}
+
+/** `expose --all` already carries `port` (TCP and UDP) to the loopback service of the same port. Pure. */
+export function coveredByAll(desired: ExposeAllSetup, port: number): boolean {
+  return desired.exposeAll !== undefined && !keptOut(desired).includes(port);
+}
+
+/** `desired` with `expose --all` on (its `--except` list replaced) or off (null). Pure. */
+export function withExposeAll(desired: Desired, all: ExposeAllSpec | null): Desired {
+  const { exposeAll: _, ...rest } = desired;
+  return all ? { ...rest, exposeAll: { except: [...all.except] } } : rest;
+}
+
+/** What listens now, sorted into what `expose --all` carries and how, for the command's report. */
+export interface ExposeAllReport {
+  /** Reached through kernel rules: something listens on 127.0.0.1 or a wildcard. */
+  kernel: Array<{ proto: 'tcp' | 'udp'; port: number; on: string }>;
+  /**
+   * On ::1 only: the kernel rules rewrite to 127.0.0.1, which these services don't listen on;
+   * `expose PORT` one by one relays them.
+   */
+  unreached: Array<{ proto: 'tcp' | 'udp'; port: number }>;
+  /** Listening, but kept out (port, why). */
+  keptOut: Array<{ proto: 'tcp' | 'udp'; port: number; why: string }>;
+}
+
+/** The kernel's view of "only ::1 listens on this port": no 127.0.0.1 or wildcard socket of the same protocol. */
+export function loopbackV6Only(listeners: readonly PortListener[], proto: 'tcp' | 'udp', port: number): boolean {
+  const on = listeners.filter((l) => l.proto === proto && l.port === port);
+  return on.some((l) => l.address === '::1') && !on.some((l) => reachedByKernel(l.address));
+}
+
+/**
+ * Sorts what listens now (`listeners`) into what `expose --all` reaches and how, and what it keeps
+ * out, skipping sockets on the alias itself. Pure.
+ */
+export function reportExposeAll(desired: ExposeAllSetup, listeners: readonly PortListener[]): ExposeAllReport {
+  const out: ExposeAllReport = { kernel: [], unreached: [], keptOut: [] };
+  const kept = keptOut(desired);
+  const why = (port: number) => keptOutWhy(desired, port);
+  const seen = new Set<string>();
+  for (const l of [...listeners].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port)) {
+    const key = `${l.proto}/${l.port}`;
+    if (seen.has(key)) continue;
+    const onPort = listeners.filter((x) => x.proto === l.proto && x.port === l.port);
+    const loopback = onPort.filter((x) => reachedByKernel(x.address) || x.address === '::1');
+    if (loopback.length === 0) continue; // on the alias or another address only: not the loopback's
+    seen.add(key);
+    if (kept.includes(l.port)) out.keptOut.push({ proto: l.proto, port: l.port, why: why(l.port) });
+    else if (!loopbackV6Only(listeners, l.proto, l.port)) {
+      const on = onPort.find((x) => reachedByKernel(x.address))?.address ?? '127.0.0.1';
+      out.kernel.push({ proto: l.proto, port: l.port, on });
+    } else out.unreached.push({ proto: l.proto, port: l.port });
+  }
+  return out;
 }

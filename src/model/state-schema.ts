@@ -78,6 +78,7 @@ const DesiredSchema = v.object({
   forwards: v.array(Forward),
   dns: v.boolean(),
   dnsUsers: v.array(UserName),
+  exposeAll: v.optional(v.object({ except: v.array(Port) })),
 });
 
 export const StateSchema = v.object({

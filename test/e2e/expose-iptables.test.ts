@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { tcpRequest } from '../lab/netns.js';
+import { snapshot } from '../support/e2e.js';
 import { ALIAS, ok, startExposeLab, startServers } from './expose-lab.js';
 
 test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, down cleans up', { timeout: 300_000 }, async (t) => {
@@ -28,6 +29,16 @@ test('expose (iptables): containers reach 127.0.0.1 services, the LAN does not, 
   assert.equal(await lab.containerUdp(srv.udpPort), 'udp-from=127.0.0.1');
   assert.equal(await lab.lanReaches(srv.local.port), false, 'LAN: exposed port');
   assert.equal(await lab.lanReaches(srv.any.port), false, 'LAN: 0.0.0.0 service');
+
+  // expose --all is written for nftables: refused with the fix, and nothing changes.
+  const files = await snapshot(lab.root);
+  const rules = (await lab.host.exec(['iptables-save'])).stdout.replace(/^#.*\n/gm, '');
+  const all = await lab.cli(['expose', '--all']);
+  assert.equal(all.code, 7, all.stdout + all.stderr);
+  assert.match(all.stderr, /expose --all needs nftables, and the firewall here is iptables/);
+  assert.match(all.stderr, /fix: .*expose the ports one by one/);
+  assert.deepEqual(await snapshot(lab.root), files, 'no file changed');
+  assert.equal((await lab.host.exec(['iptables-save'])).stdout.replace(/^#.*\n/gm, ''), rules, 'no rule changed');
 
   const again = await lab.cli(['up', '--dry-run', '--json']);
   ok(again, 'plan again');

@@ -180,3 +180,14 @@ test('the macOS plan prints what BSD install and ln take (file_cmds install.1, l
   assert.match(linux.stdout, /^\$ install -m 0644 -D -t \S+\/usr\/local\/lib\/hostalias\/0\.1\.0-[0-9a-f]{12} /m, 'Linux output unchanged');
   assert.match(linux.stdout, /^\$ ln -sf 0\.1\.0-/m);
 });
+
+test('expose --all --platform darwin is refused (exit 7) naming the one-by-one command, and nothing changes', async (t) => {
+  const root = await makeRoot(t);
+  for (const dry of [['--dry-run'], []]) {
+    const res = await cli(['expose', '--all', '--platform', 'darwin', ...dry, '--files-root', root]);
+    assert.equal(res.code, 7, res.stderr);
+    assert.match(res.stderr, /expose --all is Linux-only for now/);
+    assert.match(res.stderr, /fix: expose the ports one by one: .*expose 5432 6379 5173/);
+  }
+  assert.deepEqual(await readTree(root), {});
+});

@@ -25,6 +25,7 @@ const spec = (over: Partial<FirewallSpec> = {}): FirewallSpec => ({
   lan: ['br-lan'],
   containerBridges: ['docker0', 'br-+', 'cni-podman+', 'podman+'],
   exposes: [{ port: 5432, proto: 'tcp', to: 5432, keepSource: false }],
+  all: null,
   ...over,
 });
 

@@ -110,6 +110,10 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
           const r = report.relays.find((x) => x.port === port && x.proto === proto);
           return r ? `, data path: ${r.dataPath === 'native' ? 'C' : `JavaScript (${r.why})`}` : '';
         };
+        if (report.exposeAll)
+          io.out(
+            `exposed      every loopback port at ${report.ip}:PORT, TCP and UDP (expose --all: kernel rules to 127.0.0.1; a service on ::1 only needs expose PORT); kept out: ${report.exposeAll.keptOut.join(', ')}`,
+          );
         for (const e of report.exposes) {
           if (e.via === 'relay')
             io.out(

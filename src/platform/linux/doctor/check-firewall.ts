@@ -138,8 +138,12 @@ function onlyBridgesRecorded(s: Step): boolean {
 async function hardeningFindings(input: DoctorInput): Promise<Finding[]> {
   const { desired, state, hostalias } = input;
   const kernel = kernelExposes(desired.exposes);
-  if (!state || (!desired.lanGuard && kernel.length === 0)) return [];
-  const what = [desired.lanGuard ? 'the LAN guard' : '', kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '']
+  if (!state || (!desired.lanGuard && kernel.length === 0 && !desired.exposeAll)) return [];
+  const what = [
+    desired.lanGuard ? 'the LAN guard' : '',
+    kernel.length > 0 ? `exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '',
+    desired.exposeAll ? 'expose --all' : '',
+  ]
     .filter(Boolean)
     .join(' and ');
   const rules = await linuxFacts(input).hostaliasRules();
@@ -169,11 +173,11 @@ export const firewallCheck: Check = {
     if (ipt.code === 127 && nft.code === 127) {
       const kernel = input.state !== null ? kernelExposes(desired.exposes) : [];
       const fix = `${INSTALL_PACKET_FILTER} && ${input.hostalias('up')}`;
-      if (kernel.length > 0)
+      if (kernel.length > 0 || (input.state !== null && desired.exposeAll))
         return [
           fail(
             'firewall',
-            `no packet filter (nft, iptables) is installed: exposed ports ${kernel.map((e) => `${e.port}/${e.proto}`).join(', ')} can't work and the LAN guard is off`,
+            `no packet filter (nft, iptables) is installed: exposed ports ${[...kernel.map((e) => `${e.port}/${e.proto}`), ...(desired.exposeAll ? ['every port (--all)'] : [])].join(', ')} can't work and the LAN guard is off`,
             fix,
           ),
         ];

@@ -1,6 +1,6 @@
 import { inSubnet } from '../../../model/address.js';
 import type { Desired, ExposeSpec, ForwardSpec } from '../../../model/config.js';
-import { describeExpose, kernelExposes, managedForwards } from '../../../model/expose.js';
+import { coveredByAll, describeExpose, kernelExposes, managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 import type { Listener } from './proc-net.js';
 import { readSocketOwners } from './proc-reader.js';
@@ -14,11 +14,12 @@ import { linuxFacts } from './facts.js';
  * - `relayed`: a hostalias relay (`expose` via relay, `forward --install`) targets it and listens;
  * - `relay-down`: such a relay targets it but nothing listens on ALIAS:PORT (its service is not running);
  * - `family-mismatch`: exposed with kernel rules, but it listens on ::1, which DNAT to 127.0.0.1 never reaches;
+ * - `all-v6-only`: the same under `expose --all`: its one rule goes to 127.0.0.1, and this service is on ::1 only;
  * - `loopback-only`, `other-address`: containers can't reach it.
  */
-export type Reach = 'yes' | 'exposed' | 'relayed' | 'relay-down' | 'family-mismatch' | 'loopback-only' | 'other-address';
+export type Reach = 'yes' | 'exposed' | 'relayed' | 'relay-down' | 'all-v6-only' | 'family-mismatch' | 'loopback-only' | 'other-address';
 
-type Setup = Pick<Desired, 'ip' | 'exposes' | 'forwards'>;
+type Setup = Pick<Desired, 'ip' | 'exposes' | 'forwards' | 'exposeAll'> & Partial<Pick<Desired, 'dns'>>;
 
 function unmapped(addr: string): string {
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
@@ -74,7 +75,12 @@ export function classifyListener(l: Listener, setup: Setup, relaysUp: ReadonlySe
   if (a === '0.0.0.0' || a === '::' || a === setup.ip) return 'yes';
   const relay = relayFor(l, managedForwards(setup));
   if (relay && isLoopback(l.address)) return relaysUp.has(relayKey(relay)) ? 'relayed' : 'relay-down';
-  if (kernelExposeFor(l, kernelExposes(setup.exposes))) return a === '127.0.0.1' ? 'exposed' : isLoopback(l.address) ? 'family-mismatch' : 'other-address';
+  const kernel = kernelExposeFor(l, kernelExposes(setup.exposes));
+  if (!kernel && (a === '127.0.0.1' || a === '::1') && coveredByAll(setup, l.port)) {
+    // One rule carries 127.0.0.1 services to 127.0.0.1; a service on ::1 needs its own relay.
+    return a === '::1' ? 'all-v6-only' : 'exposed';
+  }
+  if (kernel) return a === '127.0.0.1' ? 'exposed' : isLoopback(l.address) ? 'family-mismatch' : 'other-address';
   return isLoopback(l.address) ? 'loopback-only' : 'other-address';
 }
 
@@ -101,7 +107,16 @@ export function judgeListeners(listeners: readonly Listener[], setup: Setup): Po
       .filter((f): f is ForwardSpec => f !== undefined)
       .map(relayKey),
   );
-  const rank: Record<Reach, number> = { yes: 6, exposed: 5, relayed: 5, 'relay-down': 3, 'family-mismatch': 2, 'other-address': 1, 'loopback-only': 0 };
+  const rank: Record<Reach, number> = {
+    yes: 6,
+    exposed: 5,
+    relayed: 5,
+    'relay-down': 3,
+    'all-v6-only': 2,
+    'family-mismatch': 2,
+    'other-address': 1,
+    'loopback-only': 0,
+  };
   const byPort = new Map<string, PortReach>();
   for (const l of listeners) {
     if (relayOf(l)) continue;
@@ -203,6 +218,15 @@ export const listenersCheck: Check = {
               'listeners',
               `${head}: ${unit} should relay ${relayPort} to it, but nothing listens on ${relayPort}: the relay is not running${down(p.relay).why}`,
               down(p.relay).fix,
+            );
+          case 'all-v6-only':
+            return warn(
+              'listeners',
+              `${head}: on ::1 only; expose --all rewrites ${desired.ip}:${p.port} to 127.0.0.1:${p.port}, where nothing listens: containers are refused (a relay reaches ::1)`,
+              // Where no service manager runs, a foreground relay can have the port only once --all leaves it alone.
+              manager.runs
+                ? hostalias(['expose', spec])
+                : `${hostalias(['expose', '--all', '--except', [...(desired.exposeAll?.except ?? []), p.port].sort((a, b) => a - b).join(',')])}  # then run the relay in the foreground: ${hostalias(['forward', spec], 'user')}`,
             );
           case 'family-mismatch':
             return warn(

@@ -1,7 +1,7 @@
 import { managedHeader } from '../../../model/managed.js';
 import { createHash } from 'node:crypto';
 import type { ExposeSpec } from '../../../model/config.js';
-import type { FirewallSpec } from './spec.js';
+import { hasKernelRules, type FirewallSpec } from './spec.js';
 
 export const NFT_TABLE = ['inet', 'hostalias'] as const;
 export const NFT_FILE = '/etc/hostalias/firewall.nft';
@@ -11,6 +11,10 @@ const q = (s: string) => `"${s}"`;
 function snatRule(ip: string, e: ExposeSpec): string {
   // Only connections this table DNATed from ALIAS:PORT; the original tuple names them exactly.
   return `ct status dnat ct original ip daddr ${ip} meta l4proto ${e.proto} ct original proto-dst ${e.port} snat ip to 127.0.0.1`;
+}
+
+function keepRule(ip: string, e: ExposeSpec): string {
+  return `ct status dnat ct original ip daddr ${ip} meta l4proto ${e.proto} ct original proto-dst ${e.port} return`;
 }
 
 const setDecl = (name: string, items: readonly string[]) =>
@@ -38,9 +42,13 @@ function body(s: FirewallSpec): string[] {
     lines.push(`\t\t${a} drop`);
     lines.push('\t}');
   }
-  if (s.exposes.length > 0) {
+  if (hasKernelRules(s)) {
     lines.push('', '\tchain ports {');
     for (const e of s.exposes) lines.push(`\t\t${a} ${e.proto} dport ${e.port} dnat ip to 127.0.0.1:${e.to}`);
+    if (s.all) {
+      // One rule for every port: the destination port is kept. Ports exposed one by one matched above.
+      lines.push(`\t\t${a} meta l4proto { tcp, udp } th dport != { ${s.all.keptOut.join(', ')} } dnat ip to 127.0.0.1`);
+    }
     lines.push('\t}');
     lines.push('', '\tchain expose {', '\t\ttype nat hook prerouting priority dstnat; policy accept;');
     lines.push(`\t\t${a} iifname @allowed goto ports`);
@@ -53,13 +61,17 @@ function body(s: FirewallSpec): string[] {
     lines.push(`\t\t${a} goto ports`);
     lines.push('\t}');
     const snat = s.exposes.filter((e) => !e.keepSource);
-    if (snat.length > 0) {
+    if (snat.length > 0 || s.all) {
       // The service then sees 127.0.0.1, as from a local client (pg_hba.conf trusts it).
       // Packets from a bridge are delivered locally and never reach postrouting: their source is
       // rewritten at the nat input hook. Connections from the host itself get theirs at
       // postrouting on lo (their source mapping is settled before they come back in on lo).
       lines.push('', '\tchain sources {');
-      for (const e of snat) lines.push(`\t\t${snatRule(s.ip, e)}`);
+      if (s.all) {
+        // Every connection DNATed from the alias, but those exposed with --keep-source.
+        for (const e of s.exposes.filter((x) => x.keepSource)) lines.push(`\t\t${keepRule(s.ip, e)}`);
+        lines.push(`\t\tct status dnat ct original ip daddr ${s.ip} snat ip to 127.0.0.1`);
+      } else for (const e of snat) lines.push(`\t\t${snatRule(s.ip, e)}`);
       lines.push('\t}');
       lines.push('', '\tchain source {', '\t\ttype nat hook input priority 100; policy accept;', '\t\tjump sources', '\t}');
       lines.push('', '\tchain source-local {', '\t\ttype nat hook postrouting priority srcnat; policy accept;', '\t\toifname "lo" jump sources', '\t}');

@@ -8,7 +8,7 @@ import type { Context } from '../../../model/context.js';
 import { parseRecord, RECORD_PATH } from './route-localnet.js';
 import { listLinks, observeFirewall, probeFirewall } from './observe.js';
 import { planFirewall } from './plan.js';
-import { classifyBridges, firewallSpec, type FirewallSpec } from './spec.js';
+import { classifyBridges, firewallSpec, hasKernelRules, type FirewallSpec } from './spec.js';
 import { fixCommand, fixCommandFor, type FixCommand } from '../../../model/invocation.js';
 import { kernelExposes } from '../../../model/expose.js';
 
@@ -41,8 +41,8 @@ export const INSTALL_PACKET_FILTER = 'sudo apt-get install nftables';
  * ports on kernel rules can't be had without one: refused, pointing at the userspace relay.
  */
 function withoutPacketFilter(spec: FirewallSpec, hostalias: FixCommand): Plan {
-  if (spec.exposes.length > 0) {
-    const ports = spec.exposes.map((e) => `${e.port}/${e.proto}`).join(', ');
+  if (hasKernelRules(spec)) {
+    const ports = [...spec.exposes.map((e) => `${e.port}/${e.proto}`), ...(spec.all ? ['every port (--all)'] : [])].join(', ');
     throw new HostaliasError(
       'unsupported',
       `exposing ${ports} needs a packet filter (DNAT rules), and neither nft nor iptables is installed`,
@@ -63,6 +63,21 @@ function withoutPacketFilter(spec: FirewallSpec, hostalias: FixCommand): Plan {
 }
 
 /**
+ * `expose --all` is written for nftables only (one rule whose port match is an anonymous set of
+ * the ports kept out); the iptables rules carry ports exposed one by one.
+ */
+function refuseAllOnIptables(reason: string, nftInstalled: boolean, hostalias: FixCommand): never {
+  const switchTo = nftInstalled
+    ? `${hostalias(['expose', '--all', '--firewall', 'nftables'])} (nft is installed)`
+    : `${INSTALL_PACKET_FILTER} (then hostalias picks it)`;
+  throw new HostaliasError(
+    'unsupported',
+    `expose --all needs nftables, and the firewall here is ${reason}`,
+    `${switchTo}, or expose the ports one by one: ${hostalias(['expose', 'PORT'])}`,
+  );
+}
+
+/**
  * The LAN guard and exposed ports: one nftables table (or iptables chains),
  * route_localnet, and the unit that restores them at boot. Container bridges are trusted by
  * kind, so nothing has to follow the engines' networks. Linux only.
@@ -70,7 +85,7 @@ function withoutPacketFilter(spec: FirewallSpec, hostalias: FixCommand): Plan {
 export const firewallPart: Part = {
   id: 'firewall',
   async plan(ctx, { desired, persistence, state }) {
-    const wanted = desired && (desired.lanGuard || kernelExposes(desired.exposes).length > 0);
+    const wanted = desired && (desired.lanGuard || kernelExposes(desired.exposes).length > 0 || desired.exposeAll !== undefined);
     const probes = await probeFirewall(ctx);
     // An image (--root) has no running interfaces or engine to ask.
     const links = ctx.live ? await listLinks(ctx) : [];
@@ -82,6 +97,7 @@ export const firewallPart: Part = {
     const spec = firewallSpec(desired, classes, engines.ifaces);
     if (spec && !probes.nft && !probes.iptables && (desired?.firewall ?? 'auto') === 'auto') return withoutPacketFilter(spec, fixCommandFor(ctx));
     const decision = spec ? chooseFirewall(desired?.firewall ?? 'auto', probes, fixCommandFor(ctx)) : null;
+    if (spec?.all && decision?.backend === 'iptables') refuseAllOnIptables(decision.reason, probes.nft, fixCommandFor(ctx));
     const observed = await observeFirewall(ctx, probes, links);
     // The rules come back at boot through a systemd unit, so only when the alias itself is
     // persisted on a systemd system: with --persist none (or ifupdown without systemd) the alias

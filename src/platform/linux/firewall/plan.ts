@@ -4,7 +4,7 @@ import { IPTABLES_FILE, planIptables, renderIptablesRestore, type IptObserved } 
 import { liveTableCurrent, NFT_FILE, nftDeleteArgv, nftLoadArgv, renderNftRuleset } from './nft-ruleset.js';
 import { LOCALNET_SCOPE, planRouteLocalnet, RECORD_PATH, renderRecord, routeLocalnetKey, type FirewallRecord } from './route-localnet.js';
 import { defaultFix, type FixCommand } from '../../../model/invocation.js';
-import type { FirewallSpec } from './spec.js';
+import { hasKernelRules, type FirewallSpec } from './spec.js';
 
 export type FirewallBackend = 'nftables' | 'iptables';
 
@@ -73,7 +73,11 @@ function installIptables(s: FirewallSpec, obs: FirewallObserved): Step[] {
 }
 
 function describe(s: FirewallSpec): string {
-  const parts = [s.guard ? 'LAN guard' : '', s.exposes.length > 0 ? `exposing ${s.exposes.map((e) => `${e.port}/${e.proto}`).join(', ')}` : ''];
+  const parts = [
+    s.guard ? 'LAN guard' : '',
+    s.exposes.length > 0 ? `exposing ${s.exposes.map((e) => `${e.port}/${e.proto}`).join(', ')}` : '',
+    s.all ? `exposing every loopback port but ${s.all.keptOut.join(', ')}` : '',
+  ];
   return parts.filter(Boolean).join(', ');
 }
 
@@ -118,7 +122,7 @@ function bootSteps(
       : [obs.paths.iptablesRestore.replace(/-restore$/, ''), '-w', '-t', 'raw', '-D', 'PREROUTING', '-j', 'HOSTALIAS-GUARD'];
   const start = [load];
   const stop = [unload];
-  if (s.exposes.length > 0) {
+  if (hasKernelRules(s)) {
     // After the rules (with the 127/8 hardening), as `up` does it.
     start.push([obs.paths.sysctl, '-q', '-w', `${routeLocalnetKey(LOCALNET_SCOPE)}=1`]);
     if (localnetBefore !== undefined && localnetBefore !== 1)
@@ -139,7 +143,7 @@ function bootSteps(
  */
 export function planFirewall(spec: FirewallSpec | null, backend: FirewallBackend, obs: FirewallObserved, hostalias: FixCommand = defaultFix): Plan {
   const plan = emptyPlan();
-  const wantedLocalnet = spec && spec.exposes.length > 0 ? [LOCALNET_SCOPE] : [];
+  const wantedLocalnet = spec && hasKernelRules(spec) ? [LOCALNET_SCOPE] : [];
   const localnet = planRouteLocalnet(wantedLocalnet, obs.routeLocalnet, obs.record?.routeLocalnet ?? {});
   const boot = bootSteps(spec, backend, obs, localnet.record[LOCALNET_SCOPE], hostalias);
   plan.notes.push(...boot.notes.map((n) => planNote('firewall-boot', n)));

@@ -1,5 +1,5 @@
 import type { Desired, ExposeSpec } from '../../../model/config.js';
-import { kernelExposes } from '../../../model/expose.js';
+import { keptOut, kernelExposes } from '../../../model/expose.js';
 
 /**
  * What the firewall part converges to. Container networks are trusted by what they
@@ -23,6 +23,16 @@ export interface FirewallSpec {
   /** The bridges the engines reported, recorded so that a silent engine later keeps them trusted. */
   engineBridges?: string[];
   exposes: ExposeSpec[];
+  /**
+   * `expose --all`: one rule DNATs every other port of the alias to the same port on 127.0.0.1,
+   * but `keptOut` (model/expose.ts keptOut).
+   */
+  all: { keptOut: number[] } | null;
+}
+
+/** The ports the firewall rewrites to 127.0.0.1: exposes with kernel rules, or `expose --all`. Pure. */
+export function hasKernelRules(s: Pick<FirewallSpec, 'exposes' | 'all'>): boolean {
+  return s.exposes.length > 0 || s.all !== null;
 }
 
 /** A link as `ip -j -d link show` reports it, reduced to what bridge classification needs. */
@@ -95,12 +105,13 @@ export function firewallSpec(
   engineBridges: readonly string[] = [],
 ): FirewallSpec | null {
   const kernel = desired ? kernelExposes(desired.exposes) : [];
-  if (!desired || (!desired.lanGuard && kernel.length === 0)) return null;
+  if (!desired || (!desired.lanGuard && kernel.length === 0 && !desired.exposeAll)) return null;
   const allowed = [...new Set(desired.allowIfaces)].filter((i) => i !== 'lo').sort();
   const lan = bridges.lan.filter((b) => !allowed.includes(b)).sort();
   const patterns = CONTAINER_BRIDGE_PATTERNS.map((p) => p.iptables);
   const named = [...bridges.container, ...engineBridges].filter((b) => !lan.includes(b) && !CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b)));
   const containerBridges = [...patterns, ...[...new Set(named)].sort()];
   const exposes = kernel.sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
-  return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, engineBridges: [...new Set(engineBridges)].sort(), exposes };
+  const all = desired.exposeAll ? { keptOut: keptOut(desired) } : null;
+  return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, engineBridges: [...new Set(engineBridges)].sort(), exposes, all };
 }
