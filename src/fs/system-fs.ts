@@ -1,7 +1,24 @@
 import type { Files } from '../model/files.js';
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { chmod, copyFile, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
 import { findTool } from './which.js';
@@ -373,6 +390,11 @@ export async function listLiveDir(path: string): Promise<string[]> {
  */
 export async function onPath(name: string, searchPath: string | undefined): Promise<boolean> {
   return findTool(name, searchPath) !== null;
+}
+
+/** A path of the running system with every link resolved (a Homebrew opt/ path to its Cellar file); null when it doesn't resolve. Read-only. */
+export async function realLivePath(path: string): Promise<string | null> {
+  return realpath(path).catch(() => null);
 }
 
 /** Where a link of the running system points (/proc/PID/fd/N); null when unreadable. Read-only. */

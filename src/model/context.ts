@@ -94,6 +94,12 @@ export interface NativeProbes {
    * engine, which no file stands for); null when only the CLI can reach it. Read-only.
    */
   engine(): Promise<{ context: string; files: string[] | null; get(path: string, timeoutMs: number): Promise<EngineReply> } | null>;
+  /**
+   * The shared libraries this process has loaded, as absolute paths, its own executable among them
+   * (Node's diagnostic report `sharedObjects`: dyld's image list on macOS, dl_iterate_phdr on
+   * Linux — node src/debug_utils.cc GetLoadedLibraries). Read-only.
+   */
+  loadedLibraries?(): string[];
 }
 
 /** What every part plans from: the wanted configuration (null for `down`) and what was installed. */
@@ -143,6 +149,19 @@ export interface ExposeVerdict {
   detail: string;
   fallback?: ExposeSpec;
   fix?: string;
+}
+
+/**
+ * What a copy of node needs beside it to start on its own, on this platform (macOS: a Homebrew
+ * node's dylibs), and how the copy is checked to load nothing else.
+ */
+export interface RuntimeLibraries {
+  /** Each library to copy into the copy's lib/ folder: its file, and the names the loader looks it up by. */
+  libs: Array<{ from: string; names: string[] }>;
+  /** The variable naming the copy's lib/ folder to the loader, for the check and for the units that run it. */
+  libraryPathVar: string;
+  /** Folders of the system's own libraries, which the copy may load. */
+  system: string[];
 }
 
 /**
@@ -196,6 +215,8 @@ export interface Backend {
   discover(ctx: Context): Promise<{ states: State[]; found: string[] }>;
   /** Checks an expose right after it was applied (the platform's own path may not work here). Optional. */
   verifyExpose?(ctx: Context, ip: string, spec: ExposeSpec): Promise<ExposeVerdict>;
+  /** What a copy of `node` (this process's) needs beside it to run on its own; absent: nothing (node starts anywhere it is copied). Read-only. */
+  runtimeLibraries?(ctx: Context, node: string): Promise<RuntimeLibraries>;
   /** Answers this platform's read-only probes on another OS, for `--platform X --dry-run`. */
   previewRunner(fs: Files, host: string, recorded: () => Promise<State | null>): Runner;
 }

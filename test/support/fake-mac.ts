@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parse as parsePlist } from 'plist';
 import type { RunOptions, RunResult, Runner } from '../../src/model/runner.js';
@@ -111,6 +111,14 @@ export class FakeMac implements Runner {
   readonly daemons = new Map<string, string[]>();
   /** The relays among them that are listening (their bind succeeded), by label. */
   readonly listening = new Map<string, Socket>();
+  /**
+   * The images the node hostalias runs from loads, its own executable first (dyld's list, as
+   * NativeProbes.loadedLibraries gives it): what a copy of it needs. Empty: a node linking only
+   * macOS's libraries is assumed (the official nodejs.org build).
+   */
+  nodeImages: string[] = [];
+  /** dyld ignores DYLD_* variables for this node (a hardened-runtime or setuid binary, Apple's Hardened Runtime docs). */
+  dyldIgnoresEnv = false;
   /** Labels launchd has disabled (`launchctl disable`, or a background item switched off under Login Items). */
   readonly disabled = new Set<string>();
   /** `last exit code` of jobs launchd started and that exited (launchctl print shows it). */
@@ -425,6 +433,15 @@ export class FakeMac implements Runner {
       this.fake.calls.push([...argv]);
       return { code: 1, stdout: '', stderr: fixture('pfctl-not-root.stderr.txt') };
     }
+    // The installed copy's self-check (runtime-copy.ts): node -e SCRIPT ALLOWED… — its loaded images must all be in ALLOWED.
+    if (/^\/usr\/local\/lib\/hostalias\/[^/ ]+\/node -e /.test(line)) {
+      this.fake.calls.push([...argv]);
+      const images = await this.loadImages(argv[0] as string, opts?.env ?? {});
+      if ('error' in images) return { code: 134, stdout: '', stderr: images.error };
+      const allowed = argv.slice(3);
+      const outside = images.loaded.filter((p) => !allowed.some((a) => p.startsWith(a)));
+      return outside.length > 0 ? { code: 1, stdout: '', stderr: `the copy loads ${outside.join(', ')} from outside it\n` } : ok();
+    }
     const boot = /^launchctl bootstrap system (\S+)$/.exec(line);
     if (boot) {
       this.fake.calls.push([...argv]);
@@ -441,6 +458,59 @@ export class FakeMac implements Runner {
     this.anchorExists = true;
     this.counters.clear();
     return { code: 0, stdout: '', stderr: ALTQ };
+  }
+
+  /** The fake root's path for `path`, with RUNTIME_DIR/current resolved (the fs follows no link inside hostalias's folders). */
+  private async throughCurrent(path: string): Promise<string> {
+    const current = '/usr/local/lib/hostalias/current';
+    if (!path.startsWith(`${current}/`)) return path;
+    const id = await this.fs.readLink(current);
+    return id === null ? path : `/usr/local/lib/hostalias/${id}/${path.slice(current.length + 1)}`;
+  }
+
+  /**
+   * dyld starting `node` (a copy in the fake root) with `env`: each image of nodeImages outside
+   * macOS is looked up by its leaf name in each DYLD_LIBRARY_PATH folder first, then at the path
+   * the binary names (dyld(1); Apple's Dynamic Library Usage Guidelines); the variable is ignored
+   * when dyldIgnoresEnv. One found nowhere aborts the start with dyld's "Library not loaded"
+   * (the report format quoted in ohmyzsh/ohmyzsh#12170 and jannis-baum/Vivify#188).
+   */
+  async loadImages(node: string, env: Readonly<Record<string, string | undefined>>): Promise<{ loaded: string[] } | { error: string }> {
+    const dirs = this.dyldIgnoresEnv ? [] : (env['DYLD_LIBRARY_PATH'] ?? '').split(':').filter((d) => d !== '');
+    const [, ...libs] = this.nodeImages;
+    const loaded = [node];
+    for (const lib of libs) {
+      if (lib.startsWith('/usr/lib/') || lib.startsWith('/System/')) {
+        loaded.push(lib);
+        continue;
+      }
+      const tried: string[] = [];
+      let found: string | null = null;
+      for (const dir of dirs) {
+        const candidate = `${dir}/${basename(lib)}`;
+        tried.push(candidate);
+        if (await this.fs.exists(await this.throughCurrent(candidate))) {
+          found = candidate;
+          break;
+        }
+      }
+      tried.push(lib);
+      if (found === null && existsSync(lib)) found = lib;
+      if (found === null)
+        return {
+          error: `dyld[4242]: Library not loaded: ${lib}\n  Referenced from: <6A1F0244-849B-388D-A92F-8A4D95C4539A> ${node}\n  Reason: tried: ${tried.map((p) => `'${p}' (no such file)`).join(', ')}\n`,
+        };
+      loaded.push(found);
+    }
+    return { loaded };
+  }
+
+  /** launchd starting every KeepAlive job again (a reboot, or KeepAlive after the relay exited). */
+  async restartDaemons(): Promise<void> {
+    for (const label of this.daemons.keys()) {
+      const plist = await this.fs.read(`/Library/LaunchDaemons/${label}.plist`);
+      if (plist !== null) await this.startDaemon(label, parsePlist(plist) as LaunchdPlist);
+    }
   }
 
   /** Relays launchd still runs (a test may drop a daemon by hand) whose bind succeeded. */
@@ -474,6 +544,14 @@ export class FakeMac implements Runner {
       }
     }
     const args = job.ProgramArguments ?? [];
+    const started = await this.loadImages(args[0] ?? '', job.EnvironmentVariables ?? {});
+    if ('error' in started) {
+      for (const log of new Set([job.StandardOutPath, job.StandardErrorPath])) {
+        if (log) await this.fs.write(log, `${(await this.fs.read(log)) ?? ''}${started.error}`, 0o644);
+      }
+      this.lastExit.set(label, 134);
+      return;
+    }
     const at = args.indexOf('forward');
     if (at < 0) return;
     const [portText, proto] = (args[at + 1] ?? '').split('/') as [string, 'tcp' | 'udp'];

@@ -57,6 +57,8 @@ test('install: plist written and bootstrapped, launchd runs the relay; installin
     ProgramArguments: [RT.nodePath, RT.cliPath, 'forward', '5432/tcp', '--listen', IP, '--to', '5432'],
     RunAtLoad: true,
     KeepAlive: true,
+    // The installed copy's own libraries first (a Homebrew node's dylibs: dyld's DYLD_LIBRARY_PATH).
+    EnvironmentVariables: { DYLD_LIBRARY_PATH: '/usr/local/lib/hostalias/current/lib' },
     StandardOutPath: LOG,
     StandardErrorPath: LOG,
   });

@@ -2,6 +2,7 @@ import type { Context } from '../../model/context.js';
 import type { ForwardSpec } from '../../model/config.js';
 import type { Part } from '../../model/context.js';
 import { currentRuntime } from '../../exec/runtime.js';
+import { LIBRARY_PATH_VAR } from './node-libraries.js';
 import { forwardArgs } from '../../forward/service-args.js';
 import type { ForwardRuntime } from '../../exec/runtime.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
@@ -54,6 +55,9 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
     // The default target is spelled out (`--to PORT`: the loopback, 127.0.0.1 or ::1) so the plist says where the relay goes.
     programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: spec.targets.length > 0 ? spec.targets : [String(spec.port)] }, ip)],
     keepAlive: true,
+    // The copy's own libraries first (a Homebrew node's dylibs, copied beside it: node-libraries.ts);
+    // harmless for a node that links only macOS's (and ignored by a hardened-runtime one).
+    environment: { [LIBRARY_PATH_VAR]: `${rt.nodePath.slice(0, rt.nodePath.lastIndexOf('/'))}/lib` },
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
   };

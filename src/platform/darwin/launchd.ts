@@ -23,6 +23,8 @@ export interface LaunchdJob {
   keepAlive?: boolean;
   /** Run as this user instead of root. */
   userName?: string;
+  /** EnvironmentVariables: set for the job's process (launchd.plist(5)). */
+  environment?: Record<string, string>;
 }
 
 export function plistPathFor(label: string): string {
@@ -44,6 +46,11 @@ export function renderPlist(job: LaunchdJob): string {
   const stdout = job.standardOutPath ? `\t<key>StandardOutPath</key>\n\t<string>${xmlEscape(job.standardOutPath)}</string>\n` : '';
   const keepAlive = job.keepAlive ? '\t<key>KeepAlive</key>\n\t<true/>\n' : '';
   const user = job.userName ? `\t<key>UserName</key>\n\t<string>${xmlEscape(job.userName)}</string>\n` : '';
+  const vars = Object.entries(job.environment ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const env =
+    vars.length > 0
+      ? `\t<key>EnvironmentVariables</key>\n\t<dict>\n${vars.map(([k, v]) => `\t\t<key>${xmlEscape(k)}</key>\n\t\t<string>${xmlEscape(v)}</string>\n`).join('')}\t</dict>\n`
+      : '';
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 ${managedHeader('<!--', 'sudo hostalias down')}
@@ -57,7 +64,7 @@ ${args}
 \t</array>
 \t<key>RunAtLoad</key>
 \t<true/>
-${keepAlive}${user}${stdout}${stderr}</dict>
+${keepAlive}${user}${env}${stdout}${stderr}</dict>
 </plist>
 `;
 }
