@@ -1,8 +1,18 @@
-import type { Context } from '../model/context.js';
-import type { Part } from '../model/context.js';
+import type { Context, Part, RuntimeLibraries } from '../model/context.js';
 import { managedForwards } from '../model/expose.js';
 import { emptyPlan, type Plan, type Step, planNote } from '../model/steps.js';
 import { locateRuntimeSource, RUNTIME_CURRENT, RUNTIME_DIR, type RuntimeSource } from '../exec/runtime.js';
+
+/** The folder beside the copy's node that holds the libraries it loads from outside the system (RuntimeLibraries). */
+export const LIB_DIR = 'lib';
+
+/**
+ * What the installed node runs to check itself (node -e SCRIPT ALLOWED…): every image it loaded
+ * (Node's diagnostic report, as NativeProbes.loadedLibraries reads it) is under one of the
+ * folders given, else it names the others and exits 1.
+ */
+const SELF_CHECK =
+  "const ok=process.argv.slice(1);const out=(process.report.getReport().sharedObjects||[]).filter((p)=>p.startsWith('/')&&!ok.some((d)=>p.startsWith(d)));if(out.length>0){console.error('it loads '+out.join(', ')+' from outside its folder');process.exit(1)}";
 
 /** Folder names this part owns under RUNTIME_DIR; anything else there is never touched. */
 const VERSION_DIR = /^\d+\.\d+\.\d+[\w.+-]*-[0-9a-f]{12}$/;
@@ -23,8 +33,17 @@ export async function observeRuntimeCopy(ctx: Context, id: string | null): Promi
   const others: string[] = [];
   for (const name of await ctx.fs.list(RUNTIME_DIR)) {
     if (name === 'current') continue;
-    if (VERSION_DIR.test(name)) versions[name] = await ctx.fs.list(`${RUNTIME_DIR}/${name}`);
-    else others.push(name);
+    if (!VERSION_DIR.test(name)) {
+      others.push(name);
+      continue;
+    }
+    // A copy's lib/ folder (the libraries a Homebrew node loads, on macOS) is listed file by file, then the folder.
+    const files: string[] = [];
+    for (const f of await ctx.fs.list(`${RUNTIME_DIR}/${name}`)) {
+      if (f === LIB_DIR) files.push(...(await ctx.fs.list(`${RUNTIME_DIR}/${name}/${LIB_DIR}`)).map((l) => `${LIB_DIR}/${l}`));
+      files.push(f);
+    }
+    versions[name] = files;
   }
   return {
     versions,
@@ -40,12 +59,30 @@ export async function observeRuntimeCopy(ctx: Context, id: string | null): Promi
  * own version folder (runtime.json last, so a half copy is never taken for a whole one), then
  * `current` flips in one rename, then older versions go. Pure; planning again returns no steps.
  */
-export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyObserved): Plan {
+export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyObserved, libs: RuntimeLibraries | null = null): Plan {
   const plan = emptyPlan();
   const keep = source?.id ?? null;
   if (source && obs.manifest !== source.manifest) {
     const dir = `${RUNTIME_DIR}/${source.id}`;
     plan.steps.push({ kind: 'copy', from: source.node, path: `${dir}/node`, mode: 0o755, why: `install the node boot units run (${source.id})` });
+    if (libs) {
+      for (const lib of libs.libs)
+        for (const name of lib.names)
+          plan.steps.push({
+            kind: 'copy',
+            from: lib.from,
+            path: `${dir}/${LIB_DIR}/${name}`,
+            mode: 0o644,
+            why: `install ${name}, which the node boot units run loads`,
+          });
+      // Before runtime.json marks the copy complete: a copy that would still load a library from
+      // outside it (one a package manager may remove) fails here, and the setup is rolled back.
+      plan.steps.push({
+        kind: 'run',
+        argv: ['/usr/bin/env', `${libs.libraryPathVar}=${dir}/${LIB_DIR}`, `${dir}/node`, '-e', SELF_CHECK, `${dir}/`, ...libs.system],
+        why: `check that the installed node (${source.id}) loads only its own libraries and the system's`,
+      });
+    }
     plan.steps.push({ kind: 'copy', from: source.dir, path: dir, files: source.files, mode: 0o644, why: `install hostalias ${source.id} for boot units` });
   }
   if (source && obs.current !== source.id) {
@@ -80,6 +117,7 @@ export const runtimeCopyPart: Part = {
   async plan(ctx, { desired }) {
     const source = desired && (managedForwards(desired).length > 0 || desired.dns) ? await locateRuntimeSource() : null;
     const obs = await observeRuntimeCopy(ctx, source?.id ?? null);
-    return planRuntimeCopy(source, obs);
+    const libs = source && obs.manifest !== source.manifest && ctx.backend.runtimeLibraries ? await ctx.backend.runtimeLibraries(ctx, source.node) : null;
+    return planRuntimeCopy(source, obs, libs);
   },
 };

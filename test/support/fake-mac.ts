@@ -433,12 +433,13 @@ export class FakeMac implements Runner {
       this.fake.calls.push([...argv]);
       return { code: 1, stdout: '', stderr: fixture('pfctl-not-root.stderr.txt') };
     }
-    // The installed copy's self-check (runtime-copy.ts): node -e SCRIPT ALLOWED… — its loaded images must all be in ALLOWED.
-    if (/^\/usr\/local\/lib\/hostalias\/[^/ ]+\/node -e /.test(line)) {
+    // The installed copy's self-check (runtime-copy.ts): env VAR=LIB NODE -e SCRIPT ALLOWED… — its loaded images must all be in ALLOWED.
+    const check = /^\/usr\/bin\/env (\w+)=(\S+) (\/usr\/local\/lib\/hostalias\/[^/ ]+\/node) -e /.exec(line);
+    if (check) {
       this.fake.calls.push([...argv]);
-      const images = await this.loadImages(argv[0] as string, opts?.env ?? {});
+      const images = await this.loadImages(check[3] as string, { ...opts?.env, [check[1] as string]: check[2] as string });
       if ('error' in images) return { code: 134, stdout: '', stderr: images.error };
-      const allowed = argv.slice(3);
+      const allowed = argv.slice(5);
       const outside = images.loaded.filter((p) => !allowed.some((a) => p.startsWith(a)));
       return outside.length > 0 ? { code: 1, stdout: '', stderr: `the copy loads ${outside.join(', ')} from outside it\n` } : ok();
     }

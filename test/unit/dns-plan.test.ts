@@ -165,6 +165,11 @@ test('macOS (FakeMac): up --dns installs and loads dev.hostalias.dns, down remov
   // Root, as the relays: XNU lets only root bind a specific address below 1024 (in_pcb.c in_pcbbind),
   // and launchd opens the log in /var/log as the job's user.
   assert.equal(plist['UserName'], undefined);
+  assert.deepEqual(
+    plist['EnvironmentVariables'],
+    { DYLD_LIBRARY_PATH: '/usr/local/lib/hostalias/current/lib' },
+    "the installed copy's own libraries, as for the relays",
+  );
   assert.equal(xnuBindError(MAC_UIDS['nobody'] as number, IP, 53, 'udp', []), 'EACCES', 'what nobody would get for the alias:53');
   assert.ok(m.loaded.has(DNS_JOB_LABEL), 'bootstrapped');
   assert.ok(res.plan.steps.length > 0);

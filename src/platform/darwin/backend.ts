@@ -9,6 +9,7 @@ import { forwardLabel, forwardLogPath } from './forward-launchd.js';
 import { isLo0AliasPresent, listLo0 } from './ifconfig.js';
 import { darwinParts } from './parts.js';
 import { MacPreviewRunner } from './preview-runner.js';
+import { macRuntimeLibraries } from './node-libraries.js';
 
 /**
  * What `--persist CHOICE` means on macOS. Pure. `auto` is launchd: a LaunchDaemon is how macOS
@@ -48,6 +49,7 @@ export const darwinBackend: Backend = {
     return null;
   },
   verifyExpose: verifyMacExpose,
+  runtimeLibraries: macRuntimeLibraries,
   unknownListenersVia: {
     via: 'relay',
     reason:

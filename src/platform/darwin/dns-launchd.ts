@@ -1,6 +1,7 @@
 import type { Part } from '../../model/context.js';
 import { currentRuntime, type ForwardRuntime } from '../../exec/runtime.js';
 import { emptyPlan, type Plan } from '../../model/steps.js';
+import { relayEnvironment } from './forward-launchd.js';
 import { observeJob, planJob, planJobRemoval, type JobObserved, type LaunchdJob } from './launchd.js';
 
 export const DNS_JOB_LABEL = 'dev.hostalias.dns';
@@ -11,7 +12,8 @@ export const DNS_JOB_LOG = `/var/log/${DNS_JOB_LABEL}.log`;
  * (KeepAlive; launchd throttles restarts to one per 10 s), as root like the relays: it binds the
  * alias's port 53, and XNU lets only root bind a specific address below 1024 (bsd/netinet/in_pcb.c,
  * in_pcbbind: EACCES otherwise; "any user below 1024" holds for INADDR_ANY only), and launchd opens
- * its log in /var/log as the job's user (see forwardJob). It answers loopback only: on macOS every
+ * its log in /var/log as the job's user (see forwardJob). The installed copy's own libraries
+ * first, as for the relays. It answers loopback only: on macOS every
  * engine runs in a VM with its own DNS, so no container network is trusted. Pure.
  */
 export function dnsJob(ip: string, rt: ForwardRuntime): LaunchdJob {
@@ -19,6 +21,7 @@ export function dnsJob(ip: string, rt: ForwardRuntime): LaunchdJob {
     label: DNS_JOB_LABEL,
     programArguments: [rt.nodePath, rt.cliPath, 'resolver', '--listen', ip],
     keepAlive: true,
+    environment: relayEnvironment(rt),
     standardOutPath: DNS_JOB_LOG,
     standardErrorPath: DNS_JOB_LOG,
   };

@@ -35,6 +35,15 @@ export function forwardLogPath(label: string): string {
 }
 
 /**
+ * The environment of a LaunchDaemon that runs the installed copy of node: the copy's own
+ * libraries first (a Homebrew node's dylibs, copied beside it: node-libraries.ts); harmless for a
+ * node that links only macOS's, and ignored by a hardened-runtime one. Pure.
+ */
+export function relayEnvironment(rt: ForwardRuntime): Record<string, string> {
+  return { [LIBRARY_PATH_VAR]: `${rt.nodePath.slice(0, rt.nodePath.lastIndexOf('/'))}/lib` };
+}
+
+/**
  * The relay as a LaunchDaemon: started at load and at boot (RunAtLoad), restarted whenever it exits
  * (KeepAlive) — which also covers a boot where it starts before the alias job has added the address
  * and the bind fails: launchd retries it (at most every 10 s, its default throttle). Pure.
@@ -55,9 +64,7 @@ export function forwardJob(spec: ForwardSpec, ip: string, rt: ForwardRuntime): L
     // The default target is spelled out (`--to PORT`: the loopback, 127.0.0.1 or ::1) so the plist says where the relay goes.
     programArguments: [rt.nodePath, rt.cliPath, ...forwardArgs({ ...spec, targets: spec.targets.length > 0 ? spec.targets : [String(spec.port)] }, ip)],
     keepAlive: true,
-    // The copy's own libraries first (a Homebrew node's dylibs, copied beside it: node-libraries.ts);
-    // harmless for a node that links only macOS's (and ignored by a hardened-runtime one).
-    environment: { [LIBRARY_PATH_VAR]: `${rt.nodePath.slice(0, rt.nodePath.lastIndexOf('/'))}/lib` },
+    environment: relayEnvironment(rt),
     standardOutPath: forwardLogPath(label),
     standardErrorPath: forwardLogPath(label),
   };
