@@ -1,5 +1,5 @@
 /**
- * A process racing for a lock (test/unit/lock-race.test.ts). On each `go` it tries once to take
+ * A process racing for a lock (test/stress/lock-race.test.ts). On each `go` it tries once to take
  * the lock — with hostalias's holdLock, or with a naive check-then-remove takeover as the negative
  * control — and, when it gets it, runs a critical section that notices any other process inside
  * (an O_EXCL marker) and bumps a shared counter with a deliberately slow read-modify-write.
