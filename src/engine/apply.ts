@@ -84,6 +84,12 @@ async function applyStep(ctx: Applier, step: Step): Promise<Undo | null> {
   switch (step.kind) {
     case 'run': {
       const res = await runRetrying(ctx.runner, step.argv, step.why, step.retry, step.input === undefined ? undefined : { input: step.input });
+      if (step.expect !== undefined && !new RegExp(step.expect, 'm').test(res.stdout)) {
+        throw new HostaliasError(
+          'failed',
+          `${step.why}: \`${shellQuote(step.argv)}\` printed ${JSON.stringify(res.stdout.trim().slice(0, 200) || res.stderr.trim().slice(0, 200))}, not /${step.expect}/`,
+        );
+      }
       const captured = step.capture ? await saveCapture(ctx, step, step.capture, `${res.stdout}\n${res.stderr}`) : null;
       if (!step.undo) return null;
       const undo = structuredUndo(step.undo, captured);
@@ -145,7 +151,7 @@ async function applyStep(ctx: Applier, step: Step): Promise<Undo | null> {
         for (const [from, to] of pairs) {
           const previous = await ctx.fs.readBytes(to);
           const mode = await ctx.fs.mode(to);
-          await ctx.fs.installFrom(from, to, step.mode);
+          await ctx.fs.installFrom(from, to, step.mode, step.sha256?.[from]);
           undos.unshift(() => restoreFile(ctx, to, previous, mode));
         }
       } catch (err) {

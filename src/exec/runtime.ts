@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { realpathSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostaliasError } from '../model/errors.js';
-import { readLiveFile } from '../fs/system-fs.js';
+import { digestLiveFile, readLiveFile } from '../fs/system-fs.js';
 
 /** How to start hostalias itself: the node binary and the CLI entry point (boot units name them). */
 export interface ForwardRuntime {
@@ -30,9 +29,13 @@ export function currentRuntime(): ForwardRuntime {
 
 /** The running installation's bundle and node: what `up` copies to RUNTIME_DIR. */
 export interface RuntimeSource {
-  /** Version folder name: `0.1.0-<digest of node's version and the bundle>`. */
+  /** Version folder name: `0.1.0-<digest of node's bytes and version, and the bundle's files>`. */
   id: string;
   node: string;
+  /** What `node --version` prints for it (this process's process.version). */
+  nodeVersion: string;
+  /** SHA-256 of each file to copy, by its path (node, and each bundle file): the copy must be these bytes. */
+  digests: Record<string, string>;
   /** The bundle folder (dist/cli) and its files, runtime.json last (it marks a complete copy). */
   dir: string;
   files: string[];
@@ -64,8 +67,20 @@ export function bundleDirs(): string[] {
 }
 
 /**
+ * The bytes of the node this process runs. On Linux /proc/self/exe is that very file, whatever
+ * happens to the path it was started from meanwhile (a user swapping their nvm node); elsewhere,
+ * its path. Read-only.
+ */
+async function runningNodeDigest(): Promise<string> {
+  return digestLiveFile('/proc/self/exe').catch(() => digestLiveFile(process.execPath));
+}
+
+/**
  * Finds the bundle of this installation: next to this module when running from the bundle or an
- * installed copy, else the package's dist/cli (the library, tests). Reads files; no side effects.
+ * installed copy, else the package's dist/cli (the library, tests). The version folder's name
+ * digests node's version and bytes and every bundle file, so a different node or bundle is a
+ * different folder, and the copy step installs exactly the bytes digested here (`digests`).
+ * Reads files; no side effects.
  */
 export async function locateRuntimeSource(): Promise<RuntimeSource> {
   const candidates = bundleDirs();
@@ -75,9 +90,12 @@ export async function locateRuntimeSource(): Promise<RuntimeSource> {
     const parsed = JSON.parse(manifest) as Manifest;
     if (parsed.name !== 'hostalias') continue;
     const files = [...parsed.files.filter((f) => f !== 'runtime.json'), 'runtime.json'];
-    const hash = createHash('sha256').update(`${process.version} ${process.arch}\n`);
-    for (const f of files) hash.update(`${f}\n`).update(await readFile(join(dir, f)));
-    return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node: process.execPath, dir, files, manifest };
+    const node = process.execPath;
+    const digests: Record<string, string> = { [node]: await runningNodeDigest() };
+    for (const f of files) digests[join(dir, f)] = await digestLiveFile(join(dir, f));
+    const hash = createHash('sha256').update(`${process.version} ${process.arch} ${digests[node]}\n`);
+    for (const f of files) hash.update(`${f} ${digests[join(dir, f)]}\n`);
+    return { id: `${parsed.version}-${hash.digest('hex').slice(0, 12)}`, node, nodeVersion: process.version, digests, dir, files, manifest };
   }
   throw new HostaliasError(
     'failed',

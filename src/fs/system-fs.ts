@@ -1,24 +1,7 @@
 import type { Files } from '../model/files.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import {
-  chmod,
-  copyFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  rmdir,
-  stat,
-  symlink,
-  type FileHandle,
-} from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix, resolve } from 'node:path';
 import { decodeBytes, encodeBytes } from './bytes.js';
 import { findTool } from './which.js';
@@ -204,34 +187,66 @@ export class SystemFs implements Files {
 
   /**
    * Puts a copy of `from` (a path of the running system, never under root: the node binary and the
-   * bundle this process runs from) at `path`, atomically. A root-owned source that only root can
-   * change and already has `mode` is hard-linked instead (no 100 MB copy of node per install; a
-   * package upgrade replaces the file by rename, so the link keeps the old bytes). Anything a user
-   * could rewrite is copied: a unit running as root must not run a file its owner can change.
+   * bundle this process runs from) at `path`, atomically, and returns the SHA-256 of what it
+   * installed; with `sha256`, anything else is refused (the source changed since it was planned).
+   * The source is opened once (O_NOFOLLOW) and everything is decided on that descriptor: it must be
+   * a regular file that anyone may read (a swap toward a root-only file is never copied out
+   * world-readable); the bytes come from it. A root-owned source that only root can change and
+   * already has `mode` is hard-linked instead (no 100 MB copy of node per install; a package
+   * upgrade replaces the file by rename, so the link keeps the old bytes) — and the link is kept
+   * only if it names the inode that was checked (a path swapped after the open is not linked).
+   * Anything a user could rewrite is copied: a unit running as root must not run a file its owner
+   * can change.
    */
-  async installFrom(from: string, path: string, mode: number): Promise<void> {
+  async installFrom(from: string, path: string, mode: number, sha256?: string): Promise<string> {
     await this.ensureDir(dirname(path));
     const target = this.resolve(path);
-    const st = await stat(from);
+    let source: FileHandle;
+    try {
+      source = await open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (err) {
+      throw this.explain(err, from);
+    }
     const temp = tempName(target);
     try {
+      const st = await source.stat();
+      if (!st.isFile()) throw notRegular(from, st);
+      if ((st.mode & 0o004) === 0) {
+        throw new UnsafePathError(
+          `refusing to copy ${from}: only its owner (uid ${st.uid}) or group may read it (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}), and the copy would be readable by everyone`,
+          `check what ${from} is: a program boot units run is readable by everyone`,
+        );
+      }
       const linkable = st.uid === 0 && (st.mode & 0o7777) === mode && (st.mode & 0o022) === 0;
-      if (!linkable || !(await tryLink(from, temp))) {
-        await copyFile(from, temp, constants.COPYFILE_EXCL);
-        await chmod(temp, mode);
-        const handle = await open(temp, O_RDONLY | O_NOFOLLOW);
+      let digest: string;
+      if (linkable && (await tryLink(from, temp)) && (await sameInode(temp, st))) {
+        digest = await hashHandle(source, null);
+      } else {
+        await rm(temp, { force: true });
+        const out = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
-          await handle.sync();
+          digest = await hashHandle(source, out);
+          await out.chmod(mode); // after the bytes: never executable while half-written, and whatever the umask
+          await out.sync();
         } finally {
-          await handle.close();
+          await out.close();
         }
       }
+      if (sha256 !== undefined && digest !== sha256) {
+        throw new UnsafePathError(
+          `refusing to install ${from}: its bytes changed since hostalias planned the change (SHA-256 ${digest.slice(0, 12)}…, planned ${sha256.slice(0, 12)}…)`,
+          `check who changed ${from}, then run hostalias again`,
+        );
+      }
       await rename(temp, target);
+      await syncDir(dirname(target));
+      return digest;
     } catch (err) {
       await rm(temp, { force: true });
       throw err;
+    } finally {
+      await source.close();
     }
-    await syncDir(dirname(target));
   }
 
   /** Points `path` at `target`, atomically (a temp link renamed over it). */
@@ -366,6 +381,40 @@ export async function readLiveFile(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch {
     return null;
+  }
+}
+
+/** Whether `path` (not followed) is the file `st` describes: same device and inode. */
+async function sameInode(path: string, st: Stats): Promise<boolean> {
+  const now = await lstat(path).catch(() => null);
+  return now !== null && now.dev === st.dev && now.ino === st.ino;
+}
+
+/** SHA-256 of everything `source` holds from its start, copied to `out` on the way when given. */
+async function hashHandle(source: FileHandle, out: FileHandle | null): Promise<string> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.alloc(1 << 20);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await source.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) break;
+    const chunk = buffer.subarray(0, bytesRead);
+    hash.update(chunk);
+    if (out) await writeAll(out, chunk);
+    position += bytesRead;
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * SHA-256 of a file of the running system (the node binary, the bundle), read through one
+ * descriptor. Read-only.
+ */
+export async function digestLiveFile(path: string): Promise<string> {
+  const handle = await open(path, O_RDONLY | O_NONBLOCK);
+  try {
+    return await hashHandle(handle, null);
+  } finally {
+    await handle.close();
   }
 }
 

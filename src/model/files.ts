@@ -27,8 +27,12 @@ export interface Files {
   remove(path: string): Promise<void>;
   /** Removes hostalias's temp files left in `dir` by a crash. */
   sweepTemps(dir: string): Promise<void>;
-  /** Copies a file of the running system (not under root) to `path` with `mode`. */
-  installFrom(from: string, path: string, mode: number): Promise<void>;
+  /**
+   * Copies a file of the running system (not under root) to `path` with `mode`, from one
+   * descriptor checked as it was opened; returns the SHA-256 of what it installed and, given
+   * `sha256`, refuses other bytes.
+   */
+  installFrom(from: string, path: string, mode: number, sha256?: string): Promise<string>;
   symlink(path: string, target: string): Promise<void>;
   ensureDir(dir: string): Promise<void>;
 }

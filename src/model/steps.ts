@@ -15,9 +15,10 @@ import { shellQuote } from '../model/shell.js';
  * - `owner` on `write` / `remove`: a file of that user's (see FileOwner).
  * - `copy`: puts a file of the running system (`from`: node) at `path`; with `files`, `from` and
  *   `path` are folders and those files are copied (the CLI bundle). The installed copy boot units
- *   run.
+ *   run. `sha256` gives, by source path, the bytes planned: a source that changed since is refused.
  * A `run` may feed `input` to stdin (`pfctl -f -`) and `capture` a value from its output into a
- * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`.
+ * file (the token `pfctl -E` prints); its `undo` may then use that value as `CAPTURED`. With
+ * `expect`, the command must also print a line matching it (a check: the copied node runs).
  */
 export type Step =
   | {
@@ -29,12 +30,13 @@ export type Step =
       capture?: StepCapture;
       retry?: Retry;
       undoRetry?: Retry;
+      expect?: string;
       why: string;
     }
   | { kind: 'write'; path: string; content: string; mode: number; before: string | null; why: string; owner?: FileOwner }
   | { kind: 'remove'; path: string; before: string | null; why: string; owner?: FileOwner }
   | { kind: 'symlink'; path: string; target: string; why: string }
-  | { kind: 'copy'; from: string; path: string; mode: number; files?: string[]; why: string };
+  | { kind: 'copy'; from: string; path: string; mode: number; files?: string[]; sha256?: Record<string, string>; why: string };
 
 /**
  * A file in a user's own home (a rootless engine's configuration): read and written with that

@@ -26,6 +26,8 @@ export interface RuntimeCopyObserved {
   manifest: string | null;
   /** Entries of RUNTIME_DIR other than version folders and `current` (kept, and so is the folder). */
   others: string[];
+  /** Where the system's files are (the --files-root folder; '' for the system's own): the check runs the copy there. */
+  prefix: string;
 }
 
 export async function observeRuntimeCopy(ctx: Context, id: string | null): Promise<RuntimeCopyObserved> {
@@ -50,21 +52,26 @@ export async function observeRuntimeCopy(ctx: Context, id: string | null): Promi
     current: await ctx.fs.readLink(RUNTIME_CURRENT),
     manifest: id === null ? null : await ctx.fs.read(`${RUNTIME_DIR}/${id}/runtime.json`),
     others,
+    prefix: ctx.fs.isRooted ? ctx.fs.root : '',
   };
 }
 
 /**
  * Converges RUNTIME_DIR to one complete copy of `source` with `current` pointing at it (null:
  * nothing installed, for `down` or a setup no unit runs node for). The copy is written into its
- * own version folder (runtime.json last, so a half copy is never taken for a whole one), then
- * `current` flips in one rename, then older versions go. Pure; planning again returns no steps.
+ * own version folder (runtime.json last, so a half copy is never taken for a whole one), each file
+ * exactly the bytes the version's digest was made from; the copied node is then run
+ * (`node --version` must print the source's version) before `current` flips in one rename, so a
+ * unit never starts something that is not a working node; then older versions go. Pure; planning
+ * again returns no steps.
  */
 export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyObserved, libs: RuntimeLibraries | null = null): Plan {
   const plan = emptyPlan();
   const keep = source?.id ?? null;
   if (source && obs.manifest !== source.manifest) {
     const dir = `${RUNTIME_DIR}/${source.id}`;
-    plan.steps.push({ kind: 'copy', from: source.node, path: `${dir}/node`, mode: 0o755, why: `install the node boot units run (${source.id})` });
+    const sha256 = source.digests;
+    plan.steps.push({ kind: 'copy', from: source.node, path: `${dir}/node`, mode: 0o755, sha256, why: `install the node boot units run (${source.id})` });
     if (libs) {
       for (const lib of libs.libs)
         for (const name of lib.names)
@@ -83,7 +90,18 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
         why: `check that the installed node (${source.id}) loads only its own libraries and the system's`,
       });
     }
-    plan.steps.push({ kind: 'copy', from: source.dir, path: dir, files: source.files, mode: 0o644, why: `install hostalias ${source.id} for boot units` });
+    plan.steps.push({
+      kind: 'copy',
+      from: source.dir,
+      path: dir,
+      files: source.files,
+      mode: 0o644,
+      sha256,
+      why: `install hostalias ${source.id} for boot units`,
+    });
+  }
+  if (source && (obs.current !== source.id || obs.manifest !== source.manifest)) {
+    plan.steps.push(verifyNodeStep(source, obs.prefix));
   }
   if (source && obs.current !== source.id) {
     plan.steps.push({ kind: 'symlink', path: RUNTIME_CURRENT, target: source.id, why: `make boot units run hostalias ${source.id}` });
@@ -104,6 +122,20 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
       planNote('runtime-copy', `boot units run ${RUNTIME_CURRENT} (hostalias ${source.id}), not the folder hostalias was run from`, { id: source.id }),
     );
   return plan;
+}
+
+/**
+ * The check between the copy and the flip of `current`: the copied node runs and is the version
+ * copied. A separate step so that other checks of the copy (a platform's own) can sit beside it.
+ */
+function verifyNodeStep(source: RuntimeSource, prefix: string): Step {
+  const node = `${prefix}${RUNTIME_DIR}/${source.id}/node`;
+  return {
+    kind: 'run',
+    argv: [node, '--version'],
+    expect: `^${source.nodeVersion.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+    why: `check that the copied node runs (${source.nodeVersion})`,
+  };
 }
 
 /**

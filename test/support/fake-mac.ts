@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parse as parsePlist } from 'plist';
@@ -419,7 +420,9 @@ export class FakeMac implements Runner {
 
   /** Commands that change something (not probes), as shell lines. */
   get changes(): string[] {
-    return this.fake.lines.filter((l) => !/^(ifconfig (lo0|-a)|launchctl print(-disabled)? \S+|pfctl (-a \S+ )?(-v )?-s \S+|sw_vers|nc .*)$/.test(l));
+    return this.fake.lines.filter(
+      (l) => !/^(ifconfig (lo0|-a)|launchctl print(-disabled)? \S+|pfctl (-a \S+ )?(-v )?-s \S+|sw_vers|nc .*|\S+\/node --version)$/.test(l),
+    );
   }
 
   async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
@@ -447,6 +450,12 @@ export class FakeMac implements Runner {
     if (boot) {
       this.fake.calls.push([...argv]);
       return this.bootstrap(boot[1] as string);
+    }
+    if (/\/usr\/local\/lib\/hostalias\/[^/ ]+\/node --version$/.test(line)) {
+      // The check of the installed copy runs the copied node itself: a real file on this machine, in the Mac's folder.
+      this.fake.calls.push([...argv]);
+      const r = spawnSync(this.fs.resolve(argv[0] as string), ['--version'], { encoding: 'utf8' });
+      return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
     }
     return this.fake.run(argv, opts);
   }
