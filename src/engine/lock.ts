@@ -30,10 +30,11 @@ function explainLockError(err: unknown, lockPath: string): unknown {
 
 /** Holds the state lock while `fn` runs, so two runs never interleave their changes. */
 export async function withLock<T>(fs: Files, fn: () => Promise<T>): Promise<T> {
-  const lockPath = `${fs.resolve(STATE_DIR)}/lock`;
+  let lockPath = `${fs.resolve(STATE_DIR)}/lock`;
   let inside = false;
   try {
     await fs.ensureDir(STATE_DIR);
+    lockPath = `${await fs.real(STATE_DIR)}/lock`;
     return await holdLock(lockPath, busy(lockPath, 'this system'), () => {
       inside = true;
       return fn();

@@ -17,6 +17,9 @@ const OWNED_DIRS: readonly string[] = ['/var/lib/hostalias', '/etc/hostalias', '
 /** Directories removed again when they become empty (hostalias made them or they only held its files). */
 const PRUNED_WHEN_EMPTY: readonly string[] = ['/etc/hostalias', '/var/lib/hostalias/backups', '/etc/systemd/system/multi-user.target.wants'];
 
+/** Links followed on the way to one path under a root before it counts as a loop (Linux's own limit). */
+const MAX_LINKS = 40;
+
 /** Mode of every directory hostalias creates, set explicitly so the umask never widens it. */
 const DIR_MODE = 0o755;
 
@@ -52,8 +55,71 @@ export class SystemFs implements Files {
     return this.root !== '/';
   }
 
+  /** `path` under the root as written, for messages and for what is not a file access. */
   resolve(path: string): string {
     return join(this.root, path);
+  }
+
+  /**
+   * Where `path` is under the root, as the target system itself would resolve it (the semantics of
+   * openat2's RESOLVE_IN_ROOT, or `systemctl --root`): every symbolic link on the way is followed
+   * inside the root (an absolute target names a path under the root, `..` stops at the root), so no
+   * link in an image folder leads a write out of it. For commands given a file under the root (the
+   * ruleset `nft -f` loads, the copied node a check runs). Without a root, the path itself.
+   */
+  async real(path: string): Promise<string> {
+    return this.inRoot(path, true);
+  }
+
+  /**
+   * `path` under the root with each link on the way resolved inside the root (see real); the last
+   * component is followed only with `followLast` (a file edited in place, a folder listed), not
+   * where the link itself is what is read, replaced or removed. A loop is refused. Between this
+   * and the access a component could still be swapped by whoever can write the folder (Node has
+   * no openat2); under the real root, links are the system's own and followed by the kernel.
+   */
+  private async inRoot(path: string, followLast: boolean): Promise<string> {
+    if (!this.isRooted) return this.resolve(path);
+    const todo = posix
+      .normalize(`/${path}`)
+      .split('/')
+      .filter((p) => p !== '' && p !== '.');
+    const done: string[] = [];
+    let links = 0;
+    let exists = true;
+    while (todo.length > 0) {
+      const part = todo.shift() as string;
+      if (part === '..') {
+        done.pop(); // at the root, `..` is the root
+        continue;
+      }
+      if (!exists || (todo.length === 0 && !followLast)) {
+        done.push(part);
+        continue;
+      }
+      const full = join(this.root, ...done, part);
+      const target = await readlink(full).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EINVAL') return null; // not a link
+        if (isMissing(err)) {
+          exists = false; // nothing below it exists either: no more links to follow
+          return null;
+        }
+        throw err;
+      });
+      if (target === null) {
+        done.push(part);
+        continue;
+      }
+      if (++links > MAX_LINKS) {
+        throw new UnsafePathError(
+          `refusing to use ${this.resolve(path)}: more than ${MAX_LINKS} symbolic links on the way (a loop, inside ${this.root})`,
+          `fix the links under ${this.root} (ls -l ${full})`,
+        );
+      }
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+    }
+    return join(this.root, ...done);
   }
 
   /** True for paths inside a directory hostalias owns (where no link is followed). */
@@ -69,11 +135,12 @@ export class SystemFs implements Files {
   }
 
   async readBytes(path: string): Promise<Buffer | null> {
-    const full = this.resolve(path);
     if (this.owns(path) && !(await this.checkOwnedParents(path))) return null;
+    const full = await this.inRoot(path, !this.owns(path));
     let handle: FileHandle;
     try {
-      handle = await open(full, O_RDONLY | O_NONBLOCK | (this.owns(path) ? O_NOFOLLOW : 0));
+      // Under a root every link on the way was followed inside it already: a link still there is a swap.
+      handle = await open(full, O_RDONLY | O_NONBLOCK | (this.owns(path) || this.isRooted ? O_NOFOLLOW : 0));
     } catch (err) {
       if (isMissing(err)) return null;
       throw this.explain(err, full);
@@ -90,13 +157,13 @@ export class SystemFs implements Files {
 
   /** Permission bits of a regular file, or null when there is none. */
   async mode(path: string): Promise<number | null> {
-    const st = await statOrNull(this.resolve(path), false);
+    const st = await statOrNull(await this.inRoot(path, false), false);
     return st?.isFile() ? st.mode & 0o7777 : null;
   }
 
   async exists(path: string): Promise<boolean> {
     try {
-      await lstat(this.resolve(path));
+      await lstat(await this.inRoot(path, false));
       return true;
     } catch (err) {
       if (isMissing(err)) return false;
@@ -106,7 +173,7 @@ export class SystemFs implements Files {
 
   async readLink(path: string): Promise<string | null> {
     try {
-      return await readlink(this.resolve(path));
+      return await readlink(await this.inRoot(path, false));
     } catch (err) {
       if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'EINVAL') return null;
       throw err;
@@ -116,7 +183,7 @@ export class SystemFs implements Files {
   async list(path: string): Promise<string[]> {
     if (this.owns(path) && !(await this.checkOwnedParents(`${path}/x`))) return [];
     try {
-      return (await readdir(this.resolve(path))).sort();
+      return (await readdir(await this.inRoot(path, true))).sort();
     } catch (err) {
       if (isMissing(err)) return [];
       throw err;
@@ -129,8 +196,10 @@ export class SystemFs implements Files {
    */
   async write(path: string, content: string | Buffer, mode = 0o644): Promise<void> {
     await this.ensureDir(dirname(path));
-    const target = this.resolve(path);
     const bytes = typeof content === 'string' ? encodeBytes(content) : content;
+    // A file hostalias edits is edited at the end of its links (inside the root, under one).
+    const target = await this.inRoot(path, !this.owns(path));
+    if (target !== this.resolve(path)) await this.ensureDir(dirname(target.slice(this.root.length)));
     if (!this.owns(path)) {
       const existing = await statOrNull(target);
       if (existing?.isFile()) return rewriteInPlace(target, bytes);
@@ -144,7 +213,7 @@ export class SystemFs implements Files {
   /** Appends a line to a log file (the journal), fsynced; refuses a link or non-regular file there. */
   async append(path: string, text: string): Promise<void> {
     await this.ensureDir(dirname(path));
-    const full = this.resolve(path);
+    const full = await this.inRoot(path, false);
     let handle: FileHandle;
     try {
       handle = await open(full, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
@@ -168,7 +237,7 @@ export class SystemFs implements Files {
    */
   async remove(path: string): Promise<void> {
     if (this.owns(path) && !(await this.checkOwnedParents(path))) return;
-    const full = this.resolve(path);
+    const full = await this.inRoot(path, false);
     try {
       await rm(full, { force: true });
     } catch (err) {
@@ -181,7 +250,7 @@ export class SystemFs implements Files {
   /** Removes the temp files an interrupted write left in `dir` (only hostalias's own names). */
   async sweepTemps(dir: string): Promise<void> {
     for (const name of await this.list(dir)) {
-      if (/^\.hostalias-[0-9a-f]{24}\.tmp$/.test(name)) await rm(this.resolve(`${dir}/${name}`), { force: true });
+      if (/^\.hostalias-[0-9a-f]{24}\.tmp$/.test(name)) await rm(await this.inRoot(`${dir}/${name}`, false), { force: true });
     }
   }
 
@@ -200,7 +269,7 @@ export class SystemFs implements Files {
    */
   async installFrom(from: string, path: string, mode: number, sha256?: string): Promise<string> {
     await this.ensureDir(dirname(path));
-    const target = this.resolve(path);
+    const target = await this.inRoot(path, false);
     let source: FileHandle;
     try {
       source = await open(from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -252,7 +321,7 @@ export class SystemFs implements Files {
   /** Points `path` at `target`, atomically (a temp link renamed over it). */
   async symlink(path: string, target: string): Promise<void> {
     await this.ensureDir(dirname(path));
-    const link = this.resolve(path);
+    const link = await this.inRoot(path, false);
     const temp = tempName(link);
     await symlink(target, temp);
     try {
@@ -277,7 +346,7 @@ export class SystemFs implements Files {
     let current = '';
     for (const part of parts) {
       current = `${current}/${part}`;
-      const full = this.resolve(current);
+      const full = await this.inRoot(current, false);
       const st = await statOrNull(full, false);
       if (st === null) {
         try {
@@ -291,7 +360,10 @@ export class SystemFs implements Files {
       const now = st ?? (await lstat(full));
       if (now.isSymbolicLink()) {
         if (this.owns(current)) throw linkRefused(full);
-        const followed = await stat(full);
+        const target = await this.inRoot(current, true);
+        // Under a root, a link to a folder the image doesn't have yet: made where the link leads, inside the root.
+        if (this.isRooted && (await statOrNull(target, false)) === null) await this.ensureDir(target.slice(this.root.length) || '/');
+        const followed = await stat(target);
         if (!followed.isDirectory()) throw notDirectory(full);
       } else if (!now.isDirectory()) {
         throw notDirectory(full);
@@ -314,10 +386,11 @@ export class SystemFs implements Files {
     let current = owner;
     for (const part of [null, ...rest]) {
       if (part !== null) current = `${current}/${part}`;
-      const st = await statOrNull(this.resolve(current), false);
+      const full = await this.inRoot(current, false);
+      const st = await statOrNull(full, false);
       if (st === null) return false;
-      if (st.isSymbolicLink()) throw linkRefused(this.resolve(current));
-      if (!st.isDirectory()) throw notDirectory(this.resolve(current));
+      if (st.isSymbolicLink()) throw linkRefused(full);
+      if (!st.isDirectory()) throw notDirectory(full);
     }
     return true;
   }
@@ -326,7 +399,7 @@ export class SystemFs implements Files {
     const p = posix.normalize(path);
     for (const dir of PRUNED_WHEN_EMPTY) {
       if (!p.startsWith(`${dir}/`)) continue;
-      await rmdir(this.resolve(dir)).catch(() => undefined); // ENOTEMPTY / ENOENT: keep it
+      await rmdir(await this.inRoot(dir, false)).catch(() => undefined); // ENOTEMPTY / ENOENT: keep it
     }
   }
 

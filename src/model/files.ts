@@ -34,5 +34,7 @@ export interface Files {
    */
   installFrom(from: string, path: string, mode: number, sha256?: string): Promise<string>;
   symlink(path: string, target: string): Promise<void>;
+  /** Where `path` is, with every link on the way followed inside the root (the path for a command that opens it). */
+  real(path: string): Promise<string>;
   ensureDir(dir: string): Promise<void>;
 }

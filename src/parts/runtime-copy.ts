@@ -26,8 +26,8 @@ export interface RuntimeCopyObserved {
   manifest: string | null;
   /** Entries of RUNTIME_DIR other than version folders and `current` (kept, and so is the folder). */
   others: string[];
-  /** Where the system's files are (the --files-root folder; '' for the system's own): the check runs the copy there. */
-  prefix: string;
+  /** Where RUNTIME_DIR is on this machine (under a --files-root, with its links followed inside it): the check runs the copy there. */
+  dir: string;
 }
 
 export async function observeRuntimeCopy(ctx: Context, id: string | null): Promise<RuntimeCopyObserved> {
@@ -52,7 +52,7 @@ export async function observeRuntimeCopy(ctx: Context, id: string | null): Promi
     current: await ctx.fs.readLink(RUNTIME_CURRENT),
     manifest: id === null ? null : await ctx.fs.read(`${RUNTIME_DIR}/${id}/runtime.json`),
     others,
-    prefix: ctx.fs.isRooted ? ctx.fs.root : '',
+    dir: await ctx.fs.real(RUNTIME_DIR),
   };
 }
 
@@ -101,7 +101,7 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
     });
   }
   if (source && (obs.current !== source.id || obs.manifest !== source.manifest)) {
-    plan.steps.push(verifyNodeStep(source, obs.prefix));
+    plan.steps.push(verifyNodeStep(source, obs.dir));
   }
   if (source && obs.current !== source.id) {
     plan.steps.push({ kind: 'symlink', path: RUNTIME_CURRENT, target: source.id, why: `make boot units run hostalias ${source.id}` });
@@ -128,8 +128,8 @@ export function planRuntimeCopy(source: RuntimeSource | null, obs: RuntimeCopyOb
  * The check between the copy and the flip of `current`: the copied node runs and is the version
  * copied. A separate step so that other checks of the copy (a platform's own) can sit beside it.
  */
-function verifyNodeStep(source: RuntimeSource, prefix: string): Step {
-  const node = `${prefix}${RUNTIME_DIR}/${source.id}/node`;
+function verifyNodeStep(source: RuntimeSource, dir: string): Step {
+  const node = `${dir}/${source.id}/node`;
   return {
     kind: 'run',
     argv: [node, '--version'],

@@ -5,7 +5,7 @@
  * both folders must hold the same system files.
  */
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli, withNetns, type Netns } from '../lab/netns.js';
@@ -87,4 +87,60 @@ test('--root and --files-root together are refused (exit 2)', async (t) => {
   const r = await runCli(ns, ['up', '--root', a, '--files-root', a, '--dry-run']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /--root and --files-root exclude each other/);
+});
+
+/**
+ * Folders of an image linked out of it: every link is followed inside DIR, as the image itself
+ * will follow it when it boots (an absolute target is a path of the image, `..` stops at its
+ * root), so neither `up` nor `down` reads or writes anything outside DIR.
+ */
+test('--root and --files-root: links in DIR that point out of it are followed inside DIR; nothing outside is written', async (t) => {
+  const ns = await withNetns(t, 'rootlinks');
+  for (const mode of ['--root', '--files-root']) {
+    const dir = await tempRoot(t, 'rootlinks');
+    const outside = await tempRoot(t, 'rootlinks-out');
+    for (const d of ['sys', 'docker', 'hosts-dir', 'lib']) await mkdir(join(outside, d));
+    await writeFile(join(outside, 'hosts-dir/hosts'), '127.0.0.1\tlocalhost # outside\n');
+    await mkdir(join(dir, 'etc/systemd'), { recursive: true });
+    await mkdir(join(dir, 'var'), { recursive: true });
+    // Absolute links (a path of the host, or of the image), and a relative one climbing above DIR.
+    await symlink(join(outside, 'sys'), join(dir, 'etc/systemd/system'));
+    await symlink(join(outside, 'hosts-dir/hosts'), join(dir, 'etc/hosts'));
+    await symlink(`${'../'.repeat(12)}${outside.slice(1)}/docker`, join(dir, 'etc/docker'));
+    await symlink(join(outside, 'lib'), join(dir, 'var/lib'));
+    const before = await readTree(outside, { withStat: true });
+    const up = await runCli(ns, ['up', mode, dir, '--persist', 'systemd', '--hosts-file', '--docker-daemon'], {
+      env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/hostalias-rootlinks.sock' },
+    });
+    assert.equal(up.code, 0, `${mode}: ${up.stderr}`);
+    assert.deepEqual(await readTree(outside, { withStat: true }), before, `${mode} up: nothing outside DIR changed`);
+    // Where the image will find them: the links resolved inside DIR.
+    const inside = join(dir, outside);
+    assert.match(await readFile(join(inside, 'sys/hostalias.service'), 'utf8'), /^ExecStart=\/usr\/sbin\/ip addr replace 10\.254\.254\.254\/32 dev lo/m);
+    assert.match(await readFile(join(inside, 'docker/daemon.json'), 'utf8'), /"host-gateway-ip": "10\.254\.254\.254"/);
+    assert.match(await readFile(join(inside, 'hosts-dir/hosts'), 'utf8'), /10\.254\.254\.254\tlocal_host/);
+    assert.ok((await readFile(join(inside, 'lib/hostalias/state.json'), 'utf8')).includes('"dockerDaemon": true'));
+    const down = await runCli(ns, ['down', mode, dir], { env: { ...process.env, DOCKER_HOST: 'unix:///nonexistent/hostalias-rootlinks.sock' } });
+    assert.equal(down.code, 0, `${mode} down: ${down.stderr}`);
+    assert.deepEqual(await readTree(outside, { withStat: true }), before, `${mode} down: nothing outside DIR changed`);
+    assert.doesNotMatch(await readFile(join(inside, 'hosts-dir/hosts'), 'utf8'), /hostalias/, 'down removed the block where up wrote it');
+  }
+});
+
+test('--root: a loop of links in DIR is refused with the path, nothing written', async (t) => {
+  const ns = await withNetns(t, 'rootloop');
+  const dir = await tempRoot(t, 'rootloop');
+  await mkdir(join(dir, 'etc/systemd'), { recursive: true });
+  // A link back to itself. (Not the absolute `/etc/systemd/system`, which is the same loop inside DIR:
+  // a build without this check would follow it to this machine's own folder.)
+  await symlink('../systemd/system', join(dir, 'etc/systemd/system'));
+  const r = await runCli(ns, ['up', '--root', dir, '--persist', 'systemd']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /refusing to use .*\/etc\/systemd\/system\/hostalias\.service: more than 40 symbolic links on the way \(a loop, inside /);
+  assert.match(r.stderr, /\n {2}fix: fix the links under /);
+  assert.deepEqual(
+    Object.keys(await readTree(dir)).filter((p) => !p.startsWith('/var/lib/hostalias/')),
+    ['/etc/systemd/system'],
+    'nothing written',
+  );
 });

@@ -452,9 +452,9 @@ export class FakeMac implements Runner {
       return this.bootstrap(boot[1] as string);
     }
     if (/\/usr\/local\/lib\/hostalias\/[^/ ]+\/node --version$/.test(line)) {
-      // The check of the installed copy runs the copied node itself: a real file on this machine, in the Mac's folder.
+      // The check of the installed copy runs the copied node itself: a real file on this machine (the fs names it under the Mac's folder).
       this.fake.calls.push([...argv]);
-      const r = spawnSync(this.fs.resolve(argv[0] as string), ['--version'], { encoding: 'utf8' });
+      const r = spawnSync(argv[0] as string, ['--version'], { encoding: 'utf8' });
       return { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
     }
     return this.fake.run(argv, opts);

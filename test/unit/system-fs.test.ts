@@ -139,3 +139,27 @@ test('lock: a lock left by a dead process is taken at once; a live holder still 
     (e: Error & { code?: string }) => e.code === 'locked' && e.message.includes(`pid ${sleeper.pid}`),
   );
 });
+
+test('under a root, every link is followed inside it (an absolute target is a path under the root, `..` stops there): reads and writes never leave it', async (t) => {
+  const root = await makeRoot(t);
+  const outside = await makeRoot(t);
+  await writeFile(join(outside, 'hosts'), 'outside\n');
+  const fs = new SystemFs(root);
+  await mkdir(join(root, 'etc'), { recursive: true });
+  await symlink(join(outside, 'hosts'), join(root, 'etc/hosts')); // absolute: the image's own path
+  await symlink(`${'../'.repeat(10)}${outside.slice(1)}`, join(root, 'etc/up')); // relative, climbing above the root
+  await mkdir(join(root, outside), { recursive: true });
+  await writeFile(join(root, outside, 'hosts'), 'inside\n');
+  assert.equal(await fs.read('/etc/hosts'), 'inside\n', 'read at the link target inside the root');
+  await fs.write('/etc/hosts', 'edited\n');
+  await fs.write('/etc/up/new.conf', 'new\n');
+  assert.deepEqual(await fs.list('/etc/up'), ['hosts', 'new.conf']);
+  assert.equal(await readFile(join(root, outside, 'hosts'), 'utf8'), 'edited\n');
+  assert.equal(await readFile(join(root, outside, 'new.conf'), 'utf8'), 'new\n');
+  assert.equal(await fs.real('/etc/up/new.conf'), join(root, outside, 'new.conf'));
+  await fs.remove('/etc/up/new.conf');
+  assert.equal(await fs.exists('/etc/up/new.conf'), false);
+  assert.deepEqual(await readdir(outside), ['hosts'], 'nothing made outside the root');
+  assert.equal(await readFile(join(outside, 'hosts'), 'utf8'), 'outside\n', 'nothing written outside the root');
+  assert.equal(await readlink(join(root, 'etc/hosts')), join(outside, 'hosts'), 'the link itself is kept');
+});

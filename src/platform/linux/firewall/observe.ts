@@ -96,5 +96,6 @@ export async function observeFirewall(ctx: Context, probes: FirewallProbes, ifac
     systemdInstalled: init.systemdInstalled,
     systemdRunning: init.systemdRunning,
     rootPrefix: ctx.fs.isRooted ? ctx.fs.root : '',
+    nftFile: await ctx.fs.real(NFT_FILE),
   };
 }

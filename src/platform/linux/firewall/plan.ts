@@ -28,6 +28,8 @@ export interface FirewallObserved {
   systemdRunning: boolean;
   /** The CLI runs with --root: boot artifacts are written, live rules are still loaded here. */
   rootPrefix: string;
+  /** Where the saved ruleset is on this machine (under a root: with its links followed inside it); default rootPrefix + the path. */
+  nftFile?: string;
 }
 
 function write(path: string, content: string, obs: FirewallObserved, why: string, mode = 0o644): Step[] {
@@ -60,7 +62,12 @@ function installNft(s: FirewallSpec, obs: FirewallObserved): Step[] {
     const previous = obs.files[NFT_FILE] ?? null;
     // Rollback: reload what was live before, or delete the table when there was none.
     const undo = obs.nftListing !== null && previous !== null ? nftRestore(previous) : nftDeleteArgv();
-    steps.push({ kind: 'run', argv: nftLoadArgv(`${obs.rootPrefix}${NFT_FILE}`), undo, why: `load the nftables table inet hostalias (${describe(s)})` });
+    steps.push({
+      kind: 'run',
+      argv: nftLoadArgv(obs.nftFile ?? `${obs.rootPrefix}${NFT_FILE}`),
+      undo,
+      why: `load the nftables table inet hostalias (${describe(s)})`,
+    });
   }
   return steps;
 }
