@@ -12,13 +12,16 @@
  *   the cache off (Node builds the command each time), interleaved, inside a lab namespace with
  *   its own dockerd and a busybox image made by `docker import` (no registry, nothing outside
  *   the namespace). `up --files-root` sets the alias up there; all three rows run in a mount
- *   namespace where that state is at /var/lib, the path a plain `hostalias run` reads.
+ *   namespace where that state is at /var/lib, the path a plain `hostalias run` reads. All three
+ *   run as a user (`nobody`, with a home of its own), as `hostalias run` is used: the launcher
+ *   runs no cache as root.
  * Needs root and the lab's packages (test/lab/README.md). Prints a markdown table.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmod, chown, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { median } from './median.js';
 import { createNetns, repoRoot, runCli } from '../test/lab/netns.js';
 import { buildBusyboxImage, startDockerd } from '../test/lab/dockerd.js';
@@ -36,10 +39,17 @@ function timeSync(argv: readonly string[]): number {
   return ms;
 }
 
-/** Times argv in the lab: its network namespace, with the state mounted at /var/lib. */
+/** The user the `docker run` rows run as. */
+const USER = 65534;
+
+/** Times argv in the lab, as USER: its network namespace, with the state mounted at /var/lib. */
 async function timeIn(held: StateMount, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await execArgv(held.argv(argv), { env, allowFail: true, timeoutMs: 60_000 });
+  const r = await execArgv(held.argv(['setpriv', `--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '--', ...argv]), {
+    env,
+    allowFail: true,
+    timeoutMs: 60_000,
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.code !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr.trim()}`);
   return ms;
@@ -73,6 +83,7 @@ async function main(): Promise<void> {
   const node = process.execPath;
   // `hostalias` as npm installs it: a link on PATH to the launcher.
   const bin = mkdtempSync(join(tmpdir(), 'hostalias-bench-bin-'));
+  chmodSync(bin, 0o755); // the user of the run rows starts it too
   try {
     const cli = join(bin, 'hostalias');
     symlinkSync(join(repoRoot(), 'dist', 'cli', 'hostalias'), cli);
@@ -110,7 +121,15 @@ async function benchRun(cli: string): Promise<void> {
     const d = await startDockerd(ns);
     const img = await buildBusyboxImage(d);
     const docker = (await execArgv(['sh', '-c', 'command -v docker'])).stdout.trim();
+    // The user reaches its home, and this lab's engine (in the bench's namespace only).
+    await chmod(state, 0o755);
     const home = join(state, 'home');
+    await mkdir(home);
+    await chown(home, USER, USER);
+    const socket = d.host.replace(/^unix:\/\//, '');
+    await chmod(dirname(socket), 0o711);
+    await chmod(socket, 0o666);
+    if (d.env['DOCKER_CONFIG']) await chmod(d.env['DOCKER_CONFIG'], 0o755).catch(() => undefined);
     const env = { ...d.env, HOME: home, XDG_CACHE_HOME: join(home, '.cache') };
     const run: Row[] = [
       { name: '`docker run --rm IMAGE true`', argv: [docker, 'run', '--rm', img, 'true'], times: [], env },

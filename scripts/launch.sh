@@ -6,8 +6,8 @@
 # it) proves that nothing it depended on changed, this script execs the engine CLI itself, with
 # the same arguments and notes Node would give. Whatever it can't prove goes to Node, which is
 # always right: a hostalias option, an --add-host of the user's, another environment, a changed
-# file, another boot, the alias gone from lo, no `ip`, not Linux. HOSTALIAS_NO_RUN_CACHE=1 turns
-# the cache off.
+# file, another boot, the alias gone from lo, no `ip`, not Linux, root. HOSTALIAS_NO_RUN_CACHE=1
+# turns the cache off.
 
 build='@BUILD@'
 
@@ -45,34 +45,59 @@ find_on_path() {
   IFS=$saved_ifs
 }
 
-# Execs the cached command if cache (on fd 3) still holds; returns if not. Arguments: the user's.
+# Execs the cached command if the cache open on fd 3 still holds; returns if not. Arguments: the
+# user's. Everything is decided on that one open file (its owner through /dev/fd/3, its lines
+# read from it), never on the path again, which its folder's owner could swap meanwhile. The lines
+# come in a fixed order, each kind where it belongs (a torn or hand-made file is never used):
+#   magic, K, B, then F/N/R/H for each file the answer depended on, L, C, E*, A*, `.`
 run_cached() {
-  n=$# cli= notes= whole=
-  IFS= read -r line <&3 && [ "$line" = 'hostalias run cache 1' ] || return 0
+  [ -f /dev/fd/3 ] && [ -O /dev/fd/3 ] || return 0
+  n=$# cli= notes= phase=magic deps=0 sums= summed=
   while IFS= read -r line <&3; do
-    case $line in
-      'K '*) [ "${line#K }" = "$key" ] || return 0 ;;
-      'B '*) { IFS= read -r boot </proc/sys/kernel/random/boot_id && [ "${line#B }" = "$boot" ]; } || return 0 ;;
-      'F '*) { [ -e "${line#F }" ] && ! [ "${line#F }" -nt "$cache" ]; } || return 0 ;;
-      'N '*) ! [ -e "${line#N }" ] || return 0 ;;
-      'R '*)
+    case $phase:$line in
+      'magic:hostalias run cache 2') phase=K ;;
+      'K:K '*) [ "${line#K }" = "$key" ] || return 0; phase=B ;;
+      'B:B '*)
+        { IFS= read -r boot </proc/sys/kernel/random/boot_id && [ "${line#B }" = "$boot" ]; } || return 0
+        phase=deps ;;
+      'deps:F '*) { [ -e "${line#F }" ] && ! [ "${line#F }" -nt /dev/fd/3 ]; } || return 0; deps=$((deps + 1)) ;;
+      'deps:N '*) ! [ -e "${line#N }" ] || return 0; deps=$((deps + 1)) ;;
+      'deps:R '*)
         rest=${line#R }
         [ "$(readlink "${rest%%	*}")" = "${rest#*	}" ] || return 0 ;;
-      'L '*)
+      'deps:H '*)
+        # `H CRC SIZE PATH`: what cksum prints for PATH. All of them are checked at once below.
+        rest=${line#H }
+        rest=${rest#* }
+        sums="$sums${sums:+
+}${line#H }"
+        summed="$summed${summed:+
+}${rest#* }" ;;
+      'deps:L '*)
+        [ "$deps" -gt 0 ] || return 0
         addresses=$(ip -o address show dev lo </dev/null 2>/dev/null) || return 0
         case " $addresses " in
           *" ${line#L } "*) ;;
           *) return 0 ;;
-        esac ;;
-      'C '*) cli=${line#C } ;;
-      'E '*) notes="$notes${line#E }
+        esac
+        phase=C ;;
+      'C:C '*) cli=${line#C }; phase=args ;;
+      'args:E '*) notes="$notes${line#E }
 " ;;
-      'A '*) set -- "$@" "${line#A }" ;;
-      .) whole=1 ;;
+      'args:A '*) set -- "$@" "${line#A }" ;;
+      args:.) phase=whole ;;
       *) return 0 ;;
     esac
   done
-  [ -n "$whole" ] && [ -n "$cli" ] || return 0
+  [ "$phase" = whole ] && [ -n "$cli" ] || return 0
+  # The content of every regular file among them, not only its time: one cksum for all.
+  if [ -n "$summed" ]; then
+    got=$(IFS='
+'
+      set -f
+      exec cksum -- $summed 2>/dev/null) || return 0
+    [ "$got" = "$sums" ] || return 0
+  fi
   # The cached arguments came after the user's: move the user's to the end.
   while [ "$n" -gt 0 ]; do
     set -- "$@" "$1"
@@ -84,10 +109,24 @@ run_cached() {
   exec "$cli" "$@" 3<&-
 }
 
+# This process's effective uid, from /proc (no fork); empty where /proc can't tell.
+effective_uid() {
+  euid=
+  while IFS='	 ' read -r field real effective rest; do
+    if [ "$field" = Uid: ]; then
+      euid=$effective
+      break
+    fi
+  done </proc/self/status
+}
+
 # `hostalias run ARGS…`: exec from the cache, or return with Node asked to keep one.
 fast_run() {
   shift
   [ $# -gt 0 ] && [ -z "${HOSTALIAS_NO_RUN_CACHE:-}" ] && [ -r /proc/sys/kernel/random/boot_id ] || return 0
+  # Never as root: root would run what a file in a user's folder says (sudo keeps HOME, or -E).
+  effective_uid
+  [ -n "$euid" ] && [ "$euid" != 0 ] || return 0
   for a in "$@"; do
     case $a in
       --|--help|--dry-run|--root|--root=*|--files-root|--files-root=*|--engine|--engine=*|*--add-host*) return 0 ;;
@@ -120,7 +159,8 @@ fast_run() {
   esac
   HOSTALIAS_RUN_CACHE=$cache HOSTALIAS_RUN_KEY=$key
   export HOSTALIAS_RUN_CACHE HOSTALIAS_RUN_KEY
-  if [ -f "$cache" ] && ! [ -L "$cache" ] && [ -O "$cache" ]; then
+  # Opened once; everything after is decided on what was opened (run_cached).
+  if [ -f "$cache" ] && ! [ -L "$cache" ]; then
     run_cached "$@" 3<"$cache"
   fi
 }

@@ -1,6 +1,7 @@
 /**
  * `hostalias run`'s cache (the goal: `run` adds at most 10% to `docker run`, and Node's own
- * start alone is more than that). The launcher, dist/cli/hostalias (scripts/launch.sh), execs
+ * start alone is more than that). Never for root: the launcher runs no cache as root, and Node
+ * as root keeps none. The launcher, dist/cli/hostalias (scripts/launch.sh), execs
  * `docker run <flags> ARGS…` itself when this cache proves the flags are still the ones Node
  * would build, and otherwise runs Node, which writes the cache again. The cache holds the answer
  * (the engine CLI, the injected arguments, the note printed with them) and everything the
@@ -12,6 +13,8 @@
  *   docker's config and context, the engine's socket, recreated by every engine start), or that
  *   must still be absent;
  *   R: where a symbolic link among them pointed;
+ *   H: for each regular file among them, what `cksum` prints of it (checksum, size, path): its
+ *   content must be the same, not only its time (a state.json put back with an older mtime);
  * - L: the alias on lo, as `ip -o address show dev lo` prints it (the launcher asks each time).
  * The file's time is set to before the answer was observed, so a change made while Node
  * observed counts as a change. Linux only (the launcher needs /proc's boot id).
@@ -23,7 +26,7 @@ import { STATE_PATH } from '../model/state.js';
 import type { HostTarget } from './add-hosts.js';
 import type { EngineCli } from './engine.js';
 
-export const RUN_CACHE_MAGIC = 'hostalias run cache 1';
+export const RUN_CACHE_MAGIC = 'hostalias run cache 2';
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 /** Set by the launcher for Node: where the cache lives and the key it must carry. */
 const CACHE_VAR = 'HOSTALIAS_RUN_CACHE';
@@ -46,7 +49,11 @@ export interface RunCacheEntry {
 export function runCacheText(e: RunCacheEntry): string | null {
   const values = [e.key, e.bootId, e.aliasToken, ...e.args, ...e.deps.flatMap((d) => [d.path, d.link ?? ''])];
   if (values.some((v) => /[\n\t]/.test(v))) return null;
-  const deps = e.deps.flatMap((d) => [`${d.present ? 'F' : 'N'} ${d.path}`, ...(d.link === null ? [] : [`R ${d.path}\t${d.link}`])]);
+  const deps = e.deps.flatMap((d) => [
+    `${d.present ? 'F' : 'N'} ${d.path}`,
+    ...(d.link === null ? [] : [`R ${d.path}\t${d.link}`]),
+    ...(d.sum === null ? [] : [`H ${d.sum.crc} ${d.sum.size} ${d.path}`]),
+  ]);
   const notes = e.notes.flatMap((n) => n.split('\n')).map((n) => `E ${n}`);
   // The cheap checks first, `ip` last; `.` ends a whole file (a torn one is never used).
   return `${[RUN_CACHE_MAGIC, `K ${e.key}`, `B ${e.bootId}`, ...deps, `L ${e.aliasToken}`, `C ${e.cli}`, ...notes, ...e.args.map((a) => `A ${a}`), '.'].join('\n')}\n`;
@@ -83,6 +90,7 @@ export async function observeRunCache(
  * not an error of the run, so nothing here throws.
  */
 export async function keepRunCache(path: string, entry: RunCacheEntry | null, observedSince: number): Promise<void> {
+  if (process.geteuid?.() === 0) return;
   const text = entry === null ? null : runCacheText(entry);
   try {
     if (text === null || !(await writeUserCache(path, text, observedSince - 2000))) await removeUserCache(path);

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dirname } from 'node:path';
+import { posixCksum } from '../model/cksum.js';
 import { readLiveLink } from './system-fs.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -13,12 +14,35 @@ export interface PathFacts {
   present: boolean;
   /** The link's text when the path itself is a symbolic link. */
   link: string | null;
+  /** For a regular file (through its links): what `cksum` prints of it, its POSIX checksum and size. */
+  sum: { crc: number; size: number } | null;
 }
 
-/** Whether `path` exists (following links) and where it links to. Read-only; never throws. */
+/** Files of a cache's basis are small (state.json, docker's config); past this, no checksum is kept. */
+const MAX_SUMMED = 1 << 20;
+
+/**
+ * Whether `path` exists (following links), where it links to and, for a regular file, its
+ * checksum (read through one descriptor). Read-only; never throws.
+ */
 export async function pathFacts(path: string): Promise<PathFacts> {
   const [link, st] = await Promise.all([readLiveLink(path), stat(path).catch(() => null)]);
-  return { path, present: st !== null, link };
+  return { path, present: st !== null, link, sum: st?.isFile() ? await checksum(path) : null };
+}
+
+async function checksum(path: string): Promise<{ crc: number; size: number } | null> {
+  const handle = await open(path, 'r').catch(() => null);
+  if (handle === null) return null;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_SUMMED) return null;
+    const bytes = await handle.readFile();
+    return { crc: posixCksum(bytes), size: bytes.length };
+  } catch {
+    return null;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -41,10 +65,12 @@ async function ownedByMe(path: string): Promise<boolean> {
  * O_EXCL|O_NOFOLLOW with mode 0600 and renamed into place, so a reader sees the old file or the
  * whole new one. Its modification time is set to `mtimeMs`: a reader compares it with the
  * times of the files the cache depends on. No fsync: a lost cache costs one slow run. Returns
- * false, writing nothing, where the folder isn't this user's.
+ * false, writing nothing, where the folder isn't this user's, and always for root: the launcher
+ * never runs a cache as root (it would be root running what a file in a folder of the user's
+ * says), so root has none to keep — and writes nothing in a user's home.
  */
 export async function writeUserCache(path: string, text: string, mtimeMs: number): Promise<boolean> {
-  if (!(await ownedByMe(path))) return false;
+  if (process.geteuid?.() === 0 || !(await ownedByMe(path))) return false;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
@@ -62,8 +88,9 @@ export async function writeUserCache(path: string, text: string, mtimeMs: number
   return true;
 }
 
-/** Removes a cache file of this user's ("already gone" is success; another user's is left). */
+/** Removes a cache file of this user's ("already gone" is success; another user's is left; root touches none). */
 export async function removeUserCache(path: string): Promise<void> {
+  if (process.geteuid?.() === 0) return;
   const st = await lstat(path).catch(() => null);
   if (st && st.uid === process.geteuid?.()) await rm(path, { force: true });
 }

@@ -8,11 +8,12 @@
  * bound at /var/lib, the path a plain `hostalias run` reads. Whether Node ran is seen, not guessed: the
  * engine CLI prints its pid, and an exec from the cache keeps the launcher's. Every engine is the
  * real thing or a recorder of its arguments; the engine API is a real HTTP server on a real
- * socket answering with real engines' JSON.
+ * socket answering with real engines' JSON. The user is `nobody` (uid 65534) with a home of its
+ * own: the launcher runs no cache as root.
  */
 import assert from 'node:assert/strict';
-import { chmod, lchown, mkdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, copyFile, lchown, mkdir, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { execArgv, labEnv } from '../lab/exec.js';
@@ -24,6 +25,9 @@ import { fakeEngine } from '../support/fake-docker.js';
 const ALIAS = '10.254.254.254';
 const ADD_HOSTS = ['local_host', 'local', 'host.docker.internal'].map((n) => `--add-host=${n}:${ALIAS}`);
 const LAUNCHER = join(repoRoot(), 'dist', 'cli', 'hostalias');
+/** Who runs `hostalias run` here: a user, not root. */
+const USER = 65534;
+const AS_USER = ['setpriv', `--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '--'];
 /** Records how it was started: its pid, its arguments, HOSTALIAS_ variables, a line of stdin. */
 const RECORDER = `#!/bin/sh
 echo "engine=$$"
@@ -64,6 +68,7 @@ async function settle(...paths: string[]): Promise<void> {
 async function makeLab(t: TestContext, tag: string, engine: string | null = RECORDER): Promise<Lab> {
   const ns = await withNetns(t, tag);
   const root = await tempRoot(t, tag);
+  await chmod(root, 0o755); // the user reaches its home and bin through it
   const up = await runCli(ns, ['up', '--files-root', root, '--persist', 'none']);
   assert.equal(up.code, 0, up.stderr);
   await settle(join(root, 'var/lib/hostalias/state.json'));
@@ -71,6 +76,7 @@ async function makeLab(t: TestContext, tag: string, engine: string | null = RECO
   const bin = join(root, 'bin');
   await mkdir(home);
   await mkdir(bin);
+  await chown(home, USER, USER);
   if (engine !== null) await writeFile(join(bin, 'docker'), engine, { mode: 0o755 });
   const env = labEnv({ ...process.env, HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}` });
   for (const v of [
@@ -89,10 +95,11 @@ async function makeLab(t: TestContext, tag: string, engine: string | null = RECO
 }
 
 /** `hostalias run ARGS…` as a user types it, in the lab's namespace, with its state at /var/lib. */
-async function hostaliasRun(l: Lab, args: string[], opts: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<Run> {
+async function hostaliasRun(l: Lab, args: string[], opts: { env?: Record<string, string | undefined>; input?: string; asRoot?: boolean } = {}): Promise<Run> {
   const env = { ...l.env, ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const r = await execArgv(l.state.argv(['sh', '-c', 'echo "launcher=$$"; exec "$@"', 'sh', LAUNCHER, 'run', ...args]), {
+  const who = opts.asRoot ? [] : AS_USER;
+  const r = await execArgv(l.state.argv([...who, 'sh', '-c', 'echo "launcher=$$"; exec "$@"', 'sh', LAUNCHER, 'run', ...args]), {
     env,
     input: opts.input ?? '',
     allowFail: true,
@@ -125,6 +132,13 @@ async function warm(l: Lab, args: string[], opts: { env?: Record<string, string 
   return { first, next };
 }
 
+/** A fake engine whose socket the user may connect to (a unix socket needs write permission). */
+async function userEngine(t: TestContext, socket: string, version: string, info: string): ReturnType<typeof fakeEngine> {
+  const engine = await fakeEngine(t, socket, version, info);
+  await chmod(socket, 0o666);
+  return engine;
+}
+
 const statePath = (l: Lab) => join(l.root, 'var/lib/hostalias/state.json');
 
 test('hostalias run: the cache gives what Node gives, without Node, until anything it depended on changes', async (t) => {
@@ -138,7 +152,8 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     assert.equal(first.stdin, 'hello');
     assert.deepEqual(first.leaked, [], 'the engine inherits no HOSTALIAS_ variable');
     assert.equal((await stat(l.cache)).mode & 0o777, 0o600);
-    assert.match(await readFile(l.cache, 'utf8'), /^hostalias run cache 1\n[\s\S]*\n\.\n$/);
+    assert.match(await readFile(l.cache, 'utf8'), /^hostalias run cache \d+\n[\s\S]*\n\.\n$/);
+    assert.equal((await stat(l.cache)).uid, USER, "the user's own file");
     const next = await hostaliasRun(l, ['--rm', '-i', 'img', 'sh', '-c', 'true'], { input: 'hello\n' });
     assert.equal(next.fromCache, true);
     assert.deepEqual(next.args, first.args);
@@ -163,7 +178,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
 
   await t.test('another engine (DOCKER_HOST), the engine restarted, its socket relinked: Node each time', async () => {
     const desktop = join(l.root, 'desktop.sock');
-    const engine = await fakeEngine(t, desktop, 'version-desktop.json', 'info-desktop.json');
+    const engine = await userEngine(t, desktop, 'version-desktop.json', 'info-desktop.json');
     const { first: viaDesktop } = await warm(l, ['--rm', 'img'], { env: { DOCKER_HOST: `unix://${desktop}` }, changed: [desktop] });
     assert.equal(viaDesktop.fromCache, false, 'another DOCKER_HOST');
     assert.deepEqual(viaDesktop.args, ['run', ...ADD_HOSTS.slice(0, 2), '--rm', 'img'], 'Docker Desktop keeps its own host.docker.internal');
@@ -171,7 +186,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
 
     await engine.close();
     await rm(desktop, { force: true });
-    await fakeEngine(t, desktop, 'version-engine-20.10.json', 'info-engine-20.10.json');
+    await userEngine(t, desktop, 'version-engine-20.10.json', 'info-engine-20.10.json');
     const restarted = await hostaliasRun(l, ['--rm', 'img'], { env: { DOCKER_HOST: `unix://${desktop}` } });
     assert.equal(restarted.fromCache, false, 'a socket made after the cache means another engine start');
     assert.deepEqual(restarted.args, ['run', ...ADD_HOSTS, '--rm', 'img'], "and the new engine's answer counts");
@@ -180,7 +195,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     await symlink(desktop, link);
     await warm(l, ['--rm', 'img'], { env: { DOCKER_HOST: `unix://${link}` }, changed: [desktop] });
     const other = join(l.root, 'other.sock');
-    await fakeEngine(t, other, 'version-desktop.json', 'info-desktop.json');
+    await userEngine(t, other, 'version-desktop.json', 'info-desktop.json');
     await settle(other);
     await rm(link);
     await symlink(other, link);
@@ -225,6 +240,7 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     // Each as Node would have dated it: only the one change counts.
     const rewrite = async (body: string) => {
       await writeFile(l.cache, body, { mode: 0o600 });
+      await chown(l.cache, USER, USER);
       await utimes(l.cache, mtime, mtime);
     };
     await rewrite(text);
@@ -234,9 +250,16 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     await rewrite(text.replace(/\n\.\n$/, '\n'));
     assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'a cache without its end');
     await rewrite(text);
-    await lchown(l.cache, 65534, 65534);
-    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'a cache owned by nobody');
-    assert.equal((await stat(l.cache)).uid, 0, 'Node replaced it with one of its own');
+    await lchown(l.cache, 1234, 1234);
+    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'a cache owned by another user');
+    assert.equal((await stat(l.cache)).uid, USER, 'Node replaced it with one of its own');
+    // Only the magic line, the engine and the end: no key, boot, files or alias to check.
+    await rewrite(`${text.split('\n')[0]}\nC ${join(l.bin, 'docker')}\n.\n`);
+    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'a cache of only a C line');
+    await rewrite(text.replace(/^K .*\n/m, ''));
+    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'a cache without its key');
+    await rewrite(text.replace(/^(B .*\n)([\s\S]*)^(L .*\n)/m, '$1$3$2'));
+    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, false, 'the lines out of order');
   });
 
   await t.test("hostalias options, the user's own --add-host and HOSTALIAS_NO_RUN_CACHE=1 go to Node", async () => {
@@ -252,6 +275,46 @@ test('hostalias run: the cache gives what Node gives, without Node, until anythi
     assert.deepEqual(off.args, ['run', ...ADD_HOSTS, '--rm', 'img']);
     assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, true, 'none of them spoiled the cache');
   });
+
+  await t.test('state.json replaced by other content with an older time: Node, and the new names', async () => {
+    await warm(l, ['--rm', 'img']);
+    const state = statePath(l);
+    const { mtime } = await stat(state);
+    const text = await readFile(state, 'utf8');
+    const other = JSON.parse(text) as { desired: { names: string[] } };
+    other.desired.names = ['db.example'];
+    await writeFile(`${state}.new`, `${JSON.stringify(other, null, 2)}\n`);
+    const older = new Date(mtime.getTime() - 3600_000);
+    await utimes(`${state}.new`, older, older);
+    await rename(`${state}.new`, state);
+    const after = await hostaliasRun(l, ['--rm', 'img']);
+    assert.equal(after.fromCache, false, 'the content changed, whatever its time says');
+    assert.deepEqual(after.args, ['run', `--add-host=db.example:${ALIAS}`, '--rm', 'img']);
+    await writeFile(`${state}.new`, text);
+    await utimes(`${state}.new`, older, older);
+    await rename(`${state}.new`, state);
+    await warm(l, ['--rm', 'img']);
+  });
+
+  await t.test("as root, with the user's HOME (sudo -E): no cache is run, and root keeps none", async () => {
+    await warm(l, ['--rm', 'img']);
+    const before = await readFile(l.cache);
+    const { mtimeMs } = await stat(l.cache);
+    // A valid cache of root's own too, as root would have kept it: still not run.
+    const rootHome = join(l.root, 'root-home');
+    await mkdir(join(rootHome, '.cache/hostalias'), { recursive: true });
+    await copyFile(l.cache, join(rootHome, '.cache/hostalias/run.cache'));
+    for (const home of [l.home, rootHome]) {
+      const asRoot = await hostaliasRun(l, ['--rm', 'img'], { asRoot: true, env: { HOME: home } });
+      assert.equal(asRoot.fromCache, false, `root with HOME=${home}: Node`);
+      assert.deepEqual(asRoot.args, ['run', ...ADD_HOSTS, '--rm', 'img']);
+    }
+    assert.ok((await readFile(l.cache)).equals(before), "the user's cache untouched");
+    assert.equal((await stat(l.cache)).mtimeMs, mtimeMs);
+    assert.equal((await stat(l.cache)).uid, USER);
+    assert.deepEqual(await readdir(join(l.home, '.cache/hostalias')), ['run.cache'], 'nothing else written there');
+    assert.equal((await hostaliasRun(l, ['--rm', 'img'])).fromCache, true, 'the user still runs from it');
+  });
 });
 
 test('hostalias run with a real dockerd: a run from the cache starts no Node, and the container has the names', async (t) => {
@@ -259,6 +322,11 @@ test('hostalias run with a real dockerd: a run from the cache starts no Node, an
   const d = await startDockerd(l.ns);
   t.after(() => d.stop());
   const image = await buildBusyboxImage(d);
+  // The user talks to this lab's engine (in the test's namespace only): its socket and client folder opened to it.
+  const socket = d.host.replace(/^unix:\/\//, '');
+  await chmod(dirname(socket), 0o711);
+  await chmod(socket, 0o666);
+  if (d.env['DOCKER_CONFIG']) await chmod(d.env['DOCKER_CONFIG'], 0o755).catch(() => undefined);
   // `node` on PATH is a link to this Node while Node is allowed, then a program that fails loudly.
   await symlink(process.execPath, join(l.bin, 'node'));
   const env = { DOCKER_HOST: d.env['DOCKER_HOST'], DOCKER_CONFIG: d.env['DOCKER_CONFIG'] };
