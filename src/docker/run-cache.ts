@@ -17,7 +17,8 @@
  *   content must be the same, not only its time (a state.json put back with an older mtime);
  * - L: the alias on lo, as `ip -o address show dev lo` prints it (the launcher asks each time).
  * The file's time is set to before the answer was observed, so a change made while Node
- * observed counts as a change. Linux only (the launcher needs /proc's boot id).
+ * observed counts as a change. Linux only (the launcher needs /proc's boot id). What the cache
+ * holds, what invalidates it and why it is safe: docs/architecture.md, "The `hostalias run` fast path".
  */
 import { pathFacts, removeUserCache, writeUserCache, type PathFacts } from '../fs/user-cache.js';
 import { readLiveFile } from '../fs/system-fs.js';

@@ -404,20 +404,7 @@ export class SystemFs implements Files {
   }
 
   private async replace(target: string, mode: number, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
-    const temp = tempName(target);
-    const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o7777);
-    try {
-      await handle.chmod(mode & 0o7777); // open()'s mode is masked by the umask
-      await fill(handle);
-      await handle.sync();
-      await handle.close();
-      await rename(temp, target);
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      await rm(temp, { force: true });
-      throw err;
-    }
-    await syncDir(dirname(target));
+    await replaceFile(target, mode, fill, { durable: true });
   }
 
   private explain(err: unknown, full: string): unknown {
@@ -522,6 +509,30 @@ export async function realLivePath(path: string): Promise<string | null> {
 /** Where a link of the running system points (/proc/PID/fd/N); null when unreadable. Read-only. */
 export async function readLiveLink(path: string): Promise<string | null> {
   return readlink(path).catch(() => null);
+}
+
+/**
+ * Replaces `target` whole: a fresh file beside it (created O_EXCL|O_NOFOLLOW with `mode`), filled
+ * by `fill`, renamed over it, so a reader sees the old file or the whole new one and never a link
+ * planted at the temporary name. `durable` syncs the file and its folder before and after the
+ * rename (a system file must survive a crash); a cache that costs one slow run when lost skips it.
+ * On failure the temporary file is removed and `target` is untouched.
+ */
+export async function replaceFile(target: string, mode: number, fill: (handle: FileHandle) => Promise<void>, opts: { durable: boolean }): Promise<void> {
+  const temp = tempName(target);
+  const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode & 0o7777);
+  try {
+    await handle.chmod(mode & 0o7777); // open()'s mode is masked by the umask
+    await fill(handle);
+    if (opts.durable) await handle.sync();
+    await handle.close();
+    await rename(temp, target);
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw err;
+  }
+  if (opts.durable) await syncDir(dirname(target));
 }
 
 function tempName(target: string): string {

@@ -1,12 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { dirname } from 'node:path';
+import { lstat, mkdir, open, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { posixCksum } from '../model/cksum.js';
-import { readLiveLink } from './system-fs.js';
-
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+import { readLiveLink, replaceFile } from './system-fs.js';
 
 /** What a path of the running system is now, as a cache must remember it. */
 export interface PathFacts {
@@ -72,19 +67,16 @@ async function ownedByMe(path: string): Promise<boolean> {
 export async function writeUserCache(path: string, text: string, mtimeMs: number): Promise<boolean> {
   if (process.geteuid?.() === 0 || !(await ownedByMe(path))) return false;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  try {
-    await handle.writeFile(text);
-    const at = new Date(mtimeMs);
-    await handle.utimes(at, at);
-    await handle.close();
-    await rename(temp, path);
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
+  const at = new Date(mtimeMs);
+  await replaceFile(
+    path,
+    0o600,
+    async (handle) => {
+      await handle.writeFile(text);
+      await handle.utimes(at, at);
+    },
+    { durable: false },
+  );
   return true;
 }
 
