@@ -40,6 +40,23 @@ export interface DaemonWant {
 }
 
 /** Which daemon.json this is: the system's (default), or a rootless engine's, written as its user. */
+/**
+ * The step that keeps what `path` was before hostalias first edits it, for `down` to put back: a
+ * marker saying it did not exist, else a copy of it. Pure.
+ */
+export function keepOriginalStep(path: string, current: string | null, file: { backup: string; marker: string }): Step {
+  return current === null
+    ? {
+        kind: 'write',
+        path: file.marker,
+        content: `${path} did not exist before hostalias changed it; hostalias down removes it\n`,
+        mode: 0o600,
+        before: null,
+        why: `remember that ${path} did not exist`,
+      }
+    : { kind: 'write', path: file.backup, content: current, mode: 0o600, before: null, why: `back up ${path} before editing it` };
+}
+
 export interface DaemonFile {
   path: string;
   backup: string;
@@ -164,18 +181,7 @@ export function planDaemonJson(
         })();
     if (next === current || next === null) return plan;
     if (!saved) {
-      plan.steps.push(
-        current === null
-          ? {
-              kind: 'write',
-              path: file.marker,
-              content: `${path} did not exist before hostalias changed it; hostalias down removes it\n`,
-              mode: 0o600,
-              before: null,
-              why: `remember that ${path} did not exist`,
-            }
-          : { kind: 'write', path: file.backup, content: current, mode: 0o600, before: null, why: `back up ${path} before editing it` },
-      );
+      plan.steps.push(keepOriginalStep(path, current, file));
     }
     const why = [
       wanted.gateway ? `point Docker's host-gateway at ${wanted.gateway.ip} ("${wanted.gateway.key}")` : null,

@@ -1,5 +1,5 @@
 import { emptyPlan, type FileOwner, type Plan, planNote } from '../model/steps.js';
-import type { DaemonObserved } from './daemon-plan.js';
+import { type DaemonObserved, keepOriginalStep } from './daemon-plan.js';
 
 /** A configuration file whose DNS servers `up --dns` sets, and where its original is kept. */
 export interface DnsConfigFile {
@@ -45,18 +45,7 @@ export function planDnsConfig(file: DnsConfigFile, codec: DnsCodec, want: string
     const next = untouched ? codec.apply(original, want) : codec.apply(current, want);
     if (next === current) return plan;
     if (!saved) {
-      plan.steps.push(
-        current === null
-          ? {
-              kind: 'write',
-              path: file.marker,
-              content: `${file.path} did not exist before hostalias up --dns; hostalias down removes it\n`,
-              mode: 0o600,
-              before: null,
-              why: `remember that ${file.path} did not exist`,
-            }
-          : { kind: 'write', path: file.backup, content: current, mode: 0o600, before: null, why: `back up ${file.path} before editing it` },
-      );
+      plan.steps.push(keepOriginalStep(file.path, current, file));
     }
     plan.steps.push({
       kind: 'write',
