@@ -24,16 +24,21 @@ export async function buildGetentImage(d: Dockerd, tag = 'hostalias-getent:test'
   if (have.code === 0) return tag;
   const work = await mkdtemp(`${LAB_TMP_PREFIX}getent-`);
   try {
-    const root = await writeBusyboxRootfs(work);
-    for (const f of await withLibraries(GETENT)) {
-      await mkdir(join(root, dirname(f)), { recursive: true });
-      await copyFile(f, join(root, f));
-    }
-    await writeFile(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
-    await writeFile(join(root, 'etc', 'host.conf'), 'multi on\n');
-    await d.docker(['import', '--change', 'CMD ["/bin/sh"]', await tarRootfs(root, join(work, 'rootfs.tar')), tag], { timeoutMs: 120_000 });
+    await d.docker(['import', '--change', 'CMD ["/bin/sh"]', await writeGetentRootfsTar(work), tag], { timeoutMs: 120_000 });
     return tag;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The getent image's root filesystem as a tar in `work` (for `podman import` too); returns its path. */
+export async function writeGetentRootfsTar(work: string): Promise<string> {
+  const root = await writeBusyboxRootfs(work);
+  for (const f of await withLibraries(GETENT)) {
+    await mkdir(join(root, dirname(f)), { recursive: true });
+    await copyFile(f, join(root, f));
+  }
+  await writeFile(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
+  await writeFile(join(root, 'etc', 'host.conf'), 'multi on\n');
+  return tarRootfs(root, join(work, 'rootfs.tar'));
 }

@@ -10,8 +10,8 @@
  * CONTAINERS_CONF of our own. stop() kills the engine's processes by PID (the rootless pause
  * process ignores SIGTERM), unmounts, deletes the user and the folder.
  */
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { shellQuote } from '../../src/model/shell.js';
 import { LAB_TMP_PREFIX, registerExitCleanup, unmountUnderSync } from './cleanup.js';
 import { createLabUser, type LabUser } from './lab-user.js';
@@ -47,7 +47,18 @@ async function hardNofile(): Promise<string> {
 }
 
 /** Starts nothing (Podman is daemonless): prepares config, storage, the user, and imports busybox. */
-export async function startPodman(ns: Netns, opts: { rootless: boolean }): Promise<Podman> {
+export interface StartPodmanOptions {
+  rootless: boolean;
+  /**
+   * Where the lab's containers.conf is written and CONTAINERS_CONF points (default: the lab
+   * folder's): e.g. a --files-root copy of /etc/containers/containers.conf, or the rootless user's
+   * ~/.config/containers/containers.conf (given its home; made the user's), so Podman reads the
+   * very file hostalias edits. Podman reads only the CONTAINERS_CONF file when it is set.
+   */
+  containersConf?: (home: string) => string;
+}
+
+export async function startPodman(ns: Netns, opts: StartPodmanOptions): Promise<Podman> {
   const dir = await mkdtemp(`${LAB_TMP_PREFIX}pm-`);
   await chmod(dir, 0o755);
   await writeFile(join(dir, 'owner.pid'), `${process.pid}\n`);
@@ -79,13 +90,20 @@ export async function startPodman(ns: Netns, opts: { rootless: boolean }): Promi
     unmountUnderSync(dir);
     await rm(dir, { recursive: true, force: true });
   };
-  const vars: Record<string, string> = { CONTAINERS_CONF: join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') };
+  const confPath = opts.containersConf?.(home) ?? join(dir, 'containers.conf');
+  const vars: Record<string, string> = { CONTAINERS_CONF: confPath, CONTAINERS_STORAGE_CONF: join(dir, 'storage.conf') };
   try {
-    await writeFile(join(dir, 'containers.conf'), conf, { mode: 0o644 });
     await writeFile(join(dir, 'storage.conf'), storage, { mode: 0o644 });
     if (opts.rootless) {
       labUser = await createLabUser('halpm', home);
       vars['XDG_RUNTIME_DIR'] = labUser.runtimeDir;
+    }
+    await mkdir(dirname(confPath), { recursive: true });
+    await writeFile(confPath, conf, { mode: 0o644 });
+    if (labUser && confPath.startsWith(`${home}/`)) {
+      // The user's own file, as podman and `up --dns-user` expect it (every folder from the home down).
+      const { uid } = labUser;
+      for (let p = confPath; p !== home; p = dirname(p)) await chown(p, uid, uid);
     }
     const user = labUser?.name ?? null;
     const exec = (argv: readonly string[], o: ExecOptions = {}) => {
