@@ -238,11 +238,14 @@ test('persistence moved by an up SIGKILLed after each step: the next up (same ki
   for (let k = 1; k < steps; k++) {
     // The same kind again: what the interrupted change started is finished, the old kind removed.
     const same = await prepare(`kind-same-${k}`);
-    const at = await upKilledAfter(ns, same, k, MOVE);
+    // Killed as it starts journal line k + 1 (line 1 is the change's begin), the line of step k: k steps done, k - 1 journaled.
+    const killed = await killedAtJournalLine(ns, same, k + 1, MOVE);
+    assert.notEqual(killed.code, 0, `the run was killed at journal line ${k + 1}`);
+    const at = k;
     interrupted.add(at);
     const again = await runCli(ns, [...MOVE, '--files-root', same]);
     assert.equal(again.code, 0, again.stderr);
-    if (at < steps) assert.match(again.stdout, /was interrupted: this run finishes or undoes it/);
+    assert.match(again.stdout, /was interrupted: this run finishes or undoes it/, `killed after step ${at} of ${steps}`);
     assert.deepEqual(await persistedKinds(same), ['ifupdown'], `killed after step ${at}, up --persist ifupdown again`);
 
     // A third kind, and that up killed after its first step too: the one after it leaves only networkd.
