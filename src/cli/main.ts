@@ -29,6 +29,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   expose: async () => (await import('./commands/expose.js')).registerExposeCommands,
   doctor: async () => (await import('./commands/doctor.js')).registerDoctorCommand,
   resolver: async () => (await import('./commands/resolver.js')).registerResolverCommand,
+  serve: async () => (await import('./commands/serve.js')).registerServeCommand,
   completion: async () => (await import('./commands/completion.js')).registerCompletionCommand,
 };
 
@@ -46,6 +47,7 @@ const GROUP_OF: Record<string, keyof typeof GROUPS> = {
   refresh: 'expose',
   doctor: 'doctor',
   resolver: 'resolver',
+  serve: 'serve',
   completion: 'completion',
 };
 

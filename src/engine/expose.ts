@@ -128,13 +128,16 @@ export async function expose(
 export interface ExposeAllResult extends ChangeResult {
   /** What listens now, sorted into what containers reach and how, and what is kept out (null: not read, e.g. --root). */
   report: ExposeAllReport | null;
+  /** Whether the loopback relay (hostalias serve) runs here for TCP services on ::1 only: a service manager starts it. */
+  loopbackRelay: boolean;
 }
 
 /**
  * `expose --all`: every TCP and UDP port of the loopback at ALIAS:PORT for containers and the host,
  * but the ports kept out (EXPOSE_ALL_KEPT_OUT and `except`, which replaces an earlier list).
- * Services on 127.0.0.1 or a wildcard go through one kernel rule; a service on ::1 only is not
- * reached that way (`expose PORT` relays it, and its relay's port is then kept out of the rule).
+ * Services on 127.0.0.1 or a wildcard go through one kernel rule; TCP services on ::1 only through
+ * the loopback relay of hostalias-serve.service (one process for every such port, which keeps the
+ * firewall's set of them current); UDP on ::1 only is not reached (`expose PORT/udp` relays it).
  * Exposes made one by one keep their rules. Needs root unless dry-run; idempotent.
  */
 export async function exposeAll(ctx: Context, except: readonly number[], opts: ChangeOptions & { firewall?: FirewallChoice } = {}): Promise<ExposeAllResult> {
@@ -150,7 +153,9 @@ export async function exposeAll(ctx: Context, except: readonly number[], opts: C
     ...opts,
   });
   const desired = res.state?.desired;
-  return { ...res, report: listeners && desired ? reportExposeAll(desired, listeners) : null };
+  // The loopback relay (hostalias-serve.service) carries TCP services on ::1 only where a service manager starts it.
+  const relay = listeners && desired && ctx.backend.applyLoopbackSets ? (await ctx.backend.serviceManager(ctx)).runs : false;
+  return { ...res, report: listeners && desired ? reportExposeAll(desired, listeners, relay) : null, loopbackRelay: relay };
 }
 
 /** `unexpose --all`: back to the ports exposed one by one; off already is success. */

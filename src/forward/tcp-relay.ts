@@ -46,6 +46,12 @@ export interface TcpRelayOptions {
   maxConnections?: number;
   /** 'js' keeps the bytes in JavaScript even where the native data path loads (tests, the bench). */
   dataPath?: 'native' | 'js';
+  /**
+   * Where each connection goes, decided when it arrives (the loopback relay asks the kernel which
+   * port it was for): the targets in the order to try them, or null to reset the client at once
+   * (counted in `connectFailures`). Replaces `targets` and `order` when given.
+   */
+  route?: (client: net.Socket) => readonly Endpoint[] | null;
 }
 
 export interface RelayStats {
@@ -135,7 +141,7 @@ function checkQuiet(quiet: ReadonlySet<net.Socket>): void {
 
 /** Starts listening; resolves once bound. Rejects with the listen error (EADDRNOTAVAIL, EADDRINUSE, EACCES). */
 export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
-  if (opts.targets.length === 0) throw new Error('startTcpRelay: no targets');
+  if (opts.targets.length === 0 && !opts.route) throw new Error('startTcpRelay: no targets');
   const maxConnections = opts.maxConnections ?? (await defaultMaxConnections());
   const connectTimeoutMs = opts.connectTimeoutMs ?? RELAY_DEFAULTS.connectTimeoutMs;
   const highWaterMark = opts.highWaterMark ?? 256 * 1024;
@@ -185,11 +191,18 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       if (!connected) upstream?.destroy();
     });
 
-    const start = picker.first();
+    const routed = opts.route ? opts.route(client) : null;
+    if (opts.route && (routed === null || routed.length === 0)) {
+      stats.connectFailures++;
+      resetSocket(client);
+      return;
+    }
+    const list = routed ?? targets;
+    const start = routed ? 0 : picker.first();
     const attempt = (i: number): void => {
       if (client.destroyed) return;
-      const index = (start + i) % targets.length;
-      const target = targets[index] as Endpoint;
+      const index = (start + i) % list.length;
+      const target = list[index] as Endpoint;
       // highWaterMark is honoured by net.Socket (Duplex options) though @types/node omits it here.
       const connectOpts: net.NetConnectOpts & { highWaterMark: number } = {
         host: target.host,
@@ -207,7 +220,7 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
       up.once('connect', () => {
         clearTimeout(timer);
         connected = true;
-        picker.answered(index);
+        if (!routed) picker.answered(index);
         if (client.destroyed) return void up.destroy();
         up.setKeepAlive(true, 60_000);
         // Synchronously in 'connect', before Node's first read of the target: nothing is buffered here.
@@ -225,7 +238,7 @@ export async function startTcpRelay(opts: TcpRelayOptions): Promise<TcpRelay> {
           if (!errored) stats.resets++;
           errored = true;
           resetSocket(client);
-        } else if (i + 1 < targets.length) {
+        } else if (i + 1 < list.length) {
           attempt(i + 1);
         } else {
           stats.connectFailures++;

@@ -39,6 +39,14 @@ export const EXPOSE_ALL_KEPT_OUT: ReadonlyArray<{ port: number; why: string }> =
   { port: 2376, why: 'the Docker/Podman API with TLS: root on this host' },
 ];
 
+/**
+ * Where the loopback relay of `expose --all` listens: connections for ports whose service listens
+ * on ::1 only are redirected here by the firewall, and the relay asks the kernel which port they
+ * were for (SO_ORIGINAL_DST). A privileged port (only root binds it, so a dev server never takes it
+ * first) that IANA keeps for experiments.
+ */
+export const LOOPBACK_RELAY = { host: '127.0.0.1', port: 1022 } as const;
+
 /** More relay processes than this only adds memory and contention (an unbounded --workers once forked without limit). */
 export const MAX_WORKERS = 64;
 

@@ -7,7 +7,7 @@ import type { Runner } from './runner.js';
 import type { Files } from './files.js';
 import type { Desired, ExposeSpec, ExposeVia, PersistChoice, PersistKind } from './config.js';
 import type { EngineProbe } from './engine.js';
-import type { PortListener, ServiceManager } from './expose.js';
+import type { LoopbackSets, PortListener, ServiceManager } from './expose.js';
 import type { Plan } from './steps.js';
 import type { InstalledPersistence, State } from './state.js';
 import { usageError } from './errors.js';
@@ -193,6 +193,13 @@ export interface Backend {
   unknownListenersVia?: { via: ExposeVia; reason: string };
   /** The service `up --dns`'s resolver runs as, and the command that shows its logs. */
   dnsService: { name: string; logs: string };
+  /**
+   * Makes the firewall's run-time sets of `expose --all` hold `sets` (the loopback relay's watcher
+   * calls it whenever what listens changes). Needs root. Absent where `expose --all` has no loopback relay.
+   */
+  applyLoopbackSets?(ctx: Context, ip: string, sets: LoopbackSets): Promise<void>;
+  /** The one service process that runs `expose --all`'s loopback relay (`hostalias serve`), and the command that shows its logs. */
+  serveService?: { name: string; logs: string };
   /** The service a `forward --install` (or an expose's relay) becomes, and the command that shows its logs. */
   forwardService(spec: { port: number; proto: 'tcp' | 'udp' }): { name: string; logs: string };
   /**

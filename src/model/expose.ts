@@ -1,4 +1,13 @@
-import { EXPOSE_ALL_KEPT_OUT, type Desired, type ExposeAllSpec, type ExposeSpec, type ExposeVia, type FirewallChoice, type ForwardSpec } from './config.js';
+import {
+  EXPOSE_ALL_KEPT_OUT,
+  LOOPBACK_RELAY,
+  type Desired,
+  type ExposeAllSpec,
+  type ExposeSpec,
+  type ExposeVia,
+  type FirewallChoice,
+  type ForwardSpec,
+} from './config.js';
 import { HostaliasError, usageError } from './errors.js';
 import { defaultFix, type FixCommand } from './invocation.js';
 import { parsePort, parsePortProto } from './ports.js';
@@ -304,9 +313,11 @@ export function withExposeAll(desired: Desired, all: ExposeAllSpec | null): Desi
 export interface ExposeAllReport {
   /** Reached through kernel rules: something listens on 127.0.0.1 or a wildcard. */
   kernel: Array<{ proto: 'tcp' | 'udp'; port: number; on: string }>;
+  /** TCP on ::1 only: through the loopback relay (hostalias serve), which the firewall sends them to. */
+  relayed: number[];
   /**
-   * On ::1 only: the kernel rules rewrite to 127.0.0.1, which these services don't listen on;
-   * `expose PORT` one by one relays them.
+   * On ::1 only and not relayed (UDP; TCP where the loopback relay can't run): the kernel rules
+   * rewrite to 127.0.0.1, which these services don't listen on; `expose PORT` one by one relays them.
    */
   unreached: Array<{ proto: 'tcp' | 'udp'; port: number }>;
   /** Listening, but kept out (port, why). */
@@ -321,16 +332,18 @@ export function loopbackV6Only(listeners: readonly PortListener[], proto: 'tcp' 
 
 /**
  * Sorts what listens now (`listeners`) into what `expose --all` reaches and how, and what it keeps
- * out, skipping sockets on the alias itself. Pure.
+ * out, skipping sockets on the alias itself and the loopback relay's own. `loopbackRelay`: whether
+ * the loopback relay runs here (a service manager starts it), which carries TCP services on ::1
+ * only. Pure.
  */
-export function reportExposeAll(desired: ExposeAllSetup, listeners: readonly PortListener[]): ExposeAllReport {
-  const out: ExposeAllReport = { kernel: [], unreached: [], keptOut: [] };
+export function reportExposeAll(desired: ExposeAllSetup, listeners: readonly PortListener[], loopbackRelay = false): ExposeAllReport {
+  const out: ExposeAllReport = { kernel: [], relayed: [], unreached: [], keptOut: [] };
   const kept = keptOut(desired);
   const why = (port: number) => keptOutWhy(desired, port);
   const seen = new Set<string>();
   for (const l of [...listeners].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port)) {
     const key = `${l.proto}/${l.port}`;
-    if (seen.has(key)) continue;
+    if (seen.has(key) || (l.proto === 'tcp' && l.port === LOOPBACK_RELAY.port && l.address === LOOPBACK_RELAY.host)) continue;
     const onPort = listeners.filter((x) => x.proto === l.proto && x.port === l.port);
     const loopback = onPort.filter((x) => reachedByKernel(x.address) || x.address === '::1');
     if (loopback.length === 0) continue; // on the alias or another address only: not the loopback's
@@ -339,7 +352,34 @@ export function reportExposeAll(desired: ExposeAllSetup, listeners: readonly Por
     else if (!loopbackV6Only(listeners, l.proto, l.port)) {
       const on = onPort.find((x) => reachedByKernel(x.address))?.address ?? '127.0.0.1';
       out.kernel.push({ proto: l.proto, port: l.port, on });
-    } else out.unreached.push({ proto: l.proto, port: l.port });
+    } else if (l.proto === 'tcp' && loopbackRelay) out.relayed.push(l.port);
+    else out.unreached.push({ proto: l.proto, port: l.port });
   }
   return out;
+}
+
+/** What the firewall's run-time sets of `expose --all` should hold (nft-ruleset.ts RELAY_SET, DIRECT_SET). */
+export interface LoopbackSets {
+  /** TCP ports whose service listens on ::1 only: redirected to the loopback relay. */
+  relayed: number[];
+  /** Sockets bound to the alias itself: left alone by the rule that sends every port to 127.0.0.1. */
+  direct: Array<{ proto: 'tcp' | 'udp'; port: number }>;
+}
+
+/**
+ * The sets for what listens now: ::1-only TCP ports not kept out (nor the relay's own port), and
+ * the (protocol, port) of every socket on `ip`. Sorted, no repeats. Pure.
+ */
+export function loopbackSets(listeners: readonly PortListener[], ip: string, keptOutPorts: readonly number[], relayPort: number): LoopbackSets {
+  const relayed = new Set<number>();
+  const direct = new Map<string, { proto: 'tcp' | 'udp'; port: number }>();
+  for (const l of listeners) {
+    if (l.address === ip || l.address === `::ffff:${ip}`) direct.set(`${l.proto}/${l.port}`, { proto: l.proto, port: l.port });
+    else if (l.proto === 'tcp' && l.address === '::1' && l.port !== relayPort && !keptOutPorts.includes(l.port) && loopbackV6Only(listeners, 'tcp', l.port))
+      relayed.add(l.port);
+  }
+  return {
+    relayed: [...relayed].sort((a, b) => a - b),
+    direct: [...direct.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port),
+  };
 }

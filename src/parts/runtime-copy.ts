@@ -140,14 +140,14 @@ function verifyNodeStep(source: RuntimeSource, dir: string): Step {
 
 /**
  * The installed copy of node + hostalias that units start. Only relays and the resolver run node
- * at boot (`forward --install`, `expose` via relay and `up --dns`: systemd units on Linux,
+ * at boot (`forward --install`, `expose` via relay, `expose --all`'s loopback relay and `up --dns`: systemd units on Linux,
  * LaunchDaemons on macOS; the alias and firewall units run ip, nft, ifconfig, pfctl), so the copy
  * exists while one of them is installed; without one an old copy is removed.
  */
 export const runtimeCopyPart: Part = {
   id: 'runtime',
   async plan(ctx, { desired }) {
-    const source = desired && (managedForwards(desired).length > 0 || desired.dns) ? await locateRuntimeSource() : null;
+    const source = desired && (managedForwards(desired).length > 0 || desired.dns || desired.exposeAll) ? await locateRuntimeSource() : null;
     const obs = await observeRuntimeCopy(ctx, source?.id ?? null);
     const libs = source && obs.manifest !== source.manifest && ctx.backend.runtimeLibraries ? await ctx.backend.runtimeLibraries(ctx, source.node) : null;
     return planRuntimeCopy(source, obs, libs);

@@ -4,19 +4,21 @@
  * command answer plain containers over TCP and UDP with no per-port step; the Docker API ports and
  * --except are refused; the LAN neighbour reaches none of them; the host reaches ALIAS:PORT too;
  * one-by-one exposes keep working, `expose PORT` under --all changes nothing, `forward PORT` is
- * refused; a service on ::1 only is not reached by the rule (doctor says so and names `expose
- * PORT`), and `expose PORT` gives it a relay whose port the rule then leaves alone; `unexpose
- * --all` takes back every rule.
+ * refused; a TCP service on ::1 only, started after the command, is reached through the loopback
+ * relay that hostalias-serve.service runs (one process; without a service manager doctor names
+ * the foreground way), also after the service is killed and run again; `unexpose --all` takes
+ * back every rule.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stopChild, waitOutput } from '../lab/exec.js';
 import { startReplyServer, tcpRequest } from '../lab/netns.js';
 import { cliFix, execStart, rooted } from '../support/e2e.js';
-import { ALIAS, ok, startExposeLab, startUdpServer } from './expose-lab.js';
+import { rssKb } from '../support/forward-lab.js';
+import { ALIAS, eventually, ok, startExposeLab, startUdpServer } from './expose-lab.js';
 
 test('expose --all (nftables): every 127.0.0.1 port, TCP and UDP, also of services started later; kept-out ports, the LAN and unexpose --all', {
   timeout: 600_000,
@@ -97,49 +99,83 @@ test('expose --all (nftables): every 127.0.0.1 port, TCP and UDP, also of servic
     await rm(join(lab.root, 'run/systemd'), { recursive: true, force: true });
   });
 
-  await t.test('a TCP service on ::1 only: not reached by the rule, doctor names `expose PORT`, which relays it', async () => {
-    const v6 = await startReplyServer(lab.host, { host: '::1', reply: 'v6-ok\n' });
-    t.after(() => v6.stop());
-    assert.equal(await lab.containerTcp(v6.port), '', 'the rule rewrites to 127.0.0.1, where nothing listens');
-    const finding = async () => {
-      const doctor = JSON.parse((await lab.cli(['doctor', '--json'])).stdout) as {
-        findings: Array<{ id: string; status: string; message: string; fix: string | null }>;
+  await t.test(
+    'a TCP service on ::1 only, started after the command: the loopback relay of hostalias-serve.service carries it; killed and run again, the next connection works',
+    async () => {
+      const finding = async (port: number) => {
+        const doctor = JSON.parse((await lab.cli(['doctor', '--json'])).stdout) as {
+          findings: Array<{ id: string; status: string; message: string; fix: string | null }>;
+        };
+        return doctor.findings.find((x) => x.id === 'listeners' && x.message.includes(`[::1]:${port}`));
       };
-      return doctor.findings.find((x) => x.id === 'listeners' && x.message.includes(`[::1]:${v6.port}`));
-    };
-    // No service manager runs under this root yet: the way that works is the port kept out and a foreground relay.
-    const without = await finding();
-    assert.equal(without?.status, 'warn', JSON.stringify(without));
-    assert.match(without?.message ?? '', /expose --all rewrites .* to 127\.0\.0\.1/);
-    const except = [2380, 2381, v6.port].sort((a, b) => a - b).join(',');
-    assert.equal(
-      without?.fix,
-      `${cliFix(`expose --all --except ${except} --files-root ${lab.root}`)}  # then run the relay in the foreground: ${cliFix(`forward ${v6.port} --files-root ${lab.root}`)}`,
-    );
-    // As on a system where systemd runs (units are installed, and this test starts what a unit would).
-    await mkdir(join(lab.root, 'run/systemd/system'), { recursive: true });
-    t.after(() => rm(join(lab.root, 'run/systemd'), { recursive: true, force: true }));
-    const f = await finding();
-    assert.equal(f?.status, 'warn', JSON.stringify(f));
-    assert.equal(f?.fix, cliFix(`expose ${v6.port} --files-root ${lab.root}`));
-    const exposed = await lab.cli(['expose', String(v6.port), '--json']);
-    ok(exposed, 'expose PORT on a ::1-only service under --all');
-    const out = JSON.parse(exposed.stdout) as { changed: boolean; decisions: Array<{ via?: string; coveredByAll?: boolean }> };
-    assert.equal(out.changed, true);
-    assert.equal(out.decisions[0]?.via, 'relay');
-    assert.equal(out.decisions[0]?.coveredByAll, undefined);
-    const table = (await lab.host.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout;
-    assert.match(table, new RegExp(`th dport != \\{[^}]*\\b${v6.port}\\b[^}]*\\} dnat`), "the relay's port is kept out of the rule");
-    // systemd does not run in the lab: start what the unit would.
-    const unit = readFileSync(join(lab.root, `etc/systemd/system/hostalias-forward-${v6.port}-tcp.service`), 'utf8');
-    const relay = lab.host.spawn([...rooted(execStart(unit), lab.root), '--files-root', lab.root]);
-    t.after(async () => void (await stopChild(relay)));
-    await waitOutput(relay, 'forwarding', 20_000);
-    assert.equal(await lab.containerTcp(v6.port), 'v6-ok', 'a container reaches the ::1 service through its relay');
-    await stopChild(relay);
-    ok(await lab.cli(['unexpose', String(v6.port)]), 'unexpose PORT');
-    await rm(join(lab.root, 'run/systemd'), { recursive: true, force: true });
-  });
+      const early = await startReplyServer(lab.host, { host: '::1', reply: 'early-ok\n' });
+      t.after(() => early.stop());
+      // No service manager runs under this root: the loopback relay can't run as a unit, so the way that works is the port kept out and a foreground relay.
+      const without = await finding(early.port);
+      assert.equal(without?.status, 'warn', JSON.stringify(without));
+      assert.match(without?.message ?? '', /expose --all rewrites .* to 127\.0\.0\.1/);
+      const except = [2380, 2381, early.port].sort((a, b) => a - b).join(',');
+      assert.equal(
+        without?.fix,
+        `${cliFix(`expose --all --except ${except} --files-root ${lab.root}`)}  # then run the relay in the foreground: ${cliFix(`forward ${early.port} --files-root ${lab.root}`)}`,
+      );
+      // As on a system where systemd runs: expose --all installed the unit, and this test starts what the unit would.
+      await mkdir(join(lab.root, 'run/systemd/system'), { recursive: true });
+      t.after(() => rm(join(lab.root, 'run/systemd'), { recursive: true, force: true }));
+      const unit = readFileSync(join(lab.root, 'etc/systemd/system/hostalias-serve.service'), 'utf8');
+      assert.match(unit, /^Restart=always$/m, 'systemd runs it again whatever ends it');
+      assert.equal(
+        readlinkSync(join(lab.root, 'etc/systemd/system/multi-user.target.wants/hostalias-serve.service')),
+        '/etc/systemd/system/hostalias-serve.service',
+      );
+      const down = await finding(early.port);
+      assert.equal(down?.status, 'warn', JSON.stringify(down));
+      assert.match(down?.message ?? '', /loopback relay \(hostalias-serve\.service\) .* is not running/);
+      assert.match(down?.fix ?? '', /systemctl restart hostalias-serve\.service/);
+      const argv = [...rooted(execStart(unit), lab.root), '--files-root', lab.root];
+      assert.deepEqual(argv.slice(2, 4), ['serve', '--ip']);
+      let service = lab.host.spawn(argv);
+      t.after(async () => void (await stopChild(service)));
+      await waitOutput(service, 'serving (pid', 20_000);
+      assert.ok(
+        await eventually(async () => (await lab.containerTcp(early.port)) === 'early-ok', 10_000),
+        'a ::1 service that listened before the relay started',
+      );
+
+      const v6 = await startReplyServer(lab.host, { host: '::1', reply: 'v6-ok\n' });
+      const listened = Date.now();
+      t.after(() => v6.stop());
+      const host = async (port: number, reply: string) => {
+        const r = await tcpRequest(lab.host, ALIAS, port, { timeoutMs: 2000 });
+        return r.code === 0 && r.stdout.includes(reply);
+      };
+      assert.ok(await eventually(() => host(v6.port, 'v6-ok'), 10_000), 'the host reaches the new ::1 service at ALIAS:PORT');
+      t.diagnostic(
+        `a ::1 server reachable from the host ${Date.now() - listened} ms after its listen() (the watcher polls every 250 ms); RSS of the service process: ${(rssKb(service.pid as number) / 1024).toFixed(1)} MB`,
+      );
+      assert.equal(await lab.containerTcp(v6.port), 'v6-ok', 'a plain container reaches it');
+      assert.equal(v6.connections.at(-1)?.remoteAddress, '::1', 'the service sees a local client');
+      assert.equal(await lab.lanReaches(v6.port), false, 'the LAN neighbour does not');
+      const table = (await lab.host.exec(['nft', 'list', 'set', 'inet', 'hostalias', 'relay_tcp'])).stdout;
+      assert.match(table, new RegExp(`\\b${v6.port}\\b`), 'the watcher put the port in the relay set');
+      const carried = await finding(v6.port);
+      assert.equal(carried?.status, 'ok', JSON.stringify(carried));
+      assert.match(carried?.message ?? '', /carried by expose --all's loopback relay/);
+      const listed = (await lab.cli(['expose', '--all', '--except', '2380,2381'])).stdout;
+      assert.match(listed, new RegExp(`tcp ${v6.port} on \\[::1\\] only: the loopback relay`), 'expose --all lists it as relayed');
+
+      // SIGKILL, as a crash: nothing relays until it runs again (Restart=always); then the next connection works.
+      service.kill('SIGKILL');
+      await new Promise((r) => service.once('exit', r));
+      assert.equal(await host(v6.port, 'v6-ok'), false, 'refused while the service is down');
+      service = lab.host.spawn(argv);
+      await waitOutput(service, 'serving (pid', 20_000);
+      assert.ok(await eventually(() => host(v6.port, 'v6-ok'), 10_000), 'the service run again relays');
+      assert.equal(await lab.containerTcp(v6.port), 'v6-ok');
+      await stopChild(service);
+      await rm(join(lab.root, 'run/systemd'), { recursive: true, force: true });
+    },
+  );
 
   await t.test('status shows it; planning again changes nothing', async () => {
     const status = await lab.cli(['status']);
@@ -155,6 +191,7 @@ test('expose --all (nftables): every 127.0.0.1 port, TCP and UDP, also of servic
     const srv = await startReplyServer(lab.host, { host: '127.0.0.1', reply: 'gone\n' });
     assert.equal(await lab.containerTcp(srv.port), 'gone');
     ok(await lab.cli(['unexpose', '--all']), 'unexpose --all');
+    assert.equal(existsSync(join(lab.root, 'etc/systemd/system/hostalias-serve.service')), false, 'the loopback relay unit is removed');
     assert.equal(await lab.containerTcp(srv.port), '');
     assert.equal(await lab.containerTcp(movedPort), 'moved-ok');
     const table = (await lab.host.exec(['nft', 'list', 'table', 'inet', 'hostalias'])).stdout;

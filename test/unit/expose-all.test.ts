@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultDesired, type Desired } from '../../src/model/config.js';
-import { keptOut, keptOutWhy, parseExceptPorts, refuseForwardConflicts, reportExposeAll, withExposeAll } from '../../src/model/expose.js';
+import { keptOut, keptOutWhy, loopbackSets, parseExceptPorts, refuseForwardConflicts, reportExposeAll, withExposeAll } from '../../src/model/expose.js';
 import type { HostaliasError } from '../../src/model/errors.js';
 import { StateSchema } from '../../src/model/state-schema.js';
-import { liveTableCurrent, renderNftRuleset } from '../../src/platform/linux/firewall/nft-ruleset.js';
+import { liveTableCurrent, relaySetUpdate, renderNftRuleset } from '../../src/platform/linux/firewall/nft-ruleset.js';
+import { planForwardServices, SERVE_UNIT, serveUnit } from '../../src/platform/linux/forward-units.js';
 import { planFirewall, type FirewallObserved } from '../../src/platform/linux/firewall/plan.js';
 import { firewallSpec } from '../../src/platform/linux/firewall/spec.js';
 import * as v from 'valibot';
@@ -72,6 +73,8 @@ test('nftables: one rule carries every port, after the ports exposed one by one;
     [
       `ip daddr ${IP} tcp dport 5432 dnat ip to 127.0.0.1:5433`,
       `ip daddr ${IP} tcp dport 6000 dnat ip to 127.0.0.1:6000`,
+      `ip daddr ${IP} meta l4proto . th dport @direct return`,
+      `ip daddr ${IP} tcp dport @relay_tcp dnat ip to 127.0.0.1:1022`,
       `ip daddr ${IP} meta l4proto { tcp, udp } th dport != { 2375, 2376, 8080 } dnat ip to 127.0.0.1`,
     ],
   );
@@ -125,6 +128,7 @@ test('what listens, as expose --all reports it: kernel rules, ::1-only services 
       { proto: 'tcp', port: 8000, on: '::' },
       { proto: 'udp', port: 5354, on: '127.0.0.1' },
     ],
+    relayed: [],
     unreached: [
       { proto: 'tcp', port: 5173 },
       { proto: 'udp', port: 5353 },
@@ -154,4 +158,80 @@ test('state.json keeps --all and its --except list; a bad port in it is refused'
   assert.deepEqual(ok.output.desired.exposeAll, { except: [8080] });
   const bad = v.safeParse(StateSchema, { ...state, desired: { ...state.desired, exposeAll: { except: [0] } } });
   assert.equal(bad.success, false);
+});
+
+test('with the loopback relay running, ::1-only TCP services are relayed; UDP ones and the relay socket itself are not', () => {
+  const d = withExposeAll(base(), { except: [] });
+  const report = reportExposeAll(
+    d,
+    [
+      { proto: 'tcp', address: '::1', port: 5173 },
+      { proto: 'udp', address: '::1', port: 5353 },
+      { proto: 'tcp', address: '127.0.0.1', port: 1022 },
+    ],
+    true,
+  );
+  assert.deepEqual(report.relayed, [5173]);
+  assert.deepEqual(report.unreached, [{ proto: 'udp', port: 5353 }]);
+  assert.deepEqual(report.kernel, []);
+});
+
+test('loopbackSets: ::1-only TCP ports not kept out go to the relay set; sockets on the alias go to the direct set', () => {
+  const sets = loopbackSets(
+    [
+      { proto: 'tcp', address: '::1', port: 5173 },
+      { proto: 'tcp', address: '::1', port: 3000 },
+      { proto: 'tcp', address: '127.0.0.1', port: 3000 },
+      { proto: 'tcp', address: '::1', port: 2375 },
+      { proto: 'udp', address: '::1', port: 5353 },
+      { proto: 'tcp', address: '::1', port: 1022 },
+      { proto: 'udp', address: IP, port: 53 },
+      { proto: 'tcp', address: `::ffff:${IP}`, port: 7000 },
+    ],
+    IP,
+    [2375, 2376],
+    1022,
+  );
+  assert.deepEqual(sets, {
+    relayed: [5173],
+    direct: [
+      { proto: 'tcp', port: 7000 },
+      { proto: 'udp', port: 53 },
+    ],
+  });
+  assert.equal(
+    relaySetUpdate(sets.relayed, sets.direct),
+    'flush set inet hostalias relay_tcp\nflush set inet hostalias direct\nadd element inet hostalias relay_tcp { 5173 }\nadd element inet hostalias direct { tcp . 7000, udp . 53 }\n',
+  );
+  assert.equal(relaySetUpdate([], []), 'flush set inet hostalias relay_tcp\nflush set inet hostalias direct\n');
+});
+
+test('hostalias-serve.service: written, enabled and started with expose --all, restarted whatever ends it; removed without it', () => {
+  const rt = { nodePath: '/var/lib/hostalias/runtime/current/node', cliPath: '/var/lib/hostalias/runtime/current/main.js' };
+  const unit = serveUnit(IP, [2375, 2376], rt);
+  assert.match(unit, /^Restart=always$/m);
+  assert.match(unit, new RegExp(`^ExecStart=${rt.nodePath} ${rt.cliPath} serve --ip ${IP.replace(/\./g, '\\.')} --kept-out 2375,2376$`, 'm'));
+  const none = { units: {}, wants: {}, systemdRunning: true };
+  const on = planForwardServices({ ip: IP, forwards: [], loopback: { keptOut: [2375, 2376] } }, none, rt);
+  assert.deepEqual(
+    on.steps.map((st) => (st.kind === 'run' ? st.argv.join(' ') : `${st.kind} ${st.path}`)),
+    [
+      `write /etc/systemd/system/${SERVE_UNIT}`,
+      `symlink /etc/systemd/system/multi-user.target.wants/${SERVE_UNIT}`,
+      'systemctl daemon-reload',
+      `systemctl restart ${SERVE_UNIT}`,
+    ],
+  );
+  const installed = { units: { [SERVE_UNIT]: unit }, wants: { [SERVE_UNIT]: `/etc/systemd/system/${SERVE_UNIT}` }, systemdRunning: true };
+  assert.deepEqual(planForwardServices({ ip: IP, forwards: [], loopback: { keptOut: [2375, 2376] } }, installed, rt).steps, [], 'converged');
+  const off = planForwardServices({ ip: IP, forwards: [], loopback: null }, installed, rt);
+  assert.deepEqual(
+    off.steps.map((st) => (st.kind === 'run' ? st.argv.join(' ') : `${st.kind} ${st.path}`)),
+    [
+      `systemctl stop ${SERVE_UNIT}`,
+      `remove /etc/systemd/system/multi-user.target.wants/${SERVE_UNIT}`,
+      `remove /etc/systemd/system/${SERVE_UNIT}`,
+      'systemctl daemon-reload',
+    ],
+  );
 });

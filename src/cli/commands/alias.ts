@@ -112,7 +112,7 @@ export function registerAliasCommands(program: Command, io: CliIO, extensions: U
         };
         if (report.exposeAll)
           io.out(
-            `exposed      every loopback port at ${report.ip}:PORT, TCP and UDP (expose --all: kernel rules to 127.0.0.1; a service on ::1 only needs expose PORT); kept out: ${report.exposeAll.keptOut.join(', ')}`,
+            `exposed      every loopback port at ${report.ip}:PORT, TCP and UDP (expose --all: kernel rules to 127.0.0.1; TCP services on ::1 only through the loopback relay of ${ctx.backend.serveService?.name ?? 'hostalias serve'}); kept out: ${report.exposeAll.keptOut.join(', ')}`,
           );
         for (const e of report.exposes) {
           if (e.via === 'relay')

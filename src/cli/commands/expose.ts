@@ -38,16 +38,20 @@ function allLines(res: ExposeAllResult, ip: string): string[] {
   const r = res.report;
   const desired = res.state?.desired;
   const kept = desired ? keptOut(desired).map((p) => `${p} (${keptOutWhy(desired, p)})`) : EXPOSE_ALL_KEPT_OUT.map((k) => `${k.port} (${k.why})`);
+  const v6 = res.loopbackRelay
+    ? 'A TCP service on ::1 only goes through the loopback relay (hostalias-serve.service: one process for every such port, reachable within a second of its listen()); a UDP service on ::1 only is not reached: relay it with hostalias expose PORT/udp.'
+    : 'A service on ::1 only is not reached this way (no service manager runs the loopback relay here): expose its port one by one (hostalias expose PORT), which relays it.';
   const lines = [
-    `Containers and the host reach every port of the loopback at ${ip}:PORT, TCP and UDP, also for services started later, through kernel rules to 127.0.0.1 (services on 127.0.0.1 or 0.0.0.0/::). A service on ::1 only is not reached this way: expose its port one by one (hostalias expose PORT), which relays it.`,
+    `Containers and the host reach every port of the loopback at ${ip}:PORT, TCP and UDP, also for services started later, through kernel rules to 127.0.0.1 (services on 127.0.0.1 or 0.0.0.0/::). ${v6}`,
     `kept out: ${kept.join(', ')}`,
   ];
   if (!r) return [...lines, 'listening now: not read (an image build, or this platform)'];
   const listed = [
     ...r.kernel.map((k) => `  ${k.proto} ${k.port} on ${k.on.includes(':') ? `[${k.on}]` : k.on}: kernel rules`),
+    ...r.relayed.map((p) => `  tcp ${p} on [::1] only: the loopback relay`),
     ...r.unreached.map(
       (u) =>
-        `  ${u.proto} ${u.port} on [::1] only: not reached (the rules go to 127.0.0.1); relay it: hostalias expose ${u.proto === 'udp' ? `${u.port}/udp` : u.port}`,
+        `  ${u.proto} ${u.port} on [::1] only: not reached (the rules go to 127.0.0.1${u.proto === 'tcp' ? ' and no loopback relay runs here' : ''}); relay it: hostalias expose ${u.proto === 'udp' ? `${u.port}/udp` : u.port}`,
     ),
     ...r.keptOut.map((k) => `  ${k.proto} ${k.port}: kept out (${k.why})`),
   ];

@@ -1,5 +1,8 @@
 import type { Backend } from '../../model/context.js';
 import { unitName } from '../../forward/spec.js';
+import { runChecked } from '../../exec/runner.js';
+import { relaySetUpdate } from './firewall/nft-ruleset.js';
+import { SERVE_UNIT } from './forward-units.js';
 import { aliasOnLoopback } from '../../model/address.js';
 import { isAliasPresent } from './alias.js';
 import { choosePersistence, refuseMacPersistence } from './detect.js';
@@ -41,6 +44,12 @@ export const linuxBackend: Backend = {
     return [...new Set(held.map((l) => `${owners.get(l.inode) ?? 'a process hostalias may not see (run as root)'} on ${l.address}:${port}`))];
   },
   dnsService: { name: DNS_UNIT, logs: `journalctl -u ${DNS_UNIT}` },
+  async applyLoopbackSets(ctx, _ip, sets) {
+    await runChecked(ctx.runner, ['nft', '-f', '-'], "updating expose --all's sets (::1-only ports, sockets on the alias)", {
+      input: relaySetUpdate(sets.relayed, sets.direct),
+    });
+  },
+  serveService: { name: SERVE_UNIT, logs: `journalctl -u ${SERVE_UNIT}` },
   forwardService(spec) {
     const name = unitName(spec);
     return { name, logs: `journalctl -u ${name}` };

@@ -8,8 +8,10 @@ import { describeTargets, targetsOf, unitName } from '../../forward/spec.js';
 
 export const UNIT_DIR = '/etc/systemd/system';
 export const WANTS_DIR = '/etc/systemd/system/multi-user.target.wants';
+/** The one service process (`hostalias serve`): `expose --all`'s loopback relay and its watcher. */
+export const SERVE_UNIT = 'hostalias-serve.service';
 /** Files this planner owns; anything else in UNIT_DIR is never touched. */
-export const UNIT_PATTERN = /^hostalias-forward-\d+-(tcp|udp)\.service$/;
+export const UNIT_PATTERN = /^hostalias-(forward-\d+-(tcp|udp)|serve)\.service$/;
 
 export interface ForwardServicesObserved {
   /** Every hostalias-forward-*.service in UNIT_DIR, by file name → content. */
@@ -22,6 +24,35 @@ export interface ForwardServicesObserved {
 export interface ForwardServicesTarget {
   ip: string;
   forwards: ForwardSpec[];
+  /** `expose --all`'s loopback relay (hostalias serve): the ports it never relays; null: not wanted. */
+  loopback?: { keptOut: number[] } | null;
+}
+
+/** The arguments of `hostalias serve` for `expose --all` at `ip`, keeping `keptOut` out. Pure. */
+export function serveArgs(ip: string, keptOut: readonly number[]): string[] {
+  return ['serve', '--ip', ip, ...(keptOut.length > 0 ? ['--kept-out', keptOut.join(',')] : [])];
+}
+
+/**
+ * The unit of the one service process. Restart=always: whatever ends it (a crash, a SIGKILL),
+ * systemd runs it again a second later, and the new process fills the firewall's sets afresh.
+ */
+export function serveUnit(ip: string, keptOut: readonly number[], rt: ForwardRuntime): string {
+  return `${managedHeader('#', 'hostalias down', 'hostalias expose --all')}
+[Unit]
+Description=hostalias: the loopback relay of expose --all (TCP services on ::1 only at ${ip}:PORT)
+After=network.target hostalias.service
+
+[Service]
+ExecStart=${systemdExecLine([rt.nodePath, rt.cliPath, ...serveArgs(ip, keptOut)])}
+Restart=always
+RestartSec=1
+LimitNOFILE=65536
+TimeoutStopSec=20
+
+[Install]
+WantedBy=multi-user.target
+`;
 }
 
 export function forwardUnit(spec: ForwardSpec, ip: string, rt: ForwardRuntime): string {
@@ -55,6 +86,7 @@ export function planForwardServices(desired: ForwardServicesTarget | null, obs: 
   const svc = (argv: string[], why: string, undo?: string[]): Step => ({ kind: 'run', argv, service: true, why, ...(undo ? { undo } : {}) });
   const wanted = new Map<string, string>();
   for (const f of desired?.forwards ?? []) wanted.set(unitName(f), forwardUnit(f, desired?.ip ?? '', rt));
+  if (desired?.loopback) wanted.set(SERVE_UNIT, serveUnit(desired.ip, desired.loopback.keptOut, rt));
 
   const stops: Step[] = [];
   const files: Step[] = [];

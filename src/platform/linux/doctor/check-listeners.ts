@@ -1,5 +1,5 @@
 import { inSubnet } from '../../../model/address.js';
-import type { Desired, ExposeSpec, ForwardSpec } from '../../../model/config.js';
+import { LOOPBACK_RELAY, type Desired, type ExposeSpec, type ForwardSpec } from '../../../model/config.js';
 import { coveredByAll, describeExpose, kernelExposes, managedForwards } from '../../../model/expose.js';
 import { describeTargets, targetsOf, unitName } from '../../../forward/spec.js';
 import type { Listener } from './proc-net.js';
@@ -14,7 +14,8 @@ import { linuxFacts } from './facts.js';
  * - `relayed`: a hostalias relay (`expose` via relay, `forward --install`) targets it and listens;
  * - `relay-down`: such a relay targets it but nothing listens on ALIAS:PORT (its service is not running);
  * - `family-mismatch`: exposed with kernel rules, but it listens on ::1, which DNAT to 127.0.0.1 never reaches;
- * - `all-v6-only`: the same under `expose --all`: its one rule goes to 127.0.0.1, and this service is on ::1 only;
+ * - `all-v6-only`: on ::1 only under `expose --all`, whose one rule goes to 127.0.0.1: reached through
+ *   the loopback relay (hostalias-serve.service) for TCP where a service manager runs it, else refused;
  * - `loopback-only`, `other-address`: containers can't reach it.
  */
 export type Reach = 'yes' | 'exposed' | 'relayed' | 'relay-down' | 'all-v6-only' | 'family-mismatch' | 'loopback-only' | 'other-address';
@@ -119,7 +120,7 @@ export function judgeListeners(listeners: readonly Listener[], setup: Setup): Po
   };
   const byPort = new Map<string, PortReach>();
   for (const l of listeners) {
-    if (relayOf(l)) continue;
+    if (relayOf(l) || isLoopbackRelay(l, setup)) continue;
     const key = `${l.proto}/${l.port}`;
     const reach = classifyListener(l, setup, relaysUp);
     const relay = reach === 'relayed' || reach === 'relay-down' ? relayFor(l, relays) : undefined;
@@ -131,6 +132,11 @@ export function judgeListeners(listeners: readonly Listener[], setup: Setup): Po
     }
   }
   return [...byPort.values()].sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
+}
+
+/** The socket of `expose --all`'s own loopback relay (hostalias serve): not a service of the loopback. Pure. */
+export function isLoopbackRelay(l: Listener, setup: Setup): boolean {
+  return setup.exposeAll !== undefined && l.proto === 'tcp' && l.port === LOOPBACK_RELAY.port && unmapped(l.address) === LOOPBACK_RELAY.host;
 }
 
 function where(l: Listener): string {
@@ -162,6 +168,7 @@ export const listenersCheck: Check = {
     const ports = judgeListeners(listeners, desired);
     const rules = ports.some((p) => p.reach === 'exposed') ? await facts.hostaliasRules() : null;
     const manager = await input.ctx.backend.serviceManager(input.ctx);
+    const loopbackRelayUp = listeners.some((l) => isLoopbackRelay(l, desired));
     const down = (relay: ForwardSpec | undefined) => (relay ? relayDownFix(input, relay, manager) : { why: '', fix: '' });
     const idle = relayHealth(listeners, desired).flatMap(({ relay, up, served }): Finding[] => {
       const unit = unitName(relay);
@@ -220,6 +227,20 @@ export const listenersCheck: Check = {
               down(p.relay).fix,
             );
           case 'all-v6-only':
+            // TCP: the loopback relay of hostalias-serve.service carries it, where a service manager runs that unit.
+            if (p.proto === 'tcp' && manager.runs && input.ctx.backend.serveService) {
+              const serve = input.ctx.backend.serveService;
+              return loopbackRelayUp
+                ? ok(
+                    'listeners',
+                    `${head}: on ::1 only, carried by expose --all's loopback relay (${serve.name}): containers reach it at ${desired.ip}:${p.port}`,
+                  )
+                : warn(
+                    'listeners',
+                    `${head}: on ::1 only; expose --all's loopback relay (${serve.name}) should carry ${desired.ip}:${p.port} to it, but nothing listens on ${LOOPBACK_RELAY.host}:${LOOPBACK_RELAY.port}: the relay is not running, containers are refused`,
+                    `sudo systemctl restart ${serve.name}  # its log: ${serve.logs}`,
+                  );
+            }
             return warn(
               'listeners',
               `${head}: on ::1 only; expose --all rewrites ${desired.ip}:${p.port} to 127.0.0.1:${p.port}, where nothing listens: containers are refused (a relay reaches ::1)`,

@@ -3,6 +3,11 @@ import { createHash } from 'node:crypto';
 import type { ExposeSpec } from '../../../model/config.js';
 import { hasKernelRules, type FirewallSpec } from './spec.js';
 
+/** The set of TCP ports whose services listen on ::1 only, filled by the loopback relay's watcher (hostalias serve). */
+export const RELAY_SET = 'relay_tcp';
+/** The set of (protocol, port) something listens on at the alias itself: `expose --all` leaves them alone. */
+export const DIRECT_SET = 'direct';
+
 export const NFT_TABLE = ['inet', 'hostalias'] as const;
 export const NFT_FILE = '/etc/hostalias/firewall.nft';
 
@@ -43,10 +48,17 @@ function body(s: FirewallSpec): string[] {
     lines.push('\t}');
   }
   if (hasKernelRules(s)) {
+    if (s.all) {
+      lines.push('', '\t# expose --all: kept current by hostalias serve (services on ::1 only; sockets on the alias itself)');
+      lines.push(`\tset ${RELAY_SET} { type inet_service; }`);
+      lines.push(`\tset ${DIRECT_SET} { type inet_proto . inet_service; }`);
+    }
     lines.push('', '\tchain ports {');
     for (const e of s.exposes) lines.push(`\t\t${a} ${e.proto} dport ${e.port} dnat ip to 127.0.0.1:${e.to}`);
     if (s.all) {
       // One rule for every port: the destination port is kept. Ports exposed one by one matched above.
+      lines.push(`\t\t${a} meta l4proto . th dport @${DIRECT_SET} return`);
+      lines.push(`\t\t${a} tcp dport @${RELAY_SET} dnat ip to 127.0.0.1:${s.all.relayPort}`);
       lines.push(`\t\t${a} meta l4proto { tcp, udp } th dport != { ${s.all.keptOut.join(', ')} } dnat ip to 127.0.0.1`);
     }
     lines.push('\t}');
@@ -151,4 +163,16 @@ export function nftLoadArgv(path: string): string[] {
 
 export function nftDeleteArgv(): string[] {
   return ['nft', 'delete', 'table', ...NFT_TABLE];
+}
+
+/**
+ * The `nft -f -` input that makes the relay set hold exactly `ports` (one transaction: flushed and
+ * refilled atomically, so no port is missing in between). Pure.
+ */
+export function relaySetUpdate(ports: readonly number[], direct: ReadonlyArray<{ proto: 'tcp' | 'udp'; port: number }>): string {
+  const [family, name] = NFT_TABLE;
+  const lines = [`flush set ${family} ${name} ${RELAY_SET}`, `flush set ${family} ${name} ${DIRECT_SET}`];
+  if (ports.length > 0) lines.push(`add element ${family} ${name} ${RELAY_SET} { ${ports.join(', ')} }`);
+  if (direct.length > 0) lines.push(`add element ${family} ${name} ${DIRECT_SET} { ${direct.map((d) => `${d.proto} . ${d.port}`).join(', ')} }`);
+  return `${lines.join('\n')}\n`;
 }

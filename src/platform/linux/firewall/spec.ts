@@ -1,4 +1,4 @@
-import type { Desired, ExposeSpec } from '../../../model/config.js';
+import { LOOPBACK_RELAY, type Desired, type ExposeSpec } from '../../../model/config.js';
 import { keptOut, kernelExposes } from '../../../model/expose.js';
 
 /**
@@ -25,9 +25,11 @@ export interface FirewallSpec {
   exposes: ExposeSpec[];
   /**
    * `expose --all`: one rule DNATs every other port of the alias to the same port on 127.0.0.1,
-   * but `keptOut` (model/expose.ts keptOut).
+   * but `keptOut` (model/expose.ts keptOut). Ports in the relay set (TCP services on ::1 only, kept
+   * current by the loopback relay's watcher) go to `relayPort` on 127.0.0.1 instead, and ports in
+   * the direct set (sockets on the alias itself) are left alone.
    */
-  all: { keptOut: number[] } | null;
+  all: { keptOut: number[]; relayPort: number } | null;
 }
 
 /** The ports the firewall rewrites to 127.0.0.1: exposes with kernel rules, or `expose --all`. Pure. */
@@ -112,6 +114,6 @@ export function firewallSpec(
   const named = [...bridges.container, ...engineBridges].filter((b) => !lan.includes(b) && !CONTAINER_BRIDGE_PATTERNS.some((p) => p.re.test(b)));
   const containerBridges = [...patterns, ...[...new Set(named)].sort()];
   const exposes = kernel.sort((a, b) => a.proto.localeCompare(b.proto) || a.port - b.port);
-  const all = desired.exposeAll ? { keptOut: keptOut(desired) } : null;
+  const all = desired.exposeAll ? { keptOut: keptOut(desired), relayPort: LOOPBACK_RELAY.port } : null;
   return { ip: desired.ip, guard: desired.lanGuard, allowed, lan, containerBridges, engineBridges: [...new Set(engineBridges)].sort(), exposes, all };
 }
