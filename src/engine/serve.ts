@@ -61,6 +61,10 @@ export async function startService(ctx: Context, opts: ServeOptions, log: (line:
       break;
     } catch (err) {
       if (err instanceof HostaliasError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EACCES')
+        throw new HostaliasError('permission', `the loopback relay can't listen on ${listen.host}:${listen.port} (a privileged port)`, 'run it as root', {
+          needsRoot: true,
+        });
       log(`loopback relay ${listen.host}:${listen.port}: ${(err as Error).message}; trying again in ${RETRY_MS / 1000} s`);
       await new Promise((r) => setTimeout(r, RETRY_MS));
     }
