@@ -20,7 +20,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
-import { writeGetentRootfsTar } from '../lab/getent-image.js';
+import { getentOnHost, getentScript, parseGetent, writeGetentRootfsTar } from '../lab/getent-image.js';
 import { runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { podmanPrerequisites, startPodman, type Podman } from '../lab/podman.js';
 import { ALIAS, ok } from './expose-lab.js';
@@ -34,22 +34,6 @@ const EXPECTED = new Map([
   ['fromhosts.example', ['192.0.2.10']],
 ]);
 const SPLIT_ONLY = ['split.corp.example', 'vpn-only.corp.example'];
-
-function getentScript(names: readonly string[]): string {
-  return names.map((n) => `echo "== ${n}"; getent ahostsv4 ${n} | awk '{print $1}' | sort -u`).join('; ');
-}
-
-function parseGetent(out: string): Map<string, string[]> {
-  return new Map(
-    out
-      .split('== ')
-      .filter((b) => b.trim() !== '')
-      .map((b) => {
-        const [name, ...addrs] = b.trim().split('\n');
-        return [name ?? '', addrs.filter((a) => a !== '')] as const;
-      }),
-  );
-}
 
 interface Finding {
   id: string;
@@ -112,14 +96,7 @@ async function podmanDns(t: TestContext, rootless: boolean): Promise<void> {
     }
     const names = [...EXPECTED.keys()];
     const inContainer = await pm.podman(['run', '--rm', 'localhost/hostalias-getent:test', 'sh', '-c', getentScript(names)], { timeoutMs: 60_000 });
-    const host = await ns.exec([
-      'unshare',
-      '--mount',
-      '--',
-      'sh',
-      '-c',
-      `mount --bind ${root}/etc/hosts /etc/hosts && mount --bind ${root}/etc/resolv.conf /etc/resolv.conf && ${getentScript(SPLIT_ONLY)}`,
-    ]);
+    const host = await getentOnHost(ns, root, SPLIT_ONLY);
     const c = parseGetent(inContainer.stdout);
     const h = parseGetent(host.stdout);
     for (const name of names) assert.deepEqual(c.get(name), EXPECTED.get(name), `container: ${name}\n${inContainer.stdout}`);

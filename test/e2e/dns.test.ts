@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import { LAB_TMP_PREFIX } from '../lab/cleanup.js';
 import { buildBusyboxImage, startDockerd } from '../lab/dockerd.js';
 import { stopChild, waitOutput } from '../lab/exec.js';
-import { buildGetentImage } from '../lab/getent-image.js';
+import { buildGetentImage, getentOnHost, getentScript, parseGetent } from '../lab/getent-image.js';
 import { repoRoot, runCli, startReplyServer, withNetns } from '../lab/netns.js';
 import { snapshot, tempRoot } from '../support/e2e.js';
 import { ALIAS, ok } from './expose-lab.js';
@@ -29,11 +29,6 @@ import { dnsLab, dnsmasqMissing, FALLBACK_DNS, NAMES, startDnsmasq } from './dns
 const TC_CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'dns-testcontainers-child.js');
 const DEVCONTAINER = join(repoRoot(), 'node_modules', '@devcontainers', 'cli', 'devcontainer.js');
 const originalDaemonJson = (root: string) => `{\n\t"labels": ["hostalias-dns=1"],\n\t"deprecated-key-path": "${root}/key.json"\n}\n`;
-
-/** `getent ahostsv4 NAME` for each name, as the host answers (its files: ROOT/etc/hosts and resolv.conf bound over /etc's in a private mount namespace). */
-function getentScript(names: readonly string[]): string {
-  return names.map((n) => `echo "== ${n}"; getent ahostsv4 ${n} | awk '{print $1}' | sort -u`).join('; ');
-}
 
 test('up --dns: docker run, docker-compose, Testcontainers and devcontainer up reach the host by name with no flag; getent agrees with the host; down restores', {
   timeout: 900_000,
@@ -75,14 +70,7 @@ test('up --dns: docker run, docker-compose, Testcontainers and devcontainer up r
 
   await t.test('getent ahostsv4 gives the same addresses on the host and in a plain container, for every name', async () => {
     const getent = await buildGetentImage(d);
-    const host = await ns.exec([
-      'unshare',
-      '--mount',
-      '--',
-      'sh',
-      '-c',
-      `mount --bind ${root}/etc/hosts /etc/hosts && mount --bind ${root}/etc/resolv.conf /etc/resolv.conf && ${getentScript(NAMES)}`,
-    ]);
+    const host = await getentOnHost(ns, root, NAMES);
     const inContainer = await d.docker(['run', '--rm', getent, 'sh', '-c', getentScript(NAMES)], { timeoutMs: 60_000 });
     // The host resolves the recorded names through the resolver too (they are in no file of its).
     const hostViaAlias = await ns.exec([
@@ -104,19 +92,9 @@ test('up --dns: docker run, docker-compose, Testcontainers and devcontainer up r
       ['multi.example', ['192.0.2.11', '192.0.2.12']],
       ['nothere.corp.example', []],
     ]);
-    const parse = (out: string) =>
-      new Map(
-        out
-          .split('== ')
-          .filter((b) => b.trim() !== '')
-          .map((b) => {
-            const [name, ...addrs] = b.trim().split('\n');
-            return [name ?? '', addrs.filter((a) => a !== '')] as const;
-          }),
-      );
-    const c = parse(inContainer.stdout);
-    const h = parse(host.stdout);
-    const viaAlias = parse(hostViaAlias.stdout);
+    const c = parseGetent(inContainer.stdout);
+    const h = parseGetent(host.stdout);
+    const viaAlias = parseGetent(hostViaAlias.stdout);
     for (const name of NAMES) {
       assert.deepEqual(c.get(name), expected.get(name), `container: ${name}`);
       if (name !== 'host.docker.internal' && name !== 'local_host') assert.deepEqual(h.get(name), c.get(name), `host and container agree on ${name}`);

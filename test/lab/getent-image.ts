@@ -7,7 +7,8 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LAB_TMP_PREFIX } from './cleanup.js';
 import { tarRootfs, writeBusyboxRootfs, type Dockerd } from './dockerd.js';
-import { execArgv } from './exec.js';
+import { execArgv, type ExecResult } from './exec.js';
+import type { Netns } from './netns.js';
 
 export const GETENT = '/usr/bin/getent';
 
@@ -41,4 +42,37 @@ export async function writeGetentRootfsTar(work: string): Promise<string> {
   await writeFile(join(root, 'etc', 'nsswitch.conf'), 'hosts: files dns\n');
   await writeFile(join(root, 'etc', 'host.conf'), 'multi on\n');
   return tarRootfs(root, join(work, 'rootfs.tar'));
+}
+
+/** A shell script that prints `== NAME` then the addresses `getent ahostsv4 NAME` gives, for each name. */
+export function getentScript(names: readonly string[]): string {
+  return names.map((n) => `echo "== ${n}"; getent ahostsv4 ${n} | awk '{print $1}' | sort -u`).join('; ');
+}
+
+/** What getentScript printed: name → its addresses (none for a name that does not resolve). */
+export function parseGetent(out: string): Map<string, string[]> {
+  return new Map(
+    out
+      .split('== ')
+      .filter((b) => b.trim() !== '')
+      .map((b) => {
+        const [name, ...addrs] = b.trim().split('\n');
+        return [name ?? '', addrs.filter((a) => a !== '')] as const;
+      }),
+  );
+}
+
+/**
+ * getentScript run on the host side of `ns` as a host whose files are ROOT/etc/hosts and
+ * ROOT/etc/resolv.conf (bound over /etc's in a private mount namespace, gone when it exits).
+ */
+export function getentOnHost(ns: Netns, root: string, names: readonly string[]): Promise<ExecResult> {
+  return ns.exec([
+    'unshare',
+    '--mount',
+    '--',
+    'sh',
+    '-c',
+    `mount --bind ${root}/etc/hosts /etc/hosts && mount --bind ${root}/etc/resolv.conf /etc/resolv.conf && ${getentScript(names)}`,
+  ]);
 }

@@ -2,14 +2,13 @@
  * A small tmpfs mounted in a private mount namespace, for tests that need a full disk or no free
  * inode: the mount exists only for the commands that join that namespace, never on the machine's
  * own file systems (a test that fails leaves no mount behind; the namespace goes with its holder).
- * A sleeping process inside `ns` holds the mount namespace; commands join it and `ns` with
- * nsenter, and the test reads and writes the tmpfs from outside through /proc/PID/root.
+ * The test reads and writes the tmpfs from outside through /proc/PID/root of the namespace's holder.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { TestContext } from 'node:test';
 import { LAB_TMP_PREFIX } from './cleanup.js';
-import { onLines, stopChild } from './exec.js';
+import { stopChild } from './exec.js';
+import { holdMountNamespace, inMountNamespace } from './mount-ns.js';
 import type { Netns } from './netns.js';
 
 export interface PrivateTmpfs {
@@ -28,37 +27,15 @@ export interface PrivateTmpfs {
 export async function privateTmpfs(t: Pick<TestContext, 'after'>, ns: Netns, opts: { size: string; inodes?: number }): Promise<PrivateTmpfs> {
   const dir = await mkdtemp(`${LAB_TMP_PREFIX}tmpfs-`);
   const options = `size=${opts.size},mode=0755${opts.inodes === undefined ? '' : `,nr_inodes=${opts.inodes}`}`;
-  const holder = spawn(
-    'nsenter',
-    [
-      `--net=${ns.path}`,
-      '--',
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      'mount -t tmpfs -o "$1" tmpfs "$0" && echo "held $$" && exec sleep 86400',
-      dir,
-      options,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const { holder, ready } = holdMountNamespace(ns, 'mount -t tmpfs -o "$1" tmpfs "$0"', [dir, options]);
   t.after(async () => {
     await stopChild(holder, 2_000);
     await rm(dir, { recursive: true, force: true });
   });
-  const pid = await new Promise<string>((resolve, reject) => {
-    onLines(holder.stdout, (l) => {
-      const held = /^held (\d+)$/.exec(l)?.[1];
-      if (held) resolve(held);
-    });
-    holder.once('exit', (code) => reject(new Error(`the mount namespace holder exited (${code})`)));
-  });
+  const pid = await ready;
   return {
     dir,
     view: `/proc/${pid}/root${dir}`,
-    argv: (argv) => ['nsenter', `--net=${ns.path}`, `--mount=/proc/${pid}/ns/mnt`, '--', ...argv],
+    argv: (argv) => inMountNamespace(ns, pid, argv),
   };
 }

@@ -4,8 +4,8 @@
  * it under DIR: the machine's own /var/lib is never touched. A sleeping process inside `ns` holds
  * the mount namespace; commands join it and `ns` with nsenter. It goes when `ns` is destroyed.
  */
-import { spawn } from 'node:child_process';
-import { onLines, stopChild } from './exec.js';
+import { stopChild } from './exec.js';
+import { holdMountNamespace, inMountNamespace } from './mount-ns.js';
 import type { Netns } from './netns.js';
 
 export interface StateMount {
@@ -14,31 +14,11 @@ export interface StateMount {
 }
 
 /** Binds `varLib` (DIR/var/lib of an `up --files-root DIR`) at /var/lib; resolves once it is. */
-export function mountStateAt(ns: Netns, varLib: string): Promise<StateMount> {
-  const holder = spawn(
-    'nsenter',
-    [
-      `--net=${ns.path}`,
-      '--',
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      'mount --bind "$0" /var/lib && echo "held $$" && exec sleep 86400',
-      varLib,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+export async function mountStateAt(ns: Netns, varLib: string): Promise<StateMount> {
+  const { holder, ready } = holdMountNamespace(ns, 'mount --bind "$0" /var/lib', [varLib]);
   ns.onDestroy(async () => {
     await stopChild(holder, 2_000);
   });
-  return new Promise((resolve, reject) => {
-    onLines(holder.stdout, (l) => {
-      const pid = /^held (\d+)$/.exec(l)?.[1];
-      if (pid) resolve({ argv: (argv) => ['nsenter', `--net=${ns.path}`, `--mount=/proc/${pid}/ns/mnt`, '--', ...argv] });
-    });
-    holder.once('exit', (code) => reject(new Error(`the mount namespace holder exited (${code})`)));
-  });
+  const pid = await ready;
+  return { argv: (argv) => inMountNamespace(ns, pid, argv) };
 }
